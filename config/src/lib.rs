@@ -1,0 +1,4 @@
+//! Operator configuration: CPU sets, and later fast-path.env and Kubernetes discovery.
+#![forbid(unsafe_code)]
+
+pub mod cpus;

@@ -1,0 +1,27 @@
+//! Everything in fastpath that touches a device, raw memory or a system call.
+//!
+//! All `unsafe` code of the project lives in this crate, behind small,
+//! documented chokepoints; the other crates forbid it. The hot-path types are
+//! here too: [`mbuf::Mbuf`] (a packet buffer), [`pool::Pool`] with its per-core
+//! [`pool::PoolCache`], the lock-free [`ring::Ring`], and the [`port`] traits
+//! with the software ports.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod ring;
+pub mod sync;
+
+#[cfg(not(loom))]
+pub mod burst;
+#[cfg(not(loom))]
+pub mod cpu;
+#[cfg(not(loom))]
+pub mod mbuf;
+#[cfg(not(loom))]
+pub mod memory;
+#[cfg(not(loom))]
+pub mod net;
+#[cfg(not(loom))]
+pub mod pool;
+#[cfg(not(loom))]
+pub mod port;

@@ -1,0 +1,21 @@
+//! Hugepage-backed DMA memory.
+//!
+//! A [`DmaRegion`] is one mmap of 2M or 1G hugepages (anonymous, or a file in
+//! a hugetlbfs mount), or of ordinary 4K pages when the operator asked for
+//! `--no-huge`. It is zeroed, checked to be really backed by memory before
+//! use (a hugetlb cgroup limit can otherwise turn the first touch into a
+//! SIGBUS), and tells devices where it lives through [`Iova`].
+//!
+//! Allocation never falls back to another kind of memory on its own: when
+//! hugepages are short it fails with a [`MemoryError`] that gives the counts
+//! and the fix.
+
+mod error;
+mod hugepage_info;
+mod iova;
+mod region;
+
+pub use error::MemoryError;
+pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
+pub use iova::Iova;
+pub use region::{DmaRegion, HugepageSize, MemoryBacking};

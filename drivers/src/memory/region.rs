@@ -1,0 +1,884 @@
+//! Hugepage-backed DMA regions: one mmap each, checked to be really backed by
+//! memory before anyone touches it, unmapped on drop.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::MemoryError;
+use super::hugepage_info::{hugetlbfs_page_size, overcommit_headroom, status_of, PageSize};
+use super::iova::Iova;
+
+/// mmap flag selecting the hugepage size: log2(size) << MAP_HUGE_SHIFT.
+/// Source: linux include/uapi/asm-generic/hugetlb_encode.h
+/// (`HUGETLB_FLAG_ENCODE_SHIFT 26`, `HUGETLB_FLAG_ENCODE_2MB (21 << 26)`,
+/// `HUGETLB_FLAG_ENCODE_1GB (30 << 26)`) and include/uapi/linux/mman.h
+/// (`MAP_HUGE_2MB`, `MAP_HUGE_1GB`).
+const MAP_HUGE_SHIFT: libc::c_int = 26;
+const MAP_HUGE_2MB: libc::c_int = 21 << MAP_HUGE_SHIFT;
+const MAP_HUGE_1GB: libc::c_int = 30 << MAP_HUGE_SHIFT;
+
+/// madvise advice that faults in every page of a range for writing and
+/// returns an error (EFAULT, ENOMEM, EHWPOISON) where a plain first touch
+/// would raise SIGBUS. Linux >= 5.14; older kernels answer EINVAL.
+/// Source: linux include/uapi/asm-generic/mman-common.h,
+/// `#define MADV_POPULATE_WRITE 23`.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Which hugepage size to use for anonymous hugepages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HugepageSize {
+    /// 1G pages if enough 1G pages are free for the request, else 2M.
+    #[default]
+    Auto,
+    /// 2 MiB pages.
+    Size2M,
+    /// 1 GiB pages.
+    Size1G,
+}
+
+/// Where the memory of a DMA region comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryBacking {
+    /// Anonymous hugepages (`MAP_HUGETLB` with `MAP_HUGE_2MB`/`MAP_HUGE_1GB`).
+    Hugepages(HugepageSize),
+    /// A file in this hugetlbfs mount (for example a Kubernetes
+    /// `emptyDir: {medium: HugePages}` volume). The file is unlinked at once,
+    /// so nothing is left behind if the process dies.
+    Hugetlbfs(PathBuf),
+    /// Ordinary 4K anonymous memory. Only for software-only ports
+    /// (`--no-huge`); never chosen unless asked for.
+    NoHuge,
+}
+
+impl Default for MemoryBacking {
+    fn default() -> Self {
+        MemoryBacking::Hugepages(HugepageSize::Auto)
+    }
+}
+
+/// What `describe` says about where the pages came from.
+#[derive(Debug)]
+enum Origin {
+    Anonymous,
+    Hugetlbfs(PathBuf),
+    NoHuge,
+}
+
+/// Knobs that only tests turn: they let a test reach the error paths a
+/// cgroup limit or a racing process would cause.
+#[derive(Clone, Copy, Debug, Default)]
+struct MapOptions {
+    /// Map with MAP_NORESERVE, so mmap succeeds without pages behind it.
+    noreserve: bool,
+    /// Skip the free-count check, so mmap itself meets the shortage.
+    skip_free_check: bool,
+}
+
+/// A zeroed, locked-in-RAM memory region a device can DMA into.
+/// Dropping it unmaps the memory.
+#[derive(Debug)]
+pub struct DmaRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+    page_size: PageSize,
+    origin: Origin,
+}
+
+// SAFETY: DmaRegion owns its mapping exclusively; the pointer is never
+// aliased by another Rust object, and the mapping may be unmapped from any
+// thread.
+unsafe impl Send for DmaRegion {}
+// SAFETY: &DmaRegion gives out only the address and metadata, never a
+// reference to the contents, so sharing it between threads cannot race.
+unsafe impl Sync for DmaRegion {}
+
+impl DmaRegion {
+    /// Maps `len` bytes, rounded up to whole pages, zeroed, and checked to
+    /// be backed by memory. Fails (never falls back to other pages) when the
+    /// requested backing is not available.
+    pub fn allocate(len: usize, backing: &MemoryBacking) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_with(len, backing, MapOptions::default())
+    }
+
+    /// The first byte of the region.
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// Size in bytes: the request rounded up to whole pages.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: empty regions cannot be allocated.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The size of the pages backing the region.
+    pub fn page_size(&self) -> PageSize {
+        self.page_size
+    }
+
+    /// The IOVA of the first byte. For now the IOVA is the virtual address,
+    /// which is what VFIO type1 is told to map.
+    pub fn iova(&self) -> Iova {
+        Iova(self.ptr.as_ptr() as u64)
+    }
+
+    /// The IOVA of the byte at `offset`.
+    pub fn iova_at(&self, offset: usize) -> Iova {
+        debug_assert!(
+            offset < self.len,
+            "offset {offset} outside a DMA region of {} bytes",
+            self.len
+        );
+        Iova(self.iova().0 + offset as u64)
+    }
+
+    /// A one-line summary for logs, e.g. "8 MiB in 4 x 2M hugepages (anonymous)".
+    pub fn describe(&self) -> String {
+        let pages = self.len / self.page_size.bytes();
+        let kind = match self.page_size {
+            PageSize::Size4K => "pages",
+            PageSize::Size2M | PageSize::Size1G => "hugepages",
+        };
+        let origin = match &self.origin {
+            Origin::Anonymous => "anonymous".to_string(),
+            Origin::Hugetlbfs(path) => format!("hugetlbfs {}", path.display()),
+            Origin::NoHuge => "no hugepages".to_string(),
+        };
+        format!(
+            "{} in {pages} x {} {kind} ({origin})",
+            human_size(self.len),
+            self.page_size
+        )
+    }
+
+    fn allocate_with(
+        len: usize,
+        backing: &MemoryBacking,
+        options: MapOptions,
+    ) -> Result<DmaRegion, MemoryError> {
+        if len == 0 {
+            return Err(MemoryError::ZeroLength);
+        }
+        let (page_size, origin) = match backing {
+            MemoryBacking::NoHuge => (PageSize::Size4K, Origin::NoHuge),
+            MemoryBacking::Hugepages(size) => {
+                (choose_hugepage_size(*size, len)?, Origin::Anonymous)
+            }
+            MemoryBacking::Hugetlbfs(path) => {
+                (hugetlbfs_page_size(path)?, Origin::Hugetlbfs(path.clone()))
+            }
+        };
+        let len = round_up(len, page_size)?;
+        if page_size != PageSize::Size4K && !options.skip_free_check {
+            // The kernel would refuse too, but only with a bare ENOMEM; this
+            // check gives the operator the counts and the fix.
+            check_free(page_size, len)?;
+        }
+        let ptr = match &origin {
+            Origin::Hugetlbfs(path) => map_hugetlbfs(path, len, page_size)?,
+            Origin::Anonymous | Origin::NoHuge => map_anonymous(len, page_size, options)?,
+        };
+        // From here the region owns the mapping: an early return unmaps it.
+        let region = DmaRegion {
+            ptr,
+            len,
+            page_size,
+            origin,
+        };
+        region.ensure_backed()?;
+        log::debug!("allocated {} at {}", region.describe(), region.iova());
+        Ok(region)
+    }
+
+    /// Faults every page in through a path that reports failure as an
+    /// errno, so a hugetlb cgroup limit or an overcommitted pool shows up as
+    /// an error here instead of a SIGBUS on first touch later. Then locks
+    /// the region in RAM.
+    fn ensure_backed(&self) -> Result<(), MemoryError> {
+        let addr = self.ptr.as_ptr().cast::<libc::c_void>();
+        // SAFETY: addr..addr+len is a mapping this region owns; populating
+        // it only faults pages in and does not change their contents.
+        let rc = unsafe { libc::madvise(addr, self.len, MADV_POPULATE_WRITE) };
+        if rc == 0 {
+            self.lock_best_effort();
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINVAL) {
+            return Err(self.population_error(err));
+        }
+        // Kernel older than 5.14: mlock also faults every page in and
+        // returns an error instead of SIGBUS (mm/gup.c __mm_populate), but
+        // it needs RLIMIT_MEMLOCK or CAP_IPC_LOCK.
+        log::debug!("MADV_POPULATE_WRITE not supported ({err}); checking backing with mlock");
+        // SAFETY: as above; mlock does not change the contents either.
+        let rc = unsafe { libc::mlock(addr, self.len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if self.page_size == PageSize::Size4K {
+            // Ordinary anonymous memory cannot SIGBUS on first touch (a
+            // shortage is the OOM killer's business), so an unverified
+            // region is still safe to use.
+            log::warn!(
+                "could not lock {} in RAM ({err}); pages may be swapped out. \
+                 Raise `ulimit -l` to avoid it",
+                self.describe()
+            );
+            return Ok(());
+        }
+        Err(MemoryError::NotVerified {
+            size: self.page_size,
+            len: self.len,
+            source: err,
+        })
+    }
+
+    fn population_error(&self, source: io::Error) -> MemoryError {
+        match self.page_size {
+            PageSize::Size4K => MemoryError::Map {
+                size: self.page_size,
+                len: self.len,
+                source,
+            },
+            PageSize::Size2M | PageSize::Size1G => MemoryError::NotBacked {
+                size: self.page_size,
+                len: self.len,
+                source,
+            },
+        }
+    }
+
+    /// Keeps 4K pages from being swapped out under a device. Hugepages are
+    /// never swapped, so for them a failure only costs a debug line.
+    fn lock_best_effort(&self) {
+        let addr = self.ptr.as_ptr().cast::<libc::c_void>();
+        // SAFETY: addr..addr+len is a mapping this region owns; mlock does
+        // not change its contents.
+        let rc = unsafe { libc::mlock(addr, self.len) };
+        if rc == 0 {
+            return;
+        }
+        let err = io::Error::last_os_error();
+        if self.page_size == PageSize::Size4K {
+            log::warn!(
+                "could not lock {} in RAM ({err}); pages may be swapped out. \
+                 Raise `ulimit -l` to avoid it",
+                self.describe()
+            );
+        } else {
+            log::debug!(
+                "mlock of {} failed ({err}); harmless, hugepages are not swapped",
+                self.describe()
+            );
+        }
+    }
+}
+
+impl Drop for DmaRegion {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly the mapping made in allocate_with, and
+        // the region is being dropped, so nothing can use it afterwards
+        // (the caller is responsible for stopping DMA into it first).
+        let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        if rc != 0 {
+            log::error!(
+                "munmap of {} failed: {}",
+                self.describe(),
+                io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Resolves `Auto` and checks that the kernel offers the size.
+fn choose_hugepage_size(size: HugepageSize, len: usize) -> Result<PageSize, MemoryError> {
+    let size = match size {
+        HugepageSize::Size2M => PageSize::Size2M,
+        HugepageSize::Size1G => PageSize::Size1G,
+        HugepageSize::Auto => {
+            let needed_1g = len.div_ceil(PageSize::Size1G.bytes()) as u64;
+            match status_of(PageSize::Size1G) {
+                Some(pool) if pool.free >= needed_1g => PageSize::Size1G,
+                _ => PageSize::Size2M,
+            }
+        }
+    };
+    if status_of(size).is_none() {
+        return Err(MemoryError::HugepageSizeUnsupported { size });
+    }
+    Ok(size)
+}
+
+fn round_up(len: usize, page_size: PageSize) -> Result<usize, MemoryError> {
+    let page = page_size.bytes();
+    len.checked_next_multiple_of(page)
+        .ok_or(MemoryError::TooLarge { len, page_size })
+}
+
+/// Refuses before mmap when the pool plainly cannot hold the region.
+fn check_free(size: PageSize, len: usize) -> Result<(), MemoryError> {
+    let pool = status_of(size).ok_or(MemoryError::HugepageSizeUnsupported { size })?;
+    let needed = (len / size.bytes()) as u64;
+    let available = pool.free.saturating_add(overcommit_headroom(size));
+    if needed > available {
+        return Err(MemoryError::NotEnoughHugepages {
+            size,
+            needed,
+            free: pool.free,
+            total: pool.total,
+        });
+    }
+    Ok(())
+}
+
+/// Turns a failed mmap into the typed error. For hugepages ENOMEM means the
+/// pool (or a hugetlbfs mount's size limit) is short, whatever the
+/// free-count check saw a moment earlier.
+fn map_error(size: PageSize, len: usize, source: io::Error) -> MemoryError {
+    if size != PageSize::Size4K && source.raw_os_error() == Some(libc::ENOMEM) {
+        let (free, total) = status_of(size).map_or((0, 0), |pool| (pool.free, pool.total));
+        return MemoryError::NotEnoughHugepages {
+            size,
+            needed: (len / size.bytes()) as u64,
+            free,
+            total,
+        };
+    }
+    MemoryError::Map { size, len, source }
+}
+
+fn map_anonymous(
+    len: usize,
+    size: PageSize,
+    options: MapOptions,
+) -> Result<NonNull<u8>, MemoryError> {
+    // MAP_SHARED, as ixy.rs does, so a fork() cannot turn the pages under a
+    // device into copy-on-write copies.
+    let mut flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+    match size {
+        PageSize::Size4K => {}
+        PageSize::Size2M => flags |= libc::MAP_HUGETLB | MAP_HUGE_2MB,
+        PageSize::Size1G => flags |= libc::MAP_HUGETLB | MAP_HUGE_1GB,
+    }
+    if options.noreserve {
+        flags |= libc::MAP_NORESERVE;
+    }
+    // SAFETY: a fresh anonymous mapping at an address the kernel picks
+    // cannot overlap any existing Rust object.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    mapped_pointer(addr, size, len)
+}
+
+/// Maps `len` bytes of a new, already unlinked file in the hugetlbfs mount `dir`.
+fn map_hugetlbfs(dir: &Path, len: usize, size: PageSize) -> Result<NonNull<u8>, MemoryError> {
+    // Unique per process and per call; create_new refuses to reuse a name.
+    static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "fastpath-dma-{}-{}",
+        std::process::id(),
+        NEXT_FILE.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = dir.join(name);
+    let io_error = |op: &'static str, source: io::Error| MemoryError::Hugetlbfs {
+        path: dir.to_path_buf(),
+        op,
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|err| io_error("create", err))?;
+    // Unlink at once: the open file and then the mapping keep the pages, and
+    // they return to the pool when the mapping goes, even after a crash.
+    std::fs::remove_file(&path).map_err(|err| io_error("unlink", err))?;
+    // On hugetlbfs ftruncate only sets the size; pages are reserved by mmap.
+    file.set_len(len as u64)
+        .map_err(|err| io_error("ftruncate", err))?;
+    // SAFETY: a fresh shared mapping of a file only this function knows
+    // (it is unlinked), at an address the kernel picks.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    // The mapping holds its own reference to the file; closing it is fine.
+    drop(file);
+    mapped_pointer(addr, size, len)
+}
+
+fn mapped_pointer(
+    addr: *mut libc::c_void,
+    size: PageSize,
+    len: usize,
+) -> Result<NonNull<u8>, MemoryError> {
+    if addr == libc::MAP_FAILED {
+        return Err(map_error(size, len, io::Error::last_os_error()));
+    }
+    NonNull::new(addr.cast::<u8>()).ok_or_else(|| MemoryError::Map {
+        size,
+        len,
+        source: io::Error::other("mmap returned address 0"),
+    })
+}
+
+/// "8 MiB", "4 KiB", "1536 bytes": the largest binary unit that divides exactly.
+fn human_size(bytes: usize) -> String {
+    const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Tests that take or count hugepages run one at a time, so one test
+    /// draining the pool (the NORESERVE test) cannot fail another.
+    static HUGEPAGE_TESTS: Mutex<()> = Mutex::new(());
+
+    fn hugepage_lock() -> MutexGuard<'static, ()> {
+        // A test that panicked while holding the lock left nothing broken.
+        HUGEPAGE_TESTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Free 2M pages if at least `needed` are free. Otherwise skips the
+    /// calling test with a note on stderr, or fails it when
+    /// FASTPATH_REQUIRE_HUGEPAGES=1, so CI cannot pass without testing.
+    fn free_2m_pages_or_skip(needed: u64) -> Option<u64> {
+        let free = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
+        if free >= needed {
+            return Some(free);
+        }
+        let required = std::env::var("FASTPATH_REQUIRE_HUGEPAGES").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "FASTPATH_REQUIRE_HUGEPAGES=1 but only {free} 2M hugepages are free \
+             ({needed} needed): echo 64 > /proc/sys/vm/nr_hugepages"
+        );
+        eprintln!("skipped: no free hugepages ({needed} x 2M needed, {free} free)");
+        None
+    }
+
+    /// Reads every byte to check it is zero, then writes and reads back a
+    /// pattern, so a region that is not really usable fails loudly.
+    fn check_zeroed_and_writable(region: &DmaRegion) {
+        let ptr = region.as_ptr().as_ptr();
+        // SAFETY: the region is a live, readable and writable mapping of
+        // region.len() bytes, and this test is its only user.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr, region.len()) };
+        assert!(
+            bytes.iter().all(|&b| b == 0),
+            "{} not zeroed",
+            region.describe()
+        );
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = (i % 251) as u8;
+        }
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    }
+
+    /// The kernel page size of the mapping starting at `addr`, from
+    /// /proc/self/smaps: proof the pages really are hugepages.
+    fn kernel_page_size_kb(addr: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let start = format!("{addr:x}-");
+        let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&start));
+        lines.next()?;
+        lines
+            .find_map(|line| line.strip_prefix("KernelPageSize:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    #[test]
+    fn default_backing_is_auto_hugepages() {
+        assert_eq!(
+            MemoryBacking::default(),
+            MemoryBacking::Hugepages(HugepageSize::Auto)
+        );
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<DmaRegion>();
+    }
+
+    #[test]
+    fn no_huge_is_zeroed_writable_and_described() {
+        let region = DmaRegion::allocate(10_000, &MemoryBacking::NoHuge).expect("4K allocation");
+        assert_eq!(region.len(), 3 * 4096);
+        assert!(!region.is_empty());
+        assert_eq!(region.page_size(), PageSize::Size4K);
+        assert_eq!(region.iova(), Iova(region.as_ptr().as_ptr() as u64));
+        assert_eq!(region.iova_at(100).0, region.iova().0 + 100);
+        assert_eq!(region.describe(), "12 KiB in 3 x 4K pages (no hugepages)");
+        check_zeroed_and_writable(&region);
+    }
+
+    #[test]
+    fn lengths_round_up_to_whole_pages() {
+        for (asked, got) in [(1, 4096), (4096, 4096), (4097, 8192), (65_536, 65_536)] {
+            let region = DmaRegion::allocate(asked, &MemoryBacking::NoHuge).expect("4K allocation");
+            assert_eq!(region.len(), got, "asked for {asked}");
+        }
+        assert!(matches!(
+            DmaRegion::allocate(0, &MemoryBacking::NoHuge),
+            Err(MemoryError::ZeroLength)
+        ));
+        assert!(matches!(
+            DmaRegion::allocate(usize::MAX, &MemoryBacking::NoHuge),
+            Err(MemoryError::TooLarge { .. })
+        ));
+        assert_eq!(round_up(1, PageSize::Size2M).ok(), Some(2 << 20));
+        assert_eq!(
+            round_up((2 << 20) + 1, PageSize::Size2M).ok(),
+            Some(4 << 20)
+        );
+        assert_eq!(round_up(1, PageSize::Size1G).ok(), Some(1 << 30));
+        assert!(round_up(usize::MAX - 5, PageSize::Size2M).is_err());
+    }
+
+    #[test]
+    fn sizes_and_addresses_display() {
+        assert_eq!(Iova(0x1000).to_string(), "0x1000");
+        assert_eq!(human_size(8 << 20), "8 MiB");
+        assert_eq!(human_size(2 << 30), "2 GiB");
+        assert_eq!(human_size(12 << 10), "12 KiB");
+        assert_eq!(human_size(1536), "1536 bytes");
+        assert_eq!(human_size((1 << 30) + (2 << 20)), "1026 MiB");
+    }
+
+    #[test]
+    fn too_few_2m_hugepages_is_an_error_with_the_fix() {
+        let _lock = hugepage_lock();
+        let Some(pool) = status_of(PageSize::Size2M) else {
+            let err = DmaRegion::allocate(1, &MemoryBacking::Hugepages(HugepageSize::Size2M));
+            assert!(matches!(
+                err,
+                Err(MemoryError::HugepageSizeUnsupported { .. })
+            ));
+            return;
+        };
+        if overcommit_headroom(PageSize::Size2M) > 0 {
+            eprintln!(
+                "skipped: 2M hugepage overcommit is enabled, the kernel may grant any request"
+            );
+            return;
+        }
+        let pages = pool.free + 1000;
+        let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
+        let err = DmaRegion::allocate(pages as usize * PageSize::Size2M.bytes(), &backing)
+            .expect_err("more 2M pages than are free");
+        let message = err.to_string();
+        eprintln!("{message}");
+        assert!(
+            matches!(err, MemoryError::NotEnoughHugepages { size: PageSize::Size2M, needed, .. } if needed == pages),
+            "{err:?}"
+        );
+        assert!(message.contains(&format!("need {pages}")), "{message}");
+        assert!(
+            message.contains(&format!("{} free", pool.free)),
+            "{message}"
+        );
+        assert!(message.contains("2M hugepages"), "{message}");
+        assert!(message.contains("> /proc/sys/vm/nr_hugepages"), "{message}");
+        assert!(message.contains("--no-huge"), "{message}");
+    }
+
+    #[test]
+    fn too_few_1g_hugepages_is_an_error_with_the_fix() {
+        let _lock = hugepage_lock();
+        let backing = MemoryBacking::Hugepages(HugepageSize::Size1G);
+        let Some(pool) = status_of(PageSize::Size1G) else {
+            let err = DmaRegion::allocate(1, &backing).expect_err("no 1G support");
+            assert!(
+                matches!(err, MemoryError::HugepageSizeUnsupported { .. }),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("hugepagesz=1G"));
+            return;
+        };
+        if overcommit_headroom(PageSize::Size1G) > 0 {
+            eprintln!(
+                "skipped: 1G hugepage overcommit is enabled, the kernel may grant any request"
+            );
+            return;
+        }
+        let pages = pool.free + 1;
+        let err = DmaRegion::allocate(pages as usize * PageSize::Size1G.bytes(), &backing)
+            .expect_err("more 1G pages than are free");
+        let message = err.to_string();
+        eprintln!("{message}");
+        assert!(
+            matches!(err, MemoryError::NotEnoughHugepages { .. }),
+            "{err:?}"
+        );
+        assert!(
+            message.contains(&format!(
+                "echo {} > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+                pool.total + 1
+            )),
+            "{message}"
+        );
+        assert!(message.contains("hugepages-1Gi"), "{message}");
+    }
+
+    #[test]
+    fn mmap_enomem_becomes_not_enough_hugepages() {
+        let _lock = hugepage_lock();
+        let Some(pool) = status_of(PageSize::Size2M) else {
+            eprintln!("skipped: no 2M hugepage support");
+            return;
+        };
+        if overcommit_headroom(PageSize::Size2M) > 0 {
+            eprintln!("skipped: 2M hugepage overcommit is enabled");
+            return;
+        }
+        // Bypass the free-count check so the kernel's own refusal is mapped.
+        let options = MapOptions {
+            skip_free_check: true,
+            ..MapOptions::default()
+        };
+        let len = (pool.free as usize + 16) * PageSize::Size2M.bytes();
+        let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
+        let err = DmaRegion::allocate_with(len, &backing, options).expect_err("mmap must fail");
+        eprintln!("{err}");
+        assert!(
+            matches!(err, MemoryError::NotEnoughHugepages { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("/proc/sys/vm/nr_hugepages"));
+    }
+
+    #[test]
+    fn unbacked_noreserve_mapping_is_not_backed_error() {
+        let _lock = hugepage_lock();
+        let Some(before) = status_of(PageSize::Size2M) else {
+            eprintln!("skipped: no 2M hugepage support");
+            return;
+        };
+        if overcommit_headroom(PageSize::Size2M) > 0 {
+            eprintln!("skipped: 2M hugepage overcommit is enabled, the pages would be backed");
+            return;
+        }
+        // MAP_NORESERVE lets mmap promise more pages than the pool has, as a
+        // hugetlb cgroup limit does; populating must then fail with an errno.
+        let options = MapOptions {
+            noreserve: true,
+            skip_free_check: true,
+        };
+        let len = (before.free as usize + 8) * PageSize::Size2M.bytes();
+        let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
+        let err = DmaRegion::allocate_with(len, &backing, options).expect_err("must not be backed");
+        let message = err.to_string();
+        eprintln!("{message}");
+        assert!(
+            matches!(
+                err,
+                MemoryError::NotBacked {
+                    size: PageSize::Size2M,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(message.contains("hugetlb cgroup limit"), "{message}");
+        assert!(message.contains("hugetlb.2MB.max"), "{message}");
+        assert!(message.contains("--no-huge"), "{message}");
+        // The partly populated mapping was unmapped: its pages are back.
+        let after = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
+        assert_eq!(after, before.free, "pages leaked by a failed allocation");
+    }
+
+    #[test]
+    fn anonymous_2m_hugepages_work() {
+        let _lock = hugepage_lock();
+        if free_2m_pages_or_skip(2).is_none() {
+            return;
+        }
+        let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
+        let region = DmaRegion::allocate(3 << 20, &backing).expect("2 free 2M pages");
+        assert_eq!(region.len(), 4 << 20);
+        assert_eq!(region.page_size(), PageSize::Size2M);
+        assert_eq!(
+            region.as_ptr().as_ptr() as usize % (2 << 20),
+            0,
+            "2M aligned"
+        );
+        assert_eq!(region.describe(), "4 MiB in 2 x 2M hugepages (anonymous)");
+        assert_eq!(
+            kernel_page_size_kb(region.as_ptr().as_ptr() as usize),
+            Some(2048)
+        );
+        check_zeroed_and_writable(&region);
+    }
+
+    #[test]
+    fn auto_takes_1g_only_when_enough_are_free() {
+        let _lock = hugepage_lock();
+        let free_1g = status_of(PageSize::Size1G).map_or(0, |pool| pool.free);
+        let expected = if free_1g >= 1 {
+            PageSize::Size1G
+        } else {
+            PageSize::Size2M
+        };
+        if expected == PageSize::Size2M && free_2m_pages_or_skip(1).is_none() {
+            return;
+        }
+        let backing = MemoryBacking::Hugepages(HugepageSize::Auto);
+        let region = DmaRegion::allocate(4096, &backing).expect("Auto allocation");
+        assert_eq!(region.page_size(), expected, "{} 1G pages free", free_1g);
+        check_zeroed_and_writable(&region);
+    }
+
+    #[test]
+    fn hugetlbfs_rejects_other_filesystems() {
+        let dir = std::env::temp_dir();
+        let err = DmaRegion::allocate(4096, &MemoryBacking::Hugetlbfs(dir.clone()))
+            .expect_err("temp dir is not hugetlbfs");
+        let message = err.to_string();
+        eprintln!("{message}");
+        assert!(matches!(err, MemoryError::NotHugetlbfs { .. }), "{err:?}");
+        assert!(message.contains("mount -t hugetlbfs"), "{message}");
+
+        let missing = dir.join("fastpath-no-such-dir");
+        let err = DmaRegion::allocate(4096, &MemoryBacking::Hugetlbfs(missing))
+            .expect_err("missing path");
+        assert!(
+            matches!(err, MemoryError::Hugetlbfs { op: "statfs", .. }),
+            "{err:?}"
+        );
+    }
+
+    /// Unmounts and removes a temporary hugetlbfs mount, even if the test panics.
+    struct TempMount {
+        path: PathBuf,
+        c_path: CString,
+    }
+
+    impl TempMount {
+        fn new() -> Result<TempMount, String> {
+            let path =
+                std::env::temp_dir().join(format!("fastpath-hugetlbfs-{}", std::process::id()));
+            std::fs::create_dir_all(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+            let c_path =
+                CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+            let fstype = c"hugetlbfs";
+            let data = c"pagesize=2M";
+            // SAFETY: all pointers are valid NUL-terminated strings living
+            // across the call.
+            let rc = unsafe {
+                libc::mount(
+                    fstype.as_ptr(),
+                    c_path.as_ptr(),
+                    fstype.as_ptr(),
+                    0,
+                    data.as_ptr().cast(),
+                )
+            };
+            if rc != 0 {
+                let err = io::Error::last_os_error();
+                let _ = std::fs::remove_dir(&path);
+                return Err(format!("mount -t hugetlbfs {}: {err}", path.display()));
+            }
+            Ok(TempMount { path, c_path })
+        }
+    }
+
+    impl Drop for TempMount {
+        fn drop(&mut self) {
+            // SAFETY: c_path is a valid NUL-terminated string.
+            let rc = unsafe { libc::umount2(self.c_path.as_ptr(), libc::MNT_DETACH) };
+            if rc != 0 {
+                eprintln!(
+                    "umount {}: {}",
+                    self.path.display(),
+                    io::Error::last_os_error()
+                );
+            }
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+
+    #[test]
+    fn hugetlbfs_mount_works() {
+        let _lock = hugepage_lock();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting hugetlbfs needs root");
+            return;
+        }
+        if free_2m_pages_or_skip(3).is_none() {
+            return;
+        }
+        let mount = match TempMount::new() {
+            Ok(mount) => mount,
+            Err(err) => {
+                eprintln!("skipped: {err}");
+                return;
+            }
+        };
+        let backing = MemoryBacking::Hugetlbfs(mount.path.clone());
+        let region = DmaRegion::allocate(5 << 20, &backing).expect("3 free 2M pages");
+        assert_eq!(region.len(), 6 << 20);
+        assert_eq!(region.page_size(), PageSize::Size2M);
+        assert_eq!(
+            region.as_ptr().as_ptr() as usize % (2 << 20),
+            0,
+            "2M aligned"
+        );
+        assert_eq!(
+            region.describe(),
+            format!(
+                "6 MiB in 3 x 2M hugepages (hugetlbfs {})",
+                mount.path.display()
+            )
+        );
+        assert_eq!(
+            kernel_page_size_kb(region.as_ptr().as_ptr() as usize),
+            Some(2048)
+        );
+        check_zeroed_and_writable(&region);
+        // The backing file was unlinked at once.
+        let entries = std::fs::read_dir(&mount.path).map(|dir| dir.count()).ok();
+        assert_eq!(entries, Some(0), "backing file left in the mount");
+        drop(region);
+        drop(mount);
+    }
+}

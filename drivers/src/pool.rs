@@ -1,0 +1,791 @@
+//! Packet buffer pools with per-core caches.
+//!
+//! A [`Pool`] is one DMA region cut into equal elements (header, headroom,
+//! data room), with a lock-free multi-producer/multi-consumer [`Ring`] holding
+//! the free ones. Workers never touch that ring per packet: each owns a
+//! [`PoolCache`], a plain stack of free buffers that it refills from and
+//! spills to the ring in bulk, like DPDK's per-lcore mempool cache
+//! (lib/mempool/rte_mempool.h). Nothing here locks.
+//!
+//! Every buffer records its pool as a [`PoolId`], an index into a process-wide
+//! registry, so any buffer can be returned to the right pool wherever it ends
+//! up (a foreign buffer freed into a cache, an `Mbuf` dropped on an error
+//! path) without reference counting per packet.
+//!
+//! Lifetime: a pool's memory is released only when the last handle is gone
+//! *and* every buffer is back. If handles are dropped while buffers are still
+//! out, the pool stays registered and its memory stays mapped (and a warning
+//! says so), so an outstanding `Mbuf` can never point at freed memory.
+
+use crate::mbuf::{
+    Mbuf, MbufHeader, PoolId, PortId, DEFAULT_DATA_ROOM, DEFAULT_HEADROOM, HEADER_SIZE,
+};
+use crate::memory::{DmaRegion, MemoryBacking, MemoryError, PageSize};
+use crate::ring::{Ring, RingError};
+use arrayvec::ArrayVec;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Most pools a process can have at once.
+pub const MAX_POOLS: usize = 256;
+/// Largest per-core cache (DPDK's RTE_MEMPOOL_CACHE_MAX_SIZE).
+pub const MAX_CACHE_SIZE: usize = 512;
+/// Default per-core cache size (what DPDK's l2fwd uses).
+pub const DEFAULT_CACHE_SIZE: usize = 256;
+/// Room in a cache's stack: a full cache (1.5 x size before it spills) plus
+/// the largest burst freed at once.
+const CACHE_CAPACITY: usize = MAX_CACHE_SIZE * 3 / 2 + crate::burst::MAX_BURST;
+
+/// How to build a pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Name shown in statistics and errors.
+    pub name: String,
+    /// Number of buffers.
+    pub count: u32,
+    /// Bytes of packet data each buffer holds.
+    pub data_room: u16,
+    /// Bytes reserved in front of the data for prepending headers.
+    pub headroom: u16,
+    /// Buffers each per-core cache keeps (0 disables caching).
+    pub cache_size: usize,
+    /// Where the memory comes from.
+    pub backing: MemoryBacking,
+}
+
+impl PoolConfig {
+    /// A pool of `count` buffers with DPDK's defaults: 2048 bytes of data
+    /// room, 128 of headroom, per-core caches of 256, on hugepages.
+    pub fn new(name: impl Into<String>, count: u32) -> Self {
+        PoolConfig {
+            name: name.into(),
+            count,
+            data_room: DEFAULT_DATA_ROOM,
+            headroom: DEFAULT_HEADROOM,
+            cache_size: DEFAULT_CACHE_SIZE,
+            backing: MemoryBacking::default(),
+        }
+    }
+
+    /// Same, with another memory backing.
+    pub fn with_backing(mut self, backing: MemoryBacking) -> Self {
+        self.backing = backing;
+        self
+    }
+
+    /// Bytes one element takes: header, headroom and data room, rounded up
+    /// to a cache line so every header starts on one.
+    pub fn element_size(&self) -> usize {
+        (HEADER_SIZE + self.headroom as usize + self.data_room as usize).next_multiple_of(64)
+    }
+}
+
+/// Why a pool could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// A configuration value is out of range.
+    #[error("pool {name}: {why}")]
+    BadConfig {
+        /// Pool name.
+        name: String,
+        /// What is wrong and what is allowed.
+        why: String,
+    },
+    /// The memory could not be had.
+    #[error("pool {name}: {source}")]
+    Memory {
+        /// Pool name.
+        name: String,
+        /// The memory error, which says how to fix it.
+        #[source]
+        source: MemoryError,
+    },
+    /// All registry slots are taken.
+    #[error("pool {name}: already {MAX_POOLS} pools in this process")]
+    TooManyPools {
+        /// Pool name.
+        name: String,
+    },
+    /// The free ring could not be built.
+    #[error("pool {name}: {source}")]
+    Ring {
+        /// Pool name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: RingError,
+    },
+}
+
+struct PoolShared {
+    id: PoolId,
+    name: String,
+    count: u32,
+    element_size: usize,
+    data_room: u16,
+    headroom: u16,
+    cache_size: usize,
+    /// Live `Pool` handles (including those inside caches).
+    handles: AtomicUsize,
+    free: Ring<Mbuf>,
+    region: DmaRegion,
+}
+
+impl Drop for PoolShared {
+    fn drop(&mut self) {
+        // The buffers in the ring are parts of `region`, not separate
+        // allocations: forget them instead of letting the ring "return" them
+        // to a pool that is going away.
+        while let Some(m) = self.free.pop() {
+            let _ = m.into_header();
+        }
+    }
+}
+
+/// Marks a registry slot taken while its pool is being built.
+const RESERVED: *mut PoolShared = std::ptr::dangling_mut();
+
+/// The pool registry: slot `i` holds the pool whose id is `i`, as a pointer
+/// obtained from `Arc::into_raw` (the registry owns that strong count).
+static REGISTRY: [AtomicPtr<PoolShared>; MAX_POOLS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_POOLS];
+
+/// A handle to a pool. Cheap to clone; share it with every core.
+pub struct Pool {
+    shared: Arc<PoolShared>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("id", &self.shared.id)
+            .field("name", &self.shared.name)
+            .field("count", &self.shared.count)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Allocate the memory, cut it into buffers and put them all in the
+    /// free ring.
+    pub fn new(config: &PoolConfig) -> Result<Pool, PoolError> {
+        let bad = |why: String| PoolError::BadConfig {
+            name: config.name.clone(),
+            why,
+        };
+        if config.count == 0 || config.count > (1 << 31) {
+            return Err(bad(format!(
+                "buffer count {} must be between 1 and 2^31",
+                config.count
+            )));
+        }
+        if config.cache_size > MAX_CACHE_SIZE {
+            return Err(bad(format!(
+                "cache size {} is larger than the maximum {MAX_CACHE_SIZE}",
+                config.cache_size
+            )));
+        }
+        let buf_len = config.headroom as usize + config.data_room as usize;
+        if buf_len > u16::MAX as usize || config.data_room == 0 {
+            return Err(bad(format!(
+                "headroom {} + data room {} must be between 1 and {} bytes",
+                config.headroom,
+                config.data_room,
+                u16::MAX
+            )));
+        }
+        let element_size = config.element_size();
+        let layout = Layout::for_pages(
+            element_size,
+            config.count as usize,
+            page_size_of(&config.backing),
+        );
+        let region = DmaRegion::allocate(layout.bytes, &config.backing).map_err(|source| {
+            PoolError::Memory {
+                name: config.name.clone(),
+                source,
+            }
+        })?;
+        // The page size actually used may differ from the guess (Auto).
+        let layout = Layout::for_pages(element_size, config.count as usize, region.page_size());
+        if layout.bytes > region.len() {
+            return Err(bad(format!(
+                "needs {} bytes with {} pages, got {}",
+                layout.bytes,
+                region.page_size(),
+                region.len()
+            )));
+        }
+        let free = Ring::new((config.count as usize).next_power_of_two()).map_err(|source| {
+            PoolError::Ring {
+                name: config.name.clone(),
+                source,
+            }
+        })?;
+
+        let id = reserve_slot().ok_or_else(|| PoolError::TooManyPools {
+            name: config.name.clone(),
+        })?;
+        let shared = Arc::new(PoolShared {
+            id,
+            name: config.name.clone(),
+            count: config.count,
+            element_size,
+            data_room: config.data_room,
+            headroom: config.headroom,
+            cache_size: config.cache_size,
+            handles: AtomicUsize::new(1),
+            free,
+            region,
+        });
+        // Release pairs with the Acquire load in `release_orphan`: a thread
+        // that finds this pointer sees the fully built pool.
+        REGISTRY[id.0 as usize].store(
+            Arc::into_raw(Arc::clone(&shared)).cast_mut(),
+            Ordering::Release,
+        );
+
+        let base = shared.region.as_ptr();
+        let base_iova = shared.region.iova().0;
+        let mut batch: ArrayVec<Mbuf, 64> = ArrayVec::new();
+        for index in 0..config.count {
+            let offset = layout.offset_of(index as usize);
+            let hdr = MbufHeader {
+                buf_iova: base_iova + (offset + HEADER_SIZE) as u64,
+                ol_flags: 0,
+                index,
+                rss_hash: 0,
+                pool: id,
+                port: PortId(u16::MAX),
+                data_off: config.headroom,
+                data_len: 0,
+                buf_len: buf_len as u16,
+                headroom: config.headroom,
+                vlan_tci: 0,
+            };
+            // SAFETY: `offset + element_size <= layout.bytes <= region.len()`
+            // (Layout::offset_of), the region is 64-byte aligned (page
+            // aligned) and element_size is a multiple of 64, so the header
+            // is in bounds and aligned; nobody else has seen this memory.
+            let ptr = unsafe {
+                let p = base.as_ptr().add(offset).cast::<MbufHeader>();
+                p.write(hdr);
+                NonNull::new_unchecked(p)
+            };
+            // SAFETY: the header was just initialised and this is the only
+            // owner of the element.
+            batch.push(unsafe { Mbuf::from_header(ptr) });
+            if batch.is_full() {
+                shared.free.enqueue_burst(&mut batch);
+            }
+        }
+        shared.free.enqueue_burst(&mut batch);
+        debug_assert!(batch.is_empty(), "the ring is sized for every buffer");
+        log::debug!(
+            "pool {} ({id}): {} buffers of {} bytes in {}",
+            config.name,
+            config.count,
+            element_size,
+            shared.region.describe()
+        );
+        Ok(Pool { shared })
+    }
+
+    /// The pool's registry index.
+    pub fn id(&self) -> PoolId {
+        self.shared.id
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Total number of buffers.
+    pub fn count(&self) -> usize {
+        self.shared.count as usize
+    }
+
+    /// Buffers in the shared free ring (not counting per-core caches).
+    pub fn available(&self) -> usize {
+        self.shared.free.len()
+    }
+
+    /// Buffers out of the shared ring: held by packets, queues or caches.
+    pub fn in_use(&self) -> usize {
+        self.count() - self.available()
+    }
+
+    /// Bytes of data room per buffer.
+    pub fn data_room(&self) -> usize {
+        self.shared.data_room as usize
+    }
+
+    /// Headroom per buffer.
+    pub fn headroom(&self) -> usize {
+        self.shared.headroom as usize
+    }
+
+    /// Bytes per element (header + headroom + data room, aligned).
+    pub fn element_size(&self) -> usize {
+        self.shared.element_size
+    }
+
+    /// Configured per-core cache size.
+    pub fn cache_size(&self) -> usize {
+        self.shared.cache_size
+    }
+
+    /// Where the pool's memory lives, for logs and `fastpath` status.
+    pub fn describe_memory(&self) -> String {
+        self.shared.region.describe()
+    }
+
+    /// Take one buffer from the shared ring (control path; workers use a
+    /// [`PoolCache`]). The buffer is reset.
+    pub fn alloc(&self) -> Option<Mbuf> {
+        let mut m = self.shared.free.pop()?;
+        m.reset();
+        Some(m)
+    }
+
+    /// Give a buffer back. A buffer of another pool goes to its own pool.
+    pub fn free(&self, m: Mbuf) {
+        if m.pool_id() == self.shared.id {
+            push_back(&self.shared, m);
+        } else {
+            drop(m);
+        }
+    }
+
+    /// A per-core cache on this pool.
+    pub fn cache(&self) -> PoolCache {
+        PoolCache {
+            pool: self.clone(),
+            stack: Box::new(ArrayVec::new()),
+            size: self.shared.cache_size,
+            flush_at: (self.shared.cache_size * 3 / 2).max(1),
+        }
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        // Relaxed: like Arc's own increment, a new handle is made from an
+        // existing one, so the count cannot be observed at zero here.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // AcqRel: the last handle's decrement must see every other handle's
+        // work (their frees into the ring) before it checks the count, as
+        // in Arc's drop.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let missing = self.in_use();
+        if missing == 0 {
+            unregister(self.shared.id);
+        } else {
+            // Keep the memory mapped and the registry entry alive forever:
+            // the outstanding buffers still point into it.
+            log::warn!(
+                "pool {} dropped with {missing} of {} buffers not returned; its memory stays mapped",
+                self.shared.name,
+                self.shared.count
+            );
+        }
+    }
+}
+
+/// A per-core stack of free buffers in front of a [`Pool`].
+///
+/// Owned by one worker (it is `Send`, not `Sync`): allocation and free are a
+/// few loads and stores, with a bulk ring operation only every
+/// `cache_size / 2` buffers or so. Dropping the cache returns its buffers.
+pub struct PoolCache {
+    pool: Pool,
+    stack: Box<ArrayVec<Mbuf, CACHE_CAPACITY>>,
+    size: usize,
+    flush_at: usize,
+}
+
+impl std::fmt::Debug for PoolCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolCache")
+            .field("pool", &self.pool.id())
+            .field("cached", &self.stack.len())
+            .finish()
+    }
+}
+
+impl PoolCache {
+    /// The pool behind this cache.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Buffers held in this cache.
+    pub fn len(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// True when the cache holds none.
+    pub fn is_empty(&self) -> bool {
+        self.stack.is_empty()
+    }
+
+    /// One fresh (reset) buffer.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Mbuf> {
+        if self.stack.is_empty() && !self.refill(1) {
+            return None;
+        }
+        let mut m = self.stack.pop()?;
+        m.reset();
+        Some(m)
+    }
+
+    /// Append `n` fresh (reset) buffers to `out`, all or none (as DPDK's
+    /// rte_pktmbuf_alloc_bulk). Fails if the pool cannot supply `n` or `out`
+    /// has no room for them.
+    #[inline]
+    pub fn alloc_bulk<const N: usize>(&mut self, out: &mut ArrayVec<Mbuf, N>, n: usize) -> bool {
+        if n > out.remaining_capacity() {
+            return false;
+        }
+        if self.stack.len() < n && !self.refill(n) {
+            return false;
+        }
+        let from = self.stack.len() - n;
+        for mut m in self.stack.drain(from..) {
+            m.reset();
+            out.push(m);
+        }
+        true
+    }
+
+    /// Give one buffer back.
+    #[inline]
+    pub fn free(&mut self, m: Mbuf) {
+        if m.pool_id() != self.pool.shared.id {
+            drop(m); // goes home through the registry
+            return;
+        }
+        self.stack.push(m);
+        if self.stack.len() >= self.flush_at {
+            self.spill();
+        }
+    }
+
+    /// Give back every buffer in `bufs` (leaving it empty).
+    #[inline]
+    pub fn free_bulk<const N: usize>(&mut self, bufs: &mut ArrayVec<Mbuf, N>) {
+        for m in bufs.drain(..) {
+            if m.pool_id() == self.pool.shared.id && !self.stack.is_full() {
+                self.stack.push(m);
+            } else {
+                drop(m);
+            }
+        }
+        if self.stack.len() >= self.flush_at {
+            self.spill();
+        }
+    }
+
+    /// Bring the stack up to `size + n` from the shared ring; true if it
+    /// then holds at least `n`.
+    #[cold]
+    fn refill(&mut self, n: usize) -> bool {
+        let want = (self.size + n).min(self.stack.remaining_capacity() + self.stack.len())
+            - self.stack.len();
+        self.pool.shared.free.dequeue_burst(&mut *self.stack, want);
+        self.stack.len() >= n
+    }
+
+    /// Move everything above `size` back to the shared ring.
+    #[cold]
+    fn spill(&mut self) {
+        let extra = self.stack.len().saturating_sub(self.size);
+        if !self
+            .pool
+            .shared
+            .free
+            .enqueue_bulk_from_back(&mut self.stack, extra)
+        {
+            // Cannot happen: the ring has room for every buffer of the pool.
+            log::error!(
+                "pool {}: free ring refused {extra} buffers",
+                self.pool.name()
+            );
+        }
+    }
+}
+
+impl Drop for PoolCache {
+    fn drop(&mut self) {
+        let n = self.stack.len();
+        self.pool
+            .shared
+            .free
+            .enqueue_bulk_from_back(&mut self.stack, n);
+        // Anything left (impossible: the ring fits the whole pool) is
+        // dropped by the ArrayVec and so returned through the registry.
+    }
+}
+
+/// Return a buffer whose owner dropped it, to the pool named in its header.
+/// Called from `Mbuf`'s `Drop`.
+pub(crate) fn release_orphan(hdr: NonNull<MbufHeader>) {
+    // SAFETY: the header belongs to a live pool element (the Mbuf that owned
+    // it is being dropped, and pools with outstanding buffers are never
+    // unmapped), and that Mbuf was its only owner.
+    let id = unsafe { hdr.as_ref() }.pool;
+    // Acquire pairs with the Release store in `Pool::new`.
+    let p = REGISTRY
+        .get(id.0 as usize)
+        .map_or(std::ptr::null_mut(), |slot| slot.load(Ordering::Acquire));
+    if p.is_null() || p == RESERVED {
+        log::error!("buffer of unknown {id} dropped; leaking it");
+        return;
+    }
+    // SAFETY: a registered pointer came from Arc::into_raw and the registry
+    // keeps that strong count while any buffer of the pool is outstanding
+    // (this one is), so the PoolShared is alive.
+    let shared = unsafe { &*p };
+    // SAFETY: the dropped Mbuf was the unique owner of this element.
+    let m = unsafe { Mbuf::from_header(hdr) };
+    push_back(shared, m);
+}
+
+fn push_back(shared: &PoolShared, m: Mbuf) {
+    if let Err(m) = shared.free.push(m) {
+        // The ring holds every buffer of the pool, so it is never full
+        // unless a buffer was freed twice, which ownership rules out.
+        log::error!("pool {}: free ring full; leaking a buffer", shared.name);
+        let _ = m.into_header();
+    }
+}
+
+fn reserve_slot() -> Option<PoolId> {
+    REGISTRY.iter().enumerate().find_map(|(i, slot)| {
+        // Relaxed: the slot only records that it is taken; the pool itself
+        // is published by the later Release store.
+        slot.compare_exchange(
+            std::ptr::null_mut(),
+            RESERVED,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        )
+        .ok()
+        .map(|_| PoolId(i as u16))
+    })
+}
+
+fn unregister(id: PoolId) {
+    // AcqRel: Acquire pairs with the Release store in `Pool::new` (we then
+    // own the pointer's strong count), Release orders our earlier use.
+    let p = REGISTRY[id.0 as usize].swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() && p != RESERVED {
+        // SAFETY: `p` came from Arc::into_raw in Pool::new and the registry
+        // gave up its claim by swapping it out, so this is the one matching
+        // from_raw.
+        drop(unsafe { Arc::from_raw(p.cast_const()) });
+    }
+}
+
+/// Guess of the page size a backing will use, to size the region; the
+/// layout is recomputed with the real one after allocation.
+fn page_size_of(backing: &MemoryBacking) -> PageSize {
+    match backing {
+        MemoryBacking::NoHuge => PageSize::Size4K,
+        _ => PageSize::Size2M,
+    }
+}
+
+/// Where each element sits in the region.
+///
+/// With hugepages, no element straddles a page boundary, so a buffer is
+/// physically contiguous even when IOVAs are physical addresses (vfio
+/// no-IOMMU mode); with 4 KiB pages (software ports only) elements are packed.
+struct Layout {
+    element_size: usize,
+    per_page: usize,
+    page: usize,
+    bytes: usize,
+}
+
+impl Layout {
+    fn for_pages(element_size: usize, count: usize, page: PageSize) -> Layout {
+        let page = page.bytes();
+        if page < (1 << 21) || element_size > page {
+            return Layout {
+                element_size,
+                per_page: usize::MAX,
+                page,
+                bytes: element_size * count,
+            };
+        }
+        let per_page = page / element_size;
+        let pages = count.div_ceil(per_page);
+        Layout {
+            element_size,
+            per_page,
+            page,
+            bytes: pages * page,
+        }
+    }
+
+    fn offset_of(&self, index: usize) -> usize {
+        if self.per_page == usize::MAX {
+            index * self.element_size
+        } else {
+            (index / self.per_page) * self.page + (index % self.per_page) * self.element_size
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soft_pool(name: &str, count: u32) -> Pool {
+        let mut cfg = PoolConfig::new(name, count).with_backing(MemoryBacking::NoHuge);
+        cfg.cache_size = 32;
+        Pool::new(&cfg).expect("4K pool")
+    }
+
+    #[test]
+    fn new_pool_has_every_buffer_free_and_distinct() {
+        let pool = soft_pool("distinct", 1000);
+        assert_eq!(pool.available(), 1000);
+        let mut seen = std::collections::HashSet::new();
+        let mut held = Vec::new();
+        while let Some(m) = pool.alloc() {
+            assert_eq!(m.pool_id(), pool.id());
+            assert!(seen.insert(m.index()), "buffer handed out twice");
+            assert_eq!(m.headroom(), DEFAULT_HEADROOM as usize);
+            assert_eq!(m.tailroom(), DEFAULT_DATA_ROOM as usize);
+            held.push(m);
+        }
+        assert_eq!(held.len(), 1000);
+        assert_eq!(pool.in_use(), 1000);
+        drop(held);
+        assert_eq!(pool.available(), 1000, "dropped buffers went home");
+    }
+
+    #[test]
+    fn buffers_do_not_overlap() {
+        let pool = soft_pool("overlap", 64);
+        let mut held: Vec<Mbuf> = (0..64).map(|_| pool.alloc().unwrap()).collect();
+        for (i, m) in held.iter_mut().enumerate() {
+            let n = m.tailroom();
+            m.append(n).unwrap().fill(i as u8);
+        }
+        for (i, m) in held.iter().enumerate() {
+            assert!(
+                m.data().iter().all(|&b| b == i as u8),
+                "buffer {i} was overwritten"
+            );
+        }
+    }
+
+    #[test]
+    fn cache_bulk_alloc_is_all_or_nothing() {
+        let pool = soft_pool("bulk", 40);
+        let mut cache = pool.cache();
+        let mut out: ArrayVec<Mbuf, 64> = ArrayVec::new();
+        assert!(cache.alloc_bulk(&mut out, 32));
+        assert!(!cache.alloc_bulk(&mut out, 9), "only 8 left");
+        assert_eq!(out.len(), 32);
+        assert!(cache.alloc_bulk(&mut out, 8));
+        assert!(cache.alloc().is_none());
+        cache.free_bulk(&mut out);
+        assert!(out.is_empty());
+        drop(cache);
+        assert_eq!(pool.available(), 40);
+    }
+
+    #[test]
+    fn cache_spills_and_returns_on_drop() {
+        let pool = soft_pool("spill", 500);
+        let mut cache = pool.cache();
+        let mut out: ArrayVec<Mbuf, 512> = ArrayVec::new();
+        assert!(cache.alloc_bulk(&mut out, 400));
+        cache.free_bulk(&mut out);
+        assert!(cache.len() <= 32 * 3 / 2, "cache spilled down to its size");
+        assert_eq!(pool.available() + cache.len(), 500);
+        drop(cache);
+        assert_eq!(pool.available(), 500);
+    }
+
+    #[test]
+    fn foreign_buffers_go_to_their_own_pool() {
+        let a = soft_pool("home-a", 8);
+        let b = soft_pool("home-b", 8);
+        let mut cache_a = a.cache();
+        let m = b.alloc().unwrap();
+        cache_a.free(m);
+        assert_eq!(b.available(), 8);
+        assert_eq!(cache_a.len(), 0);
+    }
+
+    #[test]
+    fn dropping_pool_with_buffers_out_keeps_them_valid() {
+        let pool = soft_pool("orphan", 4);
+        let id = pool.id();
+        let mut m = pool.alloc().unwrap();
+        drop(pool);
+        m.append(10).unwrap().fill(7);
+        assert_eq!(m.data(), &[7; 10]);
+        assert_eq!(m.pool_id(), id);
+        drop(m); // returns into the kept pool: no crash, no leak report
+    }
+
+    #[test]
+    fn slots_are_reused_after_clean_drop() {
+        for _ in 0..(MAX_POOLS + 10) {
+            let p = soft_pool("reuse", 1);
+            drop(p);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let mut cfg = PoolConfig::new("bad", 0).with_backing(MemoryBacking::NoHuge);
+        assert!(matches!(Pool::new(&cfg), Err(PoolError::BadConfig { .. })));
+        cfg.count = 8;
+        cfg.cache_size = MAX_CACHE_SIZE + 1;
+        assert!(matches!(Pool::new(&cfg), Err(PoolError::BadConfig { .. })));
+        cfg.cache_size = 0;
+        cfg.data_room = u16::MAX;
+        assert!(matches!(Pool::new(&cfg), Err(PoolError::BadConfig { .. })));
+    }
+
+    #[test]
+    fn hugepage_layout_never_straddles_pages() {
+        let l = Layout::for_pages(2240, 5000, PageSize::Size2M);
+        for i in 0..5000 {
+            let off = l.offset_of(i);
+            assert_eq!(off / (1 << 21), (off + 2240 - 1) / (1 << 21), "element {i}");
+            assert!(off + 2240 <= l.bytes);
+        }
+    }
+
+    #[test]
+    fn iova_follows_layout() {
+        let pool = soft_pool("iova", 3);
+        let a = pool.alloc().unwrap();
+        let b = pool.alloc().unwrap();
+        let delta = a.buf_iova().0.abs_diff(b.buf_iova().0);
+        assert_eq!(delta % pool.element_size() as u64, 0);
+        assert_eq!(a.data_iova().0, a.buf_iova().0 + DEFAULT_HEADROOM as u64);
+    }
+}

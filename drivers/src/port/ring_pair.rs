@@ -1,0 +1,254 @@
+//! In-memory port pairs: what one port of a pair sends, the other receives.
+//!
+//! Each queue `q` of port A is wired to queue `q` of port B by two
+//! single-producer/single-consumer rings (A->B and B->A), so the worker that
+//! owns A's TX queue `q` is the only producer and the worker that owns B's
+//! RX queue `q` the only consumer. Buffers move by pointer; a ring that is
+//! dropped with packets in it returns them to their pools.
+
+use super::{
+    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
+    QueueCounters, QueueSet, RxQueue, TxQueue,
+};
+use crate::burst::Burst;
+use crate::mbuf::{Mbuf, PortId};
+use crate::net::MacAddr;
+use crate::pool::PoolCache;
+use crate::ring::{Consumer, Producer, Ring};
+use std::sync::Arc;
+
+/// Default ring size per queue and direction (DPDK's default descriptor
+/// count in l2fwd/l3fwd).
+pub const DEFAULT_RING_SIZE: usize = 1024;
+
+/// One port of an in-memory pair.
+#[derive(Debug)]
+pub struct RingPort {
+    info: PortInfo,
+    rx: Option<Vec<Consumer<Mbuf>>>,
+    tx: Option<Vec<Producer<Mbuf>>>,
+    rx_counters: Vec<Arc<QueueCounters>>,
+    tx_counters: Vec<Arc<QueueCounters>>,
+    /// Our transmit rings, kept to tell whether the peer still listens.
+    tx_rings: Vec<Arc<Ring<Mbuf>>>,
+}
+
+impl RingPort {
+    /// Two connected ports with `queues` queue pairs each, every ring
+    /// holding `ring_size` packets (a power of two).
+    pub fn pair(
+        a: (PortId, &str),
+        b: (PortId, &str),
+        queues: usize,
+        ring_size: usize,
+    ) -> Result<(RingPort, RingPort), PortError> {
+        let err = |why: String| PortError::Config {
+            port: a.1.to_string(),
+            why,
+        };
+        if queues == 0 {
+            return Err(err("a ring pair needs at least one queue".into()));
+        }
+        let mut a_to_b = Vec::new();
+        let mut b_to_a = Vec::new();
+        for _ in 0..queues {
+            a_to_b.push(Arc::new(
+                Ring::new(ring_size).map_err(|e| err(e.to_string()))?,
+            ));
+            b_to_a.push(Arc::new(
+                Ring::new(ring_size).map_err(|e| err(e.to_string()))?,
+            ));
+        }
+        let port =
+            |(id, name): (PortId, &str), out: &[Arc<Ring<Mbuf>>], inn: &[Arc<Ring<Mbuf>>]| {
+                let (tx, _): (Vec<_>, Vec<_>) = out.iter().map(|r| Arc::clone(r).split()).unzip();
+                let (_, rx): (Vec<_>, Vec<_>) = inn.iter().map(|r| Arc::clone(r).split()).unzip();
+                RingPort {
+                    info: PortInfo {
+                        id,
+                        name: name.to_string(),
+                        kind: "ring",
+                        mac: MacAddr::local(id.0),
+                        capabilities: Capabilities {
+                            max_rx_queues: queues,
+                            max_tx_queues: queues,
+                            max_rx_frame: u16::MAX as usize,
+                        },
+                    },
+                    rx: Some(rx),
+                    tx: Some(tx),
+                    rx_counters: Vec::new(),
+                    tx_counters: Vec::new(),
+                    tx_rings: out.to_vec(),
+                }
+            };
+        Ok((port(a, &a_to_b, &b_to_a), port(b, &b_to_a, &a_to_b)))
+    }
+
+    /// Packets waiting in this port's receive rings.
+    pub fn rx_pending(&self) -> usize {
+        self.rx.iter().flatten().map(|c| c.ring().len()).sum()
+    }
+}
+
+impl Port for RingPort {
+    type Rx = RingRx;
+    type Tx = RingTx;
+
+    fn info(&self) -> &PortInfo {
+        &self.info
+    }
+
+    fn link(&self) -> LinkState {
+        // Up while the peer port (or its queues) still holds the other end
+        // of our transmit rings.
+        let up = self
+            .tx_rings
+            .iter()
+            .all(|r| Arc::strong_count(r) > 2 || self.tx.is_none() && Arc::strong_count(r) > 1);
+        LinkState {
+            up,
+            speed_mbps: 0,
+            full_duplex: true,
+        }
+    }
+
+    fn stats(&self) -> PortStats {
+        let get =
+            |qs: &[Arc<QueueCounters>], f: fn(&QueueCounters) -> u64| qs.iter().map(|q| f(q)).sum();
+        PortStats {
+            ipackets: get(&self.rx_counters, |q| QueueCounters::get(&q.packets)),
+            ibytes: get(&self.rx_counters, |q| QueueCounters::get(&q.bytes)),
+            rx_nombuf: 0,
+            opackets: get(&self.tx_counters, |q| QueueCounters::get(&q.packets)),
+            obytes: get(&self.tx_counters, |q| QueueCounters::get(&q.bytes)),
+            oerrors: get(&self.tx_counters, |q| QueueCounters::get(&q.dropped)),
+        }
+    }
+
+    fn queues(&mut self, rx: usize, tx: usize) -> Result<QueueSet<RingRx, RingTx>, PortError> {
+        check_queue_counts(&self.info, rx, tx)?;
+        let (Some(mut consumers), Some(mut producers)) = (self.rx.take(), self.tx.take()) else {
+            return Err(PortError::AlreadyStarted(self.info.name.clone()));
+        };
+        // Queues not asked for stay unused: their rings keep nothing.
+        consumers.truncate(rx);
+        producers.truncate(tx);
+        self.rx_counters = (0..rx).map(|_| Arc::default()).collect();
+        self.tx_counters = (0..tx).map(|_| Arc::default()).collect();
+        let rxq = consumers
+            .into_iter()
+            .zip(&self.rx_counters)
+            .map(|(ring, c)| RingRx {
+                port: self.info.id,
+                ring,
+                counters: Arc::clone(c),
+            })
+            .collect();
+        let txq = producers
+            .into_iter()
+            .zip(&self.tx_counters)
+            .map(|(ring, c)| RingTx {
+                ring,
+                counters: Arc::clone(c),
+            })
+            .collect();
+        Ok((rxq, txq))
+    }
+}
+
+/// Receive queue of a [`RingPort`].
+#[derive(Debug)]
+pub struct RingRx {
+    port: PortId,
+    ring: Consumer<Mbuf>,
+    counters: Arc<QueueCounters>,
+}
+
+impl RxQueue for RingRx {
+    #[inline]
+    fn rx_burst(&mut self, _cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
+        let start = out.len();
+        let n = self.ring.dequeue_burst(out, max);
+        if n == 0 {
+            return 0;
+        }
+        let mut bytes = 0;
+        for m in &mut out[start..] {
+            m.set_port(self.port);
+            bytes += m.len();
+        }
+        QueueCounters::add(&self.counters.packets, n as u64);
+        QueueCounters::add(&self.counters.bytes, bytes as u64);
+        n
+    }
+}
+
+/// Transmit queue of a [`RingPort`].
+#[derive(Debug)]
+pub struct RingTx {
+    ring: Producer<Mbuf>,
+    counters: Arc<QueueCounters>,
+}
+
+impl TxQueue for RingTx {
+    #[inline]
+    fn tx_burst(&mut self, _cache: &mut PoolCache, pkts: &mut Burst) -> usize {
+        let want = pkts.len();
+        let bytes: usize = pkts.iter().map(|m| m.len()).sum();
+        let n = self.ring.enqueue_burst(pkts);
+        let unsent: usize = pkts.iter().map(|m| m.len()).sum();
+        QueueCounters::add(&self.counters.packets, n as u64);
+        QueueCounters::add(&self.counters.bytes, (bytes - unsent) as u64);
+        QueueCounters::add(&self.counters.dropped, (want - n) as u64);
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryBacking;
+    use crate::pool::{Pool, PoolConfig};
+
+    #[test]
+    fn what_a_sends_b_receives_and_back() {
+        let pool =
+            Pool::new(&PoolConfig::new("ring-pair", 128).with_backing(MemoryBacking::NoHuge))
+                .unwrap();
+        let mut cache = pool.cache();
+        let (mut a, mut b) = RingPort::pair((PortId(0), "a"), (PortId(1), "b"), 2, 16).unwrap();
+        let (mut arx, mut atx) = a.queues(2, 2).unwrap();
+        let (mut brx, mut btx) = b.queues(2, 2).unwrap();
+        assert!(a.link().up && b.link().up);
+        let mut burst = Burst::new();
+        assert!(cache.alloc_bulk(&mut burst, 20));
+        for (i, m) in burst.iter_mut().enumerate() {
+            m.append(1).unwrap()[0] = i as u8;
+        }
+        assert_eq!(atx[1].tx_burst(&mut cache, &mut burst), 16, "ring of 16");
+        assert_eq!(burst.len(), 4, "the rest stays with the caller");
+        cache.free_bulk(&mut burst);
+        assert_eq!(
+            brx[0].rx_burst(&mut cache, &mut burst, 32),
+            0,
+            "other queue is empty"
+        );
+        assert_eq!(brx[1].rx_burst(&mut cache, &mut burst, 32), 16);
+        assert!(burst
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.data()[0] == i as u8 && m.port() == PortId(1)));
+        assert_eq!(btx[0].tx_burst(&mut cache, &mut burst), 16);
+        assert_eq!(arx[0].rx_burst(&mut cache, &mut burst, 8), 8);
+        let (sa, sb) = (a.stats(), b.stats());
+        assert_eq!((sa.opackets, sa.oerrors, sa.ipackets), (16, 4, 8));
+        assert_eq!((sb.ipackets, sb.opackets), (16, 16));
+        cache.free_bulk(&mut burst);
+        // 8 packets are still in the b->a ring; dropping the ports and
+        // queues returns them.
+        drop((arx, atx, brx, btx, a, b));
+        drop(cache);
+        assert_eq!(pool.available(), 128);
+    }
+}

@@ -1,0 +1,594 @@
+//! A bounded, lock-free FIFO ring with bulk and burst operations.
+//!
+//! The algorithm is DPDK's `rte_ring` (lib/ring/rte_ring_c11_pvt.h): each side
+//! has a `head` (slots reserved) and a `tail` (slots done). A producer reserves
+//! `n` slots by moving `prod.head` (a CAS when several producers share the
+//! ring, a plain store when one does), writes the items, waits until producers
+//! that reserved before it are done, then publishes by moving `prod.tail`.
+//! Consumers do the same on `cons`. Counters run freely over `u32` and the
+//! slot is `counter & mask`, so the ring holds exactly `capacity` items (no
+//! slot is sacrificed to tell full from empty).
+//!
+//! Items are moved, not copied: the ring owns what it holds and drops it when
+//! it is dropped, so no packet buffer can be lost in a ring.
+//!
+//! Model checked with loom (`tests/loom_ring.rs`).
+
+use crate::sync::{spin_loop, AtomicU32, Ordering, UnsafeCell};
+use arrayvec::ArrayVec;
+use crossbeam_utils::CachePadded;
+use std::mem::MaybeUninit;
+
+/// Whether one thread or several use a side of the ring.
+///
+/// `Single` is faster (no CAS) and is what per-queue rings use; using a
+/// `Single` side from two threads at once is a logic error that can corrupt
+/// the ring's contents, which is why [`Ring`] hands out the single sides only
+/// through `&mut`-free types that are not `Sync` ([`Producer`], [`Consumer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// Exactly one thread uses this side.
+    Single,
+    /// Any number of threads use this side.
+    Multi,
+}
+
+/// Error from [`Ring::new`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RingError {
+    /// The capacity is not a power of two between 1 and 2^31.
+    #[error("ring capacity {0} must be a power of two between 1 and 2^31")]
+    BadCapacity(usize),
+}
+
+#[derive(Debug)]
+struct HeadTail {
+    head: AtomicU32,
+    tail: AtomicU32,
+}
+
+/// A bounded multi-producer / multi-consumer ring of `T`.
+///
+/// Shared through `&Ring` (or `Arc<Ring>`) by producers and consumers on any
+/// threads when both sides are [`Sync::Multi`]. For single-producer or
+/// single-consumer use, see [`Ring::split`].
+pub struct Ring<T> {
+    prod: CachePadded<HeadTail>,
+    cons: CachePadded<HeadTail>,
+    mask: u32,
+    capacity: u32,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+}
+
+// SAFETY (for both impls): a slot is written only by the producer that
+// reserved it and read only by the consumer that reserved it after the
+// producer published it (Release on prod.tail / Acquire by the consumer), so a
+// `T` moves from one thread to another exactly once: `T: Send` suffices.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: see above; `&Ring` only gives access through the reservation
+// protocol, never two threads to one slot at once.
+unsafe impl<T: Send> std::marker::Sync for Ring<T> {}
+
+impl<T> std::fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<T> Ring<T> {
+    /// A ring that holds up to `capacity` items (a power of two).
+    pub fn new(capacity: usize) -> Result<Self, RingError> {
+        if capacity == 0 || !capacity.is_power_of_two() || capacity > (1 << 31) {
+            return Err(RingError::BadCapacity(capacity));
+        }
+        let slots = (0..capacity)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect();
+        Ok(Ring {
+            prod: CachePadded::new(HeadTail {
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+            }),
+            cons: CachePadded::new(HeadTail {
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+            }),
+            mask: (capacity - 1) as u32,
+            capacity: capacity as u32,
+            slots,
+        })
+    }
+
+    /// How many items the ring can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Items published and not yet taken. Exact when no operation is in
+    /// flight; otherwise a snapshot that may be stale by the time it returns.
+    pub fn len(&self) -> usize {
+        // Acquire on both tails pairs with the Release stores that publish
+        // them; the figure is only advisory, so no stronger ordering is needed.
+        let cons_tail = self.cons.tail.load(Ordering::Acquire);
+        let prod_tail = self.prod.tail.load(Ordering::Acquire);
+        (prod_tail.wrapping_sub(cons_tail) as usize).min(self.capacity as usize)
+    }
+
+    /// True when [`Ring::len`] is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Move items from the front of `src` into the ring, as many as fit
+    /// (burst semantics). Returns how many moved; the rest stay in `src`.
+    pub fn enqueue_burst<const N: usize>(&self, src: &mut ArrayVec<T, N>) -> usize {
+        self.enqueue_front(src, false, Sync::Multi)
+    }
+
+    /// Move all of `src` into the ring, or nothing if it does not all fit.
+    pub fn enqueue_bulk<const N: usize>(&self, src: &mut ArrayVec<T, N>) -> bool {
+        let n = src.len();
+        self.enqueue_front(src, true, Sync::Multi) == n
+    }
+
+    /// Move one item in; gives it back if the ring is full.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        let mut one: ArrayVec<T, 1> = ArrayVec::new();
+        one.push(item);
+        if self.enqueue_front(&mut one, true, Sync::Multi) == 1 {
+            Ok(())
+        } else {
+            Err(one.pop().expect("the item was not taken"))
+        }
+    }
+
+    /// Move up to `max` items (and no more than `dst` has room for) from the
+    /// ring onto the end of `dst`. Returns how many moved.
+    pub fn dequeue_burst<const N: usize>(&self, dst: &mut ArrayVec<T, N>, max: usize) -> usize {
+        self.dequeue_into(dst, max, false, Sync::Multi)
+    }
+
+    /// Move exactly `n` items onto the end of `dst`, or none if the ring holds
+    /// fewer (or `dst` has no room for `n`).
+    pub fn dequeue_bulk<const N: usize>(&self, dst: &mut ArrayVec<T, N>, n: usize) -> bool {
+        n <= dst.remaining_capacity() && self.dequeue_into(dst, n, true, Sync::Multi) == n
+    }
+
+    /// Take one item.
+    pub fn pop(&self) -> Option<T> {
+        let mut one: ArrayVec<T, 1> = ArrayVec::new();
+        self.dequeue_into(&mut one, 1, true, Sync::Multi);
+        one.pop()
+    }
+
+    /// Move the last `n` items of `src` (its top, when `src` is used as a
+    /// stack) into the ring, all or nothing. Used by pool caches to spill.
+    pub fn enqueue_bulk_from_back<const N: usize>(
+        &self,
+        src: &mut ArrayVec<T, N>,
+        n: usize,
+    ) -> bool {
+        let n = n.min(src.len());
+        let Some((start, n)) = self.reserve(&self.prod, n, true, Sync::Multi) else {
+            return n == 0;
+        };
+        let from = src.len() - n;
+        self.write_slots(start, src.drain(from..));
+        self.publish(&self.prod, start, n, Sync::Multi);
+        true
+    }
+
+    /// Split into a single-producer and a single-consumer handle, each usable
+    /// from one thread at a time (they are `Send` but not `Sync`). The ring
+    /// stays shared through the `Arc` for inspection (`len`).
+    pub fn split(self: std::sync::Arc<Self>) -> (Producer<T>, Consumer<T>) {
+        (
+            Producer {
+                ring: std::sync::Arc::clone(&self),
+                _not_sync: std::marker::PhantomData,
+            },
+            Consumer {
+                ring: self,
+                _not_sync: std::marker::PhantomData,
+            },
+        )
+    }
+
+    fn enqueue_front<const N: usize>(
+        &self,
+        src: &mut ArrayVec<T, N>,
+        exact: bool,
+        mode: Sync,
+    ) -> usize {
+        let Some((start, n)) = self.reserve(&self.prod, src.len(), exact, mode) else {
+            return 0;
+        };
+        self.write_slots(start, src.drain(..n));
+        self.publish(&self.prod, start, n, mode);
+        n
+    }
+
+    fn dequeue_into<const N: usize>(
+        &self,
+        dst: &mut ArrayVec<T, N>,
+        max: usize,
+        exact: bool,
+        mode: Sync,
+    ) -> usize {
+        let want = max.min(dst.remaining_capacity());
+        let Some((start, n)) = self.reserve(&self.cons, want, exact, mode) else {
+            return 0;
+        };
+        for i in 0..n {
+            let slot = &self.slots[(start.wrapping_add(i as u32) & self.mask) as usize];
+            // SAFETY: this consumer reserved slots start..start+n by moving
+            // cons.head (CAS or sole consumer), and `reserve` saw prod.tail
+            // (Acquire) at or past start+n, so each slot holds an initialised
+            // item published by its producer and no other thread reads it.
+            // Reading it moves the item out; the slot is logically empty again.
+            let item = slot.with(|p| unsafe { (*p).assume_init_read() });
+            // `want <= remaining_capacity`, so this cannot fail.
+            dst.push(item);
+        }
+        self.publish(&self.cons, start, n, mode);
+        n
+    }
+
+    /// Reserve up to `n` slots on `side` (`self.prod` or `self.cons`).
+    /// Returns the first counter value reserved and how many slots, or None
+    /// when nothing (or, with `exact`, not all `n`) could be reserved.
+    #[inline(always)]
+    fn reserve(&self, side: &HeadTail, n: usize, exact: bool, mode: Sync) -> Option<(u32, usize)> {
+        if n == 0 {
+            return None;
+        }
+        if exact && n > self.capacity as usize {
+            return None;
+        }
+        let producing = std::ptr::eq(side, &*self.prod);
+        let n = n.min(self.capacity as usize) as u32;
+        loop {
+            // Relaxed: the head is only a reservation counter; the CAS below
+            // fails if it moved, and the data is ordered by the tails.
+            let old = side.head.load(Ordering::Relaxed);
+            let avail = if producing {
+                // Acquire pairs with the consumers' Release store of
+                // cons.tail: slots they freed are fully read before we
+                // overwrite them.
+                let cons_tail = self.cons.tail.load(Ordering::Acquire);
+                self.capacity
+                    .wrapping_add(cons_tail)
+                    .wrapping_sub(old)
+                    .min(self.capacity)
+            } else {
+                // Acquire pairs with the producers' Release store of
+                // prod.tail: the items in published slots are visible.
+                let prod_tail = self.prod.tail.load(Ordering::Acquire);
+                prod_tail.wrapping_sub(old).min(self.capacity)
+            };
+            let take = if avail >= n {
+                n
+            } else if exact || avail == 0 {
+                return None;
+            } else {
+                avail
+            };
+            let new = old.wrapping_add(take);
+            match mode {
+                Sync::Single => {
+                    // Sole user of this side: nobody else moves the head.
+                    side.head.store(new, Ordering::Relaxed);
+                    return Some((old, take as usize));
+                }
+                Sync::Multi => {
+                    // Relaxed on success and failure: winning the CAS only
+                    // reserves slots; visibility comes from the tails.
+                    if side
+                        .head
+                        .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Some((old, take as usize));
+                    }
+                }
+            }
+            spin_loop();
+        }
+    }
+
+    /// Write `items` into the slots from counter `start` on.
+    fn write_slots(&self, start: u32, items: impl Iterator<Item = T>) {
+        for (i, item) in items.enumerate() {
+            let slot = &self.slots[(start.wrapping_add(i as u32) & self.mask) as usize];
+            // SAFETY: this producer reserved the slots start..start+n by
+            // moving prod.head, and `reserve` saw cons.tail (Acquire) far
+            // enough that consumers have finished reading them: no other
+            // thread touches these slots until prod.tail is published.
+            slot.with_mut(|p| unsafe { (*p).write(item) });
+        }
+    }
+
+    /// Publish `n` slots from `start` on `side`: wait for earlier
+    /// reservations of the same side to finish, then move the tail.
+    #[inline(always)]
+    fn publish(&self, side: &HeadTail, start: u32, n: usize, mode: Sync) {
+        if mode == Sync::Multi {
+            // Acquire pairs with the Release store of the thread that
+            // reserved before us: its slot accesses then happen-before our
+            // Release below, so whoever acquires our tail sees them too (a
+            // plain store does not extend the other thread's release
+            // sequence, so Relaxed here would not be enough).
+            while side.tail.load(Ordering::Acquire) != start {
+                spin_loop();
+            }
+        }
+        // Release pairs with the other side's Acquire load of this tail in
+        // `reserve` (and with `len`).
+        side.tail
+            .store(start.wrapping_add(n as u32), Ordering::Release);
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no operation is in flight, so the items between the
+        // tails are exactly the ones held. Drop them (a packet buffer goes
+        // back to its pool), so nothing held by a ring is ever leaked.
+        let mut at = self.cons.tail.load(Ordering::Acquire);
+        let end = self.prod.tail.load(Ordering::Acquire);
+        while at != end {
+            let slot = &self.slots[(at & self.mask) as usize];
+            // SAFETY: slots between cons.tail and prod.tail hold initialised
+            // items that no consumer has taken; we own the ring exclusively.
+            slot.with_mut(|p| unsafe { (*p).assume_init_drop() });
+            at = at.wrapping_add(1);
+        }
+    }
+}
+
+/// The producing side of a single-producer ring (see [`Ring::split`]).
+/// `Send` but not `Sync`: one thread at a time.
+pub struct Producer<T> {
+    ring: std::sync::Arc<Ring<T>>,
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+}
+
+/// The consuming side of a single-consumer ring (see [`Ring::split`]).
+/// `Send` but not `Sync`: one thread at a time.
+pub struct Consumer<T> {
+    ring: std::sync::Arc<Ring<T>>,
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T> std::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Producer").field(&self.ring).finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Consumer").field(&self.ring).finish()
+    }
+}
+
+impl<T> Producer<T> {
+    /// Move items from the front of `src` into the ring, as many as fit.
+    #[inline]
+    pub fn enqueue_burst<const N: usize>(&mut self, src: &mut ArrayVec<T, N>) -> usize {
+        self.ring.enqueue_front(src, false, Sync::Single)
+    }
+
+    /// Move all of `src` in, or nothing.
+    #[inline]
+    pub fn enqueue_bulk<const N: usize>(&mut self, src: &mut ArrayVec<T, N>) -> bool {
+        let n = src.len();
+        self.ring.enqueue_front(src, true, Sync::Single) == n
+    }
+
+    /// The shared ring (for `len`, `capacity`).
+    pub fn ring(&self) -> &Ring<T> {
+        &self.ring
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Move up to `max` items onto the end of `dst`.
+    #[inline]
+    pub fn dequeue_burst<const N: usize>(&mut self, dst: &mut ArrayVec<T, N>, max: usize) -> usize {
+        self.ring.dequeue_into(dst, max, false, Sync::Single)
+    }
+
+    /// Move exactly `n` items onto the end of `dst`, or none.
+    #[inline]
+    pub fn dequeue_bulk<const N: usize>(&mut self, dst: &mut ArrayVec<T, N>, n: usize) -> bool {
+        n <= dst.remaining_capacity() && self.ring.dequeue_into(dst, n, true, Sync::Single) == n
+    }
+
+    /// The shared ring (for `len`, `capacity`).
+    pub fn ring(&self) -> &Ring<T> {
+        &self.ring
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rejects_bad_capacity() {
+        assert_eq!(Ring::<u32>::new(0).unwrap_err(), RingError::BadCapacity(0));
+        assert_eq!(Ring::<u32>::new(3).unwrap_err(), RingError::BadCapacity(3));
+        assert!(Ring::<u32>::new(1).is_ok());
+    }
+
+    #[test]
+    fn fifo_order_and_full_capacity() {
+        let r = Ring::new(8).unwrap();
+        let mut src: ArrayVec<u32, 16> = (0..10).collect();
+        assert_eq!(r.enqueue_burst(&mut src), 8, "all 8 slots are usable");
+        assert_eq!(src.as_slice(), &[8, 9]);
+        assert_eq!(r.len(), 8);
+        assert!(!r.enqueue_bulk(&mut src), "full ring takes nothing");
+        let mut dst: ArrayVec<u32, 16> = ArrayVec::new();
+        assert_eq!(r.dequeue_burst(&mut dst, 3), 3);
+        assert_eq!(dst.as_slice(), &[0, 1, 2]);
+        assert!(r.enqueue_bulk(&mut src));
+        assert!(src.is_empty());
+        assert!(!r.dequeue_bulk(&mut dst, 9), "bulk is all or nothing");
+        assert_eq!(r.dequeue_burst(&mut dst, 100), 7);
+        assert_eq!(dst.as_slice(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn counters_wrap_around_u32() {
+        let r = Ring::<u64>::new(4).unwrap();
+        let start = u32::MAX - 2;
+        for side in [&r.prod, &r.cons] {
+            side.head.store(start, Ordering::Relaxed);
+            side.tail.store(start, Ordering::Relaxed);
+        }
+        for round in 0..10u64 {
+            let mut src: ArrayVec<u64, 4> = (0..4).map(|i| round * 10 + i).collect();
+            assert!(r.enqueue_bulk(&mut src));
+            assert_eq!(r.len(), 4);
+            let mut dst: ArrayVec<u64, 4> = ArrayVec::new();
+            assert!(r.dequeue_bulk(&mut dst, 4));
+            assert_eq!(dst[0], round * 10);
+        }
+    }
+
+    #[test]
+    fn dequeue_respects_destination_room() {
+        let r = Ring::new(8).unwrap();
+        let mut src: ArrayVec<u8, 8> = (0..8).collect();
+        r.enqueue_burst(&mut src);
+        let mut dst: ArrayVec<u8, 2> = ArrayVec::new();
+        assert_eq!(r.dequeue_burst(&mut dst, 8), 2);
+        assert!(!r.dequeue_bulk(&mut dst, 1), "no room left");
+        assert_eq!(r.len(), 6);
+    }
+
+    #[test]
+    fn bulk_larger_than_capacity_is_refused() {
+        let r = Ring::new(4).unwrap();
+        let mut src: ArrayVec<u8, 8> = (0..8).collect();
+        assert!(!r.enqueue_bulk(&mut src));
+        assert!(!r.enqueue_bulk_from_back(&mut src, 5));
+        assert!(r.enqueue_bulk_from_back(&mut src, 3));
+        assert_eq!(src.as_slice(), &[0, 1, 2, 3, 4]);
+        assert_eq!(r.pop(), Some(5));
+    }
+
+    #[test]
+    fn drop_releases_held_items() {
+        let tracker = Arc::new(());
+        {
+            let r = Ring::new(4).unwrap();
+            for _ in 0..3 {
+                r.push(Arc::clone(&tracker)).unwrap();
+            }
+            assert_eq!(r.pop().map(|_| ()), Some(()));
+            assert_eq!(Arc::strong_count(&tracker), 3);
+        }
+        assert_eq!(
+            Arc::strong_count(&tracker),
+            1,
+            "the ring dropped what it held"
+        );
+    }
+
+    #[test]
+    fn mpmc_threads_move_every_item_once() {
+        const PER: u64 = 50_000;
+        let r = Arc::new(Ring::<u64>::new(64).unwrap());
+        let producers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || {
+                    let mut next = 0;
+                    while next < PER {
+                        let mut src: ArrayVec<u64, 8> = ArrayVec::new();
+                        while !src.is_full() && next + (src.len() as u64) < PER {
+                            src.push(p * PER + next + src.len() as u64);
+                        }
+                        let n = src.len() as u64;
+                        while !src.is_empty() {
+                            r.enqueue_burst(&mut src);
+                        }
+                        next += n;
+                    }
+                })
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let r = Arc::clone(&r);
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        // Read the flag before trying, so an empty ring seen
+                        // after `done` really is the end.
+                        let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                        let mut dst: ArrayVec<u64, 8> = ArrayVec::new();
+                        if r.dequeue_burst(&mut dst, 8) == 0 {
+                            if finished {
+                                break;
+                            }
+                            std::thread::yield_now();
+                        }
+                        got.extend(dst);
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.extend(std::iter::from_fn(|| r.pop()));
+        all.sort_unstable();
+        let want: Vec<u64> = (0..2 * PER).collect();
+        assert_eq!(all, want, "every item exactly once");
+    }
+
+    #[test]
+    fn spsc_split_preserves_order_across_threads() {
+        const N: u32 = 100_000;
+        let (mut tx, mut rx) = Arc::new(Ring::<u32>::new(32).unwrap()).split();
+        let t = std::thread::spawn(move || {
+            let mut i = 0;
+            while i < N {
+                let mut src: ArrayVec<u32, 16> = (i..(i + 16).min(N)).collect();
+                let n = src.len() as u32;
+                while !src.is_empty() {
+                    tx.enqueue_burst(&mut src);
+                }
+                i += n;
+            }
+        });
+        let mut expect = 0;
+        while expect < N {
+            let mut dst: ArrayVec<u32, 16> = ArrayVec::new();
+            rx.dequeue_burst(&mut dst, 16);
+            for v in dst {
+                assert_eq!(v, expect);
+                expect += 1;
+            }
+        }
+        t.join().unwrap();
+        assert!(rx.ring().is_empty());
+    }
+}

@@ -1,0 +1,490 @@
+//! Start, watch and stop a set of workers forwarding between ports.
+//!
+//! The forwarder builds the buffer pool and the ports, gives every worker
+//! one RX and one TX queue on every port (queue `w` belongs to worker `w`),
+//! spawns one pinned thread per fast-path core, and on stop joins them and
+//! checks that every buffer came back to the pool.
+
+use crate::counters::{CoreCounters, CoreSnapshot};
+use crate::fwd_mode::{FwdMode, MacRewrite};
+use crate::soft_port::{SoftPort, SoftRx, SoftTx};
+use crate::worker::{RxBinding, Stopped, Worker};
+use config::cpus::{allowed_cpus, check_requested, CpuConfigError};
+use drivers::burst::{DEFAULT_BURST, MAX_BURST};
+use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
+use drivers::mbuf::PortId;
+use drivers::memory::MemoryBacking;
+use drivers::net::MacAddr;
+use drivers::pool::{Pool, PoolConfig, PoolError, DEFAULT_CACHE_SIZE};
+use drivers::port::null::{NullPort, DEFAULT_PACKET_SIZE};
+use drivers::port::ring_pair::{RingPort, DEFAULT_RING_SIZE};
+use drivers::port::{Port, PortError, PortInfo, PortStats};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A kind of software port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    /// [`NullPort`]: RX makes packets, TX frees them.
+    Null,
+    /// [`RingPort`]: consecutive `ring` ports are connected in pairs.
+    Ring,
+}
+
+impl FromStr for PortKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "null" => Ok(PortKind::Null),
+            "ring" => Ok(PortKind::Ring),
+            _ => Err(format!("unknown port kind {s:?}: expected null or ring")),
+        }
+    }
+}
+
+impl fmt::Display for PortKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PortKind::Null => "null",
+            PortKind::Ring => "ring",
+        })
+    }
+}
+
+/// Which CPUs the workers run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreChoice {
+    /// This many cores, picked from the allowed CPUs (the first allowed CPU
+    /// is left to the control thread when there is more than one).
+    Count(usize),
+    /// Exactly these CPUs.
+    List(CpuSet),
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    /// Ports, in port-id order.
+    pub ports: Vec<PortKind>,
+    /// Worker cores.
+    pub cores: CoreChoice,
+    /// Forwarding mode.
+    pub mode: FwdMode,
+    /// Burst size.
+    pub burst: usize,
+    /// Bursts sent on every TX queue at start (seeds ring loops).
+    pub tx_first: usize,
+    /// Buffers in the pool (None: enough for the rings, queues and caches).
+    pub nb_mbuf: Option<u32>,
+    /// Per-core cache size.
+    pub cache_size: usize,
+    /// Memory for the pool.
+    pub backing: MemoryBacking,
+    /// Length of packets made by null ports.
+    pub packet_size: u16,
+    /// Ring size per queue and direction for ring ports.
+    pub ring_size: usize,
+    /// Peer (destination) MAC per port for the mac mode; missing entries
+    /// default to testpmd's 02:00:00:00:00:<port>.
+    pub eth_peers: Vec<MacAddr>,
+}
+
+impl Default for ForwarderConfig {
+    fn default() -> Self {
+        ForwarderConfig {
+            ports: vec![PortKind::Null, PortKind::Null],
+            cores: CoreChoice::Count(1),
+            mode: FwdMode::Io,
+            burst: DEFAULT_BURST,
+            tx_first: 0,
+            nb_mbuf: None,
+            cache_size: DEFAULT_CACHE_SIZE,
+            backing: MemoryBacking::default(),
+            packet_size: DEFAULT_PACKET_SIZE,
+            ring_size: DEFAULT_RING_SIZE,
+            eth_peers: Vec::new(),
+        }
+    }
+}
+
+/// Why the forwarder did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Nonsense in the configuration.
+    #[error("{0}")]
+    Config(String),
+    /// CPUs not allowed or unreadable.
+    #[error(transparent)]
+    Cpus(#[from] CpuConfigError),
+    /// The pool could not be built (the message says how to fix it).
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// A port could not be set up.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// A worker thread could not be started or pinned.
+    #[error("worker on CPU {cpu}: {why}")]
+    Worker {
+        /// The CPU.
+        cpu: CpuId,
+        /// What failed.
+        why: String,
+    },
+}
+
+/// A running forwarder.
+pub struct Forwarder {
+    ports: Vec<SoftPort>,
+    pool: Pool,
+    cpus: Vec<CpuId>,
+    counters: Vec<Arc<CoreCounters>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Stopped<SoftRx, SoftTx>>>,
+    started: Instant,
+    mode: FwdMode,
+    burst: usize,
+}
+
+/// Counters at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Time since start.
+    pub elapsed: Duration,
+    /// Per worker: its CPU and counters.
+    pub cores: Vec<(CpuId, CoreSnapshot)>,
+    /// Per port.
+    pub ports: Vec<(PortInfo, PortStats)>,
+    /// Buffers in the pool's shared ring.
+    pub pool_available: usize,
+    /// Buffers in the pool.
+    pub pool_count: usize,
+}
+
+/// The result of a stopped run.
+#[derive(Debug, Clone)]
+pub struct FinalReport {
+    /// Counters at the end.
+    pub last: Snapshot,
+    /// Forwarding mode.
+    pub mode: FwdMode,
+    /// Burst size.
+    pub burst: usize,
+    /// Workers that panicked (their buffers were still returned).
+    pub panicked: Vec<CpuId>,
+    /// Buffers back in the pool after everything was torn down.
+    pub buffers_returned: usize,
+}
+
+impl FinalReport {
+    /// True when every buffer of the pool came back.
+    pub fn all_buffers_returned(&self) -> bool {
+        self.buffers_returned == self.last.pool_count
+    }
+}
+
+impl Forwarder {
+    /// Build everything and start the workers.
+    pub fn start(cfg: &ForwarderConfig) -> Result<Forwarder, StartError> {
+        if cfg.ports.is_empty() {
+            return Err(StartError::Config("no ports given".into()));
+        }
+        if cfg.burst == 0 || cfg.burst > MAX_BURST {
+            return Err(StartError::Config(format!(
+                "burst {} must be between 1 and {MAX_BURST}",
+                cfg.burst
+            )));
+        }
+        let rings = cfg.ports.iter().filter(|k| **k == PortKind::Ring).count();
+        if rings % 2 != 0 {
+            return Err(StartError::Config(format!(
+                "ring ports come in connected pairs; {rings} given"
+            )));
+        }
+        let cpus = choose_cpus(&cfg.cores)?;
+        let workers = cpus.len();
+        let pool_cfg = PoolConfig {
+            cache_size: cfg.cache_size,
+            backing: cfg.backing.clone(),
+            ..PoolConfig::new(
+                "mbuf_pool",
+                cfg.nb_mbuf.unwrap_or_else(|| default_nb_mbuf(cfg, workers)),
+            )
+        };
+        if cfg.packet_size as usize > pool_cfg.data_room as usize || cfg.packet_size < 14 {
+            return Err(StartError::Config(format!(
+                "packet size {} must be between 14 and the data room {}",
+                cfg.packet_size, pool_cfg.data_room
+            )));
+        }
+        let pool = Pool::new(&pool_cfg)?;
+        let mut ports = build_ports(cfg, workers)?;
+
+        // Queue w of every port goes to worker w.
+        let mut rx_by_worker: Vec<Vec<RxBinding<SoftRx>>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        let mut tx_by_worker: Vec<Vec<SoftTx>> = (0..workers).map(|_| Vec::new()).collect();
+        let nports = ports.len();
+        for (p, port) in ports.iter_mut().enumerate() {
+            let (rxq, txq) = port.queues(workers, workers)?;
+            let out = paired_output(p, nports);
+            for (w, q) in rxq.into_iter().enumerate() {
+                rx_by_worker[w].push(RxBinding { queue: q, out });
+            }
+            for (w, q) in txq.into_iter().enumerate() {
+                tx_by_worker[w].push(q);
+            }
+        }
+        let rewrite: Vec<MacRewrite> = ports
+            .iter()
+            .enumerate()
+            .map(|(p, port)| MacRewrite {
+                dst: cfg
+                    .eth_peers
+                    .get(p)
+                    .copied()
+                    .unwrap_or(MacAddr::local(p as u16)),
+                src: port.info().mac,
+            })
+            .collect();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut counters = Vec::new();
+        let mut threads = Vec::new();
+        let (ready_tx, ready_rx) = mpsc::channel::<(CpuId, Result<(), String>)>();
+        for ((cpu, rx), tx) in cpus.iter().copied().zip(rx_by_worker).zip(tx_by_worker) {
+            let worker = Worker {
+                rx,
+                tx,
+                rewrite: rewrite.clone(),
+                mode: cfg.mode,
+                burst: cfg.burst,
+                tx_first: cfg.tx_first,
+                cache: pool.cache(),
+            };
+            let c = Arc::new(CoreCounters::default());
+            counters.push(Arc::clone(&c));
+            let stop_w = Arc::clone(&stop);
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("fp-worker-{cpu}"))
+                .spawn(move || {
+                    // Pin from inside the thread: a spawned thread inherits
+                    // its creator's mask, so pinning the creator would pile
+                    // every thread onto one CPU.
+                    let pinned = pin_current_thread(cpu).map_err(|e| e.to_string());
+                    let ok = pinned.is_ok();
+                    let _ = ready.send((cpu, pinned));
+                    if !ok {
+                        stop_w.store(true, Ordering::Relaxed);
+                    }
+                    worker.run(&stop_w, &c)
+                });
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for h in threads {
+                        let _ = h.join();
+                    }
+                    return Err(StartError::Worker {
+                        cpu,
+                        why: format!("cannot spawn thread: {e}"),
+                    });
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut failure = None;
+        for _ in 0..threads.len() {
+            match ready_rx.recv() {
+                Ok((_, Ok(()))) => {}
+                Ok((cpu, Err(why))) => {
+                    failure = failure.or(Some(StartError::Worker {
+                        cpu,
+                        why: format!("cannot pin: {why}"),
+                    }))
+                }
+                Err(_) => break,
+            }
+        }
+        let fwd = Forwarder {
+            ports,
+            pool,
+            cpus,
+            counters,
+            stop,
+            threads,
+            started: Instant::now(),
+            mode: cfg.mode,
+            burst: cfg.burst,
+        };
+        if let Some(e) = failure {
+            let _ = fwd.stop();
+            return Err(e);
+        }
+        Ok(fwd)
+    }
+
+    /// The CPUs the workers run on.
+    pub fn cpus(&self) -> &[CpuId] {
+        &self.cpus
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Read every counter now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            elapsed: self.started.elapsed(),
+            cores: self
+                .cpus
+                .iter()
+                .copied()
+                .zip(self.counters.iter().map(|c| c.snapshot()))
+                .collect(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| (p.info().clone(), p.stats()))
+                .collect(),
+            pool_available: self.pool.available(),
+            pool_count: self.pool.count(),
+        }
+    }
+
+    /// Stop the workers, tear down queues and ports, and count the buffers.
+    pub fn stop(self) -> FinalReport {
+        // Relaxed: the join below is what orders the workers' last writes.
+        self.stop.store(true, Ordering::Relaxed);
+        let mut panicked = Vec::new();
+        let mut stopped = Vec::new();
+        for (cpu, h) in self.cpus.iter().copied().zip(self.threads) {
+            match h.join() {
+                Ok(s) => stopped.push(s),
+                // Unwinding dropped the worker's queues and cache, which
+                // returned their buffers.
+                Err(_) => panicked.push(cpu),
+            }
+        }
+        let last = Snapshot {
+            elapsed: self.started.elapsed(),
+            cores: self
+                .cpus
+                .iter()
+                .copied()
+                .zip(self.counters.iter().map(|c| c.snapshot()))
+                .collect(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| (p.info().clone(), p.stats()))
+                .collect(),
+            pool_available: self.pool.available(),
+            pool_count: self.pool.count(),
+        };
+        // Queues (with packets still in rings), caches and ports give their
+        // buffers back as they drop.
+        drop(stopped);
+        drop(self.ports);
+        FinalReport {
+            last,
+            mode: self.mode,
+            burst: self.burst,
+            panicked,
+            buffers_returned: self.pool.available(),
+        }
+    }
+}
+
+/// testpmd's "paired" topology: 0<->1, 2<->3, ...; an odd last port
+/// forwards to itself.
+fn paired_output(port: usize, nports: usize) -> usize {
+    let peer = port ^ 1;
+    if peer < nports {
+        peer
+    } else {
+        port
+    }
+}
+
+fn build_ports(cfg: &ForwarderConfig, workers: usize) -> Result<Vec<SoftPort>, StartError> {
+    let mut ports: Vec<SoftPort> = Vec::new();
+    let mut pending_ring: Option<PortId> = None;
+    // Ring ports are built in pairs; remember where each goes.
+    let mut slots: Vec<Option<SoftPort>> = (0..cfg.ports.len()).map(|_| None).collect();
+    for (i, kind) in cfg.ports.iter().enumerate() {
+        let id = PortId(i as u16);
+        match kind {
+            PortKind::Null => {
+                slots[i] = Some(SoftPort::Null(NullPort::new(
+                    id,
+                    format!("null{i}"),
+                    cfg.packet_size,
+                )))
+            }
+            PortKind::Ring => match pending_ring.take() {
+                None => pending_ring = Some(id),
+                Some(a) => {
+                    let (pa, pb) = RingPort::pair(
+                        (a, &format!("ring{}", a.0)),
+                        (id, &format!("ring{i}")),
+                        workers,
+                        cfg.ring_size,
+                    )?;
+                    slots[a.0 as usize] = Some(SoftPort::Ring(pa));
+                    slots[i] = Some(SoftPort::Ring(pb));
+                }
+            },
+        }
+    }
+    for s in slots {
+        // Every slot was filled: ring count is even (checked by the caller).
+        match s {
+            Some(p) => ports.push(p),
+            None => return Err(StartError::Config("unpaired ring port".into())),
+        }
+    }
+    Ok(ports)
+}
+
+/// Enough buffers for every ring slot, every worker's cache and bursts in
+/// flight, with a floor of 8192 (what testpmd would give one core).
+fn default_nb_mbuf(cfg: &ForwarderConfig, workers: usize) -> u32 {
+    let rings = cfg.ports.iter().filter(|k| **k == PortKind::Ring).count();
+    let in_rings = rings * workers * cfg.ring_size;
+    let per_worker =
+        cfg.cache_size * 3 / 2 + MAX_BURST * 2 + cfg.burst * cfg.tx_first * cfg.ports.len();
+    (in_rings + workers * per_worker).max(8192) as u32
+}
+
+fn choose_cpus(choice: &CoreChoice) -> Result<Vec<CpuId>, StartError> {
+    let allowed = allowed_cpus()?;
+    match choice {
+        CoreChoice::List(set) => {
+            if set.is_empty() {
+                return Err(StartError::Config("empty CPU list".into()));
+            }
+            check_requested(set, &allowed)?;
+            Ok(set.iter().collect())
+        }
+        CoreChoice::Count(n) => {
+            let all: Vec<CpuId> = allowed.set.iter().collect();
+            let usable: &[CpuId] = if all.len() > 1 { &all[1..] } else { &all };
+            if *n == 0 || *n > usable.len() {
+                return Err(StartError::Config(format!(
+                    "{n} worker cores asked; {} can be used (allowed CPUs {}, the first kept for control)",
+                    usable.len(),
+                    allowed.set
+                )));
+            }
+            Ok(usable[..*n].to_vec())
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The fast path: per-core workers that move packets between ports, their
+//! counters, and the forwarder that starts, watches and stops them.
+//!
+//! Everything here is safe code; devices, memory and system calls are behind
+//! the `drivers` crate.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod counters;
+pub mod forwarder;
+pub mod fwd_mode;
+pub mod report;
+pub mod soft_port;
+pub mod worker;

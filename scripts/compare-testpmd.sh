@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# compare-testpmd.sh -- A/B of fastpath's fwd-bench against DPDK dpdk-testpmd
+# on two in-memory null ports, one forwarding core, interleaved rounds.
+#
+# Needs root (apt-get, hugepages, hugetlbfs mount). Usage:
+#   sudo scripts/compare-testpmd.sh [--quick]
+# Env knobs: ROUNDS=3 DURATION=10 WARMUP=2 BURST=32 FWD_MODE=io|mac
+#   HUGEPAGES=512 (only ever raised)  QUICK=1 (= ROUNDS=1 DURATION=3 WARMUP=1)
+#   FWD_BENCH=/path/to/fwd-bench (default: build and use target/release/fwd-bench)
+#   TOTAL_LIMIT=3600 (seconds bound on the whole script)
+# Per-run lines:  run N dpdk|fastpath mpps=X cycles_per_pkt=Y
+# Last line:      compare mode=.. burst=.. rounds=.. dpdk_mpps=.. fastpath_mpps=..
+#                 dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=.. ratio=..
+# DPDK Mpps is the sum of both ports' Tx-pps over the measured interval;
+# cycles/pkt is testpmd's --record-core-cycles figure (busy TSC cycles/packet).
+
+if [[ -z "${_CMP_BOUNDED:-}" ]]; then      # bound everything: re-exec under timeout
+    export _CMP_BOUNDED=1
+    exec timeout --foreground -k 20 "${TOTAL_LIMIT:-3600}" bash "$0" "$@"
+fi
+set -euo pipefail
+export LC_ALL=C
+
+[[ "${1:-}" == --quick ]] && QUICK=1
+[[ $# -gt 0 && "$1" != --quick ]] && { echo "usage: $0 [--quick]" >&2; exit 2; }
+if [[ -n "${QUICK:-}" && "${QUICK}" != 0 ]]; then ROUNDS=1 DURATION=3 WARMUP=1; fi
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
+BURST=${BURST:-32} FWD_MODE=${FWD_MODE:-io} HUGEPAGES=${HUGEPAGES:-512}
+case $FWD_MODE in io|mac) ;; *) echo "FWD_MODE must be io or mac" >&2; exit 2;; esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PKGS=(dpdk-dev librte-net-null23 librte-mempool-ring23)
+RUN_LIMIT=$((WARMUP + DURATION + 60))       # per-process timeout (s)
+PFX=fpcmp$$                                  # our own DPDK --file-prefix
+WORK=$(mktemp -d /tmp/compare-testpmd.XXXXXX)
+TP_PID="" TP_FD="" FB_PID=""
+RUNDIR_NEW=1; [[ -d /var/run/dpdk ]] && RUNDIR_NEW=""   # remove it at exit only if we made it
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    [[ -n "$TP_FD" ]] && exec {TP_FD}>&-
+    for p in $TP_PID $FB_PID; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    rm -rf "$WORK" "/var/run/dpdk/$PFX"
+    [[ -n "$RUNDIR_NEW" ]] && rmdir /var/run/dpdk 2>/dev/null
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ $(id -u) -eq 0 ]] || die "must run as root"
+
+# ------------------------------------------------------------ setup ----
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    for try in 1 2 3 4 5; do                 # someone else may hold the dpkg lock
+        if timeout 600 apt-get -o DPkg::Lock::Timeout=120 update -qq >"$WORK/apt.log" 2>&1 &&
+           DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get -o DPkg::Lock::Timeout=120 \
+               install -y -q "${missing[@]}" >>"$WORK/apt.log" 2>&1; then
+            break
+        fi
+        ((try < 5)) || { tail -20 "$WORK/apt.log" >&2; die "apt-get install failed"; }
+        log "apt-get attempt $try failed, retrying"; sleep 15
+    done
+fi
+command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (package dpdk-dev)"
+
+cur=$(cat /proc/sys/vm/nr_hugepages)
+if ((cur < HUGEPAGES)); then
+    echo "$HUGEPAGES" >/proc/sys/vm/nr_hugepages
+    log "nr_hugepages $cur -> $(cat /proc/sys/vm/nr_hugepages)"
+fi
+if ! awk '$3 == "hugetlbfs" {f = 1} END {exit !f}' /proc/mounts; then
+    mkdir -p /dev/hugepages && mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages
+    log "mounted hugetlbfs on /dev/hugepages"
+fi
+free=$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)
+((free >= 256)) || die "only $free free 2 MB hugepages; testpmd needs about 256"
+
+if [[ -n "${FWD_BENCH:-}" ]]; then
+    log "using FWD_BENCH=$FWD_BENCH (no build)"
+else
+    export PATH="$PATH:${HOME:-/root}/.cargo/bin"
+    log "cargo build --release -p bench"
+    (cd "$ROOT" && timeout 1800 cargo build --release -p bench) >&2 || die "cargo build failed"
+    FWD_BENCH=$ROOT/target/release/fwd-bench
+fi
+[[ -x "$FWD_BENCH" ]] || die "fwd-bench not found at $FWD_BENCH"
+
+# ------------------------------------------------------- runners ----
+# wait_log FILE START_LINE PATTERN [COUNT]: wait until PATTERN appears COUNT
+# times after line START_LINE of FILE (testpmd's output), at most 20 s.
+wait_log() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        (($(tail -n +"$(($2 + 1))" "$1" | grep -c -- "$3") >= ${4:-1})) && return 0
+        kill -0 "$TP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -20 "$1" >&2; die "testpmd: no '$3' in its output"
+}
+nap() { sleep "$1" & wait $!; }   # sleep that lets INT/TERM through at once
+tp() { printf '%s\n' "$1" >&"$TP_FD"; }
+
+# run_dpdk: sets MPPS and CPP (no subshell, so cleanup knows TP_PID)
+run_dpdk() {
+    local logf=$WORK/testpmd.log n
+    rm -f "$WORK/tp.in"; mkfifo "$WORK/tp.in"
+    timeout -k 5 "$RUN_LIMIT" stdbuf -oL -eL dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory \
+        --no-telemetry --file-prefix="$PFX" --vdev net_null0 --vdev net_null1 -- -i \
+        --forward-mode="$FWD_MODE" --burst="$BURST" --record-core-cycles \
+        <"$WORK/tp.in" >"$logf" 2>&1 &
+    TP_PID=$!
+    exec {TP_FD}>"$WORK/tp.in"
+    wait_log "$logf" 0 'testpmd> '
+    tp start
+    nap "$WARMUP"
+    n=$(wc -l <"$logf"); tp "show port stats all"      # baseline: Tx-pps is since last show
+    wait_log "$logf" "$n" 'Tx-pps:' 2
+    nap "$DURATION"
+    n=$(wc -l <"$logf"); tp "show port stats all"
+    wait_log "$logf" "$n" 'Tx-pps:' 2
+    MPPS=$(tail -n +"$((n + 1))" "$logf" | awk '/Tx-pps:/ {s += $2; k++} k == 2 {exit}
+        END {if (k == 2) printf "%.3f", s / 1e6}')
+    n=$(wc -l <"$logf"); tp stop
+    wait_log "$logf" "$n" 'Done\.'
+    CPP=$(tail -n +"$((n + 1))" "$logf" | grep -o 'CPU cycles/packet=[0-9.]*' | tail -1 | cut -d= -f2 || true)
+    tp quit
+    exec {TP_FD}>&-; TP_FD=""
+    wait "$TP_PID" 2>/dev/null || true; TP_PID=""
+    [[ -n "$MPPS" ]] || { tail -30 "$logf" >&2; die "testpmd gave no Tx-pps figure"; }
+    [[ -n "$CPP" ]] || { tail -30 "$logf" >&2; die "testpmd printed no 'CPU cycles/packet='"; }
+}
+
+# run_ours: sets MPPS and CPP from fwd-bench's last stdout line
+run_ours() {
+    local out=$WORK/fwd-bench.out last rc=0
+    timeout -k 5 "$RUN_LIMIT" "$FWD_BENCH" --mode "$FWD_MODE" --ports null --cores 1 --cpus 1 \
+        --burst "$BURST" --duration "$DURATION" --warmup "$WARMUP" >"$out" 2>"$WORK/fwd-bench.err" &
+    FB_PID=$!
+    wait "$FB_PID" || rc=$?
+    FB_PID=""
+    ((rc == 0)) || { tail -20 "$WORK/fwd-bench.err" "$out" >&2; die "fwd-bench failed (rc=$rc)"; }
+    last=$(tail -n 1 "$out")
+    [[ "$last" =~ ^fwd\ .*\ mpps=([0-9.]+)\ cycles_per_pkt=([0-9.]+)$ ]] ||
+        { tail -20 "$WORK/fwd-bench.err" >&2; die "fwd-bench gave no figure; last line: '$last'"; }
+    MPPS=${BASH_REMATCH[1]} CPP=${BASH_REMATCH[2]}
+}
+
+median() {    # median FMT V1 V2 ...
+    local f=$1; shift
+    printf '%s\n' "$@" | sort -g | awk -v f="$f" '{v[NR] = $1}
+        END {printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# ------------------------------------------------------- rounds ----
+log "mode=$FWD_MODE burst=$BURST rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s"
+d_mpps=() d_cpp=() f_mpps=() f_cpp=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    order=(dpdk fastpath); ((r % 2)) || order=(fastpath dpdk)
+    for who in "${order[@]}"; do
+        MPPS="" CPP=""
+        if [[ $who == dpdk ]]; then
+            run_dpdk; d_mpps+=("$MPPS"); d_cpp+=("$CPP")
+        else
+            run_ours; f_mpps+=("$MPPS"); f_cpp+=("$CPP")
+        fi
+        [[ -n "$MPPS" && -n "$CPP" ]] || die "$who run $r produced no figure"
+        echo "run $r $who mpps=$MPPS cycles_per_pkt=$CPP"
+    done
+done
+dm=$(median %.3f "${d_mpps[@]}") fm=$(median %.3f "${f_mpps[@]}")
+echo "compare mode=$FWD_MODE burst=$BURST rounds=$ROUNDS dpdk_mpps=$dm fastpath_mpps=$fm" \
+     "dpdk_cycles_per_pkt=$(median %.2f "${d_cpp[@]}") fastpath_cycles_per_pkt=$(median %.2f "${f_cpp[@]}")" \
+     "ratio=$(awk -v a="$fm" -v b="$dm" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')"
