@@ -32,7 +32,8 @@ const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// Which hugepage size to use for anonymous hugepages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum HugepageSize {
-    /// 1G pages if enough 1G pages are free for the request, else 2M.
+    /// 1G pages for requests of 1 GiB or more (or when 2M pages are short)
+    /// if enough 1G pages are free, else 2M.
     #[default]
     Auto,
     /// 2 MiB pages.
@@ -307,10 +308,17 @@ fn choose_hugepage_size(size: HugepageSize, len: usize) -> Result<PageSize, Memo
         HugepageSize::Size2M => PageSize::Size2M,
         HugepageSize::Size1G => PageSize::Size1G,
         HugepageSize::Auto => {
+            // 1G pages for regions of 1 GiB or more (fewer TLB entries, as
+            // DPDK prefers), or when 2M pages are short; otherwise 2M pages,
+            // so a small pool does not pin a whole gigabyte.
             let needed_1g = len.div_ceil(PageSize::Size1G.bytes()) as u64;
-            match status_of(PageSize::Size1G) {
-                Some(pool) if pool.free >= needed_1g => PageSize::Size1G,
-                _ => PageSize::Size2M,
+            let needed_2m = len.div_ceil(PageSize::Size2M.bytes()) as u64;
+            let free = |size| status_of(size).map_or(0, |s| s.free);
+            let big = len >= PageSize::Size1G.bytes();
+            if free(PageSize::Size1G) >= needed_1g && (big || free(PageSize::Size2M) < needed_2m) {
+                PageSize::Size1G
+            } else {
+                PageSize::Size2M
             }
         }
     };
@@ -750,10 +758,12 @@ mod tests {
     }
 
     #[test]
-    fn auto_takes_1g_only_when_enough_are_free() {
+    fn auto_takes_1g_only_for_big_requests_or_when_2m_is_short() {
         let _lock = hugepage_lock();
         let free_1g = status_of(PageSize::Size1G).map_or(0, |pool| pool.free);
-        let expected = if free_1g >= 1 {
+        let free_2m = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
+        // A 4 KiB request takes one 2M page when one is free.
+        let expected = if free_2m == 0 && free_1g >= 1 {
             PageSize::Size1G
         } else {
             PageSize::Size2M

@@ -84,11 +84,6 @@ impl RingPort {
             };
         Ok((port(a, &a_to_b, &b_to_a), port(b, &b_to_a, &a_to_b)))
     }
-
-    /// Packets waiting in this port's receive rings.
-    pub fn rx_pending(&self) -> usize {
-        self.rx.iter().flatten().map(|c| c.ring().len()).sum()
-    }
 }
 
 impl Port for RingPort {
@@ -163,6 +158,13 @@ pub struct RingRx {
     port: PortId,
     ring: Consumer<Mbuf>,
     counters: Arc<QueueCounters>,
+}
+
+impl RingRx {
+    /// Packets waiting in this queue's ring.
+    pub fn pending(&self) -> usize {
+        self.ring.ring().len()
+    }
 }
 
 impl RxQueue for RingRx {

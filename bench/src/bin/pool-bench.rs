@@ -1,0 +1,319 @@
+//! `pool-bench`: our [`Pool`] / [`PoolCache`] measured the way DPDK 22.11's
+//! `mempool_perf_autotest` measures `rte_mempool`, so the figures can be put
+//! next to /work/shared/reference/peers/dpdk/micro/RESULTS.md.
+//!
+//! Each core (its own pinned thread and its own [`PoolCache`]) repeatedly
+//! takes `bulk` buffers at a time (`alloc_bulk`) until it holds n_keep = 128,
+//! then gives them back `bulk` at a time (`free_bulk`), checking the clock
+//! every 65,536 objects as DPDK does. `mops` is millions of objects per second
+//! over all cores (DPDK's rate_persec / 1e6); cycles per object (one get plus
+//! one put) = tsc_hz x cores / rate, as RESULTS.md defines it.
+//!
+//! Cases: cache 512 (per-core cache, what the workers use) and cache 0 (every
+//! get and put is a multi-producer/multi-consumer operation on the shared
+//! ring, DPDK's ring_mp_mc), bulk 1, 4, 8, 32, on 1 core and, when two CPUs
+//! are allowed, on 2 cores sharing the pool.
+//!
+//! One difference that is in the APIs, not the benchmark: `alloc_bulk`
+//! resets each buffer's metadata (as rte_pktmbuf_alloc_bulk does), while
+//! DPDK's mempool test uses rte_mempool_generic_get, which never touches the
+//! objects.
+#![forbid(unsafe_code)]
+
+use arrayvec::ArrayVec;
+use clap::Parser;
+use drivers::cpu::{pin_current_thread, rdtsc, thread_affinity, tsc_hz, CpuId, CpuSet};
+use drivers::mbuf::Mbuf;
+use drivers::memory::MemoryBacking;
+use drivers::pool::{Pool, PoolConfig};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Buffers in the pool.
+const POOL_SIZE: u32 = 16384;
+/// Buffers each core holds before giving them back (DPDK's n_keep).
+const N_KEEP: usize = 128;
+/// Objects between two looks at the clock (DPDK's N).
+const N_BETWEEN_CHECKS: u64 = 65536;
+/// Bulk sizes, as DPDK's n_get_bulk = n_put_bulk.
+const BULKS: [usize; 4] = [1, 4, 8, 32];
+/// TSC rate of the machine DPDK's figures were taken on (RESULTS.md).
+const DPDK_TSC_GHZ: f64 = 2.0;
+
+#[derive(Parser, Debug)]
+#[command(about = "Pool micro-benchmarks comparable with DPDK's mempool_perf_autotest")]
+struct Args {
+    /// Short runs (0.2 s a case instead of 1.25 s; noisier).
+    #[arg(long)]
+    quick: bool,
+    /// CPUs to use, as a Linux CPU list ("0-1", "2,5"): the first for the
+    /// one-core cases, the first two for the two-core cases. Default: the
+    /// CPUs this thread may run on.
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<String>,
+    /// Put the pool in ordinary 4 KiB pages instead of hugepages.
+    #[arg(long)]
+    no_huge: bool,
+}
+
+/// DPDK's cycles per object for (cache, cores, bulk), from another run on a
+/// machine with a 2.0 GHz TSC. Cache 512 and cache 0 on one core, and cache
+/// 512 on two cores, are RESULTS.md's table; cache 0 on two cores is not in
+/// the table and comes from the raw log of the same run
+/// (mempool_perf_autotest.log, ring_mp_mc section, constant_n=0:
+/// 2 x 2.0e9 / rate_persec).
+fn dpdk_ref(cache: usize, cores: usize, bulk: usize) -> Option<f64> {
+    let i = BULKS.iter().position(|&b| b == bulk)?;
+    let row: [f64; 4] = match (cache, cores) {
+        (0, 1) => [46.3, 11.6, 5.8, 2.0],
+        (512, 1) => [10.2, 3.2, 1.8, 1.1],
+        (512, 2) => [10.2, 3.1, 2.5, 1.2],
+        (0, 2) => [523.0, 150.0, 86.7, 26.0],
+        _ => return None,
+    };
+    Some(row[i])
+}
+
+/// What one core did.
+#[derive(Debug, Clone, Copy)]
+struct CoreResult {
+    objects: u64,
+    cycles: u64,
+}
+
+/// Spin barrier for `n` threads.
+fn arrive(count: &AtomicU32, n: u32) {
+    count.fetch_add(1, Ordering::AcqRel);
+    while count.load(Ordering::Acquire) < n {
+        std::hint::spin_loop();
+    }
+}
+
+/// One core's loop, with `N`-buffer groups (N = the bulk size): get n_keep
+/// buffers `bulk` at a time into the groups, then put each group back.
+fn core_loop<const N: usize>(
+    pool: Pool,
+    cpu: CpuId,
+    barrier: &AtomicU32,
+    cores: u32,
+    cycles_budget: u64,
+) -> Result<CoreResult, String> {
+    pin_current_thread(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+    let mut cache = pool.cache();
+    // Like DPDK's constant_n=0: the bulk size is a run-time value.
+    let bulk = black_box(N);
+    let mut groups: Vec<ArrayVec<Mbuf, N>> = (0..N_KEEP / N).map(|_| ArrayVec::new()).collect();
+    arrive(barrier, cores);
+    let start = rdtsc();
+    let mut objects = 0u64;
+    let mut failed = false;
+    let end = loop {
+        for _ in 0..N_BETWEEN_CHECKS / N_KEEP as u64 {
+            for g in groups.iter_mut() {
+                failed |= !cache.alloc_bulk(g, bulk);
+            }
+            for g in groups.iter_mut() {
+                cache.free_bulk(g);
+            }
+        }
+        objects += N_BETWEEN_CHECKS;
+        let now = rdtsc();
+        if failed || now - start >= cycles_budget {
+            break now;
+        }
+    };
+    if failed {
+        return Err(format!(
+            "alloc_bulk of {bulk} failed on CPU {cpu} (pool of {POOL_SIZE}, {} in its ring)",
+            pool.available()
+        ));
+    }
+    drop(cache);
+    Ok(CoreResult {
+        objects,
+        cycles: end - start,
+    })
+}
+
+/// Runs one case on `cpus` (one thread per CPU, all on `pool`).
+fn run_case(
+    pool: &Pool,
+    cpus: &[CpuId],
+    bulk: usize,
+    cycles_budget: u64,
+) -> Result<Vec<CoreResult>, String> {
+    let barrier = AtomicU32::new(0);
+    let cores = cpus.len() as u32;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = cpus
+            .iter()
+            .map(|&cpu| {
+                let pool = pool.clone();
+                let barrier = &barrier;
+                s.spawn(move || match bulk {
+                    1 => core_loop::<1>(pool, cpu, barrier, cores, cycles_budget),
+                    4 => core_loop::<4>(pool, cpu, barrier, cores, cycles_budget),
+                    8 => core_loop::<8>(pool, cpu, barrier, cores, cycles_budget),
+                    32 => core_loop::<32>(pool, cpu, barrier, cores, cycles_budget),
+                    _ => Err(format!("unsupported bulk size {bulk}")),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a core panicked".to_string())?)
+            .collect()
+    })
+}
+
+fn pick_cpus(arg: Option<&str>) -> Result<Vec<CpuId>, String> {
+    let allowed = thread_affinity().map_err(|e| format!("sched_getaffinity: {e}"))?;
+    let set = match arg {
+        None => allowed,
+        Some(list) => {
+            let set = CpuSet::parse_list(list).map_err(|e| format!("--cpus: {e}"))?;
+            if !set.is_subset(&allowed) {
+                return Err(format!(
+                    "--cpus {set}: this process may only run on CPUs {allowed}"
+                ));
+            }
+            set
+        }
+    };
+    if set.is_empty() {
+        return Err("no CPU to run on".into());
+    }
+    Ok(set.iter().collect())
+}
+
+/// One printed result, kept for the summary.
+struct Row {
+    case: String,
+    ours: f64,
+    dpdk: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cpus = match pick_cpus(args.cpus.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pool-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let t0 = Instant::now();
+    let hz = tsc_hz();
+    let per_case = if args.quick {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_millis(1250)
+    };
+    let cycles_budget = (hz as f64 * per_case.as_secs_f64()) as u64;
+    let backing = if args.no_huge {
+        MemoryBacking::NoHuge
+    } else {
+        MemoryBacking::default()
+    };
+    let mut core_sets: Vec<&[CpuId]> = vec![&cpus[..1]];
+    if cpus.len() >= 2 {
+        core_sets.push(&cpus[..2]);
+    }
+
+    let mut rows = Vec::new();
+    let mut header_done = false;
+    for cache_size in [512, 0] {
+        let mut config = PoolConfig::new("bench", POOL_SIZE).with_backing(backing.clone());
+        config.cache_size = cache_size;
+        let pool = match Pool::new(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("pool-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !header_done {
+            println!(
+                "pool bench tsc_hz={hz} cpus={} pool={POOL_SIZE}x{}B memory=\"{}\" n_keep={N_KEEP} \
+                 per_case_s={} (dpdk_ref_* = DPDK 22.11 mempool_perf_autotest, another run, \
+                 RESULTS.md, TSC 2.0 GHz there; its 2-core cache runs are a lower bound)",
+                CpuSet::from_ids(cpus.iter().copied()),
+                pool.element_size(),
+                pool.describe_memory(),
+                per_case.as_secs_f64()
+            );
+            header_done = true;
+        }
+        for set in &core_sets {
+            let cores = set.len();
+            for bulk in BULKS {
+                let results = match run_case(&pool, set, bulk, cycles_budget) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("pool-bench: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                // Objects per second of each core, summed (DPDK sums counts
+                // over a common 5 s; each core here divides by its own time).
+                let rate: f64 = results
+                    .iter()
+                    .map(|r| r.objects as f64 * hz as f64 / r.cycles as f64)
+                    .sum();
+                let cycles_per_obj = hz as f64 * cores as f64 / rate;
+                let dpdk = dpdk_ref(cache_size, cores, bulk);
+                let dpdk_fields = dpdk.map_or_else(String::new, |d| {
+                    format!(
+                        " dpdk_ref_cycles_per_obj={d} dpdk_ref_mops={:.0}",
+                        DPDK_TSC_GHZ * 1e3 * cores as f64 / d
+                    )
+                });
+                println!(
+                    "pool case=cache{cache_size} cores={cores} bulk={bulk} n_keep={N_KEEP} \
+                     mops={:.1} cycles_per_obj={:.2} ns_per_obj={:.2}{dpdk_fields}",
+                    rate / 1e6,
+                    cycles_per_obj,
+                    cycles_per_obj / (hz as f64 / 1e9),
+                );
+                rows.push(Row {
+                    case: format!("cache{cache_size}/{cores}c/bulk{bulk}"),
+                    ours: cycles_per_obj,
+                    dpdk,
+                });
+            }
+        }
+        if pool.available() != pool.count() {
+            println!(
+                "pool warning: {} of {} buffers are not back in the ring after the runs",
+                pool.count() - pool.available(),
+                pool.count()
+            );
+        }
+    }
+    if cpus.len() < 2 {
+        println!(
+            "pool two-core cases skipped: only CPU {} is allowed (need 2; see --cpus)",
+            cpus[0]
+        );
+    }
+
+    let ratios: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|row| row.dpdk.map(|d| (row.case.clone(), row.ours / d)))
+        .collect();
+    let geo = (ratios.iter().map(|(_, x)| x.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let slow: Vec<String> = ratios
+        .iter()
+        .filter(|(_, x)| *x > 1.5)
+        .map(|(c, x)| format!("{c}:{x:.1}x"))
+        .collect();
+    println!(
+        "pool summary cases={} geomean_cycles_vs_dpdk={geo:.2}x over_1.5x=[{}] elapsed_s={:.1}",
+        rows.len(),
+        slow.join(","),
+        t0.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,149 @@
+//! The `fastpath` binary as an operator meets it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fastpath() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fastpath"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn run_for_a_duration_prints_live_and_final_statistics() {
+    let out = fastpath()
+        .args(["run", "--no-huge", "--duration", "2.2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live = stdout
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("Mpps"))
+        .count();
+    assert!(live >= 2, "one line per second expected:\n{stdout}");
+    assert!(stdout.contains("final statistics"), "{stdout}");
+    assert!(
+        stdout.contains("buffers: 8192 of 8192 back in the pool"),
+        "{stdout}"
+    );
+}
+
+fn stops_cleanly_on(signal: &str) {
+    let mut child = fastpath()
+        .args([
+            "run",
+            "--no-huge",
+            "--ports",
+            "ring,ring",
+            "--stats-period",
+            "0.2",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait for forwarding to be under way.
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        let live = l.starts_with('[');
+        seen.push(l);
+        if live {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    seen.extend(lines.map_while(Result::ok));
+    let text = seen.join("\n");
+    assert!(status.success(), "{status:?}\n{text}");
+    assert!(text.contains("final statistics"), "{text}");
+    assert!(
+        text.contains("back in the pool") && !text.contains("BUFFERS LOST"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sigint_stops_with_a_final_summary() {
+    stops_cleanly_on("-INT");
+}
+
+#[test]
+fn sigterm_stops_with_a_final_summary() {
+    stops_cleanly_on("-TERM");
+}
+
+#[test]
+fn a_cpu_outside_the_allowed_set_is_named() {
+    let out = fastpath()
+        .args(["run", "--no-huge", "--cpus", "4000", "--duration", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("CPU 4000 is not allowed") && err.contains("allowed CPUs are"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_hugepages_say_how_to_reserve_them() {
+    let free_1g: u64 =
+        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+    if free_1g > 0 {
+        eprintln!("skipped: this machine has free 1G hugepages");
+        return;
+    }
+    let out = fastpath()
+        .args(["run", "--huge-size", "1G", "--duration", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nr_hugepages") && err.contains("--no-huge"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_arguments_are_rejected_with_usage() {
+    for args in [
+        &["run", "--mode", "teleport"][..],
+        &["run", "--ports", "null,warp"],
+        &["run", "--cores", "2", "--cpus", "1"],
+    ] {
+        let out = fastpath().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    let out = fastpath()
+        .args(["run", "--no-huge", "--ports", "ring", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pairs"));
+}
