@@ -467,7 +467,9 @@ impl PoolCache {
         let from = self.stack.len() - n;
         for mut m in self.stack.drain(from..) {
             m.reset();
-            out.push(m);
+            // SAFETY: `n <= out.remaining_capacity()` was checked above and
+            // exactly `n` buffers are drained.
+            unsafe { out.push_unchecked(m) };
         }
         true
     }
@@ -488,11 +490,22 @@ impl PoolCache {
     /// Give back every buffer in `bufs` (leaving it empty).
     #[inline]
     pub fn free_bulk<const N: usize>(&mut self, bufs: &mut ArrayVec<Mbuf, N>) {
-        for m in bufs.drain(..) {
-            if m.pool_id() == self.pool.shared.id && !self.stack.is_full() {
-                self.stack.push(m);
-            } else {
-                drop(m);
+        let id = self.pool.shared.id;
+        if bufs.len() <= self.stack.remaining_capacity() {
+            for m in bufs.drain(..) {
+                if m.pool_id() == id {
+                    // SAFETY: the stack had room for all of `bufs` (checked
+                    // just above), and at most that many are pushed.
+                    unsafe { self.stack.push_unchecked(m) };
+                } else {
+                    drop(m); // goes home through the registry
+                }
+            }
+        } else {
+            // Cannot happen with bursts of at most MAX_BURST (the stack keeps
+            // that much room), but stay correct for any caller.
+            for m in bufs.drain(..) {
+                self.free(m);
             }
         }
         if self.stack.len() >= self.flush_at {

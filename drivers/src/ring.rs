@@ -57,8 +57,10 @@ pub struct Ring<T> {
     cons: CachePadded<HeadTail>,
     mask: u32,
     capacity: u32,
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
 }
+
+type Slot<T> = UnsafeCell<MaybeUninit<T>>;
 
 // SAFETY (for both impls): a slot is written only by the producer that
 // reserved it and read only by the consumer that reserved it after the
@@ -176,7 +178,7 @@ impl<T> Ring<T> {
             return n == 0;
         };
         let from = src.len() - n;
-        self.write_slots(start, src.drain(from..));
+        self.write_slots(start, n, src.drain(from..));
         self.publish(&self.prod, start, n, Sync::Multi);
         true
     }
@@ -197,6 +199,7 @@ impl<T> Ring<T> {
         )
     }
 
+    #[inline(always)]
     fn enqueue_front<const N: usize>(
         &self,
         src: &mut ArrayVec<T, N>,
@@ -206,11 +209,12 @@ impl<T> Ring<T> {
         let Some((start, n)) = self.reserve(&self.prod, src.len(), exact, mode) else {
             return 0;
         };
-        self.write_slots(start, src.drain(..n));
+        self.write_slots(start, n, src.drain(..n));
         self.publish(&self.prod, start, n, mode);
         n
     }
 
+    #[inline(always)]
     fn dequeue_into<const N: usize>(
         &self,
         dst: &mut ArrayVec<T, N>,
@@ -222,16 +226,26 @@ impl<T> Ring<T> {
         let Some((start, n)) = self.reserve(&self.cons, want, exact, mode) else {
             return 0;
         };
-        for i in 0..n {
-            let slot = &self.slots[(start.wrapping_add(i as u32) & self.mask) as usize];
+        let (a, b) = self.spans(start, n);
+        // Two plain loops rather than `a.iter().chain(b)`: chain re-checks
+        // which half it is in on every item, which keeps the copy from
+        // being unrolled.
+        for slot in a.iter() {
+            // SAFETY: as in the loop below.
+            let item = slot.with(|p| unsafe { (*p).assume_init_read() });
+            // SAFETY: as in the loop below.
+            unsafe { dst.push_unchecked(item) };
+        }
+        for slot in b.iter() {
             // SAFETY: this consumer reserved slots start..start+n by moving
             // cons.head (CAS or sole consumer), and `reserve` saw prod.tail
             // (Acquire) at or past start+n, so each slot holds an initialised
             // item published by its producer and no other thread reads it.
             // Reading it moves the item out; the slot is logically empty again.
             let item = slot.with(|p| unsafe { (*p).assume_init_read() });
-            // `want <= remaining_capacity`, so this cannot fail.
-            dst.push(item);
+            // SAFETY: n <= want <= dst.remaining_capacity() (checked above),
+            // so there is room for every item pushed here.
+            unsafe { dst.push_unchecked(item) };
         }
         self.publish(&self.cons, start, n, mode);
         n
@@ -299,10 +313,27 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Write `items` into the slots from counter `start` on.
-    fn write_slots(&self, start: u32, items: impl Iterator<Item = T>) {
-        for (i, item) in items.enumerate() {
-            let slot = &self.slots[(start.wrapping_add(i as u32) & self.mask) as usize];
+    /// The slots for counters `start..start + n` (n <= capacity): up to the
+    /// end of the array, then from its start. Two plain slices, so the copy
+    /// loops run without a mask or bounds check per item.
+    #[inline(always)]
+    fn spans(&self, start: u32, n: usize) -> (&[Slot<T>], &[Slot<T>]) {
+        let idx = (start & self.mask) as usize;
+        let first = n.min(self.slots.len() - idx);
+        (&self.slots[idx..idx + first], &self.slots[..n - first])
+    }
+
+    /// Write `items` (exactly `n` of them) into the slots from counter
+    /// `start` on.
+    #[inline(always)]
+    fn write_slots(&self, start: u32, n: usize, items: impl Iterator<Item = T>) {
+        let (a, b) = self.spans(start, n);
+        let mut items = items;
+        for (slot, item) in a.iter().zip(items.by_ref()) {
+            // SAFETY: as in the loop below.
+            slot.with_mut(|p| unsafe { (*p).write(item) });
+        }
+        for (slot, item) in b.iter().zip(items) {
             // SAFETY: this producer reserved the slots start..start+n by
             // moving prod.head, and `reserve` saw cons.tail (Acquire) far
             // enough that consumers have finished reading them: no other
