@@ -21,8 +21,9 @@
 #![forbid(unsafe_code)]
 
 use arrayvec::ArrayVec;
+use bench::pick_cpus;
 use clap::Parser;
-use drivers::cpu::{pin_current_thread, rdtsc, thread_affinity, tsc_hz, CpuId, CpuSet};
+use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz, CpuId, CpuSet};
 use drivers::mbuf::Mbuf;
 use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolConfig};
@@ -166,26 +167,6 @@ fn run_case(
             .map(|h| h.join().map_err(|_| "a core panicked".to_string())?)
             .collect()
     })
-}
-
-fn pick_cpus(arg: Option<&str>) -> Result<Vec<CpuId>, String> {
-    let allowed = thread_affinity().map_err(|e| format!("sched_getaffinity: {e}"))?;
-    let set = match arg {
-        None => allowed,
-        Some(list) => {
-            let set = CpuSet::parse_list(list).map_err(|e| format!("--cpus: {e}"))?;
-            if !set.is_subset(&allowed) {
-                return Err(format!(
-                    "--cpus {set}: this process may only run on CPUs {allowed}"
-                ));
-            }
-            set
-        }
-    };
-    if set.is_empty() {
-        return Err("no CPU to run on".into());
-    }
-    Ok(set.iter().collect())
 }
 
 /// One printed result, kept for the summary.
