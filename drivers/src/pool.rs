@@ -265,10 +265,11 @@ impl Pool {
                 headroom: config.headroom,
                 vlan_tci: 0,
             };
-            // SAFETY: `offset + element_size <= layout.bytes <= region.len()`
-            // (Layout::offset_of), the region is 64-byte aligned (page
-            // aligned) and element_size is a multiple of 64, so the header
-            // is in bounds and aligned; nobody else has seen this memory.
+            // `offset + element_size <= layout.bytes <= region.len()`
+            // (Layout::offset_of); the region is page aligned and
+            // element_size a multiple of 64, so the header fits, aligned.
+            // SAFETY: in bounds and aligned (above); nobody else has seen
+            // this memory yet.
             let ptr = unsafe {
                 let p = base.as_ptr().add(offset).cast::<MbufHeader>();
                 p.write(hdr);

@@ -226,27 +226,16 @@ impl<T> Ring<T> {
         let Some((start, n)) = self.reserve(&self.cons, want, exact, mode) else {
             return 0;
         };
+        // The item moves out of each slot; the slot is logically empty
+        // again. Reservation made these slots ours: this consumer moved
+        // cons.head past them (CAS or sole consumer) after `reserve` saw
+        // prod.tail (Acquire) at or past start+n, so each holds an item its
+        // producer published, and no other thread reads it. `n <= want <=
+        // dst.remaining_capacity()`, so every push has room. Each half is a
+        // plain loop (not `chain`, which re-checks its half per item).
         let (a, b) = self.spans(start, n);
-        // Two plain loops rather than `a.iter().chain(b)`: chain re-checks
-        // which half it is in on every item, which keeps the copy from
-        // being unrolled.
-        for slot in a.iter() {
-            // SAFETY: as in the loop below.
-            let item = slot.with(|p| unsafe { (*p).assume_init_read() });
-            // SAFETY: as in the loop below.
-            unsafe { dst.push_unchecked(item) };
-        }
-        for slot in b.iter() {
-            // SAFETY: this consumer reserved slots start..start+n by moving
-            // cons.head (CAS or sole consumer), and `reserve` saw prod.tail
-            // (Acquire) at or past start+n, so each slot holds an initialised
-            // item published by its producer and no other thread reads it.
-            // Reading it moves the item out; the slot is logically empty again.
-            let item = slot.with(|p| unsafe { (*p).assume_init_read() });
-            // SAFETY: n <= want <= dst.remaining_capacity() (checked above),
-            // so there is room for every item pushed here.
-            unsafe { dst.push_unchecked(item) };
-        }
+        take_span(a, dst);
+        take_span(b, dst);
         self.publish(&self.cons, start, n, mode);
         n
     }
@@ -265,9 +254,11 @@ impl<T> Ring<T> {
         let producing = std::ptr::eq(side, &*self.prod);
         let n = n.min(self.capacity as usize) as u32;
         loop {
-            // Relaxed: the head is only a reservation counter; the CAS below
-            // fails if it moved, and the data is ordered by the tails.
-            let old = side.head.load(Ordering::Relaxed);
+            // Acquire pairs with the Release CAS of whoever moved the head to
+            // `old`: the other side's tail it read before its CAS then
+            // happens-before our read below, so ours is no older and `avail`
+            // cannot wrap (with Relaxed it could, and we would overrun).
+            let old = side.head.load(Ordering::Acquire);
             let avail = if producing {
                 // Acquire pairs with the consumers' Release store of
                 // cons.tail: slots they freed are fully read before we
@@ -298,11 +289,12 @@ impl<T> Ring<T> {
                     return Some((old, take as usize));
                 }
                 Sync::Multi => {
-                    // Relaxed on success and failure: winning the CAS only
-                    // reserves slots; visibility comes from the tails.
+                    // Release on success for the Acquire load above; the
+                    // slots' data is ordered by the tails. Relaxed on failure:
+                    // we reload the head.
                     if side
                         .head
-                        .compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed)
+                        .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
                         .is_ok()
                     {
                         return Some((old, take as usize));
@@ -327,19 +319,14 @@ impl<T> Ring<T> {
     /// `start` on.
     #[inline(always)]
     fn write_slots(&self, start: u32, n: usize, items: impl Iterator<Item = T>) {
+        // This producer reserved the slots start..start+n by moving
+        // prod.head, and `reserve` saw cons.tail (Acquire) far enough that
+        // consumers have finished reading them: no other thread touches
+        // them until prod.tail is published.
         let (a, b) = self.spans(start, n);
         let mut items = items;
-        for (slot, item) in a.iter().zip(items.by_ref()) {
-            // SAFETY: as in the loop below.
-            slot.with_mut(|p| unsafe { (*p).write(item) });
-        }
-        for (slot, item) in b.iter().zip(items) {
-            // SAFETY: this producer reserved the slots start..start+n by
-            // moving prod.head, and `reserve` saw cons.tail (Acquire) far
-            // enough that consumers have finished reading them: no other
-            // thread touches these slots until prod.tail is published.
-            slot.with_mut(|p| unsafe { (*p).write(item) });
-        }
+        put_span(a, &mut items);
+        put_span(b, &mut items);
     }
 
     /// Publish `n` slots from `start` on `side`: wait for earlier
@@ -360,6 +347,28 @@ impl<T> Ring<T> {
         // `reserve` (and with `len`).
         side.tail
             .store(start.wrapping_add(n as u32), Ordering::Release);
+    }
+}
+
+/// Move the items out of `span` onto `dst`. The caller has reserved the
+/// slots, each holds an initialised item, and `dst` has room for all.
+#[inline(always)]
+fn take_span<T, const N: usize>(span: &[Slot<T>], dst: &mut ArrayVec<T, N>) {
+    for slot in span {
+        // SAFETY: initialised and reserved by the caller (see dequeue_into).
+        let item = slot.with(|p| unsafe { (*p).assume_init_read() });
+        // SAFETY: the caller checked room for every reserved item.
+        unsafe { dst.push_unchecked(item) };
+    }
+}
+
+/// Move items from `items` into the (reserved, empty) slots of `span`.
+#[inline(always)]
+fn put_span<T>(span: &[Slot<T>], items: &mut impl Iterator<Item = T>) {
+    for (slot, item) in span.iter().zip(items) {
+        // SAFETY: the slot is reserved by the caller and empty (see
+        // write_slots).
+        slot.with_mut(|p| unsafe { (*p).write(item) });
     }
 }
 
