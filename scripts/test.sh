@@ -34,11 +34,21 @@ if [[ -z "${SKIP_LINT:-}" ]]; then
     cargo clippy --workspace --all-targets -- -D warnings
 fi
 
+log=$(mktemp /tmp/fastpath-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
 if [[ -z "${SKIP_LOOM:-}" ]]; then
     step "loom model checks (drivers/tests/loom_ring.rs)"
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-        cargo test -p drivers --release --test loom_ring
+        cargo test -p drivers --release --test loom_ring 2>&1 | tee -a "$log"
 fi
 
 step "cargo test --workspace"
-cargo test --workspace
+rc=0
+cargo test --workspace 2>&1 | tee -a "$log" || rc=$?
+
+# One closing line over every test binary (loom included).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) {
+        if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$rc"

@@ -173,7 +173,9 @@ impl<T> Ring<T> {
         src: &mut ArrayVec<T, N>,
         n: usize,
     ) -> bool {
-        let n = n.min(src.len());
+        if n > src.len() {
+            return false;
+        }
         let Some((start, n)) = self.reserve(&self.prod, n, true, Sync::Multi) else {
             return n == 0;
         };
@@ -185,15 +187,17 @@ impl<T> Ring<T> {
 
     /// Split into a single-producer and a single-consumer handle, each usable
     /// from one thread at a time (they are `Send` but not `Sync`). The ring
-    /// stays shared through the `Arc` for inspection (`len`).
-    pub fn split(self: std::sync::Arc<Self>) -> (Producer<T>, Consumer<T>) {
+    /// is taken by value and the handles give no `&Ring` out, so nothing can
+    /// use a single side from two threads at once.
+    pub fn split(self) -> (Producer<T>, Consumer<T>) {
+        let ring = std::sync::Arc::new(self);
         (
             Producer {
-                ring: std::sync::Arc::clone(&self),
+                ring: std::sync::Arc::clone(&ring),
                 _not_sync: std::marker::PhantomData,
             },
             Consumer {
-                ring: self,
+                ring,
                 _not_sync: std::marker::PhantomData,
             },
         )
@@ -234,8 +238,11 @@ impl<T> Ring<T> {
         // dst.remaining_capacity()`, so every push has room. Each half is a
         // plain loop (not `chain`, which re-checks its half per item).
         let (a, b) = self.spans(start, n);
-        take_span(a, dst);
-        take_span(b, dst);
+        // SAFETY: reserved, initialised, and room checked (see above).
+        unsafe {
+            take_span(a, dst);
+            take_span(b, dst);
+        }
         self.publish(&self.cons, start, n, mode);
         n
     }
@@ -325,8 +332,11 @@ impl<T> Ring<T> {
         // them until prod.tail is published.
         let (a, b) = self.spans(start, n);
         let mut items = items;
-        put_span(a, &mut items);
-        put_span(b, &mut items);
+        // SAFETY: reserved by us and empty (see above).
+        unsafe {
+            put_span(a, &mut items);
+            put_span(b, &mut items);
+        }
     }
 
     /// Publish `n` slots from `start` on `side`: wait for earlier
@@ -350,24 +360,30 @@ impl<T> Ring<T> {
     }
 }
 
-/// Move the items out of `span` onto `dst`. The caller has reserved the
-/// slots, each holds an initialised item, and `dst` has room for all.
+/// Move the items out of `span` onto `dst`.
+///
+/// # Safety
+/// The caller has reserved the slots of `span` (no other thread touches
+/// them), each holds an initialised item, and `dst` has room for all.
 #[inline(always)]
-fn take_span<T, const N: usize>(span: &[Slot<T>], dst: &mut ArrayVec<T, N>) {
+unsafe fn take_span<T, const N: usize>(span: &[Slot<T>], dst: &mut ArrayVec<T, N>) {
     for slot in span {
-        // SAFETY: initialised and reserved by the caller (see dequeue_into).
+        // SAFETY: initialised and reserved (this function's contract).
         let item = slot.with(|p| unsafe { (*p).assume_init_read() });
-        // SAFETY: the caller checked room for every reserved item.
+        // SAFETY: room for every item (this function's contract).
         unsafe { dst.push_unchecked(item) };
     }
 }
 
-/// Move items from `items` into the (reserved, empty) slots of `span`.
+/// Move items from `items` into the slots of `span`.
+///
+/// # Safety
+/// The caller has reserved the slots of `span` and they are empty (their
+/// items, if any, were moved out): no other thread touches them.
 #[inline(always)]
-fn put_span<T>(span: &[Slot<T>], items: &mut impl Iterator<Item = T>) {
+unsafe fn put_span<T>(span: &[Slot<T>], items: &mut impl Iterator<Item = T>) {
     for (slot, item) in span.iter().zip(items) {
-        // SAFETY: the slot is reserved by the caller and empty (see
-        // write_slots).
+        // SAFETY: reserved and empty (this function's contract).
         slot.with_mut(|p| unsafe { (*p).write(item) });
     }
 }
@@ -429,9 +445,24 @@ impl<T> Producer<T> {
         self.ring.enqueue_front(src, true, Sync::Single) == n
     }
 
-    /// The shared ring (for `len`, `capacity`).
-    pub fn ring(&self) -> &Ring<T> {
-        &self.ring
+    /// Items in the ring now (see [`Ring::len`]).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// True when the ring holds nothing now.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// How many items the ring can hold.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// True while the other handle (consumer or producer) still exists.
+    pub fn peer_alive(&self) -> bool {
+        std::sync::Arc::strong_count(&self.ring) > 1
     }
 }
 
@@ -448,9 +479,24 @@ impl<T> Consumer<T> {
         n <= dst.remaining_capacity() && self.ring.dequeue_into(dst, n, true, Sync::Single) == n
     }
 
-    /// The shared ring (for `len`, `capacity`).
-    pub fn ring(&self) -> &Ring<T> {
-        &self.ring
+    /// Items in the ring now (see [`Ring::len`]).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// True when the ring holds nothing now.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// How many items the ring can hold.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// True while the other handle (consumer or producer) still exists.
+    pub fn peer_alive(&self) -> bool {
+        std::sync::Arc::strong_count(&self.ring) > 1
     }
 }
 
@@ -607,7 +653,7 @@ mod tests {
     #[test]
     fn spsc_split_preserves_order_across_threads() {
         const N: u32 = 100_000;
-        let (mut tx, mut rx) = Arc::new(Ring::<u32>::new(32).unwrap()).split();
+        let (mut tx, mut rx) = Ring::<u32>::new(32).unwrap().split();
         let t = std::thread::spawn(move || {
             let mut i = 0;
             while i < N {
@@ -629,6 +675,6 @@ mod tests {
             }
         }
         t.join().unwrap();
-        assert!(rx.ring().is_empty());
+        assert!(rx.is_empty());
     }
 }

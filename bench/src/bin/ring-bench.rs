@@ -26,7 +26,6 @@ use drivers::ring::Ring;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Ring size used by DPDK's test (RING_SIZE).
@@ -118,8 +117,8 @@ fn repeat(reps: usize, mut f: impl FnMut(bool) -> f64) -> Stats {
     Stats::of((0..reps).map(|_| f(false)).collect())
 }
 
-fn new_ring() -> Arc<Ring<u64>> {
-    Arc::new(Ring::new(RING_SIZE).expect("4096 is a valid ring capacity"))
+fn new_ring() -> Ring<u64> {
+    Ring::new(RING_SIZE).expect("4096 is a valid ring capacity")
 }
 
 /// `n` distinct 8-byte elements.
@@ -148,7 +147,7 @@ fn spsc_enq_deq(n: usize, iters: u64) -> f64 {
 /// Cycles of one MP enqueue of `n` plus one MC dequeue of `n` (single core).
 fn mpmc_enq_deq(n: usize, iters: u64) -> f64 {
     let ring = new_ring();
-    let ring = black_box(&*ring);
+    let ring = black_box(&ring);
     let n = black_box(n);
     let mut buf = elements(n);
     let mut ok = true;
@@ -166,7 +165,7 @@ fn mpmc_enq_deq(n: usize, iters: u64) -> f64 {
 /// Cycles of one MP `push` plus one MC `pop` (the one-item API).
 fn mpmc_push_pop(iters: u64) -> f64 {
     let ring = new_ring();
-    let ring = black_box(&*ring);
+    let ring = black_box(&ring);
     let mut item = 0x1000u64;
     let mut ok = true;
     let start = rdtsc();
@@ -234,14 +233,15 @@ struct TwoCore {
 /// A producer on `cpus.0` and a consumer on `cpus.1` move `elems` elements
 /// `n` at a time, SP/SC (`multi == false`) or MP/MC.
 fn two_core_run(cpus: (CpuId, CpuId), n: usize, elems: u64, multi: bool) -> TwoCore {
+    // MP/MC runs share `ring`; SP/SC runs use the split handles of another.
     let ring = new_ring();
     let iters = elems / n as u64;
     let barrier = AtomicU32::new(0);
     let template = elements(n);
-    let (tx, rx) = Arc::clone(&ring).split();
+    let (tx, rx) = new_ring().split();
     let (p, c) = std::thread::scope(|s| {
         let barrier = &barrier;
-        let ring = &*ring;
+        let ring = &ring;
         let template = &template;
         let producer = s.spawn(move || {
             let mut tx = tx;
