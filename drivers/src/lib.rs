@@ -10,6 +10,8 @@
 
 pub mod ring;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod mmio;
 
 #[cfg(not(loom))]
 pub mod burst;
