@@ -360,12 +360,13 @@ impl Forwarder {
     }
 
     /// Stop the workers, tear down queues and ports, and count the buffers.
-    pub fn stop(self) -> FinalReport {
+    pub fn stop(mut self) -> FinalReport {
         // Relaxed: the join below is what orders the workers' last writes.
         self.stop.store(true, Ordering::Relaxed);
         let mut panicked = Vec::new();
         let mut stopped = Vec::new();
-        for (cpu, h) in self.cpus.iter().copied().zip(self.threads) {
+        let threads = std::mem::take(&mut self.threads);
+        for (cpu, h) in self.cpus.iter().copied().zip(threads) {
             match h.join() {
                 Ok(s) => stopped.push(s),
                 // Unwinding dropped the worker's queues and cache, which
@@ -373,32 +374,29 @@ impl Forwarder {
                 Err(_) => panicked.push(cpu),
             }
         }
-        let last = Snapshot {
-            elapsed: self.started.elapsed(),
-            cores: self
-                .cpus
-                .iter()
-                .copied()
-                .zip(self.counters.iter().map(|c| c.snapshot()))
-                .collect(),
-            ports: self
-                .ports
-                .iter()
-                .map(|p| (p.info().clone(), p.stats()))
-                .collect(),
-            pool_available: self.pool.available(),
-            pool_count: self.pool.count(),
-        };
+        let last = self.snapshot();
         // Queues (with packets still in rings), caches and ports give their
         // buffers back as they drop.
         drop(stopped);
-        drop(self.ports);
+        drop(std::mem::take(&mut self.ports));
         FinalReport {
             last,
             mode: self.mode,
             burst: self.burst,
             panicked,
             buffers_returned: self.pool.available(),
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    /// A forwarder dropped without [`Forwarder::stop`] (an error path) still
+    /// stops and joins its workers, so no thread keeps spinning.
+    fn drop(&mut self) {
+        // Relaxed: the joins order the workers' last writes.
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.threads.drain(..) {
+            let _ = h.join();
         }
     }
 }

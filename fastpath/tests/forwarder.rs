@@ -137,3 +137,19 @@ fn forwards_from_hugepages() {
     assert!(r.last.cores[0].1.tx > 0);
     assert!(r.all_buffers_returned());
 }
+
+#[test]
+fn dropping_a_running_forwarder_stops_workers_and_returns_buffers() {
+    let mut cfg = soft(vec![PortKind::Ring, PortKind::Ring]);
+    cfg.tx_first = 2;
+    let fwd = Forwarder::start(&cfg).unwrap();
+    let pool = fwd.pool().clone();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(pool.in_use() > 0, "packets are in flight");
+    drop(fwd);
+    assert_eq!(
+        pool.available(),
+        pool.count(),
+        "nothing lost without stop()"
+    );
+}
