@@ -29,3 +29,5 @@ pub mod pci;
 pub mod pool;
 #[cfg(not(loom))]
 pub mod port;
+#[cfg(not(loom))]
+pub mod vfio;

@@ -97,7 +97,6 @@ impl FakeHost {
     }
 
     /// Creates /dev/vfio entries (plain files) named `names`.
-    #[allow(dead_code)]
     pub(crate) fn dev_vfio(&self, names: &[&str]) -> &Self {
         let dir = self.root().join("dev/vfio");
         fs::create_dir_all(&dir).expect("mkdir dev/vfio");
