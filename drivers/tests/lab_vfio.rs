@@ -1,0 +1,131 @@
+//! Real-device vfio tests for the VM lab (reference/vmlab/: QEMU igb PF
+//! with igbvf VFs, vfio-pci, a virtual IOMMU).
+//!
+//! Each test returns at once, saying "skipped: not in the VM lab", unless
+//! FASTPATH_LAB=1. In the lab they need:
+//! - FASTPATH_LAB_VF0: a VF bound to vfio-pci (e.g. 0000:01:10.0),
+//! - FASTPATH_LAB_VF1_KERNEL: a VF bound to the kernel igbvf driver,
+//! - a free 2 MiB hugepage.
+
+use drivers::memory::{DmaRegion, HugepageSize, MemoryBacking};
+use drivers::mmio::RegisterSpace;
+use drivers::pci::PciAddress;
+use drivers::vfio::{config, Container, IommuMode, VfioError};
+
+/// igbvf BAR0 registers: reference/nic-facts-igbvf.md C.2.
+const VF_CTRL: u32 = 0x0000;
+const VF_STATUS: u32 = 0x0008;
+
+fn lab_address(var: &str) -> Option<PciAddress> {
+    if std::env::var("FASTPATH_LAB").as_deref() != Ok("1") {
+        eprintln!("skipped: not in the VM lab (set FASTPATH_LAB=1)");
+        return None;
+    }
+    let value =
+        std::env::var(var).unwrap_or_else(|_| panic!("FASTPATH_LAB=1 but {var} is not set"));
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|e| panic!("{var}={value:?}: {e}")),
+    )
+}
+
+#[test]
+fn lab_open_map_unmap_a_hugepage_region() {
+    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
+        return;
+    };
+    let container = Container::open().expect("open /dev/vfio/vfio");
+    let device = container.open_device(vf0).expect("open VF0");
+    assert!(matches!(
+        container.iommu_mode(),
+        Some(IommuMode::Type1v2 | IommuMode::Type1)
+    ));
+    let region = DmaRegion::allocate(2 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
+        .expect("a free 2 MiB hugepage");
+    let mapping = container.dma_map(&region).expect("VFIO_IOMMU_MAP_DMA");
+    assert_eq!(mapping.iova(), region.iova());
+    assert_eq!(
+        mapping.iova_at(4096).map(|i| i.0),
+        Some(region.iova().0 + 4096)
+    );
+    // Mapping the same range twice overlaps: EEXIST.
+    let err = container.dma_map(&region).expect_err("overlapping map");
+    assert!(matches!(err, VfioError::DmaMap { .. }), "{err:?}");
+    mapping.unmap().expect("VFIO_IOMMU_UNMAP_DMA");
+    // Mapped again after the unmap, then unmapped by drop.
+    drop(container.dma_map(&region).expect("map again"));
+    let pgsizes = container.iova_page_sizes().expect("VFIO_IOMMU_GET_INFO");
+    assert_ne!(pgsizes & 0x1000, 0, "4K IOMMU pages: {pgsizes:#x}");
+    drop(device);
+}
+
+#[test]
+fn lab_bar0_registers_and_config_space() {
+    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
+        return;
+    };
+    let container = Container::open().expect("open /dev/vfio/vfio");
+    let device = container.open_device(vf0).expect("open VF0");
+    assert_eq!(
+        device.config_read_u16(config::VENDOR_ID).expect("vendor"),
+        0x8086
+    );
+    let device_id = device
+        .config_read_u16(config::DEVICE_ID)
+        .expect("device id");
+    assert!(matches!(device_id, 0x10ca | 0x1520), "{device_id:#x}");
+    device.enable_bus_master().expect("bus master");
+    let command = device.config_read_u16(config::COMMAND).expect("command");
+    assert_ne!(command & config::COMMAND_MASTER, 0, "{command:#x}");
+
+    let region = device.region(0).expect("BAR0 info");
+    assert!(region.size >= 0x4000, "{region:?}");
+    let bar0 = device.bar(0).expect("BAR0");
+    assert!(bar0.is_mapped(), "BAR0 of an igbvf VF is mmap-able");
+    let status = bar0.read32(VF_STATUS);
+    let ctrl = bar0.read32(VF_CTRL);
+    eprintln!("BAR0 CTRL={ctrl:#010x} STATUS={status:#010x}");
+    assert_ne!(
+        status, 0xffff_ffff,
+        "STATUS reads as all ones: device not answering"
+    );
+    assert_eq!(bar0.try_read32(RegisterSpace::len(&bar0) as u32), None);
+    match device.reset() {
+        Ok(()) | Err(VfioError::ResetUnsupported { .. }) => {}
+        Err(err) => panic!("reset: {err}"),
+    }
+}
+
+#[test]
+fn lab_kernel_bound_vf_is_refused_with_the_rebind_commands() {
+    let Some(vf1) = lab_address("FASTPATH_LAB_VF1_KERNEL") else {
+        return;
+    };
+    let container = Container::open().expect("open /dev/vfio/vfio");
+    let err = container.open_device(vf1).expect_err("bound to igbvf");
+    let message = err.to_string();
+    assert!(matches!(err, VfioError::NotBoundToVfio { .. }), "{err:?}");
+    assert!(
+        message.starts_with(&format!(
+            "{vf1} is bound to igbvf, not vfio-pci: run `echo {vf1} >"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn lab_group_opened_twice_is_busy() {
+    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
+        return;
+    };
+    let first = Container::open().expect("open /dev/vfio/vfio");
+    let _device = first.open_device(vf0).expect("open VF0");
+    let second = Container::open().expect("a second container");
+    let err = second.open_device(vf0).expect_err("group already held");
+    assert!(matches!(err, VfioError::GroupBusy { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("another process already holds"),
+        "{err}"
+    );
+}
