@@ -339,6 +339,11 @@ impl Pool {
         self.shared.cache_size
     }
 
+    /// The pool's memory, to map it for a device (`vfio::Container::dma_map`).
+    pub fn region(&self) -> &DmaRegion {
+        &self.shared.region
+    }
+
     /// Where the pool's memory lives, for logs and `fastpath` status.
     pub fn describe_memory(&self) -> String {
         self.shared.region.describe()
