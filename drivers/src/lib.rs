@@ -8,10 +8,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod ring;
-pub mod sync;
 #[cfg(not(loom))]
 pub mod mmio;
+pub mod ring;
+pub mod sync;
 
 #[cfg(not(loom))]
 pub mod burst;
@@ -23,6 +23,8 @@ pub mod mbuf;
 pub mod memory;
 #[cfg(not(loom))]
 pub mod net;
+#[cfg(not(loom))]
+pub mod pmd;
 #[cfg(not(loom))]
 pub mod pool;
 #[cfg(not(loom))]
