@@ -22,7 +22,9 @@ pub const TX_RS_THRESH: usize = 32;
 #[repr(align(64))]
 pub struct TxCounters {
     /// Frames and bytes handed to the device; `dropped` counts packets the
-    /// ring had no room for (left to the caller, who drops them).
+    /// ring had no room for (left to the caller, who drops them). It counts
+    /// refusals: a packet the caller retries and is refused again counts
+    /// twice.
     pub q: QueueCounters,
     /// Packets refused because their length does not fit one descriptor
     /// (0 or above the device limit); they are left to the caller too.
