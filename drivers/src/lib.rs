@@ -26,6 +26,8 @@ pub mod net;
 #[cfg(not(loom))]
 pub mod pci;
 #[cfg(not(loom))]
+pub mod pmd;
+#[cfg(not(loom))]
 pub mod pool;
 #[cfg(not(loom))]
 pub mod port;

@@ -1,0 +1,276 @@
+//! The RX descriptor ring.
+
+use super::desc::{
+    DescRing, RingError, RxRead, RxWriteBack, RXD_RSS_TYPE_MASK, RXD_STAT_DD, RXD_STAT_EOP,
+    RXD_STAT_IPCS, RXD_STAT_L4CS, RXD_STAT_UDPCS, RXD_STAT_VP,
+};
+use super::{Flavor, RxHw, RxRegs, SRRCTL_BSIZEPKT_SHIFT};
+use crate::burst::Burst;
+use crate::mbuf::{Mbuf, OlFlags, PortId};
+use crate::memory::MemoryBacking;
+use crate::mmio::RegisterSpace;
+use crate::pool::PoolCache;
+use crate::port::QueueCounters;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of one RX ring (single writer: the ring's owner).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct RxCounters {
+    /// Frames and bytes delivered; `dropped` = frames lost for want of a
+    /// buffer are not seen by software (DROP_EN), so it stays 0.
+    pub q: QueueCounters,
+    /// Frames that spanned more than one descriptor and were dropped (no
+    /// buffer chaining yet).
+    pub frame_too_long: AtomicU64,
+    /// Frames the device marked with a frame error.
+    pub frame_errors: AtomicU64,
+    /// Buffers the ring wanted to post but the pool could not give.
+    pub nombuf: AtomicU64,
+}
+
+/// An RX ring: descriptors in DMA memory and the buffer posted in each.
+///
+/// Slots `[next, tail)` (modulo the count) hold posted buffers; the tail
+/// register says the same to the device. At most `count - 1` are posted, so
+/// RDT never equals RDH with a full ring (nic-facts-igbvf.md C.9 #16).
+#[derive(Debug)]
+pub struct RxRing {
+    ring: DescRing,
+    slots: Box<[Option<Mbuf>]>,
+    /// Next descriptor to look at for DD.
+    next: usize,
+    /// Next descriptor to post a buffer in (= RDT).
+    tail: usize,
+    /// Post new buffers once this many slots are free.
+    free_thresh: usize,
+    /// Inside a multi-descriptor frame being dropped.
+    discarding: bool,
+    buf_size: u32,
+    regs: RxRegs,
+    flavor: Flavor,
+    port: PortId,
+    counters: Arc<RxCounters>,
+}
+
+impl RxRing {
+    /// A ring of `count` descriptors whose buffers hold `data_room` bytes
+    /// each (the device is told the size rounded down to whole KiB).
+    pub fn new(
+        count: usize,
+        data_room: usize,
+        regs: RxRegs,
+        flavor: Flavor,
+        port: PortId,
+        backing: &MemoryBacking,
+    ) -> Result<RxRing, RingError> {
+        let kib = data_room >> SRRCTL_BSIZEPKT_SHIFT;
+        if kib == 0 {
+            return Err(RingError::BufferTooSmall(data_room));
+        }
+        let ring = DescRing::new(count, backing)?;
+        Ok(RxRing {
+            ring,
+            slots: (0..count).map(|_| None).collect(),
+            next: 0,
+            tail: 0,
+            free_thresh: (count / 4).clamp(1, 32),
+            discarding: false,
+            buf_size: (kib.min(0x7F) << SRRCTL_BSIZEPKT_SHIFT) as u32,
+            regs,
+            flavor,
+            port,
+            counters: Arc::new(RxCounters::default()),
+        })
+    }
+
+    /// What the control thread needs to program the queue.
+    pub fn hw(&self) -> RxHw {
+        RxHw {
+            regs: self.regs,
+            iova: self.ring.iova(),
+            len_bytes: self.ring.len_bytes(),
+            buf_size: self.buf_size,
+        }
+    }
+
+    /// The ring's counters.
+    pub fn counters(&self) -> &Arc<RxCounters> {
+        &self.counters
+    }
+
+    /// Descriptors in the ring.
+    pub fn count(&self) -> usize {
+        self.ring.count()
+    }
+
+    /// Buffers currently posted to the device.
+    pub fn posted(&self) -> usize {
+        (self.tail + self.ring.count() - self.next) % self.ring.count()
+    }
+
+    /// Post buffers in every free slot but one and write the tail. Used at
+    /// (re)start, after the control thread enabled the queue.
+    pub fn start<R: RegisterSpace + ?Sized>(&mut self, regs: &R, cache: &mut PoolCache) {
+        self.refill(regs, cache);
+    }
+
+    /// Post buffers in free slots and, if any were posted, write the tail
+    /// after a release fence.
+    #[inline]
+    pub fn refill<R: RegisterSpace + ?Sized>(&mut self, regs: &R, cache: &mut PoolCache) {
+        let count = self.ring.count();
+        let want = count - 1 - self.posted();
+        let mut done = 0;
+        while done < want {
+            let Some(m) = cache.alloc() else {
+                QueueCounters::add(&self.counters.nombuf, (want - done) as u64);
+                break;
+            };
+            let i = self.tail;
+            self.ring.write(
+                i,
+                RxRead {
+                    pkt_addr: m.data_iova().0,
+                    hdr_addr: 0,
+                }
+                .encode(),
+            );
+            self.slots[i] = Some(m);
+            self.tail = (i + 1) % count;
+            done += 1;
+        }
+        if done > 0 {
+            // Release: the descriptor stores above must be visible to the
+            // device before the tail store below makes them its own. The
+            // partner is the device's read of the descriptors it fetches
+            // after it sees the new RDT (nic-facts-igbvf.md C.9 #16).
+            fence(Ordering::Release);
+            regs.write32(self.regs.tail, self.tail as u32);
+        }
+    }
+
+    /// Receive up to `max` frames onto `out`. Stops at the first descriptor
+    /// the device has not written back (no DD). Refills and writes the tail
+    /// once free slots reach the threshold.
+    #[inline]
+    pub fn rx_burst<R: RegisterSpace + ?Sized>(
+        &mut self,
+        regs: &R,
+        cache: &mut PoolCache,
+        out: &mut Burst,
+        max: usize,
+    ) -> usize {
+        let count = self.ring.count();
+        let max = max.min(out.remaining_capacity());
+        let (mut n, mut bytes) = (0usize, 0u64);
+        let (mut too_long, mut errors) = (0u64, 0u64);
+        while n < max && self.next != self.tail {
+            let i = self.next;
+            let status = self.ring.read_dword(i, 2);
+            if status & RXD_STAT_DD == 0 {
+                break;
+            }
+            // Acquire: DD was seen; the rest of the descriptor (and the
+            // frame data) must be read after it. Pairs with the device
+            // writing the status dword last (nic-facts-igbvf.md C.4.1,
+            // C.10.1 "status (with DD) last").
+            fence(Ordering::Acquire);
+            let wb = RxWriteBack::decode(self.ring.read(i));
+            let m = self.slots[i].take();
+            self.next = (i + 1) % count;
+            let Some(mut m) = m else {
+                // Cannot happen: every slot in [next, tail) holds a buffer.
+                continue;
+            };
+            let eop = wb.status_error & RXD_STAT_EOP != 0;
+            if self.discarding || !eop {
+                // Part of a frame that spans descriptors: no chaining yet,
+                // so the whole frame goes, counted once at its first part.
+                if !self.discarding {
+                    too_long += 1;
+                }
+                self.discarding = !eop;
+                cache.free(m);
+                continue;
+            }
+            if wb.status_error & self.flavor.rx_frame_err_mask != 0
+                || m.set_len(wb.length as usize).is_err()
+            {
+                errors += 1;
+                cache.free(m);
+                continue;
+            }
+            self.fill_meta(&mut m, &wb);
+            bytes += wb.length as u64;
+            // Cannot fail: n < max <= remaining capacity.
+            let _ = out.try_push(m);
+            n += 1;
+        }
+        let c = &self.counters;
+        if n > 0 {
+            QueueCounters::add(&c.q.packets, n as u64);
+            QueueCounters::add(&c.q.bytes, bytes);
+        }
+        if too_long > 0 {
+            QueueCounters::add(&c.frame_too_long, too_long);
+        }
+        if errors > 0 {
+            QueueCounters::add(&c.frame_errors, errors);
+        }
+        if count - 1 - self.posted() >= self.free_thresh {
+            self.refill(regs, cache);
+        }
+        n
+    }
+
+    #[inline(always)]
+    fn fill_meta(&self, m: &mut Mbuf, wb: &RxWriteBack) {
+        m.set_port(self.port);
+        let st = wb.status_error;
+        let f = &self.flavor;
+        let mut flags = OlFlags::NONE;
+        if st & f.rx_stat_ignore_csum == 0 {
+            if st & RXD_STAT_IPCS != 0 {
+                flags |= if st & f.rx_err_ipe != 0 {
+                    OlFlags::RX_IP_CKSUM_BAD
+                } else {
+                    OlFlags::RX_IP_CKSUM_GOOD
+                };
+            }
+            if st & (RXD_STAT_L4CS | RXD_STAT_UDPCS) != 0 {
+                flags |= if st & f.rx_err_l4e != 0 {
+                    OlFlags::RX_L4_CKSUM_BAD
+                } else {
+                    OlFlags::RX_L4_CKSUM_GOOD
+                };
+            }
+        }
+        if st & RXD_STAT_VP != 0 {
+            flags |= OlFlags::RX_VLAN_STRIPPED;
+            m.set_vlan_tci(wb.vlan);
+        }
+        m.set_ol_flags(flags);
+        // The hash field holds an RSS hash only when the RSS type is set
+        // (nic-facts-igbvf.md C.4.1 pkt_info).
+        if wb.pkt_info & RXD_RSS_TYPE_MASK != 0 {
+            m.set_rss_hash(wb.rss);
+        }
+    }
+
+    /// Give every posted buffer back and forget the ring's position: the
+    /// queue must be disabled (or the device reset) first. The next
+    /// [`start`](Self::start) posts from descriptor 0 again, matching
+    /// RDH = RDT = 0 after reprogramming.
+    pub fn release_all(&mut self, cache: &mut PoolCache) {
+        for s in self.slots.iter_mut() {
+            if let Some(m) = s.take() {
+                cache.free(m);
+            }
+        }
+        self.next = 0;
+        self.tail = 0;
+        self.discarding = false;
+    }
+}

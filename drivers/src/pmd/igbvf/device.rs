@@ -1,0 +1,705 @@
+//! igbvf bring-up, statistics, link, the port and its queues, and recovery
+//! from PF-initiated resets.
+
+use super::mailbox::{Mailbox, MbxError, MbxTiming};
+use super::regs::*;
+use crate::burst::Burst;
+use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
+use crate::memory::MemoryBacking;
+use crate::mmio::RegisterSpace;
+use crate::net::MacAddr;
+use crate::pmd::adv_desc::{
+    disable_rx, disable_tx, program_rx, program_tx, ProgramTiming, QueueCtl, QueueState, RingError,
+    RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
+};
+use crate::pool::PoolCache;
+use crate::port::{
+    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
+    QueueCounters, QueueSet, RxQueue, TxQueue,
+};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Waits of the control path. [`Timing::default`] is what the hardware
+/// needs; device models answer at once and use [`Timing::immediate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Mailbox polling.
+    pub mbx: MbxTiming,
+    /// Polls for RSTI/RSTD to clear after CTRL.RST (200, C.5.1/C.6 step 4).
+    pub reset_polls: u32,
+    /// Pause between those polls (5 µs).
+    pub reset_poll_delay: Duration,
+    /// Pause between the VF_RESET acknowledgement and reading its reply
+    /// (10 ms, C.6 step 5).
+    pub reset_reply_settle: Duration,
+    /// Pause after disabling a queue before reprogramming it (10 ms, C.7).
+    pub queue_disable_settle: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            mbx: MbxTiming::default(),
+            reset_polls: 200,
+            reset_poll_delay: Duration::from_micros(5),
+            reset_reply_settle: Duration::from_millis(10),
+            queue_disable_settle: Duration::from_millis(10),
+        }
+    }
+}
+
+impl Timing {
+    /// No pauses, short polls: for synchronous device models.
+    pub fn immediate() -> Timing {
+        Timing {
+            mbx: MbxTiming {
+                polls: 4,
+                poll_delay: Duration::ZERO,
+                lock_tries: 2,
+            },
+            reset_polls: 4,
+            reset_poll_delay: Duration::ZERO,
+            reset_reply_settle: Duration::ZERO,
+            queue_disable_settle: Duration::ZERO,
+        }
+    }
+}
+
+/// How to set up an igbvf port.
+#[derive(Clone, Debug)]
+pub struct IgbvfConfig {
+    /// Port id in the port table.
+    pub id: PortId,
+    /// Name for logs and errors.
+    pub name: String,
+    /// RX descriptors per queue (multiple of 8, at most 4096).
+    pub rx_ring: usize,
+    /// TX descriptors per queue.
+    pub tx_ring: usize,
+    /// Data room of the pool's buffers (the device is told whole KiB).
+    pub data_room: usize,
+    /// MTU; SET_LPE asks for MTU + 22 as Linux igbvf does (C.6 step 11).
+    pub mtu: u16,
+    /// Use this MAC when the PF assigned none (otherwise a random local
+    /// one, C.6 step 6).
+    pub mac: Option<MacAddr>,
+    /// Memory for descriptor rings.
+    pub backing: MemoryBacking,
+    /// Control-path waits.
+    pub timing: Timing,
+}
+
+impl IgbvfConfig {
+    /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages.
+    pub fn new(id: PortId, name: impl Into<String>) -> IgbvfConfig {
+        IgbvfConfig {
+            id,
+            name: name.into(),
+            rx_ring: 512,
+            tx_ring: 512,
+            data_room: DEFAULT_DATA_ROOM as usize,
+            mtu: 1500,
+            mac: None,
+            backing: MemoryBacking::default(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// Why the control path failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IgbvfError {
+    /// RSTI/RSTD did not clear after the VF reset.
+    #[error("PF still in reset state: is the PF interface up?")]
+    PfInReset,
+    /// A mailbox exchange failed.
+    #[error("mailbox: {0}")]
+    Mailbox(#[from] MbxError),
+    /// Ring memory or size.
+    #[error("ring: {0}")]
+    Ring(#[from] RingError),
+    /// Queue request.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// One 32-bit hardware counter that wraps and cannot be cleared, kept as a
+/// 64-bit total (C.2 "Statistics", C.9 #12).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counter32 {
+    reg: u32,
+    last: u32,
+    total: u64,
+}
+
+impl Counter32 {
+    fn baseline<R: RegisterSpace + ?Sized>(&mut self, regs: &R) {
+        self.last = regs.read32(self.reg);
+    }
+    fn update<R: RegisterSpace + ?Sized>(&mut self, regs: &R) {
+        let v = regs.read32(self.reg);
+        self.total += v.wrapping_sub(self.last) as u64;
+        self.last = v;
+    }
+}
+
+/// The VF's hardware counters since the port was brought up, kept across
+/// wraps and PF resets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VfStats {
+    /// VFGPRC.
+    pub rx_packets: u64,
+    /// VFGPTC.
+    pub tx_packets: u64,
+    /// VFGORC (octets include the FCS in QEMU, C.10.1).
+    pub rx_octets: u64,
+    /// VFGOTC.
+    pub tx_octets: u64,
+    /// VFMPRC.
+    pub rx_multicast: u64,
+}
+
+/// What [`IgbvfPort::service`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    /// Nothing to do.
+    Idle,
+    /// The PF reset the VF: queues disabled and asked to stop.
+    ResetDetected,
+    /// Waiting for the workers to release their rings.
+    WaitingForQueues,
+    /// The PF is still in reset; try again later.
+    WaitingForPf,
+    /// The VF was brought up again and the queues asked to restart.
+    Recovered,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Stopping,
+    Restarting,
+}
+
+#[derive(Debug)]
+struct RxHandle {
+    hw: RxHw,
+    ctl: Arc<QueueCtl>,
+    counters: Arc<RxCounters>,
+}
+
+#[derive(Debug)]
+struct TxHandle {
+    hw: TxHw,
+    ctl: Arc<QueueCtl>,
+    counters: Arc<TxCounters>,
+}
+
+/// An igbvf VF port. The control thread owns it; the queues go to workers.
+#[derive(Debug)]
+pub struct IgbvfPort<R: RegisterSpace + 'static> {
+    regs: Arc<R>,
+    cfg: IgbvfConfig,
+    info: PortInfo,
+    mbx: Mailbox,
+    /// MAC from the PF's VF_RESET reply, if it had one.
+    pf_mac: Option<MacAddr>,
+    stats: [Counter32; 5],
+    rx: Vec<RxHandle>,
+    tx: Vec<TxHandle>,
+    queues_given: bool,
+    phase: Phase,
+    recoveries: u64,
+}
+
+fn random_local_mac() -> MacAddr {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    let r = h.finish().to_le_bytes();
+    // Locally administered (bit 1), unicast (bit 0 clear).
+    MacAddr([(r[0] & 0xFE) | 0x02, r[1], r[2], r[3], r[4], r[5]])
+}
+
+fn mac_words(mac: MacAddr) -> [u32; 2] {
+    let b = mac.0;
+    [
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_le_bytes([b[4], b[5], 0, 0]),
+    ]
+}
+
+impl<R: RegisterSpace + 'static> IgbvfPort<R> {
+    /// Bring the VF up (C.6 steps 3-8 and SET_LPE): reset, VF_RESET
+    /// handshake for the MAC and CTS, SET_MAC_ADDR, SET_LPE, statistics
+    /// baseline. Queues are set up by [`Port::queues`].
+    pub fn new(regs: Arc<R>, cfg: IgbvfConfig) -> Result<IgbvfPort<R>, IgbvfError> {
+        let info = PortInfo {
+            id: cfg.id,
+            name: cfg.name.clone(),
+            kind: "igbvf",
+            mac: MacAddr::default(),
+            capabilities: Capabilities {
+                max_rx_queues: MAX_QUEUES,
+                max_tx_queues: MAX_QUEUES,
+                max_rx_frame: cfg.data_room & !0x3FF,
+            },
+        };
+        let stats = [VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC].map(|reg| Counter32 {
+            reg,
+            ..Counter32::default()
+        });
+        let mut port = IgbvfPort {
+            regs,
+            mbx: Mailbox::new(cfg.timing.mbx),
+            cfg,
+            info,
+            pf_mac: None,
+            stats,
+            rx: Vec::new(),
+            tx: Vec::new(),
+            queues_given: false,
+            phase: Phase::Running,
+            recoveries: 0,
+        };
+        port.bring_up()?;
+        Ok(port)
+    }
+
+    /// The MAC the PF assigned in its VF_RESET reply, if any.
+    pub fn pf_mac(&self) -> Option<MacAddr> {
+        self.pf_mac
+    }
+
+    /// Times the port recovered from a PF reset.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries
+    }
+
+    /// Counters of RX queue `q`.
+    pub fn rx_counters(&self, q: usize) -> Option<&Arc<RxCounters>> {
+        self.rx.get(q).map(|h| &h.counters)
+    }
+
+    /// Counters of TX queue `q`.
+    pub fn tx_counters(&self, q: usize) -> Option<&Arc<TxCounters>> {
+        self.tx.get(q).map(|h| &h.counters)
+    }
+
+    /// Hardware counters, as of the last [`update_hw_stats`](Self::update_hw_stats).
+    pub fn hw_stats(&self) -> VfStats {
+        let t = |i: usize| self.stats[i].total;
+        VfStats {
+            rx_packets: t(0),
+            tx_packets: t(1),
+            rx_octets: t(2),
+            tx_octets: t(3),
+            rx_multicast: t(4),
+        }
+    }
+
+    /// Read the hardware counters and add what changed (modulo 2^32).
+    pub fn update_hw_stats(&mut self) {
+        for c in &mut self.stats {
+            c.update(&*self.regs);
+        }
+    }
+
+    fn baseline_hw_stats(&mut self) {
+        for c in &mut self.stats {
+            c.baseline(&*self.regs);
+        }
+    }
+
+    fn request(&mut self, msg: &[u32], reply: &mut [u32]) -> Result<u32, MbxError> {
+        self.mbx.request(&*self.regs, msg, reply, Duration::ZERO)
+    }
+
+    /// CTRL.RST and wait for RSTI/RSTD to clear (C.6 step 4).
+    fn reset_hw(&mut self) -> Result<(), IgbvfError> {
+        let regs = &*self.regs;
+        // Mask interrupts: this PMD polls (C.6 step 3).
+        regs.write32(EIMC, !0);
+        regs.write32(EIAC, 0);
+        let ctrl = regs.read32(CTRL);
+        regs.write32(CTRL, ctrl | CTRL_RST);
+        self.mbx.clear_cache();
+        let t = self.cfg.timing;
+        if !self
+            .mbx
+            .wait_reset_clear(regs, t.reset_polls, t.reset_poll_delay)
+        {
+            return Err(IgbvfError::PfInReset);
+        }
+        Ok(())
+    }
+
+    /// Reset, VF_RESET, SET_MAC_ADDR, SET_LPE, statistics baseline.
+    fn bring_up(&mut self) -> Result<(), IgbvfError> {
+        self.reset_hw()?;
+        self.mbx.enable();
+        // VF_RESET: ACK + MAC, or NACK = no admin MAC (C.5.3, C.9 #7).
+        let mut reply = [0u32; 3];
+        let settle = self.cfg.timing.reset_reply_settle;
+        self.pf_mac = match self
+            .mbx
+            .request(&*self.regs, &[MSG_VF_RESET], &mut reply, settle)
+        {
+            Ok(_) => {
+                let (a, b) = (reply[1].to_le_bytes(), reply[2].to_le_bytes());
+                let mac = MacAddr([a[0], a[1], a[2], a[3], b[0], b[1]]);
+                mac.is_unicast().then_some(mac)
+            }
+            Err(MbxError::Nack { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mac = self
+            .pf_mac
+            .or(self.cfg.mac)
+            .unwrap_or_else(random_local_mac);
+        // SET_MAC_ADDR; on NACK keep the reset reply's MAC (C.5.3, C.9 #8).
+        let [w1, w2] = mac_words(mac);
+        let mut one = [0u32; 1];
+        match self.request(&[MSG_SET_MAC_ADDR, w1, w2], &mut one) {
+            Ok(_) => {}
+            Err(MbxError::Nack { .. }) if self.pf_mac.is_some() => {}
+            Err(MbxError::Nack { .. }) => {
+                log::warn!("{}: PF refused MAC {mac}", self.cfg.name);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.info.mac = mac;
+        // SET_LPE: always, or long frames are dropped (C.9 #11).
+        self.request(&[MSG_SET_LPE, self.cfg.mtu as u32 + 22], &mut one)?;
+        self.baseline_hw_stats();
+        Ok(())
+    }
+
+    /// SET_PROMISC with the multicast flag (the only one a Linux PF takes,
+    /// C.9 #10).
+    pub fn set_allmulti(&mut self, on: bool) -> Result<(), IgbvfError> {
+        let flags = if on { PROMISC_MULTICAST } else { 0 };
+        let mut one = [0u32; 1];
+        self.request(&[MSG_SET_PROMISC | flags], &mut one)?;
+        Ok(())
+    }
+
+    fn timing(&self) -> ProgramTiming {
+        ProgramTiming {
+            disable_settle: self.cfg.timing.queue_disable_settle,
+        }
+    }
+
+    fn program_queues(&self) {
+        let t = self.timing();
+        for h in &self.tx {
+            program_tx(&*self.regs, &h.hw, &FLAVOR, &t);
+        }
+        for h in &self.rx {
+            program_rx(&*self.regs, &h.hw, &FLAVOR, &t);
+        }
+    }
+
+    /// Control-thread housekeeping, to call periodically: folds hardware
+    /// counters, watches the mailbox for a PF reset (RSTI/RSTD, or a
+    /// PF_CONTROL_MSG without CTS, C.9 #13) and runs the recovery: stop the
+    /// queues, wait for their workers to release the rings, redo the
+    /// bring-up and restart the queues. Software counters are kept.
+    pub fn service(&mut self) -> Result<ServiceEvent, IgbvfError> {
+        match self.phase {
+            Phase::Running => {
+                let regs = Arc::clone(&self.regs);
+                let regs = &*regs;
+                let mut reset = self.mbx.check_for_rst(regs);
+                let mut counters_valid = !reset;
+                if !reset {
+                    match self.mbx.poll_pf_message(regs) {
+                        Ok(Some(w)) => {
+                            reset = w & MSG_ID_MASK == MSG_PF_CONTROL && w & MSG_CTS == 0;
+                        }
+                        Ok(None) | Err(MbxError::Busy) => {}
+                        Err(_) => {
+                            reset = true;
+                            counters_valid = false;
+                        }
+                    }
+                }
+                // After RSTI/RSTD the PF may already have zeroed the
+                // counters; a fold then would look like a wrap, so only
+                // fold while they can be trusted.
+                if counters_valid {
+                    self.update_hw_stats();
+                }
+                if !reset {
+                    return Ok(ServiceEvent::Idle);
+                }
+                log::warn!("{}: PF reset detected; stopping queues", self.cfg.name);
+                for h in &self.rx {
+                    disable_rx(regs, &h.hw.regs);
+                    h.ctl.request(QueueState::Stop);
+                }
+                for h in &self.tx {
+                    disable_tx(regs, &h.hw.regs);
+                    h.ctl.request(QueueState::Stop);
+                }
+                self.phase = Phase::Stopping;
+                Ok(ServiceEvent::ResetDetected)
+            }
+            Phase::Stopping => {
+                let stopped = self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+                    && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped));
+                if !stopped {
+                    return Ok(ServiceEvent::WaitingForQueues);
+                }
+                self.phase = Phase::Restarting;
+                self.service()
+            }
+            Phase::Restarting => {
+                match self.bring_up() {
+                    Ok(()) => {}
+                    Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForPf),
+                    Err(e) => return Err(e),
+                }
+                self.program_queues();
+                for h in &self.rx {
+                    h.ctl.request(QueueState::Restart);
+                }
+                for h in &self.tx {
+                    h.ctl.request(QueueState::Restart);
+                }
+                self.phase = Phase::Running;
+                self.recoveries += 1;
+                log::info!("{}: recovered from PF reset", self.cfg.name);
+                Ok(ServiceEvent::Recovered)
+            }
+        }
+    }
+}
+
+impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
+    type Rx = IgbvfRx<R>;
+    type Tx = IgbvfTx<R>;
+
+    fn info(&self) -> &PortInfo {
+        &self.info
+    }
+
+    fn link(&self) -> LinkState {
+        // STATUS (C.3); the speed is "often stale" for a VF.
+        let s = self.regs.read32(STATUS);
+        let speed_mbps = match s & STATUS_SPEED_MASK {
+            STATUS_SPEED_1000 => 1000,
+            STATUS_SPEED_100 => 100,
+            0 => 10,
+            _ => 0,
+        };
+        LinkState {
+            up: s & STATUS_LU != 0 && self.phase == Phase::Running,
+            speed_mbps,
+            full_duplex: s & STATUS_FD != 0,
+        }
+    }
+
+    fn stats(&self) -> PortStats {
+        let g = QueueCounters::get;
+        PortStats {
+            ipackets: self.rx.iter().map(|h| g(&h.counters.q.packets)).sum(),
+            ibytes: self.rx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
+            rx_nombuf: self.rx.iter().map(|h| g(&h.counters.nombuf)).sum(),
+            opackets: self.tx.iter().map(|h| g(&h.counters.q.packets)).sum(),
+            obytes: self.tx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
+            oerrors: self.tx.iter().map(|h| g(&h.counters.q.dropped)).sum(),
+        }
+    }
+
+    fn queues(
+        &mut self,
+        rx: usize,
+        tx: usize,
+    ) -> Result<QueueSet<IgbvfRx<R>, IgbvfTx<R>>, PortError> {
+        if self.queues_given {
+            return Err(PortError::AlreadyStarted(self.info.name.clone()));
+        }
+        check_queue_counts(&self.info, rx, tx)?;
+        let err = |e: RingError| PortError::Config {
+            port: self.cfg.name.clone(),
+            why: e.to_string(),
+        };
+        let mut rxq = Vec::with_capacity(rx);
+        for q in 0..rx {
+            let ring = RxRing::new(
+                self.cfg.rx_ring,
+                self.cfg.data_room,
+                LAYOUT.rx(q),
+                FLAVOR,
+                self.cfg.id,
+                &self.cfg.backing,
+            )
+            .map_err(err)?;
+            rxq.push(ring);
+        }
+        let mut txq = Vec::with_capacity(tx);
+        for q in 0..tx {
+            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.cfg.backing)
+                .map_err(err)?;
+            txq.push(ring);
+        }
+        self.queues_given = true;
+        // Registers are programmed and enabled here; each worker posts its
+        // buffers and writes the tail on its first burst (enable before
+        // tail, C.7).
+        self.rx = rxq
+            .iter()
+            .map(|r| RxHandle {
+                hw: r.hw(),
+                ctl: Arc::new(QueueCtl::new(QueueState::Restart)),
+                counters: Arc::clone(r.counters()),
+            })
+            .collect();
+        self.tx = txq
+            .iter()
+            .map(|r| TxHandle {
+                hw: r.hw(),
+                ctl: Arc::new(QueueCtl::new(QueueState::Restart)),
+                counters: Arc::clone(r.counters()),
+            })
+            .collect();
+        self.program_queues();
+        let rx_out = rxq
+            .into_iter()
+            .zip(&self.rx)
+            .map(|(ring, h)| IgbvfRx {
+                ring,
+                regs: Arc::clone(&self.regs),
+                ctl: Arc::clone(&h.ctl),
+            })
+            .collect();
+        let tx_out = txq
+            .into_iter()
+            .zip(&self.tx)
+            .map(|(ring, h)| IgbvfTx {
+                ring,
+                regs: Arc::clone(&self.regs),
+                ctl: Arc::clone(&h.ctl),
+            })
+            .collect();
+        Ok((rx_out, tx_out))
+    }
+}
+
+impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
+    fn drop(&mut self) {
+        // Stop DMA before the rings' memory can go away (the queues disable
+        // themselves too when dropped).
+        for h in &self.rx {
+            disable_rx(&*self.regs, &h.hw.regs);
+        }
+        for h in &self.tx {
+            disable_tx(&*self.regs, &h.hw.regs);
+        }
+    }
+}
+
+/// An igbvf receive queue: owns its ring.
+#[derive(Debug)]
+pub struct IgbvfRx<R: RegisterSpace + 'static> {
+    ring: RxRing,
+    regs: Arc<R>,
+    ctl: Arc<QueueCtl>,
+}
+
+impl<R: RegisterSpace + 'static> IgbvfRx<R> {
+    /// Handle a Stop/Restart request; true if the queue may receive.
+    #[cold]
+    fn control(&mut self, s: QueueState, cache: &mut PoolCache) -> bool {
+        match s {
+            QueueState::Run => true,
+            QueueState::Stop => {
+                self.ring.release_all(cache);
+                self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Stopped => false,
+            QueueState::Restart => {
+                self.ring.start(&*self.regs, cache);
+                self.ctl.answer(QueueState::Restart, QueueState::Run)
+            }
+        }
+    }
+
+    /// Buffers posted to the device.
+    pub fn posted(&self) -> usize {
+        self.ring.posted()
+    }
+}
+
+impl<R: RegisterSpace + 'static> RxQueue for IgbvfRx<R> {
+    #[inline]
+    fn rx_burst(&mut self, cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
+        let s = self.ctl.load();
+        if s != QueueState::Run && !self.control(s, cache) {
+            return 0;
+        }
+        self.ring.rx_burst(&*self.regs, cache, out, max)
+    }
+}
+
+impl<R: RegisterSpace + 'static> Drop for IgbvfRx<R> {
+    fn drop(&mut self) {
+        // The device must not write into buffers or descriptors that are
+        // about to be freed.
+        disable_rx(&*self.regs, &self.ring.hw().regs);
+    }
+}
+
+/// An igbvf transmit queue: owns its ring.
+#[derive(Debug)]
+pub struct IgbvfTx<R: RegisterSpace + 'static> {
+    ring: TxRing,
+    regs: Arc<R>,
+    ctl: Arc<QueueCtl>,
+}
+
+impl<R: RegisterSpace + 'static> IgbvfTx<R> {
+    #[cold]
+    fn control(&mut self, s: QueueState, cache: &mut PoolCache) -> bool {
+        match s {
+            QueueState::Run => true,
+            QueueState::Stop => {
+                self.ring.release_all(cache);
+                self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Stopped => false,
+            QueueState::Restart => self.ctl.answer(QueueState::Restart, QueueState::Run),
+        }
+    }
+
+    /// Free the buffers of completed descriptors; returns how many.
+    pub fn reclaim(&mut self, cache: &mut PoolCache) -> usize {
+        self.ring.reclaim(cache)
+    }
+
+    /// Packets handed to the device and not reclaimed yet.
+    pub fn in_flight(&self) -> usize {
+        self.ring.in_flight()
+    }
+}
+
+impl<R: RegisterSpace + 'static> TxQueue for IgbvfTx<R> {
+    #[inline]
+    fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
+        let s = self.ctl.load();
+        if s != QueueState::Run && !self.control(s, cache) {
+            return 0;
+        }
+        self.ring.tx_burst(&*self.regs, cache, pkts)
+    }
+}
+
+impl<R: RegisterSpace + 'static> Drop for IgbvfTx<R> {
+    fn drop(&mut self) {
+        disable_tx(&*self.regs, &self.ring.hw().regs);
+    }
+}

@@ -1,0 +1,12 @@
+//! Poll-mode drivers for SR-IOV virtual functions.
+//!
+//! Each driver talks to its device only through [`crate::mmio::RegisterSpace`]
+//! and DMA memory ([`crate::memory::DmaRegion`]), so the same code runs on a
+//! vfio-mapped BAR and on the device models the tests use.
+//!
+//! - [`adv_desc`]: the Intel "advanced" 16-byte RX/TX descriptor rings shared
+//!   by igbvf and ixgbevf.
+//! - [`igbvf`]: the 82576 / I350 virtual function.
+
+pub mod adv_desc;
+pub mod igbvf;
