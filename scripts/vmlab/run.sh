@@ -281,7 +281,7 @@ BOOT_S=$((EPOCHSECONDS - BOOT_T0))
 console=$(tr -d '\r' <"$LOG")
 problems=()
 if ((qrc == 124 || qrc == 137)); then
-    problems+=("TIMEOUT: the guest did not power off within ${BUDGET} s (VMLAB_TIMEOUT); last console lines are above and in $LOG")
+    problems+=("TIMEOUT: the guest did not power off within ${BUDGET} s (VMLAB_TIMEOUT); see the console above and $LOG")
 elif ((qrc != 0)); then
     problems+=("QEMU exited with status $qrc (see $LOG)")
 fi
@@ -293,7 +293,10 @@ printf '\n== VM lab results (%s)\n' "${setup_line:-no setup line}"
 npass=0
 for name in "${NAMES[@]}"; do
     rc=$(sed -n "s/.*LAB-RESULT name=${name//./\\.} rc=\([0-9]*\).*/\1/p" <<<"$console" | head -1)
-    if [[ -z $rc ]]; then
+    if [[ -z $rc ]] && grep -q "LAB-RUN name=${name//./\\.} " <<<"$console"; then
+        echo "  HUNG     $name (started, never finished)"
+        problems+=("$name started but never finished")
+    elif [[ -z $rc ]]; then
         echo "  NOT RUN  $name"
         problems+=("$name: no LAB-RESULT")
     elif ((rc == 0)); then
@@ -313,6 +316,10 @@ fi
 echo "${summary:-LAB-SUMMARY missing}"
 echo "vmlab: $npass of ${#NAMES[@]} binaries passed; boot ${BOOT_S} s, total $(elapsed); console log $LOG"
 if ((${#problems[@]})); then
+    if [[ -n ${VMLAB_QUIET:-} ]]; then
+        echo "-- last console lines:"
+        tail -n 20 <<<"$console" | sed 's/^/   | /'
+    fi
     for p in "${problems[@]}"; do echo "vmlab: FAIL: $p"; done
     exit 1
 fi
