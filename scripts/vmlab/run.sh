@@ -98,7 +98,6 @@ install_tools() {
     command -v cpio >/dev/null || need+=(cpio)
     command -v xz >/dev/null || need+=(xz-utils)
     command -v jq >/dev/null || need+=(jq)
-    command -v flock >/dev/null || need+=(util-linux)
     if ((${#need[@]})); then
         apt_update
         say "installing ${need[*]}"
