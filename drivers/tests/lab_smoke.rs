@@ -1,0 +1,136 @@
+//! VM lab smoke test: checks that the guest `scripts/vmlab/run.sh` boots is
+//! set up the way the lab tests expect (VF0 on vfio-pci with its group node,
+//! VF1 on the kernel igbvf driver with a netdev, the PF netdev up, free 2 MB
+//! hugepages).
+//!
+//! Outside the lab (FASTPATH_LAB unset) every test says "skipped" and
+//! passes, so `cargo test --workspace` can run it anywhere. Inside the lab the
+//! setup is described by FASTPATH_LAB_VF0, FASTPATH_LAB_VF1_KERNEL,
+//! FASTPATH_LAB_VF1_NETDEV and FASTPATH_LAB_PF_NETDEV (see
+//! scripts/vmlab/README.md).
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use drivers::memory::{hugepage_status, DmaRegion, HugepageSize, MemoryBacking, PageSize};
+
+/// True inside the VM lab; otherwise prints why the test does nothing.
+fn in_lab() -> bool {
+    if std::env::var("FASTPATH_LAB").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("skipped: not in the VM lab (FASTPATH_LAB=1 is set only by scripts/vmlab/run.sh)");
+    false
+}
+
+/// A variable the lab must set; a missing one is a broken lab, not a skip.
+fn lab_var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => {
+            panic!("FASTPATH_LAB=1 but {name} is not set: run the lab through scripts/vmlab/run.sh")
+        }
+    }
+}
+
+fn pci_device(bdf: &str) -> PathBuf {
+    Path::new("/sys/bus/pci/devices").join(bdf)
+}
+
+/// The last component of a sysfs symlink (driver name, group number, ...).
+fn link_name(link: &Path) -> Option<String> {
+    let target = fs::read_link(link).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// `IFF_UP` from include/uapi/linux/if.h.
+const IFF_UP: u32 = 0x1;
+
+#[test]
+fn vf0_group_node_exists() {
+    if !in_lab() {
+        return;
+    }
+    let vf0 = lab_var("FASTPATH_LAB_VF0");
+    let group = link_name(&pci_device(&vf0).join("iommu_group"))
+        .unwrap_or_else(|| panic!("VF0 {vf0} has no iommu_group: is the vIOMMU on?"));
+    let container = Path::new("/dev/vfio/vfio");
+    assert!(
+        fs::metadata(container).is_ok_and(|m| m.file_type().is_char_device()),
+        "{} is missing or not a character device",
+        container.display()
+    );
+    let node = Path::new("/dev/vfio").join(&group);
+    assert!(
+        fs::metadata(&node).is_ok_and(|m| m.file_type().is_char_device()),
+        "{} (iommu group of VF0 {vf0}) is missing or not a character device",
+        node.display()
+    );
+}
+
+#[test]
+fn vf0_is_bound_to_vfio_pci() {
+    if !in_lab() {
+        return;
+    }
+    let vf0 = lab_var("FASTPATH_LAB_VF0");
+    let driver = link_name(&pci_device(&vf0).join("driver"));
+    assert_eq!(driver.as_deref(), Some("vfio-pci"), "driver of VF0 {vf0}");
+}
+
+#[test]
+fn vf1_netdev_exists_on_igbvf() {
+    if !in_lab() {
+        return;
+    }
+    let vf1 = lab_var("FASTPATH_LAB_VF1_KERNEL");
+    let netdev = lab_var("FASTPATH_LAB_VF1_NETDEV");
+    let class = Path::new("/sys/class/net").join(&netdev);
+    assert!(class.exists(), "netdev {netdev} of VF1 does not exist");
+    assert_eq!(
+        link_name(&class.join("device")).as_deref(),
+        Some(vf1.as_str()),
+        "netdev {netdev} does not belong to VF1"
+    );
+    let driver = link_name(&pci_device(&vf1).join("driver"));
+    assert_eq!(driver.as_deref(), Some("igbvf"), "driver of VF1 {vf1}");
+}
+
+#[test]
+fn pf_netdev_is_up() {
+    if !in_lab() {
+        return;
+    }
+    let pf = lab_var("FASTPATH_LAB_PF_NETDEV");
+    let flags_path = Path::new("/sys/class/net").join(&pf).join("flags");
+    let flags = fs::read_to_string(&flags_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", flags_path.display()));
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("{}: {flags:?}: {e}", flags_path.display()));
+    assert_ne!(
+        flags & IFF_UP,
+        0,
+        "PF netdev {pf} is not up (flags {flags:#x})"
+    );
+}
+
+#[test]
+fn free_2m_hugepages_can_back_a_dma_region() {
+    if !in_lab() {
+        return;
+    }
+    let free = hugepage_status()
+        .into_iter()
+        .find(|pool| pool.size == PageSize::Size2M)
+        .map_or(0, |pool| pool.free);
+    assert!(free >= 2, "only {free} free 2M hugepages in the lab guest");
+    let region = DmaRegion::allocate(2 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
+        .unwrap_or_else(|e| panic!("a 2M hugepage DMA region: {e}"));
+    assert_eq!(
+        region.page_size(),
+        PageSize::Size2M,
+        "{}",
+        region.describe()
+    );
+}
