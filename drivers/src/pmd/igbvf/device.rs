@@ -628,6 +628,13 @@ impl<R: RegisterSpace + 'static> IgbvfRx<R> {
         }
     }
 
+    /// The descriptor ring's DMA memory. Behind an IOMMU it must be mapped
+    /// (e.g. `vfio::Container::dma_map`) before the first
+    /// [`rx_burst`](RxQueue::rx_burst), which hands the ring to the device.
+    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
+    }
+
     /// Buffers posted to the device.
     pub fn posted(&self) -> usize {
         self.ring.posted()
@@ -674,6 +681,12 @@ impl<R: RegisterSpace + 'static> IgbvfTx<R> {
             QueueState::Stopped => false,
             QueueState::Restart => self.ctl.answer(QueueState::Restart, QueueState::Run),
         }
+    }
+
+    /// The descriptor ring's DMA memory; map it before the first
+    /// [`tx_burst`](TxQueue::tx_burst), as for [`IgbvfRx::dma_region`].
+    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
     }
 
     /// Free the buffers of completed descriptors; returns how many.
