@@ -117,9 +117,39 @@ struct Lab {
     pf_mac: MacAddr,
     burst: Burst,
     events: Vec<(Instant, ServiceEvent)>,
+    regs: std::sync::Arc<Bar>,
 }
 
 impl Lab {
+    /// VF0's queue 0 registers and counters, for failure messages.
+    fn dump(&self) -> String {
+        use drivers::mmio::RegisterSpace;
+        use drivers::pmd::igbvf::regs::{LAYOUT, STATUS, V2PMAILBOX, VFGPRC, VFGPTC};
+        let r = &*self.regs;
+        let (rx, tx) = (LAYOUT.rx(0), LAYOUT.tx(0));
+        format!(
+            "STATUS={:#x} V2PMAILBOX={:#x} RDBAL={:#x} RDLEN={} SRRCTL={:#x} RXDCTL={:#x} \
+             RDH={} RDT={} TDBAL={:#x} TXDCTL={:#x} TDH={} TDT={} GPRC={} GPTC={} \
+             mac={} rx={:?}",
+            r.read32(STATUS),
+            r.read32(V2PMAILBOX),
+            r.read32(rx.bal),
+            r.read32(rx.len),
+            r.read32(rx.srrctl),
+            r.read32(rx.ctl),
+            r.read32(rx.head),
+            r.read32(rx.tail),
+            r.read32(tx.bal),
+            r.read32(tx.ctl),
+            r.read32(tx.head),
+            r.read32(tx.tail),
+            r.read32(VFGPRC),
+            r.read32(VFGPTC),
+            self.port.info().mac,
+            self.port.rx_counters(0),
+        )
+    }
+
     fn service(&mut self) {
         match self.port.service() {
             Ok(ServiceEvent::Idle) => {}
@@ -197,6 +227,7 @@ impl Lab {
     ) -> (u32, u32) {
         let (mut sent, mut got, mut next, mut other) = (0u32, 0u32, 0u32, 0u64);
         let mut written_off = 0u32;
+        let mut last_writeoff = Instant::now();
         let mut last_progress = Instant::now();
         let t0 = Instant::now();
         let events_before = self.events.len();
@@ -266,8 +297,11 @@ impl Lab {
             }
             if reset.is_some() {
                 // Frames lost to the reset would hold the window shut.
-                if last_progress.elapsed() > Duration::from_millis(20) {
+                if last_progress.elapsed() > Duration::from_millis(20)
+                    && last_writeoff.elapsed() > Duration::from_millis(20)
+                {
                     written_off = sent - got;
+                    last_writeoff = Instant::now();
                 }
                 self.poke_vf();
                 self.service();
@@ -277,6 +311,16 @@ impl Lab {
                         .find(|e| e.1 == ServiceEvent::Recovered)
                     {
                         recovered_at = Some(t);
+                        let mac = self.port.info().mac;
+                        if mac != self.vf_mac {
+                            println!(
+                                "LAB-INFO VF0 MAC after recovery: {mac} (was {}; from the \
+                                 PF's VF_RESET reply: {:?})",
+                                self.vf_mac,
+                                self.port.pf_mac()
+                            );
+                            self.vf_mac = mac;
+                        }
                     }
                 }
                 if cmd.as_ref().is_some_and(|h| h.is_finished()) {
@@ -285,8 +329,9 @@ impl Lab {
                 assert!(
                     t0.elapsed() < Duration::from_secs(60),
                     "kernel->VF0 around a PF reset: no recovery after 60 s: \
-                     sent {sent}, verified {got} ({got_after} after recovery), events {:?}",
-                    &self.events[events_before..]
+                     sent {sent}, verified {got} ({got_after} after recovery), events {:?}; {}",
+                    &self.events[events_before..],
+                    self.dump()
                 );
             } else {
                 if it.is_multiple_of(64) {
@@ -294,9 +339,8 @@ impl Lab {
                 }
                 assert!(
                     last_progress.elapsed() < Duration::from_secs(10),
-                    "kernel->VF0 stalled: sent {sent}, verified {got}, other {other}, \
-                     VF0 rx counters {:?}",
-                    self.port.rx_counters(0)
+                    "kernel->VF0 stalled: sent {sent}, verified {got}, other {other}; {}",
+                    self.dump()
                 );
             }
         }
@@ -361,6 +405,7 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     // SET_LPE(9022): the model then takes frames up to 9018 bytes for VF0
     // (REPORT.md Q5), so a frame larger than one buffer reaches the PMD.
     cfg.mtu = 9000;
+    let regs = std::sync::Arc::clone(&bar);
     let mut port = IgbvfPort::new(bar, cfg).expect("igbvf bring-up");
     let vf_mac = port.info().mac;
     assert!(
@@ -400,6 +445,7 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
         pf_mac,
         burst: Burst::new(),
         events: Vec::new(),
+        regs,
     };
     // First bursts post the RX buffers and start the queues.
     let mut b = Burst::new();
@@ -434,14 +480,21 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     // and traffic after it is intact.
     let c = std::sync::Arc::clone(lab.port.rx_counters(0).expect("rx counters"));
     let too_long_before = c.frame_too_long.load(Ordering::Relaxed);
-    let (mut jsent, mut last) = (0u32, Instant::now());
-    while jsent < 16 && last.elapsed() < Duration::from_secs(5) {
-        let m = build(&mut lab.cache, vf_mac, pf_mac, STREAM_JUMBO, jsent).expect("buffer");
+    // The kernel side needs buffers that hold 3000 bytes (not DMA memory).
+    let mut jcfg = PoolConfig::new("lab-jumbo", 64).with_backing(MemoryBacking::NoHuge);
+    jcfg.data_room = 4096;
+    let jpool = Pool::new(&jcfg).expect("jumbo pool");
+    let mut jcache = jpool.cache();
+    let vf_mac = lab.vf_mac;
+    let (mut jsent, t) = (0u32, Instant::now());
+    while jsent < 16 && t.elapsed() < Duration::from_secs(5) {
+        let m = build(&mut jcache, vf_mac, pf_mac, STREAM_JUMBO, jsent).expect("jumbo buffer");
         lab.burst.push(m);
-        jsent += lab.ktx.tx_burst(&mut lab.cache, &mut lab.burst) as u32;
-        lab.cache.free_bulk(&mut lab.burst);
-        last = Instant::now();
+        jsent += lab.ktx.tx_burst(&mut jcache, &mut lab.burst) as u32;
+        jcache.free_bulk(&mut lab.burst);
     }
+    drop(jcache);
+    assert_eq!(jpool.available(), 64);
     assert_eq!(
         jsent,
         16,
@@ -498,12 +551,13 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
         ktx,
         cache,
         burst,
+        regs,
         ..
     } = lab;
     let stats = port.stats();
     drop(port);
     drop((rx_map, tx_map));
-    drop((vrx, vtx, krx, ktx, burst, cache));
+    drop((vrx, vtx, krx, ktx, burst, cache, regs));
     println!(
         "LAB-FIGURE igbvf done in {:.1} s: port stats {stats:?}; pool {}/{} buffers back",
         t_start.elapsed().as_secs_f64(),
