@@ -24,14 +24,22 @@ command -v jq >/dev/null || {
 
 profile=()
 [[ -n "${CARGO_PROFILE:-}" ]] && profile=(--profile "$CARGO_PROFILE")
+# cargo's JSON goes to a file first: inside a process substitution its exit
+# status would be lost, and a lab test that does not compile would silently
+# drop out of the run (which would then pass).
+json=$(mktemp /tmp/vmlab-build.XXXXXX)
+trap 'rm -f "$json"' EXIT
 # shellcheck disable=SC2086 # VMLAB_CARGO_ARGS is a word list on purpose
+if ! cargo test --workspace --no-run --test 'lab_*' --target "$TARGET" "${profile[@]}" \
+    ${VMLAB_CARGO_ARGS:-} --message-format=json-render-diagnostics >"$json"; then
+    echo "build-tests.sh: cargo could not build the lab_* tests (errors above)" >&2
+    exit 1
+fi
 mapfile -t bins < <(
-    cargo test --workspace --no-run --test 'lab_*' --target "$TARGET" "${profile[@]}" \
-        ${VMLAB_CARGO_ARGS:-} --message-format=json-render-diagnostics |
-        jq -r 'select(.reason == "compiler-artifact" and .profile.test == true
-                      and (.target.kind | index("test"))
-                      and (.target.name | startswith("lab_"))
-                      and .executable != null) | .executable'
+    jq -r 'select(.reason == "compiler-artifact" and .profile.test == true
+                  and (.target.kind | index("test"))
+                  and (.target.name | startswith("lab_"))
+                  and .executable != null) | .executable' "$json"
 )
 if ((${#bins[@]} == 0)); then
     echo "build-tests.sh: no lab_* test targets found (expected e.g. drivers/tests/lab_smoke.rs)" >&2

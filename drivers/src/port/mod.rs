@@ -9,6 +9,7 @@
 //! single writer, relaxed) and summed by [`Port::stats`] on the control
 //! thread.
 
+pub mod af_packet;
 mod counters;
 pub mod null;
 pub mod ring_pair;

@@ -235,6 +235,12 @@ impl DescRing {
         (self.count * DESC_SIZE) as u32
     }
 
+    /// The DMA memory holding the descriptors, for an IOMMU mapping (VFIO
+    /// must map it before the device is given the ring's first tail).
+    pub fn region(&self) -> &DmaRegion {
+        &self.region
+    }
+
     /// Device address of descriptor 0.
     pub fn iova(&self) -> Iova {
         self.region.iova()

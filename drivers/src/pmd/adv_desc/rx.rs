@@ -95,6 +95,12 @@ impl RxRing {
         }
     }
 
+    /// The descriptor memory (to map it for the device, see
+    /// [`DescRing::region`]).
+    pub fn region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
+    }
+
     /// The ring's counters.
     pub fn counters(&self) -> &Arc<RxCounters> {
         &self.counters

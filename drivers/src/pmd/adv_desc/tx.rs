@@ -81,6 +81,12 @@ impl TxRing {
         }
     }
 
+    /// The descriptor memory (to map it for the device, see
+    /// [`DescRing::region`]).
+    pub fn region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
+    }
+
     /// The ring's counters.
     pub fn counters(&self) -> &Arc<TxCounters> {
         &self.counters

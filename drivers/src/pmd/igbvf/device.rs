@@ -354,8 +354,13 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             Err(MbxError::Nack { .. }) => None,
             Err(e) => return Err(e.into()),
         };
+        // Without an admin MAC, keep the one in use across PF resets (a new
+        // random MAC after each reset silently cuts the VF off: seen in the
+        // VM lab); the first bring-up takes the configured or a random one.
+        let in_use = (self.info.mac != MacAddr::default()).then_some(self.info.mac);
         let mac = self
             .pf_mac
+            .or(in_use)
             .or(self.cfg.mac)
             .unwrap_or_else(random_local_mac);
         // SET_MAC_ADDR; on NACK keep the reset reply's MAC (C.5.3, C.9 #8).
@@ -459,6 +464,16 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
                 match self.bring_up() {
                     Ok(()) => {}
                     Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForPf),
+                    // The real igb PF clears RSTI/RSTD before it answers
+                    // the mailbox again (seen in the VM lab after `ip link
+                    // set <pf> mtu ...`): a PF that does not answer yet is
+                    // still coming back, so the whole bring-up is retried.
+                    Err(IgbvfError::Mailbox(
+                        e @ (MbxError::Timeout(_) | MbxError::Busy | MbxError::Disabled),
+                    )) => {
+                        log::warn!("{}: PF not answering yet ({e}); retrying", self.cfg.name);
+                        return Ok(ServiceEvent::WaitingForPf);
+                    }
                     Err(e) => return Err(e),
                 }
                 self.program_queues();
@@ -628,6 +643,13 @@ impl<R: RegisterSpace + 'static> IgbvfRx<R> {
         }
     }
 
+    /// The descriptor ring's DMA memory. Behind an IOMMU it must be mapped
+    /// (e.g. `vfio::Container::dma_map`) before the first
+    /// [`rx_burst`](RxQueue::rx_burst), which hands the ring to the device.
+    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
+    }
+
     /// Buffers posted to the device.
     pub fn posted(&self) -> usize {
         self.ring.posted()
@@ -674,6 +696,12 @@ impl<R: RegisterSpace + 'static> IgbvfTx<R> {
             QueueState::Stopped => false,
             QueueState::Restart => self.ctl.answer(QueueState::Restart, QueueState::Run),
         }
+    }
+
+    /// The descriptor ring's DMA memory; map it before the first
+    /// [`tx_burst`](TxQueue::tx_burst), as for [`IgbvfRx::dma_region`].
+    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
+        self.ring.region()
     }
 
     /// Free the buffers of completed descriptors; returns how many.

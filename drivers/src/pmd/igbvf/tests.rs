@@ -463,3 +463,52 @@ fn dropping_the_queues_returns_posted_buffers() {
     drop(cache);
     assert_eq!(pool.available(), 256);
 }
+
+/// The real igb PF clears RSTI/RSTD before it answers the mailbox again
+/// (VM lab, `ip link set <pf> mtu 9000`): the recovery must wait and retry,
+/// not fail.
+#[test]
+fn pf_back_from_reset_but_not_answering_yet_is_retried() {
+    let m = Arc::new(Model::new(Some(PF_MAC)));
+    let pool = pool("igbvf-reset-silent", 512);
+    let mut cache = pool.cache();
+    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    rx_and_check(&m, &mut rx[0], &mut cache, 0, 10);
+    m.pf_reset_begin();
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    let mut b = Burst::new();
+    assert_eq!(rx[0].rx_burst(&mut cache, &mut b, 32), 0);
+    assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 0);
+    m.pf_reset_end();
+    m.st().pf_silent = true;
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
+    m.st().pf_silent = false;
+    assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
+    rx_and_check(&m, &mut rx[0], &mut cache, 100, 10);
+    drop((rx, tx));
+    drop(cache);
+    assert_eq!(pool.available(), 512);
+}
+
+/// Without an admin MAC the VF keeps the MAC it chose across PF resets.
+#[test]
+fn random_mac_survives_a_pf_reset() {
+    let m = Arc::new(Model::new(None));
+    let pool = pool("igbvf-reset-mac", 256);
+    let mut cache = pool.cache();
+    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mac = port.info().mac;
+    assert_eq!(port.pf_mac(), None);
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    m.pf_reset_begin();
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    let mut b = Burst::new();
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    tx[0].tx_burst(&mut cache, &mut b);
+    m.pf_reset_end();
+    assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
+    assert_eq!(port.info().mac, mac, "MAC kept across the reset");
+    drop((rx, tx));
+}
