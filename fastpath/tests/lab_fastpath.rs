@@ -35,6 +35,15 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// A line on the console whether the test passes or not: written to the
+/// process's stdout directly, past the test harness's output capture.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 const ETHERTYPE: u16 = 0x88b5;
 const MAGIC: &[u8; 4] = b"FPFW";
 /// Frames injected.
@@ -147,7 +156,7 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
     let reader = std::thread::spawn(move || {
         for l in BufReader::new(stdout).lines() {
             let Ok(l) = l else { break };
-            println!("LAB-INFO fastpath| {l}");
+            say!("LAB-INFO fastpath| {l}");
             if line_tx.send(l).is_err() {
                 break;
             }
@@ -170,7 +179,7 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
         lines.push(l);
     }
     let (vf0_mac, vf2_mac) = (macs[0].unwrap(), macs[1].unwrap());
-    println!(
+    say!(
         "LAB-INFO fastpath up after {:.1} s: VF0 {vf0_mac}, VF2 {vf2_mac}; PF {} {pf_mac}, VF1 {} {vf1_mac}",
         t0.elapsed().as_secs_f64(),
         env.pf,
@@ -232,7 +241,7 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
     let inject_s = t_inject.elapsed().as_secs_f64();
     let vf1_rx_delta = rx_packets(&env.vf1_net) - vf1_rx_before;
     drop((pf_tx, vf1_rx, pf, vf1));
-    println!(
+    say!(
         "LAB-INFO injected {sent} frames to VF0 in {inject_s:.2} s; counted on {}: \
          {got} test frames (AF_PACKET; {written_off} written off as lost), {vf1_rx_delta} \
          (rx_packets delta), {other} other",
@@ -269,7 +278,7 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
         (it.next().expect("back"), it.next().expect("count"))
     };
     let floor = (N as f64 * (1.0 - EPSILON)) as u64;
-    println!(
+    say!(
         "LAB-FIGURE fastpath VF0->VF2 mac mode: injected {sent} from {} to VF0, fastpath port0 rx \
          {p0_rx}, forwarded {forwarded} (port1 tx {p1_tx}, port0 tx {p0_tx}, port1 rx {p1_rx}), \
          {got} received by {} ({:.0} frames/s); buffers {back} of {count} back; exit 0",
