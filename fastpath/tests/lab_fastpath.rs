@@ -52,7 +52,7 @@ const N: u32 = 1000;
 /// (512) and the kernel's queues, as the igb model drops what does not fit.
 const WINDOW: u32 = 32;
 /// fastpath's --duration, in seconds.
-const DURATION: &str = "6";
+const DURATION: &str = "3";
 /// Loss allowed, as a fraction of N.
 const EPSILON: f64 = 0.01;
 
