@@ -18,6 +18,10 @@
 //! output port's peer (`--eth-peer 1,<VF1's MAC>`) and the source to VF2's
 //! own MAC, which is what the switch and the spoof check want.
 //!
+//! The second test resets the PF (link down/up) while fastpath runs: its
+//! control loop must see the reset on both VFs, recover them, and forward
+//! again.
+//!
 //! Outside the lab (FASTPATH_LAB unset) it says "skipped" and passes. In
 //! the lab it needs FASTPATH_LAB_VF0 and FASTPATH_LAB_VF2 (on vfio-pci),
 //! FASTPATH_LAB_PF_NETDEV, FASTPATH_LAB_VF1_NETDEV, hugepages, root, and
@@ -29,10 +33,12 @@ use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::AfPacketPort;
+use drivers::port::af_packet::{AfPacketRx, AfPacketTx};
 use drivers::port::{Port, RxQueue, TxQueue};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A line on the console whether the test passes or not: written to the
@@ -61,6 +67,8 @@ struct Env {
     vf2: String,
     pf: String,
     vf1_net: String,
+    pf_mac: MacAddr,
+    vf1_mac: MacAddr,
 }
 
 fn lab_env() -> Option<Env> {
@@ -69,11 +77,17 @@ fn lab_env() -> Option<Env> {
         return None;
     }
     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set"));
+    let (pf, vf1_net) = (
+        var("FASTPATH_LAB_PF_NETDEV"),
+        var("FASTPATH_LAB_VF1_NETDEV"),
+    );
     Some(Env {
         vf0: var("FASTPATH_LAB_VF0"),
         vf2: var("FASTPATH_LAB_VF2"),
-        pf: var("FASTPATH_LAB_PF_NETDEV"),
-        vf1_net: var("FASTPATH_LAB_VF1_NETDEV"),
+        pf_mac: netdev_mac(&pf),
+        vf1_mac: netdev_mac(&vf1_net),
+        pf,
+        vf1_net,
     })
 }
 
@@ -123,183 +137,407 @@ fn port_counts(summary: &[String], port: u32) -> (u64, u64) {
     )
 }
 
+/// A running `fastpath run` on VF0 and VF2; its stdout and stderr lines
+/// are echoed to the console and collected.
+struct Fastpath {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    readers: Vec<JoinHandle<()>>,
+    vf0_mac: MacAddr,
+    vf2_mac: MacAddr,
+}
+
+impl Fastpath {
+    fn start(env: &Env, extra: &[&str]) -> Fastpath {
+        let t0 = Instant::now();
+        let mut child = Command::new("fastpath")
+            .args([
+                "run",
+                "--ports",
+                &format!("{},{}", env.vf0, env.vf2),
+                "--mode",
+                "mac",
+                "--eth-peer",
+                &format!("1,{}", env.vf1_mac),
+                "--eth-peer",
+                &format!("0,{}", env.pf_mac),
+                "--huge-size",
+                "2M",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run fastpath (is it on PATH?)");
+        let (tx, lines) = mpsc::channel::<String>();
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        let tx2 = tx.clone();
+        let readers = vec![
+            std::thread::spawn(move || echo(out, "fastpath|", tx)),
+            std::thread::spawn(move || echo(err, "fastpath(stderr)|", tx2)),
+        ];
+        let mut fp = Fastpath {
+            child,
+            lines,
+            seen: Vec::new(),
+            readers,
+            vf0_mac: MacAddr::default(),
+            vf2_mac: MacAddr::default(),
+        };
+        // The start-up lines name each port's MAC: "fastpath: port 0 (igbvf
+        // 0000:01:10.0, <MAC>, link ...)".
+        let mut macs: [Option<MacAddr>; 2] = [None, None];
+        while macs.iter().any(Option::is_none) {
+            let l = fp.next_line(Duration::from_secs(60), "fastpath did not start");
+            for (p, mac) in macs.iter_mut().enumerate() {
+                if let Some(rest) = l.strip_prefix(&format!("fastpath: port {p} (igbvf ")) {
+                    let m = rest.split(", ").nth(1).expect("MAC after the name");
+                    *mac = Some(m.parse().expect("port MAC"));
+                }
+            }
+        }
+        (fp.vf0_mac, fp.vf2_mac) = (macs[0].unwrap(), macs[1].unwrap());
+        say!(
+            "LAB-INFO fastpath up after {:.1} s: VF0 {}, VF2 {}; PF {} {}, VF1 {} {}",
+            t0.elapsed().as_secs_f64(),
+            fp.vf0_mac,
+            fp.vf2_mac,
+            env.pf,
+            env.pf_mac,
+            env.vf1_net,
+            env.vf1_mac
+        );
+        fp
+    }
+
+    fn next_line(&mut self, timeout: Duration, what: &str) -> String {
+        let l = self
+            .lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| panic!("{what} ({e}): {:#?}", self.seen));
+        self.seen.push(l.clone());
+        l
+    }
+
+    /// Waits until a line containing each of `texts` has come (in any
+    /// order); when each came.
+    fn wait_for(&mut self, texts: &[String], timeout: Duration) -> Vec<Instant> {
+        let end = Instant::now() + timeout;
+        let mut at: Vec<Option<Instant>> = vec![None; texts.len()];
+        while at.iter().any(Option::is_none) {
+            let left = end.saturating_duration_since(Instant::now());
+            let l = self.next_line(left, &format!("not all of {texts:?} from fastpath"));
+            for (t, a) in texts.iter().zip(at.iter_mut()) {
+                if a.is_none() && l.contains(t.as_str()) {
+                    *a = Some(Instant::now());
+                }
+            }
+        }
+        at.into_iter().flatten().collect()
+    }
+
+    /// Waits for the exit; the status and the final summary's lines.
+    fn finish(mut self) -> (ExitStatus, Summary) {
+        let status = self.child.wait().expect("wait for fastpath");
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
+        }
+        self.seen.extend(self.lines.try_iter());
+        let lines: Vec<String> = self
+            .seen
+            .iter()
+            .skip_while(|l| !l.starts_with("---- final statistics"))
+            .cloned()
+            .collect();
+        assert!(
+            status.success(),
+            "fastpath exited with {status}: {:#?}",
+            self.seen
+        );
+        assert!(!lines.is_empty(), "no final summary: {:#?}", self.seen);
+        (status, Summary::parse(lines))
+    }
+}
+
+fn echo(r: impl std::io::Read, tag: &str, tx: mpsc::Sender<String>) {
+    for l in BufReader::new(r).lines() {
+        let Ok(l) = l else { break };
+        say!("LAB-INFO {tag} {l}");
+        if tx.send(l).is_err() {
+            break;
+        }
+    }
+}
+
+/// What fastpath's final summary says.
+#[derive(Debug)]
+struct Summary {
+    lines: Vec<String>,
+    p0: (u64, u64),
+    p1: (u64, u64),
+    forwarded: u64,
+    back: u64,
+    count: u64,
+}
+
+impl Summary {
+    fn parse(lines: Vec<String>) -> Summary {
+        let p0 = port_counts(&lines, 0);
+        let p1 = port_counts(&lines, 1);
+        let forwarded = lines
+            .iter()
+            .find_map(|l| number_after(l, "total: forwarded "))
+            .expect("total line");
+        let buffers = lines
+            .iter()
+            .find(|l| l.starts_with("buffers: "))
+            .expect("buffers line");
+        let mut it = buffers
+            .split_whitespace()
+            .filter_map(|w| w.parse::<u64>().ok());
+        let (back, count) = (it.next().expect("back"), it.next().expect("count"));
+        Summary {
+            lines,
+            p0,
+            p1,
+            forwarded,
+            back,
+            count,
+        }
+    }
+}
+
+/// The kernel's side: frames to VF0 go out of the PF netdev, fastpath's
+/// output is read on VF1's netdev. Ordinary memory (no device DMA).
+struct Kernel {
+    _pool: Pool,
+    cache: PoolCache,
+    pf_tx: AfPacketTx,
+    vf1_rx: AfPacketRx,
+    _ports: (AfPacketPort, AfPacketPort),
+    seq: u32,
+}
+
+/// One injection's outcome.
+#[derive(Debug, Default)]
+struct Injected {
+    sent: u32,
+    got: u32,
+    written_off: u32,
+    rewritten_wrong: u64,
+    other: u64,
+    secs: f64,
+}
+
+impl Kernel {
+    fn open(env: &Env) -> Kernel {
+        let pool =
+            Pool::new(&PoolConfig::new("lab-kernel", 512).with_backing(MemoryBacking::NoHuge))
+                .expect("pool");
+        let cache = pool.cache();
+        let mut pf =
+            AfPacketPort::open(PortId(0), &env.pf, pool.data_room()).expect("AF_PACKET PF");
+        let mut vf1 =
+            AfPacketPort::open(PortId(1), &env.vf1_net, pool.data_room()).expect("AF_PACKET VF1");
+        let (_, mut pf_tx) = pf.queues(0, 1).expect("PF queues");
+        let (mut vf1_rx, _) = vf1.queues(1, 0).expect("VF1 queues");
+        Kernel {
+            _pool: pool,
+            cache,
+            pf_tx: pf_tx.remove(0),
+            vf1_rx: vf1_rx.remove(0),
+            _ports: (pf, vf1),
+            seq: 0,
+        }
+    }
+
+    /// Sends frames to VF0 (at most WINDOW in flight) until `want` of them
+    /// came back on VF1's netdev, `max_sent` were sent, or nothing arrived
+    /// for `stall`. Frames lost on the way are written off after 300 ms so
+    /// they do not hold the window shut.
+    fn inject(
+        &mut self,
+        env: &Env,
+        fp: &Fastpath,
+        want: u32,
+        max_sent: u32,
+        stall: Duration,
+    ) -> Injected {
+        let mut r = Injected::default();
+        let mut burst = Burst::new();
+        let t = Instant::now();
+        let mut last_progress = Instant::now();
+        while r.got < want && r.got + r.written_off < max_sent && last_progress.elapsed() < stall {
+            let in_flight = r.sent - r.got - r.written_off;
+            if r.sent < max_sent && in_flight < WINDOW {
+                let k = (max_sent - r.sent).min(WINDOW - in_flight).min(16);
+                for _ in 0..k {
+                    burst.push(build(&mut self.cache, fp.vf0_mac, env.pf_mac, self.seq));
+                    self.seq += 1;
+                }
+                let before = burst.len();
+                self.pf_tx.tx_burst(&mut self.cache, &mut burst);
+                r.sent += (before - burst.len()) as u32;
+                // Refused (link down): built again with new numbers.
+                self.seq -= burst.len() as u32;
+                self.cache.free_bulk(&mut burst);
+            }
+            self.vf1_rx.rx_burst(&mut self.cache, &mut burst, 64);
+            for m in burst.drain(..) {
+                let d = m.data();
+                if d.len() >= 22 && d[12..14] == ETHERTYPE.to_be_bytes() && &d[14..18] == MAGIC {
+                    // mac mode: destination = port 1's peer, source = VF2.
+                    if d[..6] != env.vf1_mac.0 || d[6..12] != fp.vf2_mac.0 {
+                        r.rewritten_wrong += 1;
+                    }
+                    r.got += 1;
+                    last_progress = Instant::now();
+                } else {
+                    r.other += 1;
+                }
+                self.cache.free(m);
+            }
+            if r.sent - r.got - r.written_off >= WINDOW || r.sent >= max_sent {
+                if last_progress.elapsed() > Duration::from_millis(300) {
+                    r.written_off = r.sent - r.got;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        r.secs = t.elapsed().as_secs_f64();
+        r
+    }
+}
+
 #[test]
 fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
     let Some(env) = lab_env() else {
         return;
     };
-    let pf_mac = netdev_mac(&env.pf);
-    let vf1_mac = netdev_mac(&env.vf1_net);
-    let t0 = Instant::now();
-    let mut child = Command::new("fastpath")
-        .args([
-            "run",
-            "--ports",
-            &format!("{},{}", env.vf0, env.vf2),
-            "--mode",
-            "mac",
-            "--eth-peer",
-            &format!("1,{vf1_mac}"),
-            "--eth-peer",
-            &format!("0,{pf_mac}"),
-            "--duration",
-            DURATION,
-            "--huge-size",
-            "2M",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run fastpath (is it on PATH?)");
-    let (line_tx, line_rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            say!("LAB-INFO fastpath| {l}");
-            if line_tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    // The start-up lines name each port's MAC: "fastpath: port 0 (igbvf
-    // 0000:01:10.0, <MAC>, link ...)".
-    let mut macs: [Option<MacAddr>; 2] = [None, None];
-    while macs.iter().any(Option::is_none) {
-        let l = line_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("fastpath did not start ({e}): {lines:#?}"));
-        for (p, mac) in macs.iter_mut().enumerate() {
-            if let Some(rest) = l.strip_prefix(&format!("fastpath: port {p} (igbvf ")) {
-                let m = rest.split(", ").nth(1).expect("MAC after the name");
-                *mac = Some(m.parse().expect("port MAC"));
-            }
-        }
-        lines.push(l);
-    }
-    let (vf0_mac, vf2_mac) = (macs[0].unwrap(), macs[1].unwrap());
-    say!(
-        "LAB-INFO fastpath up after {:.1} s: VF0 {vf0_mac}, VF2 {vf2_mac}; PF {} {pf_mac}, VF1 {} {vf1_mac}",
-        t0.elapsed().as_secs_f64(),
-        env.pf,
-        env.vf1_net
-    );
-
-    // Kernel sides: send on the PF netdev, receive on VF1's netdev. Their
-    // buffers are ordinary memory (no device DMA).
-    let pool = Pool::new(&PoolConfig::new("lab-kernel", 512).with_backing(MemoryBacking::NoHuge))
-        .expect("pool");
-    let mut cache = pool.cache();
-    let mut pf = AfPacketPort::open(PortId(0), &env.pf, pool.data_room()).expect("AF_PACKET PF");
-    let mut vf1 =
-        AfPacketPort::open(PortId(1), &env.vf1_net, pool.data_room()).expect("AF_PACKET VF1");
-    let (_, mut pf_tx) = pf.queues(0, 1).expect("PF queues");
-    let (mut vf1_rx, _) = vf1.queues(1, 0).expect("VF1 queues");
-    let (mut pf_tx, mut vf1_rx) = (pf_tx.remove(0), vf1_rx.remove(0));
+    let fp = Fastpath::start(&env, &["--duration", DURATION]);
+    let mut k = Kernel::open(&env);
     let vf1_rx_before = rx_packets(&env.vf1_net);
-    let mut burst = Burst::new();
-    let (mut sent, mut got, mut other, mut rewritten_wrong) = (0u32, 0u32, 0u64, 0u64);
-    let mut written_off = 0u32;
-    let mut last_progress = Instant::now();
-    let t_inject = Instant::now();
-    while got + written_off < N && last_progress.elapsed() < Duration::from_secs(2) {
-        let in_flight = sent - got - written_off;
-        if sent < N && in_flight < WINDOW {
-            let k = (N - sent).min(WINDOW - in_flight).min(16);
-            for s in sent..sent + k {
-                burst.push(build(&mut cache, vf0_mac, pf_mac, s));
-            }
-            let before = burst.len();
-            pf_tx.tx_burst(&mut cache, &mut burst);
-            sent += (before - burst.len()) as u32;
-            cache.free_bulk(&mut burst);
-        }
-        vf1_rx.rx_burst(&mut cache, &mut burst, 64);
-        for m in burst.drain(..) {
-            let d = m.data();
-            if d.len() >= 22 && d[12..14] == ETHERTYPE.to_be_bytes() && &d[14..18] == MAGIC {
-                // mac mode: destination = port 1's peer, source = VF2's MAC.
-                if d[..6] != vf1_mac.0 || d[6..12] != vf2_mac.0 {
-                    rewritten_wrong += 1;
-                }
-                got += 1;
-                last_progress = Instant::now();
-            } else {
-                other += 1;
-            }
-            cache.free(m);
-        }
-        if sent - got - written_off >= WINDOW {
-            // Frames lost on the way would hold the window shut for good.
-            if last_progress.elapsed() > Duration::from_millis(300) {
-                written_off = sent - got;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-    let inject_s = t_inject.elapsed().as_secs_f64();
+    let r = k.inject(&env, &fp, N, N, Duration::from_secs(2));
     let vf1_rx_delta = rx_packets(&env.vf1_net) - vf1_rx_before;
-    drop((pf_tx, vf1_rx, pf, vf1));
+    drop(k);
     say!(
-        "LAB-INFO injected {sent} frames to VF0 in {inject_s:.2} s; counted on {}: \
-         {got} test frames (AF_PACKET; {written_off} written off as lost), {vf1_rx_delta} \
-         (rx_packets delta), {other} other",
-        env.vf1_net
+        "LAB-INFO injected {} frames to VF0 in {:.2} s; counted on {}: {} test frames \
+         (AF_PACKET; {} written off as lost), {vf1_rx_delta} (rx_packets delta), {} other",
+        r.sent,
+        r.secs,
+        env.vf1_net,
+        r.got,
+        r.written_off,
+        r.other
     );
-
-    let status = child.wait().expect("wait for fastpath");
-    reader.join().expect("stdout reader");
-    lines.extend(line_rx.try_iter());
-    let summary: Vec<String> = lines
-        .iter()
-        .skip_while(|l| !l.starts_with("---- final statistics"))
-        .cloned()
-        .collect();
-    assert!(
-        status.success(),
-        "fastpath exited with {status}: {lines:#?}"
-    );
-    assert!(!summary.is_empty(), "no final summary: {lines:#?}");
-    let (p0_rx, p0_tx) = port_counts(&summary, 0);
-    let (p1_rx, p1_tx) = port_counts(&summary, 1);
-    let forwarded = summary
-        .iter()
-        .find_map(|l| number_after(l, "total: forwarded "))
-        .expect("total line");
-    let buffers = summary
-        .iter()
-        .find(|l| l.starts_with("buffers: "))
-        .expect("buffers line");
-    let (back, count) = {
-        let mut it = buffers
-            .split_whitespace()
-            .filter_map(|w| w.parse::<u64>().ok());
-        (it.next().expect("back"), it.next().expect("count"))
-    };
+    let (_, s) = fp.finish();
     let floor = (N as f64 * (1.0 - EPSILON)) as u64;
     say!(
-        "LAB-FIGURE fastpath VF0->VF2 mac mode: injected {sent} from {} to VF0, fastpath port0 rx \
-         {p0_rx}, forwarded {forwarded} (port1 tx {p1_tx}, port0 tx {p0_tx}, port1 rx {p1_rx}), \
-         {got} received by {} ({:.0} frames/s); buffers {back} of {count} back; exit 0",
+        "LAB-FIGURE fastpath VF0->VF2 mac mode: injected {} from {} to VF0, fastpath port0 rx \
+         {}, forwarded {} (port1 tx {}, port0 tx {}, port1 rx {}), {} received by {} \
+         ({:.0} frames/s); buffers {} of {} back; exit 0",
+        r.sent,
         env.pf,
+        s.p0.0,
+        s.forwarded,
+        s.p1.1,
+        s.p0.1,
+        s.p1.0,
+        r.got,
         env.vf1_net,
-        sent as f64 / inject_s
+        r.sent as f64 / r.secs,
+        s.back,
+        s.count
     );
-    assert_eq!(sent, N, "the PF socket took every frame");
-    assert!(p0_rx >= floor, "port 0 rx {p0_rx} < {floor}");
+    assert_eq!(r.sent, N, "the PF socket took every frame");
+    assert!(s.p0.0 >= floor, "port 0 rx {} < {floor}", s.p0.0);
     // Frames that came in on VF2 (broadcasts, if any) go out of port 0.
-    assert_eq!(p0_tx + p1_tx, forwarded, "{summary:#?}");
-    assert!(p1_tx >= floor, "port 1 tx {p1_tx} < {floor}");
-    assert!(
-        got as u64 >= floor,
-        "{} received {got} < {floor}",
-        env.vf1_net
-    );
-    assert!(got as u64 <= p1_tx && vf1_rx_delta >= got as u64);
+    assert_eq!(s.p0.1 + s.p1.1, s.forwarded, "{:#?}", s.lines);
+    assert!(s.p1.1 >= floor, "port 1 tx {} < {floor}", s.p1.1);
+    let got = r.got as u64;
+    assert!(got >= floor, "{} received {got} < {floor}", env.vf1_net);
+    assert!(got <= s.p1.1 && vf1_rx_delta >= got, "{r:?} {s:?}");
     assert_eq!(
-        rewritten_wrong, 0,
+        r.rewritten_wrong, 0,
         "frames on VF1 without mac-mode addresses"
     );
-    assert_eq!(back, count, "{buffers}");
+    assert_eq!(s.back, s.count, "{:#?}", s.lines);
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+fn carrier(dev: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/carrier")).is_ok_and(|c| c.trim() == "1")
+}
+
+#[test]
+fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
+    let Some(env) = lab_env() else {
+        return;
+    };
+    const PART: u32 = 300;
+    let fp_start = Instant::now();
+    let mut fp = Fastpath::start(&env, &["--duration", "60", "--stats-period", "0"]);
+    let mut k = Kernel::open(&env);
+    let before = k.inject(&env, &fp, PART, PART, Duration::from_secs(2));
+    assert_eq!(before.got, PART, "before the reset: {before:?}");
+
+    // The PF resets its VFs on link down/up; fastpath's control loop must
+    // see it on both ports and bring them up again.
+    let t = Instant::now();
+    ip(&["link", "set", &env.pf, "down"]);
+    ip(&["link", "set", &env.pf, "up"]);
+    let texts: Vec<String> = (0..2)
+        .map(|p| format!("port {p}: recovered from a PF reset"))
+        .collect();
+    let recovered: Vec<f64> = fp
+        .wait_for(&texts, Duration::from_secs(30))
+        .iter()
+        .map(|at| at.duration_since(t).as_secs_f64() * 1e3)
+        .collect();
+    // VF1's kernel driver recovers on its own schedule.
+    let carrier_t = Instant::now();
+    while !(carrier(&env.vf1_net) && carrier(&env.pf))
+        && carrier_t.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let carrier_ms = t.elapsed().as_secs_f64() * 1e3;
+    let after = k.inject(&env, &fp, PART, 20 * PART, Duration::from_secs(15));
+    let resumed_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(k);
+    // Stop it now (SIGTERM: a clean stop with the summary).
+    let st = Command::new("kill")
+        .args(["-TERM", &fp.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let (_, s) = fp.finish();
+    say!(
+        "LAB-FIGURE fastpath PF reset (ip link set {pf} down; up) during forwarding: port 0 \
+         recovered after {:.0} ms, port 1 after {:.0} ms; {pf} and {vf1} carrier after \
+         {carrier_ms:.0} ms; {} frames through after recovery ({} sent, {} written off) by \
+         {resumed_ms:.0} ms; fastpath forwarded {} in total in {:.1} s, buffers {} of {} back",
+        recovered[0],
+        recovered[1],
+        after.got,
+        after.sent,
+        after.written_off,
+        s.forwarded,
+        fp_start.elapsed().as_secs_f64(),
+        s.back,
+        s.count,
+        pf = env.pf,
+        vf1 = env.vf1_net,
+    );
+    assert!(after.got >= PART, "after the reset: {after:?}");
+    assert_eq!(before.rewritten_wrong + after.rewritten_wrong, 0);
+    assert!(s.p1.1 >= (2 * PART) as u64, "{:#?}", s.lines);
+    assert_eq!(s.back, s.count, "{:#?}", s.lines);
 }
