@@ -5,9 +5,9 @@
 //! spawns one pinned thread per fast-path core, and on stop joins them and
 //! checks that every buffer came back to the pool.
 
+use crate::any_port::{AnyPort, AnyRx, AnyTx, VfPort};
 use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::fwd_mode::{FwdMode, MacRewrite};
-use crate::soft_port::{SoftPort, SoftRx, SoftTx};
 use crate::worker::{RxBinding, Stopped, Worker};
 use config::cpus::{allowed_cpus, check_requested, CpuConfigError};
 use drivers::burst::{DEFAULT_BURST, MAX_BURST};
@@ -15,10 +15,13 @@ use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
+use drivers::pci::{DriverKind, PciAddress, PciError, Sysfs};
+use drivers::pmd::igbvf::{IgbvfConfig, IgbvfError, IgbvfPort, ServiceEvent};
 use drivers::pool::{Pool, PoolConfig, PoolError, DEFAULT_CACHE_SIZE};
 use drivers::port::null::{NullPort, DEFAULT_PACKET_SIZE};
 use drivers::port::ring_pair::{RingPort, DEFAULT_RING_SIZE};
-use drivers::port::{Port, PortError, PortInfo, PortStats};
+use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats};
+use drivers::vfio::{Container, DmaMapping, VfioError};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,13 +29,16 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A kind of software port.
+/// A port as given on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortKind {
     /// [`NullPort`]: RX makes packets, TX frees them.
     Null,
     /// [`RingPort`]: consecutive `ring` ports are connected in pairs.
     Ring,
+    /// A VF at this PCI address, driven through vfio-pci by the PMD the
+    /// supported-device table names for it.
+    Pci(PciAddress),
 }
 
 impl FromStr for PortKind {
@@ -41,17 +47,24 @@ impl FromStr for PortKind {
         match s {
             "null" => Ok(PortKind::Null),
             "ring" => Ok(PortKind::Ring),
-            _ => Err(format!("unknown port kind {s:?}: expected null or ring")),
+            _ => match s.parse::<PciAddress>() {
+                Ok(a) => Ok(PortKind::Pci(a)),
+                Err(e) => Err(format!(
+                    "unknown port {s:?}: expected null, ring or a VF's PCI address \
+                     such as 0000:01:10.0 ({e})"
+                )),
+            },
         }
     }
 }
 
 impl fmt::Display for PortKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PortKind::Null => "null",
-            PortKind::Ring => "ring",
-        })
+        match self {
+            PortKind::Null => f.write_str("null"),
+            PortKind::Ring => f.write_str("ring"),
+            PortKind::Pci(a) => write!(f, "{a}"),
+        }
     }
 }
 
@@ -126,6 +139,20 @@ pub enum StartError {
     /// A port could not be set up.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A VF could not be found or used (the message names the fix).
+    #[error(transparent)]
+    Pci(#[from] PciError),
+    /// vfio refused a VF or a DMA mapping (the message names the fix).
+    #[error(transparent)]
+    Vfio(#[from] VfioError),
+    /// A VF did not come up.
+    #[error("VF {address}: {source}")]
+    Igbvf {
+        /// The VF.
+        address: PciAddress,
+        /// What failed.
+        source: IgbvfError,
+    },
     /// A worker thread could not be started or pinned.
     #[error("worker on CPU {cpu}: {why}")]
     Worker {
@@ -138,12 +165,17 @@ pub enum StartError {
 
 /// A running forwarder.
 pub struct Forwarder {
-    ports: Vec<SoftPort>,
+    // Drop order matters (fields drop in declaration order, after `Drop`
+    // joined the workers): ports (their queues' DMA stops, ring mappings
+    // go), then the pool's DMA mapping, then the pool, then the container.
+    ports: Vec<AnyPort>,
+    pool_map: Option<DmaMapping>,
     pool: Pool,
+    container: Option<Arc<Container>>,
     cpus: Vec<CpuId>,
     counters: Vec<Arc<CoreCounters>>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Stopped<SoftRx, SoftTx>>>,
+    threads: Vec<JoinHandle<Stopped<AnyRx, AnyTx>>>,
     started: Instant,
     mode: FwdMode,
     burst: usize,
@@ -156,8 +188,8 @@ pub struct Snapshot {
     pub elapsed: Duration,
     /// Per worker: its CPU and counters.
     pub cores: Vec<(CpuId, CoreSnapshot)>,
-    /// Per port.
-    pub ports: Vec<(PortInfo, PortStats)>,
+    /// Per port: facts, counters, link.
+    pub ports: Vec<(PortInfo, PortStats, LinkState)>,
     /// Buffers in the pool's shared ring.
     pub pool_available: usize,
     /// Buffers in the pool.
@@ -204,6 +236,13 @@ impl Forwarder {
                 "ring ports come in connected pairs; {rings} given"
             )));
         }
+        let vfs = preflight_vfs(cfg)?;
+        // One container (one IOMMU address space) for every VF.
+        let container = if vfs.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Container::open()?))
+        };
         let cpus = choose_cpus(&cfg.cores)?;
         let workers = cpus.len();
         let pool_cfg = PoolConfig {
@@ -221,12 +260,26 @@ impl Forwarder {
             )));
         }
         let pool = Pool::new(&pool_cfg)?;
-        let mut ports = build_ports(cfg, workers)?;
+        // Open every VF first: the container's IOMMU type is set when the
+        // first group is attached, and only then can memory be mapped.
+        let mut devices = Vec::new();
+        if let Some(c) = &container {
+            for &address in &vfs {
+                let device = c.open_device(address)?;
+                device.enable_bus_master()?;
+                devices.push(device);
+            }
+        }
+        let pool_map = match &container {
+            Some(c) => Some(c.dma_map(pool.region())?),
+            None => None,
+        };
+        let mut ports = build_ports(cfg, workers, &pool, container.as_ref(), devices)?;
 
         // Queue w of every port goes to worker w.
-        let mut rx_by_worker: Vec<Vec<RxBinding<SoftRx>>> =
+        let mut rx_by_worker: Vec<Vec<RxBinding<AnyRx>>> =
             (0..workers).map(|_| Vec::new()).collect();
-        let mut tx_by_worker: Vec<Vec<SoftTx>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut tx_by_worker: Vec<Vec<AnyTx>> = (0..workers).map(|_| Vec::new()).collect();
         let nports = ports.len();
         for (p, port) in ports.iter_mut().enumerate() {
             let (rxq, txq) = port.queues(workers, workers)?;
@@ -313,7 +366,9 @@ impl Forwarder {
         }
         let fwd = Forwarder {
             ports,
+            pool_map,
             pool,
+            container,
             cpus,
             counters,
             stop,
@@ -352,11 +407,45 @@ impl Forwarder {
             ports: self
                 .ports
                 .iter()
-                .map(|p| (p.info().clone(), p.stats()))
+                .map(|p| (p.info().clone(), p.stats(), p.link()))
                 .collect(),
             pool_available: self.pool.available(),
             pool_count: self.pool.count(),
         }
+    }
+
+    /// Control-path housekeeping of the VF ports (hardware counters, PF
+    /// reset detection and recovery): call about every 100 ms. Returns what
+    /// happened on each VF port that was not idle, by port index.
+    pub fn service(&mut self) -> Vec<(usize, Result<ServiceEvent, IgbvfError>)> {
+        let mut out = Vec::new();
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            if let Some(vf) = p.vf_mut() {
+                match vf.service() {
+                    Ok(ServiceEvent::Idle) => {}
+                    r => out.push((i, r)),
+                }
+            }
+        }
+        out
+    }
+
+    /// The VFs' vfio container, when there are VF ports.
+    pub fn container(&self) -> Option<&Arc<Container>> {
+        self.container.as_ref()
+    }
+
+    /// Information on every port, in port order, with its link.
+    pub fn ports(&self) -> Vec<(PortInfo, LinkState)> {
+        self.ports
+            .iter()
+            .map(|p| (p.info().clone(), p.link()))
+            .collect()
+    }
+
+    /// Recoveries from PF resets of port `i`, if it is a VF.
+    pub fn recoveries(&mut self, i: usize) -> Option<u64> {
+        self.ports.get_mut(i)?.vf_mut().map(|v| v.recoveries())
     }
 
     /// Stop the workers, tear down queues and ports, and count the buffers.
@@ -378,7 +467,10 @@ impl Forwarder {
         // Queues (with packets still in rings), caches and ports give their
         // buffers back as they drop.
         drop(stopped);
+        // Ports next: a VF port stops its device's DMA, then unmaps its
+        // descriptor rings; then the pool's mapping goes, before the pool.
         drop(std::mem::take(&mut self.ports));
+        drop(self.pool_map.take());
         FinalReport {
             last,
             mode: self.mode,
@@ -412,20 +504,91 @@ fn paired_output(port: usize, nports: usize) -> usize {
     }
 }
 
-fn build_ports(cfg: &ForwarderConfig, workers: usize) -> Result<Vec<SoftPort>, StartError> {
-    let mut ports: Vec<SoftPort> = Vec::new();
+/// Checks each VF address before anything is opened: no duplicates, the
+/// device exists, fastpath has a driver for it, it is on vfio-pci with its
+/// group node present, and the pool can be DMA memory. Returns the VF
+/// addresses in port order.
+fn preflight_vfs(cfg: &ForwarderConfig) -> Result<Vec<PciAddress>, StartError> {
+    let vfs: Vec<PciAddress> = cfg
+        .ports
+        .iter()
+        .filter_map(|k| match k {
+            PortKind::Pci(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    for (i, a) in vfs.iter().enumerate() {
+        if vfs[..i].contains(a) {
+            return Err(StartError::Config(format!(
+                "VF {a} is given twice in --ports: a device can be one port only"
+            )));
+        }
+    }
+    if let Some(a) = vfs.first() {
+        if cfg.backing == MemoryBacking::NoHuge {
+            return Err(StartError::Config(format!(
+                "port {a} is a VF, and devices need hugepage DMA memory for the \
+                 buffer pool and descriptor rings: drop --no-huge (reserve hugepages \
+                 with `echo 256 > /proc/sys/vm/nr_hugepages`, or use --huge-dir)"
+            )));
+        }
+    }
+    let sysfs = Sysfs::default();
+    for &a in &vfs {
+        let dev = sysfs.device(a)?;
+        let sup = dev.supported()?;
+        if sup.driver != DriverKind::Igbvf {
+            return Err(StartError::Config(format!(
+                "VF {a} is a {} ({:04x}:{:04x}), which needs the {} driver; fastpath \
+                 drives only igbvf VFs (82576, I350) so far",
+                sup.name, sup.vendor_id, sup.device_id, sup.driver
+            )));
+        }
+        drivers::vfio::preflight(&sysfs, a)?;
+    }
+    Ok(vfs)
+}
+
+fn build_ports(
+    cfg: &ForwarderConfig,
+    workers: usize,
+    pool: &Pool,
+    container: Option<&Arc<Container>>,
+    devices: Vec<drivers::vfio::Device>,
+) -> Result<Vec<AnyPort>, StartError> {
+    let mut devices = devices.into_iter();
+    let mut ports: Vec<AnyPort> = Vec::new();
     let mut pending_ring: Option<PortId> = None;
     // Ring ports are built in pairs; remember where each goes.
-    let mut slots: Vec<Option<SoftPort>> = (0..cfg.ports.len()).map(|_| None).collect();
+    let mut slots: Vec<Option<AnyPort>> = (0..cfg.ports.len()).map(|_| None).collect();
     for (i, kind) in cfg.ports.iter().enumerate() {
         let id = PortId(i as u16);
         match kind {
             PortKind::Null => {
-                slots[i] = Some(SoftPort::Null(NullPort::new(
+                slots[i] = Some(AnyPort::Null(NullPort::new(
                     id,
                     format!("null{i}"),
                     cfg.packet_size,
                 )))
+            }
+            PortKind::Pci(address) => {
+                let (Some(container), Some(device)) = (container, devices.next()) else {
+                    return Err(StartError::Config(format!("VF {address} was not opened")));
+                };
+                let bar = Arc::new(device.bar(0)?);
+                let mut vcfg = IgbvfConfig::new(id, address.to_string());
+                vcfg.backing = cfg.backing.clone();
+                vcfg.data_room = pool.data_room();
+                let port = IgbvfPort::new(bar, vcfg).map_err(|source| StartError::Igbvf {
+                    address: *address,
+                    source,
+                })?;
+                slots[i] = Some(AnyPort::Igbvf(Box::new(VfPort::new(
+                    port,
+                    *address,
+                    Arc::clone(container),
+                    device,
+                ))));
             }
             PortKind::Ring => match pending_ring.take() {
                 None => pending_ring = Some(id),
@@ -436,8 +599,8 @@ fn build_ports(cfg: &ForwarderConfig, workers: usize) -> Result<Vec<SoftPort>, S
                         workers,
                         cfg.ring_size,
                     )?;
-                    slots[a.0 as usize] = Some(SoftPort::Ring(pa));
-                    slots[i] = Some(SoftPort::Ring(pb));
+                    slots[a.0 as usize] = Some(AnyPort::Ring(pa));
+                    slots[i] = Some(AnyPort::Ring(pb));
                 }
             },
         }
@@ -456,7 +619,13 @@ fn build_ports(cfg: &ForwarderConfig, workers: usize) -> Result<Vec<SoftPort>, S
 /// flight, with a floor of 8192 (what testpmd would give one core).
 fn default_nb_mbuf(cfg: &ForwarderConfig, workers: usize) -> u32 {
     let rings = cfg.ports.iter().filter(|k| **k == PortKind::Ring).count();
-    let in_rings = rings * workers * cfg.ring_size;
+    let vfs = cfg
+        .ports
+        .iter()
+        .filter(|k| matches!(k, PortKind::Pci(_)))
+        .count();
+    // A VF queue pair holds up to a full RX ring (512) and a full TX ring.
+    let in_rings = rings * workers * cfg.ring_size + vfs * workers * 1024;
     let per_worker =
         cfg.cache_size * 3 / 2 + MAX_BURST * 2 + cfg.burst * cfg.tx_first * cfg.ports.len();
     (in_rings + workers * per_worker).max(8192) as u32

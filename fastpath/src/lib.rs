@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod any_port;
 pub mod counters;
 pub mod forwarder;
 pub mod fwd_mode;
 pub mod report;
-pub mod soft_port;
 pub mod worker;

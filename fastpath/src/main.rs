@@ -6,9 +6,10 @@ use clap::{Parser, Subcommand};
 use drivers::cpu::CpuSet;
 use drivers::memory::{HugepageSize, MemoryBacking};
 use drivers::net::MacAddr;
+use drivers::pmd::igbvf::ServiceEvent;
 use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
 use fastpath::fwd_mode::FwdMode;
-use fastpath::report::{final_summary, interval_line};
+use fastpath::report::{final_summary, interval_line, link_text};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +32,9 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Ports, comma separated: `null` (RX makes packets, TX frees them) or
-    /// `ring` (consecutive ring ports are connected in pairs).
+    /// Ports, comma separated: `null` (RX makes packets, TX frees them),
+    /// `ring` (consecutive ring ports are connected in pairs), or a VF's PCI
+    /// address such as `0000:01:10.0` (bound to vfio-pci; needs hugepages).
     #[arg(long, value_delimiter = ',', default_value = "null,null")]
     ports: Vec<PortKind>,
     /// Number of worker cores, picked from the allowed CPUs (the first
@@ -74,7 +76,8 @@ struct RunArgs {
     /// Destination MAC written in mac mode, per port: `PORT,MAC` (repeat).
     #[arg(long, value_parser = parse_peer)]
     eth_peer: Vec<(usize, MacAddr)>,
-    /// Use ordinary 4 KiB pages instead of hugepages (software ports only).
+    /// Use ordinary 4 KiB pages instead of hugepages (software ports only:
+    /// VF ports need hugepage DMA memory).
     #[arg(long, conflicts_with_all = ["huge_dir", "huge_size"])]
     no_huge: bool,
     /// Take hugepages from this hugetlbfs mount instead of anonymous ones.
@@ -140,6 +143,26 @@ fn forwarder_config(a: &RunArgs) -> Result<ForwarderConfig, String> {
     })
 }
 
+/// How often the VF ports' housekeeping (PF-reset watch) runs.
+const SERVICE_PERIOD: Duration = Duration::from_millis(100);
+
+/// Runs the VF ports' housekeeping and logs what it did.
+fn service(fwd: &mut Forwarder) {
+    for (i, r) in fwd.service() {
+        match r {
+            Ok(ServiceEvent::Recovered) => log::warn!(
+                "port {i}: recovered from a PF reset (recoveries so far: {})",
+                fwd.recoveries(i).unwrap_or(0)
+            ),
+            Ok(ServiceEvent::ResetDetected) => {
+                log::warn!("port {i}: the PF reset the VF; queues stopped, recovering")
+            }
+            Ok(e) => log::debug!("port {i}: {e:?}"),
+            Err(e) => log::error!("port {i}: housekeeping failed: {e}"),
+        }
+    }
+}
+
 fn run(a: RunArgs) -> Result<bool, String> {
     let cfg = forwarder_config(&a)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,15 +180,31 @@ fn run(a: RunArgs) -> Result<bool, String> {
         fwd.pool().count(),
         fwd.pool().describe_memory()
     );
+    for (info, link) in fwd.ports() {
+        println!(
+            "fastpath: port {} ({} {}, {}, {})",
+            info.id,
+            info.kind,
+            info.name,
+            info.mac,
+            link_text(&link)
+        );
+    }
     let deadline = a
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
     let period = (a.stats_period > 0.0).then(|| Duration::from_secs_f64(a.stats_period));
     let mut prev = fwd.snapshot();
     let mut next_print = Instant::now() + period.unwrap_or(Duration::MAX / 4);
+    let mut next_service = Instant::now() + SERVICE_PERIOD;
+    let mut fwd = fwd;
     // Relaxed: the signal flag carries no data.
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() >= next_service {
+            service(&mut fwd);
+            next_service = Instant::now() + SERVICE_PERIOD;
+        }
         if period.is_some() && Instant::now() >= next_print {
             let now = fwd.snapshot();
             println!("{}", interval_line(&prev, &now));

@@ -2,6 +2,7 @@
 
 use crate::counters::{CoreSnapshot, DropReason};
 use crate::forwarder::{FinalReport, Snapshot};
+use drivers::port::LinkState;
 use std::fmt::Write;
 
 fn mpps(packets: u64, secs: f64) -> f64 {
@@ -30,6 +31,21 @@ fn cycles_text(s: &CoreSnapshot) -> String {
         .map_or("-".into(), |c| format!("{c:.1}"))
 }
 
+/// "link up 1000 Mbps full-duplex" or "link down".
+pub fn link_text(l: &LinkState) -> String {
+    if !l.up {
+        "link down".into()
+    } else if l.speed_mbps == 0 {
+        "link up".into()
+    } else {
+        format!(
+            "link up {} Mbps {}-duplex",
+            l.speed_mbps,
+            if l.full_duplex { "full" } else { "half" }
+        )
+    }
+}
+
 /// One line of rates between two snapshots.
 pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     let secs = (now.elapsed - prev.elapsed).as_secs_f64();
@@ -49,13 +65,14 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
         total.rx += d.rx;
         total.tx += d.tx;
     }
-    for ((info, a), (_, b)) in prev.ports.iter().zip(&now.ports) {
+    for ((info, a, _), (_, b, link)) in prev.ports.iter().zip(&now.ports) {
         let _ = write!(
             line,
-            " port{} rx {:.2} tx {:.2}",
+            " port{} rx {:.2} tx {:.2}{}",
             info.id,
             mpps(b.ipackets - a.ipackets, secs),
-            mpps(b.opackets - a.opackets, secs)
+            mpps(b.opackets - a.opackets, secs),
+            if link.up { "" } else { " (link down)" }
         );
     }
     let _ = write!(line, " | total fwd {:.2} Mpps", mpps(total.tx, secs));
@@ -71,11 +88,11 @@ pub fn final_summary(r: &FinalReport) -> String {
         "---- final statistics after {secs:.1} s (mode {}, burst {}) ----",
         r.mode, r.burst
     );
-    for (info, st) in &r.last.ports {
+    for (info, st, link) in &r.last.ports {
         let _ = writeln!(
             s,
-            "port {} ({} {}, {}): rx {} pkts {} bytes, tx {} pkts {} bytes, rx_nombuf {}, tx_errors {}",
-            info.id, info.kind, info.name, info.mac, st.ipackets, st.ibytes, st.opackets, st.obytes, st.rx_nombuf, st.oerrors
+            "port {} ({} {}, {}, {}): rx {} pkts {} bytes, tx {} pkts {} bytes, rx_nombuf {}, tx_errors {}",
+            info.id, info.kind, info.name, info.mac, link_text(link), st.ipackets, st.ibytes, st.opackets, st.obytes, st.rx_nombuf, st.oerrors
         );
     }
     let mut total = CoreSnapshot::default();

@@ -15,6 +15,10 @@ use drivers::pool::PoolCache;
 use drivers::port::{RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Loops between two empty bursts on every TX queue (see
+/// [`Worker::poll_tx`]): a few microseconds when idle.
+pub const TX_POLL_LOOPS: u64 = 1024;
+
 /// One RX queue the worker polls, and where its packets go.
 #[derive(Debug)]
 pub struct RxBinding<R> {
@@ -101,6 +105,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 c.idle_cycles += spent;
             }
             c.loops += 1;
+            if c.loops.is_multiple_of(TX_POLL_LOOPS) {
+                self.poll_tx();
+            }
             counters.publish(&c);
         }
         counters.publish(&c);
@@ -109,6 +116,19 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             tx: self.tx,
             cache: self.cache,
             totals: c,
+        }
+    }
+
+    /// An empty burst on every TX queue. A queue is otherwise only called
+    /// when there is something to send, but a VF's TX queue acts on its
+    /// port's stop and restart requests (PF-reset recovery) and reclaims
+    /// completed descriptors inside `tx_burst`: with no traffic to send
+    /// the recovery would wait for it forever.
+    #[cold]
+    fn poll_tx(&mut self) {
+        let mut empty = Burst::new();
+        for q in self.tx.iter_mut() {
+            q.tx_burst(&mut self.cache, &mut empty);
         }
     }
 

@@ -153,3 +153,35 @@ fn dropping_a_running_forwarder_stops_workers_and_returns_buffers() {
         "nothing lost without stop()"
     );
 }
+
+#[test]
+fn port_kinds_parse_pci_addresses_as_vfs() {
+    let vf: PortKind = "0000:01:10.0".parse().unwrap();
+    assert_eq!(vf, PortKind::Pci("0000:01:10.0".parse().unwrap()));
+    assert_eq!(vf.to_string(), "0000:01:10.0");
+    assert_eq!(
+        "01:10.4".parse::<PortKind>().unwrap(),
+        PortKind::Pci("0000:01:10.4".parse().unwrap())
+    );
+    assert_eq!("null".parse::<PortKind>().unwrap(), PortKind::Null);
+    assert_eq!("ring".parse::<PortKind>().unwrap(), PortKind::Ring);
+    assert!("eth0".parse::<PortKind>().is_err());
+}
+
+#[test]
+fn vf_ports_need_hugepages_and_distinct_addresses() {
+    let vf = PortKind::Pci("0000:01:10.0".parse().unwrap());
+    let mut cfg = soft(vec![vf, PortKind::Null]);
+    cfg.backing = MemoryBacking::NoHuge;
+    match Forwarder::start(&cfg) {
+        Err(StartError::Config(m)) => assert!(m.contains("hugepage DMA memory"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("started a VF port on 4K pages"),
+    }
+    let cfg = soft(vec![vf, vf]);
+    match Forwarder::start(&cfg) {
+        Err(StartError::Config(m)) => assert!(m.contains("given twice"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("started one VF twice"),
+    }
+}

@@ -210,3 +210,55 @@ fn full_output_ring_is_a_counted_drop_and_loses_nothing() {
         "buffers in rings and drops all returned"
     );
 }
+
+/// TX queues are polled with empty bursts even when nothing is forwarded,
+/// so a VF queue can act on its port's stop/restart requests.
+#[test]
+fn idle_tx_queues_are_polled() {
+    struct EmptyRx;
+    impl RxQueue for EmptyRx {
+        fn rx_burst(&mut self, _: &mut drivers::pool::PoolCache, _: &mut Burst, _: usize) -> usize {
+            0
+        }
+    }
+    struct CountingTx(Arc<std::sync::atomic::AtomicUsize>);
+    impl TxQueue for CountingTx {
+        fn tx_burst(&mut self, _: &mut drivers::pool::PoolCache, pkts: &mut Burst) -> usize {
+            assert!(pkts.is_empty());
+            self.0.fetch_add(1, Ordering::Relaxed);
+            0
+        }
+    }
+    let pool =
+        Pool::new(&PoolConfig::new("poll-test", 64).with_backing(MemoryBacking::NoHuge)).unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let worker = Worker {
+        rx: vec![RxBinding {
+            queue: EmptyRx,
+            out: 0,
+        }],
+        tx: vec![CountingTx(Arc::clone(&calls))],
+        rewrite: vec![MacRewrite {
+            dst: MacAddr::local(0),
+            src: MacAddr::local(1),
+        }],
+        mode: FwdMode::Io,
+        burst: 32,
+        tx_first: 0,
+        cache: pool.cache(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(CoreCounters::default());
+    let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));
+    let h = std::thread::spawn(move || worker.run(&s, &c));
+    let t = Instant::now();
+    while calls.load(Ordering::Relaxed) < 3 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let stopped = h.join().unwrap();
+    assert!(calls.load(Ordering::Relaxed) >= 3);
+    assert!(stopped.totals.loops >= 3 * fastpath::worker::TX_POLL_LOOPS);
+    drop(stopped);
+    assert_eq!(pool.available(), 64);
+}

@@ -4,13 +4,20 @@
 # guest's initramfs has no glibc, and prints their paths, one a line, on
 # stdout. Everything else (cargo's progress) goes to stderr.
 #
-# Only the lab_* test targets are compiled (cargo's --test glob).
+# Only the lab_* test targets are compiled (cargo's --test glob), in every
+# package of the workspace (drivers/tests/lab_*.rs, fastpath/tests/lab_*.rs).
+# With --with-tools it also prints, as "tool PATH" lines, the binaries the
+# lab tests run (the `fastpath` binary, which cargo builds, static too,
+# for the integration tests of its package); run.sh puts those in the
+# guest's /bin rather than running them.
 # Static glibc: -C target-feature=+crt-static with an explicit --target, so
 # the flag reaches only the target code, not build scripts or proc macros.
 # The binaries go to target/vmlab/ so the normal build is not invalidated.
 # Env: CARGO_PROFILE (default: dev, i.e. cargo's test profile),
 #      VMLAB_CARGO_ARGS (extra cargo arguments, e.g. "-p drivers").
 set -euo pipefail
+with_tools=
+[[ ${1:-} == --with-tools ]] && with_tools=1
 cd "$(dirname "$0")/../.."
 
 TARGET=x86_64-unknown-linux-gnu
@@ -36,19 +43,30 @@ if ! cargo test --workspace --no-run --test 'lab_*' --target "$TARGET" "${profil
     exit 1
 fi
 mapfile -t bins < <(
-    jq -r 'select(.reason == "compiler-artifact" and .profile.test == true
-                  and (.target.kind | index("test"))
-                  and (.target.name | startswith("lab_"))
-                  and .executable != null) | .executable' "$json"
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null
+                  and .profile.test == true and (.target.kind | index("test"))
+                  and (.target.name | startswith("lab_"))) | .executable' "$json"
+)
+mapfile -t tools < <(
+    jq -r 'select(.reason == "compiler-artifact" and .executable != null
+                  and .profile.test == false and (.target.kind | index("bin"))
+                  and .target.name == "fastpath") | .executable' "$json" | sort -u
 )
 if ((${#bins[@]} == 0)); then
     echo "build-tests.sh: no lab_* test targets found (expected e.g. drivers/tests/lab_smoke.rs)" >&2
     exit 1
 fi
-for bin in "${bins[@]}"; do
+for bin in "${bins[@]}" "${tools[@]}"; do
     if command -v file >/dev/null && file -b "$bin" | grep -q 'dynamically linked'; then
         echo "build-tests.sh: $bin is dynamically linked; the lab guest cannot run it" >&2
         exit 1
     fi
-    echo "$bin"
 done
+printf '%s\n' "${bins[@]}"
+if [[ -n $with_tools ]]; then
+    ((${#tools[@]})) || {
+        echo "build-tests.sh: the fastpath binary was not built (no fastpath/tests/lab_* target?)" >&2
+        exit 1
+    }
+    printf 'tool %s\n' "${tools[@]}"
+fi

@@ -6,14 +6,14 @@
 # /lab/tests.list in order and powers off:
 #   - modules from /lab/modules.list (dependency order, made on the host)
 #   - proc, sys, devtmpfs, /tmp, hugetlbfs on /dev/hugepages, N x 2M hugepages
-#   - the igb PF netdev up, 2 SR-IOV VFs; VF0 -> vfio-pci; VF1 stays on the
-#     kernel igbvf driver, netdev up
+#   - the igb PF netdev up, 3 SR-IOV VFs; VF0 and VF2 -> vfio-pci; VF1 stays
+#     on the kernel igbvf driver, netdev up
 # Console protocol read by run.sh (one per line):
 #   LAB-SETUP ok|FAILED ...            once, after the setup
 #   LAB-RESULT name=<bin> rc=<n>       one per binary
 #   LAB-SUMMARY passed=<n> failed=<m>  last
 # Kernel command line knobs (they reach /init as environment variables):
-#   lab_hugepages=N (64)  lab_numvfs=N (2, at least 2)  lab_test_timeout=S (0 = none)
+#   lab_hugepages=N (64)  lab_numvfs=N (3, at least 3)  lab_test_timeout=S (0 = none)
 export PATH=/bin:/sbin
 
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -51,9 +51,20 @@ mount -t tmpfs tmpfs /tmp
 echo "LAB-INIT kernel=$(uname -r) uptime=$(up)s"
 
 HUGEPAGES=${lab_hugepages:-64}
-NUMVFS=${lab_numvfs:-2}
+NUMVFS=${lab_numvfs:-3}
 TEST_TIMEOUT=${lab_test_timeout:-0}
-PF='' PFNET='' VF0='' VF1='' VF1NET='' GROUP=''
+PF='' PFNET='' VF0='' VF1='' VF2='' VF1NET='' GROUP='' GROUP2=''
+
+# to_vfio <name> <BDF>: binds the VF to vfio-pci; its group in BOUND_GROUP.
+to_vfio() {
+    d=/sys/bus/pci/devices/$2
+    [ -e "$d/driver" ] && echo "$2" >"$d/driver/unbind"
+    echo vfio-pci >"$d/driver_override"
+    echo "$2" >/sys/bus/pci/drivers_probe
+    [ "$(link_name "$d/driver")" = vfio-pci ] || { setup_fail "$1 $2 did not bind to vfio-pci (driver: $(link_name "$d/driver"))"; return 1; }
+    BOUND_GROUP=$(link_name "$d/iommu_group")
+    [ -c "/dev/vfio/$BOUND_GROUP" ] || { setup_fail "$1 $2: /dev/vfio/${BOUND_GROUP:-?} missing"; return 1; }
+}
 
 setup() {
     while read -r ko; do
@@ -82,11 +93,12 @@ setup() {
     [ "$(cat "$pfdev/sriov_numvfs")" = "$NUMVFS" ] || { setup_fail "sriov_numvfs: asked $NUMVFS, got $(cat "$pfdev/sriov_numvfs")"; return; }
     VF0=$(link_name "$pfdev/virtfn0")
     VF1=$(link_name "$pfdev/virtfn1")
-    if [ -z "$VF0" ] || [ -z "$VF1" ]; then
-        setup_fail "PF $PF has no virtfn0/virtfn1"
+    VF2=$(link_name "$pfdev/virtfn2")
+    if [ -z "$VF0" ] || [ -z "$VF1" ] || [ -z "$VF2" ]; then
+        setup_fail "PF $PF has no virtfn0/virtfn1/virtfn2"
         return
     fi
-    info "PF $PF ($PFNET) up with $NUMVFS VFs: VF0 $VF0, VF1 $VF1"
+    info "PF $PF ($PFNET) up with $NUMVFS VFs: VF0 $VF0, VF1 $VF1, VF2 $VF2"
 
     # The VFs were probed while the PF was still resetting for SR-IOV; such an
     # igbvf needs about 10 s to get link. Once the PF has carrier, re-probe
@@ -103,15 +115,12 @@ setup() {
     VF1NET=$(first_entry "$vf1dev/net")
     ip link set "$VF1NET" up || { setup_fail "ip link set $VF1NET up"; return; }
 
-    # VF0 -> vfio-pci.
-    vf0dev=/sys/bus/pci/devices/$VF0
-    [ -e "$vf0dev/driver" ] && echo "$VF0" >"$vf0dev/driver/unbind"
-    echo vfio-pci >"$vf0dev/driver_override"
-    echo "$VF0" >/sys/bus/pci/drivers_probe
-    [ "$(link_name "$vf0dev/driver")" = vfio-pci ] || { setup_fail "VF0 $VF0 did not bind to vfio-pci (driver: $(link_name "$vf0dev/driver"))"; return; }
-    GROUP=$(link_name "$vf0dev/iommu_group")
-    [ -c "/dev/vfio/$GROUP" ] || { setup_fail "VF0 $VF0: /dev/vfio/${GROUP:-?} missing"; return; }
-    info "VF0 $VF0 on vfio-pci (/dev/vfio/$GROUP); VF1 $VF1 on igbvf ($VF1NET)"
+    # VF0 and VF2 -> vfio-pci (VF2 is the second port of lab_fastpath).
+    to_vfio VF0 "$VF0" || return
+    GROUP=$BOUND_GROUP
+    to_vfio VF2 "$VF2" || return
+    GROUP2=$BOUND_GROUP
+    info "VF0 $VF0 on vfio-pci (/dev/vfio/$GROUP), VF2 $VF2 on vfio-pci (/dev/vfio/$GROUP2); VF1 $VF1 on igbvf ($VF1NET)"
 
     wait_for 50 grep -q 1 "/sys/class/net/$VF1NET/carrier" 2>/dev/null ||
         info "VF1 $VF1NET has no carrier yet"
@@ -123,7 +132,7 @@ if [ -n "$SETUP_ERR" ]; then
     echo "LAB-INFO last kernel messages:"
     dmesg | tail -30 | sed 's/^/  dmesg| /'
 else
-    echo "LAB-SETUP ok uptime=$(up)s VF0=$VF0 group=$GROUP VF1=$VF1 VF1_NETDEV=$VF1NET PF_NETDEV=$PFNET hugepages=$HUGEPAGES"
+    echo "LAB-SETUP ok uptime=$(up)s VF0=$VF0 group=$GROUP VF1=$VF1 VF1_NETDEV=$VF1NET VF2=$VF2 group2=$GROUP2 PF_NETDEV=$PFNET hugepages=$HUGEPAGES"
 fi
 
 passed=0
@@ -138,7 +147,7 @@ while read -r name rust path; do
         [ "$TEST_TIMEOUT" -gt 0 ] 2>/dev/null && set -- timeout "$TEST_TIMEOUT" "$@"
         echo "LAB-RUN name=$name uptime=$(up)s"
         (cd /tmp && exec env -i PATH=/bin:/sbin HOME=/tmp RUST_BACKTRACE=1 \
-            FASTPATH_LAB=1 FASTPATH_LAB_VF0="$VF0" FASTPATH_LAB_VF1_KERNEL="$VF1" \
+            FASTPATH_LAB=1 FASTPATH_LAB_VF0="$VF0" FASTPATH_LAB_VF1_KERNEL="$VF1" FASTPATH_LAB_VF2="$VF2" \
             FASTPATH_LAB_VF1_NETDEV="$VF1NET" FASTPATH_LAB_PF_NETDEV="$PFNET" "$@" </dev/null 2>&1)
         rc=$?
     fi

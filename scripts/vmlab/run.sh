@@ -12,7 +12,8 @@
 # caches the guest kernel under $VMLAB_DIR, so a second run uses no network.
 # Env (see scripts/vmlab/README.md):
 #   VMLAB_DIR (/var/tmp/fastpath-vmlab)  VMLAB_TIMEOUT (300, seconds for the boot)
-#   VMLAB_MEM (1024 MiB)  VMLAB_SMP (1)  VMLAB_HUGEPAGES (64)  VMLAB_NUMVFS (2)
+#   VMLAB_MEM (1024 MiB)  VMLAB_SMP (1)  VMLAB_HUGEPAGES (64)  VMLAB_NUMVFS (3)
+#   VMLAB_TOOLS (with BINARY...: extra binaries for the guest's /bin, e.g. fastpath)
 #   VMLAB_TEST_TIMEOUT (0 = none; seconds per binary inside the guest)
 #   VMLAB_QUIET=1 (do not stream the console)  VMLAB_APT_TIMEOUT (900)
 set -euo pipefail
@@ -23,7 +24,7 @@ BUDGET=${VMLAB_TIMEOUT:-300}
 MEM=${VMLAB_MEM:-1024}
 SMP=${VMLAB_SMP:-1}
 HUGEPAGES=${VMLAB_HUGEPAGES:-64}
-NUMVFS=${VMLAB_NUMVFS:-2}
+NUMVFS=${VMLAB_NUMVFS:-3}
 TEST_TIMEOUT=${VMLAB_TEST_TIMEOUT:-0}
 APT_TIMEOUT=${VMLAB_APT_TIMEOUT:-900}
 # Kernel modules the guest loads, with their dependencies resolved on the host.
@@ -41,7 +42,7 @@ elapsed() { echo "$((EPOCHSECONDS - T0)) s"; }
 for v in BUDGET MEM SMP HUGEPAGES NUMVFS TEST_TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
 done
-((NUMVFS >= 2)) || die "VMLAB_NUMVFS must be at least 2 (VF0 for vfio-pci, VF1 for igbvf)"
+((NUMVFS >= 3)) || die "VMLAB_NUMVFS must be at least 3 (VF0 and VF2 for vfio-pci, VF1 for igbvf)"
 
 mkdir -p "$WORK"
 exec 9>"$WORK/lock"
@@ -170,11 +171,16 @@ say "guest kernel $(cat "$KDIR/kver"), $(wc -l <"$KDIR/modules.list") modules, $
 
 # ------------------------------------------------------------- test binaries
 BINS=("$@")
+# Binaries the tests run (not tests themselves): they go to the guest's /bin.
+read -r -a TOOLS <<<"${VMLAB_TOOLS:-}"
 if ((${#BINS[@]} == 0)); then
-    say "building the lab_* test binaries (scripts/vmlab/build-tests.sh)"
-    mapfile -t BINS < <("$HERE/build-tests.sh")
+    say "building the lab_* test binaries and the fastpath binary (scripts/vmlab/build-tests.sh)"
+    mapfile -t built < <("$HERE/build-tests.sh" --with-tools)
+    for b in "${built[@]}"; do
+        if [[ $b == "tool "* ]]; then TOOLS+=("${b#tool }"); else BINS+=("$b"); fi
+    done
     ((${#BINS[@]})) || die "build-tests.sh gave no binaries"
-    say "built ${#BINS[@]} test binaries, $(elapsed)"
+    say "built ${#BINS[@]} test binaries and ${#TOOLS[@]} tools, $(elapsed)"
 fi
 
 # --------------------------------------------------------------- initramfs
@@ -199,6 +205,12 @@ copy_libs() {
         cp -L "$lib" "$ROOT$lib"
     done
 }
+
+for tool in "${TOOLS[@]}"; do
+    [[ -f $tool && -x $tool ]] || die "not an executable file: $tool"
+    install -m 755 "$tool" "$ROOT/bin/$(basename "$tool")"
+    copy_libs "$tool"
+done
 
 declare -A seen_names=()
 NAMES=()
