@@ -81,6 +81,17 @@ fn lab_env() -> Option<Env> {
         var("FASTPATH_LAB_PF_NETDEV"),
         var("FASTPATH_LAB_VF1_NETDEV"),
     );
+    // Earlier lab tests reset the PF (MTU change, link down/up); the kernel
+    // netdevs take several seconds to get their carrier back. Start only
+    // when both have it, as an operator would.
+    let t = Instant::now();
+    while !(carrier(&pf) && carrier(&vf1_net)) && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        carrier(&pf) && carrier(&vf1_net),
+        "{pf} or {vf1_net} has no carrier after 20 s"
+    );
     Some(Env {
         vf0: var("FASTPATH_LAB_VF0"),
         vf2: var("FASTPATH_LAB_VF2"),
@@ -400,9 +411,9 @@ impl Kernel {
                 }
                 self.cache.free(m);
             }
-            if r.sent - r.got - r.written_off >= WINDOW || r.sent >= max_sent {
+            if r.sent.saturating_sub(r.got + r.written_off) >= WINDOW || r.sent >= max_sent {
                 if last_progress.elapsed() > Duration::from_millis(300) {
-                    r.written_off = r.sent - r.got;
+                    r.written_off = r.sent.saturating_sub(r.got);
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
