@@ -4,7 +4,12 @@
 //!
 //! Outside the lab (FASTPATH_LAB unset) it says "skipped" and passes. In
 //! the lab it needs FASTPATH_LAB_VF0 (on vfio-pci), FASTPATH_LAB_PF_NETDEV,
-//! hugepages, busybox `ip`, and root.
+//! hugepages, busybox `ip`, and root; the admin MAC test also needs
+//! FASTPATH_LAB_IP (the full iproute2 `ip`, for `ip link set PF vf 0 mac`).
+//!
+//! The tests run in name order (`--test-threads=1`): the admin MAC test
+//! first, which clears VF0's admin MAC again, then the traffic test, which
+//! takes whatever MAC bring-up gives (a random one when the PF has none).
 //!
 //! Figures go to stdout as `LAB-FIGURE ...` lines (the console log).
 //!
@@ -115,6 +120,54 @@ fn ip(args: &[&str]) {
     assert!(out.status.success(), "ip {args:?}: {out:?}");
 }
 
+/// `ip link set PF vf 0 mac MAC` with the full iproute2 `ip`.
+fn set_admin_mac(ip_full: &str, pf: &str, mac: &str) {
+    let out = Command::new(ip_full)
+        .args(["link", "set", pf, "vf", "0", "mac", mac])
+        .output()
+        .expect("run ip-full");
+    assert!(
+        out.status.success(),
+        "{ip_full} link set {pf} vf 0 mac {mac}: {out:?}"
+    );
+}
+
+/// VF0's line in `ip link show PF` (`vf 0     link/ether ...`).
+fn admin_mac_line(ip_full: &str, pf: &str) -> String {
+    let out = Command::new(ip_full)
+        .args(["link", "show", pf])
+        .output()
+        .expect("run ip-full");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.trim_start().starts_with("vf 0 "))
+        .unwrap_or("(no vf 0 line)")
+        .trim()
+        .to_string()
+}
+
+/// Clears VF0's admin MAC when dropped (also on a panic), so the next test
+/// starts with no admin MAC.
+struct AdminMacGuard<'a> {
+    ip_full: &'a str,
+    pf: &'a str,
+    armed: bool,
+}
+
+impl Drop for AdminMacGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = Command::new(self.ip_full)
+                .args(["link", "set", self.pf, "vf", "0", "mac", ZERO_MAC])
+                .status();
+        }
+    }
+}
+
+const ADMIN_MAC: &str = "02:00:00:00:0a:01";
+const ADMIN_MAC2: &str = "02:00:00:00:0a:02";
+const ZERO_MAC: &str = "00:00:00:00:00:00";
+
 struct Lab {
     port: IgbvfPort<Bar>,
     vrx: IgbvfRx<Bar>,
@@ -170,6 +223,35 @@ impl Lab {
             }
             Err(e) => panic!("igbvf service: {e}"),
         }
+    }
+
+    /// Kernel -> `dst`: `n` frames of `stream`; counts those VF0 receives
+    /// within `wait` after the last one was sent (no assertion).
+    fn probe(&mut self, dst: MacAddr, stream: u8, n: u32, wait: Duration) -> u32 {
+        let (mut sent, mut got) = (0u32, 0u32);
+        let mut deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if sent < n && sent - got < WINDOW {
+                let m = build(&mut self.cache, dst, self.pf_mac, stream, sent)
+                    .expect("pool has buffers");
+                self.burst.push(m);
+                sent += self.ktx.tx_burst(&mut self.cache, &mut self.burst) as u32;
+                self.cache.free_bulk(&mut self.burst);
+                if sent == n {
+                    deadline = Instant::now() + wait;
+                }
+            }
+            self.vrx.rx_burst(&mut self.cache, &mut self.burst, 64);
+            for m in self.burst.drain(..) {
+                if let Some(Ok(_)) = check(m.data(), stream) {
+                    got += 1;
+                }
+                self.cache.free(m);
+            }
+            self.poke_vf();
+            self.service();
+        }
+        got
     }
 
     /// Let the VF queues act on Stop/Restart requests.
@@ -391,6 +473,133 @@ impl Lab {
         say!("LAB-INFO kernel->VF0 stream {stream}: {got} verified, {other} other frames on VF0");
         (got, sent - got)
     }
+}
+
+/// Issue 3, "igbvf init and MAC from the PF": with an admin MAC set on the
+/// PF (`ip link set PF vf 0 mac ...`), VF_RESET is ACKed with that MAC and
+/// the port takes it; frames to it arrive. Then the admin MAC is changed
+/// while VF0 is up (the PF sends the VF nothing, reference/vmlab/rx
+/// "reset-mac"; reported, not asserted), and cleared at the end.
+#[test]
+fn lab_igbvf_admin_mac_from_the_pf() {
+    let Some((vf0, pf)) = lab_env() else {
+        return;
+    };
+    let ip_full = std::env::var("FASTPATH_LAB_IP").expect("FASTPATH_LAB_IP");
+    let admin: MacAddr = ADMIN_MAC.parse().expect("MAC");
+    let admin2: MacAddr = ADMIN_MAC2.parse().expect("MAC");
+    set_admin_mac(&ip_full, &pf, ADMIN_MAC);
+    let mut guard = AdminMacGuard {
+        ip_full: &ip_full,
+        pf: &pf,
+        armed: true,
+    };
+    say!("LAB-INFO admin MAC set: {}", admin_mac_line(&ip_full, &pf));
+
+    let container = Container::open().expect("open /dev/vfio/vfio");
+    let device = container.open_device(vf0).expect("open VF0");
+    device.enable_bus_master().expect("bus master");
+    let bar = std::sync::Arc::new(device.bar(0).expect("BAR0"));
+    let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
+    let pool = Pool::new(&PoolConfig::new("lab-adminmac", 4096).with_backing(backing.clone()))
+        .expect("pool on hugepages");
+    let pool_map = container.dma_map(pool.region()).expect("map the pool");
+    let mut cfg = IgbvfConfig::new(PortId(0), "vf0");
+    cfg.backing = backing;
+    cfg.data_room = pool.data_room();
+    let regs = std::sync::Arc::clone(&bar);
+    let mut port = IgbvfPort::new(bar, cfg).expect("igbvf bring-up");
+    let vf_mac = port.info().mac;
+    assert_eq!(
+        port.pf_mac(),
+        Some(admin),
+        "VF_RESET must be ACKed with the admin MAC"
+    );
+    assert_eq!(vf_mac, admin, "the port takes the PF's admin MAC");
+    let (mut vrx, mut vtx) = port.queues(1, 1).expect("queues");
+    let (vrx, vtx) = (vrx.remove(0), vtx.remove(0));
+    let rx_map = container.dma_map(vrx.dma_region()).expect("map RX ring");
+    let tx_map = container.dma_map(vtx.dma_region()).expect("map TX ring");
+    let mut kport = AfPacketPort::open(PortId(1), &pf, pool.data_room()).expect("AF_PACKET on PF");
+    let pf_mac = kport.info().mac;
+    let (mut krx, mut ktx) = kport.queues(1, 1).expect("af_packet queues");
+    let mut lab = Lab {
+        port,
+        vrx,
+        vtx,
+        krx: krx.remove(0),
+        ktx: ktx.remove(0),
+        cache: pool.cache(),
+        vf_mac,
+        pf_mac,
+        burst: Burst::new(),
+        events: Vec::new(),
+        regs,
+    };
+    let mut b = Burst::new();
+    lab.vrx.rx_burst(&mut lab.cache, &mut b, 32);
+    lab.cache.free_bulk(&mut b);
+    lab.poke_vf();
+    while lab.krx.rx_burst(&mut lab.cache, &mut b, 64) > 0 {
+        lab.cache.free_bulk(&mut b);
+    }
+
+    // Frames to the admin MAC, from the PF netdev: every one arrives.
+    let (rx_ok, rx_lost) = lab.kernel_to_vf(STREAM_RX, 200, None, 0);
+    assert_eq!((rx_ok, rx_lost), (200, 0));
+    let tx_ok = lab.vf_to_kernel(STREAM_TX, 200);
+    assert_eq!(tx_ok, 200);
+    say!(
+        "LAB-FIGURE igbvf admin MAC {ADMIN_MAC} set on the PF: VF_RESET ACKed with {}, \
+         port MAC {vf_mac}; kernel({pf})->VF0 {rx_ok}/200 frames to it verified in order, \
+         VF0->kernel {tx_ok}/200",
+        admin
+    );
+
+    // Step 3 (report only): the admin MAC changes while VF0 is up.
+    let events_before = lab.events.len();
+    set_admin_mac(&ip_full, &pf, ADMIN_MAC2);
+    let wait = Duration::from_millis(500);
+    let to_old = lab.probe(admin, 7, 50, wait);
+    let to_new = lab.probe(admin2, 8, 50, wait);
+    let events: Vec<ServiceEvent> = lab.events[events_before..].iter().map(|e| e.1).collect();
+    say!(
+        "LAB-FIGURE igbvf admin MAC changed to {ADMIN_MAC2} while VF0 is up: the VF saw \
+         service events {events:?}, port MAC still {} (PF's {:?}); frames to the old MAC \
+         {to_old}/50 arrived, to the new MAC {to_new}/50 (not re-initialised)",
+        lab.port.info().mac,
+        lab.port.pf_mac()
+    );
+
+    let Lab {
+        port,
+        vrx,
+        vtx,
+        krx,
+        ktx,
+        cache,
+        burst,
+        regs,
+        ..
+    } = lab;
+    drop(port);
+    drop((rx_map, tx_map));
+    drop((vrx, vtx, krx, ktx, burst, cache, regs));
+    assert_eq!(
+        pool.available(),
+        pool.count(),
+        "every buffer back in the pool"
+    );
+    drop(pool_map);
+    drop(device);
+    drop(container);
+
+    // Clear the admin MAC: the next VF_RESET is NACKed again.
+    set_admin_mac(&ip_full, &pf, ZERO_MAC);
+    guard.armed = false;
+    let line = admin_mac_line(&ip_full, &pf);
+    say!("LAB-FIGURE igbvf admin MAC cleared (vf 0 mac {ZERO_MAC}): {line}");
+    assert!(line.contains(ZERO_MAC), "admin MAC not cleared: {line}");
 }
 
 #[test]

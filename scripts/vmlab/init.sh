@@ -7,7 +7,8 @@
 #   - modules from /lab/modules.list (dependency order, made on the host)
 #   - proc, sys, devtmpfs, /tmp, hugetlbfs on /dev/hugepages, N x 2M hugepages
 #   - the igb PF netdev up, 3 SR-IOV VFs; VF0 and VF2 -> vfio-pci; VF1 stays
-#     on the kernel igbvf driver, netdev up
+#     on the kernel igbvf driver, netdev up; no admin MAC on any VF
+#   - /usr/sbin/ip-full: the host's iproute2 ip (FASTPATH_LAB_IP), checked
 # Console protocol read by run.sh (one per line):
 #   LAB-SETUP ok|FAILED ...            once, after the setup
 #   LAB-RESULT name=<bin> rc=<n>       one per binary
@@ -79,6 +80,7 @@ setup() {
     got=$(cat /proc/sys/vm/nr_hugepages)
     [ "$got" = "$HUGEPAGES" ] || { setup_fail "nr_hugepages: asked $HUGEPAGES, got $got"; return; }
     info "$got x 2M hugepages, hugetlbfs on /dev/hugepages"
+    /usr/sbin/ip-full -V >/tmp/ip-full.out 2>&1 || { setup_fail "/usr/sbin/ip-full does not run: $(cat /tmp/ip-full.out)"; return; }
 
     # The igb PF: Intel 82576, 8086:10c9.
     for d in /sys/bus/pci/devices/*; do
@@ -148,7 +150,8 @@ while read -r name rust path; do
         echo "LAB-RUN name=$name uptime=$(up)s"
         (cd /tmp && exec env -i PATH=/bin:/sbin HOME=/tmp RUST_BACKTRACE=1 \
             FASTPATH_LAB=1 FASTPATH_LAB_VF0="$VF0" FASTPATH_LAB_VF1_KERNEL="$VF1" FASTPATH_LAB_VF2="$VF2" \
-            FASTPATH_LAB_VF1_NETDEV="$VF1NET" FASTPATH_LAB_PF_NETDEV="$PFNET" "$@" </dev/null 2>&1)
+            FASTPATH_LAB_VF1_NETDEV="$VF1NET" FASTPATH_LAB_PF_NETDEV="$PFNET" FASTPATH_LAB_IP=/usr/sbin/ip-full \
+            "$@" </dev/null 2>&1)
         rc=$?
     fi
     echo "LAB-RESULT name=$name rc=$rc"

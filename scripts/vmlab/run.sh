@@ -8,7 +8,7 @@
 #   scripts/vmlab/run.sh BINARY...       run these binaries, in order
 #
 # Runs as root on Debian bookworm. Installs what it needs with apt (QEMU >= 8
-# from bookworm-backports, busybox-static, kmod, cpio, xz-utils, jq) and
+# from bookworm-backports, busybox-static, kmod, cpio, xz-utils, jq, iproute2) and
 # caches the guest kernel under $VMLAB_DIR, so a second run uses no network.
 # Env (see scripts/vmlab/README.md):
 #   VMLAB_DIR (/var/tmp/fastpath-vmlab)  VMLAB_TIMEOUT (300, seconds for the boot)
@@ -92,6 +92,17 @@ install_qemu() {
     (($(qemu_major) >= 8)) || die "QEMU >= 8 is needed for the igb NIC; have: $(qemu-system-x86_64 --version 2>&1 | head -1)"
 }
 
+# The host's iproute2 `ip` (busybox's lacks `ip link set PF vf N mac ...`).
+host_ip() {
+    local p
+    for p in /usr/sbin/ip /sbin/ip /bin/ip; do
+        if [[ -x $p ]] && ! [[ $(readlink -f "$p") == */busybox ]]; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
 install_tools() {
     local need=()
     [[ -x /bin/busybox ]] && dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
@@ -99,6 +110,8 @@ install_tools() {
     command -v cpio >/dev/null || need+=(cpio)
     command -v xz >/dev/null || need+=(xz-utils)
     command -v jq >/dev/null || need+=(jq)
+    # The host's iproute2 `ip` goes into the guest as /usr/sbin/ip-full.
+    [[ -x $(host_ip) ]] || need+=(iproute2)
     if ((${#need[@]})); then
         apt_update
         say "installing ${need[*]}"
@@ -205,6 +218,14 @@ copy_libs() {
         cp -L "$lib" "$ROOT$lib"
     done
 }
+
+# The full iproute2 `ip` for tests that need more than busybox's (VF admin
+# MAC): FASTPATH_LAB_IP in the guest.
+HOST_IP=$(host_ip)
+[[ -n $HOST_IP ]] || die "no iproute2 ip on the host"
+mkdir -p "$ROOT/usr/sbin"
+install -m 755 "$(readlink -f "$HOST_IP")" "$ROOT/usr/sbin/ip-full"
+copy_libs "$HOST_IP"
 
 for tool in "${TOOLS[@]}"; do
     [[ -f $tool && -x $tool ]] || die "not an executable file: $tool"
