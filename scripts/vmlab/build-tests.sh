@@ -45,7 +45,9 @@ fi
 mapfile -t bins < <(
     jq -r 'select(.reason == "compiler-artifact" and .executable != null
                   and .profile.test == true and (.target.kind | index("test"))
-                  and (.target.name | startswith("lab_"))) | .executable' "$json"
+                  and (.target.name | startswith("lab_"))) | .executable' "$json" |
+        # A fixed order (by file name), so two runs of the lab do the same.
+        awk -F/ '{print $NF "\t" $0}' | sort | cut -f2-
 )
 mapfile -t tools < <(
     jq -r 'select(.reason == "compiler-artifact" and .executable != null
