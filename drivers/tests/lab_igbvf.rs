@@ -481,6 +481,7 @@ impl Lab {
 /// while VF0 is up (the PF sends the VF nothing, reference/vmlab/rx
 /// "reset-mac"; reported, not asserted), and cleared at the end.
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_igbvf_admin_mac_from_the_pf() {
     let Some((vf0, pf)) = lab_env() else {
         return;
@@ -603,6 +604,7 @@ fn lab_igbvf_admin_mac_from_the_pf() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     let Some((vf0, pf)) = lab_env() else {
         return;

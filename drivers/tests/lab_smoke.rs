@@ -48,6 +48,7 @@ fn link_name(link: &Path) -> Option<String> {
 const IFF_UP: u32 = 0x1;
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf0_group_node_exists() {
     if !in_lab() {
         return;
@@ -70,6 +71,7 @@ fn vf0_group_node_exists() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf0_is_bound_to_vfio_pci() {
     if !in_lab() {
         return;
@@ -80,6 +82,7 @@ fn vf0_is_bound_to_vfio_pci() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf1_netdev_exists_on_igbvf() {
     if !in_lab() {
         return;
@@ -98,6 +101,7 @@ fn vf1_netdev_exists_on_igbvf() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn pf_netdev_is_up() {
     if !in_lab() {
         return;
@@ -116,6 +120,7 @@ fn pf_netdev_is_up() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn free_2m_hugepages_can_back_a_dma_region() {
     if !in_lab() {
         return;

@@ -31,6 +31,7 @@ fn lab_address(var: &str) -> Option<PciAddress> {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_open_map_unmap_a_hugepage_region() {
     let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
         return;
@@ -61,6 +62,7 @@ fn lab_open_map_unmap_a_hugepage_region() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_bar0_registers_and_config_space() {
     let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
         return;
@@ -98,6 +100,7 @@ fn lab_bar0_registers_and_config_space() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_kernel_bound_vf_is_refused_with_the_rebind_commands() {
     let Some(vf1) = lab_address("FASTPATH_LAB_VF1_KERNEL") else {
         return;
@@ -115,6 +118,7 @@ fn lab_kernel_bound_vf_is_refused_with_the_rebind_commands() {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_group_opened_twice_is_busy() {
     let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
         return;

@@ -456,6 +456,7 @@ impl Kernel {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
     let Some(env) = lab_env() else {
         return;
@@ -526,6 +527,7 @@ fn carrier(dev: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
     let Some(env) = lab_env() else {
         return;

@@ -22,7 +22,9 @@ cd "$(dirname "$0")/../.."
 
 TARGET=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/vmlab}
-export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+# --cfg fastpath_lab: the lab tests are #[ignore]d in ordinary builds (the
+# host's tally shows them as ignored, not passed) and run here.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static --cfg fastpath_lab"
 
 command -v jq >/dev/null || {
     echo "build-tests.sh: jq is missing (apt-get install jq)" >&2
