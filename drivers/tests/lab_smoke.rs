@@ -1,7 +1,8 @@
 //! VM lab smoke test: checks that the guest `scripts/vmlab/run.sh` boots is
 //! set up the way the lab tests expect (VF0 on vfio-pci with its group node,
 //! VF1 on the kernel igbvf driver with a netdev, the PF netdev up, free 2 MB
-//! hugepages).
+//! hugepages), in the IOMMU mode it says it booted in (FASTPATH_LAB_IOMMU:
+//! `type1` behind the virtual IOMMU, or `noiommu` with vfio's no-IOMMU mode).
 //!
 //! Outside the lab (FASTPATH_LAB unset) every test says "skipped" and
 //! passes, so `cargo test --workspace` can run it anywhere. Inside the lab the
@@ -56,6 +57,11 @@ fn vf0_group_node_exists() {
     let vf0 = lab_var("FASTPATH_LAB_VF0");
     let group = link_name(&pci_device(&vf0).join("iommu_group"))
         .unwrap_or_else(|| panic!("VF0 {vf0} has no iommu_group: is the vIOMMU on?"));
+    // No-IOMMU groups have their own node name (vfio's container.c).
+    let group = match lab_var("FASTPATH_LAB_IOMMU").as_str() {
+        "noiommu" => format!("noiommu-{group}"),
+        _ => group,
+    };
     let container = Path::new("/dev/vfio/vfio");
     assert!(
         fs::metadata(container).is_ok_and(|m| m.file_type().is_char_device()),
@@ -68,6 +74,48 @@ fn vf0_group_node_exists() {
         "{} (iommu group of VF0 {vf0}) is missing or not a character device",
         node.display()
     );
+}
+
+/// The guest really is in the mode the lab names: an IOMMU registered
+/// (intel-iommu's dmar) for `type1`; none, and vfio's unsafe no-IOMMU mode
+/// on, for `noiommu`.
+#[test]
+#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
+fn iommu_mode_is_the_one_the_lab_booted() {
+    if !in_lab() {
+        return;
+    }
+    let mode = lab_var("FASTPATH_LAB_IOMMU");
+    let iommus: Vec<String> = fs::read_dir("/sys/class/iommu")
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
+    let noiommu = fs::read_to_string(param).map(|v| v.trim().to_string());
+    match mode.as_str() {
+        "type1" => {
+            assert!(
+                !iommus.is_empty(),
+                "type1 lab without an IOMMU in /sys/class/iommu"
+            );
+            assert!(
+                !matches!(noiommu.as_deref(), Ok("Y")),
+                "type1 lab with {param} = Y"
+            );
+        }
+        "noiommu" => {
+            assert!(iommus.is_empty(), "noiommu lab with IOMMUs {iommus:?}");
+            assert_eq!(
+                noiommu.as_deref().ok(),
+                Some("Y"),
+                "{param} (a vfio.ko built with CONFIG_VFIO_NOIOMMU, loaded with \
+                 enable_unsafe_noiommu_mode=1)"
+            );
+        }
+        other => panic!("FASTPATH_LAB_IOMMU={other:?}: expected type1 or noiommu"),
+    }
 }
 
 #[test]

@@ -38,6 +38,11 @@ fn lab_open_map_unmap_a_hugepage_region() {
     };
     let container = Container::open().expect("open /dev/vfio/vfio");
     let device = container.open_device(vf0).expect("open VF0");
+    if lab_iommu() == "noiommu" {
+        no_iommu_mapping(&container);
+        drop(device);
+        return;
+    }
     assert!(matches!(
         container.iommu_mode(),
         Some(IommuMode::Type1v2 | IommuMode::Type1)
@@ -59,6 +64,36 @@ fn lab_open_map_unmap_a_hugepage_region() {
     let pgsizes = container.iova_page_sizes().expect("VFIO_IOMMU_GET_INFO");
     assert_ne!(pgsizes & 0x1000, 0, "4K IOMMU pages: {pgsizes:#x}");
     drop(device);
+}
+
+/// `type1` or `noiommu` (FASTPATH_LAB_IOMMU, set by the lab's /init).
+fn lab_iommu() -> String {
+    std::env::var("FASTPATH_LAB_IOMMU").expect("FASTPATH_LAB_IOMMU is set in the lab")
+}
+
+/// No-IOMMU mode: nothing is mapped; the device is given the physical
+/// address of each hugepage, which must be page-aligned, distinct, and
+/// contiguous within a page.
+fn no_iommu_mapping(container: &Container) {
+    assert_eq!(container.iommu_mode(), Some(IommuMode::NoIommu));
+    let region = DmaRegion::allocate(4 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
+        .expect("two free 2 MiB hugepages");
+    let mapping = container.dma_map(&region).expect("physical addresses");
+    assert!(mapping.is_physical());
+    let pages = mapping.page_addresses().to_vec();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    for p in &pages {
+        assert!(p.0 != 0 && p.0 % (2 << 20) == 0, "{pages:?}");
+    }
+    assert_ne!(pages[0], pages[1]);
+    assert_eq!(mapping.iova(), pages[0]);
+    assert_eq!(mapping.iova_at(4096).map(|i| i.0), Some(pages[0].0 + 4096));
+    assert_eq!(
+        mapping.iova_at((2 << 20) + 8).map(|i| i.0),
+        Some(pages[1].0 + 8)
+    );
+    assert_eq!(mapping.iova_at(4 << 20), None);
+    mapping.unmap().expect("nothing to unmap in no-IOMMU mode");
 }
 
 #[test]

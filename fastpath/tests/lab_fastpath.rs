@@ -57,10 +57,18 @@ const N: u32 = 1000;
 /// Frames in flight (sent, not yet seen on VF1): well below VF0's RX ring
 /// (512) and the kernel's queues, as the igb model drops what does not fit.
 const WINDOW: u32 = 32;
-/// fastpath's --duration, in seconds.
-const DURATION: &str = "3";
-/// Loss allowed, as a fraction of N.
-const EPSILON: f64 = 0.01;
+/// fastpath's --duration, in seconds: only a bound in case the test dies
+/// before it stops fastpath (SIGTERM) itself.
+const DURATION: &str = "300";
+/// A path that makes no progress for this long has failed: frames move in
+/// milliseconds even under TCG, so this only bounds a hang.
+const STALL: Duration = Duration::from_secs(30);
+/// How long a path may take to work at all (after start-up or a reset).
+const READY: Duration = Duration::from_secs(60);
+/// Marker of the kernel path's probes (PF -> VF1, not through fastpath).
+const PROBE_KERNEL: &[u8; 4] = b"PROB";
+/// Marker of the probes through fastpath (PF -> VF0 -> fastpath -> VF2 -> VF1).
+const PROBE_FASTPATH: &[u8; 4] = b"PRBF";
 
 struct Env {
     vf0: String,
@@ -85,12 +93,12 @@ fn lab_env() -> Option<Env> {
     // netdevs take several seconds to get their carrier back. Start only
     // when both have it, as an operator would.
     let t = Instant::now();
-    while !(carrier(&pf) && carrier(&vf1_net)) && t.elapsed() < Duration::from_secs(20) {
+    while !(carrier(&pf) && carrier(&vf1_net)) && t.elapsed() < READY {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
         carrier(&pf) && carrier(&vf1_net),
-        "{pf} or {vf1_net} has no carrier after 20 s"
+        "{pf} or {vf1_net} has no carrier after {READY:?}"
     );
     Some(Env {
         vf0: var("FASTPATH_LAB_VF0"),
@@ -337,7 +345,6 @@ struct Kernel {
 struct Injected {
     sent: u32,
     got: u32,
-    written_off: u32,
     rewritten_wrong: u64,
     other: u64,
     secs: f64,
@@ -365,66 +372,96 @@ impl Kernel {
         }
     }
 
-    /// Sends frames to VF0 (at most WINDOW in flight) until `want` of them
-    /// came back on VF1's netdev, `max_sent` were sent, or nothing arrived
-    /// for `stall`. Frames lost on the way are written off after 300 ms so
-    /// they do not hold the window shut.
-    /// Wait until the kernel path the test counts on works by itself:
-    /// probe frames sent from the PF netdev straight to VF1's MAC arrive on
-    /// VF1's netdev. After PF resets (earlier tests) the kernel's igbvf can
-    /// show carrier a while before it receives again; frames lost then would
-    /// be the kernel's, not fastpath's. Probes carry another marker, so
-    /// `inject` counts them as "other" if they turn up late.
-    fn wait_ready(&mut self, env: &Env, timeout: Duration) -> bool {
+    /// Waits until a path works: probe frames marked `marker`, sent from
+    /// the PF netdev to `dst`, arrive on VF1's netdev addressed to VF1
+    /// (straight from the switch, or rewritten by fastpath). One probe at a
+    /// time, each given 100 ms before the next is sent; a late one is
+    /// counted as "other" by [`Kernel::inject`], never as a test frame.
+    /// Returns the probes sent and seen, or None after `timeout`.
+    fn wait_ready(
+        &mut self,
+        env: &Env,
+        dst: MacAddr,
+        marker: &[u8; 4],
+        timeout: Duration,
+    ) -> Option<(u32, u32)> {
         let t = Instant::now();
         let mut burst = Burst::new();
+        let (mut sent, mut seen) = (0u32, 0u32);
         while t.elapsed() < timeout {
-            let mut m = build(&mut self.cache, env.vf1_mac, env.pf_mac, 0);
-            m.data_mut()[14..18].copy_from_slice(b"PROB");
+            let mut m = build(&mut self.cache, dst, env.pf_mac, sent);
+            m.data_mut()[14..18].copy_from_slice(marker);
             burst.push(m);
-            self.pf_tx.tx_burst(&mut self.cache, &mut burst);
+            sent += self.pf_tx.tx_burst(&mut self.cache, &mut burst) as u32;
             self.cache.free_bulk(&mut burst);
             let deadline = Instant::now() + Duration::from_millis(100);
             while Instant::now() < deadline {
                 self.vf1_rx.rx_burst(&mut self.cache, &mut burst, 64);
-                let seen = burst.iter().any(|m| {
-                    let d = m.data();
-                    d.len() >= 18 && d[..6] == env.vf1_mac.0 && &d[14..18] == b"PROB"
-                });
+                seen += burst
+                    .iter()
+                    .filter(|m| {
+                        let d = m.data();
+                        d.len() >= 18 && d[..6] == env.vf1_mac.0 && &d[14..18] == marker
+                    })
+                    .count() as u32;
                 self.cache.free_bulk(&mut burst);
-                if seen {
-                    return true;
+                if seen > 0 {
+                    return Some((sent, seen));
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        false
+        None
     }
 
-    fn inject(
-        &mut self,
-        env: &Env,
-        fp: &Fastpath,
-        want: u32,
-        max_sent: u32,
-        stall: Duration,
-    ) -> Injected {
+    /// Both paths, in order: the kernel's own (PF -> VF1; after a PF reset
+    /// the kernel's igbvf shows carrier a while before it receives), then
+    /// the one through fastpath (its queues run). Frames lost before either
+    /// works would not be fastpath's loss; once both work, none may be lost.
+    fn wait_paths(&mut self, env: &Env, fp: &Fastpath) -> (u32, u32) {
+        let t = Instant::now();
+        self.wait_ready(env, env.vf1_mac, PROBE_KERNEL, READY)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the kernel path {} -> {} does not work by itself after {READY:?}",
+                    env.pf, env.vf1_net
+                )
+            });
+        let (sent, seen) = self
+            .wait_ready(env, fp.vf0_mac, PROBE_FASTPATH, READY)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no probe through fastpath ({} -> VF0 -> VF2 -> {}) after {READY:?}: {:#?}",
+                    env.pf, env.vf1_net, fp.seen
+                )
+            });
+        say!(
+            "LAB-INFO paths ready after {:.0} ms: {seen} of {sent} probes through fastpath seen",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        (sent, seen)
+    }
+
+    /// Sends `n` frames to VF0, at most WINDOW in flight, until all of them
+    /// came back on VF1's netdev or nothing arrived for `STALL`. A frame
+    /// lost on the way holds the window shut and ends in a stall, which
+    /// the caller's exact count then reports.
+    fn inject(&mut self, env: &Env, fp: &Fastpath, n: u32) -> Injected {
         let mut r = Injected::default();
         let mut burst = Burst::new();
         let t = Instant::now();
         let mut last_progress = Instant::now();
-        while r.got < want && r.got + r.written_off < max_sent && last_progress.elapsed() < stall {
-            let in_flight = r.sent - r.got - r.written_off;
-            if r.sent < max_sent && in_flight < WINDOW {
-                let k = (max_sent - r.sent).min(WINDOW - in_flight).min(16);
+        while r.got < n && last_progress.elapsed() < STALL {
+            let in_flight = r.sent - r.got;
+            if r.sent < n && in_flight < WINDOW {
+                let k = (n - r.sent).min(WINDOW - in_flight).min(16);
                 for _ in 0..k {
                     burst.push(build(&mut self.cache, fp.vf0_mac, env.pf_mac, self.seq));
                     self.seq += 1;
                 }
-                let before = burst.len();
-                self.pf_tx.tx_burst(&mut self.cache, &mut burst);
-                r.sent += (before - burst.len()) as u32;
-                // Refused (link down): built again with new numbers.
+                r.sent += self.pf_tx.tx_burst(&mut self.cache, &mut burst) as u32;
+                // Not taken (no room) or refused: built again with the
+                // same numbers.
                 self.seq -= burst.len() as u32;
                 self.cache.free_bulk(&mut burst);
             }
@@ -443,16 +480,22 @@ impl Kernel {
                 }
                 self.cache.free(m);
             }
-            if r.sent.saturating_sub(r.got + r.written_off) >= WINDOW || r.sent >= max_sent {
-                if last_progress.elapsed() > Duration::from_millis(300) {
-                    r.written_off = r.sent.saturating_sub(r.got);
-                }
+            if r.sent - r.got >= WINDOW || r.sent == n {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
         r.secs = t.elapsed().as_secs_f64();
         r
     }
+}
+
+/// Stops fastpath with SIGTERM (a clean stop with the final summary).
+fn stop(fp: &Fastpath) {
+    let st = Command::new("kill")
+        .args(["-TERM", &fp.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
 }
 
 #[test]
@@ -463,32 +506,27 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
     };
     let fp = Fastpath::start(&env, &["--duration", DURATION]);
     let mut k = Kernel::open(&env);
-    assert!(
-        k.wait_ready(&env, Duration::from_secs(30)),
-        "the kernel path {} -> {} does not work by itself after 30 s",
-        env.pf,
-        env.vf1_net
-    );
+    let (probes, probes_seen) = k.wait_paths(&env, &fp);
     let vf1_rx_before = rx_packets(&env.vf1_net);
-    let r = k.inject(&env, &fp, N, N, Duration::from_secs(2));
+    let r = k.inject(&env, &fp, N);
     let vf1_rx_delta = rx_packets(&env.vf1_net) - vf1_rx_before;
     drop(k);
+    stop(&fp);
     say!(
         "LAB-INFO injected {} frames to VF0 in {:.2} s; counted on {}: {} test frames \
-         (AF_PACKET; {} written off as lost), {vf1_rx_delta} (rx_packets delta), {} other",
+         (AF_PACKET), {vf1_rx_delta} (rx_packets delta), {} other",
         r.sent,
         r.secs,
         env.vf1_net,
         r.got,
-        r.written_off,
         r.other
     );
     let (_, s) = fp.finish();
-    let floor = (N as f64 * (1.0 - EPSILON)) as u64;
     say!(
-        "LAB-FIGURE fastpath VF0->VF2 mac mode: injected {} from {} to VF0, fastpath port0 rx \
-         {}, forwarded {} (port1 tx {}, port0 tx {}, port1 rx {}), {} received by {} \
-         ({:.0} frames/s); buffers {} of {} back; exit 0",
+        "LAB-FIGURE fastpath VF0->VF2 mac mode ({}): injected {} from {} to VF0 after {probes} \
+         probes ({probes_seen} seen), fastpath port0 rx {}, forwarded {} (port1 tx {}, port0 \
+         tx {}, port1 rx {}), {} received by {} ({:.0} frames/s); buffers {} of {} back; exit 0",
+        iommu_mode(),
         r.sent,
         env.pf,
         s.p0.0,
@@ -502,18 +540,20 @@ fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
         s.back,
         s.count
     );
-    assert_eq!(r.sent, N, "the PF socket took every frame");
-    assert!(s.p0.0 >= floor, "port 0 rx {} < {floor}", s.p0.0);
-    // Frames that came in on VF2 (broadcasts, if any) go out of port 0.
-    assert_eq!(s.p0.1 + s.p1.1, s.forwarded, "{:#?}", s.lines);
-    assert!(s.p1.1 >= floor, "port 1 tx {} < {floor}", s.p1.1);
-    let got = r.got as u64;
-    assert!(got >= floor, "{} received {got} < {floor}", env.vf1_net);
-    assert!(got <= s.p1.1 && vf1_rx_delta >= got, "{r:?} {s:?}");
+    // Once both paths work, nothing is lost: every frame, exactly.
+    assert_eq!((r.sent, r.got), (N, N), "{r:?}; fastpath: {:#?}", s.lines);
     assert_eq!(
         r.rewritten_wrong, 0,
         "frames on VF1 without mac-mode addresses"
     );
+    // fastpath also saw the probes that reached it (those sent before its
+    // queues ran were dropped by the NIC), at least the ones seen on VF1.
+    let floor = (N + probes_seen) as u64;
+    assert!(s.p0.0 >= floor, "port 0 rx {} < {floor}", s.p0.0);
+    assert!(s.p1.1 >= floor, "port 1 tx {} < {floor}", s.p1.1);
+    // Frames that came in on VF2 (broadcasts, if any) go out of port 0.
+    assert_eq!(s.p0.1 + s.p1.1, s.forwarded, "{:#?}", s.lines);
+    assert!(vf1_rx_delta >= r.got as u64, "{r:?} {s:?}");
     assert_eq!(s.back, s.count, "{:#?}", s.lines);
 }
 
@@ -526,6 +566,11 @@ fn carrier(dev: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{dev}/carrier")).is_ok_and(|c| c.trim() == "1")
 }
 
+/// `type1` or `noiommu`: how the lab booted (FASTPATH_LAB_IOMMU).
+fn iommu_mode() -> String {
+    std::env::var("FASTPATH_LAB_IOMMU").unwrap_or_else(|_| "type1".into())
+}
+
 #[test]
 #[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
@@ -534,14 +579,15 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
     };
     const PART: u32 = 300;
     let fp_start = Instant::now();
-    let mut fp = Fastpath::start(&env, &["--duration", "60", "--stats-period", "0"]);
+    let mut fp = Fastpath::start(&env, &["--duration", DURATION, "--stats-period", "0"]);
     let mut k = Kernel::open(&env);
-    assert!(
-        k.wait_ready(&env, Duration::from_secs(30)),
-        "the kernel path does not work by itself"
+    k.wait_paths(&env, &fp);
+    let before = k.inject(&env, &fp, PART);
+    assert_eq!(
+        (before.sent, before.got),
+        (PART, PART),
+        "before the reset: {before:?}"
     );
-    let before = k.inject(&env, &fp, PART, PART, Duration::from_secs(2));
-    assert_eq!(before.got, PART, "before the reset: {before:?}");
 
     // The PF resets its VFs on link down/up; fastpath's control loop must
     // see it on both ports and bring them up again.
@@ -552,42 +598,41 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
         .map(|p| format!("port {p}: recovered from a PF reset"))
         .collect();
     let recovered: Vec<f64> = fp
-        .wait_for(&texts, Duration::from_secs(30))
+        .wait_for(&texts, READY)
         .iter()
         .map(|at| at.duration_since(t).as_secs_f64() * 1e3)
         .collect();
     // VF1's kernel driver recovers on its own schedule (5-8 s seen under
     // TCG); frames sent before it has carrier are lost on the kernel side,
-    // not in fastpath, so wait for it and say so if it never comes.
+    // not in fastpath, so wait for it.
     let carrier_t = Instant::now();
-    while !(carrier(&env.vf1_net) && carrier(&env.pf))
-        && carrier_t.elapsed() < Duration::from_secs(60)
-    {
+    while !(carrier(&env.vf1_net) && carrier(&env.pf)) && carrier_t.elapsed() < READY {
         std::thread::sleep(Duration::from_millis(50));
     }
     let carrier_ms = t.elapsed().as_secs_f64() * 1e3;
-    let kernel_ready =
-        carrier(&env.vf1_net) && carrier(&env.pf) && k.wait_ready(&env, Duration::from_secs(30));
-    let after = k.inject(&env, &fp, PART, 20 * PART, Duration::from_secs(15));
-    let resumed_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert!(
+        carrier(&env.vf1_net) && carrier(&env.pf),
+        "the kernel side ({} / {}) had no carrier {READY:?} after the PF reset",
+        env.pf,
+        env.vf1_net
+    );
+    let (probes, probes_seen) = k.wait_paths(&env, &fp);
+    let ready_ms = t.elapsed().as_secs_f64() * 1e3;
+    let after = k.inject(&env, &fp, PART);
     drop(k);
-    // Stop it now (SIGTERM: a clean stop with the summary).
-    let st = Command::new("kill")
-        .args(["-TERM", &fp.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
+    stop(&fp);
     let (_, s) = fp.finish();
     say!(
-        "LAB-FIGURE fastpath PF reset (ip link set {pf} down; up) during forwarding: port 0 \
-         recovered after {:.0} ms, port 1 after {:.0} ms; {pf} and {vf1} carrier after \
-         {carrier_ms:.0} ms; {} frames through after recovery ({} sent, {} written off) by \
-         {resumed_ms:.0} ms; fastpath forwarded {} in total in {:.1} s, buffers {} of {} back",
+        "LAB-FIGURE fastpath PF reset (ip link set {pf} down; up) during forwarding ({}): \
+         port 0 recovered after {:.0} ms, port 1 after {:.0} ms; {pf} and {vf1} carrier after \
+         {carrier_ms:.0} ms; both paths working after {ready_ms:.0} ms ({probes_seen} of \
+         {probes} probes through fastpath seen); then {}/{} frames through; fastpath \
+         forwarded {} in total in {:.1} s, buffers {} of {} back",
+        iommu_mode(),
         recovered[0],
         recovered[1],
         after.got,
         after.sent,
-        after.written_off,
         s.forwarded,
         fp_start.elapsed().as_secs_f64(),
         s.back,
@@ -595,13 +640,9 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
         pf = env.pf,
         vf1 = env.vf1_net,
     );
-    assert!(
-        kernel_ready,
-        "the kernel side ({} / {}) had no carrier 60 s after the PF reset",
-        env.pf, env.vf1_net
-    );
-    assert!(
-        after.got >= PART,
+    assert_eq!(
+        (after.sent, after.got),
+        (PART, PART),
         "after the reset: {after:?}; fastpath port0 rx/tx {:?}, port1 rx/tx {:?}, \
          carrier after {carrier_ms:.0} ms; output:\n{:#?}",
         s.p0,
@@ -609,6 +650,6 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
         s.lines
     );
     assert_eq!(before.rewritten_wrong + after.rewritten_wrong, 0);
-    assert!(s.p1.1 >= (2 * PART) as u64, "{:#?}", s.lines);
+    assert!(s.p1.1 >= (2 * PART + probes_seen) as u64, "{:#?}", s.lines);
     assert_eq!(s.back, s.count, "{:#?}", s.lines);
 }
