@@ -281,6 +281,17 @@ impl Fastpath {
     }
 }
 
+/// A test that fails while fastpath runs must not leave it holding the
+/// VFs' groups: the next test could not open them.
+impl Drop for Fastpath {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn echo(r: impl std::io::Read, tag: &str, tx: mpsc::Sender<String>) {
     for l in BufReader::new(r).lines() {
         let Ok(l) = l else { break };

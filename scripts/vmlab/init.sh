@@ -4,7 +4,9 @@
 #
 # Sets the guest up the way the lab tests expect, then runs every binary in
 # /lab/tests.list in order and powers off:
-#   - modules from /lab/modules.list (dependency order, made on the host)
+#   - modules from /lab/modules.<mode>.list (dependency order, made on the
+#     host; one module a line with its parameters): in noiommu mode the
+#     rebuilt vfio.ko with enable_unsafe_noiommu_mode=1
 #   - proc, sys, devtmpfs, /tmp, hugetlbfs on /dev/hugepages, N x 2M hugepages
 #   - the igb PF netdev up, 3 SR-IOV VFs; VF0 and VF2 -> vfio-pci; VF1 stays
 #     on the kernel igbvf driver, netdev up; no admin MAC on any VF
@@ -14,7 +16,8 @@
 #   LAB-RESULT name=<bin> rc=<n>       one per binary
 #   LAB-SUMMARY passed=<n> failed=<m>  last
 # Kernel command line knobs (they reach /init as environment variables):
-#   lab_hugepages=N (64)  lab_numvfs=N (3, at least 3)  lab_test_timeout=S (0 = none)
+#   lab_iommu=type1|noiommu (type1)  lab_hugepages=N (64)
+#   lab_numvfs=N (3, at least 3)  lab_test_timeout=S (0 = none)
 export PATH=/bin:/sbin
 
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -51,6 +54,7 @@ mkdir -p /tmp /dev/hugepages
 mount -t tmpfs tmpfs /tmp
 echo "LAB-INIT kernel=$(uname -r) uptime=$(up)s"
 
+IOMMU=${lab_iommu:-type1}
 HUGEPAGES=${lab_hugepages:-64}
 NUMVFS=${lab_numvfs:-3}
 TEST_TIMEOUT=${lab_test_timeout:-0}
@@ -64,16 +68,23 @@ to_vfio() {
     echo "$2" >/sys/bus/pci/drivers_probe
     [ "$(link_name "$d/driver")" = vfio-pci ] || { setup_fail "$1 $2 did not bind to vfio-pci (driver: $(link_name "$d/driver"))"; return 1; }
     BOUND_GROUP=$(link_name "$d/iommu_group")
-    [ -c "/dev/vfio/$BOUND_GROUP" ] || { setup_fail "$1 $2: /dev/vfio/${BOUND_GROUP:-?} missing"; return 1; }
+    # vfio names a no-IOMMU group's node noiommu-<n>.
+    node=/dev/vfio/$BOUND_GROUP
+    [ "$IOMMU" = noiommu ] && node=/dev/vfio/noiommu-$BOUND_GROUP
+    [ -c "$node" ] || { setup_fail "$1 $2: $node missing (/dev/vfio: $(ls /dev/vfio | tr '\n' ' '))"; return 1; }
+    BOUND_GROUP=${node#/dev/vfio/}
 }
 
 setup() {
-    while read -r ko; do
-        insmod "$ko" 2>/tmp/insmod.err ||
+    modules=/lab/modules.$IOMMU.list
+    [ -f "$modules" ] || { setup_fail "no $modules: lab_iommu=$IOMMU is not type1 or noiommu, or run.sh did not prepare it"; return; }
+    while read -r ko args; do
+        # shellcheck disable=SC2086 # args is a word list
+        insmod "$ko" $args 2>/tmp/insmod.err ||
             grep -q 'File exists' /tmp/insmod.err ||
-            { setup_fail "insmod $ko: $(cat /tmp/insmod.err)"; return; }
-    done </lab/modules.list
-    info "$(wc -l </lab/modules.list) modules loaded"
+            { setup_fail "insmod $ko $args: $(cat /tmp/insmod.err)"; return; }
+    done <"$modules"
+    info "$(wc -l <"$modules") modules loaded ($IOMMU: $(ls /sys/class/iommu 2>/dev/null | wc -l) IOMMUs, vfio enable_unsafe_noiommu_mode=$(cat /sys/module/vfio/parameters/enable_unsafe_noiommu_mode 2>/dev/null || echo -))"
 
     mount -t hugetlbfs nodev /dev/hugepages || { setup_fail "mount hugetlbfs"; return; }
     echo "$HUGEPAGES" >/proc/sys/vm/nr_hugepages
@@ -134,7 +145,7 @@ if [ -n "$SETUP_ERR" ]; then
     echo "LAB-INFO last kernel messages:"
     dmesg | tail -30 | sed 's/^/  dmesg| /'
 else
-    echo "LAB-SETUP ok uptime=$(up)s VF0=$VF0 group=$GROUP VF1=$VF1 VF1_NETDEV=$VF1NET VF2=$VF2 group2=$GROUP2 PF_NETDEV=$PFNET hugepages=$HUGEPAGES"
+    echo "LAB-SETUP ok iommu=$IOMMU uptime=$(up)s VF0=$VF0 group=$GROUP VF1=$VF1 VF1_NETDEV=$VF1NET VF2=$VF2 group2=$GROUP2 PF_NETDEV=$PFNET hugepages=$HUGEPAGES"
 fi
 
 passed=0
@@ -148,11 +159,18 @@ while read -r name rust path; do
         [ "$rust" = 1 ] && set -- "$@" --test-threads=1
         [ "$TEST_TIMEOUT" -gt 0 ] 2>/dev/null && set -- timeout "$TEST_TIMEOUT" "$@"
         echo "LAB-RUN name=$name uptime=$(up)s"
-        (cd /tmp && exec env -i PATH=/bin:/sbin HOME=/tmp RUST_BACKTRACE=1 \
-            FASTPATH_LAB=1 FASTPATH_LAB_VF0="$VF0" FASTPATH_LAB_VF1_KERNEL="$VF1" FASTPATH_LAB_VF2="$VF2" \
+        # In a session of its own (setsid: pid = process group), so that
+        # whatever it leaves running is killed before the next binary.
+        (cd /tmp && exec setsid env -i PATH=/bin:/sbin HOME=/tmp RUST_BACKTRACE=1 \
+            FASTPATH_LAB=1 FASTPATH_LAB_IOMMU="$IOMMU" FASTPATH_LAB_VF0="$VF0" FASTPATH_LAB_VF1_KERNEL="$VF1" FASTPATH_LAB_VF2="$VF2" \
             FASTPATH_LAB_VF1_NETDEV="$VF1NET" FASTPATH_LAB_PF_NETDEV="$PFNET" FASTPATH_LAB_IP=/usr/sbin/ip-full \
-            "$@" </dev/null 2>&1)
+            "$@" </dev/null 2>&1) &
+        pid=$!
+        wait "$pid"
         rc=$?
+        if kill -9 "-$pid" 2>/dev/null; then
+            echo "LAB-INFO $name left processes running; killed them"
+        fi
     fi
     echo "LAB-RESULT name=$name rc=$rc"
     if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
