@@ -5,11 +5,13 @@
 mod address;
 mod device;
 mod error;
+mod function;
 mod supported;
 
 pub use address::{PciAddress, PciAddressError};
 pub use device::{BindOutcome, DriverOverride, GroupMember, PciDevice, Sysfs, VFIO_PCI_DRIVER};
 pub use error::PciError;
+pub use function::{FunctionError, PciFunction};
 pub use supported::{driver_for, lookup, DriverKind, SupportedDevice, INTEL, SUPPORTED_DEVICES};
 
 #[cfg(test)]

@@ -248,8 +248,8 @@ pub fn program_rx<R: RegisterSpace + ?Sized>(
         r.srrctl,
         flavor.srrctl_drop_en | SRRCTL_DESCTYPE_ADV_ONEBUF | bsize,
     );
-    regs.write32(r.bal, hw.iova.0 as u32);
-    regs.write32(r.bah, (hw.iova.0 >> 32) as u32);
+    regs.write32(r.bal, hw.iova.get() as u32);
+    regs.write32(r.bah, (hw.iova.get() >> 32) as u32);
     regs.write32(r.len, hw.len_bytes);
     regs.write32(r.head, 0);
     regs.write32(r.tail, 0);
@@ -275,8 +275,8 @@ pub fn program_tx<R: RegisterSpace + ?Sized>(
     regs.read32(r.flush);
     pause(timing.disable_settle);
     regs.write32(r.len, hw.len_bytes);
-    regs.write32(r.bal, hw.iova.0 as u32);
-    regs.write32(r.bah, (hw.iova.0 >> 32) as u32);
+    regs.write32(r.bal, hw.iova.get() as u32);
+    regs.write32(r.bah, (hw.iova.get() >> 32) as u32);
     regs.write32(r.head, 0);
     regs.write32(r.tail, 0);
     let dca = regs.read32(r.dca);

@@ -7,7 +7,7 @@ use super::desc::{
 use super::{Flavor, RxHw, RxRegs, SRRCTL_BSIZEPKT_SHIFT};
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, OlFlags, PortId};
-use crate::memory::MemoryBacking;
+use crate::memory::DmaArena;
 use crate::mmio::RegisterSpace;
 use crate::pool::PoolCache;
 use crate::port::QueueCounters;
@@ -63,13 +63,13 @@ impl RxRing {
         regs: RxRegs,
         flavor: Flavor,
         port: PortId,
-        backing: &MemoryBacking,
+        arena: &DmaArena,
     ) -> Result<RxRing, RingError> {
         let kib = data_room >> SRRCTL_BSIZEPKT_SHIFT;
         if kib == 0 {
             return Err(RingError::BufferTooSmall(data_room));
         }
-        let ring = DescRing::new(count, backing)?;
+        let ring = DescRing::new(count, arena)?;
         Ok(RxRing {
             ring,
             slots: (0..count).map(|_| None).collect(),
@@ -95,10 +95,9 @@ impl RxRing {
         }
     }
 
-    /// The descriptor memory (to map it for the device, see
-    /// [`DescRing::region`]).
-    pub fn region(&self) -> &crate::memory::DmaRegion {
-        self.ring.region()
+    /// The descriptor memory.
+    pub fn memory(&self) -> &crate::memory::DmaSlice {
+        self.ring.memory()
     }
 
     /// The ring's counters.
@@ -138,7 +137,7 @@ impl RxRing {
             self.ring.write(
                 i,
                 RxRead {
-                    pkt_addr: m.data_iova().0,
+                    pkt_addr: m.data_iova().get(),
                     hdr_addr: 0,
                 }
                 .encode(),

@@ -7,7 +7,7 @@ use super::desc::{
 use super::{Flavor, TxHw, TxRegs};
 use crate::burst::Burst;
 use crate::mbuf::Mbuf;
-use crate::memory::MemoryBacking;
+use crate::memory::DmaArena;
 use crate::mmio::RegisterSpace;
 use crate::pool::PoolCache;
 use crate::port::QueueCounters;
@@ -56,9 +56,9 @@ impl TxRing {
         count: usize,
         regs: TxRegs,
         flavor: Flavor,
-        backing: &MemoryBacking,
+        arena: &DmaArena,
     ) -> Result<TxRing, RingError> {
-        let ring = DescRing::new(count, backing)?;
+        let ring = DescRing::new(count, arena)?;
         Ok(TxRing {
             ring,
             slots: (0..count).map(|_| None).collect(),
@@ -81,10 +81,9 @@ impl TxRing {
         }
     }
 
-    /// The descriptor memory (to map it for the device, see
-    /// [`DescRing::region`]).
-    pub fn region(&self) -> &crate::memory::DmaRegion {
-        self.ring.region()
+    /// The descriptor memory.
+    pub fn memory(&self) -> &crate::memory::DmaSlice {
+        self.ring.memory()
     }
 
     /// The ring's counters.
@@ -179,7 +178,7 @@ impl TxRing {
             self.ring.write(
                 i,
                 TxData {
-                    buffer_addr: m.data_iova().0,
+                    buffer_addr: m.data_iova().get(),
                     cmd_type_len: cmd,
                     olinfo_status: len << TXD_PAYLEN_SHIFT | self.flavor.tx_olinfo_extra,
                 }

@@ -5,11 +5,11 @@ use super::mailbox::{Mailbox, MbxError, MbxTiming};
 use super::regs::*;
 use crate::burst::Burst;
 use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
-use crate::memory::MemoryBacking;
+use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pmd::adv_desc::{
-    disable_rx, disable_tx, program_rx, program_tx, ProgramTiming, QueueCtl, QueueState, RingError,
+    DescRing, disable_rx, disable_tx, program_rx, program_tx, ProgramTiming, QueueCtl, QueueState, RingError,
     RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
 };
 use crate::pool::PoolCache;
@@ -87,13 +87,16 @@ pub struct IgbvfConfig {
     pub mac: Option<MacAddr>,
     /// Memory for descriptor rings.
     pub backing: MemoryBacking,
+    /// The device's DMA address space: the rings' arena is mapped in it,
+    /// and the pool the queues take buffers from must be too.
+    pub dma: Arc<dyn DmaMapper>,
     /// Control-path waits.
     pub timing: Timing,
 }
 
 impl IgbvfConfig {
     /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages.
-    pub fn new(id: PortId, name: impl Into<String>) -> IgbvfConfig {
+    pub fn new(id: PortId, name: impl Into<String>, dma: Arc<dyn DmaMapper>) -> IgbvfConfig {
         IgbvfConfig {
             id,
             name: name.into(),
@@ -103,6 +106,7 @@ impl IgbvfConfig {
             mtu: 1500,
             mac: None,
             backing: MemoryBacking::default(),
+            dma,
             timing: Timing::default(),
         }
     }
@@ -120,6 +124,9 @@ pub enum IgbvfError {
     /// Ring memory or size.
     #[error("ring: {0}")]
     Ring(#[from] RingError),
+    /// The descriptor arena could not be had or mapped.
+    #[error("descriptor memory: {0}")]
+    Arena(#[from] ArenaError),
     /// Queue request.
     #[error(transparent)]
     Port(#[from] PortError),
@@ -209,6 +216,8 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     stats: [Counter32; 5],
     rx: Vec<RxHandle>,
     tx: Vec<TxHandle>,
+    /// Every queue's descriptor ring, carved from one mapped region.
+    arena: DmaArena,
     queues_given: bool,
     phase: Phase,
     recoveries: u64,
@@ -250,6 +259,9 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             reg,
             ..Counter32::default()
         });
+        let arena_bytes = MAX_QUEUES
+            * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
+        let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
         let mut port = IgbvfPort {
             regs,
             mbx: Mailbox::new(cfg.timing.mbx),
@@ -259,6 +271,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             stats,
             rx: Vec::new(),
             tx: Vec::new(),
+            arena,
             queues_given: false,
             phase: Phase::Running,
             recoveries: 0,
@@ -549,14 +562,14 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 LAYOUT.rx(q),
                 FLAVOR,
                 self.cfg.id,
-                &self.cfg.backing,
+                &self.arena,
             )
             .map_err(err)?;
             rxq.push(ring);
         }
         let mut txq = Vec::with_capacity(tx);
         for q in 0..tx {
-            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.cfg.backing)
+            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena)
                 .map_err(err)?;
             txq.push(ring);
         }
@@ -643,13 +656,6 @@ impl<R: RegisterSpace + 'static> IgbvfRx<R> {
         }
     }
 
-    /// The descriptor ring's DMA memory. Behind an IOMMU it must be mapped
-    /// (e.g. `vfio::Container::dma_map`) before the first
-    /// [`rx_burst`](RxQueue::rx_burst), which hands the ring to the device.
-    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
-        self.ring.region()
-    }
-
     /// Buffers posted to the device.
     pub fn posted(&self) -> usize {
         self.ring.posted()
@@ -696,12 +702,6 @@ impl<R: RegisterSpace + 'static> IgbvfTx<R> {
             QueueState::Stopped => false,
             QueueState::Restart => self.ctl.answer(QueueState::Restart, QueueState::Run),
         }
-    }
-
-    /// The descriptor ring's DMA memory; map it before the first
-    /// [`tx_burst`](TxQueue::tx_burst), as for [`IgbvfRx::dma_region`].
-    pub fn dma_region(&self) -> &crate::memory::DmaRegion {
-        self.ring.region()
     }
 
     /// Free the buffers of completed descriptors; returns how many.

@@ -15,8 +15,18 @@ use std::sync::Arc;
 
 const PF_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x10]);
 
+/// The synchronous model reaches memory through the IOVA as a pointer, so
+/// its address space is the identity (the `sim` models translate).
+fn dma() -> Arc<dyn crate::memory::DmaMapper> {
+    thread_local! {
+        static DMA: Arc<dyn crate::memory::DmaMapper> =
+            Arc::new(crate::memory::TestMapper::identity());
+    }
+    DMA.with(Arc::clone)
+}
+
 fn cfg(ring: usize) -> IgbvfConfig {
-    let mut c = IgbvfConfig::new(PortId(1), "vf0");
+    let mut c = IgbvfConfig::new(PortId(1), "vf0", dma());
     c.rx_ring = ring;
     c.tx_ring = ring;
     c.backing = MemoryBacking::NoHuge;
@@ -27,6 +37,7 @@ fn cfg(ring: usize) -> IgbvfConfig {
 fn pool(name: &str, n: u32) -> Pool {
     let mut c = PoolConfig::new(name, n).with_backing(MemoryBacking::NoHuge);
     c.cache_size = 32;
+    c.dma = Some(dma());
     Pool::new(&c).unwrap()
 }
 
