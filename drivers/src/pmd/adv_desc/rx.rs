@@ -28,6 +28,9 @@ pub struct RxCounters {
     pub frame_errors: AtomicU64,
     /// Buffers the ring wanted to post but the pool could not give.
     pub nombuf: AtomicU64,
+    /// Buffers never given back because the device could not be shown to
+    /// have stopped DMA into them (a queue whose ENABLE never read back 0).
+    pub leaked: AtomicU64,
 }
 
 /// An RX ring: descriptors in DMA memory and the buffer posted in each.
@@ -277,5 +280,26 @@ impl RxRing {
         self.next = 0;
         self.tail = 0;
         self.discarding = false;
+    }
+
+    /// Forget every posted buffer without freeing it: the device may still
+    /// write into them, so no one else may ever get them. Counted in
+    /// `leaked`; returns how many.
+    pub fn abandon_all(&mut self) -> usize {
+        let mut n = 0;
+        for s in self.slots.iter_mut() {
+            if let Some(m) = s.take() {
+                std::mem::forget(m);
+                n += 1;
+            }
+        }
+        self.next = 0;
+        self.tail = 0;
+        self.discarding = false;
+        let c = &self.counters.leaked;
+        // Relaxed: single writer (the ring's owner); read by the control
+        // thread as a statistic.
+        c.store(c.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
+        n
     }
 }

@@ -29,6 +29,9 @@ pub struct TxCounters {
     /// Packets refused because their length does not fit one descriptor
     /// (0 or above the device limit); they are left to the caller too.
     pub bad_len: AtomicU64,
+    /// Buffers never given back because the device could not be shown to
+    /// have stopped reading them (ENABLE never read back 0).
+    pub leaked: AtomicU64,
 }
 
 /// A TX ring: one data descriptor per packet (no chaining yet).
@@ -212,5 +215,24 @@ impl TxRing {
         self.clean = 0;
         self.tail = 0;
         self.in_flight = 0;
+    }
+
+    /// Forget every in-flight buffer without freeing it (the device may
+    /// still read it); counted in `leaked`. Returns how many.
+    pub fn abandon_all(&mut self) -> usize {
+        let mut n = 0;
+        for s in self.slots.iter_mut() {
+            if let Some(m) = s.take() {
+                std::mem::forget(m);
+                n += 1;
+            }
+        }
+        self.clean = 0;
+        self.tail = 0;
+        self.in_flight = 0;
+        let c = &self.counters.leaked;
+        // Relaxed: single writer (the ring's owner); a statistic.
+        c.store(c.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
+        n
     }
 }

@@ -8,14 +8,16 @@ use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
 use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
+use crate::pci::PciFunction;
 use crate::pmd::adv_desc::{
-    DescRing, disable_rx, disable_tx, program_rx, program_tx, ProgramTiming, QueueCtl, QueueState, RingError,
-    RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
+    disable_rx, disable_tx, program_rx, program_tx, settle_after, DescRing, DisableTiming,
+    Disabled, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing, TxCounters,
+    TxHw, TxRing,
 };
 use crate::pool::PoolCache;
 use crate::port::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, TxQueue,
+    QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -34,8 +36,9 @@ pub struct Timing {
     /// Pause between the VF_RESET acknowledgement and reading its reply
     /// (10 ms, C.6 step 5).
     pub reset_reply_settle: Duration,
-    /// Pause after disabling a queue before reprogramming it (10 ms, C.7).
-    pub queue_disable_settle: Duration,
+    /// Stopping a queue: ENABLE read back to 0, then a settle before its
+    /// buffers or descriptors are reused (C.7, see [`DisableTiming`]).
+    pub disable: DisableTiming,
 }
 
 impl Default for Timing {
@@ -45,7 +48,7 @@ impl Default for Timing {
             reset_polls: 200,
             reset_poll_delay: Duration::from_micros(5),
             reset_reply_settle: Duration::from_millis(10),
-            queue_disable_settle: Duration::from_millis(10),
+            disable: DisableTiming::default(),
         }
     }
 }
@@ -62,7 +65,11 @@ impl Timing {
             reset_polls: 4,
             reset_poll_delay: Duration::ZERO,
             reset_reply_settle: Duration::ZERO,
-            queue_disable_settle: Duration::ZERO,
+            disable: DisableTiming {
+                polls: 4,
+                poll_delay: Duration::ZERO,
+                settle: Duration::ZERO,
+            },
         }
     }
 }
@@ -92,6 +99,10 @@ pub struct IgbvfConfig {
     pub dma: Arc<dyn DmaMapper>,
     /// Control-path waits.
     pub timing: Timing,
+    /// The PCI function (bus mastering, reset): turned off when the port
+    /// goes, before the rings' memory is unmapped. `None` only for models
+    /// that have no config space.
+    pub pci: Option<Arc<dyn PciFunction>>,
 }
 
 impl IgbvfConfig {
@@ -108,6 +119,7 @@ impl IgbvfConfig {
             backing: MemoryBacking::default(),
             dma,
             timing: Timing::default(),
+            pci: None,
         }
     }
 }
@@ -168,26 +180,17 @@ pub struct VfStats {
     pub rx_multicast: u64,
 }
 
-/// What [`IgbvfPort::service`] found or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceEvent {
-    /// Nothing to do.
-    Idle,
-    /// The PF reset the VF: queues disabled and asked to stop.
-    ResetDetected,
-    /// Waiting for the workers to release their rings.
-    WaitingForQueues,
-    /// The PF is still in reset; try again later.
-    WaitingForPf,
-    /// The VF was brought up again and the queues asked to restart.
-    Recovered,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Queues running (or waiting for their first burst).
     Running,
-    Stopping,
+    /// Queues disabled and asked to release their buffers; `restart`:
+    /// recovery from a PF reset follows, otherwise the port halts.
+    Stopping { restart: bool },
+    /// Waiting for the PF to answer the bring-up again.
     Restarting,
+    /// Stopped by [`Port::stop`]; [`Port::start`] brings it back.
+    Halted,
 }
 
 #[derive(Debug)]
@@ -259,8 +262,8 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             reg,
             ..Counter32::default()
         });
-        let arena_bytes = MAX_QUEUES
-            * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
+        let arena_bytes =
+            MAX_QUEUES * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
         let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
         let mut port = IgbvfPort {
             regs,
@@ -405,7 +408,84 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
 
     fn timing(&self) -> ProgramTiming {
         ProgramTiming {
-            disable_settle: self.cfg.timing.queue_disable_settle,
+            disable_settle: self.cfg.timing.disable.settle,
+        }
+    }
+
+    /// Stop the device's DMA on every queue: clear ENABLE, poll it back to
+    /// 0, settle. Then ask each queue's worker to free its buffers, or to
+    /// abandon them (never reuse them) where the device did not stop.
+    fn stop_queues(&mut self) {
+        let regs = &*self.regs;
+        let t = self.cfg.timing.disable;
+        let rx: Vec<Disabled> = self
+            .rx
+            .iter()
+            .map(|h| disable_rx(regs, &h.hw.regs, &t))
+            .collect();
+        let tx: Vec<Disabled> = self
+            .tx
+            .iter()
+            .map(|h| disable_tx(regs, &h.hw.regs, &t))
+            .collect();
+        settle_after(rx.iter().chain(&tx).copied(), &t);
+        let ask = |ctl: &QueueCtl, d: Disabled, what: String| {
+            if d == Disabled::TimedOut {
+                log::error!(
+                    "{}: {what} did not stop within {} polls; its buffers are abandoned",
+                    self.cfg.name,
+                    t.polls
+                );
+                ctl.request(QueueState::Abandon);
+            } else {
+                ctl.request(QueueState::Stop);
+            }
+        };
+        for (q, (h, d)) in self.rx.iter().zip(rx).enumerate() {
+            ask(&h.ctl, d, format!("RX queue {q}"));
+        }
+        for (q, (h, d)) in self.tx.iter().zip(tx).enumerate() {
+            ask(&h.ctl, d, format!("TX queue {q}"));
+        }
+    }
+
+    fn queues_stopped(&self) -> bool {
+        self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+            && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+    }
+
+    /// Bring up again and restart the queues (after a PF reset or a stop).
+    fn restart(&mut self) -> Result<ServiceEvent, IgbvfError> {
+        match self.bring_up() {
+            Ok(()) => {}
+            Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForDevice),
+            // The real igb PF clears RSTI/RSTD before it answers the
+            // mailbox again (seen in the VM lab after `ip link set <pf>
+            // mtu ...`): a PF that does not answer yet is still coming
+            // back, so the whole bring-up is retried.
+            Err(IgbvfError::Mailbox(
+                e @ (MbxError::Timeout(_) | MbxError::Busy | MbxError::Disabled),
+            )) => {
+                log::warn!("{}: PF not answering yet ({e}); retrying", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+            Err(e) => return Err(e),
+        }
+        self.program_queues();
+        for h in &self.rx {
+            h.ctl.request(QueueState::Restart);
+        }
+        for h in &self.tx {
+            h.ctl.request(QueueState::Restart);
+        }
+        self.phase = Phase::Running;
+        Ok(ServiceEvent::Recovered)
+    }
+
+    fn port_error(&self, e: IgbvfError) -> PortError {
+        PortError::Device {
+            port: self.cfg.name.clone(),
+            why: e.to_string(),
         }
     }
 
@@ -426,6 +506,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     /// bring-up and restart the queues. Software counters are kept.
     pub fn service(&mut self) -> Result<ServiceEvent, IgbvfError> {
         match self.phase {
+            Phase::Halted => Ok(ServiceEvent::Idle),
             Phase::Running => {
                 let regs = Arc::clone(&self.regs);
                 let regs = &*regs;
@@ -453,55 +534,58 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
                     return Ok(ServiceEvent::Idle);
                 }
                 log::warn!("{}: PF reset detected; stopping queues", self.cfg.name);
-                for h in &self.rx {
-                    disable_rx(regs, &h.hw.regs);
-                    h.ctl.request(QueueState::Stop);
-                }
-                for h in &self.tx {
-                    disable_tx(regs, &h.hw.regs);
-                    h.ctl.request(QueueState::Stop);
-                }
-                self.phase = Phase::Stopping;
+                self.stop_queues();
+                self.phase = Phase::Stopping { restart: true };
                 Ok(ServiceEvent::ResetDetected)
             }
-            Phase::Stopping => {
-                let stopped = self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
-                    && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped));
-                if !stopped {
+            Phase::Stopping { restart } => {
+                if !self.queues_stopped() {
                     return Ok(ServiceEvent::WaitingForQueues);
+                }
+                if !restart {
+                    self.phase = Phase::Halted;
+                    return Ok(ServiceEvent::Stopped);
                 }
                 self.phase = Phase::Restarting;
                 self.service()
             }
             Phase::Restarting => {
-                match self.bring_up() {
-                    Ok(()) => {}
-                    Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForPf),
-                    // The real igb PF clears RSTI/RSTD before it answers
-                    // the mailbox again (seen in the VM lab after `ip link
-                    // set <pf> mtu ...`): a PF that does not answer yet is
-                    // still coming back, so the whole bring-up is retried.
-                    Err(IgbvfError::Mailbox(
-                        e @ (MbxError::Timeout(_) | MbxError::Busy | MbxError::Disabled),
-                    )) => {
-                        log::warn!("{}: PF not answering yet ({e}); retrying", self.cfg.name);
-                        return Ok(ServiceEvent::WaitingForPf);
-                    }
-                    Err(e) => return Err(e),
+                let ev = self.restart()?;
+                if ev == ServiceEvent::Recovered {
+                    self.recoveries += 1;
+                    log::info!("{}: recovered from PF reset", self.cfg.name);
                 }
-                self.program_queues();
-                for h in &self.rx {
-                    h.ctl.request(QueueState::Restart);
-                }
-                for h in &self.tx {
-                    h.ctl.request(QueueState::Restart);
-                }
-                self.phase = Phase::Running;
-                self.recoveries += 1;
-                log::info!("{}: recovered from PF reset", self.cfg.name);
-                Ok(ServiceEvent::Recovered)
+                Ok(ev)
             }
         }
+    }
+
+    /// Named counters: the rings' drops by reason, the VF's hardware
+    /// counters, resets.
+    fn named_counters(&self) -> Vec<XStat> {
+        let g = QueueCounters::get;
+        let rx = |f: fn(&RxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
+            self.rx.iter().map(|h| g(f(&h.counters))).sum()
+        };
+        let tx = |f: fn(&TxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
+            self.tx.iter().map(|h| g(f(&h.counters))).sum()
+        };
+        let hw = self.hw_stats();
+        vec![
+            ("rx_nombuf", rx(|c| &c.nombuf)),
+            ("rx_frame_too_long", rx(|c| &c.frame_too_long)),
+            ("rx_frame_errors", rx(|c| &c.frame_errors)),
+            ("rx_buffers_leaked", rx(|c| &c.leaked)),
+            ("tx_ring_full", tx(|c| &c.q.dropped)),
+            ("tx_bad_length", tx(|c| &c.bad_len)),
+            ("tx_buffers_leaked", tx(|c| &c.leaked)),
+            ("hw_rx_packets", hw.rx_packets),
+            ("hw_tx_packets", hw.tx_packets),
+            ("hw_rx_octets", hw.rx_octets),
+            ("hw_tx_octets", hw.tx_octets),
+            ("hw_rx_multicast", hw.rx_multicast),
+            ("pf_resets", self.recoveries),
+        ]
     }
 }
 
@@ -535,6 +619,11 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
             ipackets: self.rx.iter().map(|h| g(&h.counters.q.packets)).sum(),
             ibytes: self.rx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
             rx_nombuf: self.rx.iter().map(|h| g(&h.counters.nombuf)).sum(),
+            ierrors: self
+                .rx
+                .iter()
+                .map(|h| g(&h.counters.frame_errors) + g(&h.counters.frame_too_long))
+                .sum(),
             opackets: self.tx.iter().map(|h| g(&h.counters.q.packets)).sum(),
             obytes: self.tx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
             oerrors: self.tx.iter().map(|h| g(&h.counters.q.dropped)).sum(),
@@ -569,8 +658,8 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
         }
         let mut txq = Vec::with_capacity(tx);
         for q in 0..tx {
-            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena)
-                .map_err(err)?;
+            let ring =
+                TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena).map_err(err)?;
             txq.push(ring);
         }
         self.queues_given = true;
@@ -601,6 +690,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 ring,
                 regs: Arc::clone(&self.regs),
                 ctl: Arc::clone(&h.ctl),
+                timing: self.cfg.timing.disable,
             })
             .collect();
         let tx_out = txq
@@ -610,21 +700,82 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 ring,
                 regs: Arc::clone(&self.regs),
                 ctl: Arc::clone(&h.ctl),
+                timing: self.cfg.timing.disable,
             })
             .collect();
         Ok((rx_out, tx_out))
     }
+
+    fn xstats(&self) -> Vec<XStat> {
+        self.named_counters()
+    }
+
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        IgbvfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Running => {
+                self.stop_queues();
+                self.phase = Phase::Stopping { restart: false };
+            }
+            Phase::Restarting => self.phase = Phase::Halted,
+            Phase::Stopping { .. } => self.phase = Phase::Stopping { restart: false },
+            Phase::Halted => {}
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Halted => match self.restart() {
+                Ok(ServiceEvent::Recovered) => Ok(()),
+                Ok(_) => {
+                    // The PF does not answer yet: recovery goes on in
+                    // `service`.
+                    self.phase = Phase::Restarting;
+                    Ok(())
+                }
+                Err(e) => Err(self.port_error(e)),
+            },
+            Phase::Stopping { .. } => Err(PortError::Device {
+                port: self.cfg.name.clone(),
+                why: "still stopping: wait for the stop to complete".into(),
+            }),
+            Phase::Running | Phase::Restarting => Ok(()),
+        }
+    }
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
+    /// Stop every DMA before the rings' arena (and, after the port, the
+    /// pool) can be unmapped: queues disabled and read back, the VF reset
+    /// (CTRL.RST stops its queues, C.6), bus mastering off. Queues still
+    /// held by workers free or abandon their buffers when they drop.
     fn drop(&mut self) {
-        // Stop DMA before the rings' memory can go away (the queues disable
-        // themselves too when dropped).
-        for h in &self.rx {
-            disable_rx(&*self.regs, &h.hw.regs);
+        let regs = &*self.regs;
+        let t = self.cfg.timing.disable;
+        let outcomes: Vec<Disabled> = self
+            .rx
+            .iter()
+            .map(|h| disable_rx(regs, &h.hw.regs, &t))
+            .chain(self.tx.iter().map(|h| disable_tx(regs, &h.hw.regs, &t)))
+            .collect();
+        settle_after(outcomes.iter().copied(), &t);
+        if outcomes.contains(&Disabled::TimedOut) {
+            log::error!(
+                "{}: a queue did not stop; resetting the VF and turning bus mastering off",
+                self.cfg.name
+            );
         }
-        for h in &self.tx {
-            disable_tx(&*self.regs, &h.hw.regs);
+        let ctrl = regs.read32(CTRL);
+        regs.write32(CTRL, ctrl | CTRL_RST);
+        regs.read32(STATUS);
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(false) {
+                log::error!("{}: cannot turn bus mastering off: {e}", self.cfg.name);
+            }
         }
     }
 }
@@ -635,6 +786,7 @@ pub struct IgbvfRx<R: RegisterSpace + 'static> {
     ring: RxRing,
     regs: Arc<R>,
     ctl: Arc<QueueCtl>,
+    timing: DisableTiming,
 }
 
 impl<R: RegisterSpace + 'static> IgbvfRx<R> {
@@ -646,6 +798,11 @@ impl<R: RegisterSpace + 'static> IgbvfRx<R> {
             QueueState::Stop => {
                 self.ring.release_all(cache);
                 self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Abandon => {
+                self.ring.abandon_all();
+                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
                 false
             }
             QueueState::Stopped => false,
@@ -674,10 +831,20 @@ impl<R: RegisterSpace + 'static> RxQueue for IgbvfRx<R> {
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfRx<R> {
+    /// The device must not write into buffers that are about to be freed:
+    /// disable, poll ENABLE back to 0, settle; if it never reads 0 the
+    /// buffers are abandoned (counted) instead of freed.
     fn drop(&mut self) {
-        // The device must not write into buffers or descriptors that are
-        // about to be freed.
-        disable_rx(&*self.regs, &self.ring.hw().regs);
+        let t = self.timing;
+        match disable_rx(&*self.regs, &self.ring.hw().regs, &t) {
+            Disabled::WasOff => {}
+            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
+            Disabled::TimedOut => {
+                let n = self.ring.abandon_all();
+                log::error!("RX queue did not stop; {n} buffers abandoned");
+            }
+        }
+        // The ring frees what it still holds as it drops.
     }
 }
 
@@ -687,6 +854,7 @@ pub struct IgbvfTx<R: RegisterSpace + 'static> {
     ring: TxRing,
     regs: Arc<R>,
     ctl: Arc<QueueCtl>,
+    timing: DisableTiming,
 }
 
 impl<R: RegisterSpace + 'static> IgbvfTx<R> {
@@ -697,6 +865,11 @@ impl<R: RegisterSpace + 'static> IgbvfTx<R> {
             QueueState::Stop => {
                 self.ring.release_all(cache);
                 self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Abandon => {
+                self.ring.abandon_all();
+                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
                 false
             }
             QueueState::Stopped => false,
@@ -727,7 +900,16 @@ impl<R: RegisterSpace + 'static> TxQueue for IgbvfTx<R> {
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfTx<R> {
+    /// As for RX: the device must not read buffers that are freed.
     fn drop(&mut self) {
-        disable_tx(&*self.regs, &self.ring.hw().regs);
+        let t = self.timing;
+        match disable_tx(&*self.regs, &self.ring.hw().regs, &t) {
+            Disabled::WasOff => {}
+            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
+            Disabled::TimedOut => {
+                let n = self.ring.abandon_all();
+                log::error!("TX queue did not stop; {n} buffers abandoned");
+            }
+        }
     }
 }

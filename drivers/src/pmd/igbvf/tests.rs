@@ -10,7 +10,7 @@ use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pmd::adv_desc::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS};
 use crate::pool::{Pool, PoolConfig};
-use crate::port::{Port, RxQueue, TxQueue};
+use crate::port::{Port, RxQueue, ServiceEvent, TxQueue};
 use std::sync::Arc;
 
 const PF_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x10]);
@@ -428,7 +428,7 @@ fn pf_reset_mid_traffic_then_recovery() {
     assert_eq!(tx[0].in_flight(), 0);
     assert_eq!(pool.in_use(), cache.len(), "only the cache holds buffers");
     // PF still down.
-    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForDevice);
     m.pf_reset_end();
     m.st().tx_hold = false;
     assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
@@ -493,8 +493,8 @@ fn pf_back_from_reset_but_not_answering_yet_is_retried() {
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 0);
     m.pf_reset_end();
     m.st().pf_silent = true;
-    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
-    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForDevice);
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForDevice);
     m.st().pf_silent = false;
     assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
     rx_and_check(&m, &mut rx[0], &mut cache, 100, 10);
