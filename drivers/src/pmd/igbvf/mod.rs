@@ -7,6 +7,8 @@
 //! from [`crate::pmd::adv_desc`].
 
 mod device;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod mailbox;
 #[cfg(test)]
 mod model;
