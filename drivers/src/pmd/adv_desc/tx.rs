@@ -56,7 +56,11 @@ pub struct TxRing {
     tail: usize,
     in_flight: usize,
     regs: TxRegs,
-    flavor: Flavor,
+    /// From the flavor: bits for every olinfo_status, and the largest
+    /// length one descriptor holds (only these two, to keep the queue
+    /// small).
+    olinfo_extra: u32,
+    max_len: u32,
     counters: Arc<TxCounters>,
 }
 
@@ -77,7 +81,8 @@ impl TxRing {
             tail: 0,
             in_flight: 0,
             regs,
-            flavor,
+            olinfo_extra: flavor.tx_olinfo_extra,
+            max_len: flavor.tx_max_per_desc.min(u32::MAX as usize) as u32,
             counters: Arc::new(TxCounters::default()),
         })
     }
@@ -163,7 +168,7 @@ impl TxRing {
         self.reclaim(cache);
         let count = self.ring.count();
         let room = count - 1 - self.in_flight;
-        let max_len = self.flavor.tx_max_per_desc;
+        let max_len = self.max_len as usize;
         let bad = |len: usize| len == 0 || len > max_len;
         // The prefix this call consumes: every good packet that fits and
         // every bad one before the first good packet that does not.
@@ -209,7 +214,7 @@ impl TxRing {
                 TxData {
                     buffer_addr: m.data_iova().0,
                     cmd_type_len: cmd,
-                    olinfo_status: len << TXD_PAYLEN_SHIFT | self.flavor.tx_olinfo_extra,
+                    olinfo_status: len << TXD_PAYLEN_SHIFT | self.olinfo_extra,
                 }
                 .encode(),
             );
