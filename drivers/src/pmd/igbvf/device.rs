@@ -635,6 +635,15 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
             return Err(PortError::AlreadyStarted(self.info.name.clone()));
         }
         check_queue_counts(&self.info, rx, tx)?;
+        if rx > 1 {
+            // C.8: a VF's RX queue 1 only receives through pool RSS, which
+            // a Linux PF never enables for a VF (QEMU does not model it).
+            log::warn!(
+                "{}: RX queues past 0 receive nothing unless the PF enables pool RSS \
+                 for this VF (a Linux igb PF never does)",
+                self.cfg.name
+            );
+        }
         let err = |e: RingError| PortError::Config {
             port: self.cfg.name.clone(),
             why: e.to_string(),
