@@ -152,7 +152,7 @@ fn service(fwd: &mut Forwarder) {
         match r {
             Ok(ServiceEvent::Recovered) => log::warn!(
                 "port {i}: recovered from a device reset (resets so far: {})",
-                fwd.xstat(i, "pf_resets").unwrap_or(0)
+                fwd.xstat(i, "pf_reset_recoveries").unwrap_or(0)
             ),
             Ok(ServiceEvent::ResetDetected) => {
                 log::warn!("port {i}: the device was reset under us; queues stopped, recovering")

@@ -34,9 +34,13 @@ pub trait RxQueue: Send {
 /// The transmit half of one queue.
 pub trait TxQueue: Send {
     /// Send packets from the front of `pkts`. Sent packets are removed (a
-    /// port that is done with a buffer frees it into `cache`); packets the
-    /// queue had no room for stay in `pkts`, in order, for the caller to
-    /// retry or drop. Returns how many were sent.
+    /// port that is done with a buffer frees it into `cache`). A packet the
+    /// port can never send (e.g. a length the device cannot take) is
+    /// removed too: the port frees it and counts it once, under a named
+    /// reason in its statistics, and goes on with the rest. Only packets
+    /// the queue had no room for stay in `pkts`, in order, for the caller
+    /// to retry or drop (and count). Returns how many were sent, not
+    /// counting the ones the port dropped.
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize;
 }
 
@@ -78,7 +82,10 @@ pub struct PortStats {
     /// Received frames dropped as bad: frame errors, frames too long for
     /// a buffer (their reasons are in [`Port::xstats`]).
     pub ierrors: u64,
-    /// Packets the port refused on send (queue full); the caller dropped them.
+    /// Packets the port dropped on send itself (igbvf: bad length;
+    /// af_packet: refused by the kernel). Refusals of a full queue are the
+    /// caller's to count, except that the ring port still counts them
+    /// here, assuming the caller drops them.
     pub oerrors: u64,
 }
 

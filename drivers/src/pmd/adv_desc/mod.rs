@@ -164,6 +164,9 @@ pub struct Flavor {
     pub rx_err_l4e: u32,
     /// RX status bit that says "ignore the checksum bits" (igb IXSM), or 0.
     pub rx_stat_ignore_csum: u32,
+    /// RX status bit that says "the VLAN field is big-endian" (I350 VF:
+    /// LB, nic-facts-igbvf.md C.4.1, C.9 #14), or 0.
+    pub rx_stat_vlan_bswap: u32,
     /// RXDCTL threshold bits written on enable.
     pub rxdctl_thresholds: u32,
     /// Bits OR-ed into every TX data descriptor's olinfo_status (ixgbevf:

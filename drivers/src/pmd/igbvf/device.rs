@@ -8,11 +8,11 @@ use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
 use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
-use crate::pci::PciFunction;
+use crate::pci::{DriverKind, PciFunction, SupportedDevice, IGBVF_82576};
 use crate::pmd::adv_desc::{
     disable_rx, disable_tx, program_rx, program_tx, settle_after, DescRing, DisableTiming,
-    Disabled, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing, TxCounters,
-    TxHw, TxRing,
+    Disabled, Flavor, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
+    TxCounters, TxHw, TxRing,
 };
 use crate::pool::PoolCache;
 use crate::port::{
@@ -21,7 +21,7 @@ use crate::port::{
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Waits of the control path. [`Timing::default`] is what the hardware
 /// needs; device models answer at once and use [`Timing::immediate`].
@@ -39,6 +39,9 @@ pub struct Timing {
     /// Stopping a queue: ENABLE read back to 0, then a settle before its
     /// buffers or descriptors are reused (C.7, see [`DisableTiming`]).
     pub disable: DisableTiming,
+    /// Least time between two mailbox link checks in
+    /// [`IgbvfPort::service`] (Linux's watchdog: 2 s, C.6 step 13).
+    pub link_check_interval: Duration,
 }
 
 impl Default for Timing {
@@ -49,6 +52,7 @@ impl Default for Timing {
             reset_poll_delay: Duration::from_micros(5),
             reset_reply_settle: Duration::from_millis(10),
             disable: DisableTiming::default(),
+            link_check_interval: Duration::from_secs(2),
         }
     }
 }
@@ -70,6 +74,7 @@ impl Timing {
                 poll_delay: Duration::ZERO,
                 settle: Duration::ZERO,
             },
+            link_check_interval: Duration::ZERO,
         }
     }
 }
@@ -103,12 +108,30 @@ pub struct IgbvfConfig {
     /// goes, before the rings' memory is unmapped. `None` only for models
     /// that have no config space.
     pub pci: Option<Arc<dyn PciFunction>>,
+    /// Which VF this is: its row of the supported-device table, for the
+    /// queue count (C.8) and the quirks (C.9 #14).
+    pub device: SupportedDevice,
 }
 
 impl IgbvfConfig {
-    /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages.
+    /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages,
+    /// and an 82576 VF (the one QEMU models). For a real device use
+    /// [`for_device`](Self::for_device) with its table row.
     pub fn new(id: PortId, name: impl Into<String>, dma: Arc<dyn DmaMapper>) -> IgbvfConfig {
+        IgbvfConfig::for_device(id, name, IGBVF_82576, dma)
+    }
+
+    /// Defaults for the device `device` (its row of
+    /// [`SUPPORTED_DEVICES`](crate::pci::SUPPORTED_DEVICES), e.g. from
+    /// [`PciDevice::supported`](crate::pci::PciDevice::supported)).
+    pub fn for_device(
+        id: PortId,
+        name: impl Into<String>,
+        device: SupportedDevice,
+        dma: Arc<dyn DmaMapper>,
+    ) -> IgbvfConfig {
         IgbvfConfig {
+            device,
             id,
             name: name.into(),
             rx_ring: 512,
@@ -224,6 +247,10 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     queues_given: bool,
     phase: Phase,
     recoveries: u64,
+    /// The device's bit meanings (FLAVOR, or FLAVOR_I350, C.9 #14).
+    flavor: Flavor,
+    /// When [`service`](Self::service) last ran the mailbox link check.
+    last_link_check: Option<Instant>,
 }
 
 fn random_local_mac() -> MacAddr {
@@ -247,23 +274,36 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     /// handshake for the MAC and CTS, SET_MAC_ADDR, SET_LPE, statistics
     /// baseline. Queues are set up by [`Port::queues`].
     pub fn new(regs: Arc<R>, cfg: IgbvfConfig) -> Result<IgbvfPort<R>, IgbvfError> {
+        if cfg.device.driver != DriverKind::Igbvf {
+            return Err(IgbvfError::Port(PortError::Config {
+                port: cfg.name.clone(),
+                why: format!("{} is not an igbvf device", cfg.device.name),
+            }));
+        }
+        // Queues by device: 82576 VF 2 + 2, I350 VF 1 + 1 (C.8). On an
+        // 82576 VF, RX queue 1 only receives through pool RSS, which a
+        // Linux PF never enables for a VF (nor does QEMU model it, C.10.2):
+        // it can be set up but stays empty, so all traffic arrives on RX
+        // queue 0 (C.8 "Treat the VF as single-queue RX").
+        let queues = cfg.device.max_queues as usize;
         let info = PortInfo {
             id: cfg.id,
             name: cfg.name.clone(),
             kind: "igbvf",
             mac: MacAddr::default(),
             capabilities: Capabilities {
-                max_rx_queues: MAX_QUEUES,
-                max_tx_queues: MAX_QUEUES,
+                max_rx_queues: queues,
+                max_tx_queues: queues,
                 max_rx_frame: cfg.data_room & !0x3FF,
             },
         };
+        let flavor = flavor_for(cfg.device.quirks);
         let stats = [VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC].map(|reg| Counter32 {
             reg,
             ..Counter32::default()
         });
         let arena_bytes =
-            MAX_QUEUES * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
+            queues * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
         let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
         let mut port = IgbvfPort {
             regs,
@@ -278,6 +318,8 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             queues_given: false,
             phase: Phase::Running,
             recoveries: 0,
+            flavor,
+            last_link_check: None,
         };
         port.bring_up()?;
         Ok(port)
@@ -492,47 +534,62 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     fn program_queues(&self) {
         let t = self.timing();
         for h in &self.tx {
-            program_tx(&*self.regs, &h.hw, &FLAVOR, &t);
+            program_tx(&*self.regs, &h.hw, &self.flavor, &t);
         }
         for h in &self.rx {
-            program_rx(&*self.regs, &h.hw, &FLAVOR, &t);
+            program_rx(&*self.regs, &h.hw, &self.flavor, &t);
         }
     }
 
     /// Control-thread housekeeping, to call periodically: folds hardware
-    /// counters, watches the mailbox for a PF reset (RSTI/RSTD, or a
-    /// PF_CONTROL_MSG without CTS, C.9 #13) and runs the recovery: stop the
-    /// queues, wait for their workers to release the rings, redo the
-    /// bring-up and restart the queues. Software counters are kept.
+    /// counters, watches the mailbox for a PF reset and runs the recovery:
+    /// stop the queues, wait for their workers to release the rings, redo
+    /// the bring-up and restart the queues. Software counters are kept.
+    ///
+    /// A reset is detected from RSTI/RSTD, a PF word without CTS (a
+    /// PF_CONTROL_MSG or a NACK, also one answering a request made
+    /// elsewhere), or a mailbox that timed out (C.5.3, C.6 step 13, C.9
+    /// #13). Like Linux's link check, at most every
+    /// [`Timing::link_check_interval`] the PF's word is read and ACKed even
+    /// with no message pending: a PF that dropped the VF's CTS answers
+    /// that ACK with a NACK, seen by a later call.
     pub fn service(&mut self) -> Result<ServiceEvent, IgbvfError> {
         match self.phase {
             Phase::Halted => Ok(ServiceEvent::Idle),
             Phase::Running => {
                 let regs = Arc::clone(&self.regs);
                 let regs = &*regs;
+                // ---- reset detection (C.9 #13) ----
                 let mut reset = self.mbx.check_for_rst(regs);
-                let mut counters_valid = !reset;
                 if !reset {
-                    match self.mbx.poll_pf_message(regs) {
-                        Ok(Some(w)) => {
-                            reset = w & MSG_ID_MASK == MSG_PF_CONTROL && w & MSG_CTS == 0;
-                        }
-                        Ok(None) | Err(MbxError::Busy) => {}
-                        Err(_) => {
-                            reset = true;
-                            counters_valid = false;
-                        }
+                    let now = Instant::now();
+                    let due = self.last_link_check.is_none_or(|t| {
+                        now.saturating_duration_since(t) >= self.cfg.timing.link_check_interval
+                    });
+                    let r = if due && self.mbx.lost_contact().is_none() {
+                        self.last_link_check = Some(now);
+                        self.mbx.check_cts(regs).map(Some)
+                    } else {
+                        self.mbx.poll_pf_message(regs)
+                    };
+                    match r {
+                        // Busy: PFSTS stays cached for the next call.
+                        Ok(_) | Err(MbxError::Busy) => {}
+                        Err(_) => reset = true,
+                    }
+                    if let Some(why) = self.mbx.lost_contact() {
+                        log::warn!("{}: {why}: the VF must be reset", self.cfg.name);
+                        reset = true;
                     }
                 }
-                // After RSTI/RSTD the PF may already have zeroed the
+                // After a reset the PF may already have zeroed the
                 // counters; a fold then would look like a wrap, so only
                 // fold while they can be trusted.
-                if counters_valid {
-                    self.update_hw_stats();
-                }
                 if !reset {
+                    self.update_hw_stats();
                     return Ok(ServiceEvent::Idle);
                 }
+                // ---- end of reset detection ----
                 log::warn!("{}: PF reset detected; stopping queues", self.cfg.name);
                 self.stop_queues();
                 self.phase = Phase::Stopping { restart: true };
@@ -559,32 +616,47 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             }
         }
     }
+}
 
-    /// Named counters: the rings' drops by reason, the VF's hardware
-    /// counters, resets.
-    fn named_counters(&self) -> Vec<XStat> {
-        let g = QueueCounters::get;
+impl<R: RegisterSpace + 'static> IgbvfPort<R> {
+    /// Every counter of the port by name, summed over its queues: each
+    /// packet the rings drop appears under exactly one reason; the `vf_*`
+    /// figures are the VF's hardware counters as of the last
+    /// [`update_hw_stats`](Self::update_hw_stats) (C.2 "Statistics").
+    pub fn xstats(&self) -> Vec<(&'static str, u64)> {
         let rx = |f: fn(&RxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
-            self.rx.iter().map(|h| g(f(&h.counters))).sum()
+            self.rx
+                .iter()
+                .map(|h| QueueCounters::get(f(&h.counters)))
+                .sum()
         };
         let tx = |f: fn(&TxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
-            self.tx.iter().map(|h| g(f(&h.counters))).sum()
+            self.tx
+                .iter()
+                .map(|h| QueueCounters::get(f(&h.counters)))
+                .sum()
         };
         let hw = self.hw_stats();
         vec![
-            ("rx_nombuf", rx(|c| &c.nombuf)),
+            ("rx_packets", rx(|c| &c.q.packets)),
+            ("rx_bytes", rx(|c| &c.q.bytes)),
             ("rx_frame_too_long", rx(|c| &c.frame_too_long)),
             ("rx_frame_errors", rx(|c| &c.frame_errors)),
+            ("rx_nombuf", rx(|c| &c.nombuf)),
+            ("rx_stop_discarded", rx(|c| &c.stop_discarded)),
             ("rx_buffers_leaked", rx(|c| &c.leaked)),
-            ("tx_ring_full", tx(|c| &c.q.dropped)),
+            ("tx_packets", tx(|c| &c.q.packets)),
+            ("tx_bytes", tx(|c| &c.q.bytes)),
             ("tx_bad_length", tx(|c| &c.bad_len)),
+            ("tx_ring_full", tx(|c| &c.ring_full)),
+            ("tx_stop_discarded", tx(|c| &c.stop_discarded)),
             ("tx_buffers_leaked", tx(|c| &c.leaked)),
-            ("hw_rx_packets", hw.rx_packets),
-            ("hw_tx_packets", hw.tx_packets),
-            ("hw_rx_octets", hw.rx_octets),
-            ("hw_tx_octets", hw.tx_octets),
-            ("hw_rx_multicast", hw.rx_multicast),
-            ("pf_resets", self.recoveries),
+            ("pf_reset_recoveries", self.recoveries),
+            ("vf_rx_packets", hw.rx_packets),
+            ("vf_tx_packets", hw.tx_packets),
+            ("vf_rx_octets", hw.rx_octets),
+            ("vf_tx_octets", hw.tx_octets),
+            ("vf_rx_multicast", hw.rx_multicast),
         ]
     }
 }
@@ -626,7 +698,9 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 .sum(),
             opackets: self.tx.iter().map(|h| g(&h.counters.q.packets)).sum(),
             obytes: self.tx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
-            oerrors: self.tx.iter().map(|h| g(&h.counters.q.dropped)).sum(),
+            // Packets the port itself dropped; a full ring's refusals stay
+            // with the caller, which counts what it drops.
+            oerrors: self.tx.iter().map(|h| g(&h.counters.bad_len)).sum(),
         }
     }
 
@@ -639,6 +713,15 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
             return Err(PortError::AlreadyStarted(self.info.name.clone()));
         }
         check_queue_counts(&self.info, rx, tx)?;
+        if rx > 1 {
+            // C.8: a VF's RX queue 1 only receives through pool RSS, which
+            // a Linux PF never enables for a VF (QEMU does not model it).
+            log::warn!(
+                "{}: RX queues past 0 receive nothing unless the PF enables pool RSS \
+                 for this VF (a Linux igb PF never does)",
+                self.cfg.name
+            );
+        }
         let err = |e: RingError| PortError::Config {
             port: self.cfg.name.clone(),
             why: e.to_string(),
@@ -649,7 +732,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 self.cfg.rx_ring,
                 self.cfg.data_room,
                 LAYOUT.rx(q),
-                FLAVOR,
+                self.flavor,
                 self.cfg.id,
                 &self.arena,
             )
@@ -658,8 +741,8 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
         }
         let mut txq = Vec::with_capacity(tx);
         for q in 0..tx {
-            let ring =
-                TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena).map_err(err)?;
+            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), self.flavor, &self.arena)
+                .map_err(err)?;
             txq.push(ring);
         }
         self.queues_given = true;
@@ -707,7 +790,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
     }
 
     fn xstats(&self) -> Vec<XStat> {
-        self.named_counters()
+        IgbvfPort::xstats(self)
     }
 
     fn service(&mut self) -> Result<ServiceEvent, PortError> {

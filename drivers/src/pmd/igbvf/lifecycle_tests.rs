@@ -111,7 +111,11 @@ fn stop_then_start_while_workers_hold_the_queues() {
     let x = Port::xstats(&port);
     let get = |n: &str| x.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     assert_eq!(get("rx_buffers_leaked"), Some(0));
-    assert_eq!(get("pf_resets"), Some(0), "a stop is not a PF reset");
+    assert_eq!(
+        get("pf_reset_recoveries"),
+        Some(0),
+        "a stop is not a PF reset"
+    );
     drop((rx, tx));
     drop(cache);
     drop(port);

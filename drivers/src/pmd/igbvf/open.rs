@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// Bring up the VF behind `args` (see [`crate::pmd::open_vf`]).
 pub fn open(args: OpenArgs<'_>) -> Result<DynPort, OpenError> {
     let c = args.cfg;
-    let mut cfg = IgbvfConfig::new(c.id, c.name.clone(), args.dma);
+    let mut cfg = IgbvfConfig::for_device(c.id, c.name.clone(), *args.device, args.dma);
     cfg.rx_ring = c.rx_ring;
     cfg.tx_ring = c.tx_ring;
     cfg.mtu = c.mtu;
