@@ -344,14 +344,14 @@ impl Mbuf {
     #[inline(always)]
     pub fn data_iova(&self) -> Iova {
         let h = self.hdr();
-        Iova(h.buf_iova + h.data_off as u64)
+        Iova::new(h.buf_iova + h.data_off as u64)
     }
 
     /// IOVA of the start of the headroom (where a NIC may write a whole
     /// buffer's worth when the headroom is given to it).
     #[inline(always)]
     pub fn buf_iova(&self) -> Iova {
-        Iova(self.hdr().buf_iova)
+        Iova::new(self.hdr().buf_iova)
     }
 }
 

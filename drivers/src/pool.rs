@@ -20,7 +20,9 @@
 use crate::mbuf::{
     Mbuf, MbufHeader, PoolId, PortId, DEFAULT_DATA_ROOM, DEFAULT_HEADROOM, HEADER_SIZE,
 };
-use crate::memory::{DmaRegion, MemoryBacking, MemoryError, PageSize};
+use crate::memory::{
+    DmaMapError, DmaMapper, DmaRegion, Iova, MemoryBacking, MemoryError, PageSize,
+};
 use crate::ring::{Ring, RingError};
 use arrayvec::ArrayVec;
 use std::ptr::NonNull;
@@ -52,6 +54,11 @@ pub struct PoolConfig {
     pub cache_size: usize,
     /// Where the memory comes from.
     pub backing: MemoryBacking,
+    /// The device address space to map the pool in before its buffers are
+    /// cut (their headers carry the IOVA). `None` for pools that only
+    /// software ports use: their buffers have no IOVA, and a driver
+    /// refuses such a pool.
+    pub dma: Option<Arc<dyn DmaMapper>>,
 }
 
 impl PoolConfig {
@@ -65,6 +72,7 @@ impl PoolConfig {
             headroom: DEFAULT_HEADROOM,
             cache_size: DEFAULT_CACHE_SIZE,
             backing: MemoryBacking::default(),
+            dma: None,
         }
     }
 
@@ -106,6 +114,15 @@ pub enum PoolError {
     TooManyPools {
         /// Pool name.
         name: String,
+    },
+    /// The memory could not be mapped for the devices.
+    #[error("pool {name}: cannot map its memory for DMA: {source}")]
+    DmaMap {
+        /// Pool name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: DmaMapError,
     },
     /// The free ring could not be built.
     #[error("pool {name}: {source}")]
@@ -218,6 +235,12 @@ impl Pool {
                 region.len()
             )));
         }
+        if let Some(mapper) = &config.dma {
+            region.map_dma(mapper).map_err(|source| PoolError::DmaMap {
+                name: config.name.clone(),
+                source,
+            })?;
+        }
         let free = Ring::new((config.count as usize).next_power_of_two()).map_err(|source| {
             PoolError::Ring {
                 name: config.name.clone(),
@@ -248,12 +271,17 @@ impl Pool {
         );
 
         let base = shared.region.as_ptr();
-        let base_iova = shared.region.iova().0;
         let mut batch: ArrayVec<Mbuf, 64> = ArrayVec::new();
         for index in 0..config.count {
             let offset = layout.offset_of(index as usize);
             let hdr = MbufHeader {
-                buf_iova: base_iova + (offset + HEADER_SIZE) as u64,
+                // Within one element the bus addresses are contiguous
+                // (no element straddles a page on hugepages), so one base
+                // per element is enough; 0 for an unmapped pool.
+                buf_iova: shared
+                    .region
+                    .iova_at(offset + HEADER_SIZE)
+                    .map_or(0, Iova::get),
                 ol_flags: 0,
                 index,
                 rss_hash: 0,
@@ -339,7 +367,12 @@ impl Pool {
         self.shared.cache_size
     }
 
-    /// The pool's memory, to map it for a device (`vfio::Container::dma_map`).
+    /// True if the pool's buffers are mapped in this device address space.
+    pub fn is_mapped_by(&self, mapper: &Arc<dyn DmaMapper>) -> bool {
+        self.shared.region.is_mapped_by(mapper)
+    }
+
+    /// The pool's memory.
     pub fn region(&self) -> &DmaRegion {
         &self.shared.region
     }
@@ -799,12 +832,30 @@ mod tests {
     }
 
     #[test]
-    fn iova_follows_layout() {
-        let pool = soft_pool("iova", 3);
+    fn iova_comes_from_the_mapping_and_follows_layout() {
+        let mapper: Arc<dyn DmaMapper> = Arc::new(crate::memory::TestMapper::at(0x8000_0000));
+        let mut cfg = PoolConfig::new("iova", 3).with_backing(MemoryBacking::NoHuge);
+        cfg.dma = Some(Arc::clone(&mapper));
+        let pool = Pool::new(&cfg).unwrap();
+        assert!(pool.is_mapped_by(&mapper));
         let a = pool.alloc().unwrap();
         let b = pool.alloc().unwrap();
-        let delta = a.buf_iova().0.abs_diff(b.buf_iova().0);
+        let base = 0x8000_0000u64;
+        for m in [&a, &b] {
+            let off = m.buf_iova().get() - base;
+            assert_eq!(
+                off as usize % pool.element_size(),
+                crate::mbuf::HEADER_SIZE,
+                "an element's data starts after its header"
+            );
+        }
+        let delta = a.buf_iova().get().abs_diff(b.buf_iova().get());
         assert_eq!(delta % pool.element_size() as u64, 0);
-        assert_eq!(a.data_iova().0, a.buf_iova().0 + DEFAULT_HEADROOM as u64);
+        assert_eq!(
+            a.data_iova().get(),
+            a.buf_iova().get() + DEFAULT_HEADROOM as u64
+        );
+        let soft = soft_pool("unmapped", 1);
+        assert!(!soft.is_mapped_by(&mapper));
     }
 }

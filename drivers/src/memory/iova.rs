@@ -4,14 +4,33 @@ use std::fmt;
 
 /// The address a device puts on the bus to reach a byte of a DMA region.
 ///
-/// Behind an IOMMU (VFIO type1) this is whatever address the region was
-/// mapped at with `VFIO_IOMMU_MAP_DMA`. For now that is the process virtual
-/// address, as ixy.rs does ("Use IOVAs not VAs for DMA buffer",
-/// `ixy-languages/ixy.rs@d3fc461:src/memory.rs`). It is a separate type so
-/// that a virtual address is never handed to a device by accident, and so a
-/// different IOVA allocator can come later without touching the callers.
+/// An IOVA only ever comes from a mapping ([`super::DmaMapper`]): behind an
+/// IOMMU (VFIO type1) it is the address the container chose for the region
+/// inside the IOMMU's usable ranges; in no-IOMMU mode it is the physical
+/// address of a locked hugepage; in a device model it is whatever the
+/// model's own translation handed out. Code outside this crate cannot make
+/// one from a number, so a virtual address is never handed to a device by
+/// accident.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Iova(pub u64);
+pub struct Iova(u64);
+
+impl Iova {
+    /// Only mappers (vfio, device models) in this crate make IOVAs.
+    pub(crate) const fn new(v: u64) -> Iova {
+        Iova(v)
+    }
+
+    /// The address as a number, to program into a register or descriptor.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The address `bytes` further on (within the same contiguous range:
+    /// the caller checks that).
+    pub(crate) const fn add(self, bytes: u64) -> Iova {
+        Iova(self.0 + bytes)
+    }
+}
 
 impl fmt::Display for Iova {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

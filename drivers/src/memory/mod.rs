@@ -10,12 +10,20 @@
 //! hugepages are short it fails with a [`MemoryError`] that gives the counts
 //! and the fix.
 
+mod arena;
+mod dma_map;
 mod error;
 mod hugepage_info;
 mod iova;
 mod region;
+#[cfg(any(test, feature = "sim"))]
+mod test_mapper;
 
+pub use arena::{ArenaError, DmaArena, DmaSlice};
+pub use dma_map::{same_mapper, DmaMapError, DmaMapper, IovaLayout};
 pub use error::MemoryError;
 pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
 pub use iova::Iova;
 pub use region::{DmaRegion, HugepageSize, MemoryBacking};
+#[cfg(any(test, feature = "sim"))]
+pub use test_mapper::TestMapper;

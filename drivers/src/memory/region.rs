@@ -8,7 +8,9 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use super::dma_map::{DmaMapError, DmaMapper, IovaLayout};
 use super::error::MemoryError;
 use super::hugepage_info::{hugetlbfs_page_size, overcommit_headroom, status_of, PageSize};
 use super::iova::Iova;
@@ -81,13 +83,23 @@ struct MapOptions {
 }
 
 /// A zeroed, locked-in-RAM memory region a device can DMA into.
-/// Dropping it unmaps the memory.
+/// Dropping it unmaps it from the device's address space (if it was
+/// mapped), then releases the memory.
 #[derive(Debug)]
 pub struct DmaRegion {
     ptr: NonNull<u8>,
     len: usize,
     page_size: PageSize,
     origin: Origin,
+    /// Set once by [`DmaRegion::map_dma`]; the only source of IOVAs.
+    mapping: OnceLock<RegionMapping>,
+}
+
+/// The address space a region is mapped in, and where.
+#[derive(Debug)]
+struct RegionMapping {
+    mapper: Arc<dyn DmaMapper>,
+    layout: IovaLayout,
 }
 
 // SAFETY: DmaRegion owns its mapping exclusively; the pointer is never
@@ -126,20 +138,62 @@ impl DmaRegion {
         self.page_size
     }
 
-    /// The IOVA of the first byte. For now the IOVA is the virtual address,
-    /// which is what VFIO type1 is told to map.
-    pub fn iova(&self) -> Iova {
-        Iova(self.ptr.as_ptr() as u64)
+    /// Map the region in `mapper`'s address space (once). From then on
+    /// [`iova_at`](Self::iova_at) answers, and the region is unmapped from
+    /// it before its memory goes.
+    pub fn map_dma(&self, mapper: &Arc<dyn DmaMapper>) -> Result<(), DmaMapError> {
+        if self.mapping.get().is_some() {
+            return Err(DmaMapError::AlreadyMapped {
+                what: self.describe(),
+            });
+        }
+        let layout = mapper.map(self)?;
+        let m = RegionMapping {
+            mapper: Arc::clone(mapper),
+            layout,
+        };
+        if let Err(m) = self.mapping.set(m) {
+            // Another thread mapped it meanwhile: undo ours.
+            let _ = m.mapper.unmap(self, &m.layout);
+            return Err(DmaMapError::AlreadyMapped {
+                what: self.describe(),
+            });
+        }
+        log::debug!(
+            "mapped {} for DMA ({}) at {}",
+            self.describe(),
+            mapper.name(),
+            self.iova().map_or("?".to_string(), |i| i.to_string())
+        );
+        Ok(())
     }
 
-    /// The IOVA of the byte at `offset`.
-    pub fn iova_at(&self, offset: usize) -> Iova {
-        debug_assert!(
-            offset < self.len,
-            "offset {offset} outside a DMA region of {} bytes",
-            self.len
-        );
-        Iova(self.iova().0 + offset as u64)
+    /// True once mapped.
+    pub fn is_mapped(&self) -> bool {
+        self.mapping.get().is_some()
+    }
+
+    /// True if mapped in exactly this address space.
+    pub fn is_mapped_by(&self, mapper: &Arc<dyn DmaMapper>) -> bool {
+        self.mapping
+            .get()
+            .is_some_and(|m| super::dma_map::same_mapper(&m.mapper, mapper))
+    }
+
+    /// Where the region sits in its address space, once mapped.
+    pub fn layout(&self) -> Option<&IovaLayout> {
+        self.mapping.get().map(|m| &m.layout)
+    }
+
+    /// The IOVA of the first byte; `None` until the region is mapped.
+    pub fn iova(&self) -> Option<Iova> {
+        self.iova_at(0)
+    }
+
+    /// The IOVA of the byte at `offset`; `None` until the region is mapped
+    /// or past its end.
+    pub fn iova_at(&self, offset: usize) -> Option<Iova> {
+        self.mapping.get()?.layout.iova_at(offset, self.len)
     }
 
     /// A one-line summary for logs, e.g. "8 MiB in 4 x 2M hugepages (anonymous)".
@@ -194,9 +248,10 @@ impl DmaRegion {
             len,
             page_size,
             origin,
+            mapping: OnceLock::new(),
         };
         region.ensure_backed()?;
-        log::debug!("allocated {} at {}", region.describe(), region.iova());
+        log::debug!("allocated {} at {:p}", region.describe(), region.ptr);
         Ok(region)
     }
 
@@ -288,6 +343,13 @@ impl DmaRegion {
 
 impl Drop for DmaRegion {
     fn drop(&mut self) {
+        // Out of the device's address space first: whoever owned the region
+        // stopped the device's DMA into it before letting it go.
+        if let Some(m) = self.mapping.take() {
+            if let Err(e) = m.mapper.unmap(self, &m.layout) {
+                log::error!("unmapping {} for DMA: {e}", self.describe());
+            }
+        }
         // SAFETY: ptr/len are exactly the mapping made in allocate_with, and
         // the region is being dropped, so nothing can use it afterwards
         // (the caller is responsible for stopping DMA into it first).
@@ -553,8 +615,17 @@ mod tests {
         assert_eq!(region.len(), 3 * 4096);
         assert!(!region.is_empty());
         assert_eq!(region.page_size(), PageSize::Size4K);
-        assert_eq!(region.iova(), Iova(region.as_ptr().as_ptr() as u64));
-        assert_eq!(region.iova_at(100).0, region.iova().0 + 100);
+        assert_eq!(region.iova(), None, "no IOVA before a mapping");
+        let mapper: Arc<dyn DmaMapper> = Arc::new(crate::memory::TestMapper::at(0x10_0000));
+        region.map_dma(&mapper).expect("map");
+        assert!(region.is_mapped_by(&mapper));
+        assert_eq!(region.iova().map(Iova::get), Some(0x10_0000));
+        assert_eq!(region.iova_at(100).map(Iova::get), Some(0x10_0000 + 100));
+        assert_eq!(region.iova_at(region.len()), None);
+        assert!(matches!(
+            region.map_dma(&mapper),
+            Err(DmaMapError::AlreadyMapped { .. })
+        ));
         assert_eq!(region.describe(), "12 KiB in 3 x 4K pages (no hugepages)");
         check_zeroed_and_writable(&region);
     }
@@ -584,7 +655,7 @@ mod tests {
 
     #[test]
     fn sizes_and_addresses_display() {
-        assert_eq!(Iova(0x1000).to_string(), "0x1000");
+        assert_eq!(Iova::new(0x1000).to_string(), "0x1000");
         assert_eq!(human_size(8 << 20), "8 MiB");
         assert_eq!(human_size(2 << 30), "2 GiB");
         assert_eq!(human_size(12 << 10), "12 KiB");

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::device::Device;
 use super::error::VfioError;
-use super::sys::{ioctl_ref, ioctl_value};
+use super::sys::{ioctl_buf, ioctl_ref, ioctl_value};
 use super::uapi::*;
 use crate::pci::{PciAddress, PciDevice, Sysfs};
 
@@ -141,6 +141,7 @@ pub struct Container {
     sysfs: Sysfs,
     extensions: Extensions,
     state: Mutex<State>,
+    iova: Mutex<super::dma::IovaAllocator>,
 }
 
 impl Container {
@@ -187,6 +188,7 @@ impl Container {
             sysfs,
             extensions,
             state: Mutex::new(State::default()),
+            iova: Mutex::new(Default::default()),
         })
     }
 
@@ -209,6 +211,11 @@ impl Container {
         &self.fd
     }
 
+    pub(crate) fn iova_allocator(&self) -> std::sync::MutexGuard<'_, super::dma::IovaAllocator> {
+        // The allocator is updated in one step; a poisoned lock is usable.
+        self.iova.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves State consistent (each
         // field is updated in one step), so a poisoned lock is still usable.
@@ -222,6 +229,16 @@ impl Container {
         let (_, node) = preflight(&self.sysfs, address)?;
         let group = self.attach_group(&node)?;
         Device::open(address, group, self.fd.clone())
+    }
+
+    /// Attaches the IOMMU group of the device at `address` (bound to
+    /// vfio-pci) without opening the device: the container's IOMMU type is
+    /// set with the first group, and only then can memory be mapped. Lets
+    /// the buffer pool be mapped before the devices that will use it are
+    /// opened.
+    pub fn attach(&self, address: PciAddress) -> Result<(), VfioError> {
+        let (_, node) = preflight(&self.sysfs, address)?;
+        self.attach_group(&node).map(|_| ())
     }
 
     fn attach_group(&self, node: &GroupNode) -> Result<Arc<OwnedFd>, VfioError> {
@@ -330,4 +347,74 @@ impl Container {
         })?;
         Ok(info.iova_pgsizes)
     }
+
+    /// The IOMMU's usable IOVA ranges (inclusive ends), from the
+    /// VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE capability of
+    /// `VFIO_IOMMU_GET_INFO` (Linux >= 5.4; include/uapi/linux/vfio.h).
+    /// `None` when the kernel has no such capability. Holes (the MSI
+    /// window, reserved regions) are left out by the kernel.
+    pub fn iova_ranges(&self) -> Result<Option<Vec<(u64, u64)>>, VfioError> {
+        let err = |source| VfioError::Ioctl {
+            op: "VFIO_IOMMU_GET_INFO",
+            target: "/dev/vfio/vfio".to_string(),
+            source,
+        };
+        let mut info = VfioIommuType1Info {
+            argsz: argsz::<VfioIommuType1Info>(),
+            ..Default::default()
+        };
+        ioctl_ref(&self.fd, VFIO_IOMMU_GET_INFO, &mut info).map_err(err)?;
+        if info.flags & VFIO_IOMMU_INFO_CAPS == 0
+            || info.argsz as usize <= argsz::<VfioIommuType1Info>() as usize
+        {
+            return Ok(None);
+        }
+        // Ask again with room for the capability chain the kernel asked
+        // for; u64 words keep the buffer aligned for the header.
+        let words = (info.argsz as usize).div_ceil(8);
+        let mut buf = vec![0u64; words];
+        // argsz sits in the low half of word 0 (flags in the high half).
+        let size = (words * 8) as u32;
+        buf[0] = if cfg!(target_endian = "little") {
+            size as u64
+        } else {
+            (size as u64) << 32
+        };
+        ioctl_buf(&self.fd, VFIO_IOMMU_GET_INFO, &mut buf).map_err(err)?;
+        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        Ok(parse_iova_ranges(&bytes))
+    }
+}
+
+/// Walks the capability chain of a `vfio_iommu_type1_info` buffer for
+/// VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE (include/uapi/linux/vfio.h:
+/// header {u16 id, u16 version, u32 next}; then u32 nr_iovas, u32
+/// reserved, nr_iovas x {u64 start, u64 end}). Bounds-checked: a broken
+/// chain gives `None`.
+pub(crate) fn parse_iova_ranges(buf: &[u8]) -> Option<Vec<(u64, u64)>> {
+    let u32_at =
+        |o: usize| -> Option<u32> { Some(u32::from_ne_bytes(buf.get(o..o + 4)?.try_into().ok()?)) };
+    let u16_at =
+        |o: usize| -> Option<u16> { Some(u16::from_ne_bytes(buf.get(o..o + 2)?.try_into().ok()?)) };
+    let u64_at =
+        |o: usize| -> Option<u64> { Some(u64::from_ne_bytes(buf.get(o..o + 8)?.try_into().ok()?)) };
+    // cap_offset follows argsz, flags and iova_pgsizes.
+    let mut at = u32_at(16)? as usize;
+    let mut hops = 0;
+    while at != 0 && hops < 64 {
+        hops += 1;
+        let id = u16_at(at)?;
+        let next = u32_at(at + 4)? as usize;
+        if id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE {
+            let n = u32_at(at + 8)? as usize;
+            let mut ranges = Vec::with_capacity(n.min(64));
+            for i in 0..n {
+                let o = at + 16 + i * 16;
+                ranges.push((u64_at(o)?, u64_at(o + 8)?));
+            }
+            return Some(ranges);
+        }
+        at = next;
+    }
+    None
 }

@@ -248,6 +248,15 @@ impl Device {
         Ok(())
     }
 
+    /// Clears PCI_COMMAND bus master: the device can no longer start DMA.
+    pub fn disable_bus_master(&self) -> Result<(), VfioError> {
+        let command = self.config_read_u16(config::COMMAND)?;
+        if command & config::COMMAND_MASTER != 0 {
+            self.config_write_u16(config::COMMAND, command & !config::COMMAND_MASTER)?;
+        }
+        Ok(())
+    }
+
     /// `VFIO_DEVICE_RESET` (function-level or PM reset). Fails, instead of
     /// silently doing nothing, when the device cannot be reset this way.
     pub fn reset(&self) -> Result<(), VfioError> {
@@ -279,4 +288,20 @@ fn region_info(fd: &OwnedFd, index: u32) -> Option<RegionInfo> {
         size: raw.size,
         offset: raw.offset,
     })
+}
+
+impl crate::pci::PciFunction for Device {
+    fn set_bus_master(&self, on: bool) -> Result<(), crate::pci::FunctionError> {
+        let r = if on {
+            self.enable_bus_master()
+        } else {
+            self.disable_bus_master()
+        };
+        r.map_err(|e| crate::pci::FunctionError(format!("{}: {e}", self.address)))
+    }
+
+    fn function_reset(&self) -> Result<(), crate::pci::FunctionError> {
+        self.reset()
+            .map_err(|e| crate::pci::FunctionError(format!("{}: {e}", self.address)))
+    }
 }

@@ -2,58 +2,81 @@
 //! IOMMU, physical addresses from /proc/self/pagemap without one.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 
 use super::container::{Container, IommuMode};
 use super::error::VfioError;
 use super::sys::ioctl_ref;
 use super::uapi::*;
-use crate::memory::{DmaRegion, Iova, PageSize};
+use crate::memory::{DmaMapError, DmaMapper, DmaRegion, Iova, IovaLayout, PageSize};
 
-/// How the device reaches the region.
-#[derive(Debug)]
-enum Kind {
-    /// Mapped in the IOMMU at `iova` for `len` bytes.
-    Iommu { iova: u64, len: usize },
-    /// No IOMMU: the physical address of each page.
-    Physical { page_size: usize, pages: Vec<Iova> },
+/// Where the container puts the next region behind an IOMMU: a bump
+/// allocator over the IOMMU's usable IOVA ranges. Nothing is given back
+/// (a fast path maps its pools and rings once).
+#[derive(Debug, Default)]
+pub(crate) struct IovaAllocator {
+    /// Usable ranges, inclusive ends, ascending; read on first use.
+    ranges: Option<Vec<(u64, u64)>>,
+    next: u64,
 }
 
-/// A region made reachable by the container's devices. Unmapped when
-/// dropped (errors are logged) or by [`DmaMapping::unmap`] (errors
-/// returned).
-///
-/// The mapping does not own the region: drop it (or stop the device's DMA)
-/// before the region itself is dropped, or the pinned pages stay mapped
-/// for the device until the mapping goes.
-#[derive(Debug)]
-pub struct DmaMapping {
-    container: Arc<OwnedFd>,
-    kind: Kind,
-    unmapped: bool,
+/// Lowest IOVA handed out: page 0 stays unmapped so a zero address in a
+/// descriptor faults instead of reaching memory.
+const IOVA_FLOOR: u64 = 1 << 20;
+
+/// Ranges assumed when the kernel reports none (before Linux 5.4): above
+/// 4 GiB, so the x86 MSI window at 0xfee00000 is never used, and below
+/// 2^39, the smallest address width of Intel's IOMMUs (QEMU's default).
+const FALLBACK_RANGE: (u64, u64) = (1 << 32, (1 << 39) - 1);
+
+impl IovaAllocator {
+    /// `len` bytes aligned to `align`, inside one usable range.
+    pub(crate) fn allocate(&mut self, len: u64, align: u64) -> Option<u64> {
+        let ranges = self.ranges.as_deref().unwrap_or(&[FALLBACK_RANGE]);
+        for &(start, end) in ranges {
+            let from = self
+                .next
+                .max(start)
+                .max(IOVA_FLOOR)
+                .checked_next_multiple_of(align)?;
+            let last = from.checked_add(len.checked_sub(1)?)?;
+            if last <= end {
+                self.next = last + 1;
+                return Some(from);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn set_ranges(&mut self, mut ranges: Vec<(u64, u64)>) {
+        ranges.sort_unstable();
+        self.ranges = Some(ranges);
+    }
+
+    pub(crate) fn has_ranges(&self) -> bool {
+        self.ranges.is_some()
+    }
 }
 
-impl Container {
-    /// Makes `region` reachable by the devices of this container.
-    ///
-    /// Behind an IOMMU it is mapped read-write at [`DmaRegion::iova`]
-    /// (VFIO_IOMMU_MAP_DMA). In no-IOMMU mode nothing is mapped: the
+impl DmaMapper for Container {
+    /// Behind an IOMMU, the region is mapped read-write
+    /// (VFIO_IOMMU_MAP_DMA) at an IOVA the container picks inside the
+    /// IOMMU's usable ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), aligned
+    /// to the region's page size. In no-IOMMU mode nothing is mapped: the
     /// physical address of every page is read from /proc/self/pagemap
     /// (needs CAP_SYS_ADMIN), and the region must be hugepage-backed so
-    /// each page is physically contiguous and never moved. No-IOMMU mode
-    /// costs all isolation: a buggy device or driver can DMA anywhere in
-    /// memory, including the kernel's.
+    /// each page is physically contiguous and never moved (the region is
+    /// locked and pre-faulted). No-IOMMU mode costs all isolation: a buggy
+    /// device or driver can DMA anywhere in memory, including the kernel's.
     ///
     /// Needs a device opened first: the IOMMU type is set when the first
     /// group is attached.
-    pub fn dma_map(&self, region: &DmaRegion) -> Result<DmaMapping, VfioError> {
+    fn map(&self, region: &DmaRegion) -> Result<IovaLayout, DmaMapError> {
         match self.iommu_mode() {
-            None => Err(VfioError::NoIommuYet),
+            None => Err(VfioError::NoIommuYet.into()),
             Some(IommuMode::NoIommu) => {
                 if region.page_size() == PageSize::Size4K {
-                    return Err(VfioError::NoIommuNeedsHugepages);
+                    return Err(VfioError::NoIommuNeedsHugepages.into());
                 }
                 let page_size = region.page_size().bytes();
                 let base = region.as_ptr().as_ptr() as usize;
@@ -69,19 +92,19 @@ impl Container {
                                  its size: the region is not really hugepage-backed",
                                 region.page_size()
                             ),
-                        });
+                        }
+                        .into());
                     }
-                    pages.push(Iova(phys));
+                    pages.push(Iova::new(phys));
                 }
-                Ok(DmaMapping {
-                    container: self.fd().clone(),
-                    kind: Kind::Physical { page_size, pages },
-                    unmapped: false,
+                Ok(IovaLayout::Pages {
+                    page_size,
+                    pages: pages.into_boxed_slice(),
                 })
             }
             Some(IommuMode::Type1v2 | IommuMode::Type1) => {
-                let iova = region.iova().0;
                 let len = region.len();
+                let iova = self.allocate_iova(len as u64, region.page_size().bytes() as u64)?;
                 let mut map = VfioIommuType1DmaMap {
                     argsz: argsz::<VfioIommuType1DmaMap>(),
                     flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
@@ -91,67 +114,25 @@ impl Container {
                 };
                 ioctl_ref(self.fd(), VFIO_IOMMU_MAP_DMA, &mut map)
                     .map_err(|source| VfioError::DmaMap { iova, len, source })?;
-                Ok(DmaMapping {
-                    container: self.fd().clone(),
-                    kind: Kind::Iommu { iova, len },
-                    unmapped: false,
+                Ok(IovaLayout::Contiguous {
+                    base: Iova::new(iova),
                 })
             }
         }
     }
-}
 
-impl DmaMapping {
-    /// The bus address of the region's first byte.
-    pub fn iova(&self) -> Iova {
-        match &self.kind {
-            Kind::Iommu { iova, .. } => Iova(*iova),
-            Kind::Physical { pages, .. } => pages.first().copied().unwrap_or(Iova(0)),
-        }
-    }
-
-    /// The bus address of the byte at `offset`, `None` past the end. In
-    /// no-IOMMU mode only bytes within one page are contiguous on the bus.
-    pub fn iova_at(&self, offset: usize) -> Option<Iova> {
-        match &self.kind {
-            Kind::Iommu { iova, len } => (offset < *len).then(|| Iova(iova + offset as u64)),
-            Kind::Physical { page_size, pages } => pages
-                .get(offset / page_size)
-                .map(|page| Iova(page.0 + (offset % page_size) as u64)),
-        }
-    }
-
-    /// True in no-IOMMU mode (addresses are physical).
-    pub fn is_physical(&self) -> bool {
-        matches!(self.kind, Kind::Physical { .. })
-    }
-
-    /// The bus address of each page in no-IOMMU mode (empty behind an IOMMU,
-    /// where the region is contiguous at [`DmaMapping::iova`]).
-    pub fn page_addresses(&self) -> &[Iova] {
-        match &self.kind {
-            Kind::Iommu { .. } => &[],
-            Kind::Physical { pages, .. } => pages,
-        }
-    }
-
-    /// Unmaps now and reports failure.
-    pub fn unmap(mut self) -> Result<(), VfioError> {
-        self.unmapped = true;
-        self.do_unmap()
-    }
-
-    fn do_unmap(&self) -> Result<(), VfioError> {
-        let Kind::Iommu { iova, len } = self.kind else {
-            return Ok(());
+    fn unmap(&self, region: &DmaRegion, layout: &IovaLayout) -> Result<(), DmaMapError> {
+        let IovaLayout::Contiguous { base } = layout else {
+            return Ok(()); // no-IOMMU: nothing was mapped
         };
+        let (iova, len) = (base.get(), region.len());
         let mut unmap = VfioIommuType1DmaUnmap {
             argsz: argsz::<VfioIommuType1DmaUnmap>(),
             flags: 0,
             iova,
             size: len as u64,
         };
-        ioctl_ref(&self.container, VFIO_IOMMU_UNMAP_DMA, &mut unmap)
+        ioctl_ref(self.fd(), VFIO_IOMMU_UNMAP_DMA, &mut unmap)
             .map_err(|source| VfioError::DmaUnmap { iova, len, source })?;
         if unmap.size != len as u64 {
             return Err(VfioError::DmaUnmap {
@@ -161,19 +142,41 @@ impl DmaMapping {
                     "the kernel unmapped {:#x} bytes",
                     unmap.size
                 )),
-            });
+            }
+            .into());
         }
         Ok(())
     }
+
+    fn name(&self) -> &'static str {
+        match self.iommu_mode() {
+            Some(IommuMode::NoIommu) => "vfio no-IOMMU",
+            _ => "vfio type1",
+        }
+    }
 }
 
-impl Drop for DmaMapping {
-    fn drop(&mut self) {
-        if !self.unmapped {
-            if let Err(err) = self.do_unmap() {
-                log::error!("{err}");
+impl Container {
+    fn allocate_iova(&self, len: u64, align: u64) -> Result<u64, VfioError> {
+        let mut alloc = self.iova_allocator();
+        if !alloc.has_ranges() {
+            match self.iova_ranges() {
+                Ok(Some(r)) if !r.is_empty() => alloc.set_ranges(r),
+                Ok(_) => {
+                    log::info!(
+                        "the IOMMU reports no usable IOVA ranges (kernel before 5.4?); \
+                         using {:#x}-{:#x}",
+                        FALLBACK_RANGE.0,
+                        FALLBACK_RANGE.1
+                    );
+                    alloc.set_ranges(vec![FALLBACK_RANGE]);
+                }
+                Err(e) => return Err(e),
             }
         }
+        alloc
+            .allocate(len, align)
+            .ok_or(VfioError::IovaSpace { len })
     }
 }
 

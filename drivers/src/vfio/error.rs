@@ -267,6 +267,16 @@ pub enum VfioError {
     )]
     NoIommuYet,
 
+    /// The IOMMU's usable ranges have no room left.
+    #[error(
+        "no room for {len:#x} more bytes in the IOMMU's usable IOVA ranges: map fewer \
+         or smaller regions (fewer buffers, --nb-mbuf)"
+    )]
+    IovaSpace {
+        /// Bytes asked.
+        len: u64,
+    },
+
     /// No-IOMMU mode needs hugepage-backed memory.
     #[error(
         "no-IOMMU DMA needs hugepage-backed memory (4K pages are not physically \

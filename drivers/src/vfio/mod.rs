@@ -30,7 +30,7 @@ pub use crate::pci::{BindOutcome, Sysfs};
 pub use bar::Bar;
 pub use container::{preflight, Container, Extensions, GroupNode, IommuMode};
 pub use device::{config, Device, DeviceInfo, RegionInfo};
-pub use dma::{physical_address, DmaMapping};
+pub use dma::physical_address;
 pub use error::VfioError;
 
 /// Binds the device at `address` to vfio-pci (driver_override, unbind,

@@ -30,6 +30,21 @@ pub(crate) fn ioctl_ref<T>(fd: &OwnedFd, request: u32, arg: &mut T) -> io::Resul
     }
 }
 
+/// An ioctl whose argument is a buffer that starts with a VFIO structure
+/// (its `argsz` set to the buffer's size in bytes) and has room after it
+/// for the capability chain the kernel appends.
+pub(crate) fn ioctl_buf(fd: &OwnedFd, request: u32, buf: &mut [u64]) -> io::Result<i32> {
+    // SAFETY: buf is valid and exclusively borrowed for its whole length;
+    // the caller set argsz to at most its size in bytes, so the kernel
+    // writes nothing past it.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, buf.as_mut_ptr()) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
 /// VFIO_GROUP_GET_DEVICE_FD: its argument is a NUL-terminated device name,
 /// and it returns a new fd.
 pub(crate) fn ioctl_get_device_fd(

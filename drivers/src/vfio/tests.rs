@@ -264,3 +264,52 @@ fn physical_addresses_of_a_hugepage_are_contiguous() {
         );
     }
 }
+
+#[test]
+fn iova_ranges_are_read_from_the_capability_chain() {
+    // vfio_iommu_type1_info (24 bytes, cap_offset = 24) then a first
+    // capability of another id (16 bytes) pointing at the IOVA-range one:
+    // two ranges around the x86 MSI window.
+    let mut b = vec![0u8; 24 + 16 + 16 + 2 * 16];
+    b[16..20].copy_from_slice(&24u32.to_ne_bytes());
+    b[24..26].copy_from_slice(&2u16.to_ne_bytes()); // some other capability
+    b[28..32].copy_from_slice(&40u32.to_ne_bytes());
+    b[40..42].copy_from_slice(&1u16.to_ne_bytes()); // IOVA_RANGE
+    b[48..52].copy_from_slice(&2u32.to_ne_bytes());
+    let ranges = [(0u64, 0xfedf_ffffu64), (0xfef0_0000, (1 << 39) - 1)];
+    for (i, (s, e)) in ranges.iter().enumerate() {
+        b[56 + i * 16..64 + i * 16].copy_from_slice(&s.to_ne_bytes());
+        b[64 + i * 16..72 + i * 16].copy_from_slice(&e.to_ne_bytes());
+    }
+    assert_eq!(
+        super::container::parse_iova_ranges(&b),
+        Some(ranges.to_vec())
+    );
+    // A chain that points past the buffer is not trusted.
+    let mut broken = b.clone();
+    broken[28..32].copy_from_slice(&4000u32.to_ne_bytes());
+    assert_eq!(super::container::parse_iova_ranges(&broken), None);
+    // No capability at all.
+    assert_eq!(super::container::parse_iova_ranges(&[0u8; 24]), None);
+}
+
+#[test]
+fn iovas_stay_inside_the_usable_ranges() {
+    let mut a = super::dma::IovaAllocator::default();
+    // The MSI window 0xfee00000-0xfeefffff is a hole between two ranges.
+    a.set_ranges(vec![(0xfef0_0000, (1 << 39) - 1), (0, 0xfedf_ffff)]);
+    let two_m = 2u64 << 20;
+    let first = a.allocate(two_m, two_m).expect("room");
+    assert_eq!(first, two_m, "page 0 is never used, then 2M-aligned");
+    // Fill the low range up to the hole: the next one must skip it.
+    let big = 0xfed0_0000 - 2 * two_m;
+    let low = a.allocate(big, two_m).expect("low range");
+    assert!(low + big - 1 <= 0xfedf_ffff);
+    let next = a.allocate(two_m, two_m).expect("high range");
+    assert!(
+        next >= 0xfef0_0000,
+        "{next:#x} must be above the MSI window"
+    );
+    assert_eq!(next % two_m, 0);
+    assert!(a.allocate(1 << 40, two_m).is_none(), "no room is None");
+}

@@ -122,14 +122,21 @@ pub struct VfioRegionInfo {
     pub offset: u64,
 }
 
-/// `struct vfio_iommu_type1_info` (up to `iova_pgsizes`).
+/// `struct vfio_iommu_type1_info`, with `cap_offset` (Linux >= 4.x caps).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VfioIommuType1Info {
     pub argsz: u32,
     pub flags: u32,
     pub iova_pgsizes: u64,
+    pub cap_offset: u32,
+    pub pad: u32,
 }
+
+/// `VFIO_IOMMU_INFO_CAPS`: the info has a capability chain.
+pub const VFIO_IOMMU_INFO_CAPS: u32 = 1 << 1;
+/// Capability id of the usable IOVA ranges.
+pub const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE: u16 = 1;
 
 /// `struct vfio_iommu_type1_dma_map`.
 #[repr(C)]
@@ -187,7 +194,8 @@ mod tests {
         assert_eq!(size_of::<VfioGroupStatus>(), 8);
         assert_eq!(size_of::<VfioDeviceInfo>(), 16);
         assert_eq!(size_of::<VfioRegionInfo>(), 32);
-        assert_eq!(size_of::<VfioIommuType1Info>(), 16);
+        assert_eq!(size_of::<VfioIommuType1Info>(), 24);
+        assert_eq!(std::mem::offset_of!(VfioIommuType1Info, cap_offset), 16);
         assert_eq!(size_of::<VfioIommuType1DmaMap>(), 32);
         assert_eq!(size_of::<VfioIommuType1DmaUnmap>(), 24);
         assert_eq!(std::mem::offset_of!(VfioRegionInfo, size), 16);

@@ -5,7 +5,7 @@
 //! byte positions are the same in both families (C.11), only some status and
 //! error bit meanings differ, and those live in [`super::Flavor`].
 
-use crate::memory::{DmaRegion, Iova, MemoryBacking, MemoryError};
+use crate::memory::{ArenaError, DmaArena, DmaSlice, Iova};
 use std::ptr::NonNull;
 
 /// Bytes per descriptor (nic-facts-igbvf.md C.4, nic-facts.md A.4).
@@ -31,6 +31,9 @@ pub const RXD_STAT_UDPCS: u32 = 0x10;
 pub const RXD_STAT_L4CS: u32 = 0x20;
 /// IPv4 header checksum computed.
 pub const RXD_STAT_IPCS: u32 = 0x40;
+/// Loopback: the frame came from another pool of the same port
+/// (nic-facts-igbvf.md C.4.1, same bit in both families).
+pub const RXD_STAT_LB: u32 = 0x0004_0000;
 /// pkt_info bits 3:0: RSS type, 0 = no hash (C.4.1).
 pub const RXD_RSS_TYPE_MASK: u16 = 0x000F;
 
@@ -189,39 +192,40 @@ pub enum RingError {
     BufferTooSmall(usize),
     /// Descriptor memory could not be had.
     #[error("descriptor memory: {0}")]
-    Memory(#[from] MemoryError),
+    Memory(#[from] ArenaError),
 }
 
 /// A ring of descriptors in DMA memory. The device reads and writes it
 /// behind the compiler's back, so every access is volatile.
 #[derive(Debug)]
 pub struct DescRing {
-    region: DmaRegion,
+    mem: DmaSlice,
     base: NonNull<RawDesc>,
     count: usize,
 }
 
-// SAFETY: DescRing owns its region; `base` points into it and is only used
+// SAFETY: DescRing owns its slice; `base` points into it and is only used
 // through `&self`/`&mut self` methods doing volatile accesses, so moving the
 // ring to another thread is as sound as moving the region.
 unsafe impl Send for DescRing {}
 
 impl DescRing {
-    /// A zeroed ring of `count` descriptors, its base 128-byte aligned.
-    pub fn new(count: usize, backing: &MemoryBacking) -> Result<DescRing, RingError> {
+    /// A zeroed ring of `count` descriptors carved from `arena` (one
+    /// mapping for all of a port's rings), its base 128-byte aligned in
+    /// memory and on the bus.
+    pub fn new(count: usize, arena: &DmaArena) -> Result<DescRing, RingError> {
         if count == 0 || !count.is_multiple_of(DESC_MULTIPLE) || count > MAX_RING {
             return Err(RingError::BadCount(count));
         }
-        let region = DmaRegion::allocate(count * DESC_SIZE, backing)?;
-        // Regions are whole pages (>= 4 KiB), so the base is page aligned,
-        // which is more than the 128 bytes the device needs.
-        debug_assert_eq!(region.iova().0 % RING_ALIGN as u64, 0);
-        let base = region.as_ptr().cast::<RawDesc>();
-        Ok(DescRing {
-            region,
-            base,
-            count,
-        })
+        let mem = arena.carve(count * DESC_SIZE, RING_ALIGN)?;
+        let base = mem.as_ptr().cast::<RawDesc>();
+        Ok(DescRing { mem, base, count })
+    }
+
+    /// Bytes of descriptor memory a ring of `count` descriptors takes in
+    /// an arena, alignment included.
+    pub const fn arena_bytes(count: usize) -> usize {
+        (count * DESC_SIZE).next_multiple_of(RING_ALIGN)
     }
 
     /// Number of descriptors.
@@ -235,15 +239,14 @@ impl DescRing {
         (self.count * DESC_SIZE) as u32
     }
 
-    /// The DMA memory holding the descriptors, for an IOMMU mapping (VFIO
-    /// must map it before the device is given the ring's first tail).
-    pub fn region(&self) -> &DmaRegion {
-        &self.region
+    /// The DMA memory holding the descriptors.
+    pub fn memory(&self) -> &DmaSlice {
+        &self.mem
     }
 
     /// Device address of descriptor 0.
     pub fn iova(&self) -> Iova {
-        self.region.iova()
+        self.mem.iova()
     }
 
     /// Write descriptor `i` (the device may read it once the tail passes it).
@@ -347,14 +350,20 @@ mod tests {
 
     #[test]
     fn ring_rules() {
+        let mapper: std::sync::Arc<dyn crate::memory::DmaMapper> =
+            std::sync::Arc::new(crate::memory::TestMapper::at(0x1_0000_0040));
+        let arena =
+            DmaArena::new(64 << 10, &crate::memory::MemoryBacking::NoHuge, &mapper).unwrap();
         assert!(matches!(
-            DescRing::new(12, &MemoryBacking::NoHuge),
+            DescRing::new(12, &arena),
             Err(RingError::BadCount(12))
         ));
-        assert!(DescRing::new(8192, &MemoryBacking::NoHuge).is_err());
-        let r = DescRing::new(64, &MemoryBacking::NoHuge).unwrap();
+        assert!(DescRing::new(8192, &arena).is_err());
+        let first = DescRing::new(8, &arena).unwrap();
+        let r = DescRing::new(64, &arena).unwrap();
         assert_eq!(r.len_bytes(), 1024);
-        assert_eq!(r.iova().0 % 128, 0);
+        assert_eq!(r.iova().get() % 128, 0);
+        assert_eq!(r.iova().get(), first.iova().get() + 128);
         r.write(
             3,
             RxRead {

@@ -7,14 +7,16 @@
 //! from [`crate::pmd::adv_desc`].
 
 mod device;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod mailbox;
 #[cfg(test)]
 mod model;
+mod open;
 pub mod regs;
 #[cfg(test)]
 mod tests;
 
-pub use device::{
-    IgbvfConfig, IgbvfError, IgbvfPort, IgbvfRx, IgbvfTx, ServiceEvent, Timing, VfStats,
-};
+pub use device::{IgbvfConfig, IgbvfError, IgbvfPort, IgbvfRx, IgbvfTx, Timing, VfStats};
 pub use mailbox::{Mailbox, MbxError, MbxTiming};
+pub use open::open;

@@ -50,6 +50,11 @@ pub struct State {
     /// Broken rules.
     pub violations: Vec<String>,
     tx_partial: Vec<u8>,
+    // ---- added for issue 10's igbvf fixes (igbfix) ----
+    /// NACKs the PF sent for a VF ACK while the VF had no CTS (C.5.3).
+    pub nacks_for_ack: u32,
+    /// VLAN field written on the next injected frame's EOP descriptor.
+    next_vlan: u16,
 }
 
 #[derive(Debug)]
@@ -85,7 +90,11 @@ impl Model {
     }
 
     pub fn st(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap()
+        // (igbfix) A test assertion that fails while holding the guard
+        // poisons the lock; the driver's drop handlers then still reach
+        // the registers, so the failure is reported instead of aborting
+        // the test binary (a panic inside a panic).
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn set_link(&self, up: bool) {
@@ -134,6 +143,47 @@ impl Model {
             st.regs[off as usize / 4] = 0;
         }
     }
+
+    // ---- added for issue 10's igbvf fixes (igbfix) ----
+
+    /// The PF takes (true) or releases (false) the buffer: PFU. While it
+    /// holds it, VFU is not granted (C.10.1).
+    pub fn set_pfu(&self, on: bool) {
+        let mut st = self.st();
+        st.mbx = if on {
+            st.mbx | MBX_PFU
+        } else {
+            st.mbx & !MBX_PFU
+        };
+    }
+
+    /// The PF sends PF_CONTROL_MSG, with CTS if `cts` (igb_ping_all_vfs,
+    /// C.5.3); without CTS the VF is no longer clear to send. No RSTI.
+    pub fn pf_ping(&self, cts: bool) {
+        let mut st = self.st();
+        st.cts &= cts;
+        let w = MSG_PF_CONTROL | if cts { MSG_CTS } else { 0 };
+        st.w(VMBMEM, w);
+        st.mbx |= MBX_PFSTS;
+    }
+
+    /// The PF stops considering the VF clear to send without telling it
+    /// (a ping the VF missed, C.5.3 "CTS flag is clear").
+    pub fn drop_cts(&self) {
+        self.st().cts = false;
+    }
+
+    /// A frame to RX queue 0 whose EOP descriptor has extra status bits and
+    /// this raw VLAN field (bytes 14..15 as the device writes them).
+    pub fn inject_vlan(&self, frame: &[u8], status: u32, vlan_field: u16) -> bool {
+        let mut st = self.st();
+        st.next_vlan = vlan_field;
+        let ok = st.inject(frame, status, 0);
+        st.next_vlan = 0;
+        ok
+    }
+
+    // ---- end of additions ----
 
     /// The PF is back: RSTI → RSTD (C.10.1).
     pub fn pf_reset_end(&self) {
@@ -227,7 +277,7 @@ impl State {
                 rss: if last { (extra >> 16) as u32 } else { 0 },
                 status_error: RXD_STAT_DD | if last { RXD_STAT_EOP | status } else { 0 },
                 length: chunk.len() as u16,
-                vlan: 0,
+                vlan: if last { self.next_vlan } else { 0 },
             }
             .encode()
             .dwords();
@@ -387,6 +437,15 @@ impl RegisterSpace for Model {
                 }
                 if value & MBX_REQ != 0 {
                     st.pf_answer();
+                }
+                // (igbfix) A VF that is not clear to send ACKs a PF
+                // message: the Linux PF answers with a NACK without CTS
+                // (C.5.3 igb_rcv_ack_from_vf; its 2 s rate limit is not
+                // modelled).
+                if value & MBX_ACK != 0 && !st.cts {
+                    st.w(VMBMEM, MSG_NACK);
+                    st.mbx |= MBX_PFSTS;
+                    st.nacks_for_ack += 1;
                 }
             }
             CTRL => {
