@@ -7,7 +7,7 @@
 //! - FASTPATH_LAB_VF1_KERNEL: a VF bound to the kernel igbvf driver,
 //! - a free 2 MiB hugepage.
 
-use drivers::memory::{DmaMapper, DmaRegion, HugepageSize, MemoryBacking};
+use drivers::memory::{DmaMapper, DmaRegion, HugepageSize, IovaLayout, MemoryBacking};
 use drivers::mmio::RegisterSpace;
 use drivers::pci::PciAddress;
 use drivers::vfio::{config, Container, IommuMode, VfioError};
@@ -39,7 +39,7 @@ fn lab_open_map_unmap_a_hugepage_region() {
     let container = Container::open().expect("open /dev/vfio/vfio");
     let device = container.open_device(vf0).expect("open VF0");
     if lab_iommu() == "noiommu" {
-        no_iommu_mapping(&container);
+        no_iommu_mapping(container);
         drop(device);
         return;
     }
@@ -95,28 +95,66 @@ fn lab_iommu() -> String {
 }
 
 /// No-IOMMU mode: nothing is mapped; the device is given the physical
-/// address of each hugepage, which must be page-aligned, distinct, and
-/// contiguous within a page.
-fn no_iommu_mapping(container: &Container) {
+/// address of each hugepage: page-aligned, distinct, inside the guest's
+/// RAM as /proc/iomem lists it (not the virtual address), contiguous within
+/// a page only.
+fn no_iommu_mapping(container: Container) {
     assert_eq!(container.iommu_mode(), Some(IommuMode::NoIommu));
+    let container = std::sync::Arc::new(container);
+    let dma: std::sync::Arc<dyn DmaMapper> = container.clone();
     let region = DmaRegion::allocate(4 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
         .expect("two free 2 MiB hugepages");
-    let mapping = container.dma_map(&region).expect("physical addresses");
-    assert!(mapping.is_physical());
-    let pages = mapping.page_addresses().to_vec();
-    assert_eq!(pages.len(), 2, "{pages:?}");
-    for p in &pages {
-        assert!(p.0 != 0 && p.0 % (2 << 20) == 0, "{pages:?}");
+    assert_eq!(region.iova(), None, "no IOVA before the mapping");
+    region.map_dma(&dma).expect("physical addresses");
+    let Some(IovaLayout::Pages { page_size, pages }) = region.layout().cloned() else {
+        panic!("no-IOMMU layout: {:?}", region.layout());
+    };
+    assert_eq!(page_size, 2 << 20);
+    let pages: Vec<u64> = pages.iter().map(|p| p.get()).collect();
+    assert_eq!(pages.len(), 2, "{pages:x?}");
+    let ram = system_ram();
+    let va = region.as_ptr().as_ptr() as u64;
+    for &p in &pages {
+        assert!(p % (2 << 20) == 0, "{pages:x?}");
+        assert_ne!(p, va, "a virtual address handed out as a bus address");
+        assert!(
+            ram.iter().any(|&(s, e)| s <= p && p + (2 << 20) - 1 <= e),
+            "{p:#x} is not in System RAM {ram:x?}"
+        );
     }
     assert_ne!(pages[0], pages[1]);
-    assert_eq!(mapping.iova(), pages[0]);
-    assert_eq!(mapping.iova_at(4096).map(|i| i.0), Some(pages[0].0 + 4096));
+    assert_eq!(region.iova().map(|i| i.get()), Some(pages[0]));
+    assert_eq!(region.iova_at(4096).map(|i| i.get()), Some(pages[0] + 4096));
     assert_eq!(
-        mapping.iova_at((2 << 20) + 8).map(|i| i.0),
-        Some(pages[1].0 + 8)
+        region.iova_at((2 << 20) + 8).map(|i| i.get()),
+        Some(pages[1] + 8)
     );
-    assert_eq!(mapping.iova_at(4 << 20), None);
-    mapping.unmap().expect("nothing to unmap in no-IOMMU mode");
+    assert_eq!(region.iova_at(4 << 20), None);
+    // Mapping the same region twice is refused here too.
+    assert!(region.map_dma(&dma).is_err());
+    drop(region);
+}
+
+/// The "System RAM" ranges of /proc/iomem (inclusive ends; root sees the
+/// real addresses).
+fn system_ram() -> Vec<(u64, u64)> {
+    let iomem = std::fs::read_to_string("/proc/iomem").expect("/proc/iomem");
+    let ram: Vec<(u64, u64)> = iomem
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(" : System RAM"))
+        .filter_map(|l| {
+            let (s, e) = l.split(" : ").next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .collect();
+    assert!(
+        ram.iter().any(|&(_, e)| e > 0),
+        "no System RAM in /proc/iomem:\n{iomem}"
+    );
+    ram
 }
 
 #[test]

@@ -206,13 +206,13 @@ impl Fastpath {
             vf0_mac: MacAddr::default(),
             vf2_mac: MacAddr::default(),
         };
-        // The start-up lines name each port's MAC: "fastpath: port 0 (igbvf
+        // The start-up lines name each port's MAC: "fastpath: port 0 (<kind>
         // 0000:01:10.0, <MAC>, link ...)".
         let mut macs: [Option<MacAddr>; 2] = [None, None];
         while macs.iter().any(Option::is_none) {
-            let l = fp.next_line(Duration::from_secs(60), "fastpath did not start");
+            let l = fp.next_line(READY, "fastpath did not start");
             for (p, mac) in macs.iter_mut().enumerate() {
-                if let Some(rest) = l.strip_prefix(&format!("fastpath: port {p} (igbvf ")) {
+                if let Some(rest) = l.strip_prefix(&format!("fastpath: port {p} (")) {
                     let m = rest.split(", ").nth(1).expect("MAC after the name");
                     *mac = Some(m.parse().expect("port MAC"));
                 }
@@ -606,7 +606,7 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
     ip(&["link", "set", &env.pf, "down"]);
     ip(&["link", "set", &env.pf, "up"]);
     let texts: Vec<String> = (0..2)
-        .map(|p| format!("port {p}: recovered from a PF reset"))
+        .map(|p| format!("port {p}: recovered from a device reset"))
         .collect();
     let recovered: Vec<f64> = fp
         .wait_for(&texts, READY)
