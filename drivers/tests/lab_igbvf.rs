@@ -58,6 +58,8 @@ const WINDOW: u32 = 64;
 /// A direction that makes no progress for this long has failed: frames
 /// move in milliseconds even under TCG, so this only bounds a hang.
 const STALL: Duration = Duration::from_secs(30);
+/// How long the PF netdev may take to get carrier before a test starts.
+const READY: Duration = Duration::from_secs(60);
 /// The whole of a PF reset phase (trigger, recovery, traffic after it).
 const RESET_BOUND: Duration = Duration::from_secs(120);
 
@@ -68,6 +70,13 @@ fn lab_env() -> Option<(PciAddress, String)> {
     }
     let vf0 = std::env::var("FASTPATH_LAB_VF0").expect("FASTPATH_LAB_VF0");
     let pf = std::env::var("FASTPATH_LAB_PF_NETDEV").expect("FASTPATH_LAB_PF_NETDEV");
+    // The kernel sends from the PF netdev: start only once it has carrier
+    // (after SR-IOV set-up or an earlier test's PF reset it comes late).
+    let t = Instant::now();
+    while !carrier(&pf) && t.elapsed() < READY {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(carrier(&pf), "{pf} has no carrier after {READY:?}");
     Some((vf0.parse().expect("FASTPATH_LAB_VF0 is a PCI address"), pf))
 }
 

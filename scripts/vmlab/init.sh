@@ -36,7 +36,9 @@ first_entry() {
 }
 # Reads the last component of a sysfs symlink (driver name, group number).
 link_name() { [ -e "$1" ] && basename "$(readlink "$1")"; }
-# wait_for <tenths of a second> <command...>: polls until the command succeeds.
+# wait_for <tenths of a second> <command...>: polls until the command
+# succeeds. The bounds only catch what never happens (30 s): a condition
+# costs no time once it holds, and TCG guests vary a lot in speed.
 wait_for() {
     n=$1
     shift
@@ -99,7 +101,7 @@ setup() {
     done
     [ -n "$PF" ] || { setup_fail "no igb PF (8086:10c9) on the PCI bus"; return; }
     pfdev=/sys/bus/pci/devices/$PF
-    wait_for 50 test -d "$pfdev/net" || { setup_fail "igb PF $PF has no netdev"; return; }
+    wait_for 300 test -d "$pfdev/net" || { setup_fail "igb PF $PF has no netdev"; return; }
     PFNET=$(first_entry "$pfdev/net")
     ip link set "$PFNET" up || { setup_fail "ip link set $PFNET up"; return; }
     echo "$NUMVFS" >"$pfdev/sriov_numvfs"
@@ -116,7 +118,7 @@ setup() {
     # The VFs were probed while the PF was still resetting for SR-IOV; such an
     # igbvf needs about 10 s to get link. Once the PF has carrier, re-probe
     # VF1 so its reset handshake succeeds at once (reference/vmlab/rx).
-    wait_for 100 grep -q 1 "/sys/class/net/$PFNET/carrier" 2>/dev/null ||
+    wait_for 300 grep -q 1 "/sys/class/net/$PFNET/carrier" 2>/dev/null ||
         info "PF $PFNET has no carrier yet"
     vf1dev=/sys/bus/pci/devices/$VF1
     if [ -e "$vf1dev/driver" ]; then
@@ -124,7 +126,7 @@ setup() {
         echo "$VF1" >/sys/bus/pci/drivers/igbvf/bind
     fi
     [ "$(link_name "$vf1dev/driver")" = igbvf ] || { setup_fail "VF1 $VF1 is not on igbvf (driver: $(link_name "$vf1dev/driver"))"; return; }
-    wait_for 50 test -d "$vf1dev/net" || { setup_fail "VF1 $VF1 has no netdev"; return; }
+    wait_for 300 test -d "$vf1dev/net" || { setup_fail "VF1 $VF1 has no netdev"; return; }
     VF1NET=$(first_entry "$vf1dev/net")
     ip link set "$VF1NET" up || { setup_fail "ip link set $VF1NET up"; return; }
 
@@ -135,7 +137,7 @@ setup() {
     GROUP2=$BOUND_GROUP
     info "VF0 $VF0 on vfio-pci (/dev/vfio/$GROUP), VF2 $VF2 on vfio-pci (/dev/vfio/$GROUP2); VF1 $VF1 on igbvf ($VF1NET)"
 
-    wait_for 50 grep -q 1 "/sys/class/net/$VF1NET/carrier" 2>/dev/null ||
+    wait_for 300 grep -q 1 "/sys/class/net/$VF1NET/carrier" 2>/dev/null ||
         info "VF1 $VF1NET has no carrier yet"
 }
 

@@ -233,7 +233,7 @@ prepare_noiommu() {
         apt_update
         say "installing ${need[*]} (to build vfio.ko with CONFIG_VFIO_NOIOMMU)"
         "${APT[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null ||
-            die "apt-get install ${need[*]} failed"
+            die "apt-get install ${need[*]} failed (if the archive has moved on to a newer kernel, delete $WORK/kernel to boot that one)"
     fi
     rm -rf "$dir"
     src=$dir/src
