@@ -410,7 +410,10 @@ boot() {
         -display none -monitor none -serial stdio -no-reboot)
     say "booting in $mode mode (budget ${BUDGET} s, console in $LOG)"
     local t0=$EPOCHSECONDS
-    timeout --kill-after=10 "$BUDGET" "${qemu[@]}" </dev/null >"$LOG" 2>&1 &
+    # Created here, not by QEMU's redirection, which could come after tail
+    # looks for it.
+    : >"$LOG"
+    timeout --kill-after=10 "$BUDGET" "${qemu[@]}" </dev/null >>"$LOG" 2>&1 &
     QEMU_PID=$!
     if [[ -z ${VMLAB_QUIET:-} ]]; then
         tail -s 0.2 -n +1 -f --pid="$QEMU_PID" "$LOG" | tr -d '\r' >&2 &
