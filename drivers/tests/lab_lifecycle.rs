@@ -211,19 +211,13 @@ fn lab_open_vf_stop_start_and_teardown() {
         held.push(m);
     }
     assert_eq!(held.len(), pool.count(), "every buffer is back and free");
+    // 200 buffers go back to carry the frames the PF sends meanwhile.
+    for m in held.drain(..200) {
+        cache.free(m);
+    }
     let mut out = Burst::new();
-    let mut spare: Vec<Mbuf> = held.drain(..200).collect();
     for seq in 0..200u32 {
-        let mut m = spare.pop().expect("spare");
-        m.set_len(0).expect("reset");
-        let f = m.append(64).expect("room");
-        f.fill(0);
-        f[..6].copy_from_slice(&vf_mac.0);
-        f[6..12].copy_from_slice(&pf_mac.0);
-        f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
-        f[14] = PHASE_STOPPED;
-        f[15..19].copy_from_slice(&seq.to_be_bytes());
-        out.push(m);
+        out.push(frame(&mut cache, vf_mac, pf_mac, PHASE_STOPPED, seq));
         if out.is_full() {
             k.tx.tx_burst(&mut cache, &mut out);
             cache.free_bulk(&mut out);
