@@ -497,6 +497,16 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
 
     /// Bring up again and restart the queues (after a PF reset or a stop).
     fn restart(&mut self) -> Result<ServiceEvent, IgbvfError> {
+        // A function-level reset while the VF was down (vfio, the PF, the
+        // host) clears PCI_COMMAND: turn bus mastering back on, or the
+        // queues come back unable to DMA (the iavf reset sequence restores
+        // it the same way, nic-facts.md B "PF-initiated reset").
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(true) {
+                log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+        }
         match self.bring_up() {
             Ok(()) => {}
             Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForDevice),
