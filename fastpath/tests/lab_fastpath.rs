@@ -281,11 +281,11 @@ impl Fastpath {
     }
 }
 
-/// A test that fails while fastpath runs must not leave it holding the
-/// VFs' groups: the next test could not open them.
 impl Drop for Fastpath {
+    /// A test that fails while fastpath runs must not leave it running:
+    /// it would hold the VFs' groups and fail every later test with EBUSY.
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
+        if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

@@ -293,6 +293,24 @@ pub fn disable_tx<R: RegisterSpace + ?Sized>(regs: &R, r: &TxRegs, t: &DisableTi
     disable_queue(regs, r.ctl, r.flush, t)
 }
 
+/// Forget every buffer in `slots` without freeing it (the device may
+/// still access it, so no one else may ever get it); adds the count to
+/// `leaked` (single writer: the ring's owner) and returns it.
+pub(crate) fn abandon_slots(
+    slots: &mut [Option<crate::mbuf::Mbuf>],
+    leaked: &std::sync::atomic::AtomicU64,
+) -> usize {
+    let mut n = 0;
+    for s in slots.iter_mut() {
+        if let Some(m) = s.take() {
+            std::mem::forget(m);
+            n += 1;
+        }
+    }
+    crate::port::QueueCounters::add(leaked, n as u64);
+    n
+}
+
 /// Pause for `t.settle` if any queue was running.
 pub fn settle_after(outcomes: impl IntoIterator<Item = Disabled>, t: &DisableTiming) {
     if outcomes.into_iter().any(|d| d != Disabled::WasOff) {

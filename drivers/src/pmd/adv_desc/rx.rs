@@ -349,20 +349,10 @@ impl RxRing {
     /// write into them, so no one else may ever get them. Counted in
     /// `leaked`; returns how many.
     pub fn abandon_all(&mut self) -> usize {
-        let mut n = 0;
-        for s in self.slots.iter_mut() {
-            if let Some(m) = s.take() {
-                std::mem::forget(m);
-                n += 1;
-            }
-        }
+        let n = super::abandon_slots(&mut self.slots, &self.counters.leaked);
         self.next = 0;
         self.tail = 0;
         self.discarding = false;
-        let c = &self.counters.leaked;
-        // Relaxed: single writer (the ring's owner); read by the control
-        // thread as a statistic.
-        c.store(c.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
         n
     }
 }

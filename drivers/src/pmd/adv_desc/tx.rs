@@ -266,19 +266,10 @@ impl TxRing {
     /// Forget every in-flight buffer without freeing it (the device may
     /// still read it); counted in `leaked`. Returns how many.
     pub fn abandon_all(&mut self) -> usize {
-        let mut n = 0;
-        for s in self.slots.iter_mut() {
-            if let Some(m) = s.take() {
-                std::mem::forget(m);
-                n += 1;
-            }
-        }
+        let n = super::abandon_slots(&mut self.slots, &self.counters.leaked);
         self.clean = 0;
         self.tail = 0;
         self.in_flight = 0;
-        let c = &self.counters.leaked;
-        // Relaxed: single writer (the ring's owner); a statistic.
-        c.store(c.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
         n
     }
 }

@@ -454,22 +454,21 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
         }
     }
 
+    /// Clear every queue's ENABLE and poll it back to 0 (no settle).
+    fn disable_queues(&self) -> (Vec<Disabled>, Vec<Disabled>) {
+        let regs = &*self.regs;
+        let t = self.cfg.timing.disable;
+        let rx = self.rx.iter().map(|h| disable_rx(regs, &h.hw.regs, &t));
+        let tx = self.tx.iter().map(|h| disable_tx(regs, &h.hw.regs, &t));
+        (rx.collect(), tx.collect())
+    }
+
     /// Stop the device's DMA on every queue: clear ENABLE, poll it back to
     /// 0, settle. Then ask each queue's worker to free its buffers, or to
     /// abandon them (never reuse them) where the device did not stop.
     fn stop_queues(&mut self) {
-        let regs = &*self.regs;
         let t = self.cfg.timing.disable;
-        let rx: Vec<Disabled> = self
-            .rx
-            .iter()
-            .map(|h| disable_rx(regs, &h.hw.regs, &t))
-            .collect();
-        let tx: Vec<Disabled> = self
-            .tx
-            .iter()
-            .map(|h| disable_tx(regs, &h.hw.regs, &t))
-            .collect();
+        let (rx, tx) = self.disable_queues();
         settle_after(rx.iter().chain(&tx).copied(), &t);
         let ask = |ctl: &QueueCtl, d: Disabled, what: String| {
             if d == Disabled::TimedOut {
@@ -498,6 +497,16 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
 
     /// Bring up again and restart the queues (after a PF reset or a stop).
     fn restart(&mut self) -> Result<ServiceEvent, IgbvfError> {
+        // A function-level reset while the VF was down (vfio, the PF, the
+        // host) clears PCI_COMMAND: turn bus mastering back on, or the
+        // queues come back unable to DMA (the iavf reset sequence restores
+        // it the same way, nic-facts.md B "PF-initiated reset").
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(true) {
+                log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+        }
         match self.bring_up() {
             Ok(()) => {}
             Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForDevice),
@@ -837,14 +846,9 @@ impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
     /// (CTRL.RST stops its queues, C.6), bus mastering off. Queues still
     /// held by workers free or abandon their buffers when they drop.
     fn drop(&mut self) {
-        let regs = &*self.regs;
         let t = self.cfg.timing.disable;
-        let outcomes: Vec<Disabled> = self
-            .rx
-            .iter()
-            .map(|h| disable_rx(regs, &h.hw.regs, &t))
-            .chain(self.tx.iter().map(|h| disable_tx(regs, &h.hw.regs, &t)))
-            .collect();
+        let (rx, tx) = self.disable_queues();
+        let outcomes: Vec<Disabled> = rx.into_iter().chain(tx).collect();
         settle_after(outcomes.iter().copied(), &t);
         if outcomes.contains(&Disabled::TimedOut) {
             log::error!(
@@ -852,6 +856,7 @@ impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
                 self.cfg.name
             );
         }
+        let regs = &*self.regs;
         let ctrl = regs.read32(CTRL);
         regs.write32(CTRL, ctrl | CTRL_RST);
         regs.read32(STATUS);

@@ -161,23 +161,25 @@ fn a_queue_that_never_stops_has_its_buffers_abandoned_and_counted() {
     assert_eq!(pool.available(), 512 - 68, "the abandoned buffers stay out");
 }
 
+/// A PCI function whose bus-master bit the test can read and clear.
+#[derive(Debug, Default)]
+struct Function {
+    master: AtomicBool,
+}
+impl crate::pci::PciFunction for Function {
+    fn set_bus_master(&self, on: bool) -> Result<(), crate::pci::FunctionError> {
+        // Relaxed: read by the test thread after the port dropped.
+        self.master.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+    fn function_reset(&self) -> Result<(), crate::pci::FunctionError> {
+        self.master.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 #[test]
 fn dropping_a_running_port_resets_the_vf_and_turns_bus_mastering_off() {
-    #[derive(Debug, Default)]
-    struct Function {
-        master: AtomicBool,
-    }
-    impl crate::pci::PciFunction for Function {
-        fn set_bus_master(&self, on: bool) -> Result<(), crate::pci::FunctionError> {
-            // Relaxed: read by the test thread after the port dropped.
-            self.master.store(on, Ordering::Relaxed);
-            Ok(())
-        }
-        fn function_reset(&self) -> Result<(), crate::pci::FunctionError> {
-            self.master.store(false, Ordering::Relaxed);
-            Ok(())
-        }
-    }
     let m = Arc::new(Model::new(Some(PF_MAC)));
     let f = Arc::new(Function {
         master: AtomicBool::new(true),
@@ -206,4 +208,43 @@ fn software_ports_say_they_cannot_stop() {
     let e = Port::stop(&mut p).unwrap_err();
     assert!(matches!(e, PortError::Unsupported { .. }));
     assert_eq!(e.to_string(), "port null0: null ports cannot stop");
+}
+
+#[test]
+fn recovery_turns_bus_mastering_back_on_after_a_function_reset() {
+    let m = Arc::new(Model::new(Some(PF_MAC)));
+    let f = Arc::new(Function {
+        master: AtomicBool::new(true),
+    });
+    let (pool, mut cfg) = setup("igbvf-flr", 256);
+    cfg.pci = Some(f.clone());
+    let mut cache = pool.cache();
+    let mut port = IgbvfPort::new(Arc::clone(&m), cfg).unwrap();
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    let mut b = Burst::new();
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    // The PF resets the VF, and the function is reset meanwhile.
+    m.pf_reset_begin();
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    tx[0].tx_burst(&mut cache, &mut b);
+    crate::pci::PciFunction::function_reset(&*f).unwrap();
+    assert!(!f.master.load(Ordering::Relaxed));
+    m.pf_reset_end();
+    let mut ev = port.service().unwrap();
+    for _ in 0..4 {
+        if ev == ServiceEvent::Recovered {
+            break;
+        }
+        ev = port.service().unwrap();
+    }
+    assert_eq!(ev, ServiceEvent::Recovered);
+    assert!(
+        f.master.load(Ordering::Relaxed),
+        "bus mastering is on again after the recovery"
+    );
+    drop((rx, tx));
+    drop(cache);
+    drop(port);
+    assert_eq!(pool.available(), 256);
 }
