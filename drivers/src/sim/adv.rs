@@ -970,6 +970,8 @@ impl Queue {
                 break;
             }
             self.same_as_handed(cx, ring, &h, "while the device owned it");
+            // The buffer is the driver's once DD is visible: release first.
+            cx.iommu.owners().release(self.tag, h.slot as u16);
             let at = Self::desc_at(ring, h.slot);
             if cx.iommu.admit(
                 Access {
@@ -991,7 +993,6 @@ impl Queue {
                 fence(Ordering::Release);
                 let _ = cx.iommu.write_u32(at + 8, wb[2]);
             }
-            cx.iommu.owners().release(self.tag, h.slot as u16);
             self.handed.pop_front();
             self.head = (h.slot + 1) % ring.count;
         }
@@ -1082,6 +1083,15 @@ impl Queue {
         } else {
             rs.clone()
         };
+        // Every buffer up to the last RS descriptor written back is the
+        // driver's again, from before the driver can see DD (it may free
+        // the buffers the moment it does).
+        {
+            let mut own = cx.iommu.owners();
+            for h in self.handed.range(..=last) {
+                own.release(self.tag, h.slot as u16);
+            }
+        }
         for i in order {
             let h = self.handed[i];
             let at = Self::desc_at(ring, h.slot);
@@ -1103,11 +1113,6 @@ impl Queue {
                 let _ = cx.iommu.write_u32(at + 12, h.snap[3] | TX_DD);
             }
         }
-        // Every buffer up to the last RS descriptor written back is the
-        // driver's again.
-        let mut own = cx.iommu.owners();
-        for h in self.handed.drain(..=last) {
-            own.release(self.tag, h.slot as u16);
-        }
+        self.handed.drain(..=last);
     }
 }

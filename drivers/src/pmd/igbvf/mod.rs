@@ -8,8 +8,6 @@
 
 mod device;
 pub mod mailbox;
-#[cfg(test)]
-mod model;
 pub mod regs;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,11 @@
-//! igbvf driver tests against the device model: no hardware.
+//! igbvf driver tests against the asynchronous device model (`crate::sim`):
+//! no hardware. The model runs its own thread, DMAs through its IOMMU, and
+//! fails the test on any broken rule (checked when the `IgbvfSim` drops:
+//! it is declared first in every test, so it drops last).
+//!
+//! KNOWN DRIVER BUGS are marked where a test expects a violation the
+//! driver causes today; each says what to remove once the driver is fixed.
 
-use super::model::Model;
 use super::regs::*;
 use super::*;
 use crate::burst::Burst;
@@ -9,35 +14,60 @@ use crate::memory::MemoryBacking;
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pmd::adv_desc::desc::{RXD_STAT_IPCS, RXD_STAT_L4CS};
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolCache, PoolConfig};
 use crate::port::{Port, RxQueue, TxQueue};
-use std::sync::Arc;
+use crate::sim::adv::RxFrame;
+use crate::sim::igbvf::{Flavor, Igbvf, IgbvfBar, IgbvfConfig as ModelConfig, IgbvfSim};
+use crate::sim::Iommu;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 const PF_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x10]);
+/// Longest any test waits for the device (a bound for a stuck model, not
+/// a timing the test depends on).
+const PATIENCE: Duration = Duration::from_secs(20);
 
-/// The synchronous model reaches memory through the IOVA as a pointer, so
-/// its address space is the identity (the `sim` models translate).
-fn dma() -> Arc<dyn crate::memory::DmaMapper> {
-    thread_local! {
-        static DMA: Arc<dyn crate::memory::DmaMapper> =
-            Arc::new(crate::memory::TestMapper::identity());
-    }
-    DMA.with(Arc::clone)
+fn model(flavor: Flavor, admin: Option<MacAddr>) -> IgbvfSim {
+    Igbvf::start(ModelConfig::new(flavor, admin), &Iommu::new())
 }
 
-fn cfg(ring: usize) -> IgbvfConfig {
-    let mut c = IgbvfConfig::new(PortId(1), "vf0", dma());
+fn vf(admin: Option<MacAddr>) -> IgbvfSim {
+    model(Flavor::I82576, admin)
+}
+
+/// Control-path waits for an asynchronous PF: polls that sleep, with a
+/// generous bound (about 0.4 s to 2 s), no fixed pauses.
+fn timing() -> Timing {
+    Timing {
+        mbx: MbxTiming {
+            polls: 20_000,
+            poll_delay: Duration::from_micros(20),
+            lock_tries: 1_000,
+        },
+        reset_polls: 4,
+        reset_poll_delay: Duration::ZERO,
+        reset_reply_settle: Duration::ZERO,
+        queue_disable_settle: Duration::ZERO,
+    }
+}
+
+fn cfg(dev: &IgbvfSim, ring: usize) -> IgbvfConfig {
+    let mut c = IgbvfConfig::new(PortId(1), "vf0", dev.iommu().mapper());
     c.rx_ring = ring;
     c.tx_ring = ring;
     c.backing = MemoryBacking::NoHuge;
-    c.timing = Timing::immediate();
+    c.timing = timing();
     c
 }
 
-fn pool(name: &str, n: u32) -> Pool {
+fn port(dev: &IgbvfSim, ring: usize) -> IgbvfPort<IgbvfBar> {
+    IgbvfPort::new(dev.bar(), cfg(dev, ring)).unwrap()
+}
+
+fn pool(dev: &IgbvfSim, name: &str, n: u32) -> Pool {
     let mut c = PoolConfig::new(name, n).with_backing(MemoryBacking::NoHuge);
     c.cache_size = 32;
-    c.dma = Some(dma());
+    c.dma = Some(dev.iommu().mapper());
     Pool::new(&c).unwrap()
 }
 
@@ -48,28 +78,93 @@ fn frame(seq: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn no_violations(m: &Model) {
-    let st = m.st();
-    assert!(st.violations.is_empty(), "{:?}", st.violations);
+fn rx_len(seq: u32) -> usize {
+    60 + (seq as usize * 13) % 1455
+}
+
+/// KNOWN DRIVER BUG (issue 10, finding 1; the lead is fixing it): dropping
+/// an RX queue clears RXDCTL.ENABLE and frees its posted buffers at once,
+/// without reading ENABLE back. The model catches it. Once the fix lands
+/// this expectation fails: delete the call.
+#[track_caller]
+fn known_bug_rx_freed_before_disabled(dev: &IgbvfSim) {
+    let v = dev
+        .violations()
+        .expect("buffer-freed-before-queue-disabled");
+    assert!(v[0].detail.contains("has not read back 0"), "{}", v[0]);
+}
+
+/// Receive until `got` reaches `n` or the model is stuck.
+fn rx_until(
+    rx: &mut IgbvfRx<IgbvfBar>,
+    cache: &mut PoolCache,
+    max: usize,
+    mut each: impl FnMut(crate::mbuf::Mbuf, &mut PoolCache) -> bool,
+) {
+    let end = Instant::now() + PATIENCE;
+    let mut burst = Burst::new();
+    loop {
+        rx.rx_burst(cache, &mut burst, max);
+        let mut done = false;
+        for p in burst.drain(..) {
+            done |= each(p, cache);
+        }
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the model delivered nothing for {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Inject frames `first..first + n` and receive them, checking each.
+fn rx_and_check(
+    dev: &IgbvfSim,
+    rx: &mut IgbvfRx<IgbvfBar>,
+    cache: &mut PoolCache,
+    first: u32,
+    n: u32,
+) {
+    for seq in first..first + n {
+        assert!(dev.inject(&frame(seq, rx_len(seq))));
+    }
+    let mut got = first;
+    rx_until(rx, cache, 32, |p, cache| {
+        assert_eq!(p.data(), &frame(got, rx_len(got))[..]);
+        assert_eq!(p.port(), PortId(1));
+        got += 1;
+        cache.free(p);
+        got == first + n
+    });
+}
+
+fn mbx_request(
+    bar: &IgbvfBar,
+    mbx: &mut Mailbox,
+    msg: &[u32],
+    reply: &mut [u32],
+) -> Result<u32, MbxError> {
+    mbx.request(bar, msg, reply, Duration::ZERO)
 }
 
 #[test]
 fn mailbox_transfer_and_read_to_clear() {
-    let m = Model::new(Some(PF_MAC));
-    let mut mbx = Mailbox::new(MbxTiming {
-        polls: 3,
-        poll_delay: std::time::Duration::ZERO,
-        lock_tries: 1,
-    });
+    let dev = vf(Some(PF_MAC));
+    let bar = dev.bar();
+    let mut mbx = Mailbox::new(timing().mbx);
     let mut reply = [0u32; 3];
     // Posted operations are off until the reset enables them.
     assert_eq!(
-        mbx.request(&m, &[MSG_SET_LPE, 1522], &mut reply, Default::default()),
+        mbx_request(&bar, &mut mbx, &[MSG_SET_LPE, 1522], &mut reply),
         Err(MbxError::Disabled)
     );
     mbx.enable();
-    // Before VF_RESET the PF NACKs, without CTS (C.5.3).
-    let e = mbx.request(&m, &[MSG_SET_LPE, 1522], &mut reply, Default::default());
+    // Before VF_RESET the PF NACKs, without CTS (C.5.3); sending it is a
+    // rule broken on purpose here.
+    let e = mbx_request(&bar, &mut mbx, &[MSG_SET_LPE, 1522], &mut reply);
     assert!(
         matches!(
             e,
@@ -80,270 +175,266 @@ fn mailbox_transfer_and_read_to_clear() {
         ),
         "{e:?}"
     );
+    dev.violations().expect("mailbox-request-before-vf-reset");
     assert!(!mbx.clear_to_send());
-    let w = mbx
-        .request(&m, &[MSG_VF_RESET], &mut reply, Default::default())
-        .unwrap();
+    let w = mbx_request(&bar, &mut mbx, &[MSG_VF_RESET], &mut reply).unwrap();
     assert_eq!(w, MSG_VF_RESET | MSG_ACK);
     assert_eq!(reply[1].to_le_bytes()[..], PF_MAC.0[..4]);
-    let w = mbx
-        .request(&m, &[MSG_SET_LPE, 1522], &mut reply, Default::default())
-        .unwrap();
+    let w = mbx_request(&bar, &mut mbx, &[MSG_SET_LPE, 1522], &mut reply).unwrap();
     assert_eq!(w, MSG_SET_LPE | MSG_ACK | MSG_CTS);
     assert!(mbx.clear_to_send());
-    assert_eq!(m.st().lpe, Some(1522));
+    assert_eq!(dev.pf(|p| p.lpe), Some(1522));
     // Everything was consumed: PFSTS/PFACK cleared by the reads.
-    assert_eq!(m.read32(V2PMAILBOX) & MBX_R2C_BITS, 0);
+    assert_eq!(bar.read32(V2PMAILBOX) & MBX_R2C_BITS, 0);
     // Unicast promiscuous is refused, multicast taken (C.9 #10).
     let uni = MSG_SET_PROMISC | 0x0001_0000;
-    assert!(mbx
-        .request(&m, &[uni], &mut reply, Default::default())
-        .is_err());
+    assert!(mbx_request(&bar, &mut mbx, &[uni], &mut reply).is_err());
     let multi = MSG_SET_PROMISC | PROMISC_MULTICAST;
-    mbx.request(&m, &[multi], &mut reply, Default::default())
-        .unwrap();
-    // A message id the reply does not answer is an error.
+    mbx_request(&bar, &mut mbx, &[multi], &mut reply).unwrap();
+    assert!(dev.pf(|p| p.allmulti));
     assert!(matches!(
-        mbx.write(&m, &[0; 17]),
+        mbx.write(&*bar, &[0; 17]),
         Err(MbxError::TooLong(17))
     ));
 }
 
 #[test]
 fn mailbox_timeout_disables_until_reset() {
-    let m = Model::new(Some(PF_MAC));
+    let dev = vf(Some(PF_MAC));
+    let bar = dev.bar();
     let mut mbx = Mailbox::new(MbxTiming {
         polls: 3,
-        poll_delay: std::time::Duration::ZERO,
+        poll_delay: Duration::ZERO,
         lock_tries: 1,
     });
     mbx.enable();
-    m.st().pf_silent = true;
+    dev.set_pf_silent(true);
     let mut reply = [0u32; 1];
     assert_eq!(
-        mbx.request(&m, &[MSG_VF_RESET], &mut reply, Default::default()),
+        mbx_request(&bar, &mut mbx, &[MSG_VF_RESET], &mut reply),
         Err(MbxError::Timeout("PFACK"))
     );
-    m.st().pf_silent = false;
+    dev.set_pf_silent(false);
     assert_eq!(
-        mbx.request(&m, &[MSG_VF_RESET], &mut reply, Default::default()),
+        mbx_request(&bar, &mut mbx, &[MSG_VF_RESET], &mut reply),
         Err(MbxError::Disabled)
     );
 }
 
 #[test]
 fn cached_read_to_clear_bits_are_not_lost() {
-    let m = Model::new(None);
+    let dev = vf(None);
+    let bar = dev.bar();
     let mut mbx = Mailbox::new(MbxTiming::default());
-    m.pf_reset_begin();
-    m.pf_reset_end();
+    dev.pf_reset_begin();
+    dev.pf_reset_end();
     // One read returns RSTD and PFSTS together; RSTD is consumed by the
     // reset check, PFSTS stays cached for the message check.
-    assert!(mbx.check_for_rst(&m));
-    assert_eq!(m.read32(V2PMAILBOX) & MBX_R2C_BITS, 0);
-    assert!(mbx.check_for_msg(&m));
-    assert!(!mbx.check_for_msg(&m));
+    assert!(mbx.check_for_rst(&*bar));
+    assert_eq!(bar.read32(V2PMAILBOX) & MBX_R2C_BITS, 0);
+    assert!(mbx.check_for_msg(&*bar));
+    assert!(!mbx.check_for_msg(&*bar));
 }
 
 #[test]
 fn bring_up_takes_the_mac_from_the_pf() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let dev = vf(Some(PF_MAC));
+    let port = port(&dev, 64);
     assert_eq!(port.info().mac, PF_MAC);
     assert_eq!(port.pf_mac(), Some(PF_MAC));
-    let st = m.st();
-    assert_eq!(st.vf_mac, Some(PF_MAC));
-    assert_eq!(st.lpe, Some(1522));
-    let ids: Vec<u32> = st.requests.iter().map(|w| w & MSG_ID_MASK).collect();
+    assert_eq!(dev.pf(|p| p.vf_mac), Some(PF_MAC));
+    assert_eq!(dev.pf(|p| p.lpe), Some(1522));
+    let ids: Vec<u32> = dev.requests().iter().map(|w| w & MSG_ID_MASK).collect();
     assert_eq!(ids, [MSG_VF_RESET, MSG_SET_MAC_ADDR, MSG_SET_LPE]);
-    drop(st);
     assert!(port.link().up);
-    m.set_link(false);
+    dev.set_link(false);
     assert!(!port.link().up);
-    no_violations(&m);
+    dev.set_link(true);
+    assert!(port.link().up);
 }
 
 #[test]
 fn bring_up_without_admin_mac_picks_a_local_one() {
-    let m = Arc::new(Model::new(None));
-    let port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let dev = vf(None);
+    let port = port(&dev, 64);
     let mac = port.info().mac;
     assert!(mac.is_unicast() && mac.0[0] & 2 == 2, "{mac}");
-    assert_eq!(m.st().vf_mac, Some(mac));
+    assert_eq!(dev.pf(|p| p.vf_mac), Some(mac));
     assert_eq!(port.pf_mac(), None);
 }
 
 #[test]
 fn bring_up_fails_while_the_pf_is_in_reset() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    m.pf_reset_begin();
-    let e = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap_err();
+    let dev = vf(Some(PF_MAC));
+    dev.pf_reset_begin();
+    let e = IgbvfPort::new(dev.bar(), cfg(&dev, 64)).unwrap_err();
     assert!(matches!(e, IgbvfError::PfInReset), "{e}");
 }
 
 #[test]
 fn too_many_queues_refused() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let dev = vf(Some(PF_MAC));
+    let mut port = port(&dev, 64);
     assert!(port.queues(3, 1).is_err());
-}
-
-/// Receive `n` frames injected in waves the ring can take, checking each.
-fn rx_and_check(
-    m: &Model,
-    rx: &mut IgbvfRx<Model>,
-    cache: &mut crate::pool::PoolCache,
-    first: u32,
-    n: u32,
-) {
-    let mut burst = Burst::new();
-    let mut seq = first;
-    let mut got = first;
-    while got < first + n {
-        while seq < first + n && m.inject(&frame(seq, 60 + (seq as usize * 13) % 1455)) {
-            seq += 1;
-        }
-        rx.rx_burst(cache, &mut burst, 32);
-        for p in burst.drain(..) {
-            assert_eq!(p.data(), &frame(got, 60 + (got as usize * 13) % 1455)[..]);
-            assert_eq!(p.port(), PortId(1));
-            got += 1;
-            cache.free(p);
-        }
-    }
 }
 
 #[test]
 fn rx_frames_with_payload_checked() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-rx", 512);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-rx", 512);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let bar = dev.bar();
+    // A disabled queue drops what arrives.
+    assert!(!dev.inject(&frame(0, 60)));
+    let mut port = port(&dev, 64);
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
     let mut burst = Burst::new();
     // Nothing is posted until the first burst; then 63 buffers (never a
     // full ring, C.9 #16) and the tail after the enable.
-    assert!(!m.inject(&frame(0, 60)));
+    assert_eq!(dev.rx_owned(0), 0);
     assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 32), 0);
     assert_eq!(rx[0].posted(), 63);
-    assert_eq!(m.reg(rdt(0)), 63);
-    rx_and_check(&m, &mut rx[0], &mut cache, 0, 1000);
+    assert_eq!(bar.read32(rdt(0)), 63);
+    assert_eq!(dev.rx_owned(0), 63);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 1000);
     let s = port.stats();
     assert_eq!(s.ipackets, 1000);
     port.update_hw_stats();
     assert_eq!(port.hw_stats().rx_packets, 1000);
     assert_eq!(port.hw_stats().rx_octets, s.ibytes + 4 * 1000);
-    no_violations(&m);
     drop(rx);
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 512);
 }
 
 #[test]
 fn rx_flags_and_errors_from_write_back() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-rx-flags", 256);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-rx-flags", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
     let mut b = Burst::new();
     rx[0].rx_burst(&mut cache, &mut b, 32);
     let csum = RXD_STAT_IPCS | RXD_STAT_L4CS;
-    assert!(m.inject_with(&frame(1, 100), csum, (0x11, 0xDEAD_BEEF)));
-    assert!(m.inject_with(&frame(2, 100), csum | RXD_ERR_TCPE, (0, 0)));
-    assert!(m.inject_with(&frame(3, 100), csum | RXD_STAT_IXSM, (0, 0)));
-    assert!(m.inject_with(&frame(4, 100), RXD_ERR_RXE, (0, 0)));
-    assert_eq!(rx[0].rx_burst(&mut cache, &mut b, 32), 3);
-    let f = |i: usize| b[i].ol_flags();
-    assert!(
-        f(0).contains(OlFlags::RX_IP_CKSUM_GOOD | OlFlags::RX_L4_CKSUM_GOOD | OlFlags::RX_RSS_HASH)
-    );
-    assert_eq!(b[0].rss_hash(), 0xDEAD_BEEF);
-    assert!(f(1).contains(OlFlags::RX_IP_CKSUM_GOOD | OlFlags::RX_L4_CKSUM_BAD));
-    assert_eq!(f(2), OlFlags::NONE);
-    let errs = port
-        .rx_counters(0)
-        .unwrap()
-        .frame_errors
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(errs, 1);
-    cache.free_bulk(&mut b);
+    let f = |seq, status, pkt_info, rss| RxFrame {
+        data: frame(seq, 100),
+        status,
+        pkt_info,
+        rss,
+        ..RxFrame::default()
+    };
+    assert!(dev.inject_frame(0, f(1, csum, 0x11, 0xDEAD_BEEF)));
+    assert!(dev.inject_frame(0, f(2, csum | RXD_ERR_TCPE, 0, 0)));
+    assert!(dev.inject_frame(0, f(3, csum | RXD_STAT_IXSM, 0, 0)));
+    assert!(dev.inject_frame(0, f(4, RXD_ERR_RXE, 0, 0)));
+    let mut got = Vec::new();
+    let errs = || port.rx_counters(0).unwrap().frame_errors.load(Relaxed);
+    rx_until(&mut rx[0], &mut cache, 32, |p, _| {
+        got.push(p);
+        got.len() == 3
+    });
+    let flags: Vec<OlFlags> = got.iter().map(|p| p.ol_flags()).collect();
+    assert!(flags[0]
+        .contains(OlFlags::RX_IP_CKSUM_GOOD | OlFlags::RX_L4_CKSUM_GOOD | OlFlags::RX_RSS_HASH));
+    assert_eq!(got[0].rss_hash(), 0xDEAD_BEEF);
+    assert!(flags[1].contains(OlFlags::RX_IP_CKSUM_GOOD | OlFlags::RX_L4_CKSUM_BAD));
+    assert_eq!(flags[2], OlFlags::NONE);
+    // The errored frame is the fourth: wait for its write-back.
+    dev.settle();
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    assert_eq!(errs(), 1);
+    for p in got {
+        cache.free(p);
+    }
     drop(rx);
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 256);
 }
 
 #[test]
 fn multi_descriptor_frame_is_dropped_and_counted() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-rx-long", 256);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-rx-long", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
     let mut b = Burst::new();
     rx[0].rx_burst(&mut cache, &mut b, 32);
-    // 2 KiB buffers: 3000 bytes take 2 descriptors, 9000 take 5 (REPORT Q5).
-    assert!(m.inject(&frame(1, 3000)));
-    assert!(m.inject(&frame(2, 200)));
-    assert!(m.inject(&frame(3, 9000)));
-    assert!(m.inject(&frame(4, 300)));
-    // A burst of 1 stops inside nothing: the drops never count as received.
+    // 2 KiB buffers: 3000 bytes take 2 descriptors, 9000 take 5.
+    assert!(dev.inject(&frame(1, 3000)));
+    assert!(dev.inject(&frame(2, 200)));
+    assert!(dev.inject(&frame(3, 9000)));
+    assert!(dev.inject(&frame(4, 300)));
+    // Bursts of 1: the dropped frames never count as received.
     let mut got = Vec::new();
-    for _ in 0..4 {
-        rx[0].rx_burst(&mut cache, &mut b, 1);
-        got.extend(b.drain(..).map(|p| {
-            let d = p.data().to_vec();
-            cache.free(p);
-            d
-        }));
-    }
+    rx_until(&mut rx[0], &mut cache, 1, |p, cache| {
+        got.push(p.data().to_vec());
+        cache.free(p);
+        got.len() == 2
+    });
     assert_eq!(got, vec![frame(2, 200), frame(4, 300)]);
     let c = port.rx_counters(0).unwrap();
-    assert_eq!(
-        c.frame_too_long.load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(c.frame_too_long.load(Relaxed), 2);
     // Ring still full of buffers and working.
-    rx_and_check(&m, &mut rx[0], &mut cache, 10, 200);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 10, 200);
     drop(rx);
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 256);
 }
 
+fn tx_packet(cache: &mut PoolCache, data: &[u8]) -> crate::mbuf::Mbuf {
+    let mut p = cache.alloc().unwrap();
+    p.append(data.len()).unwrap().copy_from_slice(data);
+    p
+}
+
+/// Reclaim until nothing is in flight.
+fn reclaim_all(tx: &mut IgbvfTx<IgbvfBar>, cache: &mut PoolCache) -> usize {
+    let end = Instant::now() + PATIENCE;
+    let mut n = 0;
+    while tx.in_flight() > 0 {
+        n += tx.reclaim(cache);
+        assert!(Instant::now() < end, "DD never came back");
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    n
+}
+
 #[test]
 fn tx_frames_reach_the_wire() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-tx", 512);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-tx", 512);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let (_rx, mut tx) = port.queues(1, 1).unwrap();
     let mut b = Burst::new();
     let n = 1000u32;
+    let len = |seq: u32| 60 + (seq as usize * 31) % 1455;
     let mut seq = 0;
-    while seq < n {
+    let end = Instant::now() + PATIENCE;
+    while seq < n || !b.is_empty() {
         while b.len() < 40 && seq < n {
-            let mut p = cache.alloc().unwrap();
-            let f = frame(seq, 60 + (seq as usize * 31) % 1455);
-            p.append(f.len()).unwrap().copy_from_slice(&f);
-            b.push(p);
+            b.push(tx_packet(&mut cache, &frame(seq, len(seq))));
             seq += 1;
         }
-        tx[0].tx_burst(&mut cache, &mut b);
+        if tx[0].tx_burst(&mut cache, &mut b) == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        assert!(Instant::now() < end, "TX stuck");
     }
-    while !b.is_empty() {
-        tx[0].tx_burst(&mut cache, &mut b);
-    }
-    let wire = std::mem::take(&mut m.st().wire);
-    assert_eq!(wire.len(), n as usize);
+    assert!(dev.wait_for(PATIENCE, |m| m.wire.len() == n as usize));
+    let wire = dev.take_wire();
     for (i, f) in wire.iter().enumerate() {
-        assert_eq!(f, &frame(i as u32, 60 + (i * 31) % 1455));
+        assert_eq!(f, &frame(i as u32, len(i as u32)));
     }
-    tx[0].reclaim(&mut cache);
-    assert_eq!(tx[0].in_flight(), 0);
+    reclaim_all(&mut tx[0], &mut cache);
     assert_eq!(port.stats().opackets, n as u64);
     port.update_hw_stats();
     assert_eq!(port.hw_stats().tx_packets, n as u64);
-    no_violations(&m);
     drop(tx);
     drop(cache);
     assert_eq!(pool.available(), 512);
@@ -351,17 +442,15 @@ fn tx_frames_reach_the_wire() {
 
 #[test]
 fn tx_ring_full_sends_fewer() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-tx-full", 256);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-tx-full", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(16)).unwrap();
+    let mut port = port(&dev, 16);
     let (_rx, mut tx) = port.queues(1, 1).unwrap();
-    m.st().tx_hold = true;
+    dev.set_tx_hold(true);
     let mut b = Burst::new();
-    for i in 0..40 {
-        let mut p = cache.alloc().unwrap();
-        p.append(64).unwrap().fill(i as u8);
-        b.push(p);
+    for i in 0..40u8 {
+        b.push(tx_packet(&mut cache, &[i; 64]));
     }
     // 16 descriptors: 15 in flight at most.
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 15);
@@ -371,10 +460,9 @@ fn tx_ring_full_sends_fewer() {
     cache.free_bulk(&mut b); // the caller drops them
     assert_eq!(port.stats().oerrors, 25 + 25);
     // The wire drains: DD comes back, the buffers are reclaimed.
-    m.st().tx_hold = false;
-    m.st().tx_kick(0);
-    assert_eq!(m.st().wire.len(), 15);
-    assert_eq!(tx[0].reclaim(&mut cache), 15);
+    dev.set_tx_hold(false);
+    assert!(dev.wait_for(PATIENCE, |m| m.wire.len() == 15));
+    assert_eq!(reclaim_all(&mut tx[0], &mut cache), 15);
     drop(tx);
     drop(cache);
     assert_eq!(pool.available(), 256);
@@ -382,45 +470,46 @@ fn tx_ring_full_sends_fewer() {
 
 #[test]
 fn counters_survive_32_bit_wrap() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    m.set_reg(VFGPRC, 0xFFFF_FFF0);
-    let pool = pool("igbvf-wrap", 256);
+    let dev = vf(Some(PF_MAC));
+    dev.set_stat(VFGPRC, 0xFFFF_FFF0);
+    let pool = pool(&dev, "igbvf-wrap", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
-    rx_and_check(&m, &mut rx[0], &mut cache, 0, 40);
-    assert_eq!(m.reg(VFGPRC), 0x18);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 40);
+    assert_eq!(dev.stat(VFGPRC), 0x18);
     port.update_hw_stats();
     assert_eq!(port.hw_stats().rx_packets, 40);
     drop(rx);
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 256);
 }
 
 #[test]
 fn pf_reset_mid_traffic_then_recovery() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-reset", 512);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-reset", 512);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
-    rx_and_check(&m, &mut rx[0], &mut cache, 0, 100);
-    // Frames in the ring and TX in flight when the PF goes away.
-    assert!(m.inject(&frame(1000, 100)));
-    m.st().tx_hold = true;
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 100);
+    // A frame in the ring and TX in flight when the PF goes away.
+    assert!(dev.inject(&frame(1000, 100)));
+    dev.settle();
+    dev.set_tx_hold(true);
     let mut b = Burst::new();
     for _ in 0..10 {
-        let mut p = cache.alloc().unwrap();
-        p.append(60).unwrap();
-        b.push(p);
+        b.push(tx_packet(&mut cache, &[0; 60]));
     }
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 10);
     assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
 
-    m.pf_reset_begin();
+    dev.pf_reset_begin();
     assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
     assert!(!port.link().up);
-    // Workers answer on their next burst: everything goes back.
+    // Workers answer on their next burst: everything goes back (the PF's
+    // reset stopped the queues, so freeing is safe).
     assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForQueues);
     assert_eq!(rx[0].rx_burst(&mut cache, &mut b, 32), 0);
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 0);
@@ -429,48 +518,51 @@ fn pf_reset_mid_traffic_then_recovery() {
     assert_eq!(pool.in_use(), cache.len(), "only the cache holds buffers");
     // PF still down.
     assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
-    m.pf_reset_end();
-    m.st().tx_hold = false;
+    dev.pf_reset_end();
+    dev.set_tx_hold(false);
     assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
     assert_eq!(port.recoveries(), 1);
     assert!(port.link().up);
-    let resets = m
-        .st()
-        .requests
+    let resets = dev
+        .requests()
         .iter()
         .filter(|w| *w & MSG_ID_MASK == MSG_VF_RESET)
         .count();
     assert_eq!(resets, 2);
     // Traffic resumes; software counters were kept.
-    rx_and_check(&m, &mut rx[0], &mut cache, 2000, 300);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 2000, 300);
     assert_eq!(port.stats().ipackets, 400);
     for i in 0..5 {
-        let mut p = cache.alloc().unwrap();
-        p.append(60).unwrap().fill(i);
-        b.push(p);
+        b.push(tx_packet(&mut cache, &[i; 60]));
     }
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 5);
-    assert_eq!(m.st().wire.len(), 5);
+    assert!(dev.wait_for(PATIENCE, |m| m.wire.len() == 5));
     assert_eq!(port.stats().opackets, 15);
     assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
-    no_violations(&m);
+    reclaim_all(&mut tx[0], &mut cache);
     drop((rx, tx));
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 512);
 }
 
 #[test]
 fn dropping_the_queues_returns_posted_buffers() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-drop", 256);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-drop", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(128)).unwrap();
+    let bar = dev.bar();
+    let mut port = port(&dev, 128);
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
     let mut b = Burst::new();
     rx[0].rx_burst(&mut cache, &mut b, 32);
     assert_eq!(rx[0].posted(), 127);
     drop(rx);
-    assert_eq!(m.reg(rxdctl(0)) & crate::pmd::adv_desc::QUEUE_ENABLE, 0);
+    known_bug_rx_freed_before_disabled(&dev);
+    assert_eq!(
+        bar.read32(rxdctl(0)) & crate::pmd::adv_desc::QUEUE_ENABLE,
+        0
+    );
     drop(cache);
     assert_eq!(pool.available(), 256);
 }
@@ -480,25 +572,29 @@ fn dropping_the_queues_returns_posted_buffers() {
 /// not fail.
 #[test]
 fn pf_back_from_reset_but_not_answering_yet_is_retried() {
-    let m = Arc::new(Model::new(Some(PF_MAC)));
-    let pool = pool("igbvf-reset-silent", 512);
+    let dev = vf(Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-reset-silent", 512);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut c = cfg(&dev, 64);
+    // A silent PF costs one full mailbox timeout per attempt: keep it short.
+    c.timing.mbx.polls = 2_000;
+    let mut port = IgbvfPort::new(dev.bar(), c).unwrap();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
-    rx_and_check(&m, &mut rx[0], &mut cache, 0, 10);
-    m.pf_reset_begin();
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 10);
+    dev.pf_reset_begin();
     assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
     let mut b = Burst::new();
     assert_eq!(rx[0].rx_burst(&mut cache, &mut b, 32), 0);
     assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 0);
-    m.pf_reset_end();
-    m.st().pf_silent = true;
+    dev.pf_reset_end();
+    dev.set_pf_silent(true);
     assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
     assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForPf);
-    m.st().pf_silent = false;
+    dev.set_pf_silent(false);
     assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
-    rx_and_check(&m, &mut rx[0], &mut cache, 100, 10);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 100, 10);
     drop((rx, tx));
+    known_bug_rx_freed_before_disabled(&dev);
     drop(cache);
     assert_eq!(pool.available(), 512);
 }
@@ -506,20 +602,91 @@ fn pf_back_from_reset_but_not_answering_yet_is_retried() {
 /// Without an admin MAC the VF keeps the MAC it chose across PF resets.
 #[test]
 fn random_mac_survives_a_pf_reset() {
-    let m = Arc::new(Model::new(None));
-    let pool = pool("igbvf-reset-mac", 256);
+    let dev = vf(None);
+    let pool = pool(&dev, "igbvf-reset-mac", 256);
     let mut cache = pool.cache();
-    let mut port = IgbvfPort::new(Arc::clone(&m), cfg(64)).unwrap();
+    let mut port = port(&dev, 64);
     let mac = port.info().mac;
     assert_eq!(port.pf_mac(), None);
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
-    m.pf_reset_begin();
-    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
     let mut b = Burst::new();
     rx[0].rx_burst(&mut cache, &mut b, 32);
+    dev.pf_reset_begin();
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    rx[0].rx_burst(&mut cache, &mut b, 32);
     tx[0].tx_burst(&mut cache, &mut b);
-    m.pf_reset_end();
+    dev.pf_reset_end();
     assert_eq!(port.service().unwrap(), ServiceEvent::Recovered);
     assert_eq!(port.info().mac, mac, "MAC kept across the reset");
     drop((rx, tx));
+    drop(cache);
+}
+
+/// The I350 VF works with its single queue pair.
+#[test]
+fn i350_single_queue_rx_and_tx() {
+    let dev = model(Flavor::I350, Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-i350", 256);
+    let mut cache = pool.cache();
+    let mut port = port(&dev, 64);
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    let mut b = Burst::new();
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 50);
+    b.push(tx_packet(&mut cache, &frame(7, 100)));
+    assert_eq!(tx[0].tx_burst(&mut cache, &mut b), 1);
+    assert!(dev.wait_for(PATIENCE, |m| m.wire.len() == 1));
+    assert_eq!(dev.take_wire()[0], frame(7, 100));
+    reclaim_all(&mut tx[0], &mut cache);
+    drop((rx, tx));
+    known_bug_rx_freed_before_disabled(&dev);
+    drop(cache);
+}
+
+/// KNOWN DRIVER BUG (issue 10, finding 5): the driver offers two queue
+/// pairs on an I350 VF, which has one (C.8); its queue 1 registers do not
+/// exist. Once the driver knows the flavour, `queues(2, 2)` must fail:
+/// replace the expectation with that.
+#[test]
+fn i350_has_one_queue_pair() {
+    let dev = model(Flavor::I350, Some(PF_MAC));
+    let mut port = port(&dev, 64);
+    let r = port.queues(2, 2);
+    assert!(r.is_ok(), "fixed? then assert the error instead");
+    drop(r);
+    drop(port);
+    dev.violations().expect("queue-not-present");
+}
+
+/// KNOWN DRIVER BUG (issue 10, finding 5; C.4.1, C.9 #14): on an I350 VF
+/// the VLAN of a looped-back frame (LB) is big-endian; the driver does not
+/// swap it yet. The model writes it as the hardware does.
+#[test]
+fn i350_loopback_vlan_is_big_endian() {
+    let dev = model(Flavor::I350, Some(PF_MAC));
+    let pool = pool(&dev, "igbvf-i350-vlan", 256);
+    let mut cache = pool.cache();
+    let mut port = port(&dev, 64);
+    let (mut rx, _tx) = port.queues(1, 1).unwrap();
+    let mut b = Burst::new();
+    rx[0].rx_burst(&mut cache, &mut b, 32);
+    let f = |loopback| RxFrame {
+        data: frame(1, 80),
+        vlan: Some(0x0064),
+        loopback,
+        ..RxFrame::default()
+    };
+    assert!(dev.inject_frame(0, f(false)));
+    assert!(dev.inject_frame(0, f(true)));
+    let mut tci = Vec::new();
+    rx_until(&mut rx[0], &mut cache, 32, |p, cache| {
+        tci.push(p.vlan_tci());
+        cache.free(p);
+        tci.len() == 2
+    });
+    assert_eq!(tci[0], 0x0064);
+    assert_eq!(tci[1], 0x6400, "fixed? then expect 0x0064 here");
+    drop(rx);
+    known_bug_rx_freed_before_disabled(&dev);
+    drop(cache);
 }
