@@ -413,3 +413,6 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
             .0;
     }
 }
+
+#[cfg(test)]
+mod igbvf_rules;
