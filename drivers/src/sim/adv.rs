@@ -274,6 +274,8 @@ pub struct Queue {
     pub sent: Vec<Vec<u8>>,
     tx_partial: Vec<u8>,
     tx_paylen: Option<u32>,
+    /// Relaxed-ordered DD write-backs still to land (slot, dword 3).
+    tx_deferred: VecDeque<(u32, u32)>,
     /// Good frames and octets (+4 for the FCS, C.10.1), wrapping.
     pub frames: u32,
     /// Octets.
@@ -314,6 +316,7 @@ impl Queue {
             sent: Vec::new(),
             tx_partial: Vec::new(),
             tx_paylen: None,
+            tx_deferred: VecDeque::new(),
             frames: 0,
             octets: 0,
             dropped: 0,
@@ -381,6 +384,7 @@ impl Queue {
         self.handed.clear();
         self.tx_partial.clear();
         self.tx_paylen = None;
+        self.tx_deferred.clear();
         iommu.owners().release_queue(self.tag);
     }
 
@@ -760,7 +764,10 @@ impl Queue {
         let rx_ready = !self.tag.tx
             && !self.fifo.is_empty()
             && self.handed.iter().any(|h| h.fetched && h.wb.is_none());
-        let d = self.handed.iter().filter_map(|h| self.due(h)).min();
+        let mut d = self.handed.iter().filter_map(|h| self.due(h)).min();
+        if !self.tx_deferred.is_empty() {
+            d = Some(d.map_or(Instant::now(), |d| d.min(Instant::now())));
+        }
         if rx_ready {
             // A frame waits and a descriptor is there: now.
             return Some(d.map_or(Instant::now(), |d| d.min(Instant::now())));
@@ -800,7 +807,8 @@ impl Queue {
         }
         let has_work = self.handed.iter().any(|h| {
             (!h.fetched && h.fetch_due <= cx.now) || h.wb.is_some_and(|(d, _)| d <= cx.now)
-        }) || (!self.tag.tx && !self.fifo.is_empty());
+        }) || (!self.tag.tx && !self.fifo.is_empty())
+            || !self.tx_deferred.is_empty();
         if !has_work {
             return;
         }
@@ -1061,6 +1069,14 @@ impl Queue {
     }
 
     fn tx_writeback(&mut self, cx: &mut Cx<'_>, ring: Ring) {
+        if let Some((slot, olinfo)) = self.tx_deferred.pop_front() {
+            let at = Self::desc_at(ring, slot);
+            fence(Ordering::Release);
+            if let Err(m) = cx.iommu.write_u32(at + 12, olinfo) {
+                cx.iommu
+                    .report_miss(m, &self.spec.dma, "write-back", at, 16);
+            }
+        }
         // Due RS descriptors, in ring order; reversed when the driver left
         // relaxed-ordered write-backs on (C.3 DCA_TXCTRL.TX_WB_RO_EN: Linux
         // clears it because "writebacks MUST be delivered in order").
@@ -1078,8 +1094,13 @@ impl Queue {
         let Some(&last) = rs.last() else { return };
         let relaxed =
             self.spec.tx_wb_relaxed_bit != 0 && self.dca & self.spec.tx_wb_relaxed_bit != 0;
+        // Relaxed: the newest now, each older one a pass later.
         let order: Vec<usize> = if relaxed {
-            rs.iter().rev().copied().collect()
+            for i in rs.iter().rev().skip(1) {
+                let h = self.handed[*i];
+                self.tx_deferred.push_back((h.slot, h.snap[3] | TX_DD));
+            }
+            vec![last]
         } else {
             rs.clone()
         };

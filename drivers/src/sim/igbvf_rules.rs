@@ -409,6 +409,44 @@ fn tx_descriptor_format_and_paylen() {
     drop((m, m2));
 }
 
+/// TX write-backs come back out of order when the driver leaves
+/// DCA_TXCTRL.TX_WB_RO_EN set (C.3), in order when it clears it.
+#[test]
+fn tx_write_backs_reorder_only_when_relaxed_ordering_is_left_on() {
+    for relaxed in [false, true] {
+        let t = raw();
+        t.vf_reset_handshake();
+        let ring = t.tx_ring(0, 8);
+        if relaxed {
+            t.w(txr(0, DCA), DCA_TXCTRL_TX_WB_RO_EN);
+        }
+        let bufs: Vec<Mbuf> = (0..3)
+            .map(|i| {
+                let mut m = t.buf();
+                m.append(60).unwrap().fill(i);
+                m
+            })
+            .collect();
+        t.dev.pause();
+        for (i, m) in bufs.iter().enumerate() {
+            t.post_tx(&ring, i, m, 60);
+        }
+        t.w(txr(0, TAIL), 3);
+        t.dev.flush();
+        let dd = |i| get(&ring, i, 3) & adv::TX_DD != 0;
+        if relaxed {
+            assert!(dd(2) && !dd(0), "the newest first, the oldest later");
+            t.dev.flush();
+            t.dev.flush();
+        }
+        assert!(dd(0) && dd(1) && dd(2));
+        for m in bufs {
+            t.pool.free(m);
+        }
+        assert_eq!(t.dev.take_wire().len(), 3);
+    }
+}
+
 // ---- buffer ownership -----------------------------------------------------
 
 #[test]
