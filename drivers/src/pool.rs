@@ -20,7 +20,9 @@
 use crate::mbuf::{
     Mbuf, MbufHeader, PoolId, PortId, DEFAULT_DATA_ROOM, DEFAULT_HEADROOM, HEADER_SIZE,
 };
-use crate::memory::{DmaMapError, DmaMapper, DmaRegion, Iova, MemoryBacking, MemoryError, PageSize};
+use crate::memory::{
+    DmaMapError, DmaMapper, DmaRegion, Iova, MemoryBacking, MemoryError, PageSize,
+};
 use crate::ring::{Ring, RingError};
 use arrayvec::ArrayVec;
 use std::ptr::NonNull;
@@ -234,12 +236,10 @@ impl Pool {
             )));
         }
         if let Some(mapper) = &config.dma {
-            region
-                .map_dma(mapper)
-                .map_err(|source| PoolError::DmaMap {
-                    name: config.name.clone(),
-                    source,
-                })?;
+            region.map_dma(mapper).map_err(|source| PoolError::DmaMap {
+                name: config.name.clone(),
+                source,
+            })?;
         }
         let free = Ring::new((config.count as usize).next_power_of_two()).map_err(|source| {
             PoolError::Ring {

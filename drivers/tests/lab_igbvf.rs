@@ -21,12 +21,14 @@
 
 use drivers::burst::Burst;
 use drivers::mbuf::{Mbuf, PortId};
+use drivers::memory::DmaMapper;
 use drivers::memory::{HugepageSize, MemoryBacking};
 use drivers::net::MacAddr;
 use drivers::pci::PciAddress;
-use drivers::pmd::igbvf::{IgbvfConfig, IgbvfPort, IgbvfRx, IgbvfTx, ServiceEvent};
+use drivers::pmd::igbvf::{IgbvfConfig, IgbvfPort, IgbvfRx, IgbvfTx};
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
+use drivers::port::ServiceEvent;
 use drivers::port::{Port, RxQueue, TxQueue};
 use drivers::vfio::{Bar, Container};
 use std::process::Command;
@@ -497,15 +499,18 @@ fn lab_igbvf_admin_mac_from_the_pf() {
     };
     say!("LAB-INFO admin MAC set: {}", admin_mac_line(&ip_full, &pf));
 
-    let container = Container::open().expect("open /dev/vfio/vfio");
+    let container = std::sync::Arc::new(Container::open().expect("open /dev/vfio/vfio"));
     let device = container.open_device(vf0).expect("open VF0");
     device.enable_bus_master().expect("bus master");
     let bar = std::sync::Arc::new(device.bar(0).expect("BAR0"));
+    let device = std::sync::Arc::new(device);
     let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
-    let pool = Pool::new(&PoolConfig::new("lab-adminmac", 4096).with_backing(backing.clone()))
-        .expect("pool on hugepages");
-    let pool_map = container.dma_map(pool.region()).expect("map the pool");
-    let mut cfg = IgbvfConfig::new(PortId(0), "vf0");
+    let dma: std::sync::Arc<dyn DmaMapper> = container.clone();
+    let mut pool_cfg = PoolConfig::new("lab-adminmac", 4096).with_backing(backing.clone());
+    pool_cfg.dma = Some(dma.clone());
+    let pool = Pool::new(&pool_cfg).expect("pool on hugepages, mapped for the VF");
+    let mut cfg = IgbvfConfig::new(PortId(0), "vf0", dma.clone());
+    cfg.pci = Some(device.clone());
     cfg.backing = backing;
     cfg.data_room = pool.data_room();
     let regs = std::sync::Arc::clone(&bar);
@@ -519,8 +524,6 @@ fn lab_igbvf_admin_mac_from_the_pf() {
     assert_eq!(vf_mac, admin, "the port takes the PF's admin MAC");
     let (mut vrx, mut vtx) = port.queues(1, 1).expect("queues");
     let (vrx, vtx) = (vrx.remove(0), vtx.remove(0));
-    let rx_map = container.dma_map(vrx.dma_region()).expect("map RX ring");
-    let tx_map = container.dma_map(vtx.dma_region()).expect("map TX ring");
     let mut kport = AfPacketPort::open(PortId(1), &pf, pool.data_room()).expect("AF_PACKET on PF");
     let pf_mac = kport.info().mac;
     let (mut krx, mut ktx) = kport.queues(1, 1).expect("af_packet queues");
@@ -584,14 +587,12 @@ fn lab_igbvf_admin_mac_from_the_pf() {
         ..
     } = lab;
     drop(port);
-    drop((rx_map, tx_map));
     drop((vrx, vtx, krx, ktx, burst, cache, regs));
     assert_eq!(
         pool.available(),
         pool.count(),
         "every buffer back in the pool"
     );
-    drop(pool_map);
     drop(device);
     drop(container);
 
@@ -610,17 +611,20 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
         return;
     };
     let t_start = Instant::now();
-    let container = Container::open().expect("open /dev/vfio/vfio");
+    let container = std::sync::Arc::new(Container::open().expect("open /dev/vfio/vfio"));
     let device = container.open_device(vf0).expect("open VF0");
     device.enable_bus_master().expect("bus master");
     let bar = std::sync::Arc::new(device.bar(0).expect("BAR0"));
+    let device = std::sync::Arc::new(device);
 
     let backing = MemoryBacking::Hugepages(HugepageSize::Size2M);
-    let pool = Pool::new(&PoolConfig::new("lab-igbvf", 4096).with_backing(backing.clone()))
-        .expect("pool on hugepages");
-    let pool_map = container.dma_map(pool.region()).expect("map the pool");
+    let dma: std::sync::Arc<dyn DmaMapper> = container.clone();
+    let mut pool_cfg = PoolConfig::new("lab-igbvf", 4096).with_backing(backing.clone());
+    pool_cfg.dma = Some(dma.clone());
+    let pool = Pool::new(&pool_cfg).expect("pool on hugepages, mapped for the VF");
 
-    let mut cfg = IgbvfConfig::new(PortId(0), "vf0");
+    let mut cfg = IgbvfConfig::new(PortId(0), "vf0", dma.clone());
+    cfg.pci = Some(device.clone());
     cfg.backing = backing;
     cfg.data_room = pool.data_room();
     // SET_LPE(9022): the model then takes frames up to 9018 bytes for VF0
@@ -647,10 +651,6 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     );
     let (mut vrx, mut vtx) = port.queues(1, 1).expect("queues");
     let (vrx, vtx) = (vrx.remove(0), vtx.remove(0));
-    // The rings must be reachable before the first burst gives them to the
-    // device.
-    let rx_map = container.dma_map(vrx.dma_region()).expect("map RX ring");
-    let tx_map = container.dma_map(vtx.dma_region()).expect("map TX ring");
 
     let mut kport = AfPacketPort::open(PortId(1), &pf, pool.data_room()).expect("AF_PACKET on PF");
     let pf_mac = kport.info().mac;
@@ -777,7 +777,6 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     } = lab;
     let stats = port.stats();
     drop(port);
-    drop((rx_map, tx_map));
     drop((vrx, vtx, krx, ktx, burst, cache, regs));
     say!(
         "LAB-FIGURE igbvf done in {:.1} s: port stats {stats:?}; pool {}/{} buffers back",
@@ -790,6 +789,5 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
         pool.count(),
         "every buffer back in the pool"
     );
-    drop(pool_map);
     drop(device);
 }

@@ -7,7 +7,7 @@
 //! - FASTPATH_LAB_VF1_KERNEL: a VF bound to the kernel igbvf driver,
 //! - a free 2 MiB hugepage.
 
-use drivers::memory::{DmaRegion, HugepageSize, MemoryBacking};
+use drivers::memory::{DmaMapper, DmaRegion, HugepageSize, MemoryBacking};
 use drivers::mmio::RegisterSpace;
 use drivers::pci::PciAddress;
 use drivers::vfio::{config, Container, IommuMode, VfioError};
@@ -44,21 +44,44 @@ fn lab_open_map_unmap_a_hugepage_region() {
     ));
     let region = DmaRegion::allocate(2 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
         .expect("a free 2 MiB hugepage");
-    let mapping = container.dma_map(&region).expect("VFIO_IOMMU_MAP_DMA");
-    assert_eq!(mapping.iova(), region.iova());
-    assert_eq!(
-        mapping.iova_at(4096).map(|i| i.0),
-        Some(region.iova().0 + 4096)
+    let container = std::sync::Arc::new(container);
+    let dma: std::sync::Arc<dyn DmaMapper> = container.clone();
+    assert_eq!(region.iova(), None, "no IOVA before the mapping");
+    region.map_dma(&dma).expect("VFIO_IOMMU_MAP_DMA");
+    let base = region.iova().expect("mapped").get();
+    assert_ne!(
+        base,
+        region.as_ptr().as_ptr() as u64,
+        "IOVAs come from the container's allocator, not the virtual address"
     );
-    // Mapping the same range twice overlaps: EEXIST.
-    let err = container.dma_map(&region).expect_err("overlapping map");
-    assert!(matches!(err, VfioError::DmaMap { .. }), "{err:?}");
-    mapping.unmap().expect("VFIO_IOMMU_UNMAP_DMA");
-    // Mapped again after the unmap, then unmapped by drop.
-    drop(container.dma_map(&region).expect("map again"));
+    assert_eq!(base % (2 << 20), 0, "a 2M page is 2M-aligned on the bus");
+    let ranges = container
+        .iova_ranges()
+        .expect("VFIO_IOMMU_GET_INFO")
+        .expect("the guest kernel reports usable IOVA ranges");
+    assert!(
+        ranges
+            .iter()
+            .any(|&(s, e)| s <= base && base + (2 << 20) - 1 <= e),
+        "{base:#x} inside {ranges:x?}"
+    );
+    assert_eq!(region.iova_at(4096).map(|i| i.get()), Some(base + 4096));
+    // A second region gets a disjoint range; dropping it unmaps it.
+    let second = DmaRegion::allocate(2 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
+        .expect("a second free 2 MiB hugepage");
+    second.map_dma(&dma).expect("map a second region");
+    let b2 = second.iova().expect("mapped").get();
+    assert!(
+        b2 >= base + (2 << 20) || b2 + (2 << 20) <= base,
+        "{b2:#x} vs {base:#x}"
+    );
+    drop(second);
+    // Mapping the same region twice is refused.
+    assert!(region.map_dma(&dma).is_err());
     let pgsizes = container.iova_page_sizes().expect("VFIO_IOMMU_GET_INFO");
     assert_ne!(pgsizes & 0x1000, 0, "4K IOMMU pages: {pgsizes:#x}");
     drop(device);
+    drop(region);
 }
 
 #[test]

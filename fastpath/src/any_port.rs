@@ -2,101 +2,69 @@
 //!
 //! Workers are generic over queue types; a forwarder whose ports are of
 //! different kinds uses this enum, which costs one `match` per burst (not per
-//! packet). A run on one kind only (the benchmarks) can use that port type
+//! packet). Device ports (VFs, whatever their driver) come from
+//! `drivers::pmd::open_vf` as a [`DynPort`]: this crate never names a
+//! driver. A run on one kind only (the benchmarks) can use that port type
 //! directly.
 
 use drivers::burst::Burst;
-use drivers::pci::PciAddress;
-use drivers::pmd::igbvf::{IgbvfError, IgbvfPort, IgbvfRx, IgbvfTx, ServiceEvent};
 use drivers::pool::PoolCache;
 use drivers::port::null::{NullPort, NullRx, NullTx};
 use drivers::port::ring_pair::{RingPort, RingRx, RingTx};
-use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats, QueueSet, RxQueue, TxQueue};
-use drivers::vfio::{Bar, Container, Device, DmaMapping};
-use std::sync::Arc;
+use drivers::port::{
+    DynPort, DynRx, DynTx, LinkState, Port, PortError, PortInfo, PortStats, QueueSet, RxQueue,
+    ServiceEvent, TxQueue, XStat,
+};
 
-/// A null, ring or VF port.
+/// A null, ring or device port.
 #[derive(Debug)]
 pub enum AnyPort {
     /// See [`NullPort`].
     Null(NullPort),
     /// See [`RingPort`].
     Ring(RingPort),
-    /// An igbvf VF through vfio (boxed: it is much larger than the others).
-    Igbvf(Box<VfPort>),
-}
-
-/// An igbvf VF opened through vfio, with the DMA mappings of its queues'
-/// descriptor rings.
-///
-/// Fields drop in declaration order: the port first (it disables the
-/// queues, so the device stops DMA), then the ring mappings, then the vfio
-/// device. The queues themselves belong to the workers and are dropped
-/// before the ports (see `Forwarder::stop`); the pool's mapping is held by
-/// the forwarder and goes after every port.
-#[derive(Debug)]
-pub struct VfPort {
-    port: IgbvfPort<Bar>,
-    rings: Vec<DmaMapping>,
-    address: PciAddress,
-    container: Arc<Container>,
-    _device: Device,
-}
-
-impl VfPort {
-    /// A VF port on an opened vfio device, brought up.
-    pub fn new(
-        port: IgbvfPort<Bar>,
-        address: PciAddress,
-        container: Arc<Container>,
-        device: Device,
-    ) -> VfPort {
-        VfPort {
-            port,
-            rings: Vec::new(),
-            address,
-            container,
-            _device: device,
-        }
-    }
-
-    /// The VF's PCI address.
-    pub fn address(&self) -> PciAddress {
-        self.address
-    }
-
-    /// Recoveries from PF resets so far.
-    pub fn recoveries(&self) -> u64 {
-        self.port.recoveries()
-    }
-
-    /// Control-path housekeeping (counters, PF-reset detection and
-    /// recovery); see [`IgbvfPort::service`]. Call about every 100 ms.
-    pub fn service(&mut self) -> Result<ServiceEvent, IgbvfError> {
-        self.port.service()
-    }
+    /// A device (a VF through vfio), driven by the driver its PCI ids name.
+    Device(DynPort),
 }
 
 /// Receive queue of an [`AnyPort`].
-#[derive(Debug)]
 pub enum AnyRx {
     /// Null.
     Null(NullRx),
     /// Ring.
     Ring(RingRx),
-    /// igbvf.
-    Igbvf(IgbvfRx<Bar>),
+    /// Device.
+    Device(DynRx),
 }
 
 /// Transmit queue of an [`AnyPort`].
-#[derive(Debug)]
 pub enum AnyTx {
     /// Null.
     Null(NullTx),
     /// Ring.
     Ring(RingTx),
-    /// igbvf.
-    Igbvf(IgbvfTx<Bar>),
+    /// Device.
+    Device(DynTx),
+}
+
+impl std::fmt::Debug for AnyRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AnyRx::Null(_) => "AnyRx::Null",
+            AnyRx::Ring(_) => "AnyRx::Ring",
+            AnyRx::Device(_) => "AnyRx::Device",
+        })
+    }
+}
+
+impl std::fmt::Debug for AnyTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AnyTx::Null(_) => "AnyTx::Null",
+            AnyTx::Ring(_) => "AnyTx::Ring",
+            AnyTx::Device(_) => "AnyTx::Device",
+        })
+    }
 }
 
 impl RxQueue for AnyRx {
@@ -105,7 +73,7 @@ impl RxQueue for AnyRx {
         match self {
             AnyRx::Null(q) => q.rx_burst(cache, out, max),
             AnyRx::Ring(q) => q.rx_burst(cache, out, max),
-            AnyRx::Igbvf(q) => q.rx_burst(cache, out, max),
+            AnyRx::Device(q) => q.rx_burst(cache, out, max),
         }
     }
 }
@@ -116,19 +84,20 @@ impl TxQueue for AnyTx {
         match self {
             AnyTx::Null(q) => q.tx_burst(cache, pkts),
             AnyTx::Ring(q) => q.tx_burst(cache, pkts),
-            AnyTx::Igbvf(q) => q.tx_burst(cache, pkts),
+            AnyTx::Device(q) => q.tx_burst(cache, pkts),
         }
     }
 }
 
-impl AnyPort {
-    /// The VF behind this port, if it is one.
-    pub fn vf_mut(&mut self) -> Option<&mut VfPort> {
-        match self {
-            AnyPort::Igbvf(v) => Some(v),
-            _ => None,
+/// Calls `$body` with `$p` bound to the port inside, whatever its kind.
+macro_rules! each {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            AnyPort::Null($p) => $body,
+            AnyPort::Ring($p) => $body,
+            AnyPort::Device($p) => $body,
         }
-    }
+    };
 }
 
 impl Port for AnyPort {
@@ -136,74 +105,56 @@ impl Port for AnyPort {
     type Tx = AnyTx;
 
     fn info(&self) -> &PortInfo {
-        match self {
-            AnyPort::Null(p) => p.info(),
-            AnyPort::Ring(p) => p.info(),
-            AnyPort::Igbvf(v) => v.port.info(),
-        }
+        each!(self, p => p.info())
     }
 
     fn link(&self) -> LinkState {
-        match self {
-            AnyPort::Null(p) => p.link(),
-            AnyPort::Ring(p) => p.link(),
-            AnyPort::Igbvf(v) => v.port.link(),
-        }
+        each!(self, p => p.link())
     }
 
     fn stats(&self) -> PortStats {
-        match self {
-            AnyPort::Null(p) => p.stats(),
-            AnyPort::Ring(p) => p.stats(),
-            AnyPort::Igbvf(v) => v.port.stats(),
-        }
+        each!(self, p => p.stats())
     }
 
-    /// For a VF, also DMA-maps every queue's descriptor ring: the first
-    /// burst hands the ring to the device, so it must be reachable before
-    /// the queues go to the workers.
+    fn xstats(&self) -> Vec<XStat> {
+        each!(self, p => p.xstats())
+    }
+
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        each!(self, p => p.service())
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        each!(self, p => p.stop())
+    }
+
+    fn start(&mut self) -> Result<(), PortError> {
+        each!(self, p => p.start())
+    }
+
     fn queues(&mut self, rx: usize, tx: usize) -> Result<QueueSet<AnyRx, AnyTx>, PortError> {
-        match self {
+        Ok(match self {
             AnyPort::Null(p) => {
                 let (r, t) = p.queues(rx, tx)?;
-                Ok((
+                (
                     r.into_iter().map(AnyRx::Null).collect(),
                     t.into_iter().map(AnyTx::Null).collect(),
-                ))
+                )
             }
             AnyPort::Ring(p) => {
                 let (r, t) = p.queues(rx, tx)?;
-                Ok((
+                (
                     r.into_iter().map(AnyRx::Ring).collect(),
                     t.into_iter().map(AnyTx::Ring).collect(),
-                ))
+                )
             }
-            AnyPort::Igbvf(v) => {
-                let (r, t) = v.port.queues(rx, tx)?;
-                let name = v.port.info().name.clone();
-                let map_err = |what: String, e: drivers::vfio::VfioError| PortError::Config {
-                    port: name.clone(),
-                    why: format!("cannot DMA-map the {what} descriptor ring: {e}"),
-                };
-                for (i, q) in r.iter().enumerate() {
-                    let m = v
-                        .container
-                        .dma_map(q.dma_region())
-                        .map_err(|e| map_err(format!("RX {i}"), e))?;
-                    v.rings.push(m);
-                }
-                for (i, q) in t.iter().enumerate() {
-                    let m = v
-                        .container
-                        .dma_map(q.dma_region())
-                        .map_err(|e| map_err(format!("TX {i}"), e))?;
-                    v.rings.push(m);
-                }
-                Ok((
-                    r.into_iter().map(AnyRx::Igbvf).collect(),
-                    t.into_iter().map(AnyTx::Igbvf).collect(),
-                ))
+            AnyPort::Device(p) => {
+                let (r, t) = p.queues(rx, tx)?;
+                (
+                    r.into_iter().map(AnyRx::Device).collect(),
+                    t.into_iter().map(AnyTx::Device).collect(),
+                )
             }
-        }
+        })
     }
 }

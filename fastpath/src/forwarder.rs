@@ -5,7 +5,7 @@
 //! spawns one pinned thread per fast-path core, and on stop joins them and
 //! checks that every buffer came back to the pool.
 
-use crate::any_port::{AnyPort, AnyRx, AnyTx, VfPort};
+use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::fwd_mode::{FwdMode, MacRewrite};
 use crate::worker::{RxBinding, Stopped, Worker};
@@ -13,15 +13,16 @@ use config::cpus::{allowed_cpus, check_requested, CpuConfigError};
 use drivers::burst::{DEFAULT_BURST, MAX_BURST};
 use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
 use drivers::mbuf::PortId;
+use drivers::memory::DmaMapper;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
-use drivers::pci::{DriverKind, PciAddress, PciError, Sysfs};
-use drivers::pmd::igbvf::{IgbvfConfig, IgbvfError, IgbvfPort, ServiceEvent};
+use drivers::pci::{PciAddress, Sysfs};
+use drivers::pmd::{open_vf, OpenError, VfConfig};
 use drivers::pool::{Pool, PoolConfig, PoolError, DEFAULT_CACHE_SIZE};
 use drivers::port::null::{NullPort, DEFAULT_PACKET_SIZE};
 use drivers::port::ring_pair::{RingPort, DEFAULT_RING_SIZE};
-use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats};
-use drivers::vfio::{Container, DmaMapping, VfioError};
+use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats, ServiceEvent, XStat};
+use drivers::vfio::{Container, VfioError};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,20 +140,13 @@ pub enum StartError {
     /// A port could not be set up.
     #[error(transparent)]
     Port(#[from] PortError),
-    /// A VF could not be found or used (the message names the fix).
+    /// A VF could not be found, opened or brought up (the message names
+    /// the fix).
     #[error(transparent)]
-    Pci(#[from] PciError),
-    /// vfio refused a VF or a DMA mapping (the message names the fix).
+    Vf(#[from] OpenError),
+    /// vfio refused (the message names the fix).
     #[error(transparent)]
     Vfio(#[from] VfioError),
-    /// A VF did not come up.
-    #[error("VF {address}: {source}")]
-    Igbvf {
-        /// The VF.
-        address: PciAddress,
-        /// What failed.
-        source: IgbvfError,
-    },
     /// A worker thread could not be started or pinned.
     #[error("worker on CPU {cpu}: {why}")]
     Worker {
@@ -166,10 +160,11 @@ pub enum StartError {
 /// A running forwarder.
 pub struct Forwarder {
     // Drop order matters (fields drop in declaration order, after `Drop`
-    // joined the workers): ports (their queues' DMA stops, ring mappings
-    // go), then the pool's DMA mapping, then the pool, then the container.
+    // joined the workers): ports first (each device port stops its DMA,
+    // resets its device and turns bus mastering off, then unmaps its
+    // rings), then the pool (unmapped from the devices' address space
+    // when its last buffer is back), then the container.
     ports: Vec<AnyPort>,
-    pool_map: Option<DmaMapping>,
     pool: Pool,
     container: Option<Arc<Container>>,
     cpus: Vec<CpuId>,
@@ -190,6 +185,8 @@ pub struct Snapshot {
     pub cores: Vec<(CpuId, CoreSnapshot)>,
     /// Per port: facts, counters, link.
     pub ports: Vec<(PortInfo, PortStats, LinkState)>,
+    /// Per port: every named counter (drops by reason, device counters).
+    pub xstats: Vec<Vec<XStat>>,
     /// Buffers in the pool's shared ring.
     pub pool_available: usize,
     /// Buffers in the pool.
@@ -237,17 +234,24 @@ impl Forwarder {
             )));
         }
         let vfs = preflight_vfs(cfg)?;
-        // One container (one IOMMU address space) for every VF.
+        // One container (one IOMMU address space) for every VF. Their
+        // groups are attached first: the IOMMU type is set with the first
+        // group, and only then can the pool be mapped.
         let container = if vfs.is_empty() {
             None
         } else {
-            Some(Arc::new(Container::open()?))
+            let c = Arc::new(Container::open()?);
+            for &a in &vfs {
+                c.attach(a)?;
+            }
+            Some(c)
         };
         let cpus = choose_cpus(&cfg.cores)?;
         let workers = cpus.len();
         let pool_cfg = PoolConfig {
             cache_size: cfg.cache_size,
             backing: cfg.backing.clone(),
+            dma: container.clone().map(|c| c as Arc<dyn DmaMapper>),
             ..PoolConfig::new(
                 "mbuf_pool",
                 cfg.nb_mbuf.unwrap_or_else(|| default_nb_mbuf(cfg, workers)),
@@ -260,21 +264,7 @@ impl Forwarder {
             )));
         }
         let pool = Pool::new(&pool_cfg)?;
-        // Open every VF first: the container's IOMMU type is set when the
-        // first group is attached, and only then can memory be mapped.
-        let mut devices = Vec::new();
-        if let Some(c) = &container {
-            for &address in &vfs {
-                let device = c.open_device(address)?;
-                device.enable_bus_master()?;
-                devices.push(device);
-            }
-        }
-        let pool_map = match &container {
-            Some(c) => Some(c.dma_map(pool.region())?),
-            None => None,
-        };
-        let mut ports = build_ports(cfg, workers, &pool, container.as_ref(), devices)?;
+        let mut ports = build_ports(cfg, workers, &pool, container.as_ref())?;
 
         // Queue w of every port goes to worker w.
         let mut rx_by_worker: Vec<Vec<RxBinding<AnyRx>>> =
@@ -366,7 +356,6 @@ impl Forwarder {
         }
         let fwd = Forwarder {
             ports,
-            pool_map,
             pool,
             container,
             cpus,
@@ -409,25 +398,47 @@ impl Forwarder {
                 .iter()
                 .map(|p| (p.info().clone(), p.stats(), p.link()))
                 .collect(),
+            xstats: self.ports.iter().map(|p| p.xstats()).collect(),
             pool_available: self.pool.available(),
             pool_count: self.pool.count(),
         }
     }
 
-    /// Control-path housekeeping of the VF ports (hardware counters, PF
-    /// reset detection and recovery): call about every 100 ms. Returns what
-    /// happened on each VF port that was not idle, by port index.
-    pub fn service(&mut self) -> Vec<(usize, Result<ServiceEvent, IgbvfError>)> {
+    /// Control-path housekeeping of every port (device counters, reset
+    /// detection and recovery): call about every 100 ms. Returns what
+    /// happened on each port that was not idle, by port index.
+    pub fn service(&mut self) -> Vec<(usize, Result<ServiceEvent, PortError>)> {
         let mut out = Vec::new();
         for (i, p) in self.ports.iter_mut().enumerate() {
-            if let Some(vf) = p.vf_mut() {
-                match vf.service() {
-                    Ok(ServiceEvent::Idle) => {}
-                    r => out.push((i, r)),
-                }
+            match p.service() {
+                Ok(ServiceEvent::Idle) => {}
+                r => out.push((i, r)),
             }
         }
         out
+    }
+
+    /// Stop port `i` (its device stops DMA; the workers give its buffers
+    /// back); completion shows in [`service`](Self::service).
+    pub fn stop_port(&mut self, i: usize) -> Result<(), PortError> {
+        match self.ports.get_mut(i) {
+            Some(p) => p.stop(),
+            None => Err(PortError::Config {
+                port: i.to_string(),
+                why: "no such port".into(),
+            }),
+        }
+    }
+
+    /// Start port `i` again after [`stop_port`](Self::stop_port).
+    pub fn start_port(&mut self, i: usize) -> Result<(), PortError> {
+        match self.ports.get_mut(i) {
+            Some(p) => p.start(),
+            None => Err(PortError::Config {
+                port: i.to_string(),
+                why: "no such port".into(),
+            }),
+        }
     }
 
     /// The VFs' vfio container, when there are VF ports.
@@ -443,9 +454,13 @@ impl Forwarder {
             .collect()
     }
 
-    /// Recoveries from PF resets of port `i`, if it is a VF.
-    pub fn recoveries(&mut self, i: usize) -> Option<u64> {
-        self.ports.get_mut(i)?.vf_mut().map(|v| v.recoveries())
+    /// The named counter `name` of port `i`, if the port has it.
+    pub fn xstat(&self, i: usize, name: &str) -> Option<u64> {
+        self.ports
+            .get(i)?
+            .xstats()
+            .into_iter()
+            .find_map(|(n, v)| (n == name).then_some(v))
     }
 
     /// Stop the workers, tear down queues and ports, and count the buffers.
@@ -467,10 +482,10 @@ impl Forwarder {
         // Queues (with packets still in rings), caches and ports give their
         // buffers back as they drop.
         drop(stopped);
-        // Ports next: a VF port stops its device's DMA, then unmaps its
-        // descriptor rings; then the pool's mapping goes, before the pool.
+        // Ports next: a device port stops its device's DMA (queues read
+        // back disabled, device reset, bus mastering off), then unmaps its
+        // descriptor rings. The pool is unmapped when it goes, after them.
         drop(std::mem::take(&mut self.ports));
-        drop(self.pool_map.take());
         FinalReport {
             last,
             mode: self.mode,
@@ -535,16 +550,7 @@ fn preflight_vfs(cfg: &ForwarderConfig) -> Result<Vec<PciAddress>, StartError> {
     }
     let sysfs = Sysfs::default();
     for &a in &vfs {
-        let dev = sysfs.device(a)?;
-        let sup = dev.supported()?;
-        if sup.driver != DriverKind::Igbvf {
-            return Err(StartError::Config(format!(
-                "VF {a} is a {} ({:04x}:{:04x}), which needs the {} driver; fastpath \
-                 drives only igbvf VFs (82576, I350) so far",
-                sup.name, sup.vendor_id, sup.device_id, sup.driver
-            )));
-        }
-        drivers::vfio::preflight(&sysfs, a)?;
+        drivers::pmd::preflight(&sysfs, a)?;
     }
     Ok(vfs)
 }
@@ -554,9 +560,7 @@ fn build_ports(
     workers: usize,
     pool: &Pool,
     container: Option<&Arc<Container>>,
-    devices: Vec<drivers::vfio::Device>,
 ) -> Result<Vec<AnyPort>, StartError> {
-    let mut devices = devices.into_iter();
     let mut ports: Vec<AnyPort> = Vec::new();
     let mut pending_ring: Option<PortId> = None;
     // Ring ports are built in pairs; remember where each goes.
@@ -572,23 +576,15 @@ fn build_ports(
                 )))
             }
             PortKind::Pci(address) => {
-                let (Some(container), Some(device)) = (container, devices.next()) else {
-                    return Err(StartError::Config(format!("VF {address} was not opened")));
+                let Some(container) = container else {
+                    return Err(StartError::Config(format!(
+                        "VF {address}: no vfio container"
+                    )));
                 };
-                let bar = Arc::new(device.bar(0)?);
-                let mut vcfg = IgbvfConfig::new(id, address.to_string());
+                let mut vcfg = VfConfig::new(id, address.to_string());
                 vcfg.backing = cfg.backing.clone();
-                vcfg.data_room = pool.data_room();
-                let port = IgbvfPort::new(bar, vcfg).map_err(|source| StartError::Igbvf {
-                    address: *address,
-                    source,
-                })?;
-                slots[i] = Some(AnyPort::Igbvf(Box::new(VfPort::new(
-                    port,
-                    *address,
-                    Arc::clone(container),
-                    device,
-                ))));
+                let port = open_vf(*address, container, pool, &vcfg)?;
+                slots[i] = Some(AnyPort::Device(port));
             }
             PortKind::Ring => match pending_ring.take() {
                 None => pending_ring = Some(id),

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use drivers::cpu::CpuSet;
 use drivers::memory::{HugepageSize, MemoryBacking};
 use drivers::net::MacAddr;
-use drivers::pmd::igbvf::ServiceEvent;
+use drivers::port::ServiceEvent;
 use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
 use fastpath::fwd_mode::FwdMode;
 use fastpath::report::{final_summary, interval_line, link_text};
@@ -151,11 +151,11 @@ fn service(fwd: &mut Forwarder) {
     for (i, r) in fwd.service() {
         match r {
             Ok(ServiceEvent::Recovered) => log::warn!(
-                "port {i}: recovered from a PF reset (recoveries so far: {})",
-                fwd.recoveries(i).unwrap_or(0)
+                "port {i}: recovered from a device reset (resets so far: {})",
+                fwd.xstat(i, "pf_reset_recoveries").unwrap_or(0)
             ),
             Ok(ServiceEvent::ResetDetected) => {
-                log::warn!("port {i}: the PF reset the VF; queues stopped, recovering")
+                log::warn!("port {i}: the device was reset under us; queues stopped, recovering")
             }
             Ok(e) => log::debug!("port {i}: {e:?}"),
             Err(e) => log::error!("port {i}: housekeeping failed: {e}"),

@@ -88,12 +88,24 @@ pub fn final_summary(r: &FinalReport) -> String {
         "---- final statistics after {secs:.1} s (mode {}, burst {}) ----",
         r.mode, r.burst
     );
-    for (info, st, link) in &r.last.ports {
+    for (p, (info, st, link)) in r.last.ports.iter().enumerate() {
         let _ = writeln!(
             s,
-            "port {} ({} {}, {}, {}): rx {} pkts {} bytes, tx {} pkts {} bytes, rx_nombuf {}, tx_errors {}",
-            info.id, info.kind, info.name, info.mac, link_text(link), st.ipackets, st.ibytes, st.opackets, st.obytes, st.rx_nombuf, st.oerrors
+            "port {} ({} {}, {}, {}): rx {} pkts {} bytes, tx {} pkts {} bytes, rx_nombuf {}, rx_errors {}, tx_errors {}",
+            info.id, info.kind, info.name, info.mac, link_text(link), st.ipackets, st.ibytes, st.opackets, st.obytes, st.rx_nombuf, st.ierrors, st.oerrors
         );
+        let named: Vec<String> = r
+            .last
+            .xstats
+            .get(p)
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| *v > 0)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        if !named.is_empty() {
+            let _ = writeln!(s, "port {} counters: {}", info.id, named.join(" "));
+        }
     }
     let mut total = CoreSnapshot::default();
     for (cpu, c) in &r.last.cores {

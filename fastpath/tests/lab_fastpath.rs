@@ -273,6 +273,17 @@ impl Fastpath {
     }
 }
 
+impl Drop for Fastpath {
+    /// A test that fails while fastpath runs must not leave it running:
+    /// it would hold the VFs' groups and fail every later test with EBUSY.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn echo(r: impl std::io::Read, tag: &str, tx: mpsc::Sender<String>) {
     for l in BufReader::new(r).lines() {
         let Ok(l) = l else { break };
@@ -549,7 +560,7 @@ fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
     ip(&["link", "set", &env.pf, "down"]);
     ip(&["link", "set", &env.pf, "up"]);
     let texts: Vec<String> = (0..2)
-        .map(|p| format!("port {p}: recovered from a PF reset"))
+        .map(|p| format!("port {p}: recovered from a device reset"))
         .collect();
     let recovered: Vec<f64> = fp
         .wait_for(&texts, Duration::from_secs(30))

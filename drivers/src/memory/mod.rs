@@ -19,10 +19,10 @@ mod region;
 #[cfg(any(test, feature = "sim"))]
 mod test_mapper;
 
-pub use error::MemoryError;
-pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
 pub use arena::{ArenaError, DmaArena, DmaSlice};
 pub use dma_map::{same_mapper, DmaMapError, DmaMapper, IovaLayout};
+pub use error::MemoryError;
+pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
 pub use iova::Iova;
 pub use region::{DmaRegion, HugepageSize, MemoryBacking};
 #[cfg(any(test, feature = "sim"))]

@@ -12,7 +12,10 @@ pub use address::{PciAddress, PciAddressError};
 pub use device::{BindOutcome, DriverOverride, GroupMember, PciDevice, Sysfs, VFIO_PCI_DRIVER};
 pub use error::PciError;
 pub use function::{FunctionError, PciFunction};
-pub use supported::{driver_for, lookup, DriverKind, SupportedDevice, INTEL, SUPPORTED_DEVICES};
+pub use supported::{
+    driver_for, lookup, DriverKind, Quirks, SupportedDevice, IGBVF_82576, IGBVF_I350, INTEL,
+    SUPPORTED_DEVICES,
+};
 
 #[cfg(test)]
 pub(crate) mod fake;

@@ -41,36 +41,94 @@ pub struct SupportedDevice {
     pub driver: DriverKind,
     /// A human name.
     pub name: &'static str,
+    /// Most RX and TX queues the hardware gives one VF. Where the driver
+    /// negotiates its queues with the PF (ixgbevf GET_QUEUES, iavf
+    /// num_queue_pairs) the PF may grant fewer; igbvf has no negotiation,
+    /// so this is what it advertises.
+    pub max_queues: u16,
+    /// Device-specific behaviours the driver must handle.
+    pub quirks: Quirks,
 }
 
-const fn intel(device_id: u16, driver: DriverKind, name: &'static str) -> SupportedDevice {
+/// Device-specific behaviours, as a small bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Quirks(u32);
+
+impl Quirks {
+    /// None.
+    pub const NONE: Quirks = Quirks(0);
+    /// The VLAN field of an RX descriptor whose status has LB (a frame
+    /// looped back from another pool of the same port) is big-endian: I350
+    /// VF (nic-facts-igbvf.md C.4.1 "VLAN field", C.9 #14).
+    pub const RX_LB_VLAN_BSWAP: Quirks = Quirks(1 << 0);
+
+    /// Are all quirks of `q` set?
+    pub const fn contains(self, q: Quirks) -> bool {
+        self.0 & q.0 == q.0
+    }
+
+    /// The union of both sets.
+    pub const fn union(self, q: Quirks) -> Quirks {
+        Quirks(self.0 | q.0)
+    }
+}
+
+const fn intel(
+    device_id: u16,
+    driver: DriverKind,
+    name: &'static str,
+    max_queues: u16,
+    quirks: Quirks,
+) -> SupportedDevice {
     SupportedDevice {
         vendor_id: INTEL,
         device_id,
         driver,
         name,
+        max_queues,
+        quirks,
     }
 }
+
+/// The 82576 VF's entry (QEMU's igbvf, C.10).
+pub const IGBVF_82576: SupportedDevice =
+    intel(0x10ca, DriverKind::Igbvf, "82576 VF", 2, Quirks::NONE);
+/// The I350 VF's entry.
+pub const IGBVF_I350: SupportedDevice = intel(
+    0x1520,
+    DriverKind::Igbvf,
+    "I350 VF",
+    1,
+    Quirks::RX_LB_VLAN_BSWAP,
+);
 
 /// Every device fastpath drives. The Hyper-V variants (0x152D, 0x152F,
 /// 0x152E, 0x1530, ...) use another transport and are left out, as the
 /// facts files say.
+///
+/// Queue counts: igbvf from nic-facts-igbvf.md C.8 (82576 VF 2 + 2, I350
+/// VF 1 + 1; on an 82576 VF, RX queue 1 only receives through pool RSS,
+/// which the Linux PF never turns on for a VF, so under a Linux PF, and in
+/// QEMU, it stays empty: see C.8 "RSS" and C.10.2); ixgbevf from
+/// nic-facts.md A.5.4 (hardware maximum 8, the PF grants fewer through
+/// GET_QUEUES); iavf from B.8 #9 (16 queue pairs in base mode, the PF
+/// grants num_queue_pairs).
 pub const SUPPORTED_DEVICES: &[SupportedDevice] = &[
     // reference/nic-facts-igbvf.md C.1 (linux igbvf vf.h, DPDK e1000_hw.h)
-    intel(0x10ca, DriverKind::Igbvf, "82576 VF"),
-    intel(0x1520, DriverKind::Igbvf, "I350 VF"),
+    IGBVF_82576,
+    IGBVF_I350,
     // reference/nic-facts.md A.1 (linux ixgbe_type.h, DPDK ixgbe defines.h)
-    intel(0x10ed, DriverKind::Ixgbevf, "82599 VF"),
-    intel(0x1515, DriverKind::Ixgbevf, "X540 VF"),
-    intel(0x1565, DriverKind::Ixgbevf, "X550 VF"),
-    intel(0x15a8, DriverKind::Ixgbevf, "X550EM_x VF"),
-    intel(0x15c5, DriverKind::Ixgbevf, "X550EM_a VF"),
-    intel(0x57ad, DriverKind::Ixgbevf, "E610 VF"),
+    intel(0x10ed, DriverKind::Ixgbevf, "82599 VF", 8, Quirks::NONE),
+    intel(0x1515, DriverKind::Ixgbevf, "X540 VF", 8, Quirks::NONE),
+    intel(0x1565, DriverKind::Ixgbevf, "X550 VF", 8, Quirks::NONE),
+    intel(0x15a8, DriverKind::Ixgbevf, "X550EM_x VF", 8, Quirks::NONE),
+    intel(0x15c5, DriverKind::Ixgbevf, "X550EM_a VF", 8, Quirks::NONE),
+    intel(0x57ad, DriverKind::Ixgbevf, "E610 VF", 8, Quirks::NONE),
     // reference/nic-facts.md B.1 (iavf_devids.h)
-    intel(0x154c, DriverKind::Iavf, "XL710/X710 VF"),
-    intel(0x1889, DriverKind::Iavf, "Adaptive VF"),
-    intel(0x37cd, DriverKind::Iavf, "X722 VF"),
-    intel(0x374d, DriverKind::Iavf, "X722 VF (A0)"),
+    intel(0x154c, DriverKind::Iavf, "XL710/X710 VF", 16, Quirks::NONE),
+    intel(0x1889, DriverKind::Iavf, "Adaptive VF", 16, Quirks::NONE),
+    intel(0x37cd, DriverKind::Iavf, "X722 VF", 16, Quirks::NONE),
+    intel(0x374d, DriverKind::Iavf, "X722 VF (A0)", 16, Quirks::NONE),
 ];
 
 /// The supported device with these ids, if any.
@@ -148,6 +206,22 @@ mod tests {
         // Hyper-V variants and other vendors are not ours.
         assert!(lookup(0x8086, 0x152d).is_none());
         assert!(lookup(0x15b3, 0x10ca).is_none());
+    }
+
+    /// C.8: an I350 VF has one queue pair, an 82576 VF two; only the I350
+    /// byte-swaps the VLAN of looped-back frames (C.9 #14).
+    #[test]
+    fn igbvf_queue_counts_and_quirks_by_device() {
+        let d82576 = lookup(0x8086, 0x10ca).unwrap();
+        let i350 = lookup(0x8086, 0x1520).unwrap();
+        assert_eq!((d82576.max_queues, i350.max_queues), (2, 1));
+        assert!(!d82576.quirks.contains(Quirks::RX_LB_VLAN_BSWAP));
+        assert!(i350.quirks.contains(Quirks::RX_LB_VLAN_BSWAP));
+        assert_eq!(*d82576, IGBVF_82576);
+        assert_eq!(*i350, IGBVF_I350);
+        for d in SUPPORTED_DEVICES {
+            assert!(d.max_queues >= 1, "{d:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! - [`adv_desc`]: the Intel "advanced" 16-byte RX/TX descriptor rings shared
 //!   by igbvf and ixgbevf.
 //! - [`igbvf`]: the 82576 / I350 virtual function.
+//!
+//! [`open_vf`] opens any of them by PCI address.
 
 pub mod adv_desc;
 pub mod igbvf;
+mod open;
+
+pub use open::{
+    driver_names, open_vf, preflight, DriverEntry, OpenArgs, OpenError, OpenFn, VfConfig, DRIVERS,
+};

@@ -11,10 +11,12 @@
 
 pub mod af_packet;
 mod counters;
+mod dyn_port;
 pub mod null;
 pub mod ring_pair;
 
 pub use counters::QueueCounters;
+pub use dyn_port::{DynPort, DynRx, DynTx};
 
 use crate::burst::Burst;
 use crate::mbuf::PortId;
@@ -32,9 +34,13 @@ pub trait RxQueue: Send {
 /// The transmit half of one queue.
 pub trait TxQueue: Send {
     /// Send packets from the front of `pkts`. Sent packets are removed (a
-    /// port that is done with a buffer frees it into `cache`); packets the
-    /// queue had no room for stay in `pkts`, in order, for the caller to
-    /// retry or drop. Returns how many were sent.
+    /// port that is done with a buffer frees it into `cache`). A packet the
+    /// port can never send (e.g. a length the device cannot take) is
+    /// removed too: the port frees it and counts it once, under a named
+    /// reason in its statistics, and goes on with the rest. Only packets
+    /// the queue had no room for stay in `pkts`, in order, for the caller
+    /// to retry or drop (and count). Returns how many were sent, not
+    /// counting the ones the port dropped.
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize;
 }
 
@@ -73,7 +79,13 @@ pub struct PortStats {
     pub obytes: u64,
     /// Packets the port dropped on receive because no buffer was free.
     pub rx_nombuf: u64,
-    /// Packets the port refused on send (queue full); the caller dropped them.
+    /// Received frames dropped as bad: frame errors, frames too long for
+    /// a buffer (their reasons are in [`Port::xstats`]).
+    pub ierrors: u64,
+    /// Packets the port dropped on send itself (igbvf: bad length;
+    /// af_packet: refused by the kernel). Refusals of a full queue are the
+    /// caller's to count, except that the ring port still counts them
+    /// here, assuming the caller drops them.
     pub oerrors: u64,
 }
 
@@ -118,7 +130,47 @@ pub enum PortError {
         /// What is wrong.
         why: String,
     },
+    /// The port cannot do this.
+    #[error("port {port}: {kind} ports cannot {what}")]
+    Unsupported {
+        /// Port name.
+        port: String,
+        /// Port kind.
+        kind: &'static str,
+        /// The operation.
+        what: &'static str,
+    },
+    /// The device failed (the message says how).
+    #[error("port {port}: {why}")]
+    Device {
+        /// Port name.
+        port: String,
+        /// What failed.
+        why: String,
+    },
 }
+
+/// What [`Port::service`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    /// Nothing to report.
+    Idle,
+    /// The device was reset under the port (a PF-initiated reset): its
+    /// queues were stopped and recovery began.
+    ResetDetected,
+    /// Waiting for the workers to release the queues' buffers.
+    WaitingForQueues,
+    /// Waiting for the device (or its PF) to come back.
+    WaitingForDevice,
+    /// The device is back and the queues were asked to restart.
+    Recovered,
+    /// A stop asked with [`Port::stop`] is complete: the device no longer
+    /// DMAs and every buffer is back.
+    Stopped,
+}
+
+/// A named counter for [`Port::xstats`] (DPDK's rte_eth_xstats).
+pub type XStat = (&'static str, u64);
 
 /// The RX and TX queues a port hands out, in queue order.
 pub type QueueSet<R, T> = (Vec<R>, Vec<T>);
@@ -139,6 +191,41 @@ pub trait Port: Send {
     /// Set up `rx` receive and `tx` transmit queues and hand them out. Can
     /// be called once.
     fn queues(&mut self, rx: usize, tx: usize) -> Result<QueueSet<Self::Rx, Self::Tx>, PortError>;
+
+    /// Every counter the port keeps, by name: drops by reason, device
+    /// counters, resets. Names are stable (scripts read them).
+    fn xstats(&self) -> Vec<XStat> {
+        Vec::new()
+    }
+
+    /// Control-path housekeeping, called by the control thread about every
+    /// 100 ms while the workers run: device counters, link, and recovery
+    /// when the device was reset under the port. Never blocks for long.
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        Ok(ServiceEvent::Idle)
+    }
+
+    /// Stop the port while its queues stay with the workers: the device
+    /// stops DMA, then the workers give every buffer back at their next
+    /// burst. Completion shows as [`ServiceEvent::Stopped`] from
+    /// [`service`](Self::service); until [`start`](Self::start) the
+    /// queues receive and send nothing.
+    fn stop(&mut self) -> Result<(), PortError> {
+        Err(PortError::Unsupported {
+            port: self.info().name.clone(),
+            kind: self.info().kind,
+            what: "stop",
+        })
+    }
+
+    /// Start a stopped port again.
+    fn start(&mut self) -> Result<(), PortError> {
+        Err(PortError::Unsupported {
+            port: self.info().name.clone(),
+            kind: self.info().kind,
+            what: "start",
+        })
+    }
 }
 
 pub(crate) fn check_queue_counts(info: &PortInfo, rx: usize, tx: usize) -> Result<(), PortError> {

@@ -77,6 +77,7 @@ impl Port for NullPort {
             rx_nombuf: sum(&self.rx, |q| QueueCounters::get(&q.dropped)),
             opackets: sum(&self.tx, |q| QueueCounters::get(&q.packets)),
             obytes: sum(&self.tx, |q| QueueCounters::get(&q.bytes)),
+            ierrors: 0,
             oerrors: 0,
         }
     }

@@ -106,6 +106,7 @@ impl Port for RingPort {
             ipackets: get(&self.rx_counters, |q| QueueCounters::get(&q.packets)),
             ibytes: get(&self.rx_counters, |q| QueueCounters::get(&q.bytes)),
             rx_nombuf: 0,
+            ierrors: 0,
             opackets: get(&self.tx_counters, |q| QueueCounters::get(&q.packets)),
             obytes: get(&self.tx_counters, |q| QueueCounters::get(&q.bytes)),
             oerrors: get(&self.tx_counters, |q| QueueCounters::get(&q.dropped)),

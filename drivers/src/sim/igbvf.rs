@@ -330,6 +330,10 @@ pub struct IgbPf {
     pub rx_tx_enabled: bool,
     /// The PF does not run: requests get no PFACK.
     pub silent: bool,
+    /// CTS was taken away without a message to the VF (a test trigger):
+    /// the VF cannot know until the PF NACKs it, so its requests meanwhile
+    /// break no rule.
+    pub cts_dropped_silently: bool,
     last_nack: Option<Instant>,
     nack_interval: Duration,
 }
@@ -353,6 +357,7 @@ impl IgbPf {
     /// A VF reset or FLR as the PF sees it (igb_vf_reset_event, C.5.3).
     fn vf_reset_event(&mut self) {
         self.cts = false;
+        self.cts_dropped_silently = false;
         self.rx_tx_enabled = false;
         self.vf_mac = self.admin_mac;
         self.mac_filters.clear();
@@ -441,6 +446,7 @@ impl PfPolicy for IgbPf {
             // igb_vf_reset_msg: CTS on, VFRE/VFTE on; the reply carries no
             // CTS, and NACK only means "no MAC" (C.5.3, C.9 #7).
             self.cts = true;
+            self.cts_dropped_silently = false;
             self.rx_tx_enabled = true;
             return PfAnswer::Reply(match self.vf_mac.or(self.admin_mac) {
                 Some(m) => {
@@ -455,10 +461,12 @@ impl PfPolicy for IgbPf {
             });
         }
         if !self.cts {
-            v.record(
-                MAILBOX_RULES.request_before_reset,
-                format!("message {w0:#010x} from a VF that is not clear to send (no VF_RESET since its reset)"),
-            );
+            if !self.cts_dropped_silently {
+                v.record(
+                    MAILBOX_RULES.request_before_reset,
+                    format!("message {w0:#010x} from a VF that is not clear to send (no VF_RESET since its reset)"),
+                );
+            }
             // NACK without CTS, at most once per interval; otherwise the
             // message is dropped unanswered (C.5.3).
             return if self.may_nack(now) {
@@ -537,6 +545,7 @@ impl Igbvf {
                 vlans: Vec::new(),
                 rx_tx_enabled: false,
                 silent: false,
+                cts_dropped_silently: false,
                 last_nack: None,
                 nack_interval: cfg.nack_interval,
             },
@@ -923,6 +932,20 @@ impl SimDevice<Igbvf> {
     /// The PF stops (true) or resumes answering the mailbox.
     pub fn set_pf_silent(&self, silent: bool) {
         self.with(|m, _| m.pf.silent = silent);
+    }
+
+    /// The PF takes CTS away without telling the VF (no ping): the VF
+    /// learns it only from the PF's NACK to its next ACK (C.5.3).
+    pub fn drop_cts(&self) {
+        self.with(|m, _| {
+            m.pf.cts = false;
+            m.pf.cts_dropped_silently = true;
+        });
+    }
+
+    /// The PF holds (or lets go of) the mailbox buffer (PFU, C.5.1).
+    pub fn pf_hold(&self, on: bool) {
+        self.with(|m, _| m.mbx.pf_hold(on));
     }
 
     /// Read the PF's view of the VF.

@@ -270,6 +270,16 @@ impl Mailbox {
         }
     }
 
+    /// The PF takes (or lets go of) the buffer lock PFU, as it does while
+    /// it writes a message (C.5.1): a test trigger to hold the VF off.
+    pub fn pf_hold(&mut self, on: bool) {
+        if on {
+            self.bits |= PFU;
+        } else {
+            self.bits &= !PFU;
+        }
+    }
+
     /// Write the buffer and raise PFSTS at once (a test trigger, like a PF
     /// reset's PF_CONTROL_MSG; the device is not running meanwhile).
     pub fn pf_write_now(&mut self, words: &[u32]) {

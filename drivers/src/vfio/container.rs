@@ -231,6 +231,16 @@ impl Container {
         Device::open(address, group, self.fd.clone())
     }
 
+    /// Attaches the IOMMU group of the device at `address` (bound to
+    /// vfio-pci) without opening the device: the container's IOMMU type is
+    /// set with the first group, and only then can memory be mapped. Lets
+    /// the buffer pool be mapped before the devices that will use it are
+    /// opened.
+    pub fn attach(&self, address: PciAddress) -> Result<(), VfioError> {
+        let (_, node) = preflight(&self.sysfs, address)?;
+        self.attach_group(&node).map(|_| ())
+    }
+
     fn attach_group(&self, node: &GroupNode) -> Result<Arc<OwnedFd>, VfioError> {
         let mut state = self.lock();
         if let Some((_, fd)) = state.groups.iter().find(|(g, _)| *g == node.group) {
@@ -354,7 +364,9 @@ impl Container {
             ..Default::default()
         };
         ioctl_ref(&self.fd, VFIO_IOMMU_GET_INFO, &mut info).map_err(err)?;
-        if info.flags & VFIO_IOMMU_INFO_CAPS == 0 || info.argsz as usize <= argsz::<VfioIommuType1Info>() as usize {
+        if info.flags & VFIO_IOMMU_INFO_CAPS == 0
+            || info.argsz as usize <= argsz::<VfioIommuType1Info>() as usize
+        {
             return Ok(None);
         }
         // Ask again with room for the capability chain the kernel asked
@@ -380,15 +392,12 @@ impl Container {
 /// reserved, nr_iovas x {u64 start, u64 end}). Bounds-checked: a broken
 /// chain gives `None`.
 pub(crate) fn parse_iova_ranges(buf: &[u8]) -> Option<Vec<(u64, u64)>> {
-    let u32_at = |o: usize| -> Option<u32> {
-        Some(u32::from_ne_bytes(buf.get(o..o + 4)?.try_into().ok()?))
-    };
-    let u16_at = |o: usize| -> Option<u16> {
-        Some(u16::from_ne_bytes(buf.get(o..o + 2)?.try_into().ok()?))
-    };
-    let u64_at = |o: usize| -> Option<u64> {
-        Some(u64::from_ne_bytes(buf.get(o..o + 8)?.try_into().ok()?))
-    };
+    let u32_at =
+        |o: usize| -> Option<u32> { Some(u32::from_ne_bytes(buf.get(o..o + 4)?.try_into().ok()?)) };
+    let u16_at =
+        |o: usize| -> Option<u16> { Some(u16::from_ne_bytes(buf.get(o..o + 2)?.try_into().ok()?)) };
+    let u64_at =
+        |o: usize| -> Option<u64> { Some(u64::from_ne_bytes(buf.get(o..o + 8)?.try_into().ok()?)) };
     // cap_offset follows argsz, flags and iova_pgsizes.
     let mut at = u32_at(16)? as usize;
     let mut hops = 0;

@@ -34,7 +34,11 @@ impl IovaAllocator {
     pub(crate) fn allocate(&mut self, len: u64, align: u64) -> Option<u64> {
         let ranges = self.ranges.as_deref().unwrap_or(&[FALLBACK_RANGE]);
         for &(start, end) in ranges {
-            let from = self.next.max(start).max(IOVA_FLOOR).checked_next_multiple_of(align)?;
+            let from = self
+                .next
+                .max(start)
+                .max(IOVA_FLOOR)
+                .checked_next_multiple_of(align)?;
             let last = from.checked_add(len.checked_sub(1)?)?;
             if last <= end {
                 self.next = last + 1;
@@ -170,7 +174,9 @@ impl Container {
                 Err(e) => return Err(e),
             }
         }
-        alloc.allocate(len, align).ok_or(VfioError::IovaSpace { len })
+        alloc
+            .allocate(len, align)
+            .ok_or(VfioError::IovaSpace { len })
     }
 }
 

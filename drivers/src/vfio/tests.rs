@@ -306,7 +306,10 @@ fn iovas_stay_inside_the_usable_ranges() {
     let low = a.allocate(big, two_m).expect("low range");
     assert!(low + big - 1 <= 0xfedf_ffff);
     let next = a.allocate(two_m, two_m).expect("high range");
-    assert!(next >= 0xfef0_0000, "{next:#x} must be above the MSI window");
+    assert!(
+        next >= 0xfef0_0000,
+        "{next:#x} must be above the MSI window"
+    );
     assert_eq!(next % two_m, 0);
     assert!(a.allocate(1 << 40, two_m).is_none(), "no room is None");
 }

@@ -31,6 +31,9 @@ pub const RXD_STAT_UDPCS: u32 = 0x10;
 pub const RXD_STAT_L4CS: u32 = 0x20;
 /// IPv4 header checksum computed.
 pub const RXD_STAT_IPCS: u32 = 0x40;
+/// Loopback: the frame came from another pool of the same port
+/// (nic-facts-igbvf.md C.4.1, same bit in both families).
+pub const RXD_STAT_LB: u32 = 0x0004_0000;
 /// pkt_info bits 3:0: RSS type, 0 = no hash (C.4.1).
 pub const RXD_RSS_TYPE_MASK: u16 = 0x000F;
 

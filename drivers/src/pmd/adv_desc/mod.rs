@@ -164,6 +164,9 @@ pub struct Flavor {
     pub rx_err_l4e: u32,
     /// RX status bit that says "ignore the checksum bits" (igb IXSM), or 0.
     pub rx_stat_ignore_csum: u32,
+    /// RX status bit that says "the VLAN field is big-endian" (I350 VF:
+    /// LB, nic-facts-igbvf.md C.4.1, C.9 #14), or 0.
+    pub rx_stat_vlan_bswap: u32,
     /// RXDCTL threshold bits written on enable.
     pub rxdctl_thresholds: u32,
     /// Bits OR-ed into every TX data descriptor's olinfo_status (ixgbevf:
@@ -214,18 +217,105 @@ fn pause(d: Duration) {
     }
 }
 
-/// Clear RXDCTL.ENABLE and flush.
-pub fn disable_rx<R: RegisterSpace + ?Sized>(regs: &R, r: &RxRegs) {
-    let c = regs.read32(r.ctl);
-    regs.write32(r.ctl, c & !QUEUE_ENABLE);
-    regs.read32(r.flush);
+/// How long a queue may take to stop after its ENABLE bit is cleared.
+///
+/// The hardware finishes the descriptor and buffer accesses it has started
+/// before ENABLE reads back 0: "hardware may take up to 100 µs" (nic-facts.md
+/// A, ixgbevf RX queue disable: poll up to 10 × 10 µs; DPDK polls igb's
+/// RXDCTL.ENABLE the same way when disabling, nic-facts-igbvf.md C.7.2).
+/// After it reads 0 the driver still waits `settle` (Linux igbvf: 10 ms,
+/// C.7.1/C.7.2 step 1) before any buffer or descriptor memory is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DisableTiming {
+    /// Reads of ENABLE before giving up.
+    pub polls: u32,
+    /// Pause between reads.
+    pub poll_delay: Duration,
+    /// Pause after the last queue stopped, before memory is reused.
+    pub settle: Duration,
 }
 
-/// Clear TXDCTL.ENABLE and flush.
-pub fn disable_tx<R: RegisterSpace + ?Sized>(regs: &R, r: &TxRegs) {
-    let c = regs.read32(r.ctl);
-    regs.write32(r.ctl, c & !QUEUE_ENABLE);
-    regs.read32(r.flush);
+impl Default for DisableTiming {
+    fn default() -> Self {
+        DisableTiming {
+            polls: 100,
+            poll_delay: Duration::from_micros(10),
+            settle: Duration::from_millis(10),
+        }
+    }
+}
+
+/// What disabling a queue found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disabled {
+    /// ENABLE was already clear: the queue was not running.
+    WasOff,
+    /// ENABLE read back 0 within the bound: the device stopped.
+    Stopped,
+    /// ENABLE still read 1 after every poll: the device may still access
+    /// the ring and its buffers, which must then never be reused.
+    TimedOut,
+}
+
+fn disable_queue<R: RegisterSpace + ?Sized>(
+    regs: &R,
+    ctl: u32,
+    flush: u32,
+    t: &DisableTiming,
+) -> Disabled {
+    let c = regs.read32(ctl);
+    if c & QUEUE_ENABLE == 0 {
+        return Disabled::WasOff;
+    }
+    regs.write32(ctl, c & !QUEUE_ENABLE);
+    regs.read32(flush);
+    for _ in 0..t.polls {
+        if regs.read32(ctl) & QUEUE_ENABLE == 0 {
+            return Disabled::Stopped;
+        }
+        pause(t.poll_delay);
+    }
+    if regs.read32(ctl) & QUEUE_ENABLE == 0 {
+        Disabled::Stopped
+    } else {
+        Disabled::TimedOut
+    }
+}
+
+/// Clear RXDCTL.ENABLE and poll it back to 0 (bounded by `t`). The caller
+/// settles (`t.settle`) before reusing buffers.
+pub fn disable_rx<R: RegisterSpace + ?Sized>(regs: &R, r: &RxRegs, t: &DisableTiming) -> Disabled {
+    disable_queue(regs, r.ctl, r.flush, t)
+}
+
+/// Clear TXDCTL.ENABLE and poll it back to 0, as [`disable_rx`].
+pub fn disable_tx<R: RegisterSpace + ?Sized>(regs: &R, r: &TxRegs, t: &DisableTiming) -> Disabled {
+    disable_queue(regs, r.ctl, r.flush, t)
+}
+
+/// Forget every buffer in `slots` without freeing it (the device may
+/// still access it, so no one else may ever get it); adds the count to
+/// `leaked` (single writer: the ring's owner) and returns it.
+pub(crate) fn abandon_slots(
+    slots: &mut [Option<crate::mbuf::Mbuf>],
+    leaked: &std::sync::atomic::AtomicU64,
+) -> usize {
+    let mut n = 0;
+    for s in slots.iter_mut() {
+        if let Some(m) = s.take() {
+            std::mem::forget(m);
+            n += 1;
+        }
+    }
+    crate::port::QueueCounters::add(leaked, n as u64);
+    n
+}
+
+/// Pause for `t.settle` if any queue was running.
+pub fn settle_after(outcomes: impl IntoIterator<Item = Disabled>, t: &DisableTiming) {
+    if outcomes.into_iter().any(|d| d != Disabled::WasOff) {
+        pause(t.settle);
+    }
 }
 
 /// Program and enable an RX queue, in the order of nic-facts-igbvf.md C.7.2
@@ -292,7 +382,9 @@ pub fn program_tx<R: RegisterSpace + ?Sized>(
 ///
 /// ```text
 /// control: RESTART (registers programmed) ──worker──▶ RUN (buffers posted, tail written)
-/// control: STOP (queue disabled)          ──worker──▶ STOPPED (buffers freed, ring idle)
+/// control: STOP (queue disabled, ENABLE read back 0, settled)
+///                                          ──worker──▶ STOPPED (buffers freed, ring idle)
+/// control: ABANDON (ENABLE never read 0)   ──worker──▶ STOPPED (buffers forgotten, counted)
 /// ```
 #[derive(Debug)]
 pub struct QueueCtl(AtomicU8);
@@ -311,6 +403,10 @@ pub enum QueueState {
     /// The control thread programmed and enabled the queue; the worker must
     /// post buffers and write the tail.
     Restart = 3,
+    /// The control thread could not see the device stop: the worker must
+    /// forget its buffers (count them as leaked, never free them) and
+    /// answer Stopped.
+    Abandon = 4,
 }
 
 impl QueueState {
@@ -319,7 +415,8 @@ impl QueueState {
             0 => QueueState::Run,
             1 => QueueState::Stop,
             2 => QueueState::Stopped,
-            _ => QueueState::Restart,
+            3 => QueueState::Restart,
+            _ => QueueState::Abandon,
         }
     }
 }
@@ -341,7 +438,10 @@ impl QueueCtl {
 
     /// Control thread: ask for Stop or Restart.
     pub fn request(&self, s: QueueState) {
-        debug_assert!(matches!(s, QueueState::Stop | QueueState::Restart));
+        debug_assert!(matches!(
+            s,
+            QueueState::Stop | QueueState::Restart | QueueState::Abandon
+        ));
         // Release pairs with the worker's Acquire in `load`: the register
         // writes (disable, or program + enable) happen before it acts.
         self.0.store(s as u8, Ordering::Release);

@@ -15,6 +15,10 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Counters of one RX ring (single writer: the ring's owner).
+///
+/// Every frame or buffer is counted once, under one reason: a frame the
+/// ring drops is never also counted as received, and a refill that fails
+/// again for the same empty slot does not count it again.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub struct RxCounters {
@@ -22,12 +26,20 @@ pub struct RxCounters {
     /// buffer are not seen by software (DROP_EN), so it stays 0.
     pub q: QueueCounters,
     /// Frames that spanned more than one descriptor and were dropped (no
-    /// buffer chaining yet).
+    /// buffer chaining yet), once per frame.
     pub frame_too_long: AtomicU64,
-    /// Frames the device marked with a frame error.
+    /// Frames the device marked with a frame error, dropped, once per
+    /// frame.
     pub frame_errors: AtomicU64,
-    /// Buffers the ring wanted to post but the pool could not give.
+    /// Ring slots left without a buffer because the pool had none, once
+    /// per slot each time it is emptied (not once per failed retry).
     pub nombuf: AtomicU64,
+    /// Buffers never given back because the device could not be shown to
+    /// have stopped DMA into them (a queue whose ENABLE never read back 0).
+    pub leaked: AtomicU64,
+    /// Complete frames the device had written back (DD) that software
+    /// never received, because the queue was stopped (PF reset, stop).
+    pub stop_discarded: AtomicU64,
 }
 
 /// An RX ring: descriptors in DMA memory and the buffer posted in each.
@@ -47,6 +59,8 @@ pub struct RxRing {
     free_thresh: usize,
     /// Inside a multi-descriptor frame being dropped.
     discarding: bool,
+    /// Free slots already counted in `nombuf` and still without a buffer.
+    nombuf_counted: usize,
     buf_size: u32,
     regs: RxRegs,
     flavor: Flavor,
@@ -77,6 +91,7 @@ impl RxRing {
             tail: 0,
             free_thresh: (count / 4).clamp(1, 32),
             discarding: false,
+            nombuf_counted: 0,
             buf_size: (kib.min(0x7F) << SRRCTL_BSIZEPKT_SHIFT) as u32,
             regs,
             flavor,
@@ -130,7 +145,7 @@ impl RxRing {
         let mut done = 0;
         while done < want {
             let Some(m) = cache.alloc() else {
-                QueueCounters::add(&self.counters.nombuf, (want - done) as u64);
+                self.count_nombuf(want - done, done);
                 break;
             };
             let i = self.tail;
@@ -146,6 +161,9 @@ impl RxRing {
             self.tail = (i + 1) % count;
             done += 1;
         }
+        if done == want {
+            self.nombuf_counted = 0;
+        }
         if done > 0 {
             // Release: the descriptor stores above must be visible to the
             // device before the tail store below makes them its own. The
@@ -154,6 +172,20 @@ impl RxRing {
             fence(Ordering::Release);
             regs.write32(self.regs.tail, self.tail as u32);
         }
+    }
+
+    /// `short` free slots stay empty after `filled` were given a buffer:
+    /// count only the ones not counted by an earlier failed refill. The
+    /// slots filled now are taken to be the earliest counted ones, so a
+    /// slot is counted once each time it goes without a buffer.
+    #[cold]
+    fn count_nombuf(&mut self, short: usize, filled: usize) {
+        let still_counted = self.nombuf_counted.saturating_sub(filled);
+        let new = short.saturating_sub(still_counted);
+        if new > 0 {
+            QueueCounters::add(&self.counters.nombuf, new as u64);
+        }
+        self.nombuf_counted = short;
     }
 
     /// Receive up to `max` frames onto `out`. Stops at the first descriptor
@@ -254,7 +286,15 @@ impl RxRing {
         }
         if st & RXD_STAT_VP != 0 {
             flags |= OlFlags::RX_VLAN_STRIPPED;
-            m.set_vlan_tci(wb.vlan);
+            // I350 VF: on a looped-back frame (LB) the field is big-endian
+            // (nic-facts-igbvf.md C.4.1, C.9 #14). Elsewhere the flavor's
+            // bit is 0 and this branch is never taken.
+            let vlan = if st & f.rx_stat_vlan_bswap != 0 {
+                wb.vlan.swap_bytes()
+            } else {
+                wb.vlan
+            };
+            m.set_vlan_tci(vlan);
         }
         m.set_ol_flags(flags);
         // The hash field holds an RSS hash only when the RSS type is set
@@ -268,7 +308,32 @@ impl RxRing {
     /// queue must be disabled (or the device reset) first. The next
     /// [`start`](Self::start) posts from descriptor 0 again, matching
     /// RDH = RDT = 0 after reprogramming.
+    ///
+    /// Complete frames still in the ring (DD and EOP written back, not yet
+    /// received) are counted in `stop_discarded`.
     pub fn release_all(&mut self, cache: &mut PoolCache) {
+        let count = self.ring.count();
+        let mut lost = 0u64;
+        // The rest of a frame already counted as too long is not lost
+        // again.
+        let mut counted = self.discarding;
+        let mut i = self.next;
+        while i != self.tail {
+            let st = self.ring.read_dword(i, 2);
+            if st & RXD_STAT_DD == 0 {
+                break;
+            }
+            if st & RXD_STAT_EOP != 0 {
+                if !counted {
+                    lost += 1;
+                }
+                counted = false;
+            }
+            i = (i + 1) % count;
+        }
+        if lost > 0 {
+            QueueCounters::add(&self.counters.stop_discarded, lost);
+        }
         for s in self.slots.iter_mut() {
             if let Some(m) = s.take() {
                 cache.free(m);
@@ -277,5 +342,17 @@ impl RxRing {
         self.next = 0;
         self.tail = 0;
         self.discarding = false;
+        self.nombuf_counted = 0;
+    }
+
+    /// Forget every posted buffer without freeing it: the device may still
+    /// write into them, so no one else may ever get them. Counted in
+    /// `leaked`; returns how many.
+    pub fn abandon_all(&mut self) -> usize {
+        let n = super::abandon_slots(&mut self.slots, &self.counters.leaked);
+        self.next = 0;
+        self.tail = 0;
+        self.discarding = false;
+        n
     }
 }

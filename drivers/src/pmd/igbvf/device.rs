@@ -8,18 +8,20 @@ use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
 use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
+use crate::pci::{DriverKind, PciFunction, SupportedDevice, IGBVF_82576};
 use crate::pmd::adv_desc::{
-    DescRing, disable_rx, disable_tx, program_rx, program_tx, ProgramTiming, QueueCtl, QueueState, RingError,
-    RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
+    disable_rx, disable_tx, program_rx, program_tx, settle_after, DescRing, DisableTiming,
+    Disabled, Flavor, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
+    TxCounters, TxHw, TxRing,
 };
 use crate::pool::PoolCache;
 use crate::port::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, TxQueue,
+    QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Waits of the control path. [`Timing::default`] is what the hardware
 /// needs; device models answer at once and use [`Timing::immediate`].
@@ -34,8 +36,12 @@ pub struct Timing {
     /// Pause between the VF_RESET acknowledgement and reading its reply
     /// (10 ms, C.6 step 5).
     pub reset_reply_settle: Duration,
-    /// Pause after disabling a queue before reprogramming it (10 ms, C.7).
-    pub queue_disable_settle: Duration,
+    /// Stopping a queue: ENABLE read back to 0, then a settle before its
+    /// buffers or descriptors are reused (C.7, see [`DisableTiming`]).
+    pub disable: DisableTiming,
+    /// Least time between two mailbox link checks in
+    /// [`IgbvfPort::service`] (Linux's watchdog: 2 s, C.6 step 13).
+    pub link_check_interval: Duration,
 }
 
 impl Default for Timing {
@@ -45,7 +51,8 @@ impl Default for Timing {
             reset_polls: 200,
             reset_poll_delay: Duration::from_micros(5),
             reset_reply_settle: Duration::from_millis(10),
-            queue_disable_settle: Duration::from_millis(10),
+            disable: DisableTiming::default(),
+            link_check_interval: Duration::from_secs(2),
         }
     }
 }
@@ -62,7 +69,12 @@ impl Timing {
             reset_polls: 4,
             reset_poll_delay: Duration::ZERO,
             reset_reply_settle: Duration::ZERO,
-            queue_disable_settle: Duration::ZERO,
+            disable: DisableTiming {
+                polls: 4,
+                poll_delay: Duration::ZERO,
+                settle: Duration::ZERO,
+            },
+            link_check_interval: Duration::ZERO,
         }
     }
 }
@@ -92,12 +104,34 @@ pub struct IgbvfConfig {
     pub dma: Arc<dyn DmaMapper>,
     /// Control-path waits.
     pub timing: Timing,
+    /// The PCI function (bus mastering, reset): turned off when the port
+    /// goes, before the rings' memory is unmapped. `None` only for models
+    /// that have no config space.
+    pub pci: Option<Arc<dyn PciFunction>>,
+    /// Which VF this is: its row of the supported-device table, for the
+    /// queue count (C.8) and the quirks (C.9 #14).
+    pub device: SupportedDevice,
 }
 
 impl IgbvfConfig {
-    /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages.
+    /// Defaults: 512-descriptor rings, 2 KiB buffers, MTU 1500, hugepages,
+    /// and an 82576 VF (the one QEMU models). For a real device use
+    /// [`for_device`](Self::for_device) with its table row.
     pub fn new(id: PortId, name: impl Into<String>, dma: Arc<dyn DmaMapper>) -> IgbvfConfig {
+        IgbvfConfig::for_device(id, name, IGBVF_82576, dma)
+    }
+
+    /// Defaults for the device `device` (its row of
+    /// [`SUPPORTED_DEVICES`](crate::pci::SUPPORTED_DEVICES), e.g. from
+    /// [`PciDevice::supported`](crate::pci::PciDevice::supported)).
+    pub fn for_device(
+        id: PortId,
+        name: impl Into<String>,
+        device: SupportedDevice,
+        dma: Arc<dyn DmaMapper>,
+    ) -> IgbvfConfig {
         IgbvfConfig {
+            device,
             id,
             name: name.into(),
             rx_ring: 512,
@@ -108,6 +142,7 @@ impl IgbvfConfig {
             backing: MemoryBacking::default(),
             dma,
             timing: Timing::default(),
+            pci: None,
         }
     }
 }
@@ -168,26 +203,17 @@ pub struct VfStats {
     pub rx_multicast: u64,
 }
 
-/// What [`IgbvfPort::service`] found or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceEvent {
-    /// Nothing to do.
-    Idle,
-    /// The PF reset the VF: queues disabled and asked to stop.
-    ResetDetected,
-    /// Waiting for the workers to release their rings.
-    WaitingForQueues,
-    /// The PF is still in reset; try again later.
-    WaitingForPf,
-    /// The VF was brought up again and the queues asked to restart.
-    Recovered,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Queues running (or waiting for their first burst).
     Running,
-    Stopping,
+    /// Queues disabled and asked to release their buffers; `restart`:
+    /// recovery from a PF reset follows, otherwise the port halts.
+    Stopping { restart: bool },
+    /// Waiting for the PF to answer the bring-up again.
     Restarting,
+    /// Stopped by [`Port::stop`]; [`Port::start`] brings it back.
+    Halted,
 }
 
 #[derive(Debug)]
@@ -221,6 +247,10 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     queues_given: bool,
     phase: Phase,
     recoveries: u64,
+    /// The device's bit meanings (FLAVOR, or FLAVOR_I350, C.9 #14).
+    flavor: Flavor,
+    /// When [`service`](Self::service) last ran the mailbox link check.
+    last_link_check: Option<Instant>,
 }
 
 fn random_local_mac() -> MacAddr {
@@ -244,23 +274,36 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     /// handshake for the MAC and CTS, SET_MAC_ADDR, SET_LPE, statistics
     /// baseline. Queues are set up by [`Port::queues`].
     pub fn new(regs: Arc<R>, cfg: IgbvfConfig) -> Result<IgbvfPort<R>, IgbvfError> {
+        if cfg.device.driver != DriverKind::Igbvf {
+            return Err(IgbvfError::Port(PortError::Config {
+                port: cfg.name.clone(),
+                why: format!("{} is not an igbvf device", cfg.device.name),
+            }));
+        }
+        // Queues by device: 82576 VF 2 + 2, I350 VF 1 + 1 (C.8). On an
+        // 82576 VF, RX queue 1 only receives through pool RSS, which a
+        // Linux PF never enables for a VF (nor does QEMU model it, C.10.2):
+        // it can be set up but stays empty, so all traffic arrives on RX
+        // queue 0 (C.8 "Treat the VF as single-queue RX").
+        let queues = cfg.device.max_queues as usize;
         let info = PortInfo {
             id: cfg.id,
             name: cfg.name.clone(),
             kind: "igbvf",
             mac: MacAddr::default(),
             capabilities: Capabilities {
-                max_rx_queues: MAX_QUEUES,
-                max_tx_queues: MAX_QUEUES,
+                max_rx_queues: queues,
+                max_tx_queues: queues,
                 max_rx_frame: cfg.data_room & !0x3FF,
             },
         };
+        let flavor = flavor_for(cfg.device.quirks);
         let stats = [VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC].map(|reg| Counter32 {
             reg,
             ..Counter32::default()
         });
-        let arena_bytes = MAX_QUEUES
-            * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
+        let arena_bytes =
+            queues * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
         let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
         let mut port = IgbvfPort {
             regs,
@@ -275,6 +318,8 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             queues_given: false,
             phase: Phase::Running,
             recoveries: 0,
+            flavor,
+            last_link_check: None,
         };
         port.bring_up()?;
         Ok(port)
@@ -405,103 +450,223 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
 
     fn timing(&self) -> ProgramTiming {
         ProgramTiming {
-            disable_settle: self.cfg.timing.queue_disable_settle,
+            disable_settle: self.cfg.timing.disable.settle,
+        }
+    }
+
+    /// Clear every queue's ENABLE and poll it back to 0 (no settle).
+    fn disable_queues(&self) -> (Vec<Disabled>, Vec<Disabled>) {
+        let regs = &*self.regs;
+        let t = self.cfg.timing.disable;
+        let rx = self.rx.iter().map(|h| disable_rx(regs, &h.hw.regs, &t));
+        let tx = self.tx.iter().map(|h| disable_tx(regs, &h.hw.regs, &t));
+        (rx.collect(), tx.collect())
+    }
+
+    /// Stop the device's DMA on every queue: clear ENABLE, poll it back to
+    /// 0, settle. Then ask each queue's worker to free its buffers, or to
+    /// abandon them (never reuse them) where the device did not stop.
+    fn stop_queues(&mut self) {
+        let t = self.cfg.timing.disable;
+        let (rx, tx) = self.disable_queues();
+        settle_after(rx.iter().chain(&tx).copied(), &t);
+        let ask = |ctl: &QueueCtl, d: Disabled, what: String| {
+            if d == Disabled::TimedOut {
+                log::error!(
+                    "{}: {what} did not stop within {} polls; its buffers are abandoned",
+                    self.cfg.name,
+                    t.polls
+                );
+                ctl.request(QueueState::Abandon);
+            } else {
+                ctl.request(QueueState::Stop);
+            }
+        };
+        for (q, (h, d)) in self.rx.iter().zip(rx).enumerate() {
+            ask(&h.ctl, d, format!("RX queue {q}"));
+        }
+        for (q, (h, d)) in self.tx.iter().zip(tx).enumerate() {
+            ask(&h.ctl, d, format!("TX queue {q}"));
+        }
+    }
+
+    fn queues_stopped(&self) -> bool {
+        self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+            && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+    }
+
+    /// Bring up again and restart the queues (after a PF reset or a stop).
+    fn restart(&mut self) -> Result<ServiceEvent, IgbvfError> {
+        // A function-level reset while the VF was down (vfio, the PF, the
+        // host) clears PCI_COMMAND: turn bus mastering back on, or the
+        // queues come back unable to DMA (the iavf reset sequence restores
+        // it the same way, nic-facts.md B "PF-initiated reset").
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(true) {
+                log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+        }
+        match self.bring_up() {
+            Ok(()) => {}
+            Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForDevice),
+            // The real igb PF clears RSTI/RSTD before it answers the
+            // mailbox again (seen in the VM lab after `ip link set <pf>
+            // mtu ...`): a PF that does not answer yet is still coming
+            // back, so the whole bring-up is retried.
+            Err(IgbvfError::Mailbox(
+                e @ (MbxError::Timeout(_) | MbxError::Busy | MbxError::Disabled),
+            )) => {
+                log::warn!("{}: PF not answering yet ({e}); retrying", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+            Err(e) => return Err(e),
+        }
+        self.program_queues();
+        for h in &self.rx {
+            h.ctl.request(QueueState::Restart);
+        }
+        for h in &self.tx {
+            h.ctl.request(QueueState::Restart);
+        }
+        self.phase = Phase::Running;
+        Ok(ServiceEvent::Recovered)
+    }
+
+    fn port_error(&self, e: IgbvfError) -> PortError {
+        PortError::Device {
+            port: self.cfg.name.clone(),
+            why: e.to_string(),
         }
     }
 
     fn program_queues(&self) {
         let t = self.timing();
         for h in &self.tx {
-            program_tx(&*self.regs, &h.hw, &FLAVOR, &t);
+            program_tx(&*self.regs, &h.hw, &self.flavor, &t);
         }
         for h in &self.rx {
-            program_rx(&*self.regs, &h.hw, &FLAVOR, &t);
+            program_rx(&*self.regs, &h.hw, &self.flavor, &t);
         }
     }
 
     /// Control-thread housekeeping, to call periodically: folds hardware
-    /// counters, watches the mailbox for a PF reset (RSTI/RSTD, or a
-    /// PF_CONTROL_MSG without CTS, C.9 #13) and runs the recovery: stop the
-    /// queues, wait for their workers to release the rings, redo the
-    /// bring-up and restart the queues. Software counters are kept.
+    /// counters, watches the mailbox for a PF reset and runs the recovery:
+    /// stop the queues, wait for their workers to release the rings, redo
+    /// the bring-up and restart the queues. Software counters are kept.
+    ///
+    /// A reset is detected from RSTI/RSTD, a PF word without CTS (a
+    /// PF_CONTROL_MSG or a NACK, also one answering a request made
+    /// elsewhere), or a mailbox that timed out (C.5.3, C.6 step 13, C.9
+    /// #13). Like Linux's link check, at most every
+    /// [`Timing::link_check_interval`] the PF's word is read and ACKed even
+    /// with no message pending: a PF that dropped the VF's CTS answers
+    /// that ACK with a NACK, seen by a later call.
     pub fn service(&mut self) -> Result<ServiceEvent, IgbvfError> {
         match self.phase {
+            Phase::Halted => Ok(ServiceEvent::Idle),
             Phase::Running => {
                 let regs = Arc::clone(&self.regs);
                 let regs = &*regs;
+                // ---- reset detection (C.9 #13) ----
                 let mut reset = self.mbx.check_for_rst(regs);
-                let mut counters_valid = !reset;
                 if !reset {
-                    match self.mbx.poll_pf_message(regs) {
-                        Ok(Some(w)) => {
-                            reset = w & MSG_ID_MASK == MSG_PF_CONTROL && w & MSG_CTS == 0;
-                        }
-                        Ok(None) | Err(MbxError::Busy) => {}
-                        Err(_) => {
-                            reset = true;
-                            counters_valid = false;
-                        }
+                    let now = Instant::now();
+                    let due = self.last_link_check.is_none_or(|t| {
+                        now.saturating_duration_since(t) >= self.cfg.timing.link_check_interval
+                    });
+                    let r = if due && self.mbx.lost_contact().is_none() {
+                        self.last_link_check = Some(now);
+                        self.mbx.check_cts(regs).map(Some)
+                    } else {
+                        self.mbx.poll_pf_message(regs)
+                    };
+                    match r {
+                        // Busy: PFSTS stays cached for the next call.
+                        Ok(_) | Err(MbxError::Busy) => {}
+                        Err(_) => reset = true,
+                    }
+                    if let Some(why) = self.mbx.lost_contact() {
+                        log::warn!("{}: {why}: the VF must be reset", self.cfg.name);
+                        reset = true;
                     }
                 }
-                // After RSTI/RSTD the PF may already have zeroed the
+                // After a reset the PF may already have zeroed the
                 // counters; a fold then would look like a wrap, so only
                 // fold while they can be trusted.
-                if counters_valid {
-                    self.update_hw_stats();
-                }
                 if !reset {
+                    self.update_hw_stats();
                     return Ok(ServiceEvent::Idle);
                 }
+                // ---- end of reset detection ----
                 log::warn!("{}: PF reset detected; stopping queues", self.cfg.name);
-                for h in &self.rx {
-                    disable_rx(regs, &h.hw.regs);
-                    h.ctl.request(QueueState::Stop);
-                }
-                for h in &self.tx {
-                    disable_tx(regs, &h.hw.regs);
-                    h.ctl.request(QueueState::Stop);
-                }
-                self.phase = Phase::Stopping;
+                self.stop_queues();
+                self.phase = Phase::Stopping { restart: true };
                 Ok(ServiceEvent::ResetDetected)
             }
-            Phase::Stopping => {
-                let stopped = self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
-                    && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped));
-                if !stopped {
+            Phase::Stopping { restart } => {
+                if !self.queues_stopped() {
                     return Ok(ServiceEvent::WaitingForQueues);
+                }
+                if !restart {
+                    self.phase = Phase::Halted;
+                    return Ok(ServiceEvent::Stopped);
                 }
                 self.phase = Phase::Restarting;
                 self.service()
             }
             Phase::Restarting => {
-                match self.bring_up() {
-                    Ok(()) => {}
-                    Err(IgbvfError::PfInReset) => return Ok(ServiceEvent::WaitingForPf),
-                    // The real igb PF clears RSTI/RSTD before it answers
-                    // the mailbox again (seen in the VM lab after `ip link
-                    // set <pf> mtu ...`): a PF that does not answer yet is
-                    // still coming back, so the whole bring-up is retried.
-                    Err(IgbvfError::Mailbox(
-                        e @ (MbxError::Timeout(_) | MbxError::Busy | MbxError::Disabled),
-                    )) => {
-                        log::warn!("{}: PF not answering yet ({e}); retrying", self.cfg.name);
-                        return Ok(ServiceEvent::WaitingForPf);
-                    }
-                    Err(e) => return Err(e),
+                let ev = self.restart()?;
+                if ev == ServiceEvent::Recovered {
+                    self.recoveries += 1;
+                    log::info!("{}: recovered from PF reset", self.cfg.name);
                 }
-                self.program_queues();
-                for h in &self.rx {
-                    h.ctl.request(QueueState::Restart);
-                }
-                for h in &self.tx {
-                    h.ctl.request(QueueState::Restart);
-                }
-                self.phase = Phase::Running;
-                self.recoveries += 1;
-                log::info!("{}: recovered from PF reset", self.cfg.name);
-                Ok(ServiceEvent::Recovered)
+                Ok(ev)
             }
         }
+    }
+}
+
+impl<R: RegisterSpace + 'static> IgbvfPort<R> {
+    /// Every counter of the port by name, summed over its queues: each
+    /// packet the rings drop appears under exactly one reason; the `vf_*`
+    /// figures are the VF's hardware counters as of the last
+    /// [`update_hw_stats`](Self::update_hw_stats) (C.2 "Statistics").
+    pub fn xstats(&self) -> Vec<(&'static str, u64)> {
+        let rx = |f: fn(&RxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
+            self.rx
+                .iter()
+                .map(|h| QueueCounters::get(f(&h.counters)))
+                .sum()
+        };
+        let tx = |f: fn(&TxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
+            self.tx
+                .iter()
+                .map(|h| QueueCounters::get(f(&h.counters)))
+                .sum()
+        };
+        let hw = self.hw_stats();
+        vec![
+            ("rx_packets", rx(|c| &c.q.packets)),
+            ("rx_bytes", rx(|c| &c.q.bytes)),
+            ("rx_frame_too_long", rx(|c| &c.frame_too_long)),
+            ("rx_frame_errors", rx(|c| &c.frame_errors)),
+            ("rx_nombuf", rx(|c| &c.nombuf)),
+            ("rx_stop_discarded", rx(|c| &c.stop_discarded)),
+            ("rx_buffers_leaked", rx(|c| &c.leaked)),
+            ("tx_packets", tx(|c| &c.q.packets)),
+            ("tx_bytes", tx(|c| &c.q.bytes)),
+            ("tx_bad_length", tx(|c| &c.bad_len)),
+            ("tx_ring_full", tx(|c| &c.ring_full)),
+            ("tx_stop_discarded", tx(|c| &c.stop_discarded)),
+            ("tx_buffers_leaked", tx(|c| &c.leaked)),
+            ("pf_reset_recoveries", self.recoveries),
+            ("vf_rx_packets", hw.rx_packets),
+            ("vf_tx_packets", hw.tx_packets),
+            ("vf_rx_octets", hw.rx_octets),
+            ("vf_tx_octets", hw.tx_octets),
+            ("vf_rx_multicast", hw.rx_multicast),
+        ]
     }
 }
 
@@ -535,9 +700,16 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
             ipackets: self.rx.iter().map(|h| g(&h.counters.q.packets)).sum(),
             ibytes: self.rx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
             rx_nombuf: self.rx.iter().map(|h| g(&h.counters.nombuf)).sum(),
+            ierrors: self
+                .rx
+                .iter()
+                .map(|h| g(&h.counters.frame_errors) + g(&h.counters.frame_too_long))
+                .sum(),
             opackets: self.tx.iter().map(|h| g(&h.counters.q.packets)).sum(),
             obytes: self.tx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
-            oerrors: self.tx.iter().map(|h| g(&h.counters.q.dropped)).sum(),
+            // Packets the port itself dropped; a full ring's refusals stay
+            // with the caller, which counts what it drops.
+            oerrors: self.tx.iter().map(|h| g(&h.counters.bad_len)).sum(),
         }
     }
 
@@ -550,6 +722,15 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
             return Err(PortError::AlreadyStarted(self.info.name.clone()));
         }
         check_queue_counts(&self.info, rx, tx)?;
+        if rx > 1 {
+            // C.8: a VF's RX queue 1 only receives through pool RSS, which
+            // a Linux PF never enables for a VF (QEMU does not model it).
+            log::warn!(
+                "{}: RX queues past 0 receive nothing unless the PF enables pool RSS \
+                 for this VF (a Linux igb PF never does)",
+                self.cfg.name
+            );
+        }
         let err = |e: RingError| PortError::Config {
             port: self.cfg.name.clone(),
             why: e.to_string(),
@@ -560,7 +741,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 self.cfg.rx_ring,
                 self.cfg.data_room,
                 LAYOUT.rx(q),
-                FLAVOR,
+                self.flavor,
                 self.cfg.id,
                 &self.arena,
             )
@@ -569,7 +750,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
         }
         let mut txq = Vec::with_capacity(tx);
         for q in 0..tx {
-            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena)
+            let ring = TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), self.flavor, &self.arena)
                 .map_err(err)?;
             txq.push(ring);
         }
@@ -601,6 +782,7 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 ring,
                 regs: Arc::clone(&self.regs),
                 ctl: Arc::clone(&h.ctl),
+                timing: self.cfg.timing.disable,
             })
             .collect();
         let tx_out = txq
@@ -610,21 +792,78 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
                 ring,
                 regs: Arc::clone(&self.regs),
                 ctl: Arc::clone(&h.ctl),
+                timing: self.cfg.timing.disable,
             })
             .collect();
         Ok((rx_out, tx_out))
     }
+
+    fn xstats(&self) -> Vec<XStat> {
+        IgbvfPort::xstats(self)
+    }
+
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        IgbvfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Running => {
+                self.stop_queues();
+                self.phase = Phase::Stopping { restart: false };
+            }
+            Phase::Restarting => self.phase = Phase::Halted,
+            Phase::Stopping { .. } => self.phase = Phase::Stopping { restart: false },
+            Phase::Halted => {}
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Halted => match self.restart() {
+                Ok(ServiceEvent::Recovered) => Ok(()),
+                Ok(_) => {
+                    // The PF does not answer yet: recovery goes on in
+                    // `service`.
+                    self.phase = Phase::Restarting;
+                    Ok(())
+                }
+                Err(e) => Err(self.port_error(e)),
+            },
+            Phase::Stopping { .. } => Err(PortError::Device {
+                port: self.cfg.name.clone(),
+                why: "still stopping: wait for the stop to complete".into(),
+            }),
+            Phase::Running | Phase::Restarting => Ok(()),
+        }
+    }
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
+    /// Stop every DMA before the rings' arena (and, after the port, the
+    /// pool) can be unmapped: queues disabled and read back, the VF reset
+    /// (CTRL.RST stops its queues, C.6), bus mastering off. Queues still
+    /// held by workers free or abandon their buffers when they drop.
     fn drop(&mut self) {
-        // Stop DMA before the rings' memory can go away (the queues disable
-        // themselves too when dropped).
-        for h in &self.rx {
-            disable_rx(&*self.regs, &h.hw.regs);
+        let t = self.cfg.timing.disable;
+        let (rx, tx) = self.disable_queues();
+        let outcomes: Vec<Disabled> = rx.into_iter().chain(tx).collect();
+        settle_after(outcomes.iter().copied(), &t);
+        if outcomes.contains(&Disabled::TimedOut) {
+            log::error!(
+                "{}: a queue did not stop; resetting the VF and turning bus mastering off",
+                self.cfg.name
+            );
         }
-        for h in &self.tx {
-            disable_tx(&*self.regs, &h.hw.regs);
+        let regs = &*self.regs;
+        let ctrl = regs.read32(CTRL);
+        regs.write32(CTRL, ctrl | CTRL_RST);
+        regs.read32(STATUS);
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(false) {
+                log::error!("{}: cannot turn bus mastering off: {e}", self.cfg.name);
+            }
         }
     }
 }
@@ -635,6 +874,7 @@ pub struct IgbvfRx<R: RegisterSpace + 'static> {
     ring: RxRing,
     regs: Arc<R>,
     ctl: Arc<QueueCtl>,
+    timing: DisableTiming,
 }
 
 impl<R: RegisterSpace + 'static> IgbvfRx<R> {
@@ -646,6 +886,11 @@ impl<R: RegisterSpace + 'static> IgbvfRx<R> {
             QueueState::Stop => {
                 self.ring.release_all(cache);
                 self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Abandon => {
+                self.ring.abandon_all();
+                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
                 false
             }
             QueueState::Stopped => false,
@@ -674,10 +919,20 @@ impl<R: RegisterSpace + 'static> RxQueue for IgbvfRx<R> {
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfRx<R> {
+    /// The device must not write into buffers that are about to be freed:
+    /// disable, poll ENABLE back to 0, settle; if it never reads 0 the
+    /// buffers are abandoned (counted) instead of freed.
     fn drop(&mut self) {
-        // The device must not write into buffers or descriptors that are
-        // about to be freed.
-        disable_rx(&*self.regs, &self.ring.hw().regs);
+        let t = self.timing;
+        match disable_rx(&*self.regs, &self.ring.hw().regs, &t) {
+            Disabled::WasOff => {}
+            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
+            Disabled::TimedOut => {
+                let n = self.ring.abandon_all();
+                log::error!("RX queue did not stop; {n} buffers abandoned");
+            }
+        }
+        // The ring frees what it still holds as it drops.
     }
 }
 
@@ -687,6 +942,7 @@ pub struct IgbvfTx<R: RegisterSpace + 'static> {
     ring: TxRing,
     regs: Arc<R>,
     ctl: Arc<QueueCtl>,
+    timing: DisableTiming,
 }
 
 impl<R: RegisterSpace + 'static> IgbvfTx<R> {
@@ -697,6 +953,11 @@ impl<R: RegisterSpace + 'static> IgbvfTx<R> {
             QueueState::Stop => {
                 self.ring.release_all(cache);
                 self.ctl.answer(QueueState::Stop, QueueState::Stopped);
+                false
+            }
+            QueueState::Abandon => {
+                self.ring.abandon_all();
+                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
                 false
             }
             QueueState::Stopped => false,
@@ -727,7 +988,16 @@ impl<R: RegisterSpace + 'static> TxQueue for IgbvfTx<R> {
 }
 
 impl<R: RegisterSpace + 'static> Drop for IgbvfTx<R> {
+    /// As for RX: the device must not read buffers that are freed.
     fn drop(&mut self) {
-        disable_tx(&*self.regs, &self.ring.hw().regs);
+        let t = self.timing;
+        match disable_tx(&*self.regs, &self.ring.hw().regs, &t) {
+            Disabled::WasOff => {}
+            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
+            Disabled::TimedOut => {
+                let n = self.ring.abandon_all();
+                log::error!("TX queue did not stop; {n} buffers abandoned");
+            }
+        }
     }
 }

@@ -5,11 +5,16 @@
 //! read-to-clear (PFSTS, PFACK, RSTD), so one read can return an event the
 //! driver is not looking for yet: like Linux and DPDK, every read is OR-ed
 //! into a cached copy and bits are tested and consumed from that copy
-//! (C.5.1).
+//! (C.5.1). A bit is consumed from the copy only once the operation that
+//! needed it succeeded, so a failed VFU lock never loses an event.
+//!
+//! The mailbox also notices when the PF no longer talks to this VF
+//! ([`Mailbox::lost_contact`]): a posted operation timed out, or a word
+//! from the PF says the VF lost clear-to-send (C.5.3, C.6 step 13, C.9 #13).
 
 use super::regs::{
     MBX_ACK, MBX_PFACK, MBX_PFSTS, MBX_R2C_BITS, MBX_REQ, MBX_RSTD, MBX_RSTI, MBX_SIZE, MBX_VFU,
-    MSG_ACK, MSG_CTS, MSG_ID_MASK, MSG_NACK, V2PMAILBOX, VMBMEM,
+    MSG_ACK, MSG_CTS, MSG_ID_MASK, MSG_NACK, MSG_PF_CONTROL, MSG_VF_RESET, V2PMAILBOX, VMBMEM,
 };
 use crate::mmio::RegisterSpace;
 use std::time::Duration;
@@ -70,6 +75,27 @@ pub enum MbxError {
     TooLong(usize),
 }
 
+/// Why the mailbox says the VF must be reset and brought up again (C.6
+/// step 13, C.9 #13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostContact {
+    /// A posted operation timed out; the mailbox stays off until the next
+    /// VF reset (C.5.1, C.6 step 13 "a timed-out mailbox").
+    TimedOut,
+    /// The PF sent this word without CTS: a NACK (its answer to a VF that
+    /// is not clear to send, C.5.3) or PF_CONTROL_MSG (C.9 #13).
+    CtsLost(u32),
+}
+
+impl std::fmt::Display for LostContact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LostContact::TimedOut => f.write_str("mailbox timed out"),
+            LostContact::CtsLost(w) => write!(f, "PF word {w:#010x} without CTS"),
+        }
+    }
+}
+
 /// The VF mailbox state: the cached read-to-clear bits and the posted-mode
 /// switch.
 #[derive(Debug)]
@@ -77,6 +103,9 @@ pub struct Mailbox {
     cached: u32,
     enabled: bool,
     cts: bool,
+    /// A word without CTS that means a reset, kept until the next
+    /// [`enable`](Self::enable).
+    cts_lost: Option<u32>,
     timing: MbxTiming,
 }
 
@@ -94,13 +123,43 @@ impl Mailbox {
             cached: 0,
             enabled: false,
             cts: false,
+            cts_lost: None,
             timing,
         }
     }
 
-    /// Turn posted operations on (done by the VF reset, C.6 step 5).
+    /// Turn posted operations on (done by the VF reset, C.6 step 5). Also
+    /// forgets an earlier loss of CTS: the VF_RESET that follows restores
+    /// it.
     pub fn enable(&mut self) {
         self.enabled = true;
+        self.cts_lost = None;
+    }
+
+    /// Why the VF must be reset, if it must: a posted operation timed out,
+    /// or the PF sent a NACK or PF_CONTROL_MSG without CTS (C.5.3, C.6 step
+    /// 13, C.9 #13). Sticky until [`enable`](Self::enable).
+    pub fn lost_contact(&self) -> Option<LostContact> {
+        if !self.enabled {
+            Some(LostContact::TimedOut)
+        } else {
+            self.cts_lost.map(LostContact::CtsLost)
+        }
+    }
+
+    /// Note a word the PF wrote (a reply or a message of its own). Without
+    /// CTS, a NACK or a PF_CONTROL_MSG means the PF no longer considers
+    /// the VF clear to send (C.5.3: "a NACK without CTS means CTS was lost
+    /// and the VF must reset"; C.9 #13). The reply to VF_RESET never has
+    /// CTS and its NACK only means "no admin MAC" (C.5.3, C.9 #7): ignored.
+    fn note_pf_word(&mut self, word: u32) {
+        if word & MSG_CTS != 0 || word & MSG_ID_MASK == MSG_VF_RESET {
+            return;
+        }
+        let control = word & MSG_ID_MASK == MSG_PF_CONTROL && word & (MSG_ACK | MSG_NACK) == 0;
+        if word & MSG_NACK != 0 || control {
+            self.cts_lost.get_or_insert(word);
+        }
     }
 
     /// True while posted operations are allowed.
@@ -130,9 +189,15 @@ impl Mailbox {
     /// Is any bit of `mask` set (now or cached)? Consumes them from the
     /// cache.
     pub fn check_bit<R: RegisterSpace + ?Sized>(&mut self, regs: &R, mask: u32) -> bool {
-        let seen = self.read_ctrl(regs);
+        let seen = self.peek_bit(regs, mask);
         self.cached &= !mask;
-        seen & mask != 0
+        seen
+    }
+
+    /// Is any bit of `mask` set (now or cached)? Keeps them in the cache,
+    /// to be consumed when the operation they announce has succeeded.
+    pub fn peek_bit<R: RegisterSpace + ?Sized>(&mut self, regs: &R, mask: u32) -> bool {
+        self.read_ctrl(regs) & mask != 0
     }
 
     /// Did the PF post a message (PFSTS)?
@@ -173,8 +238,13 @@ impl Mailbox {
         }
         self.lock(regs)?;
         // Stale acknowledgements and messages refer to the buffer we are
-        // about to overwrite (C.5.2 step 2).
-        self.check_for_msg(regs);
+        // about to overwrite (C.5.2 step 2). A message the PF left unread
+        // is looked at first, so a PF_CONTROL_MSG or NACK without CTS is
+        // not lost with it.
+        if self.check_for_msg(regs) {
+            let w = regs.read32(VMBMEM);
+            self.note_pf_word(w);
+        }
         self.check_for_ack(regs);
         for (i, w) in msg.iter().enumerate() {
             regs.write32(VMBMEM + 4 * i as u32, *w);
@@ -193,26 +263,41 @@ impl Mailbox {
         if buf.len() > MBX_SIZE {
             return Err(MbxError::TooLong(buf.len()));
         }
+        // A failed lock returns before anything is consumed: a PFSTS seen
+        // earlier stays cached for the next try.
         self.lock(regs)?;
         for (i, w) in buf.iter_mut().enumerate() {
             *w = regs.read32(VMBMEM + 4 * i as u32);
         }
         // ACK without VFU: tells the PF we read it and releases the lock.
         regs.write32(V2PMAILBOX, MBX_ACK);
+        // The message is read: its PFSTS is spent. The PF cannot have
+        // posted another while we held VFU (C.10.1: VFU and PFU exclude
+        // each other).
+        self.cached &= !MBX_PFSTS;
         Ok(())
     }
 
+    /// Wait for a bit of `mask`; `consume` takes it from the cache when
+    /// seen (PFACK), otherwise the caller's next step does (PFSTS, by
+    /// [`read`](Self::read)).
     fn poll<R: RegisterSpace + ?Sized>(
         &mut self,
         regs: &R,
         mask: u32,
+        consume: bool,
         what: &'static str,
     ) -> Result<(), MbxError> {
         if !self.enabled {
             return Err(MbxError::Disabled);
         }
         for _ in 0..self.timing.polls {
-            if self.check_bit(regs, mask) {
+            let seen = if consume {
+                self.check_bit(regs, mask)
+            } else {
+                self.peek_bit(regs, mask)
+            };
+            if seen {
                 return Ok(());
             }
             pause(self.timing.poll_delay);
@@ -232,7 +317,7 @@ impl Mailbox {
             return Err(MbxError::Disabled);
         }
         self.write(regs, msg)?;
-        self.poll(regs, MBX_PFACK, "PFACK")
+        self.poll(regs, MBX_PFACK, true, "PFACK")
     }
 
     /// Wait for PFSTS, then read.
@@ -241,7 +326,7 @@ impl Mailbox {
         regs: &R,
         buf: &mut [u32],
     ) -> Result<(), MbxError> {
-        self.poll(regs, MBX_PFSTS, "PFSTS")?;
+        self.poll(regs, MBX_PFSTS, false, "PFSTS")?;
         self.read(regs, buf)
     }
 
@@ -261,6 +346,15 @@ impl Mailbox {
         let word = reply[0];
         self.cts = word & MSG_CTS != 0;
         let id = msg[0] & MSG_ID_MASK;
+        if id == MSG_VF_RESET {
+            // The PF answered VF_RESET: the VF is clear to send again, so a
+            // loss of CTS noted before (say, a NACK left in the buffer by
+            // the PF and seen when this request was written) is over
+            // (C.5.3 VF_RESET).
+            self.cts_lost = None;
+        } else {
+            self.note_pf_word(word);
+        }
         if word & MSG_ID_MASK != id {
             return Err(MbxError::Unexpected { id, reply: word });
         }
@@ -271,18 +365,31 @@ impl Mailbox {
         }
     }
 
-    /// A message the PF sent on its own (PF_CONTROL_MSG), read and ACKed if
-    /// there is one. Never waits.
+    /// A message the PF sent on its own (PF_CONTROL_MSG, or a NACK), read
+    /// and ACKed if there is one. Never waits. If the buffer cannot be
+    /// locked, PFSTS stays cached and the message is read next time.
     pub fn poll_pf_message<R: RegisterSpace + ?Sized>(
         &mut self,
         regs: &R,
     ) -> Result<Option<u32>, MbxError> {
-        if !self.check_for_msg(regs) {
+        if !self.peek_bit(regs, MBX_PFSTS) {
             return Ok(None);
         }
         let mut w = [0u32; 1];
         self.read(regs, &mut w)?;
+        self.note_pf_word(w[0]);
         Ok(Some(w[0]))
+    }
+
+    /// Linux's link check on the mailbox (C.6 step 13): read word 0 and
+    /// ACK it, whether or not PFSTS is set, and note a word without CTS.
+    /// A VF that lost CTS gets a NACK without CTS for that ACK (C.5.3),
+    /// which the next check sees. Never waits.
+    pub fn check_cts<R: RegisterSpace + ?Sized>(&mut self, regs: &R) -> Result<u32, MbxError> {
+        let mut w = [0u32; 1];
+        self.read(regs, &mut w)?;
+        self.note_pf_word(w[0]);
+        Ok(w[0])
     }
 
     /// Wait while RSTI/RSTD are seen (C.6 step 4): true once neither is,

@@ -8,11 +8,13 @@
 
 mod device;
 pub mod mailbox;
+mod open;
+#[cfg(test)]
+mod recovery_tests;
 pub mod regs;
 #[cfg(test)]
 mod tests;
 
-pub use device::{
-    IgbvfConfig, IgbvfError, IgbvfPort, IgbvfRx, IgbvfTx, ServiceEvent, Timing, VfStats,
-};
+pub use device::{IgbvfConfig, IgbvfError, IgbvfPort, IgbvfRx, IgbvfTx, Timing, VfStats};
 pub use mailbox::{Mailbox, MbxError, MbxTiming};
+pub use open::open;

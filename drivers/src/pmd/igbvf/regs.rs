@@ -3,6 +3,8 @@
 //! Every value is from /work/shared/reference/nic-facts-igbvf.md; the
 //! section is named next to each group.
 
+use crate::pci::Quirks;
+use crate::pmd::adv_desc::desc::RXD_STAT_LB;
 use crate::pmd::adv_desc::{Flavor, QueueLayout};
 
 // ---- C.2 register map (BAR0 offsets) ----------------------------------
@@ -193,11 +195,6 @@ pub const PROMISC_MULTICAST: u32 = 0x0002_0000;
 /// PF → VF control message (C.5.3).
 pub const MSG_PF_CONTROL: u32 = 0x0100;
 
-// ---- C.8 queues --------------------------------------------------------------
-
-/// Queue pairs a VF has (82576: 2, I350: 1; C.8).
-pub const MAX_QUEUES: usize = 2;
-
 /// The igbvf queue register table for the shared ring code (C.2, C.11).
 pub const LAYOUT: QueueLayout = QueueLayout {
     rx_base: RX_BASE,
@@ -227,11 +224,29 @@ pub const FLAVOR: Flavor = Flavor {
     rx_err_ipe: RXD_ERR_IPE,
     rx_err_l4e: RXD_ERR_TCPE,
     rx_stat_ignore_csum: RXD_STAT_IXSM,
+    rx_stat_vlan_bswap: 0,
     rxdctl_thresholds: RXDCTL_THRESHOLDS,
     tx_olinfo_extra: 0,
     tx_dca_clear: DCA_TXCTRL_TX_WB_RO_EN,
     tx_max_per_desc: TX_MAX_PER_DESC,
 };
+
+/// The I350 VF: [`FLAVOR`] plus the byte swap of the VLAN field on
+/// looped-back frames (status LB) (C.4.1 "VLAN field", C.9 #14).
+pub const FLAVOR_I350: Flavor = Flavor {
+    rx_stat_vlan_bswap: RXD_STAT_LB,
+    ..FLAVOR
+};
+
+/// The flavor for a device with these quirks (from the supported-device
+/// table).
+pub const fn flavor_for(quirks: Quirks) -> Flavor {
+    if quirks.contains(Quirks::RX_LB_VLAN_BSWAP) {
+        FLAVOR_I350
+    } else {
+        FLAVOR
+    }
+}
 
 #[cfg(test)]
 mod tests {
