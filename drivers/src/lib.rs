@@ -31,5 +31,8 @@ pub mod pmd;
 pub mod pool;
 #[cfg(not(loom))]
 pub mod port;
+/// Device models for tests: no hardware. Test and `sim` builds only.
+#[cfg(all(not(loom), any(test, feature = "sim")))]
+pub mod sim;
 #[cfg(not(loom))]
 pub mod vfio;

@@ -386,6 +386,7 @@ impl Pool {
     /// [`PoolCache`]). The buffer is reset.
     pub fn alloc(&self) -> Option<Mbuf> {
         let mut m = self.shared.free.pop()?;
+        handoff(&m, false);
         m.reset();
         Some(m)
     }
@@ -393,6 +394,7 @@ impl Pool {
     /// Give a buffer back. A buffer of another pool goes to its own pool.
     pub fn free(&self, m: Mbuf) {
         if m.pool_id() == self.shared.id {
+            handoff(&m, true);
             push_back(&self.shared, m);
         } else {
             drop(m);
@@ -488,6 +490,7 @@ impl PoolCache {
             return None;
         }
         let mut m = self.stack.pop()?;
+        handoff(&m, false);
         m.reset();
         Some(m)
     }
@@ -505,6 +508,7 @@ impl PoolCache {
         }
         let from = self.stack.len() - n;
         for mut m in self.stack.drain(from..) {
+            handoff(&m, false);
             m.reset();
             // SAFETY: `n <= out.remaining_capacity()` was checked above and
             // exactly `n` buffers are drained.
@@ -520,6 +524,7 @@ impl PoolCache {
             drop(m); // goes home through the registry
             return;
         }
+        handoff(&m, true);
         self.stack.push(m);
         if self.stack.len() >= self.flush_at {
             self.spill();
@@ -533,6 +538,7 @@ impl PoolCache {
         if bufs.len() <= self.stack.remaining_capacity() {
             for m in bufs.drain(..) {
                 if m.pool_id() == id {
+                    handoff(&m, true);
                     // SAFETY: the stack had room for all of `bufs` (checked
                     // just above), and at most that many are pushed.
                     unsafe { self.stack.push_unchecked(m) };
@@ -614,7 +620,79 @@ pub(crate) fn release_orphan(hdr: NonNull<MbufHeader>) {
     let shared = unsafe { &*p };
     // SAFETY: the dropped Mbuf was the unique owner of this element.
     let m = unsafe { Mbuf::from_header(hdr) };
+    handoff(&m, true);
     push_back(shared, m);
+}
+
+/// Tell the buffer watchers (device models, `sim`) that `m` leaves its
+/// pool (`to_pool` false) or goes back (true). Nothing in product builds.
+#[inline(always)]
+fn handoff(_m: &Mbuf, _to_pool: bool) {
+    #[cfg(any(test, feature = "sim"))]
+    watch::report(_m, _to_pool);
+}
+
+/// Buffer hand-offs reported to device models that track who owns each
+/// buffer (`crate::sim`): every buffer a pool hands out or takes back.
+/// Test and `sim` builds only.
+#[cfg(any(test, feature = "sim"))]
+pub mod watch {
+    use crate::mbuf::{Mbuf, HEADER_SIZE};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{RwLock, Weak};
+
+    /// One buffer, as a watcher sees it: the headroom and data room after
+    /// the header.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct BufferRef {
+        /// IOVA of the first byte (the pool's mapping).
+        pub iova: u64,
+        /// Its virtual address, to tell apart watchers' address spaces.
+        pub va: usize,
+        /// Bytes (headroom + data room).
+        pub len: usize,
+    }
+
+    /// Someone told of every buffer hand-off.
+    pub trait BufferWatch: Send + Sync {
+        /// `buf` left its pool (`to_pool` false) or came back (true).
+        fn handoff(&self, buf: BufferRef, to_pool: bool);
+    }
+
+    static WATCHERS: RwLock<Vec<Weak<dyn BufferWatch>>> = RwLock::new(Vec::new());
+    /// Live entries in WATCHERS, so pools pay one load when nobody watches.
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+    /// Start telling `w` (until it is dropped).
+    pub fn register(w: Weak<dyn BufferWatch>) {
+        let mut all = WATCHERS.write().unwrap_or_else(|p| p.into_inner());
+        all.retain(|x| x.strong_count() > 0);
+        all.push(w);
+        // Relaxed: a hint only; the list itself is behind the lock, and a
+        // watcher registers before the buffers it cares about are handed out
+        // on the same thread or through a synchronising hand-over.
+        COUNT.store(all.len(), Ordering::Relaxed);
+    }
+
+    pub(super) fn report(m: &Mbuf, to_pool: bool) {
+        // Relaxed: see `register`.
+        if COUNT.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let h = m.hdr();
+        if h.buf_iova == 0 {
+            return; // not mapped for DMA: no device can see it
+        }
+        let buf = BufferRef {
+            iova: h.buf_iova,
+            va: h as *const _ as usize + HEADER_SIZE,
+            len: h.buf_len as usize,
+        };
+        let all = WATCHERS.read().unwrap_or_else(|p| p.into_inner());
+        for w in all.iter().filter_map(Weak::upgrade) {
+            w.handoff(buf, to_pool);
+        }
+    }
 }
 
 fn push_back(shared: &PoolShared, m: Mbuf) {

@@ -7,12 +7,10 @@
 //! from [`crate::pmd::adv_desc`].
 
 mod device;
-#[cfg(test)]
-mod lifecycle_tests;
 pub mod mailbox;
-#[cfg(test)]
-mod model;
 mod open;
+#[cfg(test)]
+mod recovery_tests;
 pub mod regs;
 #[cfg(test)]
 mod tests;
