@@ -1,23 +1,28 @@
 //! `pool-bench`: our [`Pool`] / [`PoolCache`] measured the way DPDK 22.11's
-//! `mempool_perf_autotest` measures `rte_mempool`, so the figures can be put
-//! next to /work/shared/reference/peers/dpdk/micro/RESULTS.md.
+//! `mempool_perf_autotest` measures `rte_mempool`. `bench/dpdk/dpdk-pool-bench.c`
+//! runs the same cases on DPDK's pool, and `scripts/bench-micro.sh` runs both
+//! on one machine and prints them side by side.
 //!
 //! Each core (its own pinned thread and its own [`PoolCache`]) repeatedly
 //! takes `bulk` buffers at a time (`alloc_bulk`) until it holds n_keep = 128,
 //! then gives them back `bulk` at a time (`free_bulk`), checking the clock
 //! every 65,536 objects as DPDK does. `mops` is millions of objects per second
-//! over all cores (DPDK's rate_persec / 1e6); cycles per object (one get plus
-//! one put) = tsc_hz x cores / rate, as RESULTS.md defines it.
+//! over all cores (DPDK's rate_persec / 1e6); `cycles_per_obj` is the TSC
+//! cycles of one get plus one put per core: cores / sum over cores of
+//! (objects / cycles).
 //!
 //! Cases: cache 512 (per-core cache, what the workers use) and cache 0 (every
 //! get and put is a multi-producer/multi-consumer operation on the shared
 //! ring, DPDK's ring_mp_mc), bulk 1, 4, 8, 32, on 1 core and, when two CPUs
 //! are allowed, on 2 cores sharing the pool.
 //!
-//! One difference that is in the APIs, not the benchmark: `alloc_bulk`
-//! resets each buffer's metadata (as rte_pktmbuf_alloc_bulk does), while
-//! DPDK's mempool test uses rte_mempool_generic_get, which never touches the
-//! objects.
+//! What it corresponds to in DPDK: `alloc_bulk` resets each buffer's header
+//! and `free_bulk` reads each one's home pool, as rte_pktmbuf_alloc_bulk and
+//! rte_pktmbuf_free_bulk do (with less per buffer: no refcount, no chain).
+//! mempool_perf_autotest's rte_mempool_get/put never touch the objects.
+//!
+//! Output, one line per case (scripts/bench-micro.sh reads them):
+//! `pool impl=ours cache=512 cores=1 bulk=32 n_keep=128 mops=X cycles_per_obj=Y ns_per_obj=Z`
 #![forbid(unsafe_code)]
 
 use arrayvec::ArrayVec;
@@ -40,8 +45,8 @@ const N_KEEP: usize = 128;
 const N_BETWEEN_CHECKS: u64 = 65536;
 /// Bulk sizes, as DPDK's n_get_bulk = n_put_bulk.
 const BULKS: [usize; 4] = [1, 4, 8, 32];
-/// TSC rate of the machine DPDK's figures were taken on (RESULTS.md).
-const DPDK_TSC_GHZ: f64 = 2.0;
+/// Per-core cache sizes, in the order they run.
+const CACHES: [usize; 2] = [512, 0];
 
 #[derive(Parser, Debug)]
 #[command(about = "Pool micro-benchmarks comparable with DPDK's mempool_perf_autotest")]
@@ -49,6 +54,9 @@ struct Args {
     /// Short runs (0.2 s a case instead of 1.25 s; noisier).
     #[arg(long)]
     quick: bool,
+    /// Seconds each case runs (overrides --quick), 0.001 to 60.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    seconds: Option<f64>,
     /// CPUs to use, as a Linux CPU list ("0-1", "2,5"): the first for the
     /// one-core cases, the first two for the two-core cases. Default: the
     /// CPUs this thread may run on.
@@ -59,22 +67,16 @@ struct Args {
     no_huge: bool,
 }
 
-/// DPDK's cycles per object for (cache, cores, bulk), from another run on a
-/// machine with a 2.0 GHz TSC. Cache 512 and cache 0 on one core, and cache
-/// 512 on two cores, are RESULTS.md's table; cache 0 on two cores is not in
-/// the table and comes from the raw log of the same run
-/// (mempool_perf_autotest.log, ring_mp_mc section, constant_n=0:
-/// 2 x 2.0e9 / rate_persec).
-fn dpdk_ref(cache: usize, cores: usize, bulk: usize) -> Option<f64> {
-    let i = BULKS.iter().position(|&b| b == bulk)?;
-    let row: [f64; 4] = match (cache, cores) {
-        (0, 1) => [46.3, 11.6, 5.8, 2.0],
-        (512, 1) => [10.2, 3.2, 1.8, 1.1],
-        (512, 2) => [10.2, 3.1, 2.5, 1.2],
-        (0, 2) => [523.0, 150.0, 86.7, 26.0],
-        _ => return None,
-    };
-    Some(row[i])
+/// `--seconds`: finite, in [0.001, 60].
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if (0.001..=60.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} is outside 0.001 to 60 seconds"))
+    }
 }
 
 /// What one core did.
@@ -169,13 +171,6 @@ fn run_case(
     })
 }
 
-/// One printed result, kept for the summary.
-struct Row {
-    case: String,
-    ours: f64,
-    dpdk: Option<f64>,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let cpus = match pick_cpus(args.cpus.as_deref()) {
@@ -187,10 +182,10 @@ fn main() -> ExitCode {
     };
     let t0 = Instant::now();
     let hz = tsc_hz();
-    let per_case = if args.quick {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_millis(1250)
+    let per_case = match (args.seconds, args.quick) {
+        (Some(s), _) => Duration::from_secs_f64(s),
+        (None, true) => Duration::from_millis(200),
+        (None, false) => Duration::from_millis(1250),
     };
     let cycles_budget = (hz as f64 * per_case.as_secs_f64()) as u64;
     let backing = if args.no_huge {
@@ -203,9 +198,9 @@ fn main() -> ExitCode {
         core_sets.push(&cpus[..2]);
     }
 
-    let mut rows = Vec::new();
-    let mut header_done = false;
-    for cache_size in [512, 0] {
+    let mut cases = 0;
+    for (i, cache_size) in CACHES.into_iter().enumerate() {
+        // A fresh pool for each cache size.
         let mut config = PoolConfig::new("bench", POOL_SIZE).with_backing(backing.clone());
         config.cache_size = cache_size;
         let pool = match Pool::new(&config) {
@@ -215,17 +210,21 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if !header_done {
+        if i == 0 {
             println!(
-                "pool bench tsc_hz={hz} cpus={} pool={POOL_SIZE}x{}B memory=\"{}\" n_keep={N_KEEP} \
-                 per_case_s={} (dpdk_ref_* = DPDK 22.11 mempool_perf_autotest, another run, \
-                 RESULTS.md, TSC 2.0 GHz there; its 2-core cache runs are a lower bound)",
+                "pool bench impl=ours tsc_hz={hz} cpus={} pool={POOL_SIZE} n_keep={N_KEEP} \
+                 per_case_s={} element_bytes={} memory=\"{}\"",
                 CpuSet::from_ids(cpus.iter().copied()),
+                per_case.as_secs_f64(),
                 pool.element_size(),
                 pool.describe_memory(),
-                per_case.as_secs_f64()
             );
-            header_done = true;
+            if cpus.len() < 2 {
+                println!(
+                    "pool two-core cases skipped: only CPU {} is allowed (need 2; see --cpus)",
+                    cpus[0]
+                );
+            }
         }
         for set in &core_sets {
             let cores = set.len();
@@ -237,32 +236,21 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
-                // Objects per second of each core, summed (DPDK sums counts
-                // over a common 5 s; each core here divides by its own time).
+                // Objects per TSC cycle of each core, summed: each core
+                // divides by its own time (DPDK's test sums counts over a
+                // common wall-clock interval).
                 let rate: f64 = results
                     .iter()
-                    .map(|r| r.objects as f64 * hz as f64 / r.cycles as f64)
+                    .map(|r| r.objects as f64 / r.cycles as f64)
                     .sum();
-                let cycles_per_obj = hz as f64 * cores as f64 / rate;
-                let dpdk = dpdk_ref(cache_size, cores, bulk);
-                let dpdk_fields = dpdk.map_or_else(String::new, |d| {
-                    format!(
-                        " dpdk_ref_cycles_per_obj={d} dpdk_ref_mops={:.0}",
-                        DPDK_TSC_GHZ * 1e3 * cores as f64 / d
-                    )
-                });
+                let cycles_per_obj = cores as f64 / rate;
                 println!(
-                    "pool case=cache{cache_size} cores={cores} bulk={bulk} n_keep={N_KEEP} \
-                     mops={:.1} cycles_per_obj={:.2} ns_per_obj={:.2}{dpdk_fields}",
-                    rate / 1e6,
-                    cycles_per_obj,
-                    cycles_per_obj / (hz as f64 / 1e9),
+                    "pool impl=ours cache={cache_size} cores={cores} bulk={bulk} n_keep={N_KEEP} \
+                     mops={:.1} cycles_per_obj={cycles_per_obj:.2} ns_per_obj={:.3}",
+                    rate * hz as f64 / 1e6,
+                    cycles_per_obj * 1e9 / hz as f64,
                 );
-                rows.push(Row {
-                    case: format!("cache{cache_size}/{cores}c/bulk{bulk}"),
-                    ours: cycles_per_obj,
-                    dpdk,
-                });
+                cases += 1;
             }
         }
         if pool.available() != pool.count() {
@@ -273,27 +261,8 @@ fn main() -> ExitCode {
             );
         }
     }
-    if cpus.len() < 2 {
-        println!(
-            "pool two-core cases skipped: only CPU {} is allowed (need 2; see --cpus)",
-            cpus[0]
-        );
-    }
-
-    let ratios: Vec<(String, f64)> = rows
-        .iter()
-        .filter_map(|row| row.dpdk.map(|d| (row.case.clone(), row.ours / d)))
-        .collect();
-    let geo = (ratios.iter().map(|(_, x)| x.ln()).sum::<f64>() / ratios.len() as f64).exp();
-    let slow: Vec<String> = ratios
-        .iter()
-        .filter(|(_, x)| *x > 1.5)
-        .map(|(c, x)| format!("{c}:{x:.1}x"))
-        .collect();
     println!(
-        "pool summary cases={} geomean_cycles_vs_dpdk={geo:.2}x over_1.5x=[{}] elapsed_s={:.1}",
-        rows.len(),
-        slow.join(","),
+        "pool summary cases={cases} elapsed_s={:.1}",
         t0.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS

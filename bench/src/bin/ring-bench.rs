@@ -1,21 +1,28 @@
 //! `ring-bench`: our [`Ring`] measured the way DPDK 22.11's `ring_perf_autotest`
-//! measures `rte_ring`, so the figures can be put next to
-//! /work/shared/reference/peers/dpdk/micro/RESULTS.md.
+//! (app/test/test_ring_perf.c) measures `rte_ring`, case for case, with the same
+//! ring size (4096), bulk sizes (8, 32), element sizes (8 bytes, its "legacy
+//! APIs", and 16 bytes, its "elem APIs: element size 16B") and iteration counts.
+//! `scripts/bench-micro.sh` runs both on one machine and prints them side by side.
 //!
-//! What each figure means (as in DPDK's test_ring_perf.c):
-//! - single core: TSC cycles of ONE enqueue of n plus ONE dequeue of n on the
-//!   same ring (ring of 4096, 8-byte elements), averaged over many iterations;
-//!   `cycles_per_elem` divides by n.
-//! - empty bulk dequeue: cycles of one failed bulk dequeue of 8 from an empty ring.
-//! - two cores: a producer pinned on one CPU enqueues n at a time (retrying when
-//!   the ring is full), a consumer pinned on another dequeues n at a time; each
-//!   thread times its own loop, and the figure is producer cycles per element
-//!   plus consumer cycles per element (DPDK prints `param1.spsc + param2.spsc`).
+//! Cases, named `<size>B/<test>/<sync>/<n>` (sync: `spsc` = single producer and
+//! consumer through [`Ring::split`], `mpmc` = the shared [`Ring`]):
+//! - `single`, `burst`, `bulk`: one enqueue of n plus one dequeue of n on one
+//!   core, 2^24 (single) or 2^23 times. DPDK prints the cycles of the pair; we
+//!   print that (`cycles_per_call`) and the same divided by n (`value`).
+//! - `empty`: one failed bulk dequeue of 8 from an empty ring, 2^26 times;
+//!   `value` is cycles per call.
+//! - `2core`: a producer pinned on the first CPU enqueues n at a time (retrying
+//!   while the ring is full), a consumer on the second dequeues n at a time,
+//!   2^15 bulks; each thread times its own loop, and `value` is producer cycles
+//!   per element plus consumer cycles per element, as DPDK prints it.
+//! - `allcores`: both CPUs enqueue n and dequeue n on one shared MP/MC ring for
+//!   100 ms each. DPDK prints the iteration counts; `value` is the cycles per
+//!   element on one core: cores / sum over cores of (elements / cycles).
 //!
-//! Each case is run several times after a warm-up run; the median is reported
-//! with the min and max. `dpdk_ref_*` is DPDK's figure from another run on the
-//! same kind of machine (RESULTS.md, or its raw log where the table has none);
-//! expect +-20 % between runs.
+//! Each case runs once to warm up (an eighth of the iterations), then `--runs`
+//! times; the median is `value`, with the min and max. All figures are TSC
+//! cycles. Output, one line per case:
+//! `ring case=8B/bulk/spsc/32 value=1.70 unit=cyc/elem min=.. max=.. cycles_per_call=54.4`
 #![forbid(unsafe_code)]
 
 use arrayvec::ArrayVec;
@@ -32,18 +39,53 @@ use std::time::Instant;
 const RING_SIZE: usize = 4096;
 /// Largest bulk (DPDK's MAX_BURST in 22.11).
 const MAX_BURST: usize = 32;
+/// DPDK's bulk_sizes.
+const BULK_SIZES: [usize; 2] = [8, 32];
 
 #[derive(Parser, Debug)]
-#[command(about = "Ring micro-benchmarks comparable with DPDK's ring_perf_autotest")]
+#[command(about = "Ring micro-benchmarks, case for case DPDK's ring_perf_autotest")]
 struct Args {
-    /// Far fewer iterations (a smoke run; the figures are noisier).
+    /// A sixteenth of DPDK's iterations (a smoke run; the figures are noisier).
     #[arg(long)]
     quick: bool,
+    /// Measured runs per case, after one warm-up run (1 to 100).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
     /// CPUs to use, as a Linux CPU list ("0-1", "2,5"): the first for the
     /// single-core cases, the first two for the two-core cases. Default: the
     /// CPUs this thread may run on.
     #[arg(long, value_name = "LIST")]
     cpus: Option<String>,
+}
+
+/// An element type the ring carries in the benchmark.
+trait Elem: Copy + Send + Sync + 'static {
+    /// Size as DPDK's test names it.
+    const BYTES: usize;
+    /// The `i`-th distinct element.
+    fn nth(i: u64) -> Self;
+    /// A word of it, so that a dequeued element is used.
+    fn word(&self) -> u64;
+}
+
+impl Elem for u64 {
+    const BYTES: usize = 8;
+    fn nth(i: u64) -> Self {
+        0x1000 + i * 8
+    }
+    fn word(&self) -> u64 {
+        *self
+    }
+}
+
+impl Elem for [u64; 2] {
+    const BYTES: usize = 16;
+    fn nth(i: u64) -> Self {
+        [0x1000 + i * 16, i]
+    }
+    fn word(&self) -> u64 {
+        self[0] ^ self[1]
+    }
 }
 
 /// Median, min and max of the per-run figures.
@@ -63,145 +105,163 @@ impl Stats {
             max: v[v.len() - 1],
         }
     }
-
-    fn scaled(self, by: f64) -> Stats {
-        Stats {
-            median: self.median / by,
-            min: self.min / by,
-            max: self.max / by,
-        }
-    }
 }
 
-/// How long the runs are.
+/// Iteration counts: DPDK's, or a sixteenth of them with `--quick`.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
-    /// Measured runs per case (plus one warm-up run).
-    reps: usize,
-    /// Iterations of one run, single element enq+deq (DPDK: 1 << 24, once).
+    runs: u32,
+    /// Single element enq+deq pairs (DPDK: 1 << 24).
     single_iters: u64,
-    /// Iterations of one run, bulk enq+deq (DPDK: 1 << 23, once).
+    /// Burst or bulk enq+deq pairs (DPDK: 1 << 23).
     bulk_iters: u64,
-    /// Iterations of one run, empty dequeue (DPDK: 1 << 26, once).
+    /// Failed dequeues from an empty ring (DPDK: 1 << 26).
     empty_iters: u64,
-    /// Elements moved in one two-core run (DPDK: 1 << 15 bulks, once).
-    two_core_elems: u64,
+    /// Bulks each side moves in a two-core run (DPDK: 1 << 15).
+    two_core_bulks: u64,
+    /// Length of an all-cores run on each core (DPDK: TIME_MS 100).
+    all_cores_secs: f64,
 }
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
-        if quick {
-            Plan {
-                reps: 3,
-                single_iters: 1 << 19,
-                bulk_iters: 1 << 18,
-                empty_iters: 1 << 21,
-                two_core_elems: 1 << 19,
-            }
-        } else {
-            Plan {
-                reps: 7,
-                single_iters: 1 << 22,
-                bulk_iters: 1 << 21,
-                empty_iters: 1 << 24,
-                two_core_elems: 1 << 22,
-            }
+    fn new(quick: bool, runs: u32) -> Plan {
+        let shift = if quick { 4 } else { 0 };
+        Plan {
+            runs,
+            single_iters: 1 << (24 - shift),
+            bulk_iters: 1 << (23 - shift),
+            empty_iters: 1 << (26 - shift),
+            two_core_bulks: 1 << (15 - shift),
+            all_cores_secs: if quick { 0.01 } else { 0.1 },
         }
+    }
+
+    /// Runs `f(scale)` once with scale 8 (warm-up: page faults on the slots,
+    /// caches, branch predictors), then `runs` times with scale 1; `f`
+    /// divides its iteration count by `scale` and returns one run's figure.
+    fn repeat(&self, mut f: impl FnMut(u64) -> f64) -> Stats {
+        black_box(f(8));
+        Stats::of((0..self.runs).map(|_| f(1)).collect())
     }
 }
 
-/// Runs `f` once to warm up (page faults on the slots, caches, branch
-/// predictors), then `reps` times; `f` returns the figure of one run.
-fn repeat(reps: usize, mut f: impl FnMut(bool) -> f64) -> Stats {
-    black_box(f(true));
-    Stats::of((0..reps).map(|_| f(false)).collect())
-}
-
-fn new_ring() -> Ring<u64> {
+fn new_ring<T: Elem>() -> Ring<T> {
     Ring::new(RING_SIZE).expect("4096 is a valid ring capacity")
 }
 
-/// `n` distinct 8-byte elements.
-fn elements(n: usize) -> ArrayVec<u64, MAX_BURST> {
-    (0..n as u64).map(|i| 0x1000 + i * 8).collect()
+/// `n` distinct elements.
+fn elements<T: Elem>(n: usize) -> ArrayVec<T, MAX_BURST> {
+    (0..n as u64).map(T::nth).collect()
 }
 
-/// Cycles of one SP enqueue of `n` plus one SC dequeue of `n` (single core).
-fn spsc_enq_deq(n: usize, iters: u64) -> f64 {
-    let (mut tx, mut rx) = new_ring().split();
+/// Which single-core API a case uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// One item at a time (`push`/`pop` on the shared ring; a bulk of 1 on
+    /// the split handles, which is what rte_ring's single calls are too).
+    Single,
+    Burst,
+    Bulk,
+}
+
+/// Cycles of one SP/SC enqueue of `n` plus one dequeue of `n` (one core).
+fn spsc_enq_deq<T: Elem>(api: Api, n: usize, iters: u64) -> f64 {
+    let (mut tx, mut rx) = new_ring::<T>().split();
     // Like DPDK's volatile bulk_sizes: the size is not a compile-time constant.
     let n = black_box(n);
-    let mut buf = elements(n);
+    let mut buf = elements::<T>(n);
     let mut ok = true;
     let start = rdtsc();
     for _ in 0..iters {
-        ok &= tx.enqueue_bulk(&mut buf);
-        ok &= rx.dequeue_bulk(&mut buf, n);
-    }
-    let end = rdtsc();
-    assert!(black_box(ok), "a bulk operation failed on a ring with room");
-    black_box(&buf);
-    (end - start) as f64 / iters as f64
-}
-
-/// Cycles of one MP enqueue of `n` plus one MC dequeue of `n` (single core).
-fn mpmc_enq_deq(n: usize, iters: u64) -> f64 {
-    let ring = new_ring();
-    let ring = black_box(&ring);
-    let n = black_box(n);
-    let mut buf = elements(n);
-    let mut ok = true;
-    let start = rdtsc();
-    for _ in 0..iters {
-        ok &= ring.enqueue_bulk(&mut buf);
-        ok &= ring.dequeue_bulk(&mut buf, n);
-    }
-    let end = rdtsc();
-    assert!(black_box(ok), "a bulk operation failed on a ring with room");
-    black_box(&buf);
-    (end - start) as f64 / iters as f64
-}
-
-/// Cycles of one MP `push` plus one MC `pop` (the one-item API).
-fn mpmc_push_pop(iters: u64) -> f64 {
-    let ring = new_ring();
-    let ring = black_box(&ring);
-    let mut item = 0x1000u64;
-    let mut ok = true;
-    let start = rdtsc();
-    for _ in 0..iters {
-        ok &= ring.push(item).is_ok();
-        match ring.pop() {
-            Some(v) => item = v,
-            None => ok = false,
+        if api == Api::Burst {
+            ok &= tx.enqueue_burst(&mut buf) == n;
+            ok &= rx.dequeue_burst(&mut buf, n) == n;
+        } else {
+            ok &= tx.enqueue_bulk(&mut buf);
+            ok &= rx.dequeue_bulk(&mut buf, n);
         }
     }
     let end = rdtsc();
-    assert!(black_box(ok), "push/pop failed on a ring with room");
-    black_box(item);
+    assert!(black_box(ok), "an operation failed on a ring with room");
+    black_box(&buf);
     (end - start) as f64 / iters as f64
 }
 
-/// Cycles of one failed SC bulk dequeue of `n` from an empty ring.
-fn empty_dequeue(n: usize, iters: u64) -> f64 {
-    let (_tx, mut rx) = new_ring().split();
+/// Cycles of one MP/MC enqueue of `n` plus one dequeue of `n` (one core).
+fn mpmc_enq_deq<T: Elem>(api: Api, n: usize, iters: u64) -> f64 {
+    let ring = new_ring::<T>();
+    let ring = black_box(&ring);
     let n = black_box(n);
-    let mut buf: ArrayVec<u64, MAX_BURST> = ArrayVec::new();
-    let mut got = 0u64;
+    let mut buf = elements::<T>(n);
+    let mut item = T::nth(0);
+    let mut ok = true;
     let start = rdtsc();
     for _ in 0..iters {
-        got += u64::from(rx.dequeue_bulk(&mut buf, n));
+        match api {
+            Api::Single => {
+                ok &= ring.push(item).is_ok();
+                match ring.pop() {
+                    Some(v) => item = v,
+                    None => ok = false,
+                }
+            }
+            Api::Burst => {
+                ok &= ring.enqueue_burst(&mut buf) == n;
+                ok &= ring.dequeue_burst(&mut buf, n) == n;
+            }
+            Api::Bulk => {
+                ok &= ring.enqueue_bulk(&mut buf);
+                ok &= ring.dequeue_bulk(&mut buf, n);
+            }
+        }
     }
     let end = rdtsc();
+    assert!(black_box(ok), "an operation failed on a ring with room");
+    black_box((&buf, item));
+    (end - start) as f64 / iters as f64
+}
+
+/// Cycles of one failed bulk dequeue of `n` from an empty ring.
+fn empty_dequeue<T: Elem>(multi: bool, n: usize, iters: u64) -> f64 {
+    let ring = new_ring::<T>();
+    let n = black_box(n);
+    let mut buf: ArrayVec<T, MAX_BURST> = ArrayVec::new();
+    let mut got = 0u64;
+    let (start, end) = if multi {
+        let ring = black_box(&ring);
+        let start = rdtsc();
+        for _ in 0..iters {
+            got += u64::from(ring.dequeue_bulk(&mut buf, n));
+        }
+        (start, rdtsc())
+    } else {
+        let (_tx, mut rx) = ring.split();
+        let start = rdtsc();
+        for _ in 0..iters {
+            got += u64::from(rx.dequeue_bulk(&mut buf, n));
+        }
+        (start, rdtsc())
+    };
     assert_eq!(black_box(got), 0, "dequeued from an empty ring");
     (end - start) as f64 / iters as f64
 }
 
 /// Spin barrier for two threads (DPDK's lcore_count).
 fn arrive(count: &AtomicU32) {
+    // AcqRel/Acquire: pairs with the other thread's increment, so neither
+    // starts its clock before both are pinned and ready.
     count.fetch_add(1, Ordering::AcqRel);
     while count.load(Ordering::Acquire) < 2 {
         std::hint::spin_loop();
+    }
+}
+
+/// Pins this thread or ends the process: a figure from an unpinned thread
+/// would be a different case.
+fn pin_or_exit(cpu: CpuId) {
+    if let Err(e) = pin_current_thread(cpu) {
+        eprintln!("ring-bench: cannot pin to CPU {cpu}: {e}");
+        std::process::exit(1);
     }
 }
 
@@ -209,10 +269,7 @@ fn arrive(count: &AtomicU32) {
 /// succeeds (as DPDK's helper does, with a pause between tries). Returns the
 /// TSC cycles the loop took on this thread.
 fn timed_side(cpu: CpuId, barrier: &AtomicU32, iters: u64, mut op: impl FnMut() -> bool) -> u64 {
-    if let Err(e) = pin_current_thread(cpu) {
-        eprintln!("ring-bench: cannot pin to CPU {cpu}: {e}");
-        std::process::exit(1);
-    }
+    pin_or_exit(cpu);
     arrive(barrier);
     let start = rdtsc();
     for _ in 0..iters {
@@ -223,22 +280,15 @@ fn timed_side(cpu: CpuId, barrier: &AtomicU32, iters: u64, mut op: impl FnMut() 
     rdtsc() - start
 }
 
-/// Per-element cycles of the producer and of the consumer.
-#[derive(Debug, Clone, Copy)]
-struct TwoCore {
-    producer: f64,
-    consumer: f64,
-}
-
-/// A producer on `cpus.0` and a consumer on `cpus.1` move `elems` elements
-/// `n` at a time, SP/SC (`multi == false`) or MP/MC.
-fn two_core_run(cpus: (CpuId, CpuId), n: usize, elems: u64, multi: bool) -> TwoCore {
+/// A producer on `cpus.0` and a consumer on `cpus.1` move `bulks` bulks of
+/// `n`, SP/SC (`multi == false`) or MP/MC. Returns producer cycles per
+/// element plus consumer cycles per element.
+fn two_core_run<T: Elem>(cpus: (CpuId, CpuId), n: usize, bulks: u64, multi: bool) -> f64 {
     // MP/MC runs share `ring`; SP/SC runs use the split handles of another.
-    let ring = new_ring();
-    let iters = elems / n as u64;
+    let ring = new_ring::<T>();
     let barrier = AtomicU32::new(0);
-    let template = elements(n);
-    let (tx, rx) = new_ring().split();
+    let template = elements::<T>(n);
+    let (tx, rx) = new_ring::<T>().split();
     let (p, c) = std::thread::scope(|s| {
         let barrier = &barrier;
         let ring = &ring;
@@ -246,10 +296,10 @@ fn two_core_run(cpus: (CpuId, CpuId), n: usize, elems: u64, multi: bool) -> TwoC
         let producer = s.spawn(move || {
             let mut tx = tx;
             let n = black_box(n);
-            let mut buf: ArrayVec<u64, MAX_BURST> = ArrayVec::new();
-            timed_side(cpus.0, barrier, iters, || {
+            let mut buf: ArrayVec<T, MAX_BURST> = ArrayVec::new();
+            timed_side(cpus.0, barrier, bulks, || {
                 // The ring takes the items by value: put n back in the burst
-                // buffer (a 8n-byte copy) before each try that needs it.
+                // buffer before each try that needs it.
                 if buf.is_empty() {
                     buf.try_extend_from_slice(&template[..n])
                         .expect("n <= MAX_BURST");
@@ -264,16 +314,16 @@ fn two_core_run(cpus: (CpuId, CpuId), n: usize, elems: u64, multi: bool) -> TwoC
         let consumer = s.spawn(move || {
             let mut rx = rx;
             let n = black_box(n);
-            let mut buf: ArrayVec<u64, MAX_BURST> = ArrayVec::new();
+            let mut buf: ArrayVec<T, MAX_BURST> = ArrayVec::new();
             let mut sum = 0u64;
-            let cycles = timed_side(cpus.1, barrier, iters, || {
+            let cycles = timed_side(cpus.1, barrier, bulks, || {
                 let ok = if multi {
                     ring.dequeue_bulk(&mut buf, n)
                 } else {
                     rx.dequeue_bulk(&mut buf, n)
                 };
                 if ok {
-                    sum = sum.wrapping_add(buf[0]);
+                    sum = sum.wrapping_add(buf[0].word());
                     buf.clear();
                 }
                 ok
@@ -287,49 +337,131 @@ fn two_core_run(cpus: (CpuId, CpuId), n: usize, elems: u64, multi: bool) -> TwoC
         )
     });
     assert!(ring.is_empty(), "every element was dequeued");
-    let moved = (iters * n as u64) as f64;
-    TwoCore {
-        producer: p as f64 / moved,
-        consumer: c as f64 / moved,
-    }
+    let moved = (bulks * n as u64) as f64;
+    p as f64 / moved + c as f64 / moved
 }
 
-/// One printed result, kept for the summary.
-struct Row {
-    case: String,
-    ours: f64,
-    dpdk: Option<f64>,
-}
-
-/// TSC rate of the machine DPDK's figures were taken on (RESULTS.md).
-const DPDK_TSC_GHZ: f64 = 2.0;
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-fn fmt_ref(key: &str, dpdk: Option<f64>) -> String {
-    dpdk.map_or_else(String::new, |d| format!(" {key}={d}"))
-}
-
-/// Prints a single-core enq+deq case.
-fn report_single(rows: &mut Vec<Row>, ghz: f64, case: &str, n: usize, s: Stats, dpdk: Option<f64>) {
-    let per = s.scaled(n as f64);
-    println!(
-        "ring case={case} n={n} cycles={:.1} cycles_per_elem={:.2} min={:.1} max={:.1} ns={:.2}{}{}",
-        s.median,
-        per.median,
-        s.min,
-        s.max,
-        s.median / ghz,
-        fmt_ref("dpdk_ref_cycles", dpdk),
-        fmt_ref("dpdk_ref_ns", dpdk.map(|d| round2(d / DPDK_TSC_GHZ))),
-    );
-    rows.push(Row {
-        case: format!("{case}/{n}"),
-        ours: s.median,
-        dpdk,
+/// Both CPUs of `cpus` enqueue `n` and dequeue `n` on one shared MP/MC ring
+/// for `budget` TSC cycles each (DPDK's load_loop_fn, which looks at the
+/// clock after every pair). Returns cycles per element on one core.
+fn all_cores_run<T: Elem>(cpus: (CpuId, CpuId), n: usize, budget: u64) -> f64 {
+    let ring = new_ring::<T>();
+    let barrier = AtomicU32::new(0);
+    let side = |cpu: CpuId| {
+        let ring = &ring;
+        let barrier = &barrier;
+        move || {
+            pin_or_exit(cpu);
+            let n = black_box(n);
+            let mut buf = elements::<T>(n);
+            let mut pairs = 0u64;
+            arrive(barrier);
+            let start = rdtsc();
+            let mut now = start;
+            while now - start < budget {
+                // Each core holds n elements in its hand or in the ring, so
+                // neither call fails in steady state; if one did, DPDK would
+                // count the pair all the same, and so do we. Dequeue only into
+                // an empty hand, so the hand never holds more than n.
+                ring.enqueue_bulk(&mut buf);
+                if buf.is_empty() {
+                    ring.dequeue_bulk(&mut buf, n);
+                }
+                pairs += 1;
+                now = rdtsc();
+            }
+            (pairs * n as u64, now - start)
+        }
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(side(cpus.0));
+        let b = s.spawn(side(cpus.1));
+        (
+            a.join().expect("core panicked"),
+            b.join().expect("core panicked"),
+        )
     });
+    let rate = a.0 as f64 / a.1 as f64 + b.0 as f64 / b.1 as f64;
+    2.0 / rate
+}
+
+fn print_case(key: &str, unit: &str, s: Stats, extra: &str) {
+    println!(
+        "ring case={key} value={:.2} unit={unit} min={:.2} max={:.2}{extra}",
+        s.median, s.min, s.max
+    );
+}
+
+/// Every case of one element size.
+fn run_size<T: Elem>(plan: &Plan, pair: Option<(CpuId, CpuId)>, hz: u64) -> usize {
+    let b = T::BYTES;
+    let mut cases = 0;
+    let per_call = |key: String, n: usize, s: Stats| {
+        let per = Stats {
+            median: s.median / n as f64,
+            min: s.min / n as f64,
+            max: s.max / n as f64,
+        };
+        print_case(
+            &key,
+            "cyc/elem",
+            per,
+            &format!(" cycles_per_call={:.2}", s.median),
+        );
+    };
+    for (sync, multi) in [("spsc", false), ("mpmc", true)] {
+        let s = plan.repeat(|scale| {
+            let iters = plan.single_iters / scale;
+            if multi {
+                mpmc_enq_deq::<T>(Api::Single, 1, iters)
+            } else {
+                spsc_enq_deq::<T>(Api::Single, 1, iters)
+            }
+        });
+        per_call(format!("{b}B/single/{sync}/1"), 1, s);
+        cases += 1;
+    }
+    for (test, api) in [("burst", Api::Burst), ("bulk", Api::Bulk)] {
+        for (sync, multi) in [("spsc", false), ("mpmc", true)] {
+            for n in BULK_SIZES {
+                let s = plan.repeat(|scale| {
+                    let iters = plan.bulk_iters / scale;
+                    if multi {
+                        mpmc_enq_deq::<T>(api, n, iters)
+                    } else {
+                        spsc_enq_deq::<T>(api, n, iters)
+                    }
+                });
+                per_call(format!("{b}B/{test}/{sync}/{n}"), n, s);
+                cases += 1;
+            }
+        }
+    }
+    for (sync, multi) in [("spsc", false), ("mpmc", true)] {
+        let n = BULK_SIZES[0];
+        let s = plan.repeat(|scale| empty_dequeue::<T>(multi, n, plan.empty_iters / scale));
+        print_case(&format!("{b}B/empty/{sync}/{n}"), "cyc/call", s, "");
+        cases += 1;
+    }
+    let Some(pair) = pair else {
+        return cases;
+    };
+    for n in BULK_SIZES {
+        for (sync, multi) in [("spsc", false), ("mpmc", true)] {
+            let s = plan.repeat(|scale| {
+                two_core_run::<T>(pair, n, (plan.two_core_bulks / scale).max(1), multi)
+            });
+            print_case(&format!("{b}B/2core/{sync}/{n}"), "cyc/elem", s, "");
+            cases += 1;
+        }
+    }
+    for n in BULK_SIZES {
+        let budget = (plan.all_cores_secs * hz as f64) as u64;
+        let s = plan.repeat(|scale| all_cores_run::<T>(pair, n, budget / scale));
+        print_case(&format!("{b}B/allcores/mpmc/{n}"), "cyc/elem", s, "");
+        cases += 1;
+    }
+    cases
 }
 
 fn main() -> ExitCode {
@@ -341,135 +473,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let plan = Plan::new(args.quick);
+    let plan = Plan::new(args.quick, args.runs);
     let t0 = Instant::now();
     let hz = tsc_hz();
-    let ghz = hz as f64 / 1e9;
     // Single-core cases run on the main thread, pinned like DPDK's main lcore.
-    // (Threads spawned later re-pin themselves.)
+    // (Threads spawned later pin themselves.)
     if let Err(e) = pin_current_thread(cpus[0]) {
         eprintln!("ring-bench: cannot pin to CPU {}: {e}", cpus[0]);
         return ExitCode::FAILURE;
     }
     println!(
-        "ring bench tsc_hz={hz} cpus={} ring_size={RING_SIZE} elem_bytes=8 runs={} quick={} \
-         (median of runs; min/max shown; dpdk_ref_* = DPDK 22.11 ring_perf_autotest from \
-         another run, RESULTS.md, +-20 %, TSC 2.0 GHz there: compare ns if this TSC differs)",
+        "ring bench impl=ours tsc_hz={hz} cpus={} ring_size={RING_SIZE} runs={} quick={} \
+         (value = median of runs, TSC cycles)",
         CpuSet::from_ids(cpus.iter().copied()),
-        plan.reps,
+        plan.runs,
         args.quick
     );
-
-    let mut rows = Vec::new();
-    let r = plan.reps;
-
-    let s = repeat(r, |warm| {
-        spsc_enq_deq(1, plan.single_iters / if warm { 8 } else { 1 })
-    });
-    report_single(&mut rows, ghz, "spsc_single", 1, s, Some(12.6));
-    for (n, dpdk) in [(8, 26.6), (32, 54.6)] {
-        let s = repeat(r, |warm| {
-            spsc_enq_deq(n, plan.bulk_iters / if warm { 8 } else { 1 })
-        });
-        report_single(&mut rows, ghz, "spsc_bulk", n, s, Some(dpdk));
-    }
-    // Not in RESULTS.md's table; DPDK's figures from the same run's raw log
-    // (ring_perf_autotest.log: "MP/MC: single 43.72", "MP/MC: bulk (size: 8) 53.11").
-    let s = repeat(r, |warm| {
-        mpmc_push_pop(plan.single_iters / if warm { 8 } else { 1 })
-    });
-    report_single(&mut rows, ghz, "mpmc_single_push_pop", 1, s, Some(43.72));
-    for (n, dpdk) in [(8, 53.11), (32, 73.2)] {
-        let s = repeat(r, |warm| {
-            mpmc_enq_deq(n, plan.bulk_iters / if warm { 8 } else { 1 })
-        });
-        report_single(&mut rows, ghz, "mpmc_bulk", n, s, Some(dpdk));
-    }
-    let s = repeat(r, |warm| {
-        empty_dequeue(8, plan.empty_iters / if warm { 8 } else { 1 })
-    });
-    println!(
-        "ring case=empty_bulk_dequeue n=8 cycles={:.1} min={:.1} max={:.1} ns={:.2} \
-         dpdk_ref_cycles=7.9 dpdk_ref_ns={}",
-        s.median,
-        s.min,
-        s.max,
-        s.median / ghz,
-        round2(7.9 / DPDK_TSC_GHZ)
-    );
-    rows.push(Row {
-        case: "empty_bulk_dequeue/8".into(),
-        ours: s.median,
-        dpdk: Some(7.9),
-    });
-
-    if cpus.len() < 2 {
+    let pair = (cpus.len() >= 2).then(|| (cpus[0], cpus[1]));
+    if pair.is_none() {
         println!(
             "ring two-core cases skipped: only CPU {} is allowed (need 2; see --cpus)",
             cpus[0]
         );
-    } else {
-        let pair = (cpus[0], cpus[1]);
-        // DPDK's two-core MP/MC bulk 8 (92.76) is from the raw log too.
-        for (case, n, multi, dpdk) in [
-            ("2core_spsc_bulk", 8, false, 24.2),
-            ("2core_spsc_bulk", 32, false, 11.35),
-            ("2core_mpmc_bulk", 8, true, 92.76),
-            ("2core_mpmc_bulk", 32, true, 23.9),
-        ] {
-            let mut prod = Vec::new();
-            let mut cons = Vec::new();
-            let sum = repeat(r, |warm| {
-                let elems = plan.two_core_elems / if warm { 8 } else { 1 };
-                let t = two_core_run(pair, n, elems, multi);
-                if !warm {
-                    prod.push(t.producer);
-                    cons.push(t.consumer);
-                }
-                t.producer + t.consumer
-            });
-            let (prod, cons) = (Stats::of(prod), Stats::of(cons));
-            println!(
-                "ring case={case} n={n} cpus={},{} cycles_per_elem={:.2} producer={:.2} \
-                 consumer={:.2} min={:.2} max={:.2} ns_per_elem={:.2} \
-                 dpdk_ref_cycles_per_elem={dpdk} dpdk_ref_ns_per_elem={}",
-                pair.0,
-                pair.1,
-                sum.median,
-                prod.median,
-                cons.median,
-                sum.min,
-                sum.max,
-                sum.median / ghz,
-                round2(dpdk / DPDK_TSC_GHZ)
-            );
-            rows.push(Row {
-                case: format!("{case}/{n}"),
-                ours: sum.median,
-                dpdk: Some(dpdk),
-            });
-        }
     }
-
-    // Summary: ratio ours / DPDK per case and their geometric mean.
-    let ratios: Vec<(String, f64)> = rows
-        .iter()
-        .filter_map(|row| row.dpdk.map(|d| (row.case.clone(), row.ours / d)))
-        .collect();
-    let geo = (ratios.iter().map(|(_, x)| x.ln()).sum::<f64>() / ratios.len() as f64).exp();
-    let slow: Vec<String> = ratios
-        .iter()
-        .filter(|(_, x)| *x > 1.5)
-        .map(|(c, x)| format!("{c}:{x:.1}x"))
-        .collect();
-    let worst = ratios
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or_else(String::new, |(c, x)| format!("{c}:{x:.2}x"));
+    let cases = run_size::<u64>(&plan, pair, hz) + run_size::<[u64; 2]>(&plan, pair, hz);
     println!(
-        "ring summary cases={} geomean_vs_dpdk={geo:.2}x worst={worst} over_1.5x=[{}] elapsed_s={:.1}",
-        rows.len(),
-        slow.join(","),
+        "ring summary cases={cases} elapsed_s={:.1}",
         t0.elapsed().as_secs_f64()
     );
     ExitCode::SUCCESS
