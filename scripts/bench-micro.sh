@@ -72,22 +72,9 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || die "must run as root (apt-get, DPDK's EAL)"
 
 # ------------------------------------------------------------ setup ----
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    for try in 1 2 3 4 5; do                 # someone else may hold the dpkg lock
-        if timeout 600 apt-get -o DPkg::Lock::Timeout=120 update -qq >"$WORK/apt.log" 2>&1 &&
-           DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get -o DPkg::Lock::Timeout=120 \
-               install -y -q "${missing[@]}" >>"$WORK/apt.log" 2>&1; then
-            break
-        fi
-        ((try < 5)) || { tail -20 "$WORK/apt.log" >&2; die "apt-get install failed"; }
-        log "apt-get attempt $try failed, retrying"; sleep 15
-    done
-fi
+# shellcheck source=scripts/lib/apt-install.sh
+. "$ROOT/scripts/lib/apt-install.sh"
+apt_install_missing "$WORK/apt.log" "${PKGS[@]}" || die "apt-get install failed"
 # Debian ships DPDK's autotest binary in dpdk-dev (dpkg -S /usr/bin/dpdk-test).
 command -v dpdk-test >/dev/null || die "dpdk-test not found (package dpdk-dev)"
 pkg-config --exists libdpdk || die "pkg-config finds no libdpdk (package libdpdk-dev)"

@@ -1,0 +1,29 @@
+# apt-install.sh -- sourced by the scripts that need Debian packages
+# (compare-testpmd.sh, bench-micro.sh).
+#
+# apt_install_missing LOG PKG...: installs those of PKG that are not installed
+# yet, retrying while someone else holds the dpkg lock; apt-get's output goes
+# to LOG. Returns 0 once all are installed; otherwise prints LOG's tail to
+# stderr and returns 1.
+apt_install_missing() {
+    local aptlog=$1 p try
+    local missing=()
+    shift
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    printf '[%(%H:%M:%S)T] installing %s\n' -1 "${missing[*]}" >&2
+    for try in 1 2 3 4 5; do
+        if timeout 600 apt-get -o DPkg::Lock::Timeout=120 update -qq >"$aptlog" 2>&1 &&
+           DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get -o DPkg::Lock::Timeout=120 \
+               install -y -q "${missing[@]}" >>"$aptlog" 2>&1; then
+            return 0
+        fi
+        ((try < 5)) || break
+        printf '[%(%H:%M:%S)T] apt-get attempt %d failed, retrying\n' -1 "$try" >&2
+        sleep 15
+    done
+    tail -20 "$aptlog" >&2
+    return 1
+}
