@@ -69,6 +69,8 @@ static unsigned int arrived;
 static void
 arrive(unsigned int cores)
 {
+	/* ACQ_REL add and ACQUIRE loads pair with the other cores' adds: no core
+	 * starts its clock before every core has arrived. */
 	__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) < cores)
 		rte_pause();
@@ -133,6 +135,8 @@ run_case(struct rte_mempool *mp, enum impl impl, unsigned int cores, unsigned in
 	for (c = 0; c < cores; c++)
 		runs[c] = (struct core_run){.mp = mp, .impl = impl, .bulk = bulk,
 					    .cores = cores, .budget = budget};
+	/* RELEASE: the reset is published before the worker is launched (the
+	 * launch's own message to the worker orders it too). */
 	__atomic_store_n(&arrived, 0, __ATOMIC_RELEASE);
 	if (cores == 2 && rte_eal_remote_launch(core_loop, &runs[1], worker) != 0) {
 		fprintf(stderr, "dpdk-pool-bench: cannot launch on lcore %u\n", worker);
