@@ -51,10 +51,8 @@ PKGS=(dpdk-dev libdpdk-dev librte-mempool-ring23 gcc pkg-config)
 PFX=fpmicro$$                               # our own DPDK --file-prefix
 WORK=$(mktemp -d /tmp/bench-micro.XXXXXX)
 RUN_LIMIT=300                               # per-process timeout (s)
-RUNDIR_NEW=1; [[ -d /var/run/dpdk ]] && RUNDIR_NEW=""   # remove it at exit only if we made it
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+# shellcheck source=scripts/lib/side-by-side.sh
+. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing
 
 cleanup() {
     local rc=$?
@@ -62,8 +60,7 @@ cleanup() {
     if [[ -n "${KEEP_LOGS:-}" ]]; then
         mkdir -p "$KEEP_LOGS" && cp -r "$WORK"/. "$KEEP_LOGS"/ && log "logs kept in $KEEP_LOGS"
     fi
-    rm -rf "$WORK" "/var/run/dpdk/$PFX"
-    [[ -n "$RUNDIR_NEW" ]] && rmdir /var/run/dpdk 2>/dev/null
+    remove_work_and_rundir
     exit "$rc"
 }
 trap cleanup EXIT
@@ -72,8 +69,6 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || die "must run as root (apt-get, DPDK's EAL)"
 
 # ------------------------------------------------------------ setup ----
-# shellcheck source=scripts/lib/apt-install.sh
-. "$ROOT/scripts/lib/apt-install.sh"
 apt_install_missing "$WORK/apt.log" "${PKGS[@]}" || die "apt-get install failed"
 # Debian ships DPDK's autotest binary in dpdk-dev (dpkg -S /usr/bin/dpdk-test).
 command -v dpdk-test >/dev/null || die "dpdk-test not found (package dpdk-dev)"

@@ -34,18 +34,15 @@ RUN_LIMIT=$((WARMUP + DURATION + 60))       # per-process timeout (s)
 PFX=fpcmp$$                                  # our own DPDK --file-prefix
 WORK=$(mktemp -d /tmp/compare-testpmd.XXXXXX)
 TP_PID="" TP_FD="" FB_PID=""
-RUNDIR_NEW=1; [[ -d /var/run/dpdk ]] && RUNDIR_NEW=""   # remove it at exit only if we made it
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
+# shellcheck source=scripts/lib/side-by-side.sh
+. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing
 
 cleanup() {
     local rc=$?
     set +e
     [[ -n "$TP_FD" ]] && exec {TP_FD}>&-
     for p in $TP_PID $FB_PID; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$WORK" "/var/run/dpdk/$PFX"
-    [[ -n "$RUNDIR_NEW" ]] && rmdir /var/run/dpdk 2>/dev/null
+    remove_work_and_rundir
     exit "$rc"
 }
 trap cleanup EXIT
@@ -54,8 +51,6 @@ trap 'exit 130' INT TERM
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 # ------------------------------------------------------------ setup ----
-# shellcheck source=scripts/lib/apt-install.sh
-. "$ROOT/scripts/lib/apt-install.sh"
 apt_install_missing "$WORK/apt.log" "${PKGS[@]}" || die "apt-get install failed"
 command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found (package dpdk-dev)"
 

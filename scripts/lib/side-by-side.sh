@@ -1,6 +1,22 @@
-# apt-install.sh -- sourced by the scripts that need Debian packages
-# (compare-testpmd.sh, bench-micro.sh).
-#
+# side-by-side.sh -- what the scripts that run DPDK next to fastpath share
+# (compare-testpmd.sh, bench-micro.sh); sourced, after each has set WORK (its
+# temporary directory) and PFX (its DPDK --file-prefix).
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# DPDK keeps a runtime directory per --file-prefix under /var/run/dpdk.
+# Remove it only if this script made /var/run/dpdk itself.
+DPDK_RUNDIR_NEW=1
+[[ -d /var/run/dpdk ]] && DPDK_RUNDIR_NEW=""
+
+# remove_work_and_rundir: for the EXIT trap.
+remove_work_and_rundir() {
+    rm -rf "$WORK" "/var/run/dpdk/$PFX"
+    [[ -n "$DPDK_RUNDIR_NEW" ]] && rmdir /var/run/dpdk 2>/dev/null
+    return 0
+}
+
 # apt_install_missing LOG PKG...: installs those of PKG that are not installed
 # yet, retrying while someone else holds the dpkg lock; apt-get's output goes
 # to LOG. Returns 0 once all are installed; otherwise prints LOG's tail to
