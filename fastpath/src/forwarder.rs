@@ -150,9 +150,9 @@ pub enum StartError {
     /// The stop flag given to [`Forwarder::start_interruptible`] was set
     /// (a signal) before the workers started. Not a failure: everything
     /// built so far was torn down, and `report` holds the buffer audit.
-    #[error("start-up interrupted before {phase}")]
+    #[error("start-up interrupted ({phase})")]
     Interrupted {
-        /// The step that was about to begin.
+        /// The step under way.
         phase: &'static str,
         /// The audit of what had been built (no cores, no ports).
         report: Box<FinalReport>,
@@ -298,7 +298,14 @@ impl Forwarder {
                 cfg.packet_size, pool_cfg.data_room
             )));
         }
-        let pool = Pool::new(&pool_cfg)?;
+        let pool = match Pool::new_interruptible(&pool_cfg, interrupt) {
+            Ok(p) => p,
+            // The memory was released; no buffer was cut yet.
+            Err(e) if e.is_interrupted() => {
+                return Err(interrupted(cfg, started, "building the buffer pool", None))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(mut ports) = build_ports(cfg, workers, &pool, container.as_ref(), interrupt)?
         else {
             // The ports built so far were dropped (their buffers are back).
@@ -603,7 +610,7 @@ fn preflight_vfs(cfg: &ForwarderConfig) -> Result<Vec<PciAddress>, StartError> {
     Ok(vfs)
 }
 
-/// The error of a start-up given up before `phase`, with the audit of the
+/// The error of a start-up given up during `phase`, with the audit of the
 /// pool built so far (every port is already dropped, so every buffer
 /// should be back).
 fn interrupted(

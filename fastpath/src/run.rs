@@ -131,7 +131,7 @@ pub fn run(cfg: &ForwarderConfig, opts: &RunOptions) -> Result<Outcome, RunError
                 signal: "unknown signal",
             });
             console.line(&format!(
-                "fastpath: start-up interrupted by {reason} before {phase}"
+                "fastpath: start-up interrupted by {reason} ({phase})"
             ));
             return Ok(finish(&mut console, &report, reason, Some(phase)));
         }
@@ -210,7 +210,7 @@ fn finish(
     console: &mut Console,
     report: &FinalReport,
     reason: StopReason,
-    interrupted_before: Option<&'static str>,
+    interrupted_during: Option<&'static str>,
 ) -> Outcome {
     let outcome = Outcome {
         reason,
@@ -219,7 +219,7 @@ fn finish(
     match console.output {
         Output::Text => console.stdout(&final_summary(report)),
         Output::Json => {
-            let doc = Summary::new(report, reason, interrupted_before, outcome.exit_status());
+            let doc = Summary::new(report, reason, interrupted_during, outcome.exit_status());
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => console.stdout(&text),
                 // Plain structures of numbers and strings always

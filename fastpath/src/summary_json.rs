@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Serialize)]
 pub struct Summary {
     /// False when a signal came before the workers started (then `ports`
-    /// and `cores` are empty and `interrupted_before` names the step).
+    /// and `cores` are empty and `interrupted_during` names the step).
     pub started: bool,
     /// The start-up step a signal cancelled, when `started` is false.
-    pub interrupted_before: Option<&'static str>,
+    pub interrupted_during: Option<&'static str>,
     /// Why the run ended.
     pub exit_reason: StopReason,
     /// The process's exit status: 0, or 2 when buffers were lost or a
@@ -170,7 +170,7 @@ impl Summary {
     pub fn new(
         r: &FinalReport,
         exit_reason: StopReason,
-        interrupted_before: Option<&'static str>,
+        interrupted_during: Option<&'static str>,
         exit_status: u8,
     ) -> Summary {
         let secs = r.last.elapsed.as_secs_f64();
@@ -232,8 +232,8 @@ impl Summary {
             })
             .collect();
         Summary {
-            started: interrupted_before.is_none(),
-            interrupted_before,
+            started: interrupted_during.is_none(),
+            interrupted_during,
             exit_reason,
             exit_status,
             duration_secs: secs,

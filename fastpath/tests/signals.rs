@@ -177,3 +177,57 @@ fn sigint_during_a_large_tx_first_seeding_stops_promptly() {
     );
     assert!(took < Duration::from_secs(2), "stopped after {took:?}");
 }
+
+/// Resident memory of a process, in bytes (0 once it is gone).
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[test]
+fn sigint_while_a_large_pool_is_faulted_in_stops_start_up() {
+    // 2M buffers are 4.4 GiB: seconds of page faults. The signal comes
+    // once the pool's memory is being faulted in (the process has grown
+    // past 256 MiB), and start-up must give up within a chunk or two.
+    let mut child = fastpath()
+        .args(["run", "--no-huge", "--nb-mbuf", "2000000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rss(pid) < 256 << 20 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited before the pool was built"
+        );
+        assert!(Instant::now() < deadline, "the pool never grew");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Instant::now();
+    kill(&child, "-INT");
+    let status = exit_within(&mut child, Duration::from_secs(10), "SIGINT");
+    let took = sent.elapsed();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{out}");
+    assert!(
+        out.starts_with(
+            "fastpath: start-up interrupted by SIGINT (building the buffer pool)\n\
+             ---- final statistics"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("buffers: 0 of 0 back in the pool"), "{out}");
+    assert!(!out.contains("forwarding"), "{out}");
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+}

@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::dma_map::{DmaMapError, DmaMapper, IovaLayout};
@@ -30,6 +30,11 @@ const MAP_HUGE_1GB: libc::c_int = 30 << MAP_HUGE_SHIFT;
 /// Source: linux include/uapi/asm-generic/mman-common.h,
 /// `#define MADV_POPULATE_WRITE 23`.
 const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Bytes faulted in per MADV_POPULATE_WRITE call when the allocation can
+/// be interrupted (rounded up to the page size): about 50 ms of the
+/// kernel's work on 4K pages, so a stop waits that long at most.
+const POPULATE_CHUNK: usize = 64 << 20;
 
 /// Which hugepage size to use for anonymous hugepages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -116,6 +121,18 @@ impl DmaRegion {
     /// requested backing is not available.
     pub fn allocate(len: usize, backing: &MemoryBacking) -> Result<DmaRegion, MemoryError> {
         Self::allocate_with(len, backing, MapOptions::default())
+    }
+
+    /// [`allocate`](Self::allocate), faulting the pages in by chunks and
+    /// giving up with [`MemoryError::Interrupted`] as soon as `interrupt`
+    /// is set: a pool of many gigabytes takes seconds to fault in, and a
+    /// signal must not wait for all of it.
+    pub fn allocate_interruptible(
+        len: usize,
+        backing: &MemoryBacking,
+        interrupt: &AtomicBool,
+    ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, MapOptions::default(), Some(interrupt))
     }
 
     /// The first byte of the region.
@@ -220,6 +237,15 @@ impl DmaRegion {
         backing: &MemoryBacking,
         options: MapOptions,
     ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, options, None)
+    }
+
+    fn allocate_checked(
+        len: usize,
+        backing: &MemoryBacking,
+        options: MapOptions,
+        interrupt: Option<&AtomicBool>,
+    ) -> Result<DmaRegion, MemoryError> {
         if len == 0 {
             return Err(MemoryError::ZeroLength);
         }
@@ -250,7 +276,7 @@ impl DmaRegion {
             origin,
             mapping: OnceLock::new(),
         };
-        region.ensure_backed()?;
+        region.ensure_backed(interrupt)?;
         log::debug!("allocated {} at {:p}", region.describe(), region.ptr);
         Ok(region)
     }
@@ -258,12 +284,32 @@ impl DmaRegion {
     /// Faults every page in through a path that reports failure as an
     /// errno, so a hugetlb cgroup limit or an overcommitted pool shows up as
     /// an error here instead of a SIGBUS on first touch later. Then locks
-    /// the region in RAM.
-    fn ensure_backed(&self) -> Result<(), MemoryError> {
+    /// the region in RAM. With `interrupt`, the pages are faulted in by
+    /// chunks, and a set flag ends it with [`MemoryError::Interrupted`].
+    fn ensure_backed(&self, interrupt: Option<&AtomicBool>) -> Result<(), MemoryError> {
         let addr = self.ptr.as_ptr().cast::<libc::c_void>();
-        // SAFETY: addr..addr+len is a mapping this region owns; populating
-        // it only faults pages in and does not change their contents.
-        let rc = unsafe { libc::madvise(addr, self.len, MADV_POPULATE_WRITE) };
+        let chunk = match interrupt {
+            Some(_) => POPULATE_CHUNK.next_multiple_of(self.page_size.bytes()),
+            None => self.len,
+        };
+        let mut rc = 0;
+        let mut done = 0;
+        while done < self.len {
+            // Relaxed: the flag carries no data (a signal handler sets it).
+            if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return Err(MemoryError::Interrupted { len: self.len });
+            }
+            let n = chunk.min(self.len - done);
+            // SAFETY: done..done+n lies inside the mapping this region owns
+            // (done < len, n <= len - done), and done is a multiple of the
+            // page size, as madvise needs; populating only faults pages in
+            // and does not change their contents.
+            rc = unsafe { libc::madvise(addr.add(done), n, MADV_POPULATE_WRITE) };
+            if rc != 0 {
+                break;
+            }
+            done += n;
+        }
         if rc == 0 {
             self.lock_best_effort();
             return Ok(());
