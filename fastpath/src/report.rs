@@ -98,7 +98,8 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
             " cpu{cpu}: rx {:.2} tx {:.2} Mpps drop {} busy {:.0}% {} cyc/pkt |",
             mpps(d.rx, secs),
             mpps(d.tx, secs),
-            drops_text(&d),
+            // The reasons are in the line's `drops:` part.
+            d.dropped(),
             d.busy_ratio() * 100.0,
             cycles_text(&d)
         );
