@@ -1,7 +1,7 @@
 //! `fastpath run --json`: stdout is one JSON document whose counts add up.
 
 mod common;
-use common::{exit_within, fastpath, kill};
+use common::{exit_within, fastpath, kill, read_all};
 use serde_json::Value;
 use std::io::Read;
 use std::process::Stdio;
@@ -167,13 +167,7 @@ fn a_signal_is_the_exit_reason() {
         err.push(byte[0]);
     }
     kill(&child, "-TERM");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = read_all(child.stdout.take());
     let status = exit_within(&mut child, Duration::from_secs(10), "SIGTERM");
     assert!(status.success(), "{status:?}");
     let doc: Value = serde_json::from_str(&out).expect("one JSON document");

@@ -3,25 +3,19 @@
 //! start-up seeding. Each case runs the real binary.
 
 mod common;
-use common::{exit_within, fastpath, kill, until_live};
-use std::io::Read;
+use common::{exit_within, fastpath, kill, read_all, spawn_until_live, until_live};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn stops_cleanly_on(signal: &str) {
-    let mut child = fastpath()
-        .args([
-            "run",
-            "--no-huge",
-            "--ports",
-            "ring,ring",
-            "--stats-period",
-            "0.2",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut seen, lines) = until_live(child.stdout.take().unwrap());
+    let (mut child, mut seen, lines) = spawn_until_live(&[
+        "run",
+        "--no-huge",
+        "--ports",
+        "ring,ring",
+        "--stats-period",
+        "0.2",
+    ]);
     kill(&child, signal);
     let status = exit_within(&mut child, Duration::from_secs(10), signal);
     seen.extend(lines.map_while(Result::ok));
@@ -98,13 +92,7 @@ fn a_second_sigint_while_the_stop_hangs_exits_at_once() {
         kill(&child, "-INT");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = read_all(child.stderr.take());
     assert_eq!(status.code(), Some(130), "128 + SIGINT; stderr: {err}");
     assert_eq!(
         err.trim_end(),
@@ -125,13 +113,7 @@ fn a_closed_stdout_ends_the_run_quietly_with_the_audit_done() {
     let (seen, lines) = until_live(child.stdout.take().unwrap());
     drop(lines);
     let status = exit_within(&mut child, Duration::from_secs(10), "closing stdout");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = read_all(child.stderr.take());
     assert!(seen[0].starts_with("fastpath: forwarding"), "{seen:?}");
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked") && !err.contains("ERROR"), "{err}");
@@ -145,23 +127,18 @@ fn a_closed_stdout_ends_the_run_quietly_with_the_audit_done() {
 fn sigint_during_a_large_tx_first_seeding_stops_promptly() {
     // 10^8 bursts per port into rings that hold 1024: the worker would
     // spend minutes on refused bursts before forwarding.
-    let mut child = fastpath()
-        .args([
-            "run",
-            "--no-huge",
-            "--ports",
-            "ring,ring",
-            "--tx-first",
-            "100000000",
-            "--nb-mbuf",
-            "65536",
-            "--stats-period",
-            "0.2",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut seen, lines) = until_live(child.stdout.take().unwrap());
+    let (mut child, mut seen, lines) = spawn_until_live(&[
+        "run",
+        "--no-huge",
+        "--ports",
+        "ring,ring",
+        "--tx-first",
+        "100000000",
+        "--nb-mbuf",
+        "65536",
+        "--stats-period",
+        "0.2",
+    ]);
     let sent = Instant::now();
     kill(&child, "-INT");
     let status = exit_within(&mut child, Duration::from_secs(5), "SIGINT");
@@ -212,13 +189,7 @@ fn sigint_while_a_large_pool_is_faulted_in_stops_start_up() {
     kill(&child, "-INT");
     let status = exit_within(&mut child, Duration::from_secs(10), "SIGINT");
     let took = sent.elapsed();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = read_all(child.stdout.take());
     assert!(status.success(), "{status:?}\n{out}");
     assert!(
         out.starts_with(

@@ -55,3 +55,24 @@ pub fn until_live(stdout: ChildStdout) -> (Vec<String>, Lines<BufReader<ChildStd
     }
     panic!("no live line before the end of output: {seen:#?}");
 }
+
+/// Starts `fastpath` with `args` and stdout piped, and waits for its first
+/// live line: the child, the lines so far, and the rest of stdout.
+pub fn spawn_until_live(args: &[&str]) -> (Child, Vec<String>, Lines<BufReader<ChildStdout>>) {
+    let mut child = fastpath()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn fastpath");
+    let (seen, rest) = until_live(child.stdout.take().expect("piped stdout"));
+    (child, seen, rest)
+}
+
+/// Everything left on a child's piped stdout or stderr, until it closes.
+pub fn read_all(pipe: Option<impl std::io::Read>) -> String {
+    let mut out = String::new();
+    pipe.expect("a piped stream")
+        .read_to_string(&mut out)
+        .expect("text output");
+    out
+}
