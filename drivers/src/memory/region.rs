@@ -803,7 +803,8 @@ mod tests {
 
     #[test]
     fn hugetlbfs_rejects_other_filesystems() {
-        let dir = std::env::temp_dir();
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = temp.path().to_path_buf();
         let err = DmaRegion::allocate(4096, &MemoryBacking::Hugetlbfs(dir.clone()))
             .expect_err("temp dir is not hugetlbfs");
         let message = err.to_string();
