@@ -74,8 +74,8 @@ struct MapOptions {
 pub struct DmaRegion {
     /// The mapping. Raw, because a device writes into it behind Rust's
     /// back: nobody may hold a `&[u8]` of it. Unmapped when dropped, which
-    /// is after [`Drop for DmaRegion`](#impl-Drop-for-DmaRegion) has taken
-    /// it out of the device's address space.
+    /// is after `DmaRegion::drop` has taken it out of the device's address
+    /// space.
     map: MmapRaw,
     /// `map`'s first byte.
     ptr: NonNull<u8>,
@@ -942,7 +942,7 @@ mod tests {
         let len = (before.free as usize + 8) * PageSize::Size2M.bytes();
         let map = MmapOptions::new()
             .len(len)
-            .huge(Some(21))
+            .huge(Some(PageSize::Size2M.bytes().trailing_zeros() as u8))
             .no_reserve_swap()
             .populate()
             .map_anon()
