@@ -242,15 +242,16 @@ impl Forwarder {
         interrupt: &AtomicBool,
     ) -> Result<Forwarder, StartError> {
         let started = Instant::now();
-        // Relaxed: the flag carries no data (a signal handler sets it).
-        let check = |phase: &'static str, pool: Option<&Pool>| {
+        // Relaxed: the flag carries no data (the signal watcher sets it).
+        // Used before the pool exists; later steps audit it.
+        let check = |phase: &'static str| {
             if interrupt.load(Ordering::Relaxed) {
-                Err(interrupted(cfg, started, phase, pool))
+                Err(interrupted(cfg, started, phase, None))
             } else {
                 Ok(())
             }
         };
-        check("checking the VFs", None)?;
+        check("checking the VFs")?;
         if cfg.ports.is_empty() {
             return Err(StartError::Config("no ports given".into()));
         }
@@ -267,7 +268,7 @@ impl Forwarder {
             )));
         }
         let vfs = preflight_vfs(cfg)?;
-        check("opening vfio", None)?;
+        check("opening vfio")?;
         // One container (one IOMMU address space) for every VF. Their
         // groups are attached first: the IOMMU type is set with the first
         // group, and only then can the pool be mapped.
@@ -280,7 +281,7 @@ impl Forwarder {
             }
             Some(c)
         };
-        check("building the buffer pool", None)?;
+        check("building the buffer pool")?;
         let cpus = choose_cpus(&cfg.cores)?;
         let workers = cpus.len();
         let pool_cfg = PoolConfig {
