@@ -9,6 +9,7 @@ use drivers::net::MacAddr;
 use fastpath::forwarder::{CoreChoice, ForwarderConfig, PortKind};
 use fastpath::fwd_mode::FwdMode;
 use fastpath::run::{run, Output, RunOptions};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -169,7 +170,8 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(outcome.exit_status()),
         Err(e) => {
-            eprintln!("fastpath: error: {e}");
+            // Not eprintln!, which panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "fastpath: error: {e}");
             ExitCode::FAILURE
         }
     }

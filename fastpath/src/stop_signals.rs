@@ -10,7 +10,7 @@
 use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -78,7 +78,9 @@ impl StopSignals {
                         // signal set it.
                         flag_t.store(true, Ordering::Release);
                     } else {
-                        eprintln!(
+                        // Not eprintln!, which panics when stderr is closed.
+                        let _ = writeln!(
+                            io::stderr(),
                             "fastpath: {} while stopping: exiting at once, without the final \
                              summary or the buffer audit",
                             signal_name(sig)
