@@ -2,146 +2,16 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
-use drivers::cpu::CpuSet;
-use drivers::memory::{HugepageSize, MemoryBacking};
-use drivers::net::MacAddr;
+use config::run_config::ValidRunConfig;
 use drivers::port::ServiceEvent;
-use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
-use fastpath::fwd_mode::FwdMode;
+use fastpath::advice::start_error_advice;
+use fastpath::cli::{parse, CliError, Invocation};
+use fastpath::forwarder::Forwarder;
 use fastpath::report::{final_summary, interval_line, link_text};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Parser, Debug)]
-#[command(name = "fastpath", version, about = "A userspace packet fast path")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Forward packets between ports on pinned worker cores, printing
-    /// statistics every second, until Ctrl-C / SIGTERM or --duration.
-    Run(RunArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct RunArgs {
-    /// Ports, comma separated: `null` (RX makes packets, TX frees them),
-    /// `ring` (consecutive ring ports are connected in pairs), or a VF's PCI
-    /// address such as `0000:01:10.0` (bound to vfio-pci; needs hugepages).
-    #[arg(long, value_delimiter = ',', default_value = "null,null")]
-    ports: Vec<PortKind>,
-    /// Number of worker cores, picked from the allowed CPUs (the first
-    /// allowed CPU is left to the control thread).
-    #[arg(long, default_value_t = 1, conflicts_with = "cpus")]
-    cores: usize,
-    /// Exact worker CPUs, as a list (`1,3-4`); must be allowed by the
-    /// process's affinity and cgroup cpuset.
-    #[arg(long)]
-    cpus: Option<String>,
-    /// Forwarding mode: io (untouched) or mac (rewrite Ethernet addresses).
-    #[arg(long, default_value = "io")]
-    mode: FwdMode,
-    /// Packets per burst (1-512).
-    #[arg(long, default_value_t = 32)]
-    burst: usize,
-    /// Stop after this many seconds (default: run until Ctrl-C / SIGTERM).
-    #[arg(long)]
-    duration: Option<f64>,
-    /// Seconds between statistics lines (0: only the final summary).
-    #[arg(long, default_value_t = 1.0)]
-    stats_period: f64,
-    /// Bursts sent on every TX queue at start (seeds ring-port loops, like
-    /// testpmd's `start tx_first`). Default: 16 when ring ports are used.
-    #[arg(long)]
-    tx_first: Option<usize>,
-    /// Buffers in the pool (default: enough for rings, queues and caches).
-    #[arg(long)]
-    nb_mbuf: Option<u32>,
-    /// Per-core buffer cache size (0-512).
-    #[arg(long, default_value_t = 256)]
-    cache_size: usize,
-    /// Length of packets made by null ports.
-    #[arg(long, default_value_t = 64)]
-    packet_size: u16,
-    /// Ring size per queue and direction of ring ports (a power of two).
-    #[arg(long, default_value_t = 1024)]
-    ring_size: usize,
-    /// Destination MAC written in mac mode, per port: `PORT,MAC` (repeat).
-    #[arg(long, value_parser = parse_peer)]
-    eth_peer: Vec<(usize, MacAddr)>,
-    /// Use ordinary 4 KiB pages instead of hugepages (software ports only:
-    /// VF ports need hugepage DMA memory).
-    #[arg(long, conflicts_with_all = ["huge_dir", "huge_size"])]
-    no_huge: bool,
-    /// Take hugepages from this hugetlbfs mount instead of anonymous ones.
-    #[arg(long)]
-    huge_dir: Option<PathBuf>,
-    /// Hugepage size: auto, 2M or 1G.
-    #[arg(long, default_value = "auto")]
-    huge_size: String,
-}
-
-fn parse_peer(s: &str) -> Result<(usize, MacAddr), String> {
-    let (port, mac) = s.split_once(',').ok_or("expected PORT,MAC")?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("bad port number {port:?}"))?;
-    let mac = mac.parse().map_err(|e| format!("{e}"))?;
-    Ok((port, mac))
-}
-
-fn forwarder_config(a: &RunArgs) -> Result<ForwarderConfig, String> {
-    let cores = match &a.cpus {
-        Some(list) => {
-            CoreChoice::List(CpuSet::parse_list(list).map_err(|e| format!("--cpus: {e}"))?)
-        }
-        None => CoreChoice::Count(a.cores),
-    };
-    let backing = if a.no_huge {
-        MemoryBacking::NoHuge
-    } else if let Some(dir) = &a.huge_dir {
-        MemoryBacking::Hugetlbfs(dir.clone())
-    } else {
-        MemoryBacking::Hugepages(match a.huge_size.as_str() {
-            "auto" => HugepageSize::Auto,
-            "2M" | "2m" => HugepageSize::Size2M,
-            "1G" | "1g" => HugepageSize::Size1G,
-            other => return Err(format!("--huge-size {other:?}: expected auto, 2M or 1G")),
-        })
-    };
-    let mut eth_peers: Vec<MacAddr> = (0..a.ports.len())
-        .map(|p| MacAddr::local(p as u16))
-        .collect();
-    for (port, mac) in &a.eth_peer {
-        *eth_peers.get_mut(*port).ok_or_else(|| {
-            format!(
-                "--eth-peer: no port {port} (ports are 0..{})",
-                a.ports.len()
-            )
-        })? = *mac;
-    }
-    let has_ring = a.ports.contains(&PortKind::Ring);
-    Ok(ForwarderConfig {
-        ports: a.ports.clone(),
-        cores,
-        mode: a.mode,
-        burst: a.burst,
-        tx_first: a.tx_first.unwrap_or(if has_ring { 16 } else { 0 }),
-        nb_mbuf: a.nb_mbuf,
-        cache_size: a.cache_size,
-        backing,
-        packet_size: a.packet_size,
-        ring_size: a.ring_size,
-        eth_peers,
-    })
-}
 
 /// How often the VF ports' housekeeping (PF-reset watch) runs.
 const SERVICE_PERIOD: Duration = Duration::from_millis(100);
@@ -163,19 +33,21 @@ fn service(fwd: &mut Forwarder) {
     }
 }
 
-fn run(a: RunArgs) -> Result<bool, String> {
-    let cfg = forwarder_config(&a)?;
+fn run(cfg: ValidRunConfig) -> Result<bool, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
-    let fwd = Forwarder::start(&cfg).map_err(|e| e.to_string())?;
+    let fwd = Forwarder::start(&cfg).map_err(|e| match start_error_advice(&e, &cfg) {
+        Some(hint) => format!("{e}\nfastpath: hint: {hint}"),
+        None => e.to_string(),
+    })?;
     println!(
         "fastpath: forwarding ({} mode, burst {}) on ports {} with workers on CPUs {}; pool of {} buffers in {}",
         cfg.mode,
         cfg.burst,
-        a.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+        cfg.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
         fwd.cpus().iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
         fwd.pool().count(),
         fwd.pool().describe_memory()
@@ -190,10 +62,9 @@ fn run(a: RunArgs) -> Result<bool, String> {
             link_text(&link)
         );
     }
-    let deadline = a
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    let period = (a.stats_period > 0.0).then(|| Duration::from_secs_f64(a.stats_period));
+    // Both bounded by validation (at most a year), so the sums cannot overflow.
+    let deadline = cfg.duration.map(|d| Instant::now() + d);
+    let period = (!cfg.stats_period.is_zero()).then_some(cfg.stats_period);
     let mut prev = fwd.snapshot();
     let mut next_print = Instant::now() + period.unwrap_or(Duration::MAX / 4);
     let mut next_service = Instant::now() + SERVICE_PERIOD;
@@ -219,9 +90,14 @@ fn run(a: RunArgs) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(a) => run(a),
+    let result = match parse(std::env::args_os()) {
+        Ok(Invocation::Run(cfg)) => run(cfg),
+        // clap prints its own errors, help and version, with their status.
+        Err(CliError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("fastpath: error: {e}");
+            return ExitCode::from(2);
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

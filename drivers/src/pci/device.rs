@@ -217,6 +217,20 @@ impl Sysfs {
         })
     }
 
+    /// The kernel network interfaces of the device at `address` (the
+    /// entries of its `net/` directory), sorted; empty when a kernel
+    /// network driver does not hold it (a device on vfio-pci has none).
+    pub fn net_interfaces(&self, address: PciAddress) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.device_dir(address).join("net"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The VFs of a PF, in VF index order (`virtfn0`, `virtfn1`, ...).
     pub fn virtfns(&self, pf: PciAddress) -> Result<Vec<PciAddress>, PciError> {
         let dir = self.device_dir(pf);

@@ -73,7 +73,7 @@ fn pf_with_vfs_is_read() {
     let err = pf.supported().expect_err("a PF is not driven");
     assert!(err
         .to_string()
-        .contains("unsupported device 8086:10c9 at 0000:01:00.0"));
+        .contains("0000:01:00.0 is 8086:10c9, not a supported VF"));
 }
 
 #[test]
@@ -171,4 +171,18 @@ fn bind_to_vfio_without_the_module_says_modprobe() {
         .expect_err("no vfio-pci");
     assert!(matches!(err, PciError::VfioPciNotLoaded { .. }), "{err:?}");
     assert!(err.to_string().contains("modprobe vfio-pci"), "{err}");
+}
+
+#[test]
+fn net_interfaces_of_a_device() {
+    let host = FakeHost::new();
+    host.add_device("0000:00:03.0", 0x1af4, 0x1000);
+    let sysfs = host.sysfs();
+    assert!(sysfs.net_interfaces(addr("0000:00:03.0")).is_empty());
+    for name in ["eth1", "eth0"] {
+        std::fs::create_dir_all(host.device_dir("0000:00:03.0").join("net").join(name))
+            .expect("mkdir");
+    }
+    assert_eq!(sysfs.net_interfaces(addr("0000:00:03.0")), ["eth0", "eth1"]);
+    assert!(sysfs.net_interfaces(addr("0000:00:09.0")).is_empty());
 }
