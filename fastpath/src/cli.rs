@@ -7,7 +7,7 @@
 //! binary and the tests go through [`parse`], so what the tests see is
 //! what an operator gets.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use config::core_choice::CoreChoice;
 use config::cpu_list::parse_cpu_list;
 use config::duration::parse_duration;
@@ -42,6 +42,10 @@ pub enum Command {
 
 /// `fastpath run` options, as typed values (each parsed by the config
 /// crate), before the checks that combine them.
+///
+/// Every option takes the next word as its value even when it starts with
+/// '-' (`--duration -1`, `--eth-peer -1,...`): the value's own parser then
+/// says what is wrong with it, instead of clap reading it as a short flag.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Ports, comma separated: `null` (RX makes packets, TX frees them),
@@ -49,12 +53,18 @@ pub struct RunArgs {
     /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket), or
     /// a VF's PCI address such as `0000:01:10.0` (bound to vfio-pci; needs
     /// hugepages).
-    #[arg(long, value_delimiter = ',', default_value = "null,null")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_delimiter = ',',
+        default_value = "null,null"
+    )]
     pub ports: Vec<PortSpec>,
     /// Number of worker cores, picked from the allowed CPUs (the first
     /// allowed CPU is left to the control thread).
     #[arg(
         long,
+        allow_hyphen_values = true,
         default_value_t = 1,
         conflicts_with = "cpus",
         allow_negative_numbers = true
@@ -62,53 +72,53 @@ pub struct RunArgs {
     pub cores: usize,
     /// Exact worker CPUs, as a list (`1,3-4`); must be allowed by the
     /// process's affinity and cgroup cpuset.
-    #[arg(long, value_parser = parse_cpu_list)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuSet>,
     /// Forwarding mode: io (untouched) or mac (rewrite Ethernet addresses).
-    #[arg(long, default_value = "io")]
+    #[arg(long, allow_hyphen_values = true, default_value = "io")]
     pub mode: FwdMode,
     /// Packets per burst (1-512).
-    #[arg(long, default_value_t = 32, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 32)]
     pub burst: usize,
     /// Stop after this long: seconds (`10`, `2.5`) or with a unit (`500ms`,
     /// `10s`, `1m`, `1h`). Default: run until Ctrl-C / SIGTERM.
-    #[arg(long, value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Time between statistics lines, as --duration (0: only the final
     /// summary; otherwise at least 100ms).
-    #[arg(long, default_value = "1", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value = "1", value_parser = parse_duration)]
     pub stats_period: Duration,
     /// Bursts sent on every TX queue at start (seeds ring-port loops, like
     /// testpmd's `start tx_first`). Default: 16 when ring ports are used.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tx_first: Option<usize>,
     /// Buffers in the pool (default: enough for the caches, bursts, rings
     /// and queues; see the README's pool sizing rule).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub nb_mbuf: Option<u64>,
     /// Per-core buffer cache size (0-512).
-    #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 256)]
     pub cache_size: usize,
     /// Length of packets made by null ports (60 to the buffer's 2048-byte
     /// data room).
-    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 64)]
     pub packet_size: usize,
     /// Ring size per queue and direction of ring ports (a power of two up
     /// to 65536).
-    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1024)]
     pub ring_size: usize,
     /// Destination MAC written in mac mode, per port: `PORT,MAC` (repeat).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub eth_peer: Vec<EthPeer>,
     /// Use ordinary 4 KiB pages instead of hugepages (software ports only:
     /// VF ports need hugepage DMA memory).
     #[arg(long, conflicts_with_all = ["huge_dir", "huge_size"])]
     pub no_huge: bool,
     /// Take hugepages from this hugetlbfs mount instead of anonymous ones.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub huge_dir: Option<PathBuf>,
     /// Hugepage size: auto, 2M or 1G.
-    #[arg(long, default_value = "auto", value_parser = parse_hugepage_size)]
+    #[arg(long, allow_hyphen_values = true, default_value = "auto", value_parser = parse_hugepage_size)]
     pub huge_size: HugepageSize,
 }
 
@@ -127,6 +137,10 @@ pub enum CliError {
     /// text names the option.
     #[error("{0}")]
     Usage(#[from] clap::Error),
+    /// A word that looks like a short option (`-10`): `fastpath run` has
+    /// none, and clap would name only its first letters.
+    #[error("unexpected argument '{0}': `fastpath run` takes --long options only (see --help)")]
+    Unexpected(String),
     /// The values parse but the configuration is refused.
     #[error("{option}: {source}")]
     Invalid {
@@ -143,7 +157,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(e) => e.exit_code(),
-            CliError::Invalid { .. } => 2,
+            CliError::Invalid { .. } | CliError::Unexpected(_) => 2,
         }
     }
 }
@@ -215,10 +229,40 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    if argv.get(1).is_some_and(|w| w == "run") {
+        check_short_words(&argv[2..])?;
+    }
     let cli = Cli::try_parse_from(argv)?;
     match cli.command {
         Command::Run(a) => a.validate().map(Invocation::Run),
     }
+}
+
+/// Refuses a word that starts with a single '-' where no option's value is
+/// expected. Every value option takes the next word whatever it starts
+/// with, so a word right after one is its value.
+fn check_short_words(args: &[OsString]) -> Result<(), CliError> {
+    let run = Cli::command();
+    let takes_value: Vec<String> = run
+        .find_subcommand("run")
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut value_next = false;
+    for w in args {
+        let w = w.to_string_lossy();
+        if value_next {
+            value_next = false;
+        } else if takes_value.iter().any(|o| *o == w) {
+            value_next = true;
+        } else if w.starts_with('-') && !w.starts_with("--") && w.len() > 1 {
+            return Err(CliError::Unexpected(w.into_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the options of `fastpath run` (what follows `run`).

@@ -84,6 +84,8 @@ refused! {
     huge_dir_empty: ["--huge-dir", ""] => ["a value is required for '--huge-dir <HUGE_DIR>'"];
     mode_unknown: ["--mode", "teleport"] => ["'--mode <MODE>'", "unknown forwarding mode \"teleport\""];
     unicode_number: ["--burst", "３２"] => ["'--burst <BURST>'"];
+    stray_short_word: ["-10"] => ["fastpath: error: unexpected argument '-10': `fastpath run` takes --long options only"];
+    value_that_looks_like_an_option: ["--eth-peer", "-1,02:00:00:00:00:01"] => ["'--eth-peer <ETH_PEER>'", "port \"-1\" is not a port number"];
 }
 
 #[test]
