@@ -166,7 +166,7 @@ impl FinalReport {
 impl Forwarder {
     /// Build everything and start the workers.
     pub fn start(cfg: &ValidRunConfig) -> Result<Forwarder, StartError> {
-        let vfs = preflight_vfs(cfg)?;
+        let vfs = preflight_vfs(cfg, &Sysfs::default())?;
         // One container (one IOMMU address space) for every VF. Their
         // groups are attached first: the IOMMU type is set with the first
         // group, and only then can the pool be mapped.
@@ -443,7 +443,7 @@ fn paired_output(port: usize, nports: usize) -> usize {
 /// and a driver here runs it (so an error can say what the device is),
 /// the pool can be DMA memory, and each VF is on vfio-pci with its group
 /// node present. Returns the VF addresses in port order.
-fn preflight_vfs(cfg: &ValidRunConfig) -> Result<Vec<PciAddress>, StartError> {
+fn preflight_vfs(cfg: &ValidRunConfig, sysfs: &Sysfs) -> Result<Vec<PciAddress>, StartError> {
     let vfs: Vec<(usize, PciAddress)> = cfg
         .ports
         .iter()
@@ -453,9 +453,8 @@ fn preflight_vfs(cfg: &ValidRunConfig) -> Result<Vec<PciAddress>, StartError> {
             _ => None,
         })
         .collect();
-    let sysfs = Sysfs::default();
     for &(port, address) in &vfs {
-        let (dev, _) = identify(&sysfs, address)?;
+        let (dev, _) = identify(sysfs, address)?;
         if cfg.backing == MemoryBacking::NoHuge {
             return Err(StartError::DeviceNeedsHugepages {
                 port,
@@ -467,7 +466,7 @@ fn preflight_vfs(cfg: &ValidRunConfig) -> Result<Vec<PciAddress>, StartError> {
         }
     }
     for &(_, address) in &vfs {
-        preflight(&sysfs, address)?;
+        preflight(sysfs, address)?;
     }
     Ok(vfs.into_iter().map(|(_, a)| a).collect())
 }
@@ -525,4 +524,63 @@ fn build_ports(
         ports.push(port);
     }
     Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::run_config::RunConfig;
+
+    /// A sysfs tree with one 82576 VF (8086:10ca) at 0000:01:10.0, on no
+    /// driver; removed on drop.
+    struct FakeSysfs(std::path::PathBuf);
+
+    impl FakeSysfs {
+        fn new() -> FakeSysfs {
+            let root =
+                std::env::temp_dir().join(format!("fastpath-fwd-sysfs-{}", std::process::id()));
+            let dev = root.join("sys/bus/pci/devices/0000:01:10.0");
+            std::fs::create_dir_all(&dev).unwrap();
+            std::fs::write(dev.join("vendor"), "0x8086\n").unwrap();
+            std::fs::write(dev.join("device"), "0x10ca\n").unwrap();
+            FakeSysfs(root)
+        }
+    }
+
+    impl Drop for FakeSysfs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_supported_vf_on_ordinary_pages_is_named_with_its_ids() {
+        let fake = FakeSysfs::new();
+        let cfg = RunConfig {
+            ports: vec![PortSpec::Null, "0000:01:10.0".parse().unwrap()],
+            backing: MemoryBacking::NoHuge,
+            ..RunConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let e = preflight_vfs(&cfg, &Sysfs::new(&fake.0)).unwrap_err();
+        assert!(
+            matches!(e, StartError::DeviceNeedsHugepages { port: 1, .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "port 1 (0000:01:10.0, 82576 VF 8086:10ca) is a device, and devices need hugepage \
+             DMA memory for the buffer pool and descriptor rings, not ordinary pages"
+        );
+        // On hugepages the next check runs: the VF is not on vfio-pci.
+        let cfg = RunConfig {
+            backing: MemoryBacking::default(),
+            ..cfg.config().clone()
+        }
+        .validate()
+        .unwrap();
+        let e = preflight_vfs(&cfg, &Sysfs::new(&fake.0)).unwrap_err();
+        assert!(matches!(e, StartError::Vf(_)), "{e:?}");
+    }
 }
