@@ -565,7 +565,13 @@ impl RunConfig {
             .into_iter()
             .min_by_key(|(m, _)| *m)
             .unwrap_or((by_pool, TxFirstLimit::Pool { room }));
-        let tx_first = match self.tx_first {
+        // Ring ports only carry what is seeded: by default at least one
+        // burst, or the loop would idle at 0 packets per second.
+        let asked = match self.tx_first {
+            None if ring_ports > 0 => Some(DEFAULT_TX_FIRST_WITH_RINGS.min(max).max(1)),
+            given => given,
+        };
+        let tx_first = match asked {
             Some(t) if t > max => {
                 return Err(RunConfigError::TxFirstTooLarge {
                     tx_first: t,
@@ -575,7 +581,6 @@ impl RunConfig {
                 });
             }
             Some(t) => t,
-            None if ring_ports > 0 => DEFAULT_TX_FIRST_WITH_RINGS.min(max),
             None => 0,
         };
 
@@ -856,11 +861,58 @@ mod tests {
             matches!(e, RunConfigError::TxFirstTooLarge { max: 9, .. }),
             "{e}"
         );
+        // Ring ports with a pool that has no room to seed them would idle.
+        let e = err(|c| {
+            c.ports = ports("ring,ring");
+            c.nb_mbuf = Some(416);
+        });
+        assert!(
+            matches!(
+                e,
+                RunConfigError::TxFirstTooLarge {
+                    tx_first: 1,
+                    max: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let v = with(|c| c.tx_first = Some(1000)).unwrap();
         assert_eq!(
             u64::from(v.nb_mbuf()),
             v.pool_demand().default_size().unwrap()
         );
         assert!(v.nb_mbuf() > 64_000);
+    }
+
+    proptest::proptest! {
+        /// Whatever the numbers, validation gives an error or a
+        /// configuration whose pool is within bounds and at least the
+        /// minimum the rule asks for; no panic, no overflow.
+        #[test]
+        fn any_numbers_validate_or_are_refused(
+            workers in 0usize..70_000, nports in 0usize..70, rings in proptest::bool::ANY,
+            burst in proptest::prelude::any::<usize>(), cache in 0usize..600,
+            ring_exp in 0u32..40, tx_first in proptest::option::of(proptest::prelude::any::<usize>()),
+            nb_mbuf in proptest::option::of(proptest::prelude::any::<u64>()),
+            small in proptest::bool::ANY,
+        ) {
+            let cut = |v: usize| if small { v % 1100 } else { v };
+            let r = with(|c| {
+                c.ports = vec![if rings { PortSpec::Ring } else { PortSpec::Null }; nports];
+                c.cores = CoreChoice::Count(workers);
+                c.burst = cut(burst);
+                c.cache_size = cache;
+                c.ring_size = 1usize << ring_exp.min(40);
+                c.tx_first = tx_first.map(cut);
+                c.nb_mbuf = nb_mbuf.map(|n| if small { n % 100_000 } else { n });
+            });
+            if let Ok(v) = r {
+                let min = v.pool_demand().minimum();
+                proptest::prop_assert!(min.is_some_and(|m| m <= u64::from(v.nb_mbuf())));
+                proptest::prop_assert!(u64::from(v.nb_mbuf()) <= MAX_NB_MBUF);
+                proptest::prop_assert_eq!(v.pool_demand().tx_first, v.tx_first());
+            }
+        }
     }
 }
