@@ -15,7 +15,8 @@ use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use drivers::cpu::{thread_affinity, CpuListError, CpuSet};
+use crate::cpu_list::{parse_cpu_list, CpuListError};
+use drivers::cpu::{thread_affinity, CpuSet};
 
 /// Which cgroup hierarchy the cpuset was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +125,20 @@ pub enum CpuConfigError {
     NotAllowed {
         /// The requested CPUs outside the allowed set.
         cpus: CpuSet,
+        /// The allowed set and where it comes from (boxed: keeps the error small).
+        allowed: Box<AllowedCpus>,
+    },
+    /// More worker cores asked than the allowed CPUs can give (the first
+    /// allowed CPU is kept for the control thread when there are several).
+    #[error(
+        "{asked} worker cores asked, but {usable} can be used: allowed CPUs are {allowed}, \
+         and the first is kept for the control thread when there are several"
+    )]
+    TooFewCpus {
+        /// Worker cores asked.
+        asked: usize,
+        /// Worker cores that can be had.
+        usable: usize,
         /// The allowed set and where it comes from (boxed: keeps the error small).
         allowed: Box<AllowedCpus>,
     },
@@ -429,7 +444,7 @@ fn read_cpuset(
             if text.trim().is_empty() {
                 continue;
             }
-            let cpus = CpuSet::parse_list(&text).map_err(|source| CpuConfigError::CpusetParse {
+            let cpus = parse_cpu_list(&text).map_err(|source| CpuConfigError::CpusetParse {
                 path: path.clone(),
                 source,
             })?;
@@ -497,7 +512,7 @@ mod tests {
     }
 
     fn set(list: &str) -> CpuSet {
-        CpuSet::parse_list(list).unwrap()
+        parse_cpu_list(list).unwrap()
     }
 
     const MOUNTINFO_V2: &str = "\

@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod advice;
 pub mod any_port;
+pub mod cli;
 pub mod counters;
 pub mod forwarder;
 pub mod fwd_mode;

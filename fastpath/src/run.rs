@@ -10,10 +10,11 @@
 //! `| head`) ends the run like a signal does, quietly: workers stopped,
 //! buffers audited, and the summary on stderr only if the audit failed.
 
-use crate::forwarder::{FinalReport, Forwarder, ForwarderConfig, StartError};
+use crate::forwarder::{FinalReport, Forwarder, StartError};
 use crate::report::{final_summary, interval_line, link_text};
 use crate::stop_signals::{StopReason, StopSignals};
 use crate::summary_json::Summary;
+use config::run_config::ValidRunConfig;
 use drivers::port::ServiceEvent;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -25,17 +26,6 @@ pub enum Output {
     Text,
     /// One JSON document on stdout ([`Summary`]); other lines on stderr.
     Json,
-}
-
-/// How long to run and what to print.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Text or JSON.
-    pub output: Output,
-    /// Time between live lines (None: final summary only).
-    pub stats_period: Option<Duration>,
-    /// Stop after this long (None: until a signal).
-    pub duration: Option<Duration>,
 }
 
 /// Why a run could not be made.
@@ -59,13 +49,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The process's exit status: 0 for a clean run, 2 when buffers were
-    /// lost or a worker panicked (whatever stopped the run).
+    /// The process's exit status: 0 for a clean run, 3 when buffers were
+    /// lost or a worker panicked (whatever stopped the run). Not 2, which
+    /// is a refused command line (clap's convention, kept for our own
+    /// checks too), nor 1, a failed start-up.
     pub fn exit_status(&self) -> u8 {
         if self.clean {
             0
         } else {
-            2
+            3
         }
     }
 }
@@ -115,12 +107,14 @@ impl Console {
     }
 }
 
-/// Runs the forwarder configured by `cfg` as `opts` says, until the
-/// duration ends, a stop signal arrives or stdout closes.
-pub fn run(cfg: &ForwarderConfig, opts: &RunOptions) -> Result<Outcome, RunError> {
+/// Runs the forwarder configured by `cfg`, printing as `output` says,
+/// until `cfg.duration` ends, a stop signal arrives or stdout closes.
+pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
     let signals = StopSignals::install().map_err(RunError::Signals)?;
+    // Zero: the final summary only.
+    let stats_period = Some(cfg.stats_period).filter(|p| !p.is_zero());
     let mut console = Console {
-        output: opts.output,
+        output,
         stdout_closed: false,
     };
     let mut fwd = match Forwarder::start_interruptible(cfg, signals.flag()) {
@@ -158,8 +152,8 @@ pub fn run(cfg: &ForwarderConfig, opts: &RunOptions) -> Result<Outcome, RunError
     }
     let start = Instant::now();
     // A duration too long to add to now is no deadline at all.
-    let deadline = opts.duration.and_then(|d| start.checked_add(d));
-    let mut next_print = opts.stats_period.and_then(|p| start.checked_add(p));
+    let deadline = cfg.duration.and_then(|d| start.checked_add(d));
+    let mut next_print = stats_period.and_then(|p| start.checked_add(p));
     let mut next_service = start + SERVICE_PERIOD;
     let mut prev = fwd.snapshot();
     let reason = loop {
@@ -184,7 +178,7 @@ pub fn run(cfg: &ForwarderConfig, opts: &RunOptions) -> Result<Outcome, RunError
             service(&mut fwd);
             next_service = now + SERVICE_PERIOD;
         }
-        if let (Some(at), Some(period)) = (next_print, opts.stats_period) {
+        if let (Some(at), Some(period)) = (next_print, stats_period) {
             if now >= at {
                 let snap = fwd.snapshot();
                 console.line(&interval_line(&prev, &snap));
@@ -287,7 +281,7 @@ mod tests {
                     clean: false
                 }
                 .exit_status(),
-                2
+                3
             );
         }
     }

@@ -22,7 +22,7 @@ pub struct Summary {
     pub interrupted_during: Option<&'static str>,
     /// Why the run ended.
     pub exit_reason: StopReason,
-    /// The process's exit status: 0, or 2 when buffers were lost or a
+    /// The process's exit status: 0, or 3 when buffers were lost or a
     /// worker panicked.
     pub exit_status: u8,
     /// Seconds from start to the last counter reading.
