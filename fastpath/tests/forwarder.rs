@@ -115,11 +115,9 @@ fn forwards_from_hugepages() {
         .find(|s| s.size == PageSize::Size2M)
         .map_or(0, |s| s.free);
     if free_2m < 16 {
-        assert!(
-            std::env::var("FASTPATH_REQUIRE_HUGEPAGES").as_deref() != Ok("1"),
-            "FASTPATH_REQUIRE_HUGEPAGES=1 but only {free_2m} free 2M hugepages"
+        drivers::skip_test!(
+            "16 free 2M hugepages needed, {free_2m} free: echo 64 > /proc/sys/vm/nr_hugepages"
         );
-        eprintln!("skipped: only {free_2m} free 2M hugepages (reserve some to run this test)");
         return;
     }
     let cfg = ForwarderConfig {
