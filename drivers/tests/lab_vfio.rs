@@ -16,7 +16,7 @@ use drivers::mmio::RegisterSpace;
 use drivers::pci::PciAddress;
 use drivers::vfio::{config, Container, IommuMode, VfioError};
 
-/// igbvf BAR0 registers: reference/nic-facts-igbvf.md C.2.
+/// igbvf BAR0 registers: docs/facts/nic-facts-igbvf.md C.2.
 const VF_CTRL: u32 = 0x0000;
 const VF_STATUS: u32 = 0x0008;
 

@@ -114,17 +114,17 @@ pub const IGBVF_I350: SupportedDevice = intel(
 /// GET_QUEUES); iavf from B.8 #9 (16 queue pairs in base mode, the PF
 /// grants num_queue_pairs).
 pub const SUPPORTED_DEVICES: &[SupportedDevice] = &[
-    // reference/nic-facts-igbvf.md C.1 (linux igbvf vf.h, DPDK e1000_hw.h)
+    // docs/facts/nic-facts-igbvf.md C.1 (linux igbvf vf.h, DPDK e1000_hw.h)
     IGBVF_82576,
     IGBVF_I350,
-    // reference/nic-facts.md A.1 (linux ixgbe_type.h, DPDK ixgbe defines.h)
+    // docs/facts/nic-facts.md A.1 (linux ixgbe_type.h, DPDK ixgbe defines.h)
     intel(0x10ed, DriverKind::Ixgbevf, "82599 VF", 8, Quirks::NONE),
     intel(0x1515, DriverKind::Ixgbevf, "X540 VF", 8, Quirks::NONE),
     intel(0x1565, DriverKind::Ixgbevf, "X550 VF", 8, Quirks::NONE),
     intel(0x15a8, DriverKind::Ixgbevf, "X550EM_x VF", 8, Quirks::NONE),
     intel(0x15c5, DriverKind::Ixgbevf, "X550EM_a VF", 8, Quirks::NONE),
     intel(0x57ad, DriverKind::Ixgbevf, "E610 VF", 8, Quirks::NONE),
-    // reference/nic-facts.md B.1 (iavf_devids.h)
+    // docs/facts/nic-facts.md B.1 (iavf_devids.h)
     intel(0x154c, DriverKind::Iavf, "XL710/X710 VF", 16, Quirks::NONE),
     intel(0x1889, DriverKind::Iavf, "Adaptive VF", 16, Quirks::NONE),
     intel(0x37cd, DriverKind::Iavf, "X722 VF", 16, Quirks::NONE),
