@@ -932,11 +932,11 @@ mod tests {
     fn mmap_populate_does_not_report_missing_pages() {
         let _lock = hugepage_lock();
         let Some(before) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled, the pages would be backed");
+            crate::skip_test!("{OVERCOMMIT_2M}: the pages would be backed");
             return;
         }
         let len = (before.free as usize + 8) * PageSize::Size2M.bytes();
