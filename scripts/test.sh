@@ -8,9 +8,11 @@
 # `tests: N passed, N failed, N skipped` (.ci/run parses that line).
 #
 # As root (CI) nothing may skip: the script reserves 2 MB hugepages (raising,
-# never lowering, /proc/sys/vm/nr_hugepages to $HUGEPAGES), stops with an
-# error if it cannot, and sets FASTPATH_REQUIRE_ALL=1, which turns every
-# skip into a failure. Without root the skips are allowed, and shown.
+# never lowering, /proc/sys/vm/nr_hugepages to $HUGEPAGES, or further if
+# fewer than the tests need would be free), stops with an error if it
+# cannot, or if hugepage overcommit is on, and sets FASTPATH_REQUIRE_ALL=1,
+# which turns every skip into a failure. Without root the skips are allowed,
+# and shown.
 # Env: HUGEPAGES (256), SKIP_LINT=1, SKIP_LOOM=1,
 #      FASTPATH_REQUIRE_ALL (1 as root, else 0; set it to 1 to require all).
 set -euo pipefail
@@ -30,12 +32,18 @@ if [[ $(id -u) -eq 0 ]]; then
     export FASTPATH_REQUIRE_ALL=${FASTPATH_REQUIRE_ALL:-1}
     nr=/proc/sys/vm/nr_hugepages
     [[ -w $nr ]] || die "running as root, but $nr is not writable (a container without CAP_SYS_ADMIN?): the hugepage tests cannot run"
-    if (($(cat "$nr") < HUGEPAGES)); then
-        echo "$HUGEPAGES" >"$nr" || die "could not write $HUGEPAGES to $nr"
+    free_2m() { awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo; }
+    # $HUGEPAGES, or more if pages in use elsewhere leave fewer than the
+    # tests need free.
+    cur=$(cat "$nr")
+    want=$((cur - $(free_2m) + NEED_2M))
+    ((want > HUGEPAGES)) || want=$HUGEPAGES
+    if ((cur < want)); then
+        echo "$want" >"$nr" || die "could not write $want to $nr"
     fi
-    free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+    free=$(free_2m)
     if ((free < NEED_2M)); then
-        die "only $free 2M hugepages free after asking for $HUGEPAGES (the tests need $NEED_2M): memory is too fragmented or too small; free some memory, or reserve at boot (hugepages=$HUGEPAGES), then run again"
+        die "only $free 2M hugepages free after asking for $want in all (the tests need $NEED_2M free): memory is too small or too fragmented; free some, or reserve hugepages at boot (hugepages=$want), then run again"
     fi
     # With overcommit the kernel grants pages beyond the free count, and
     # the tests that check the errors for too few hugepages cannot run.
