@@ -1,5 +1,5 @@
 //! Test support: how a test that cannot run on this machine says so
-//! ([`skip_test!`]), and the guard of the VM lab's tests.
+//! ([`skip_test!`](crate::skip_test)), and the guard of the VM lab's tests.
 //!
 //! libtest has no "skipped" result. A test that returns early is counted
 //! as passed, and what it printed is hidden, so a suite could be all green
@@ -30,7 +30,7 @@ pub const REQUIRE_ALL_VAR: &str = "FASTPATH_REQUIRE_ALL";
 /// The file skip lines are appended to.
 pub const SKIP_LOG_VAR: &str = "FASTPATH_SKIP_LOG";
 /// What every skip line starts with.
-pub const SKIP_PREFIX: &str = "SKIPPED ";
+const SKIP_PREFIX: &str = "SKIPPED ";
 
 /// Marks the calling test as skipped, or fails it under
 /// `FASTPATH_REQUIRE_ALL=1`; the arguments are `format!`'s and say why
@@ -56,7 +56,7 @@ macro_rules! skip_test {
     };
 }
 
-/// What [`skip_test!`] expands to: `package` and `krate` are the calling
+/// What [`skip_test!`](crate::skip_test) expands to: `package` and `krate` are the calling
 /// test target's (they tell unit tests from integration test targets).
 #[track_caller]
 pub fn skip(package: &str, krate: &str, why: fmt::Arguments<'_>) {
