@@ -147,6 +147,16 @@ pub enum StartError {
     /// vfio refused (the message names the fix).
     #[error(transparent)]
     Vfio(#[from] VfioError),
+    /// The stop flag given to [`Forwarder::start_interruptible`] was set
+    /// (a signal) before the workers started. Not a failure: everything
+    /// built so far was torn down, and `report` holds the buffer audit.
+    #[error("start-up interrupted ({phase})")]
+    Interrupted {
+        /// The step under way.
+        phase: &'static str,
+        /// The audit of what had been built (no cores, no ports).
+        report: Box<FinalReport>,
+    },
     /// A worker thread could not be started or pinned.
     #[error("worker on CPU {cpu}: {why}")]
     Worker {
@@ -218,6 +228,30 @@ impl FinalReport {
 impl Forwarder {
     /// Build everything and start the workers.
     pub fn start(cfg: &ForwarderConfig) -> Result<Forwarder, StartError> {
+        Self::start_interruptible(cfg, &AtomicBool::new(false))
+    }
+
+    /// [`start`](Self::start), giving up between steps (VF checks, vfio,
+    /// the pool, each port, the queues) as soon as `interrupt` is set, with
+    /// [`StartError::Interrupted`] and the buffer audit of what was built.
+    /// Once the workers run, `interrupt` is no longer read here: the caller
+    /// stops the forwarder, and a worker still seeding `tx_first` bursts
+    /// stops between two bursts.
+    pub fn start_interruptible(
+        cfg: &ForwarderConfig,
+        interrupt: &AtomicBool,
+    ) -> Result<Forwarder, StartError> {
+        let started = Instant::now();
+        // Relaxed: the flag carries no data (the signal watcher sets it).
+        // Used before the pool exists; later steps audit it.
+        let check = |phase: &'static str| {
+            if interrupt.load(Ordering::Relaxed) {
+                Err(interrupted(cfg, started, phase, None))
+            } else {
+                Ok(())
+            }
+        };
+        check("checking the VFs")?;
         if cfg.ports.is_empty() {
             return Err(StartError::Config("no ports given".into()));
         }
@@ -234,6 +268,7 @@ impl Forwarder {
             )));
         }
         let vfs = preflight_vfs(cfg)?;
+        check("opening vfio")?;
         // One container (one IOMMU address space) for every VF. Their
         // groups are attached first: the IOMMU type is set with the first
         // group, and only then can the pool be mapped.
@@ -246,6 +281,7 @@ impl Forwarder {
             }
             Some(c)
         };
+        check("building the buffer pool")?;
         let cpus = choose_cpus(&cfg.cores)?;
         let workers = cpus.len();
         let pool_cfg = PoolConfig {
@@ -263,8 +299,28 @@ impl Forwarder {
                 cfg.packet_size, pool_cfg.data_room
             )));
         }
-        let pool = Pool::new(&pool_cfg)?;
-        let mut ports = build_ports(cfg, workers, &pool, container.as_ref())?;
+        let pool = match Pool::new_interruptible(&pool_cfg, interrupt) {
+            Ok(p) => p,
+            // The memory was released; no buffer was cut yet.
+            Err(e) if e.is_interrupted() => {
+                return Err(interrupted(cfg, started, "building the buffer pool", None))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(mut ports) = build_ports(cfg, workers, &pool, container.as_ref(), interrupt)?
+        else {
+            // The ports built so far were dropped (their buffers are back).
+            return Err(interrupted(cfg, started, "opening the ports", Some(&pool)));
+        };
+        if interrupt.load(Ordering::Relaxed) {
+            drop(ports);
+            return Err(interrupted(
+                cfg,
+                started,
+                "setting up the queues",
+                Some(&pool),
+            ));
+        }
 
         // Queue w of every port goes to worker w.
         let mut rx_by_worker: Vec<Vec<RxBinding<AnyRx>>> =
@@ -555,17 +611,54 @@ fn preflight_vfs(cfg: &ForwarderConfig) -> Result<Vec<PciAddress>, StartError> {
     Ok(vfs)
 }
 
+/// The error of a start-up given up during `phase`, with the audit of the
+/// pool built so far (every port is already dropped, so every buffer
+/// should be back).
+fn interrupted(
+    cfg: &ForwarderConfig,
+    started: Instant,
+    phase: &'static str,
+    pool: Option<&Pool>,
+) -> StartError {
+    let (available, count) = pool.map_or((0, 0), |p| (p.available(), p.count()));
+    StartError::Interrupted {
+        phase,
+        report: Box::new(FinalReport {
+            last: Snapshot {
+                elapsed: started.elapsed(),
+                cores: Vec::new(),
+                ports: Vec::new(),
+                xstats: Vec::new(),
+                pool_available: available,
+                pool_count: count,
+            },
+            mode: cfg.mode,
+            burst: cfg.burst,
+            panicked: Vec::new(),
+            buffers_returned: available,
+        }),
+    }
+}
+
+/// Opens every port; `None` when `interrupt` was set between two ports
+/// (those opened so far are dropped, which gives their buffers back).
 fn build_ports(
     cfg: &ForwarderConfig,
     workers: usize,
     pool: &Pool,
     container: Option<&Arc<Container>>,
-) -> Result<Vec<AnyPort>, StartError> {
+    interrupt: &AtomicBool,
+) -> Result<Option<Vec<AnyPort>>, StartError> {
     let mut ports: Vec<AnyPort> = Vec::new();
     let mut pending_ring: Option<PortId> = None;
     // Ring ports are built in pairs; remember where each goes.
     let mut slots: Vec<Option<AnyPort>> = (0..cfg.ports.len()).map(|_| None).collect();
     for (i, kind) in cfg.ports.iter().enumerate() {
+        // Relaxed: the flag carries no data. A VF takes a while to open
+        // (reset, mailbox), so a signal is honoured between two ports.
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let id = PortId(i as u16);
         match kind {
             PortKind::Null => {
@@ -608,7 +701,7 @@ fn build_ports(
             None => return Err(StartError::Config("unpaired ring port".into())),
         }
     }
-    Ok(ports)
+    Ok(Some(ports))
 }
 
 /// Enough buffers for every ring slot, every worker's cache and bursts in

@@ -6,15 +6,13 @@ use clap::{Parser, Subcommand};
 use drivers::cpu::CpuSet;
 use drivers::memory::{HugepageSize, MemoryBacking};
 use drivers::net::MacAddr;
-use drivers::port::ServiceEvent;
-use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
+use fastpath::forwarder::{CoreChoice, ForwarderConfig, PortKind};
 use fastpath::fwd_mode::FwdMode;
-use fastpath::report::{final_summary, interval_line, link_text};
+use fastpath::run::{run, Output, RunOptions};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "fastpath", version, about = "A userspace packet fast path")]
@@ -86,6 +84,10 @@ struct RunArgs {
     /// Hugepage size: auto, 2M or 1G.
     #[arg(long, default_value = "auto")]
     huge_size: String,
+    /// Print the final summary as one JSON document on stdout (start-up
+    /// and live lines go to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_peer(s: &str) -> Result<(usize, MacAddr), String> {
@@ -143,91 +145,33 @@ fn forwarder_config(a: &RunArgs) -> Result<ForwarderConfig, String> {
     })
 }
 
-/// How often the VF ports' housekeeping (PF-reset watch) runs.
-const SERVICE_PERIOD: Duration = Duration::from_millis(100);
-
-/// Runs the VF ports' housekeeping and logs what it did.
-fn service(fwd: &mut Forwarder) {
-    for (i, r) in fwd.service() {
-        match r {
-            Ok(ServiceEvent::Recovered) => log::warn!(
-                "port {i}: recovered from a device reset (resets so far: {})",
-                fwd.xstat(i, "pf_reset_recoveries").unwrap_or(0)
-            ),
-            Ok(ServiceEvent::ResetDetected) => {
-                log::warn!("port {i}: the device was reset under us; queues stopped, recovering")
-            }
-            Ok(e) => log::debug!("port {i}: {e:?}"),
-            Err(e) => log::error!("port {i}: housekeeping failed: {e}"),
-        }
-    }
+/// Seconds as a [`Duration`]: finite and not negative.
+fn seconds(option: &str, secs: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{option} {secs}: {e}"))
 }
 
-fn run(a: RunArgs) -> Result<bool, String> {
-    let cfg = forwarder_config(&a)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| format!("cannot install signal handler: {e}"))?;
-    }
-    let fwd = Forwarder::start(&cfg).map_err(|e| e.to_string())?;
-    println!(
-        "fastpath: forwarding ({} mode, burst {}) on ports {} with workers on CPUs {}; pool of {} buffers in {}",
-        cfg.mode,
-        cfg.burst,
-        a.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
-        fwd.cpus().iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
-        fwd.pool().count(),
-        fwd.pool().describe_memory()
-    );
-    for (info, link) in fwd.ports() {
-        println!(
-            "fastpath: port {} ({} {}, {}, {})",
-            info.id,
-            info.kind,
-            info.name,
-            info.mac,
-            link_text(&link)
-        );
-    }
-    let deadline = a
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    let period = (a.stats_period > 0.0).then(|| Duration::from_secs_f64(a.stats_period));
-    let mut prev = fwd.snapshot();
-    let mut next_print = Instant::now() + period.unwrap_or(Duration::MAX / 4);
-    let mut next_service = Instant::now() + SERVICE_PERIOD;
-    let mut fwd = fwd;
-    // Relaxed: the signal flag carries no data.
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(20));
-        if Instant::now() >= next_service {
-            service(&mut fwd);
-            next_service = Instant::now() + SERVICE_PERIOD;
-        }
-        if period.is_some() && Instant::now() >= next_print {
-            let now = fwd.snapshot();
-            println!("{}", interval_line(&prev, &now));
-            prev = now;
-            next_print += period.unwrap_or_default();
-        }
-    }
-    let report = fwd.stop();
-    println!("{}", final_summary(&report));
-    Ok(report.all_buffers_returned() && report.panicked.is_empty())
+fn run_options(a: &RunArgs) -> Result<RunOptions, String> {
+    Ok(RunOptions {
+        output: if a.json { Output::Json } else { Output::Text },
+        stats_period: Some(seconds("--stats-period", a.stats_period)?).filter(|p| !p.is_zero()),
+        duration: a.duration.map(|d| seconds("--duration", d)).transpose()?,
+    })
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => run(a),
+        Command::Run(a) => forwarder_config(&a).and_then(|cfg| {
+            let opts = run_options(&a)?;
+            run(&cfg, &opts).map_err(|e| e.to_string())
+        }),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(2),
+        Ok(outcome) => ExitCode::from(outcome.exit_status()),
         Err(e) => {
-            eprintln!("fastpath: error: {e}");
+            // Not eprintln!, which panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "fastpath: error: {e}");
             ExitCode::FAILURE
         }
     }

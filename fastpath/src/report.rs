@@ -1,7 +1,11 @@
 //! Human-readable statistics: one line per interval, and the final summary.
+//!
+//! Every drop shows in both, by named reason: the cores' reasons
+//! ([`DropReason`]) and each port's ([`port_drops`]).
 
 use crate::counters::{CoreSnapshot, DropReason};
 use crate::forwarder::{FinalReport, Snapshot};
+use crate::port_drops::{drops_since, port_drops};
 use drivers::port::LinkState;
 use std::fmt::Write;
 
@@ -46,7 +50,43 @@ pub fn link_text(l: &LinkState) -> String {
     }
 }
 
-/// One line of rates between two snapshots.
+/// `name=N` for each non-zero count, space separated.
+fn named_counts<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    counts
+        .into_iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A core's drops by reason.
+fn core_drops(s: &CoreSnapshot) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    DropReason::ALL.iter().map(|r| (r.name(), s.drops_for(*r)))
+}
+
+/// The drop counters of port `p` of a snapshot, by name.
+fn snapshot_port_drops(s: &Snapshot, p: usize) -> Vec<(&'static str, u64)> {
+    let xstats = s.xstats.get(p).map_or(&[][..], Vec::as_slice);
+    s.ports
+        .get(p)
+        .map_or_else(Vec::new, |(_, st, _)| port_drops(st, xstats))
+}
+
+/// Ports that received with no free buffer between two snapshots.
+fn starved_ports(prev: &Snapshot, now: &Snapshot) -> Vec<String> {
+    prev.ports
+        .iter()
+        .zip(&now.ports)
+        .filter(|((_, a, _), (_, b, _))| b.rx_nombuf > a.rx_nombuf)
+        .map(|((info, _, _), _)| format!("port{}", info.id))
+        .collect()
+}
+
+/// One line of rates between two snapshots. When anything was dropped in
+/// the interval, a `drops:` part names each core's and each port's
+/// reasons with their counts; when a port found no free buffer, a last
+/// part says the pool is starved.
 pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     let secs = (now.elapsed - prev.elapsed).as_secs_f64();
     let mut line = format!("[{:7.1}s]", now.elapsed.as_secs_f64());
@@ -58,7 +98,8 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
             " cpu{cpu}: rx {:.2} tx {:.2} Mpps drop {} busy {:.0}% {} cyc/pkt |",
             mpps(d.rx, secs),
             mpps(d.tx, secs),
-            drops_text(&d),
+            // The reasons are in the line's `drops:` part.
+            d.dropped(),
             d.busy_ratio() * 100.0,
             cycles_text(&d)
         );
@@ -76,6 +117,32 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
         );
     }
     let _ = write!(line, " | total fwd {:.2} Mpps", mpps(total.tx, secs));
+    let mut drops = Vec::new();
+    for ((cpu, a), (_, b)) in prev.cores.iter().zip(&now.cores) {
+        let named = named_counts(core_drops(&b.since(a)));
+        if !named.is_empty() {
+            drops.push(format!("cpu{cpu} {named}"));
+        }
+    }
+    for (p, (info, _, _)) in now.ports.iter().enumerate() {
+        let d = drops_since(&snapshot_port_drops(now, p), &snapshot_port_drops(prev, p));
+        let named = named_counts(d);
+        if !named.is_empty() {
+            drops.push(format!("port{} {named}", info.id));
+        }
+    }
+    if !drops.is_empty() {
+        let _ = write!(line, " | drops: {}", drops.join(" "));
+    }
+    let starved = starved_ports(prev, now);
+    if !starved.is_empty() {
+        let _ = write!(
+            line,
+            " | STARVED: {} found no free buffer (pool of {}: raise --nb-mbuf)",
+            starved.join(","),
+            now.pool_count
+        );
+    }
     line
 }
 
@@ -94,17 +161,9 @@ pub fn final_summary(r: &FinalReport) -> String {
             "port {} ({} {}, {}, {}): rx {} pkts {} bytes, tx {} pkts {} bytes, rx_nombuf {}, rx_errors {}, tx_errors {}",
             info.id, info.kind, info.name, info.mac, link_text(link), st.ipackets, st.ibytes, st.opackets, st.obytes, st.rx_nombuf, st.ierrors, st.oerrors
         );
-        let named: Vec<String> = r
-            .last
-            .xstats
-            .get(p)
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| *v > 0)
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
+        let named = named_counts(r.last.xstats.get(p).into_iter().flatten().copied());
         if !named.is_empty() {
-            let _ = writeln!(s, "port {} counters: {}", info.id, named.join(" "));
+            let _ = writeln!(s, "port {} counters: {named}", info.id);
         }
     }
     let mut total = CoreSnapshot::default();
@@ -135,6 +194,23 @@ pub fn final_summary(r: &FinalReport) -> String {
         drops_text(&total),
         cycles_text(&total)
     );
+    let port_total = total_port_drops(&r.last);
+    let named = named_counts(port_total.iter().copied());
+    if !named.is_empty() {
+        let _ = writeln!(s, "total port drops: {named}");
+    }
+    let nombuf = port_total
+        .iter()
+        .find_map(|&(n, v)| (n == "rx_nombuf").then_some(v))
+        .unwrap_or(0);
+    if nombuf > 0 {
+        let _ = writeln!(
+            s,
+            "WARNING: {nombuf} receives found no free buffer: the pool of {} buffers is \
+             too small for this run (raise --nb-mbuf)",
+            r.last.pool_count
+        );
+    }
     for cpu in &r.panicked {
         let _ = writeln!(
             s,
@@ -153,4 +229,18 @@ pub fn final_summary(r: &FinalReport) -> String {
         }
     );
     s
+}
+
+/// Every port's drop counters added up, by name, in first-seen order.
+pub fn total_port_drops(s: &Snapshot) -> Vec<(&'static str, u64)> {
+    let mut total: Vec<(&'static str, u64)> = Vec::new();
+    for p in 0..s.ports.len() {
+        for (name, v) in snapshot_port_drops(s, p) {
+            match total.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, t)) => *t += v,
+                None => total.push((name, v)),
+            }
+        }
+    }
+    total
 }

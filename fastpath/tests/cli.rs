@@ -1,14 +1,7 @@
 //! The `fastpath` binary as an operator meets it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn fastpath() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastpath"));
-    c.env("RUST_LOG", "warn");
-    c
-}
+mod common;
+use common::fastpath;
 
 #[test]
 fn run_for_a_duration_prints_live_and_final_statistics() {
@@ -32,63 +25,6 @@ fn run_for_a_duration_prints_live_and_final_statistics() {
         stdout.contains("buffers: 8192 of 8192 back in the pool"),
         "{stdout}"
     );
-}
-
-fn stops_cleanly_on(signal: &str) {
-    let mut child = fastpath()
-        .args([
-            "run",
-            "--no-huge",
-            "--ports",
-            "ring,ring",
-            "--stats-period",
-            "0.2",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // Wait for forwarding to be under way.
-    let mut seen = Vec::new();
-    for l in lines.by_ref() {
-        let l = l.unwrap();
-        let live = l.starts_with('[');
-        seen.push(l);
-        if live {
-            break;
-        }
-    }
-    let kill = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after {signal}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    seen.extend(lines.map_while(Result::ok));
-    let text = seen.join("\n");
-    assert!(status.success(), "{status:?}\n{text}");
-    assert!(text.contains("final statistics"), "{text}");
-    assert!(
-        text.contains("back in the pool") && !text.contains("BUFFERS LOST"),
-        "{text}"
-    );
-}
-
-#[test]
-fn sigint_stops_with_a_final_summary() {
-    stops_cleanly_on("-INT");
-}
-
-#[test]
-fn sigterm_stops_with_a_final_summary() {
-    stops_cleanly_on("-TERM");
 }
 
 #[test]
@@ -246,4 +182,57 @@ fn a_bad_port_is_a_usage_error() {
         err.contains("expected null, ring or a VF's PCI address such as 0000:01:10.0"),
         "{err}"
     );
+}
+
+#[test]
+fn a_starved_pool_is_named_in_the_live_line_and_the_summary() {
+    let (code, out, err) = run_args(&[
+        "run",
+        "--no-huge",
+        "--nb-mbuf",
+        "10",
+        "--duration",
+        "1.5",
+        "--stats-period",
+        "0.5",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let live: Vec<&str> = out.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(!live.is_empty(), "{out}");
+    for l in &live {
+        assert!(
+            l.contains("| drops: port0 rx_nombuf=")
+                && l.contains(" port1 rx_nombuf=")
+                && l.contains(
+                    "| STARVED: port0,port1 found no free buffer (pool of 10: raise --nb-mbuf)"
+                ),
+            "{l}"
+        );
+    }
+    assert!(out.contains("total port drops: rx_nombuf="), "{out}");
+    assert!(
+        out.contains("receives found no free buffer: the pool of 10 buffers is too small"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_healthy_run_has_no_drops_part() {
+    let (code, out, err) = run_args(&[
+        "run",
+        "--no-huge",
+        "--ports",
+        "ring,ring",
+        "--duration",
+        "1.2",
+        "--stats-period",
+        "0.3",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let live: Vec<&str> = out.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(live.len() >= 2, "{out}");
+    for l in live {
+        assert!(!l.contains("drops:") && !l.contains("STARVED"), "{l}");
+    }
+    assert!(!out.contains("total port drops"), "{out}");
 }

@@ -183,3 +183,51 @@ fn vf_ports_need_hugepages_and_distinct_addresses() {
         Ok(_) => panic!("started one VF twice"),
     }
 }
+
+#[test]
+fn a_set_interrupt_flag_stops_start_up_before_anything_is_built() {
+    use std::sync::atomic::AtomicBool;
+    let cfg = soft(vec![PortKind::Ring, PortKind::Ring]);
+    match Forwarder::start_interruptible(&cfg, &AtomicBool::new(true)) {
+        Err(StartError::Interrupted { phase, report }) => {
+            assert_eq!(phase, "checking the VFs");
+            assert!(report.last.cores.is_empty() && report.last.ports.is_empty());
+            assert_eq!((report.buffers_returned, report.last.pool_count), (0, 0));
+            assert!(report.all_buffers_returned());
+        }
+        Err(e) => panic!("expected an interrupted start, got {e}"),
+        Ok(_) => panic!("started although interrupted"),
+    }
+}
+
+#[test]
+fn a_large_tx_first_does_not_delay_the_stop() {
+    // 10^8 bursts per port into rings of 1024: the seeding would take
+    // minutes; the stop must not wait for it.
+    let mut cfg = soft(vec![PortKind::Ring, PortKind::Ring]);
+    cfg.tx_first = 100_000_000;
+    cfg.nb_mbuf = Some(65536);
+    let fwd = Forwarder::start(&cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let seeding = fwd.snapshot();
+    let t = std::time::Instant::now();
+    let r = fwd.stop();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    // The seeding was under way and visible (counters published per round).
+    assert!(
+        seeding.cores[0]
+            .1
+            .drops_for(fastpath::counters::DropReason::TxFull)
+            > 0
+    );
+    assert!(
+        r.all_buffers_returned(),
+        "{} of {}",
+        r.buffers_returned,
+        r.last.pool_count
+    );
+}

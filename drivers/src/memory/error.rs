@@ -85,6 +85,14 @@ pub enum MemoryError {
         source: io::Error,
     },
 
+    /// The caller's interrupt flag was set while the pages were being
+    /// faulted in (a signal during start-up); the mapping is released.
+    #[error("interrupted while faulting in {len} bytes")]
+    Interrupted {
+        /// The length of the mapping.
+        len: usize,
+    },
+
     /// The kernel lacks MADV_POPULATE_WRITE and mlock failed, so whether the
     /// hugepages are backed cannot be checked without risking SIGBUS.
     #[error(

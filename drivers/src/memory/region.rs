@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memmap2::{Advice, MmapOptions, MmapRaw};
@@ -15,6 +15,11 @@ use super::dma_map::{DmaMapError, DmaMapper, IovaLayout};
 use super::error::MemoryError;
 use super::hugepage_info::{hugetlbfs_page_size, overcommit_headroom, status_of, PageSize};
 use super::iova::Iova;
+
+/// Bytes faulted in per MADV_POPULATE_WRITE call when the allocation can
+/// be interrupted (rounded up to the page size): about 50 ms of the
+/// kernel's work on 4K pages, so a stop waits that long at most.
+const POPULATE_CHUNK: usize = 64 << 20;
 
 /// Which hugepage size to use for anonymous hugepages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -107,6 +112,18 @@ impl DmaRegion {
     /// requested backing is not available.
     pub fn allocate(len: usize, backing: &MemoryBacking) -> Result<DmaRegion, MemoryError> {
         Self::allocate_with(len, backing, MapOptions::default())
+    }
+
+    /// [`allocate`](Self::allocate), faulting the pages in by chunks and
+    /// giving up with [`MemoryError::Interrupted`] as soon as `interrupt`
+    /// is set: a pool of many gigabytes takes seconds to fault in, and a
+    /// signal must not wait for all of it.
+    pub fn allocate_interruptible(
+        len: usize,
+        backing: &MemoryBacking,
+        interrupt: &AtomicBool,
+    ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, MapOptions::default(), Some(interrupt))
     }
 
     /// The first byte of the region.
@@ -211,6 +228,15 @@ impl DmaRegion {
         backing: &MemoryBacking,
         options: MapOptions,
     ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, options, None)
+    }
+
+    fn allocate_checked(
+        len: usize,
+        backing: &MemoryBacking,
+        options: MapOptions,
+        interrupt: Option<&AtomicBool>,
+    ) -> Result<DmaRegion, MemoryError> {
         if len == 0 {
             return Err(MemoryError::ZeroLength);
         }
@@ -247,7 +273,7 @@ impl DmaRegion {
             origin,
             mapping: OnceLock::new(),
         };
-        region.ensure_backed()?;
+        region.ensure_backed(interrupt)?;
         log::debug!("allocated {} at {:p}", region.describe(), region.ptr);
         Ok(region)
     }
@@ -255,12 +281,29 @@ impl DmaRegion {
     /// Faults every page in through a path that reports failure as an
     /// errno, so a hugetlb cgroup limit or an overcommitted pool shows up as
     /// an error here instead of a SIGBUS on first touch later. Then locks
-    /// the region in RAM.
-    fn ensure_backed(&self) -> Result<(), MemoryError> {
+    /// the region in RAM. With `interrupt`, the pages are faulted in by
+    /// chunks, and a set flag ends it with [`MemoryError::Interrupted`].
+    fn ensure_backed(&self, interrupt: Option<&AtomicBool>) -> Result<(), MemoryError> {
         // Not MmapOptions::populate (MAP_POPULATE): the kernel ignores a
         // failure to fault pages in there, and the first touch then raises
         // SIGBUS (see the test mmap_populate_does_not_report_missing_pages).
-        let Err(err) = self.map.advise(Advice::PopulateWrite) else {
+        let chunk = match interrupt {
+            Some(_) => POPULATE_CHUNK.next_multiple_of(self.page_size.bytes()),
+            None => self.len,
+        };
+        let mut populated = Ok(());
+        let mut done = 0;
+        while done < self.len && populated.is_ok() {
+            // Relaxed: the flag carries no data (a signal handler sets it).
+            if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return Err(MemoryError::Interrupted { len: self.len });
+            }
+            // `done` stays a multiple of the page size, as madvise needs.
+            let n = chunk.min(self.len - done);
+            populated = self.map.advise_range(Advice::PopulateWrite, done, n);
+            done += n;
+        }
+        let Err(err) = populated else {
             self.lock_best_effort();
             return Ok(());
         };
