@@ -149,6 +149,7 @@ mod tests {
     use super::*;
     use drivers::cpu::thread_affinity;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     fn set(ids: &[u32]) -> CpuSet {
         CpuSet::from_ids(ids.iter().copied().map(CpuId))
@@ -294,6 +295,107 @@ mod tests {
                 }
             }
         }
+
+        #[test]
+        fn list_parser_agrees_with_an_oracle(input in prop_oneof![
+            // Mostly lists (numbers past MAX_CPU_ID and reversed ranges
+            // among them), and any string over the list's characters.
+            " ?[0-9]{1,5}( ?- ?[0-9]{1,5})?( ?, ?[0-9]{1,5}( ?- ?[0-9]{1,5})?){0,3}\n?",
+            "[0-9,\\- x\n]{0,20}",
+        ]) {
+            match (parse_cpu_list(&input), list_oracle(&input)) {
+                (Ok(got), Ok(want)) => {
+                    prop_assert_eq!(got, want.into_iter().map(CpuId).collect::<CpuSet>());
+                }
+                (Err(err), Err(entry)) => {
+                    let msg = err.to_string();
+                    prop_assert!(msg.contains(&format!("{entry:?}")), "{:?}: {}", input, msg);
+                }
+                (got, want) => prop_assert!(false, "{:?}: parsed {:?}, oracle {:?}", input, got, want),
+            }
+        }
+
+        #[test]
+        fn mask_parser_agrees_with_an_oracle(input in prop_oneof![
+            // Masks of one number or of 32-bit words (too long ones among
+            // them), and any string over the mask's characters.
+            "(0[xX])?[0-9a-fA-F]{1,18}\n?",
+            "(0[xX])?[0-9a-fA-F]{1,9}(,[0-9a-fA-F]{1,9}){1,2}",
+            "( ?0[xX])?[0-9a-fA-F,xg \n]{0,18}",
+        ]) {
+            match (parse_cpu_mask(&input), mask_oracle(&input)) {
+                (Ok(got), Some(want)) => {
+                    prop_assert_eq!(got, want.into_iter().map(CpuId).collect::<CpuSet>());
+                }
+                (Err(err), None) => {
+                    let msg = err.to_string();
+                    prop_assert!(msg.contains(&format!("{:?}", input.trim())), "{:?}: {}", input, msg);
+                }
+                (got, want) => prop_assert!(false, "{:?}: parsed {:?}, oracle {:?}", input, got, want),
+            }
+        }
+
+    }
+
+    /// What `parse_cpu_list` must answer, from the grammar rather than from the
+    /// parser: blank input is the empty set; otherwise entries between
+    /// commas, each (spaces around it and its numbers aside) `N` or `N-M`,
+    /// decimal, N <= M <= MAX_CPU_ID. `Err` names the first entry that is
+    /// not one.
+    fn list_oracle(input: &str) -> Result<BTreeSet<u32>, String> {
+        let mut cpus = BTreeSet::new();
+        if input.trim().is_empty() {
+            return Ok(cpus);
+        }
+        for entry in input.split(',').map(str::trim) {
+            let bounds: Vec<Option<u64>> = entry.split('-').map(|n| decimal(n.trim())).collect();
+            let max = u64::from(MAX_CPU_ID);
+            match bounds[..] {
+                [Some(n)] if n <= max => {
+                    cpus.insert(n as u32);
+                }
+                [Some(first), Some(last)] if first <= last && last <= max => {
+                    cpus.extend(first as u32..=last as u32);
+                }
+                _ => return Err(entry.to_string()),
+            }
+        }
+        Ok(cpus)
+    }
+
+    /// The value of a non-empty run of ASCII digits (saturating: any value
+    /// above MAX_CPU_ID is as good as another), or None.
+    fn decimal(digits: &str) -> Option<u64> {
+        let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        all_digits.then(|| {
+            digits.bytes().fold(0u64, |v, d| {
+                v.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            })
+        })
+    }
+
+    /// What `parse_cpu_mask` must answer for inputs short enough to fit a
+    /// u128: after an optional 0x, one hex number, or 32-bit words of 1 to
+    /// 8 hex digits separated by commas, most significant first; bit N is
+    /// CPU N. None: not a mask.
+    fn mask_oracle(input: &str) -> Option<BTreeSet<u32>> {
+        let trimmed = input.trim();
+        let digits = ["0x", "0X"]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p))
+            .unwrap_or(trimmed);
+        let words: Vec<&str> = digits.split(',').collect();
+        let is_hex = |w: &&str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_hexdigit());
+        if !words.iter().all(is_hex) || (words.len() > 1 && words.iter().any(|w| w.len() > 8)) {
+            return None;
+        }
+        let mut cpus = BTreeSet::new();
+        for (word, digits) in words.iter().rev().enumerate() {
+            let value = u128::from_str_radix(digits, 16).ok()?;
+            let bits = (0..128u32).filter(|bit| value >> bit & 1 == 1);
+            cpus.extend(bits.map(|bit| word as u32 * 32 + bit));
+        }
+        Some(cpus)
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn missing_hugepages_say_how_to_reserve_them() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
     if free_1g > 0 {
-        eprintln!("skipped: this machine has free 1G hugepages");
+        drivers::skip_test!("this machine has free 1G hugepages, so none can be missing");
         return;
     }
     let out = fastpath()
@@ -153,7 +153,7 @@ fn unsupported_device() -> Option<(String, String, Vec<String>)> {
 #[test]
 fn a_device_with_no_huge_is_named_for_what_it_is() {
     let Some((addr, ids, _)) = unsupported_device() else {
-        eprintln!("skipped: no PCI devices visible");
+        drivers::skip_test!("no PCI device without a fastpath driver is visible");
         return;
     };
     let (code, _, err) = run_args(&[
@@ -180,7 +180,7 @@ fn pci_addresses_in_ports_parse_and_a_missing_vf_names_the_fix() {
     // with 2); what fails is the device, with the fix in the message.
     let addr = "0000:7e:1f.6";
     if std::path::Path::new(&format!("/sys/bus/pci/devices/{addr}")).exists() {
-        eprintln!("skipped: {addr} exists on this host");
+        drivers::skip_test!("{addr} exists on this host");
         return;
     }
     for ports in [format!("{addr},null"), format!("null,ring,ring,{addr}")] {
@@ -200,7 +200,7 @@ fn pci_addresses_in_ports_parse_and_a_missing_vf_names_the_fix() {
 #[test]
 fn a_pci_device_that_is_not_a_supported_vf_is_a_clear_error() {
     let Some((addr, ids, ifaces)) = unsupported_device() else {
-        eprintln!("skipped: no PCI devices visible");
+        drivers::skip_test!("no PCI device without a fastpath driver is visible");
         return;
     };
     let (code, _, err) = run_args(&[

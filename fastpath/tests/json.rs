@@ -133,8 +133,9 @@ fn ring_ports_summary_counts_the_seeds_and_every_drop() {
         "{doc:#}"
     );
     assert_eq!(doc["ports"][0]["kind"], "ring");
-    // Stats period 0: the start-up lines only, no live line.
-    assert!(err.lines().all(|l| l.starts_with("fastpath: ")), "{err}");
+    // Stats period 0: the start-up lines only, no live line. (Log lines
+    // may come too: without root, a warning that the pool is not locked.)
+    assert!(!err.lines().any(|l| l.starts_with('[')), "{err}");
 }
 
 #[test]

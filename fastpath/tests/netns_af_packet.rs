@@ -228,7 +228,7 @@ fn port_counts(summary: &str, port: u32) -> (u64, u64) {
 #[test]
 fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
     if !is_root() {
-        eprintln!("skipped: needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
     let mut lab = Lab::new();

@@ -530,6 +530,10 @@ mod tests {
     /// draining the pool (the NORESERVE test) cannot fail another.
     static HUGEPAGE_TESTS: Mutex<()> = Mutex::new(());
 
+    /// Why the tests that need the kernel to refuse 2M pages cannot run.
+    const OVERCOMMIT_2M: &str = "2M hugepage overcommit is enabled \
+        (echo 0 > /proc/sys/vm/nr_overcommit_hugepages)";
+
     fn hugepage_lock() -> MutexGuard<'static, ()> {
         // A test that panicked while holding the lock left nothing broken.
         HUGEPAGE_TESTS
@@ -538,20 +542,16 @@ mod tests {
     }
 
     /// Free 2M pages if at least `needed` are free. Otherwise skips the
-    /// calling test with a note on stderr, or fails it when
-    /// FASTPATH_REQUIRE_HUGEPAGES=1, so CI cannot pass without testing.
+    /// calling test (`skip_test!`: a failure under FASTPATH_REQUIRE_ALL=1,
+    /// so CI cannot pass without testing).
     fn free_2m_pages_or_skip(needed: u64) -> Option<u64> {
         let free = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
         if free >= needed {
             return Some(free);
         }
-        let required = std::env::var("FASTPATH_REQUIRE_HUGEPAGES").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "FASTPATH_REQUIRE_HUGEPAGES=1 but only {free} 2M hugepages are free \
-             ({needed} needed): echo 64 > /proc/sys/vm/nr_hugepages"
+        crate::skip_test!(
+            "{needed} free 2M hugepages needed, {free} free: echo 64 > /proc/sys/vm/nr_hugepages"
         );
-        eprintln!("skipped: no free hugepages ({needed} x 2M needed, {free} free)");
         None
     }
 
@@ -671,9 +671,7 @@ mod tests {
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!(
-                "skipped: 2M hugepage overcommit is enabled, the kernel may grant any request"
-            );
+            crate::skip_test!("{OVERCOMMIT_2M}: the kernel may grant any request");
             return;
         }
         let pages = pool.free + 1000;
@@ -710,8 +708,10 @@ mod tests {
             return;
         };
         if overcommit_headroom(PageSize::Size1G) > 0 {
-            eprintln!(
-                "skipped: 1G hugepage overcommit is enabled, the kernel may grant any request"
+            crate::skip_test!(
+                "1G hugepage overcommit is enabled (echo 0 > \
+                 /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages): \
+                 the kernel may grant any request"
             );
             return;
         }
@@ -738,11 +738,11 @@ mod tests {
     fn mmap_enomem_becomes_not_enough_hugepages() {
         let _lock = hugepage_lock();
         let Some(pool) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled");
+            crate::skip_test!("{OVERCOMMIT_2M}: mmap would not fail");
             return;
         }
         // Bypass the free-count check so the kernel's own refusal is mapped.
@@ -765,11 +765,11 @@ mod tests {
     fn unbacked_noreserve_mapping_is_not_backed_error() {
         let _lock = hugepage_lock();
         let Some(before) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled, the pages would be backed");
+            crate::skip_test!("{OVERCOMMIT_2M}: the pages would be backed");
             return;
         }
         // MAP_NORESERVE lets mmap promise more pages than the pool has, as a
@@ -924,7 +924,7 @@ mod tests {
         let _lock = hugepage_lock();
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: mounting hugetlbfs needs root");
+            crate::skip_test!("mounting hugetlbfs needs root");
             return;
         }
         if free_2m_pages_or_skip(3).is_none() {
@@ -933,7 +933,7 @@ mod tests {
         let mount = match TempMount::new() {
             Ok(mount) => mount,
             Err(err) => {
-                eprintln!("skipped: {err}");
+                crate::skip_test!("{err}");
                 return;
             }
         };
@@ -975,11 +975,11 @@ mod tests {
     fn mmap_populate_does_not_report_missing_pages() {
         let _lock = hugepage_lock();
         let Some(before) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled, the pages would be backed");
+            crate::skip_test!("{OVERCOMMIT_2M}: the pages would be backed");
             return;
         }
         let len = (before.free as usize + 8) * PageSize::Size2M.bytes();
