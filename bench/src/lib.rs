@@ -1,8 +1,9 @@
 //! Shared helpers of the benchmark binaries (`src/bin/`).
 #![forbid(unsafe_code)]
 
+use config::cpu_list::parse_cpu_list;
 use config::cpus::{allowed_cpus, check_requested};
-use drivers::cpu::{CpuId, CpuSet};
+use drivers::cpu::CpuId;
 
 /// The CPUs a benchmark may use: `--cpus LIST` if given (checked against the
 /// process's affinity and cgroup cpuset), else every allowed CPU.
@@ -11,7 +12,7 @@ pub fn pick_cpus(arg: Option<&str>) -> Result<Vec<CpuId>, String> {
     let set = match arg {
         None => allowed.set.clone(),
         Some(list) => {
-            let set = CpuSet::parse_list(list).map_err(|e| format!("--cpus: {e}"))?;
+            let set = parse_cpu_list(list).map_err(|e| format!("--cpus: {e}"))?;
             check_requested(&set, &allowed).map_err(|e| e.to_string())?;
             set
         }

@@ -15,7 +15,8 @@ use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use drivers::cpu::{thread_affinity, CpuListError, CpuSet};
+use crate::cpu_list::{parse_cpu_list, CpuListError};
+use drivers::cpu::{thread_affinity, CpuSet};
 
 /// Which cgroup hierarchy the cpuset was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +125,20 @@ pub enum CpuConfigError {
     NotAllowed {
         /// The requested CPUs outside the allowed set.
         cpus: CpuSet,
+        /// The allowed set and where it comes from (boxed: keeps the error small).
+        allowed: Box<AllowedCpus>,
+    },
+    /// More worker cores asked than the allowed CPUs can give (the first
+    /// allowed CPU is kept for the control thread when there are several).
+    #[error(
+        "{asked} worker cores asked, but {usable} can be used: allowed CPUs are {allowed}, \
+         and the first is kept for the control thread when there are several"
+    )]
+    TooFewCpus {
+        /// Worker cores asked.
+        asked: usize,
+        /// Worker cores that can be had.
+        usable: usize,
         /// The allowed set and where it comes from (boxed: keeps the error small).
         allowed: Box<AllowedCpus>,
     },
@@ -429,7 +444,7 @@ fn read_cpuset(
             if text.trim().is_empty() {
                 continue;
             }
-            let cpus = CpuSet::parse_list(&text).map_err(|source| CpuConfigError::CpusetParse {
+            let cpus = parse_cpu_list(&text).map_err(|source| CpuConfigError::CpusetParse {
                 path: path.clone(),
                 source,
             })?;
@@ -453,51 +468,41 @@ fn read_cpuset(
 mod tests {
     use super::*;
     use drivers::cpu::CpuId;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A fake filesystem root under the temp dir, removed on drop.
+    /// A fake filesystem root in a fresh temporary directory, removed on
+    /// drop (tempfile).
     struct FakeRoot {
-        dir: PathBuf,
+        dir: tempfile::TempDir,
     }
 
     impl FakeRoot {
         fn new(name: &str) -> FakeRoot {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!(
-                "fastpath-cpus-test-{}-{name}-{n}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("fastpath-cpus-test-{name}-"))
+                .tempdir()
+                .unwrap();
             FakeRoot { dir }
         }
 
         fn write(&self, rel: &str, content: &str) -> &Self {
-            let path = self.dir.join(rel);
+            let path = self.path(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, content).unwrap();
             self
         }
 
         fn mkdir(&self, rel: &str) -> &Self {
-            std::fs::create_dir_all(self.dir.join(rel)).unwrap();
+            std::fs::create_dir_all(self.path(rel)).unwrap();
             self
         }
 
         fn path(&self, rel: &str) -> PathBuf {
-            self.dir.join(rel)
-        }
-    }
-
-    impl Drop for FakeRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            self.dir.path().join(rel)
         }
     }
 
     fn set(list: &str) -> CpuSet {
-        CpuSet::parse_list(list).unwrap()
+        parse_cpu_list(list).unwrap()
     }
 
     const MOUNTINFO_V2: &str = "\
@@ -528,7 +533,7 @@ mod tests {
                 "sys/fs/cgroup/kubepods/pod1/ctr/cpuset.cpus.effective",
                 "2-3\n",
             );
-        let allowed = allowed_cpus_at(&fs.dir, set("0-7")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-7")).unwrap();
         assert_eq!(allowed.set, set("2-3"));
         assert_eq!(allowed.affinity, set("0-7"));
         let cg = allowed.cgroup.unwrap();
@@ -546,7 +551,7 @@ mod tests {
         fs.write("proc/self/cgroup", "0::/a\n")
             .write("proc/self/mountinfo", MOUNTINFO_V2)
             .write("sys/fs/cgroup/a/cpuset.cpus.effective", "0-3\n");
-        let allowed = allowed_cpus_at(&fs.dir, set("2-5")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("2-5")).unwrap();
         assert_eq!(allowed.set, set("2-3"));
     }
 
@@ -567,7 +572,7 @@ mod tests {
                 "sys/fs/cgroup/kubepods/burstable/pod9/ctr/cpuset.cpus.effective",
                 "",
             );
-        let allowed = allowed_cpus_at(&fs.dir, set("0-15")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-15")).unwrap();
         let cg = allowed.cgroup.unwrap();
         assert_eq!(
             cg.path,
@@ -590,7 +595,7 @@ mod tests {
             "1,3\n",
         )
         .write("sys/fs/cgroup/cpuset/docker/abc/cpuset.cpus", "1-3\n");
-        let allowed = allowed_cpus_at(&fs.dir, set("0-7")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-7")).unwrap();
         let cg = allowed.cgroup.unwrap();
         assert_eq!(cg.version, CgroupVersion::V1);
         assert_eq!(
@@ -602,7 +607,7 @@ mod tests {
         // Old kernels have no effective_cpus: fall back to cpuset.cpus.
         std::fs::remove_file(fs.path("sys/fs/cgroup/cpuset/docker/abc/cpuset.effective_cpus"))
             .unwrap();
-        let allowed = allowed_cpus_at(&fs.dir, set("0-7")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-7")).unwrap();
         assert_eq!(
             allowed.cgroup.unwrap().path,
             fs.path("sys/fs/cgroup/cpuset/docker/abc/cpuset.cpus")
@@ -621,7 +626,7 @@ mod tests {
             .write("sys/fs/cgroup/cpu,cpuset/cpuset.effective_cpus", "0-3\n")
             .write("sys/fs/cgroup/cpu,cpuset/job/cpuset.cpus", "\n")
             .write("sys/fs/cgroup/cpu,cpuset/job/task/cpuset.cpus", "\n");
-        let allowed = allowed_cpus_at(&fs.dir, set("0-3")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-3")).unwrap();
         assert_eq!(
             allowed.cgroup.unwrap().path,
             fs.path("sys/fs/cgroup/cpu,cpuset/cpuset.effective_cpus")
@@ -640,7 +645,7 @@ mod tests {
         .write("sys/fs/cgroup/cpuset/cpuset.cpus", "0-1\n")
         .write("sys/fs/cgroup/unified/cgroup.controllers", "")
         .mkdir("sys/fs/cgroup/unified/user.slice");
-        let allowed = allowed_cpus_at(&fs.dir, set("0-1")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-1")).unwrap();
         let cg = allowed.cgroup.unwrap();
         assert_eq!(cg.version, CgroupVersion::V1);
         assert_eq!(
@@ -660,7 +665,7 @@ mod tests {
                  41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
             )
             .write("sys/fs/cgroup/unified/x/cpuset.cpus.effective", "1\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-1"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-1"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -675,7 +680,7 @@ mod tests {
             .write("proc/self/mountinfo", MOUNTINFO_V2)
             .write("sys/fs/cgroup/cgroup.controllers", "memory pids\n")
             .mkdir("sys/fs/cgroup/a/b");
-        let allowed = allowed_cpus_at(&fs.dir, set("0-3")).unwrap();
+        let allowed = allowed_cpus_at(fs.dir.path(), set("0-3")).unwrap();
         assert_eq!(allowed.cgroup, None);
         assert_eq!(allowed.set, set("0-3"));
         assert_eq!(
@@ -685,7 +690,7 @@ mod tests {
 
         // No /proc at all (not Linux, or a bare chroot).
         let empty = FakeRoot::new("no-proc");
-        let allowed = allowed_cpus_at(&empty.dir, set("1")).unwrap();
+        let allowed = allowed_cpus_at(empty.dir.path(), set("1")).unwrap();
         assert_eq!(allowed.cgroup, None);
         assert_eq!(allowed.set, set("1"));
     }
@@ -701,7 +706,7 @@ mod tests {
         )
         .write("proc/self/mountinfo", MOUNTINFO_V2)
         .write("sys/fs/cgroup/cpuset.cpus.effective", "5-6\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-7"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-7"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -716,7 +721,7 @@ mod tests {
                 "34 31 0:31 /docker/abc /sys/fs/cgroup/cpuset ro - cgroup cgroup rw,cpuset\n",
             )
             .write("sys/fs/cgroup/cpuset/cpuset.effective_cpus", "2\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-7"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-7"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -727,7 +732,7 @@ mod tests {
         fs.write("proc/self/cgroup", "0::/../../other\n")
             .write("proc/self/mountinfo", MOUNTINFO_V2)
             .write("sys/fs/cgroup/cpuset.cpus.effective", "3\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-7"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-7"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -740,7 +745,7 @@ mod tests {
         fs.write("proc/self/cgroup", "0::/a\n")
             .write("sys/fs/cgroup/cgroup.controllers", "cpuset\n")
             .write("sys/fs/cgroup/a/cpuset.cpus.effective", "0\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-1"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-1"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -757,7 +762,7 @@ mod tests {
                 "30 23 0:26 / /my\\040cgroup rw - cgroup2 cgroup2 rw\n",
             )
             .write("my cgroup/cpuset.cpus.effective", "1\n");
-        let cg = allowed_cpus_at(&fs.dir, set("0-1"))
+        let cg = allowed_cpus_at(fs.dir.path(), set("0-1"))
             .unwrap()
             .cgroup
             .unwrap();
@@ -770,7 +775,7 @@ mod tests {
         fs.write("proc/self/cgroup", "0::/\n")
             .write("proc/self/mountinfo", MOUNTINFO_V2)
             .write("sys/fs/cgroup/cpuset.cpus.effective", "0-x\n");
-        let err = allowed_cpus_at(&fs.dir, set("0-1")).unwrap_err();
+        let err = allowed_cpus_at(fs.dir.path(), set("0-1")).unwrap_err();
         assert!(matches!(err, CpuConfigError::CpusetParse { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(
@@ -785,7 +790,7 @@ mod tests {
         fs.write("proc/self/cgroup", "0::/\n")
             .write("proc/self/mountinfo", MOUNTINFO_V2)
             .write("sys/fs/cgroup/cpuset.cpus.effective", "4-5\n");
-        let err = allowed_cpus_at(&fs.dir, set("0-1")).unwrap_err();
+        let err = allowed_cpus_at(fs.dir.path(), set("0-1")).unwrap_err();
         assert!(
             matches!(err, CpuConfigError::NoAllowedCpus { .. }),
             "{err:?}"

@@ -1,13 +1,14 @@
 //! CPU identities, CPU sets, thread pinning and the cycle counter.
 //!
 //! The fast path pins one worker thread per fast-path core and reports
-//! cycles/packet, so it needs: a CPU set type that speaks the Linux list
-//! ("0-3,7") and hex mask ("0xf", "00000000,0000000f") formats, the calling
-//! thread's affinity, pinning with a real errno, and a cheap cycle counter
-//! with a known frequency.
+//! cycles/packet, so it needs: a CPU set type (printed in the Linux list
+//! form, "0-3,7"), the calling thread's affinity, pinning with a real
+//! errno, and a cheap cycle counter with a known frequency.
 //!
 //! Everything that calls into libc or reads a CPU register is here so the
-//! `unsafe` stays in this crate.
+//! `unsafe` stays in this crate. Reading CPU lists and masks that an
+//! operator or a sysfs file writes is the `config` crate's job
+//! (`config::cpu_list`).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -15,7 +16,8 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Highest CPU id accepted by the parsers. Linux NR_CPUS tops out at 8192
+/// Highest CPU id a [`CpuSet`] is expected to hold, and the largest mask
+/// offered to the kernel. Linux NR_CPUS tops out at 8192
 /// today; 65535 leaves room while still catching typos like "100000".
 pub const MAX_CPU_ID: u32 = 65535;
 
@@ -27,43 +29,6 @@ impl fmt::Display for CpuId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
-}
-
-/// Why a CPU list or mask was rejected. Each variant quotes the offending part.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CpuListError {
-    /// A list entry that is neither "N" nor "N-M".
-    #[error("invalid CPU list entry {part:?}: expected a CPU number \"N\" or a range \"N-M\"")]
-    BadEntry {
-        /// The offending entry.
-        part: String,
-    },
-    /// A range "N-M" with N > M.
-    #[error("reversed CPU range {part:?}: the first CPU must not be above the last")]
-    ReversedRange {
-        /// The offending range.
-        part: String,
-    },
-    /// A CPU number above [`MAX_CPU_ID`].
-    #[error("CPU id {part:?} is too large: the maximum is {MAX_CPU_ID}")]
-    IdTooLarge {
-        /// The offending entry.
-        part: String,
-    },
-    /// A mask with something other than hex digits and 32-bit word groups.
-    #[error(
-        "invalid CPU mask {part:?}: expected hex digits such as \"0x6\" or \"00000000,0000000f\""
-    )]
-    BadMask {
-        /// The whole mask as given (trimmed).
-        part: String,
-    },
-    /// A mask with a bit set above [`MAX_CPU_ID`].
-    #[error("CPU mask {part:?} sets a CPU above {MAX_CPU_ID}")]
-    MaskTooLarge {
-        /// The whole mask as given (trimmed).
-        part: String,
-    },
 }
 
 /// A set of CPUs. Iteration is in ascending order.
@@ -86,77 +51,6 @@ impl CpuSet {
         CpuSet {
             cpus: ids.into_iter().collect(),
         }
-    }
-
-    /// Parses a Linux CPU list as found in `/sys/devices/system/cpu/online`,
-    /// `cpuset.cpus` or `taskset -c`: "0-3,7,9-10". Surrounding whitespace
-    /// (the trailing newline of a sysfs file) is ignored and an empty string
-    /// is the empty set, as an empty `cpuset.cpus` file means.
-    pub fn parse_list(s: &str) -> Result<CpuSet, CpuListError> {
-        let mut set = CpuSet::new();
-        let s = s.trim();
-        if s.is_empty() {
-            return Ok(set);
-        }
-        for raw in s.split(',') {
-            let part = raw.trim();
-            let (first, last) = match part.split_once('-') {
-                Some((a, b)) => (parse_cpu_number(a, part)?, parse_cpu_number(b, part)?),
-                None => {
-                    let id = parse_cpu_number(part, part)?;
-                    (id, id)
-                }
-            };
-            if first > last {
-                return Err(CpuListError::ReversedRange {
-                    part: part.to_string(),
-                });
-            }
-            set.cpus.extend((first..=last).map(CpuId));
-        }
-        Ok(set)
-    }
-
-    /// Parses a hex CPU mask: bit N set = CPU N. Accepts the 6WIND `FP_MASK`
-    /// and `taskset` forms ("0x6", "6") and the Linux comma-grouped form of
-    /// `/proc/<pid>/status` Cpus_allowed ("00000000,0000000f"), where each
-    /// group is one 32-bit word, most significant first.
-    pub fn parse_mask(s: &str) -> Result<CpuSet, CpuListError> {
-        let trimmed = s.trim();
-        let bad = || CpuListError::BadMask {
-            part: trimmed.to_string(),
-        };
-        let digits = trimmed
-            .strip_prefix("0x")
-            .or_else(|| trimmed.strip_prefix("0X"))
-            .unwrap_or(trimmed);
-        let groups: Vec<&str> = digits.split(',').collect();
-        let multi = groups.len() > 1;
-        let mut set = CpuSet::new();
-        // Walk groups from the least significant (last) one.
-        for (group_index, group) in groups.iter().rev().enumerate() {
-            // A 32-bit word has at most 8 hex digits; a single group is an
-            // arbitrarily long number (taskset accepts "0xffffffffff").
-            if group.is_empty() || (multi && group.len() > 8) {
-                return Err(bad());
-            }
-            for (nibble_index, ch) in group.chars().rev().enumerate() {
-                let nibble = ch.to_digit(16).ok_or_else(bad)?;
-                for bit in 0..4 {
-                    if nibble & (1 << bit) == 0 {
-                        continue;
-                    }
-                    let cpu = group_index as u64 * 32 + nibble_index as u64 * 4 + bit;
-                    if cpu > u64::from(MAX_CPU_ID) {
-                        return Err(CpuListError::MaskTooLarge {
-                            part: trimmed.to_string(),
-                        });
-                    }
-                    set.cpus.insert(CpuId(cpu as u32));
-                }
-            }
-        }
-        Ok(set)
     }
 
     /// Whether `c` is in the set.
@@ -201,24 +95,6 @@ impl CpuSet {
         CpuSet {
             cpus: self.cpus.difference(&other.cpus).copied().collect(),
         }
-    }
-}
-
-/// Parses one decimal CPU number of a list entry. Only ASCII digits: `u32`'s
-/// `FromStr` would also take "+5".
-fn parse_cpu_number(digits: &str, part: &str) -> Result<u32, CpuListError> {
-    let digits = digits.trim();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CpuListError::BadEntry {
-            part: part.to_string(),
-        });
-    }
-    match digits.parse::<u32>() {
-        Ok(id) if id <= MAX_CPU_ID => Ok(id),
-        // All digits, so the only failure is overflow: too large either way.
-        _ => Err(CpuListError::IdTooLarge {
-            part: part.to_string(),
-        }),
     }
 }
 
@@ -337,14 +213,6 @@ fn mask_words_to_set(words: &[libc::c_ulong]) -> CpuSet {
     set
 }
 
-/// The CPUs the kernel has online, from `/sys/devices/system/cpu/online`.
-pub fn online_cpus() -> io::Result<CpuSet> {
-    const PATH: &str = "/sys/devices/system/cpu/online";
-    let text = std::fs::read_to_string(PATH)?;
-    CpuSet::parse_list(&text)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{PATH}: {e}")))
-}
-
 /// Reads the CPU cycle counter: the TSC on x86_64, the virtual counter
 /// (`cntvct_el0`) on aarch64, nanoseconds of a monotonic clock elsewhere.
 ///
@@ -433,61 +301,9 @@ fn measure_against_clock(span: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn set(ids: &[u32]) -> CpuSet {
         CpuSet::from_ids(ids.iter().copied().map(CpuId))
-    }
-
-    #[test]
-    fn parse_list_forms() {
-        assert_eq!(
-            CpuSet::parse_list("0-3,7,9-10").unwrap(),
-            set(&[0, 1, 2, 3, 7, 9, 10])
-        );
-        assert_eq!(CpuSet::parse_list("  5\n").unwrap(), set(&[5]));
-        assert_eq!(CpuSet::parse_list("0-1\n").unwrap(), set(&[0, 1]));
-        assert_eq!(CpuSet::parse_list("").unwrap(), CpuSet::new());
-        assert_eq!(CpuSet::parse_list(" \n").unwrap(), CpuSet::new());
-        assert_eq!(CpuSet::parse_list("3,1,2").unwrap(), set(&[1, 2, 3]));
-        assert_eq!(CpuSet::parse_list("2-2").unwrap(), set(&[2]));
-        assert_eq!(CpuSet::parse_list("65535").unwrap(), set(&[65535]));
-    }
-
-    #[test]
-    fn parse_list_errors_quote_the_bad_part() {
-        let cases = [
-            ("0-3,x", CpuListError::BadEntry { part: "x".into() }),
-            ("1,,2", CpuListError::BadEntry { part: "".into() }),
-            ("1-", CpuListError::BadEntry { part: "1-".into() }),
-            ("-1", CpuListError::BadEntry { part: "-1".into() }),
-            ("+5", CpuListError::BadEntry { part: "+5".into() }),
-            (
-                "1-2-3",
-                CpuListError::BadEntry {
-                    part: "1-2-3".into(),
-                },
-            ),
-            ("0x3", CpuListError::BadEntry { part: "0x3".into() }),
-            ("0,5-3", CpuListError::ReversedRange { part: "5-3".into() }),
-            (
-                "65536",
-                CpuListError::IdTooLarge {
-                    part: "65536".into(),
-                },
-            ),
-            (
-                "0-99999999999",
-                CpuListError::IdTooLarge {
-                    part: "0-99999999999".into(),
-                },
-            ),
-        ];
-        for (input, want) in cases {
-            assert_eq!(CpuSet::parse_list(input), Err(want), "input {input:?}");
-        }
-        let msg = CpuSet::parse_list("0,5-3").unwrap_err().to_string();
-        assert!(msg.contains("\"5-3\""), "{msg}");
     }
 
     #[test]
@@ -499,43 +315,6 @@ mod tests {
         assert_eq!(set(&[1, 3, 5]).to_string(), "1,3,5");
         assert_eq!(format!("{:?}", set(&[0, 1, 5])), "CpuSet(\"0-1,5\")");
         assert_eq!(CpuId(12).to_string(), "12");
-    }
-
-    #[test]
-    fn parse_mask_forms() {
-        assert_eq!(CpuSet::parse_mask("0x6").unwrap(), set(&[1, 2]));
-        assert_eq!(CpuSet::parse_mask("6").unwrap(), set(&[1, 2]));
-        assert_eq!(CpuSet::parse_mask("0XF0\n").unwrap(), set(&[4, 5, 6, 7]));
-        assert_eq!(CpuSet::parse_mask("0").unwrap(), CpuSet::new());
-        assert_eq!(
-            CpuSet::parse_mask("00000000,0000000f").unwrap(),
-            set(&[0, 1, 2, 3])
-        );
-        assert_eq!(CpuSet::parse_mask("1,00000000").unwrap(), set(&[32]));
-        assert_eq!(
-            CpuSet::parse_mask("80000000,00000001").unwrap(),
-            set(&[0, 63])
-        );
-        assert_eq!(CpuSet::parse_mask("0x100000000").unwrap(), set(&[32]));
-        assert_eq!(CpuSet::parse_mask("aA").unwrap(), set(&[1, 3, 5, 7]));
-    }
-
-    #[test]
-    fn parse_mask_errors() {
-        for bad in ["", "0x", "0xg", "1,,2", "123456789,0", "0x-1", "1 2"] {
-            assert!(
-                matches!(CpuSet::parse_mask(bad), Err(CpuListError::BadMask { .. })),
-                "{bad:?}"
-            );
-        }
-        // Bit 65536 is one past MAX_CPU_ID.
-        let huge = format!("1{}", "0".repeat(16384));
-        assert!(matches!(
-            CpuSet::parse_mask(&huge),
-            Err(CpuListError::MaskTooLarge { .. })
-        ));
-        let msg = CpuSet::parse_mask("0xzz").unwrap_err().to_string();
-        assert!(msg.contains("\"0xzz\""), "{msg}");
     }
 
     #[test]
@@ -555,58 +334,6 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.contains(CpuId(9)) && !c.contains(CpuId(2)));
         assert_eq!(c.iter().collect::<Vec<_>>(), vec![CpuId(1), CpuId(9)]);
-    }
-
-    /// Renders `set` as a hex mask, comma-grouped in 32-bit words if asked.
-    fn to_mask(set: &CpuSet, grouped: bool) -> String {
-        let top = set.iter().last().map_or(0, |c| c.0 as usize);
-        let mut words = vec![0u32; top / 32 + 1];
-        for c in set.iter() {
-            words[c.0 as usize / 32] |= 1 << (c.0 % 32);
-        }
-        let parts: Vec<String> = words.iter().rev().map(|w| format!("{w:08x}")).collect();
-        if grouped {
-            parts.join(",")
-        } else {
-            format!("0x{}", parts.concat())
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn list_round_trip(ids in prop::collection::btree_set(0u32..=MAX_CPU_ID, 0..64)) {
-            let s = CpuSet::from_ids(ids.into_iter().map(CpuId));
-            prop_assert_eq!(CpuSet::parse_list(&s.to_string()).unwrap(), s);
-        }
-
-        #[test]
-        fn dense_list_round_trip(ids in prop::collection::btree_set(0u32..200, 0..150)) {
-            let s = CpuSet::from_ids(ids.into_iter().map(CpuId));
-            prop_assert_eq!(CpuSet::parse_list(&s.to_string()).unwrap(), s);
-        }
-
-        #[test]
-        fn mask_round_trip(ids in prop::collection::btree_set(0u32..300, 0..40), grouped: bool) {
-            let s = CpuSet::from_ids(ids.into_iter().map(CpuId));
-            prop_assert_eq!(CpuSet::parse_mask(&to_mask(&s, grouped)).unwrap(), s);
-        }
-
-        #[test]
-        fn list_parser_never_panics(input in "[0-9,\\- x]{0,20}") {
-            let _ = CpuSet::parse_list(&input);
-            let _ = CpuSet::parse_mask(&input);
-        }
-    }
-
-    #[test]
-    fn thread_affinity_is_non_empty_subset_of_online() {
-        let affinity = thread_affinity().expect("sched_getaffinity");
-        let online = online_cpus().expect("online cpus");
-        assert!(!affinity.is_empty());
-        assert!(
-            affinity.is_subset(&online),
-            "affinity {affinity} online {online}"
-        );
     }
 
     #[test]

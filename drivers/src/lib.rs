@@ -34,5 +34,6 @@ pub mod port;
 /// Device models for tests: no hardware. Test and `sim` builds only.
 #[cfg(all(not(loom), any(test, feature = "sim")))]
 pub mod sim;
+pub mod testing;
 #[cfg(not(loom))]
 pub mod vfio;

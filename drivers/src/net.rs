@@ -60,7 +60,8 @@ impl FromStr for MacAddr {
         let mut parts = s.split([':', '-']);
         for b in out.iter_mut() {
             let p = parts.next().ok_or_else(err)?;
-            if p.is_empty() || p.len() > 2 {
+            // Hex digits only: from_str_radix would also take "+f".
+            if p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
@@ -87,6 +88,7 @@ mod tests {
             "02:00:00:00:00:00:00",
             "zz:00:00:00:00:00",
             "002:0:0:0:0:0",
+            "+f:00:00:00:00:00",
         ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }

@@ -26,7 +26,7 @@ use crate::memory::{
 use crate::ring::{Ring, RingError};
 use arrayvec::ArrayVec;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Most pools a process can have at once.
@@ -135,6 +135,19 @@ pub enum PoolError {
     },
 }
 
+impl PoolError {
+    /// True when the pool was given up because its interrupt flag was set.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            PoolError::Memory {
+                source: MemoryError::Interrupted { .. },
+                ..
+            }
+        )
+    }
+}
+
 struct PoolShared {
     id: PoolId,
     name: String,
@@ -188,6 +201,20 @@ impl Pool {
     /// Allocate the memory, cut it into buffers and put them all in the
     /// free ring.
     pub fn new(config: &PoolConfig) -> Result<Pool, PoolError> {
+        Self::build(config, None)
+    }
+
+    /// [`new`](Self::new), giving up while the memory is faulted in as soon
+    /// as `interrupt` is set ([`MemoryError::Interrupted`] inside
+    /// [`PoolError::Memory`]; see [`PoolError::is_interrupted`]).
+    pub fn new_interruptible(
+        config: &PoolConfig,
+        interrupt: &AtomicBool,
+    ) -> Result<Pool, PoolError> {
+        Self::build(config, Some(interrupt))
+    }
+
+    fn build(config: &PoolConfig, interrupt: Option<&AtomicBool>) -> Result<Pool, PoolError> {
         let bad = |why: String| PoolError::BadConfig {
             name: config.name.clone(),
             why,
@@ -219,11 +246,13 @@ impl Pool {
             config.count as usize,
             page_size_of(&config.backing),
         );
-        let region = DmaRegion::allocate(layout.bytes, &config.backing).map_err(|source| {
-            PoolError::Memory {
-                name: config.name.clone(),
-                source,
-            }
+        let region = match interrupt {
+            Some(flag) => DmaRegion::allocate_interruptible(layout.bytes, &config.backing, flag),
+            None => DmaRegion::allocate(layout.bytes, &config.backing),
+        }
+        .map_err(|source| PoolError::Memory {
+            name: config.name.clone(),
+            source,
         })?;
         // The page size actually used may differ from the guess (Auto).
         let layout = Layout::for_pages(element_size, config.count as usize, region.page_size());
@@ -793,6 +822,22 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_pool_is_given_up_and_a_clear_flag_changes_nothing() {
+        use std::sync::atomic::AtomicBool;
+        let cfg = PoolConfig::new("interrupted", 40_000).with_backing(MemoryBacking::NoHuge);
+        let err = Pool::new_interruptible(&cfg, &AtomicBool::new(true)).expect_err("interrupted");
+        assert!(err.is_interrupted(), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("pool interrupted: interrupted while faulting in "),
+            "{err}"
+        );
+        // Over several populate chunks, all of it is faulted in and cut.
+        let pool = Pool::new_interruptible(&cfg, &AtomicBool::new(false)).expect("built");
+        assert_eq!(pool.available(), 40_000);
+    }
+
+    #[test]
     fn new_pool_has_every_buffer_free_and_distinct() {
         let pool = soft_pool("distinct", 1000);
         assert_eq!(pool.available(), 1000);
@@ -881,9 +926,25 @@ mod tests {
 
     #[test]
     fn slots_are_reused_after_clean_drop() {
-        for _ in 0..(MAX_POOLS + 10) {
-            let p = soft_pool("reuse", 1);
+        // More pools, one after the other, than the registry has slots:
+        // each clean drop must give its slot back, or a `Pool::new` here
+        // fails with TooManyPools. Other tests of this binary hold some
+        // pools meanwhile; they never hold all but a few of the slots.
+        for i in 0..(MAX_POOLS + 10) {
+            let p =
+                match Pool::new(&PoolConfig::new("reuse", 1).with_backing(MemoryBacking::NoHuge)) {
+                    Ok(p) => p,
+                    Err(err) => panic!("pool {i}: {err} (slots not given back)"),
+                };
+            let mut cache = p.cache();
+            let m = cache.alloc().expect("one buffer");
+            cache.free(m);
+            drop(cache);
+            let shared = Arc::downgrade(&p.shared);
             drop(p);
+            // The registry's reference went with the slot: the pool's
+            // memory is gone.
+            assert_eq!(shared.strong_count(), 0, "pool {i} still registered");
         }
     }
 

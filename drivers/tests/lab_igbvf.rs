@@ -2,8 +2,8 @@
 //! VF0 through vfio, the kernel side through an AF_PACKET port on the PF
 //! netdev, in one process and one thread.
 //!
-//! Outside the lab (FASTPATH_LAB unset) it says "skipped" and passes. In
-//! the lab it needs FASTPATH_LAB_VF0 (on vfio-pci), FASTPATH_LAB_PF_NETDEV,
+//! It exists only in the lab's build, and fails outside the lab
+//! (FASTPATH_LAB unset). It needs FASTPATH_LAB_VF0 (on vfio-pci), FASTPATH_LAB_PF_NETDEV,
 //! hugepages, busybox `ip`, and root; the admin MAC test also needs
 //! FASTPATH_LAB_IP (the full iproute2 `ip`, for `ip link set PF vf 0 mac`).
 //!
@@ -18,6 +18,10 @@
 //! loss"), so frames sent while the PF resets the VF are lost; only in the
 //! reset phases is loss allowed, and it is counted and printed. Elsewhere
 //! every frame must arrive, in order, with its payload intact.
+
+// The lab tests exist only in the VM lab's build (scripts/vmlab/build-tests.sh
+// passes --cfg fastpath_lab): on a host they would have nothing to test.
+#![cfg(fastpath_lab)]
 
 use drivers::burst::Burst;
 use drivers::mbuf::{Mbuf, PortId};
@@ -63,11 +67,8 @@ const READY: Duration = Duration::from_secs(60);
 /// The whole of a PF reset phase (trigger, recovery, traffic after it).
 const RESET_BOUND: Duration = Duration::from_secs(120);
 
-fn lab_env() -> Option<(PciAddress, String)> {
-    if std::env::var("FASTPATH_LAB").as_deref() != Ok("1") {
-        eprintln!("skipped: not in the VM lab (set FASTPATH_LAB=1)");
-        return None;
-    }
+fn lab_env() -> (PciAddress, String) {
+    drivers::testing::assert_in_vm_lab();
     let vf0 = std::env::var("FASTPATH_LAB_VF0").expect("FASTPATH_LAB_VF0");
     let pf = std::env::var("FASTPATH_LAB_PF_NETDEV").expect("FASTPATH_LAB_PF_NETDEV");
     // The kernel sends from the PF netdev: start only once it has carrier
@@ -77,7 +78,7 @@ fn lab_env() -> Option<(PciAddress, String)> {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(carrier(&pf), "{pf} has no carrier after {READY:?}");
-    Some((vf0.parse().expect("FASTPATH_LAB_VF0 is a PCI address"), pf))
+    (vf0.parse().expect("FASTPATH_LAB_VF0 is a PCI address"), pf)
 }
 
 fn frame_len(stream: u8, seq: u32) -> usize {
@@ -587,11 +588,8 @@ fn carrier(dev: &str) -> bool {
 /// while VF0 is up (the PF sends the VF nothing, reference/vmlab/rx
 /// "reset-mac"; reported, not asserted), and cleared at the end.
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_igbvf_admin_mac_from_the_pf() {
-    let Some((vf0, pf)) = lab_env() else {
-        return;
-    };
+    let (vf0, pf) = lab_env();
     let ip_full = std::env::var("FASTPATH_LAB_IP").expect("FASTPATH_LAB_IP");
     let admin: MacAddr = ADMIN_MAC.parse().expect("MAC");
     let admin2: MacAddr = ADMIN_MAC2.parse().expect("MAC");
@@ -710,11 +708,8 @@ fn lab_igbvf_admin_mac_from_the_pf() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
-    let Some((vf0, pf)) = lab_env() else {
-        return;
-    };
+    let (vf0, pf) = lab_env();
     let t_start = Instant::now();
     let container = std::sync::Arc::new(Container::open().expect("open /dev/vfio/vfio"));
     let device = container.open_device(vf0).expect("open VF0");

@@ -20,6 +20,10 @@
 //! disable cannot happen here; the device models (`drivers/src/sim`) show
 //! that case. This test shows the same code path on the real kernel side.
 
+// The lab tests exist only in the VM lab's build (scripts/vmlab/build-tests.sh
+// passes --cfg fastpath_lab): on a host they would have nothing to test.
+#![cfg(fastpath_lab)]
+
 use drivers::burst::Burst;
 use drivers::mbuf::{Mbuf, PortId};
 use drivers::memory::{DmaMapper, HugepageSize, MemoryBacking};
@@ -50,11 +54,8 @@ const PHASE_AFTER: u8 = 3;
 /// comes up. The test only waits this long when something is wrong.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn lab_env() -> Option<(PciAddress, String)> {
-    if std::env::var("FASTPATH_LAB").as_deref() != Ok("1") {
-        eprintln!("skipped: not in the VM lab (set FASTPATH_LAB=1)");
-        return None;
-    }
+fn lab_env() -> (PciAddress, String) {
+    drivers::testing::assert_in_vm_lab();
     let vf0 = std::env::var("FASTPATH_LAB_VF0").expect("FASTPATH_LAB_VF0");
     let pf = std::env::var("FASTPATH_LAB_PF_NETDEV").expect("FASTPATH_LAB_PF_NETDEV");
     // An earlier test may have just reset the PF (MTU, link): start once it
@@ -64,7 +65,7 @@ fn lab_env() -> Option<(PciAddress, String)> {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(carrier(&pf), "{pf} has no carrier after {DEADLINE:?}");
-    Some((vf0.parse().expect("FASTPATH_LAB_VF0 is a PCI address"), pf))
+    (vf0.parse().expect("FASTPATH_LAB_VF0 is a PCI address"), pf)
 }
 
 fn carrier(dev: &str) -> bool {
@@ -162,11 +163,8 @@ fn exchange(
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_open_vf_stop_start_and_teardown() {
-    let Some((vf0, pf)) = lab_env() else {
-        return;
-    };
+    let (vf0, pf) = lab_env();
     let faults_before = iommu_faults(&kernel_log()).len();
     let container = Arc::new(Container::open().expect("open /dev/vfio/vfio"));
     container.attach(vf0).expect("attach VF0's group");

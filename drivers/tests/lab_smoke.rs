@@ -4,26 +4,20 @@
 //! hugepages), in the IOMMU mode it says it booted in (FASTPATH_LAB_IOMMU:
 //! `type1` behind the virtual IOMMU, or `noiommu` with vfio's no-IOMMU mode).
 //!
-//! Outside the lab (FASTPATH_LAB unset) every test says "skipped" and
-//! passes, so `cargo test --workspace` can run it anywhere. Inside the lab the
-//! setup is described by FASTPATH_LAB_VF0, FASTPATH_LAB_VF1_KERNEL,
+//! It exists only in the lab's build, and fails outside the lab
+//! (FASTPATH_LAB unset). The lab's setup is described by FASTPATH_LAB_VF0, FASTPATH_LAB_VF1_KERNEL,
 //! FASTPATH_LAB_VF1_NETDEV and FASTPATH_LAB_PF_NETDEV (see
 //! scripts/vmlab/README.md).
+
+// The lab tests exist only in the VM lab's build (scripts/vmlab/build-tests.sh
+// passes --cfg fastpath_lab): on a host they would have nothing to test.
+#![cfg(fastpath_lab)]
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use drivers::memory::{hugepage_status, DmaRegion, HugepageSize, MemoryBacking, PageSize};
-
-/// True inside the VM lab; otherwise prints why the test does nothing.
-fn in_lab() -> bool {
-    if std::env::var("FASTPATH_LAB").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("skipped: not in the VM lab (FASTPATH_LAB=1 is set only by scripts/vmlab/run.sh)");
-    false
-}
 
 /// A variable the lab must set; a missing one is a broken lab, not a skip.
 fn lab_var(name: &str) -> String {
@@ -49,11 +43,8 @@ fn link_name(link: &Path) -> Option<String> {
 const IFF_UP: u32 = 0x1;
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf0_group_node_exists() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let vf0 = lab_var("FASTPATH_LAB_VF0");
     let group = link_name(&pci_device(&vf0).join("iommu_group"))
         .unwrap_or_else(|| panic!("VF0 {vf0} has no iommu_group: is the vIOMMU on?"));
@@ -80,11 +71,8 @@ fn vf0_group_node_exists() {
 /// (intel-iommu's dmar) for `type1`; none, and vfio's unsafe no-IOMMU mode
 /// on, for `noiommu`.
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn iommu_mode_is_the_one_the_lab_booted() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let mode = lab_var("FASTPATH_LAB_IOMMU");
     let iommus: Vec<String> = fs::read_dir("/sys/class/iommu")
         .map(|d| {
@@ -119,22 +107,16 @@ fn iommu_mode_is_the_one_the_lab_booted() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf0_is_bound_to_vfio_pci() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let vf0 = lab_var("FASTPATH_LAB_VF0");
     let driver = link_name(&pci_device(&vf0).join("driver"));
     assert_eq!(driver.as_deref(), Some("vfio-pci"), "driver of VF0 {vf0}");
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn vf1_netdev_exists_on_igbvf() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let vf1 = lab_var("FASTPATH_LAB_VF1_KERNEL");
     let netdev = lab_var("FASTPATH_LAB_VF1_NETDEV");
     let class = Path::new("/sys/class/net").join(&netdev);
@@ -149,11 +131,8 @@ fn vf1_netdev_exists_on_igbvf() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn pf_netdev_is_up() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let pf = lab_var("FASTPATH_LAB_PF_NETDEV");
     let flags_path = Path::new("/sys/class/net").join(&pf).join("flags");
     let flags = fs::read_to_string(&flags_path)
@@ -168,11 +147,8 @@ fn pf_netdev_is_up() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn free_2m_hugepages_can_back_a_dma_region() {
-    if !in_lab() {
-        return;
-    }
+    drivers::testing::assert_in_vm_lab();
     let free = hugepage_status()
         .into_iter()
         .find(|pool| pool.size == PageSize::Size2M)

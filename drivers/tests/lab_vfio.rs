@@ -1,41 +1,37 @@
 //! Real-device vfio tests for the VM lab (reference/vmlab/: QEMU igb PF
 //! with igbvf VFs, vfio-pci, a virtual IOMMU).
 //!
-//! Each test returns at once, saying "skipped: not in the VM lab", unless
-//! FASTPATH_LAB=1. In the lab they need:
+//! They exist only in the lab's build, and fail outside the lab
+//! (FASTPATH_LAB unset). They need:
 //! - FASTPATH_LAB_VF0: a VF bound to vfio-pci (e.g. 0000:01:10.0),
 //! - FASTPATH_LAB_VF1_KERNEL: a VF bound to the kernel igbvf driver,
 //! - a free 2 MiB hugepage.
+
+// The lab tests exist only in the VM lab's build (scripts/vmlab/build-tests.sh
+// passes --cfg fastpath_lab): on a host they would have nothing to test.
+#![cfg(fastpath_lab)]
 
 use drivers::memory::{DmaMapper, DmaRegion, HugepageSize, IovaLayout, MemoryBacking};
 use drivers::mmio::RegisterSpace;
 use drivers::pci::PciAddress;
 use drivers::vfio::{config, Container, IommuMode, VfioError};
 
-/// igbvf BAR0 registers: reference/nic-facts-igbvf.md C.2.
+/// igbvf BAR0 registers: docs/facts/nic-facts-igbvf.md C.2.
 const VF_CTRL: u32 = 0x0000;
 const VF_STATUS: u32 = 0x0008;
 
-fn lab_address(var: &str) -> Option<PciAddress> {
-    if std::env::var("FASTPATH_LAB").as_deref() != Ok("1") {
-        eprintln!("skipped: not in the VM lab (set FASTPATH_LAB=1)");
-        return None;
-    }
+fn lab_address(var: &str) -> PciAddress {
+    drivers::testing::assert_in_vm_lab();
     let value =
         std::env::var(var).unwrap_or_else(|_| panic!("FASTPATH_LAB=1 but {var} is not set"));
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|e| panic!("{var}={value:?}: {e}")),
-    )
+    value
+        .parse()
+        .unwrap_or_else(|e| panic!("{var}={value:?}: {e}"))
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_open_map_unmap_a_hugepage_region() {
-    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
-        return;
-    };
+    let vf0 = lab_address("FASTPATH_LAB_VF0");
     let container = Container::open().expect("open /dev/vfio/vfio");
     let device = container.open_device(vf0).expect("open VF0");
     if lab_iommu() == "noiommu" {
@@ -158,11 +154,8 @@ fn system_ram() -> Vec<(u64, u64)> {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_bar0_registers_and_config_space() {
-    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
-        return;
-    };
+    let vf0 = lab_address("FASTPATH_LAB_VF0");
     let container = Container::open().expect("open /dev/vfio/vfio");
     let device = container.open_device(vf0).expect("open VF0");
     assert_eq!(
@@ -196,11 +189,8 @@ fn lab_bar0_registers_and_config_space() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_kernel_bound_vf_is_refused_with_the_rebind_commands() {
-    let Some(vf1) = lab_address("FASTPATH_LAB_VF1_KERNEL") else {
-        return;
-    };
+    let vf1 = lab_address("FASTPATH_LAB_VF1_KERNEL");
     let container = Container::open().expect("open /dev/vfio/vfio");
     let err = container.open_device(vf1).expect_err("bound to igbvf");
     let message = err.to_string();
@@ -214,11 +204,8 @@ fn lab_kernel_bound_vf_is_refused_with_the_rebind_commands() {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_group_opened_twice_is_busy() {
-    let Some(vf0) = lab_address("FASTPATH_LAB_VF0") else {
-        return;
-    };
+    let vf0 = lab_address("FASTPATH_LAB_VF0");
     let first = Container::open().expect("open /dev/vfio/vfio");
     let _device = first.open_device(vf0).expect("open VF0");
     let second = Container::open().expect("a second container");

@@ -9,6 +9,7 @@
 
 use drivers::burst::Burst;
 use drivers::pool::PoolCache;
+use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::null::{NullPort, NullRx, NullTx};
 use drivers::port::ring_pair::{RingPort, RingRx, RingTx};
 use drivers::port::{
@@ -16,13 +17,15 @@ use drivers::port::{
     ServiceEvent, TxQueue, XStat,
 };
 
-/// A null, ring or device port.
+/// A null, ring, AF_PACKET or device port.
 #[derive(Debug)]
 pub enum AnyPort {
     /// See [`NullPort`].
     Null(NullPort),
     /// See [`RingPort`].
     Ring(RingPort),
+    /// See [`AfPacketPort`].
+    AfPacket(AfPacketPort),
     /// A device (a VF through vfio), driven by the driver its PCI ids name.
     Device(DynPort),
 }
@@ -33,6 +36,8 @@ pub enum AnyRx {
     Null(NullRx),
     /// Ring.
     Ring(RingRx),
+    /// AF_PACKET.
+    AfPacket(AfPacketRx),
     /// Device.
     Device(DynRx),
 }
@@ -43,6 +48,8 @@ pub enum AnyTx {
     Null(NullTx),
     /// Ring.
     Ring(RingTx),
+    /// AF_PACKET.
+    AfPacket(AfPacketTx),
     /// Device.
     Device(DynTx),
 }
@@ -52,6 +59,7 @@ impl std::fmt::Debug for AnyRx {
         f.write_str(match self {
             AnyRx::Null(_) => "AnyRx::Null",
             AnyRx::Ring(_) => "AnyRx::Ring",
+            AnyRx::AfPacket(_) => "AnyRx::AfPacket",
             AnyRx::Device(_) => "AnyRx::Device",
         })
     }
@@ -62,6 +70,7 @@ impl std::fmt::Debug for AnyTx {
         f.write_str(match self {
             AnyTx::Null(_) => "AnyTx::Null",
             AnyTx::Ring(_) => "AnyTx::Ring",
+            AnyTx::AfPacket(_) => "AnyTx::AfPacket",
             AnyTx::Device(_) => "AnyTx::Device",
         })
     }
@@ -73,6 +82,7 @@ impl RxQueue for AnyRx {
         match self {
             AnyRx::Null(q) => q.rx_burst(cache, out, max),
             AnyRx::Ring(q) => q.rx_burst(cache, out, max),
+            AnyRx::AfPacket(q) => q.rx_burst(cache, out, max),
             AnyRx::Device(q) => q.rx_burst(cache, out, max),
         }
     }
@@ -84,6 +94,7 @@ impl TxQueue for AnyTx {
         match self {
             AnyTx::Null(q) => q.tx_burst(cache, pkts),
             AnyTx::Ring(q) => q.tx_burst(cache, pkts),
+            AnyTx::AfPacket(q) => q.tx_burst(cache, pkts),
             AnyTx::Device(q) => q.tx_burst(cache, pkts),
         }
     }
@@ -95,6 +106,7 @@ macro_rules! each {
         match $self {
             AnyPort::Null($p) => $body,
             AnyPort::Ring($p) => $body,
+            AnyPort::AfPacket($p) => $body,
             AnyPort::Device($p) => $body,
         }
     };
@@ -146,6 +158,13 @@ impl Port for AnyPort {
                 (
                     r.into_iter().map(AnyRx::Ring).collect(),
                     t.into_iter().map(AnyTx::Ring).collect(),
+                )
+            }
+            AnyPort::AfPacket(p) => {
+                let (r, t) = p.queues(rx, tx)?;
+                (
+                    r.into_iter().map(AnyRx::AfPacket).collect(),
+                    t.into_iter().map(AnyTx::AfPacket).collect(),
                 )
             }
             AnyPort::Device(p) => {

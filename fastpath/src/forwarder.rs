@@ -9,137 +9,76 @@ use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::fwd_mode::{FwdMode, MacRewrite};
 use crate::worker::{RxBinding, Stopped, Worker};
-use config::cpus::{allowed_cpus, check_requested, CpuConfigError};
-use drivers::burst::{DEFAULT_BURST, MAX_BURST};
-use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
+use config::cpus::{allowed_cpus, CpuConfigError};
+use config::port_spec::PortSpec;
+use config::run_config::ValidRunConfig;
+use drivers::cpu::{pin_current_thread, CpuId};
 use drivers::mbuf::PortId;
 use drivers::memory::DmaMapper;
 use drivers::memory::MemoryBacking;
-use drivers::net::MacAddr;
 use drivers::pci::{PciAddress, Sysfs};
-use drivers::pmd::{open_vf, OpenError, VfConfig};
-use drivers::pool::{Pool, PoolConfig, PoolError, DEFAULT_CACHE_SIZE};
-use drivers::port::null::{NullPort, DEFAULT_PACKET_SIZE};
-use drivers::port::ring_pair::{RingPort, DEFAULT_RING_SIZE};
+use drivers::pmd::{identify, open_vf, preflight, OpenError, VfConfig};
+use drivers::pool::{Pool, PoolConfig, PoolError};
+use drivers::port::af_packet::{AfPacketError, AfPacketPort};
+use drivers::port::null::NullPort;
+use drivers::port::ring_pair::RingPort;
 use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats, ServiceEvent, XStat};
 use drivers::vfio::{Container, VfioError};
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A port as given on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortKind {
-    /// [`NullPort`]: RX makes packets, TX frees them.
-    Null,
-    /// [`RingPort`]: consecutive `ring` ports are connected in pairs.
-    Ring,
-    /// A VF at this PCI address, driven through vfio-pci by the PMD the
-    /// supported-device table names for it.
-    Pci(PciAddress),
-}
-
-impl FromStr for PortKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "null" => Ok(PortKind::Null),
-            "ring" => Ok(PortKind::Ring),
-            _ => match s.parse::<PciAddress>() {
-                Ok(a) => Ok(PortKind::Pci(a)),
-                Err(e) => Err(format!(
-                    "unknown port {s:?}: expected null, ring or a VF's PCI address \
-                     such as 0000:01:10.0 ({e})"
-                )),
-            },
-        }
-    }
-}
-
-impl fmt::Display for PortKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PortKind::Null => f.write_str("null"),
-            PortKind::Ring => f.write_str("ring"),
-            PortKind::Pci(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// Which CPUs the workers run on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoreChoice {
-    /// This many cores, picked from the allowed CPUs (the first allowed CPU
-    /// is left to the control thread when there is more than one).
-    Count(usize),
-    /// Exactly these CPUs.
-    List(CpuSet),
-}
-
-/// How to run.
-#[derive(Debug, Clone)]
-pub struct ForwarderConfig {
-    /// Ports, in port-id order.
-    pub ports: Vec<PortKind>,
-    /// Worker cores.
-    pub cores: CoreChoice,
-    /// Forwarding mode.
-    pub mode: FwdMode,
-    /// Burst size.
-    pub burst: usize,
-    /// Bursts sent on every TX queue at start (seeds ring loops).
-    pub tx_first: usize,
-    /// Buffers in the pool (None: enough for the rings, queues and caches).
-    pub nb_mbuf: Option<u32>,
-    /// Per-core cache size.
-    pub cache_size: usize,
-    /// Memory for the pool.
-    pub backing: MemoryBacking,
-    /// Length of packets made by null ports.
-    pub packet_size: u16,
-    /// Ring size per queue and direction for ring ports.
-    pub ring_size: usize,
-    /// Peer (destination) MAC per port for the mac mode; missing entries
-    /// default to testpmd's 02:00:00:00:00:<port>.
-    pub eth_peers: Vec<MacAddr>,
-}
-
-impl Default for ForwarderConfig {
-    fn default() -> Self {
-        ForwarderConfig {
-            ports: vec![PortKind::Null, PortKind::Null],
-            cores: CoreChoice::Count(1),
-            mode: FwdMode::Io,
-            burst: DEFAULT_BURST,
-            tx_first: 0,
-            nb_mbuf: None,
-            cache_size: DEFAULT_CACHE_SIZE,
-            backing: MemoryBacking::default(),
-            packet_size: DEFAULT_PACKET_SIZE,
-            ring_size: DEFAULT_RING_SIZE,
-            eth_peers: Vec::new(),
-        }
-    }
+/// Why a worker thread could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The thread could not be created.
+    #[error("cannot spawn its thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The thread could not be pinned to its CPU.
+    #[error("cannot pin its thread (sched_setaffinity): {0}")]
+    Pin(#[source] std::io::Error),
 }
 
 /// Why the forwarder did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Nonsense in the configuration.
-    #[error("{0}")]
-    Config(String),
-    /// CPUs not allowed or unreadable.
+    /// CPUs not allowed, too few, or unreadable.
     #[error(transparent)]
     Cpus(#[from] CpuConfigError),
+    /// A device port with the pool on ordinary pages: devices DMA into the
+    /// pool and need hugepage memory mapped for them.
+    #[error(
+        "port {port} ({address}, {name} {vendor_id:04x}:{device_id:04x}) is a device, and \
+         devices need hugepage DMA memory for the buffer pool and descriptor rings, not \
+         ordinary pages"
+    )]
+    DeviceNeedsHugepages {
+        /// Port index.
+        port: usize,
+        /// The device.
+        address: PciAddress,
+        /// Its name in the supported-device table.
+        name: &'static str,
+        /// Vendor id.
+        vendor_id: u16,
+        /// Device id.
+        device_id: u16,
+    },
     /// The pool could not be built (the message says how to fix it).
     #[error(transparent)]
     Pool(#[from] PoolError),
     /// A port could not be set up.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// An AF_PACKET port could not be opened (the message names the fix).
+    #[error("port {port}: {source}")]
+    AfPacket {
+        /// Port index.
+        port: usize,
+        /// Why.
+        source: AfPacketError,
+    },
     /// A VF could not be found, opened or brought up (the message names
     /// the fix).
     #[error(transparent)]
@@ -147,13 +86,32 @@ pub enum StartError {
     /// vfio refused (the message names the fix).
     #[error(transparent)]
     Vfio(#[from] VfioError),
+    /// A VF port met with no vfio container: only when ports are built
+    /// without going through the device checks first.
+    #[error("port {port} ({address}): no vfio container was opened for it")]
+    NoVfioContainer {
+        /// Port index.
+        port: usize,
+        /// The device.
+        address: PciAddress,
+    },
+    /// The stop flag given to [`Forwarder::start_interruptible`] was set
+    /// (a signal) before the workers started. Not a failure: everything
+    /// built so far was torn down, and `report` holds the buffer audit.
+    #[error("start-up interrupted ({phase})")]
+    Interrupted {
+        /// The step under way.
+        phase: &'static str,
+        /// The audit of what had been built (no cores, no ports).
+        report: Box<FinalReport>,
+    },
     /// A worker thread could not be started or pinned.
-    #[error("worker on CPU {cpu}: {why}")]
+    #[error("worker on CPU {cpu}: {source}")]
     Worker {
         /// The CPU.
         cpu: CpuId,
         /// What failed.
-        why: String,
+        source: WorkerError,
     },
 }
 
@@ -217,23 +175,33 @@ impl FinalReport {
 
 impl Forwarder {
     /// Build everything and start the workers.
-    pub fn start(cfg: &ForwarderConfig) -> Result<Forwarder, StartError> {
-        if cfg.ports.is_empty() {
-            return Err(StartError::Config("no ports given".into()));
-        }
-        if cfg.burst == 0 || cfg.burst > MAX_BURST {
-            return Err(StartError::Config(format!(
-                "burst {} must be between 1 and {MAX_BURST}",
-                cfg.burst
-            )));
-        }
-        let rings = cfg.ports.iter().filter(|k| **k == PortKind::Ring).count();
-        if rings % 2 != 0 {
-            return Err(StartError::Config(format!(
-                "ring ports come in connected pairs; {rings} given"
-            )));
-        }
-        let vfs = preflight_vfs(cfg)?;
+    pub fn start(cfg: &ValidRunConfig) -> Result<Forwarder, StartError> {
+        Self::start_interruptible(cfg, &AtomicBool::new(false))
+    }
+
+    /// [`start`](Self::start), giving up between steps (VF checks, vfio,
+    /// the pool, each port, the queues) as soon as `interrupt` is set, with
+    /// [`StartError::Interrupted`] and the buffer audit of what was built.
+    /// Once the workers run, `interrupt` is no longer read here: the caller
+    /// stops the forwarder, and a worker still seeding `tx_first` bursts
+    /// stops between two bursts.
+    pub fn start_interruptible(
+        cfg: &ValidRunConfig,
+        interrupt: &AtomicBool,
+    ) -> Result<Forwarder, StartError> {
+        let started = Instant::now();
+        // Relaxed: the flag carries no data (the signal watcher sets it).
+        // Used before the pool exists; later steps audit it.
+        let check = |phase: &'static str| {
+            if interrupt.load(Ordering::Relaxed) {
+                Err(interrupted(cfg, started, phase, None))
+            } else {
+                Ok(())
+            }
+        };
+        check("checking the VFs")?;
+        let vfs = preflight_vfs(cfg, &Sysfs::default())?;
+        check("opening vfio")?;
         // One container (one IOMMU address space) for every VF. Their
         // groups are attached first: the IOMMU type is set with the first
         // group, and only then can the pool be mapped.
@@ -246,25 +214,37 @@ impl Forwarder {
             }
             Some(c)
         };
-        let cpus = choose_cpus(&cfg.cores)?;
+        check("building the buffer pool")?;
+        let cpus = cfg.cores.choose(&allowed_cpus()?)?;
         let workers = cpus.len();
         let pool_cfg = PoolConfig {
             cache_size: cfg.cache_size,
             backing: cfg.backing.clone(),
             dma: container.clone().map(|c| c as Arc<dyn DmaMapper>),
-            ..PoolConfig::new(
-                "mbuf_pool",
-                cfg.nb_mbuf.unwrap_or_else(|| default_nb_mbuf(cfg, workers)),
-            )
+            ..PoolConfig::new("mbuf_pool", cfg.nb_mbuf())
         };
-        if cfg.packet_size as usize > pool_cfg.data_room as usize || cfg.packet_size < 14 {
-            return Err(StartError::Config(format!(
-                "packet size {} must be between 14 and the data room {}",
-                cfg.packet_size, pool_cfg.data_room
-            )));
+        let pool = match Pool::new_interruptible(&pool_cfg, interrupt) {
+            Ok(p) => p,
+            // The memory was released; no buffer was cut yet.
+            Err(e) if e.is_interrupted() => {
+                return Err(interrupted(cfg, started, "building the buffer pool", None))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(mut ports) = build_ports(cfg, workers, &pool, container.as_ref(), interrupt)?
+        else {
+            // The ports built so far were dropped (their buffers are back).
+            return Err(interrupted(cfg, started, "opening the ports", Some(&pool)));
+        };
+        if interrupt.load(Ordering::Relaxed) {
+            drop(ports);
+            return Err(interrupted(
+                cfg,
+                started,
+                "setting up the queues",
+                Some(&pool),
+            ));
         }
-        let pool = Pool::new(&pool_cfg)?;
-        let mut ports = build_ports(cfg, workers, &pool, container.as_ref())?;
 
         // Queue w of every port goes to worker w.
         let mut rx_by_worker: Vec<Vec<RxBinding<AnyRx>>> =
@@ -285,11 +265,7 @@ impl Forwarder {
             .iter()
             .enumerate()
             .map(|(p, port)| MacRewrite {
-                dst: cfg
-                    .eth_peers
-                    .get(p)
-                    .copied()
-                    .unwrap_or(MacAddr::local(p as u16)),
+                dst: cfg.peer_mac(p),
                 src: port.info().mac,
             })
             .collect();
@@ -297,7 +273,7 @@ impl Forwarder {
         let stop = Arc::new(AtomicBool::new(false));
         let mut counters = Vec::new();
         let mut threads = Vec::new();
-        let (ready_tx, ready_rx) = mpsc::channel::<(CpuId, Result<(), String>)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<(CpuId, std::io::Result<()>)>();
         for ((cpu, rx), tx) in cpus.iter().copied().zip(rx_by_worker).zip(tx_by_worker) {
             let worker = Worker {
                 rx,
@@ -305,7 +281,7 @@ impl Forwarder {
                 rewrite: rewrite.clone(),
                 mode: cfg.mode,
                 burst: cfg.burst,
-                tx_first: cfg.tx_first,
+                tx_first: cfg.tx_first(),
                 cache: pool.cache(),
             };
             let c = Arc::new(CoreCounters::default());
@@ -318,7 +294,7 @@ impl Forwarder {
                     // Pin from inside the thread: a spawned thread inherits
                     // its creator's mask, so pinning the creator would pile
                     // every thread onto one CPU.
-                    let pinned = pin_current_thread(cpu).map_err(|e| e.to_string());
+                    let pinned = pin_current_thread(cpu);
                     let ok = pinned.is_ok();
                     let _ = ready.send((cpu, pinned));
                     if !ok {
@@ -335,7 +311,7 @@ impl Forwarder {
                     }
                     return Err(StartError::Worker {
                         cpu,
-                        why: format!("cannot spawn thread: {e}"),
+                        source: WorkerError::Spawn(e),
                     });
                 }
             }
@@ -345,10 +321,10 @@ impl Forwarder {
         for _ in 0..threads.len() {
             match ready_rx.recv() {
                 Ok((_, Ok(()))) => {}
-                Ok((cpu, Err(why))) => {
+                Ok((cpu, Err(e))) => {
                     failure = failure.or(Some(StartError::Worker {
                         cpu,
-                        why: format!("cannot pin: {why}"),
+                        source: WorkerError::Pin(e),
                     }))
                 }
                 Err(_) => break,
@@ -519,135 +495,185 @@ fn paired_output(port: usize, nports: usize) -> usize {
     }
 }
 
-/// Checks each VF address before anything is opened: no duplicates, the
-/// device exists, fastpath has a driver for it, it is on vfio-pci with its
-/// group node present, and the pool can be DMA memory. Returns the VF
-/// addresses in port order.
-fn preflight_vfs(cfg: &ForwarderConfig) -> Result<Vec<PciAddress>, StartError> {
-    let vfs: Vec<PciAddress> = cfg
+/// Checks each VF address before anything is opened: the device exists
+/// and a driver here runs it (so an error can say what the device is),
+/// the pool can be DMA memory, and each VF is on vfio-pci with its group
+/// node present. Returns the VF addresses in port order.
+fn preflight_vfs(cfg: &ValidRunConfig, sysfs: &Sysfs) -> Result<Vec<PciAddress>, StartError> {
+    let vfs: Vec<(usize, PciAddress)> = cfg
         .ports
         .iter()
-        .filter_map(|k| match k {
-            PortKind::Pci(a) => Some(*a),
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            PortSpec::Pci(a) => Some((i, *a)),
             _ => None,
         })
         .collect();
-    for (i, a) in vfs.iter().enumerate() {
-        if vfs[..i].contains(a) {
-            return Err(StartError::Config(format!(
-                "VF {a} is given twice in --ports: a device can be one port only"
-            )));
-        }
-    }
-    if let Some(a) = vfs.first() {
+    for &(port, address) in &vfs {
+        let (dev, _) = identify(sysfs, address)?;
         if cfg.backing == MemoryBacking::NoHuge {
-            return Err(StartError::Config(format!(
-                "port {a} is a VF, and devices need hugepage DMA memory for the \
-                 buffer pool and descriptor rings: drop --no-huge (reserve hugepages \
-                 with `echo 256 > /proc/sys/vm/nr_hugepages`, or use --huge-dir)"
-            )));
+            return Err(StartError::DeviceNeedsHugepages {
+                port,
+                address,
+                name: dev.name,
+                vendor_id: dev.vendor_id,
+                device_id: dev.device_id,
+            });
         }
     }
-    let sysfs = Sysfs::default();
-    for &a in &vfs {
-        drivers::pmd::preflight(&sysfs, a)?;
+    for &(_, address) in &vfs {
+        preflight(sysfs, address)?;
     }
-    Ok(vfs)
+    Ok(vfs.into_iter().map(|(_, a)| a).collect())
 }
 
+/// The error of a start-up given up during `phase`, with the audit of the
+/// pool built so far (every port is already dropped, so every buffer
+/// should be back).
+fn interrupted(
+    cfg: &ValidRunConfig,
+    started: Instant,
+    phase: &'static str,
+    pool: Option<&Pool>,
+) -> StartError {
+    let (available, count) = pool.map_or((0, 0), |p| (p.available(), p.count()));
+    StartError::Interrupted {
+        phase,
+        report: Box::new(FinalReport {
+            last: Snapshot {
+                elapsed: started.elapsed(),
+                cores: Vec::new(),
+                ports: Vec::new(),
+                xstats: Vec::new(),
+                pool_available: available,
+                pool_count: count,
+            },
+            mode: cfg.mode,
+            burst: cfg.burst,
+            panicked: Vec::new(),
+            buffers_returned: available,
+        }),
+    }
+}
+
+/// Opens every port; `None` when `interrupt` was set between two ports
+/// (those opened so far are dropped, which gives their buffers back).
 fn build_ports(
-    cfg: &ForwarderConfig,
+    cfg: &ValidRunConfig,
     workers: usize,
     pool: &Pool,
     container: Option<&Arc<Container>>,
-) -> Result<Vec<AnyPort>, StartError> {
-    let mut ports: Vec<AnyPort> = Vec::new();
-    let mut pending_ring: Option<PortId> = None;
-    // Ring ports are built in pairs; remember where each goes.
-    let mut slots: Vec<Option<AnyPort>> = (0..cfg.ports.len()).map(|_| None).collect();
-    for (i, kind) in cfg.ports.iter().enumerate() {
+    interrupt: &AtomicBool,
+) -> Result<Option<Vec<AnyPort>>, StartError> {
+    let mut ports: Vec<AnyPort> = Vec::with_capacity(cfg.ports.len());
+    // The second port of a ring pair, built with the first.
+    let mut pending_ring: Option<RingPort> = None;
+    for (i, spec) in cfg.ports.iter().enumerate() {
+        // Relaxed: the flag carries no data. A VF takes a while to open
+        // (reset, mailbox), so a signal is honoured between two ports.
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let id = PortId(i as u16);
-        match kind {
-            PortKind::Null => {
-                slots[i] = Some(AnyPort::Null(NullPort::new(
-                    id,
-                    format!("null{i}"),
-                    cfg.packet_size,
-                )))
-            }
-            PortKind::Pci(address) => {
-                let Some(container) = container else {
-                    return Err(StartError::Config(format!(
-                        "VF {address}: no vfio container"
-                    )));
-                };
+        let port = match spec {
+            PortSpec::Null => AnyPort::Null(NullPort::new(
+                id,
+                format!("null{i}"),
+                // Within 60..=2048 (validated), so within u16.
+                u16::try_from(cfg.packet_size).unwrap_or(u16::MAX),
+            )),
+            PortSpec::AfPacket(ifname) => AnyPort::AfPacket(
+                AfPacketPort::open(id, ifname.as_str(), pool.data_room())
+                    .map_err(|source| StartError::AfPacket { port: i, source })?,
+            ),
+            PortSpec::Pci(address) => {
+                let container = container.ok_or(StartError::NoVfioContainer {
+                    port: i,
+                    address: *address,
+                })?;
                 let mut vcfg = VfConfig::new(id, address.to_string());
                 vcfg.backing = cfg.backing.clone();
-                let port = open_vf(*address, container, pool, &vcfg)?;
-                slots[i] = Some(AnyPort::Device(port));
+                AnyPort::Device(open_vf(*address, container, pool, &vcfg)?)
             }
-            PortKind::Ring => match pending_ring.take() {
-                None => pending_ring = Some(id),
-                Some(a) => {
-                    let (pa, pb) = RingPort::pair(
-                        (a, &format!("ring{}", a.0)),
+            PortSpec::Ring => match pending_ring.take() {
+                Some(second) => AnyPort::Ring(second),
+                None => {
+                    // Validation made ring ports even, so a next one exists.
+                    let j = cfg.ports[i + 1..]
+                        .iter()
+                        .position(|p| *p == PortSpec::Ring)
+                        .map_or(i, |k| i + 1 + k);
+                    let (a, b) = RingPort::pair(
                         (id, &format!("ring{i}")),
+                        (PortId(j as u16), &format!("ring{j}")),
                         workers,
                         cfg.ring_size,
                     )?;
-                    slots[a.0 as usize] = Some(AnyPort::Ring(pa));
-                    slots[i] = Some(AnyPort::Ring(pb));
+                    pending_ring = Some(b);
+                    AnyPort::Ring(a)
                 }
             },
-        }
+        };
+        ports.push(port);
     }
-    for s in slots {
-        // Every slot was filled: ring count is even (checked by the caller).
-        match s {
-            Some(p) => ports.push(p),
-            None => return Err(StartError::Config("unpaired ring port".into())),
-        }
-    }
-    Ok(ports)
+    Ok(Some(ports))
 }
 
-/// Enough buffers for every ring slot, every worker's cache and bursts in
-/// flight, with a floor of 8192 (what testpmd would give one core).
-fn default_nb_mbuf(cfg: &ForwarderConfig, workers: usize) -> u32 {
-    let rings = cfg.ports.iter().filter(|k| **k == PortKind::Ring).count();
-    let vfs = cfg
-        .ports
-        .iter()
-        .filter(|k| matches!(k, PortKind::Pci(_)))
-        .count();
-    // A VF queue pair holds up to a full RX ring (512) and a full TX ring.
-    let in_rings = rings * workers * cfg.ring_size + vfs * workers * 1024;
-    let per_worker =
-        cfg.cache_size * 3 / 2 + MAX_BURST * 2 + cfg.burst * cfg.tx_first * cfg.ports.len();
-    (in_rings + workers * per_worker).max(8192) as u32
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::run_config::RunConfig;
 
-fn choose_cpus(choice: &CoreChoice) -> Result<Vec<CpuId>, StartError> {
-    let allowed = allowed_cpus()?;
-    match choice {
-        CoreChoice::List(set) => {
-            if set.is_empty() {
-                return Err(StartError::Config("empty CPU list".into()));
-            }
-            check_requested(set, &allowed)?;
-            Ok(set.iter().collect())
+    /// A sysfs tree with one 82576 VF (8086:10ca) at 0000:01:10.0, on no
+    /// driver; removed on drop.
+    struct FakeSysfs(std::path::PathBuf);
+
+    impl FakeSysfs {
+        fn new() -> FakeSysfs {
+            let root =
+                std::env::temp_dir().join(format!("fastpath-fwd-sysfs-{}", std::process::id()));
+            let dev = root.join("sys/bus/pci/devices/0000:01:10.0");
+            std::fs::create_dir_all(&dev).unwrap();
+            std::fs::write(dev.join("vendor"), "0x8086\n").unwrap();
+            std::fs::write(dev.join("device"), "0x10ca\n").unwrap();
+            FakeSysfs(root)
         }
-        CoreChoice::Count(n) => {
-            let all: Vec<CpuId> = allowed.set.iter().collect();
-            let usable: &[CpuId] = if all.len() > 1 { &all[1..] } else { &all };
-            if *n == 0 || *n > usable.len() {
-                return Err(StartError::Config(format!(
-                    "{n} worker cores asked; {} can be used (allowed CPUs {}, the first kept for control)",
-                    usable.len(),
-                    allowed.set
-                )));
-            }
-            Ok(usable[..*n].to_vec())
+    }
+
+    impl Drop for FakeSysfs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn a_supported_vf_on_ordinary_pages_is_named_with_its_ids() {
+        let fake = FakeSysfs::new();
+        let cfg = RunConfig {
+            ports: vec![PortSpec::Null, "0000:01:10.0".parse().unwrap()],
+            backing: MemoryBacking::NoHuge,
+            ..RunConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let e = preflight_vfs(&cfg, &Sysfs::new(&fake.0)).unwrap_err();
+        assert!(
+            matches!(e, StartError::DeviceNeedsHugepages { port: 1, .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "port 1 (0000:01:10.0, 82576 VF 8086:10ca) is a device, and devices need hugepage \
+             DMA memory for the buffer pool and descriptor rings, not ordinary pages"
+        );
+        // On hugepages the next check runs: the VF is not on vfio-pci.
+        let cfg = RunConfig {
+            backing: MemoryBacking::default(),
+            ..cfg.config().clone()
+        }
+        .validate()
+        .unwrap();
+        let e = preflight_vfs(&cfg, &Sysfs::new(&fake.0)).unwrap_err();
+        assert!(matches!(e, StartError::Vf(_)), "{e:?}");
     }
 }

@@ -1,47 +1,11 @@
-//! Forwarding modes, as in DPDK testpmd (app/test-pmd/iofwd.c, macfwd.c).
+//! Forwarding modes, as in DPDK testpmd (app/test-pmd/iofwd.c, macfwd.c):
+//! the operator's choice ([`FwdMode`], from the config crate) and what it
+//! does to packets.
 
 use drivers::burst::Burst;
 use drivers::net::MacAddr;
-use std::fmt;
-use std::str::FromStr;
 
-/// What a worker does to each packet between receive and send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FwdMode {
-    /// Forward untouched (testpmd `io`): no packet byte is read or written.
-    #[default]
-    Io,
-    /// Rewrite the Ethernet addresses (testpmd `mac`): destination = the
-    /// peer of the output port, source = the output port's own address.
-    Mac,
-}
-
-impl FwdMode {
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            FwdMode::Io => "io",
-            FwdMode::Mac => "mac",
-        }
-    }
-}
-
-impl fmt::Display for FwdMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FwdMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "io" => Ok(FwdMode::Io),
-            "mac" => Ok(FwdMode::Mac),
-            _ => Err(format!("unknown forwarding mode {s:?}: expected io or mac")),
-        }
-    }
-}
+pub use config::fwd_mode::FwdMode;
 
 /// Ethernet header bytes the mac mode writes.
 const ETH_ADDRS_LEN: usize = 12;

@@ -6,9 +6,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod advice;
 pub mod any_port;
+pub mod cli;
 pub mod counters;
 pub mod forwarder;
 pub mod fwd_mode;
+pub mod port_drops;
 pub mod report;
+pub mod run;
+pub mod stop_signals;
+pub mod summary_json;
 pub mod worker;

@@ -2,232 +2,34 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
-use drivers::cpu::CpuSet;
-use drivers::memory::{HugepageSize, MemoryBacking};
-use drivers::net::MacAddr;
-use drivers::port::ServiceEvent;
-use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
-use fastpath::fwd_mode::FwdMode;
-use fastpath::report::{final_summary, interval_line, link_text};
-use std::path::PathBuf;
+use fastpath::advice::start_error_advice;
+use fastpath::cli::{parse, CliError, Invocation};
+use fastpath::run::{run, RunError};
+use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-#[derive(Parser, Debug)]
-#[command(name = "fastpath", version, about = "A userspace packet fast path")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Forward packets between ports on pinned worker cores, printing
-    /// statistics every second, until Ctrl-C / SIGTERM or --duration.
-    Run(RunArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct RunArgs {
-    /// Ports, comma separated: `null` (RX makes packets, TX frees them),
-    /// `ring` (consecutive ring ports are connected in pairs), or a VF's PCI
-    /// address such as `0000:01:10.0` (bound to vfio-pci; needs hugepages).
-    #[arg(long, value_delimiter = ',', default_value = "null,null")]
-    ports: Vec<PortKind>,
-    /// Number of worker cores, picked from the allowed CPUs (the first
-    /// allowed CPU is left to the control thread).
-    #[arg(long, default_value_t = 1, conflicts_with = "cpus")]
-    cores: usize,
-    /// Exact worker CPUs, as a list (`1,3-4`); must be allowed by the
-    /// process's affinity and cgroup cpuset.
-    #[arg(long)]
-    cpus: Option<String>,
-    /// Forwarding mode: io (untouched) or mac (rewrite Ethernet addresses).
-    #[arg(long, default_value = "io")]
-    mode: FwdMode,
-    /// Packets per burst (1-512).
-    #[arg(long, default_value_t = 32)]
-    burst: usize,
-    /// Stop after this many seconds (default: run until Ctrl-C / SIGTERM).
-    #[arg(long)]
-    duration: Option<f64>,
-    /// Seconds between statistics lines (0: only the final summary).
-    #[arg(long, default_value_t = 1.0)]
-    stats_period: f64,
-    /// Bursts sent on every TX queue at start (seeds ring-port loops, like
-    /// testpmd's `start tx_first`). Default: 16 when ring ports are used.
-    #[arg(long)]
-    tx_first: Option<usize>,
-    /// Buffers in the pool (default: enough for rings, queues and caches).
-    #[arg(long)]
-    nb_mbuf: Option<u32>,
-    /// Per-core buffer cache size (0-512).
-    #[arg(long, default_value_t = 256)]
-    cache_size: usize,
-    /// Length of packets made by null ports.
-    #[arg(long, default_value_t = 64)]
-    packet_size: u16,
-    /// Ring size per queue and direction of ring ports (a power of two).
-    #[arg(long, default_value_t = 1024)]
-    ring_size: usize,
-    /// Destination MAC written in mac mode, per port: `PORT,MAC` (repeat).
-    #[arg(long, value_parser = parse_peer)]
-    eth_peer: Vec<(usize, MacAddr)>,
-    /// Use ordinary 4 KiB pages instead of hugepages (software ports only:
-    /// VF ports need hugepage DMA memory).
-    #[arg(long, conflicts_with_all = ["huge_dir", "huge_size"])]
-    no_huge: bool,
-    /// Take hugepages from this hugetlbfs mount instead of anonymous ones.
-    #[arg(long)]
-    huge_dir: Option<PathBuf>,
-    /// Hugepage size: auto, 2M or 1G.
-    #[arg(long, default_value = "auto")]
-    huge_size: String,
-}
-
-fn parse_peer(s: &str) -> Result<(usize, MacAddr), String> {
-    let (port, mac) = s.split_once(',').ok_or("expected PORT,MAC")?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("bad port number {port:?}"))?;
-    let mac = mac.parse().map_err(|e| format!("{e}"))?;
-    Ok((port, mac))
-}
-
-fn forwarder_config(a: &RunArgs) -> Result<ForwarderConfig, String> {
-    let cores = match &a.cpus {
-        Some(list) => {
-            CoreChoice::List(CpuSet::parse_list(list).map_err(|e| format!("--cpus: {e}"))?)
-        }
-        None => CoreChoice::Count(a.cores),
-    };
-    let backing = if a.no_huge {
-        MemoryBacking::NoHuge
-    } else if let Some(dir) = &a.huge_dir {
-        MemoryBacking::Hugetlbfs(dir.clone())
-    } else {
-        MemoryBacking::Hugepages(match a.huge_size.as_str() {
-            "auto" => HugepageSize::Auto,
-            "2M" | "2m" => HugepageSize::Size2M,
-            "1G" | "1g" => HugepageSize::Size1G,
-            other => return Err(format!("--huge-size {other:?}: expected auto, 2M or 1G")),
-        })
-    };
-    let mut eth_peers: Vec<MacAddr> = (0..a.ports.len())
-        .map(|p| MacAddr::local(p as u16))
-        .collect();
-    for (port, mac) in &a.eth_peer {
-        *eth_peers.get_mut(*port).ok_or_else(|| {
-            format!(
-                "--eth-peer: no port {port} (ports are 0..{})",
-                a.ports.len()
-            )
-        })? = *mac;
-    }
-    let has_ring = a.ports.contains(&PortKind::Ring);
-    Ok(ForwarderConfig {
-        ports: a.ports.clone(),
-        cores,
-        mode: a.mode,
-        burst: a.burst,
-        tx_first: a.tx_first.unwrap_or(if has_ring { 16 } else { 0 }),
-        nb_mbuf: a.nb_mbuf,
-        cache_size: a.cache_size,
-        backing,
-        packet_size: a.packet_size,
-        ring_size: a.ring_size,
-        eth_peers,
-    })
-}
-
-/// How often the VF ports' housekeeping (PF-reset watch) runs.
-const SERVICE_PERIOD: Duration = Duration::from_millis(100);
-
-/// Runs the VF ports' housekeeping and logs what it did.
-fn service(fwd: &mut Forwarder) {
-    for (i, r) in fwd.service() {
-        match r {
-            Ok(ServiceEvent::Recovered) => log::warn!(
-                "port {i}: recovered from a device reset (resets so far: {})",
-                fwd.xstat(i, "pf_reset_recoveries").unwrap_or(0)
-            ),
-            Ok(ServiceEvent::ResetDetected) => {
-                log::warn!("port {i}: the device was reset under us; queues stopped, recovering")
-            }
-            Ok(e) => log::debug!("port {i}: {e:?}"),
-            Err(e) => log::error!("port {i}: housekeeping failed: {e}"),
-        }
-    }
-}
-
-fn run(a: RunArgs) -> Result<bool, String> {
-    let cfg = forwarder_config(&a)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| format!("cannot install signal handler: {e}"))?;
-    }
-    let fwd = Forwarder::start(&cfg).map_err(|e| e.to_string())?;
-    println!(
-        "fastpath: forwarding ({} mode, burst {}) on ports {} with workers on CPUs {}; pool of {} buffers in {}",
-        cfg.mode,
-        cfg.burst,
-        a.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
-        fwd.cpus().iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","),
-        fwd.pool().count(),
-        fwd.pool().describe_memory()
-    );
-    for (info, link) in fwd.ports() {
-        println!(
-            "fastpath: port {} ({} {}, {}, {})",
-            info.id,
-            info.kind,
-            info.name,
-            info.mac,
-            link_text(&link)
-        );
-    }
-    let deadline = a
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    let period = (a.stats_period > 0.0).then(|| Duration::from_secs_f64(a.stats_period));
-    let mut prev = fwd.snapshot();
-    let mut next_print = Instant::now() + period.unwrap_or(Duration::MAX / 4);
-    let mut next_service = Instant::now() + SERVICE_PERIOD;
-    let mut fwd = fwd;
-    // Relaxed: the signal flag carries no data.
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(20));
-        if Instant::now() >= next_service {
-            service(&mut fwd);
-            next_service = Instant::now() + SERVICE_PERIOD;
-        }
-        if period.is_some() && Instant::now() >= next_print {
-            let now = fwd.snapshot();
-            println!("{}", interval_line(&prev, &now));
-            prev = now;
-            next_print += period.unwrap_or_default();
-        }
-    }
-    let report = fwd.stop();
-    println!("{}", final_summary(&report));
-    Ok(report.all_buffers_returned() && report.panicked.is_empty())
-}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(a) => run(a),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(2),
+    let (cfg, output) = match parse(std::env::args_os()) {
+        Ok(Invocation::Run(cfg, output)) => (cfg, output),
+        // clap prints its own errors, help and version, with their status.
+        Err(CliError::Usage(e)) => e.exit(),
         Err(e) => {
-            eprintln!("fastpath: error: {e}");
+            // Not eprintln!, which panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "fastpath: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cfg, output) {
+        Ok(outcome) => ExitCode::from(outcome.exit_status()),
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "fastpath: error: {e}");
+            if let RunError::Start(start) = &e {
+                if let Some(hint) = start_error_advice(start, &cfg) {
+                    let _ = writeln!(err, "fastpath: hint: {hint}");
+                }
+            }
             ExitCode::FAILURE
         }
     }

@@ -69,7 +69,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut burst = Burst::new();
         let mut runts = Burst::new();
         let mut c = CoreSnapshot::default();
-        self.send_first(&mut c, burst_size);
+        self.send_first(&mut c, burst_size, stop, counters);
         counters.publish(&c);
         let mut last = rdtsc();
         // Relaxed: the flag carries no data; the thread join that follows
@@ -132,11 +132,26 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         }
     }
 
-    /// Seed every TX queue with `tx_first` bursts of fresh 64-byte frames.
-    fn send_first(&mut self, c: &mut CoreSnapshot, burst_size: usize) {
+    /// Seed every TX queue with `tx_first` bursts of fresh 64-byte frames,
+    /// giving up as soon as `stop` is set: a large count on full rings is
+    /// millions of refused bursts, and a stop must not wait for them. The
+    /// counters are published after each round, so the live statistics
+    /// show the seeding (and its drops) while it lasts.
+    fn send_first(
+        &mut self,
+        c: &mut CoreSnapshot,
+        burst_size: usize,
+        stop: &AtomicBool,
+        counters: &CoreCounters,
+    ) {
         let mut burst = Burst::new();
         for _ in 0..self.tx_first {
+            counters.publish(c);
             for q in self.tx.iter_mut() {
+                // Relaxed: as in `run`, the flag carries no data.
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 if !self.cache.alloc_bulk(&mut burst, burst_size) {
                     return;
                 }

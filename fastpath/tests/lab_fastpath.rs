@@ -22,10 +22,14 @@
 //! control loop must see the reset on both VFs, recover them, and forward
 //! again.
 //!
-//! Outside the lab (FASTPATH_LAB unset) it says "skipped" and passes. In
-//! the lab it needs FASTPATH_LAB_VF0 and FASTPATH_LAB_VF2 (on vfio-pci),
+//! It exists only in the lab's build, and fails outside the lab
+//! (FASTPATH_LAB unset). It needs FASTPATH_LAB_VF0 and FASTPATH_LAB_VF2 (on vfio-pci),
 //! FASTPATH_LAB_PF_NETDEV, FASTPATH_LAB_VF1_NETDEV, hugepages, root, and
 //! the `fastpath` binary on PATH (run.sh puts it in the guest's /bin).
+
+// The lab tests exist only in the VM lab's build (scripts/vmlab/build-tests.sh
+// passes --cfg fastpath_lab): on a host they would have nothing to test.
+#![cfg(fastpath_lab)]
 
 use drivers::burst::Burst;
 use drivers::mbuf::{Mbuf, PortId};
@@ -79,11 +83,8 @@ struct Env {
     vf1_mac: MacAddr,
 }
 
-fn lab_env() -> Option<Env> {
-    if std::env::var("FASTPATH_LAB").as_deref() != Ok("1") {
-        eprintln!("skipped: not in the VM lab (set FASTPATH_LAB=1)");
-        return None;
-    }
+fn lab_env() -> Env {
+    drivers::testing::assert_in_vm_lab();
     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} is not set"));
     let (pf, vf1_net) = (
         var("FASTPATH_LAB_PF_NETDEV"),
@@ -100,14 +101,14 @@ fn lab_env() -> Option<Env> {
         carrier(&pf) && carrier(&vf1_net),
         "{pf} or {vf1_net} has no carrier after {READY:?}"
     );
-    Some(Env {
+    Env {
         vf0: var("FASTPATH_LAB_VF0"),
         vf2: var("FASTPATH_LAB_VF2"),
         pf_mac: netdev_mac(&pf),
         vf1_mac: netdev_mac(&vf1_net),
         pf,
         vf1_net,
-    })
+    }
 }
 
 fn netdev_mac(dev: &str) -> MacAddr {
@@ -510,11 +511,8 @@ fn stop(fp: &Fastpath) {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_fastpath_forwards_between_two_vfs_in_mac_mode() {
-    let Some(env) = lab_env() else {
-        return;
-    };
+    let env = lab_env();
     let fp = Fastpath::start(&env, &["--duration", DURATION]);
     let mut k = Kernel::open(&env);
     let (probes, probes_seen) = k.wait_paths(&env, &fp);
@@ -583,11 +581,8 @@ fn iommu_mode() -> String {
 }
 
 #[test]
-#[cfg_attr(not(fastpath_lab), ignore = "needs the VM lab: scripts/vmlab/run.sh")]
 fn lab_fastpath_recovers_both_vfs_after_a_pf_reset() {
-    let Some(env) = lab_env() else {
-        return;
-    };
+    let env = lab_env();
     const PART: u32 = 300;
     let fp_start = Instant::now();
     let mut fp = Fastpath::start(&env, &["--duration", DURATION, "--stats-period", "0"]);

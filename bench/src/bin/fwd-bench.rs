@@ -9,10 +9,14 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use drivers::cpu::{tsc_hz, CpuSet};
+use config::core_choice::CoreChoice;
+use config::cpu_list::parse_cpu_list;
+use config::port_spec::PortSpec;
+use config::run_config::RunConfig;
+use drivers::cpu::tsc_hz;
 use drivers::memory::MemoryBacking;
 use fastpath::counters::CoreSnapshot;
-use fastpath::forwarder::{CoreChoice, Forwarder, ForwarderConfig, PortKind};
+use fastpath::forwarder::Forwarder;
 use fastpath::fwd_mode::FwdMode;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,7 +29,7 @@ struct Args {
     mode: FwdMode,
     /// Port kind: null or ring.
     #[arg(long, default_value = "null")]
-    ports: PortKind,
+    ports: PortSpec,
     /// Number of ports (ring ports pair up, so even).
     #[arg(long, default_value_t = 2)]
     nports: usize,
@@ -63,7 +67,7 @@ fn total(s: &[(drivers::cpu::CpuId, CoreSnapshot)]) -> CoreSnapshot {
 fn main() -> ExitCode {
     let a = Args::parse();
     let cores = match &a.cpus {
-        Some(l) => match CpuSet::parse_list(l) {
+        Some(l) => match parse_cpu_list(l) {
             Ok(s) => CoreChoice::List(s),
             Err(e) => {
                 eprintln!("fwd-bench: --cpus: {e}");
@@ -72,18 +76,24 @@ fn main() -> ExitCode {
         },
         None => CoreChoice::Count(a.cores),
     };
-    let cfg = ForwarderConfig {
-        ports: vec![a.ports; a.nports],
+    let cfg = RunConfig {
+        ports: vec![a.ports.clone(); a.nports],
         cores,
         mode: a.mode,
         burst: a.burst,
-        tx_first: if a.ports == PortKind::Ring { 16 } else { 0 },
         backing: if a.no_huge {
             MemoryBacking::NoHuge
         } else {
             MemoryBacking::default()
         },
-        ..ForwarderConfig::default()
+        ..RunConfig::default()
+    };
+    let cfg = match cfg.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fwd-bench: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let fwd = match Forwarder::start(&cfg) {
         Ok(f) => f,

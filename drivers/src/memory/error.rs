@@ -31,8 +31,8 @@ pub enum MemoryError {
     /// The kernel has no hugepage pool of this size.
     #[error(
         "this kernel offers no {size} hugepages ({} is missing): boot with \
-         `hugepagesz={size} hugepages=N`, choose another hugepage size, or pass \
-         --no-huge to run software-only ports on ordinary 4K pages",
+         `hugepagesz={size} hugepages=N`, choose another hugepage size, or put \
+         the buffers of software-only ports on ordinary 4K pages",
         .size.sysfs_dir()
     )]
     HugepageSizeUnsupported {
@@ -45,7 +45,7 @@ pub enum MemoryError {
     #[error(
         "not enough free {size} hugepages: need {needed}, only {free} free of {total} \
          reserved. Fix: reserve more with `{}` (in Kubernetes: raise the pod's \
-         {} request and limit), or pass --no-huge to run software-only ports on \
+         {} request and limit), or put the buffers of software-only ports on \
          ordinary 4K pages",
         reserve_command(*.size, .total.saturating_add(.needed.saturating_sub(*.free))),
         k8s_resource(*.size)
@@ -70,7 +70,8 @@ pub enum MemoryError {
          Usually the container's hugetlb cgroup limit (hugetlb.{}.max, or \
          hugetlb.{}.limit_in_bytes on cgroup v1) is lower than the request, or \
          fewer {size} pages are free than the kernel promised. Fix: raise the pod's {} \
-         limit, reserve more pages with `{}`, or pass --no-huge for software-only ports",
+         limit, reserve more pages with `{}`, or put the buffers of software-only ports \
+         on ordinary 4K pages",
         cgroup_size_name(*.size),
         cgroup_size_name(*.size),
         k8s_resource(*.size),
@@ -83,6 +84,14 @@ pub enum MemoryError {
         len: usize,
         /// What MADV_POPULATE_WRITE reported (EFAULT, ENOMEM, EHWPOISON).
         source: io::Error,
+    },
+
+    /// The caller's interrupt flag was set while the pages were being
+    /// faulted in (a signal during start-up); the mapping is released.
+    #[error("interrupted while faulting in {len} bytes")]
+    Interrupted {
+        /// The length of the mapping.
+        len: usize,
     },
 
     /// The kernel lacks MADV_POPULATE_WRITE and mlock failed, so whether the

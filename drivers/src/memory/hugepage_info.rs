@@ -13,10 +13,6 @@ use super::error::MemoryError;
 /// `hugepages-<size>kB`. Documentation/admin-guide/mm/hugetlbpage.rst.
 const SYSFS_HUGEPAGES: &str = "/sys/kernel/mm/hugepages";
 
-/// `statfs().f_type` of a hugetlbfs mount.
-/// Source: linux include/uapi/linux/magic.h, `#define HUGETLBFS_MAGIC 0x958458f6`.
-const HUGETLBFS_MAGIC: u32 = 0x9584_58f6;
-
 /// The size of the pages backing a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PageSize {
@@ -143,10 +139,11 @@ pub(crate) fn hugetlbfs_page_size(path: &Path) -> Result<PageSize, MemoryError> 
     if rc != 0 {
         return Err(io_error("statfs", io::Error::last_os_error()));
     }
-    // f_type is a signed word whose width depends on the target; the magic
-    // number is 32 bits, so compare the low 32 bits.
+    // f_type is a signed word whose width depends on the target (and libc
+    // gives HUGETLBFS_MAGIC that word's type); the magic number is 32 bits,
+    // so compare the low 32 bits.
     let f_type = stat.f_type as u32;
-    if f_type != HUGETLBFS_MAGIC {
+    if f_type != libc::HUGETLBFS_MAGIC as u32 {
         return Err(MemoryError::NotHugetlbfs {
             path: path.to_path_buf(),
             f_type: u64::from(f_type),

@@ -1,35 +1,25 @@
-//! Hugepage-backed DMA regions: one mmap each, checked to be really backed by
-//! memory before anyone touches it, unmapped on drop.
+//! Hugepage-backed DMA regions: one mmap each (through memmap2), checked to
+//! be really backed by memory before anyone touches it, unmapped on drop.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
 
 use super::dma_map::{DmaMapError, DmaMapper, IovaLayout};
 use super::error::MemoryError;
 use super::hugepage_info::{hugetlbfs_page_size, overcommit_headroom, status_of, PageSize};
 use super::iova::Iova;
 
-/// mmap flag selecting the hugepage size: log2(size) << MAP_HUGE_SHIFT.
-/// Source: linux include/uapi/asm-generic/hugetlb_encode.h
-/// (`HUGETLB_FLAG_ENCODE_SHIFT 26`, `HUGETLB_FLAG_ENCODE_2MB (21 << 26)`,
-/// `HUGETLB_FLAG_ENCODE_1GB (30 << 26)`) and include/uapi/linux/mman.h
-/// (`MAP_HUGE_2MB`, `MAP_HUGE_1GB`).
-const MAP_HUGE_SHIFT: libc::c_int = 26;
-const MAP_HUGE_2MB: libc::c_int = 21 << MAP_HUGE_SHIFT;
-const MAP_HUGE_1GB: libc::c_int = 30 << MAP_HUGE_SHIFT;
-
-/// madvise advice that faults in every page of a range for writing and
-/// returns an error (EFAULT, ENOMEM, EHWPOISON) where a plain first touch
-/// would raise SIGBUS. Linux >= 5.14; older kernels answer EINVAL.
-/// Source: linux include/uapi/asm-generic/mman-common.h,
-/// `#define MADV_POPULATE_WRITE 23`.
-const MADV_POPULATE_WRITE: libc::c_int = 23;
+/// Bytes faulted in per MADV_POPULATE_WRITE call when the allocation can
+/// be interrupted (rounded up to the page size): about 50 ms of the
+/// kernel's work on 4K pages, so a stop waits that long at most.
+const POPULATE_CHUNK: usize = 64 << 20;
 
 /// Which hugepage size to use for anonymous hugepages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -87,6 +77,12 @@ struct MapOptions {
 /// mapped), then releases the memory.
 #[derive(Debug)]
 pub struct DmaRegion {
+    /// The mapping. Raw, because a device writes into it behind Rust's
+    /// back: nobody may hold a `&[u8]` of it. Unmapped when dropped, which
+    /// is after `DmaRegion::drop` has taken it out of the device's address
+    /// space.
+    map: MmapRaw,
+    /// `map`'s first byte.
     ptr: NonNull<u8>,
     len: usize,
     page_size: PageSize,
@@ -102,9 +98,9 @@ struct RegionMapping {
     layout: IovaLayout,
 }
 
-// SAFETY: DmaRegion owns its mapping exclusively; the pointer is never
-// aliased by another Rust object, and the mapping may be unmapped from any
-// thread.
+// SAFETY: DmaRegion owns its mapping exclusively (the MmapRaw, itself Send
+// and Sync); `ptr` is only a copy of its address, never aliased by another
+// Rust object, and the mapping may be unmapped from any thread.
 unsafe impl Send for DmaRegion {}
 // SAFETY: &DmaRegion gives out only the address and metadata, never a
 // reference to the contents, so sharing it between threads cannot race.
@@ -116,6 +112,18 @@ impl DmaRegion {
     /// requested backing is not available.
     pub fn allocate(len: usize, backing: &MemoryBacking) -> Result<DmaRegion, MemoryError> {
         Self::allocate_with(len, backing, MapOptions::default())
+    }
+
+    /// [`allocate`](Self::allocate), faulting the pages in by chunks and
+    /// giving up with [`MemoryError::Interrupted`] as soon as `interrupt`
+    /// is set: a pool of many gigabytes takes seconds to fault in, and a
+    /// signal must not wait for all of it.
+    pub fn allocate_interruptible(
+        len: usize,
+        backing: &MemoryBacking,
+        interrupt: &AtomicBool,
+    ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, MapOptions::default(), Some(interrupt))
     }
 
     /// The first byte of the region.
@@ -220,6 +228,15 @@ impl DmaRegion {
         backing: &MemoryBacking,
         options: MapOptions,
     ) -> Result<DmaRegion, MemoryError> {
+        Self::allocate_checked(len, backing, options, None)
+    }
+
+    fn allocate_checked(
+        len: usize,
+        backing: &MemoryBacking,
+        options: MapOptions,
+        interrupt: Option<&AtomicBool>,
+    ) -> Result<DmaRegion, MemoryError> {
         if len == 0 {
             return Err(MemoryError::ZeroLength);
         }
@@ -238,19 +255,25 @@ impl DmaRegion {
             // check gives the operator the counts and the fix.
             check_free(page_size, len)?;
         }
-        let ptr = match &origin {
+        let map = match &origin {
             Origin::Hugetlbfs(path) => map_hugetlbfs(path, len, page_size)?,
             Origin::Anonymous | Origin::NoHuge => map_anonymous(len, page_size, options)?,
         };
+        let ptr = NonNull::new(map.as_mut_ptr()).ok_or_else(|| MemoryError::Map {
+            size: page_size,
+            len,
+            source: io::Error::other("mmap returned address 0"),
+        })?;
         // From here the region owns the mapping: an early return unmaps it.
         let region = DmaRegion {
+            map,
             ptr,
             len,
             page_size,
             origin,
             mapping: OnceLock::new(),
         };
-        region.ensure_backed()?;
+        region.ensure_backed(interrupt)?;
         log::debug!("allocated {} at {:p}", region.describe(), region.ptr);
         Ok(region)
     }
@@ -258,17 +281,32 @@ impl DmaRegion {
     /// Faults every page in through a path that reports failure as an
     /// errno, so a hugetlb cgroup limit or an overcommitted pool shows up as
     /// an error here instead of a SIGBUS on first touch later. Then locks
-    /// the region in RAM.
-    fn ensure_backed(&self) -> Result<(), MemoryError> {
-        let addr = self.ptr.as_ptr().cast::<libc::c_void>();
-        // SAFETY: addr..addr+len is a mapping this region owns; populating
-        // it only faults pages in and does not change their contents.
-        let rc = unsafe { libc::madvise(addr, self.len, MADV_POPULATE_WRITE) };
-        if rc == 0 {
+    /// the region in RAM. With `interrupt`, the pages are faulted in by
+    /// chunks, and a set flag ends it with [`MemoryError::Interrupted`].
+    fn ensure_backed(&self, interrupt: Option<&AtomicBool>) -> Result<(), MemoryError> {
+        // Not MmapOptions::populate (MAP_POPULATE): the kernel ignores a
+        // failure to fault pages in there, and the first touch then raises
+        // SIGBUS (see the test mmap_populate_does_not_report_missing_pages).
+        let chunk = match interrupt {
+            Some(_) => POPULATE_CHUNK.next_multiple_of(self.page_size.bytes()),
+            None => self.len,
+        };
+        let mut populated = Ok(());
+        let mut done = 0;
+        while done < self.len && populated.is_ok() {
+            // Relaxed: the flag carries no data (a signal handler sets it).
+            if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                return Err(MemoryError::Interrupted { len: self.len });
+            }
+            // `done` stays a multiple of the page size, as madvise needs.
+            let n = chunk.min(self.len - done);
+            populated = self.map.advise_range(Advice::PopulateWrite, done, n);
+            done += n;
+        }
+        let Err(err) = populated else {
             self.lock_best_effort();
             return Ok(());
-        }
-        let err = io::Error::last_os_error();
+        };
         if err.raw_os_error() != Some(libc::EINVAL) {
             return Err(self.population_error(err));
         }
@@ -276,12 +314,9 @@ impl DmaRegion {
         // returns an error instead of SIGBUS (mm/gup.c __mm_populate), but
         // it needs RLIMIT_MEMLOCK or CAP_IPC_LOCK.
         log::debug!("MADV_POPULATE_WRITE not supported ({err}); checking backing with mlock");
-        // SAFETY: as above; mlock does not change the contents either.
-        let rc = unsafe { libc::mlock(addr, self.len) };
-        if rc == 0 {
+        let Err(err) = self.map.lock() else {
             return Ok(());
-        }
-        let err = io::Error::last_os_error();
+        };
         if self.page_size == PageSize::Size4K {
             // Ordinary anonymous memory cannot SIGBUS on first touch (a
             // shortage is the OOM killer's business), so an unverified
@@ -318,14 +353,9 @@ impl DmaRegion {
     /// Keeps 4K pages from being swapped out under a device. Hugepages are
     /// never swapped, so for them a failure only costs a debug line.
     fn lock_best_effort(&self) {
-        let addr = self.ptr.as_ptr().cast::<libc::c_void>();
-        // SAFETY: addr..addr+len is a mapping this region owns; mlock does
-        // not change its contents.
-        let rc = unsafe { libc::mlock(addr, self.len) };
-        if rc == 0 {
+        let Err(err) = self.map.lock() else {
             return;
-        }
-        let err = io::Error::last_os_error();
+        };
         if self.page_size == PageSize::Size4K {
             log::warn!(
                 "could not lock {} in RAM ({err}); pages may be swapped out. \
@@ -344,22 +374,12 @@ impl DmaRegion {
 impl Drop for DmaRegion {
     fn drop(&mut self) {
         // Out of the device's address space first: whoever owned the region
-        // stopped the device's DMA into it before letting it go.
+        // stopped the device's DMA into it before letting it go. The memory
+        // itself goes after this, when `map` is dropped (munmap).
         if let Some(m) = self.mapping.take() {
             if let Err(e) = m.mapper.unmap(self, &m.layout) {
                 log::error!("unmapping {} for DMA: {e}", self.describe());
             }
-        }
-        // SAFETY: ptr/len are exactly the mapping made in allocate_with, and
-        // the region is being dropped, so nothing can use it afterwards
-        // (the caller is responsible for stopping DMA into it first).
-        let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-        if rc != 0 {
-            log::error!(
-                "munmap of {} failed: {}",
-                self.describe(),
-                io::Error::last_os_error()
-            );
         }
     }
 }
@@ -428,39 +448,32 @@ fn map_error(size: PageSize, len: usize, source: io::Error) -> MemoryError {
     MemoryError::Map { size, len, source }
 }
 
-fn map_anonymous(
-    len: usize,
-    size: PageSize,
-    options: MapOptions,
-) -> Result<NonNull<u8>, MemoryError> {
-    // MAP_SHARED, as ixy.rs does, so a fork() cannot turn the pages under a
-    // device into copy-on-write copies.
-    let mut flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+fn map_anonymous(len: usize, size: PageSize, options: MapOptions) -> Result<MmapRaw, MemoryError> {
+    let mut map = MmapOptions::new();
+    map.len(len);
     match size {
         PageSize::Size4K => {}
-        PageSize::Size2M => flags |= libc::MAP_HUGETLB | MAP_HUGE_2MB,
-        PageSize::Size1G => flags |= libc::MAP_HUGETLB | MAP_HUGE_1GB,
+        // MAP_HUGETLB with the size in the flags (MAP_HUGE_2MB, MAP_HUGE_1GB):
+        // memmap2 takes log2 of the page size.
+        PageSize::Size2M | PageSize::Size1G => {
+            map.huge(Some(size.bytes().trailing_zeros() as u8));
+        }
     }
     if options.noreserve {
-        flags |= libc::MAP_NORESERVE;
+        map.no_reserve_swap();
     }
-    // SAFETY: a fresh anonymous mapping at an address the kernel picks
-    // cannot overlap any existing Rust object.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            -1,
-            0,
-        )
-    };
-    mapped_pointer(addr, size, len)
+    let map = map.map_anon().map_err(|err| map_error(size, len, err))?;
+    // memmap2's anonymous maps are private, so after a fork() the first
+    // write would give the parent a copy-on-write copy of the page while
+    // the device keeps the old one. MADV_DONTFORK keeps the region out of
+    // any child: madvise(2) names exactly this DMA case.
+    map.advise(Advice::DontFork)
+        .map_err(|source| MemoryError::Map { size, len, source })?;
+    Ok(MmapRaw::from(map))
 }
 
 /// Maps `len` bytes of a new, already unlinked file in the hugetlbfs mount `dir`.
-fn map_hugetlbfs(dir: &Path, len: usize, size: PageSize) -> Result<NonNull<u8>, MemoryError> {
+fn map_hugetlbfs(dir: &Path, len: usize, size: PageSize) -> Result<MmapRaw, MemoryError> {
     // Unique per process and per call; create_new refuses to reuse a name.
     static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
     let name = format!(
@@ -487,36 +500,13 @@ fn map_hugetlbfs(dir: &Path, len: usize, size: PageSize) -> Result<NonNull<u8>, 
     // On hugetlbfs ftruncate only sets the size; pages are reserved by mmap.
     file.set_len(len as u64)
         .map_err(|err| io_error("ftruncate", err))?;
-    // SAFETY: a fresh shared mapping of a file only this function knows
-    // (it is unlinked), at an address the kernel picks.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    // The mapping holds its own reference to the file; closing it is fine.
-    drop(file);
-    mapped_pointer(addr, size, len)
-}
-
-fn mapped_pointer(
-    addr: *mut libc::c_void,
-    size: PageSize,
-    len: usize,
-) -> Result<NonNull<u8>, MemoryError> {
-    if addr == libc::MAP_FAILED {
-        return Err(map_error(size, len, io::Error::last_os_error()));
-    }
-    NonNull::new(addr.cast::<u8>()).ok_or_else(|| MemoryError::Map {
-        size,
-        len,
-        source: io::Error::other("mmap returned address 0"),
-    })
+    // A shared, read-write mapping of the whole file (MAP_SHARED: a fork()
+    // shares the pages rather than copying them). The mapping holds its own
+    // reference to the file, so closing the file afterwards is fine.
+    MmapOptions::new()
+        .len(len)
+        .map_raw(&file)
+        .map_err(|err| map_error(size, len, err))
 }
 
 /// "8 MiB", "4 KiB", "1536 bytes": the largest binary unit that divides exactly.
@@ -540,6 +530,10 @@ mod tests {
     /// draining the pool (the NORESERVE test) cannot fail another.
     static HUGEPAGE_TESTS: Mutex<()> = Mutex::new(());
 
+    /// Why the tests that need the kernel to refuse 2M pages cannot run.
+    const OVERCOMMIT_2M: &str = "2M hugepage overcommit is enabled \
+        (echo 0 > /proc/sys/vm/nr_overcommit_hugepages)";
+
     fn hugepage_lock() -> MutexGuard<'static, ()> {
         // A test that panicked while holding the lock left nothing broken.
         HUGEPAGE_TESTS
@@ -548,20 +542,16 @@ mod tests {
     }
 
     /// Free 2M pages if at least `needed` are free. Otherwise skips the
-    /// calling test with a note on stderr, or fails it when
-    /// FASTPATH_REQUIRE_HUGEPAGES=1, so CI cannot pass without testing.
+    /// calling test (`skip_test!`: a failure under FASTPATH_REQUIRE_ALL=1,
+    /// so CI cannot pass without testing).
     fn free_2m_pages_or_skip(needed: u64) -> Option<u64> {
         let free = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
         if free >= needed {
             return Some(free);
         }
-        let required = std::env::var("FASTPATH_REQUIRE_HUGEPAGES").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "FASTPATH_REQUIRE_HUGEPAGES=1 but only {free} 2M hugepages are free \
-             ({needed} needed): echo 64 > /proc/sys/vm/nr_hugepages"
+        crate::skip_test!(
+            "{needed} free 2M hugepages needed, {free} free: echo 64 > /proc/sys/vm/nr_hugepages"
         );
-        eprintln!("skipped: no free hugepages ({needed} x 2M needed, {free} free)");
         None
     }
 
@@ -583,16 +573,22 @@ mod tests {
         assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
     }
 
-    /// The kernel page size of the mapping starting at `addr`, from
-    /// /proc/self/smaps: proof the pages really are hugepages.
-    fn kernel_page_size_kb(addr: usize) -> Option<u64> {
+    /// The value of `key` (e.g. "KernelPageSize:", "VmFlags:") in
+    /// /proc/self/smaps for the mapping starting at `addr`.
+    fn smaps_field(addr: usize, key: &str) -> Option<String> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
         let start = format!("{addr:x}-");
         let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&start));
         lines.next()?;
         lines
-            .find_map(|line| line.strip_prefix("KernelPageSize:"))?
-            .trim()
+            .find_map(|line| line.strip_prefix(key))
+            .map(|value| value.trim().to_string())
+    }
+
+    /// The kernel page size of the mapping starting at `addr`, from
+    /// /proc/self/smaps: proof the pages really are hugepages.
+    fn kernel_page_size_kb(addr: usize) -> Option<u64> {
+        smaps_field(addr, "KernelPageSize:")?
             .trim_end_matches("kB")
             .trim()
             .parse()
@@ -675,9 +671,7 @@ mod tests {
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!(
-                "skipped: 2M hugepage overcommit is enabled, the kernel may grant any request"
-            );
+            crate::skip_test!("{OVERCOMMIT_2M}: the kernel may grant any request");
             return;
         }
         let pages = pool.free + 1000;
@@ -697,7 +691,7 @@ mod tests {
         );
         assert!(message.contains("2M hugepages"), "{message}");
         assert!(message.contains("> /proc/sys/vm/nr_hugepages"), "{message}");
-        assert!(message.contains("--no-huge"), "{message}");
+        assert!(message.contains("ordinary 4K pages"), "{message}");
     }
 
     #[test]
@@ -714,8 +708,10 @@ mod tests {
             return;
         };
         if overcommit_headroom(PageSize::Size1G) > 0 {
-            eprintln!(
-                "skipped: 1G hugepage overcommit is enabled, the kernel may grant any request"
+            crate::skip_test!(
+                "1G hugepage overcommit is enabled (echo 0 > \
+                 /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages): \
+                 the kernel may grant any request"
             );
             return;
         }
@@ -742,11 +738,11 @@ mod tests {
     fn mmap_enomem_becomes_not_enough_hugepages() {
         let _lock = hugepage_lock();
         let Some(pool) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled");
+            crate::skip_test!("{OVERCOMMIT_2M}: mmap would not fail");
             return;
         }
         // Bypass the free-count check so the kernel's own refusal is mapped.
@@ -769,11 +765,11 @@ mod tests {
     fn unbacked_noreserve_mapping_is_not_backed_error() {
         let _lock = hugepage_lock();
         let Some(before) = status_of(PageSize::Size2M) else {
-            eprintln!("skipped: no 2M hugepage support");
+            crate::skip_test!("this kernel has no 2M hugepages");
             return;
         };
         if overcommit_headroom(PageSize::Size2M) > 0 {
-            eprintln!("skipped: 2M hugepage overcommit is enabled, the pages would be backed");
+            crate::skip_test!("{OVERCOMMIT_2M}: the pages would be backed");
             return;
         }
         // MAP_NORESERVE lets mmap promise more pages than the pool has, as a
@@ -799,7 +795,7 @@ mod tests {
         );
         assert!(message.contains("hugetlb cgroup limit"), "{message}");
         assert!(message.contains("hugetlb.2MB.max"), "{message}");
-        assert!(message.contains("--no-huge"), "{message}");
+        assert!(message.contains("ordinary 4K pages"), "{message}");
         // The partly populated mapping was unmapped: its pages are back.
         let after = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
         assert_eq!(after, before.free, "pages leaked by a failed allocation");
@@ -850,7 +846,8 @@ mod tests {
 
     #[test]
     fn hugetlbfs_rejects_other_filesystems() {
-        let dir = std::env::temp_dir();
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = temp.path().to_path_buf();
         let err = DmaRegion::allocate(4096, &MemoryBacking::Hugetlbfs(dir.clone()))
             .expect_err("temp dir is not hugetlbfs");
         let message = err.to_string();
@@ -867,17 +864,22 @@ mod tests {
         );
     }
 
-    /// Unmounts and removes a temporary hugetlbfs mount, even if the test panics.
+    /// A hugetlbfs mount on a fresh temporary directory: unmounted, and the
+    /// directory removed, even if the test panics.
     struct TempMount {
+        // Dropped after Drop::drop has unmounted it.
+        dir: tempfile::TempDir,
         path: PathBuf,
         c_path: CString,
     }
 
     impl TempMount {
         fn new() -> Result<TempMount, String> {
-            let path =
-                std::env::temp_dir().join(format!("fastpath-hugetlbfs-{}", std::process::id()));
-            std::fs::create_dir_all(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+            let dir = tempfile::Builder::new()
+                .prefix("fastpath-hugetlbfs-")
+                .tempdir()
+                .map_err(|e| format!("temporary directory: {e}"))?;
+            let path = dir.path().to_path_buf();
             let c_path =
                 CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
             let fstype = c"hugetlbfs";
@@ -895,10 +897,9 @@ mod tests {
             };
             if rc != 0 {
                 let err = io::Error::last_os_error();
-                let _ = std::fs::remove_dir(&path);
                 return Err(format!("mount -t hugetlbfs {}: {err}", path.display()));
             }
-            Ok(TempMount { path, c_path })
+            Ok(TempMount { dir, path, c_path })
         }
     }
 
@@ -913,7 +914,8 @@ mod tests {
                     io::Error::last_os_error()
                 );
             }
-            let _ = std::fs::remove_dir(&self.path);
+            // self.dir removes the (now empty) directory when dropped next.
+            debug_assert_eq!(self.dir.path(), self.path);
         }
     }
 
@@ -922,7 +924,7 @@ mod tests {
         let _lock = hugepage_lock();
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: mounting hugetlbfs needs root");
+            crate::skip_test!("mounting hugetlbfs needs root");
             return;
         }
         if free_2m_pages_or_skip(3).is_none() {
@@ -931,7 +933,7 @@ mod tests {
         let mount = match TempMount::new() {
             Ok(mount) => mount,
             Err(err) => {
-                eprintln!("skipped: {err}");
+                crate::skip_test!("{err}");
                 return;
             }
         };
@@ -961,5 +963,62 @@ mod tests {
         assert_eq!(entries, Some(0), "backing file left in the mount");
         drop(region);
         drop(mount);
+    }
+
+    /// Why DmaRegion does not use memmap2's `populate()` (MAP_POPULATE):
+    /// when the pages cannot all be had (here MAP_NORESERVE with more pages
+    /// than are free, as under a hugetlb cgroup limit), mmap with
+    /// MAP_POPULATE still succeeds, and the first touch of a missing page
+    /// would raise SIGBUS. MADV_POPULATE_WRITE on the same mapping reports
+    /// the shortage as an errno, which is what ensure_backed relies on.
+    #[test]
+    fn mmap_populate_does_not_report_missing_pages() {
+        let _lock = hugepage_lock();
+        let Some(before) = status_of(PageSize::Size2M) else {
+            crate::skip_test!("this kernel has no 2M hugepages");
+            return;
+        };
+        if overcommit_headroom(PageSize::Size2M) > 0 {
+            crate::skip_test!("{OVERCOMMIT_2M}: the pages would be backed");
+            return;
+        }
+        let len = (before.free as usize + 8) * PageSize::Size2M.bytes();
+        let map = MmapOptions::new()
+            .len(len)
+            .huge(Some(PageSize::Size2M.bytes().trailing_zeros() as u8))
+            .no_reserve_swap()
+            .populate()
+            .map_anon()
+            .expect("MAP_POPULATE does not fail for missing hugepages");
+        let err = map
+            .advise(Advice::PopulateWrite)
+            .expect_err("more 2M pages than are free cannot be populated");
+        eprintln!("MADV_POPULATE_WRITE: {err}");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::EFAULT | libc::ENOMEM)),
+            "{err:?}"
+        );
+        drop(map);
+        let after = status_of(PageSize::Size2M).map_or(0, |pool| pool.free);
+        assert_eq!(after, before.free, "pages leaked by the test mapping");
+    }
+
+    /// memmap2 has no shared anonymous mapping (its `map_anon` is always
+    /// MAP_PRIVATE), so an anonymous region is private and advised
+    /// MADV_DONTFORK: a child of fork() gets no copy of it, so the parent's
+    /// next write cannot move a page under the device (copy-on-write).
+    /// smaps shows both: no `sh` (shared) and `dc` (don't copy on fork).
+    #[test]
+    fn anonymous_regions_are_private_and_kept_from_children() {
+        let region = DmaRegion::allocate(3 * 4096, &MemoryBacking::NoHuge).expect("4K allocation");
+        let flags = smaps_field(region.as_ptr().as_ptr() as usize, "VmFlags:")
+            .expect("the region is in /proc/self/smaps");
+        let flags: Vec<&str> = flags.split_whitespace().collect();
+        assert!(flags.contains(&"dc"), "MADV_DONTFORK not set: {flags:?}");
+        assert!(
+            !flags.contains(&"sh"),
+            "anonymous region is shared: {flags:?}"
+        );
+        assert!(flags.contains(&"lo"), "region not locked: {flags:?}");
     }
 }

@@ -217,6 +217,27 @@ impl Sysfs {
         })
     }
 
+    /// The kernel network interfaces of the device at `address`, sorted:
+    /// every `/sys/class/net/<name>` whose device path lies under the PCI
+    /// device's (directly, as `net/<name>`, or through a child such as
+    /// virtio's `virtio2/net/<name>`). Empty when no kernel network driver
+    /// holds it (a device on vfio-pci has none).
+    pub fn net_interfaces(&self, address: PciAddress) -> Vec<String> {
+        let Ok(device) = fs::canonicalize(self.device_dir(address)) else {
+            return Vec::new();
+        };
+        let class = self.root.join("sys/class/net");
+        let mut names: Vec<String> = fs::read_dir(&class)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| fs::canonicalize(e.path()).is_ok_and(|p| p.starts_with(&device)))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The VFs of a PF, in VF index order (`virtfn0`, `virtfn1`, ...).
     pub fn virtfns(&self, pf: PciAddress) -> Result<Vec<PciAddress>, PciError> {
         let dir = self.device_dir(pf);

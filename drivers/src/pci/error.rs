@@ -95,11 +95,11 @@ pub enum PciError {
         driver: Option<String>,
     },
 
-    /// The device is not one fastpath drives.
+    /// The device is not one fastpath drives (or its driver is not built).
     #[error(
-        "unsupported device {vendor_id:04x}:{device_id:04x} at {address} \
-         (supported: {}): give the pod a VF of a supported NIC, or use an \
-         AF_PACKET port for this interface",
+        "{address} is {vendor_id:04x}:{device_id:04x}, not a supported VF \
+         (supported: {}): give the pod a VF of a supported NIC, or reach the \
+         device's kernel network interface through an AF_PACKET port",
         super::supported::supported_list()
     )]
     Unsupported {

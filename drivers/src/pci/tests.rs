@@ -73,7 +73,7 @@ fn pf_with_vfs_is_read() {
     let err = pf.supported().expect_err("a PF is not driven");
     assert!(err
         .to_string()
-        .contains("unsupported device 8086:10c9 at 0000:01:00.0"));
+        .contains("0000:01:00.0 is 8086:10c9, not a supported VF"));
 }
 
 #[test]
@@ -171,4 +171,29 @@ fn bind_to_vfio_without_the_module_says_modprobe() {
         .expect_err("no vfio-pci");
     assert!(matches!(err, PciError::VfioPciNotLoaded { .. }), "{err:?}");
     assert!(err.to_string().contains("modprobe vfio-pci"), "{err}");
+}
+
+#[test]
+fn net_interfaces_of_a_device() {
+    let host = FakeHost::new();
+    host.add_device("0000:00:03.0", 0x1af4, 0x1041);
+    host.add_device("0000:00:04.0", 0x1af4, 0x1041);
+    let sysfs = host.sysfs();
+    assert!(sysfs.net_interfaces(addr("0000:00:03.0")).is_empty());
+    let class = sysfs.root().join("sys/class/net");
+    std::fs::create_dir_all(&class).expect("mkdir");
+    // One interface right under the device, one under a virtio child, one
+    // of another device.
+    for (dev, rel, name) in [
+        ("0000:00:03.0", "net/eth1", "eth1"),
+        ("0000:00:03.0", "virtio2/net/eth0", "eth0"),
+        ("0000:00:04.0", "net/eth2", "eth2"),
+    ] {
+        let dir = host.device_dir(dev).join(rel);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::os::unix::fs::symlink(&dir, class.join(name)).expect("symlink");
+    }
+    assert_eq!(sysfs.net_interfaces(addr("0000:00:03.0")), ["eth0", "eth1"]);
+    assert_eq!(sysfs.net_interfaces(addr("0000:00:04.0")), ["eth2"]);
+    assert!(sysfs.net_interfaces(addr("0000:00:09.0")).is_empty());
 }

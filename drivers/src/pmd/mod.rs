@@ -15,5 +15,6 @@ pub mod igbvf;
 mod open;
 
 pub use open::{
-    driver_names, open_vf, preflight, DriverEntry, OpenArgs, OpenError, OpenFn, VfConfig, DRIVERS,
+    driver_names, identify, open_vf, preflight, DriverEntry, OpenArgs, OpenError, OpenFn, VfConfig,
+    DEFAULT_VF_RX_RING, DEFAULT_VF_TX_RING, DRIVERS,
 };

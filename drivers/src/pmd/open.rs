@@ -54,6 +54,13 @@ pub const DRIVERS: &[DriverEntry] = &[DriverEntry {
     open: super::igbvf::open,
 }];
 
+/// RX descriptors per VF queue by default: each holds a posted buffer of
+/// the pool while the port runs.
+pub const DEFAULT_VF_RX_RING: usize = 512;
+/// TX descriptors per VF queue by default: each may hold a sent buffer
+/// until the device reports it done.
+pub const DEFAULT_VF_TX_RING: usize = 512;
+
 /// How to set up a VF port, whatever its driver.
 #[derive(Clone, Debug)]
 pub struct VfConfig {
@@ -79,8 +86,8 @@ impl VfConfig {
         VfConfig {
             id,
             name: name.into(),
-            rx_ring: 512,
-            tx_ring: 512,
+            rx_ring: DEFAULT_VF_RX_RING,
+            tx_ring: DEFAULT_VF_TX_RING,
             mtu: 1500,
             mac: None,
             backing: MemoryBacking::default(),
@@ -144,10 +151,16 @@ pub fn driver_names() -> String {
         .join(", ")
 }
 
-/// The checks that need only sysfs and /dev, before anything is opened:
-/// the device exists, a driver here runs it, it is bound to vfio-pci and
-/// its group node exists. Returns its table entry and driver.
-pub fn preflight(
+impl DriverKind {
+    /// Whether this fastpath has the driver (a row in [`DRIVERS`]).
+    pub fn is_built(self) -> bool {
+        DRIVERS.iter().any(|d| d.kind == self)
+    }
+}
+
+/// What the device at `address` is, from sysfs alone: it exists, and a
+/// driver built here runs it. Returns its table entry and driver.
+pub fn identify(
     sysfs: &Sysfs,
     address: PciAddress,
 ) -> Result<(&'static SupportedDevice, &'static DriverEntry), OpenError> {
@@ -163,8 +176,19 @@ pub fn preflight(
             have: driver_names(),
         });
     };
-    crate::vfio::preflight(sysfs, address)?;
     Ok((sup, entry))
+}
+
+/// The checks that need only sysfs and /dev, before anything is opened:
+/// the device exists, a driver here runs it ([`identify`]), it is bound to
+/// vfio-pci and its group node exists. Returns its table entry and driver.
+pub fn preflight(
+    sysfs: &Sysfs,
+    address: PciAddress,
+) -> Result<(&'static SupportedDevice, &'static DriverEntry), OpenError> {
+    let found = identify(sysfs, address)?;
+    crate::vfio::preflight(sysfs, address)?;
+    Ok(found)
 }
 
 /// Open the VF at `address` in `container`, with buffers from `pool`

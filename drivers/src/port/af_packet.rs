@@ -504,7 +504,7 @@ mod tests {
         let mut a = match AfPacketPort::open(PortId(0), "lo", 2048) {
             Ok(p) => p,
             Err(AfPacketError::NotPermitted(_)) => {
-                eprintln!("skipped: no CAP_NET_RAW");
+                crate::skip_test!("an AF_PACKET socket needs CAP_NET_RAW (run as root)");
                 return;
             }
             Err(e) => panic!("{e}"),

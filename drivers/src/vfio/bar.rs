@@ -5,15 +5,18 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
 use std::sync::Arc;
+
+use memmap2::{MmapOptions, MmapRaw};
 
 use crate::mmio::RegisterSpace;
 
 /// How the registers are reached.
 enum Access {
     /// A shared mapping of `len` bytes, owned by the Bar (unmapped on drop).
-    Mapped(NonNull<u8>),
+    /// Raw: the device changes it behind Rust's back, so it is only ever
+    /// touched with volatile accesses, never through a reference.
+    Mapped(MmapRaw),
     /// `pread`/`pwrite` of the file at `offset + register offset`.
     File { fd: Arc<OwnedFd>, offset: u64 },
 }
@@ -28,16 +31,6 @@ pub struct Bar {
     access: Access,
 }
 
-// SAFETY: the mapping is owned by this Bar and only ever accessed with
-// single volatile 32-bit loads and stores, which is what device registers
-// expect from any thread; the fd variant holds only an Arc<OwnedFd>.
-unsafe impl Send for Bar {}
-// SAFETY: as above: &Bar gives no reference into the mapping, only
-// volatile accesses, so sharing it between threads cannot create a data
-// race in Rust's sense (concurrent register accesses are the driver's
-// protocol to get right, as on hardware).
-unsafe impl Sync for Bar {}
-
 impl fmt::Debug for Bar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bar")
@@ -51,32 +44,19 @@ impl fmt::Debug for Bar {
 impl Bar {
     /// Maps `len` bytes of `fd` at `offset` (shared, read-write).
     pub(crate) fn map(fd: &OwnedFd, offset: u64, len: usize, index: u32) -> io::Result<Bar> {
-        let file_offset = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // memmap2 casts the offset to off_t; refuse one that would wrap.
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         if len == 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        // SAFETY: a new shared mapping at an address the kernel picks cannot
-        // overlap any Rust object; the fd is valid for the call.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                file_offset,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(addr.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+        let map = MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .map_raw(fd.as_raw_fd())?;
         Ok(Bar {
             index,
             len,
-            access: Access::Mapped(ptr),
+            access: Access::Mapped(map),
         })
     }
 
@@ -93,26 +73,11 @@ impl Bar {
     /// An anonymous mapping of `len` bytes standing in for a BAR (tests).
     #[cfg(test)]
     pub(crate) fn anonymous(len: usize) -> io::Result<Bar> {
-        // SAFETY: a fresh anonymous mapping cannot overlap any Rust object.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(addr.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+        let map = MmapOptions::new().len(len).map_anon()?;
         Ok(Bar {
             index: 0,
             len,
-            access: Access::Mapped(ptr),
+            access: Access::Mapped(map.into()),
         })
     }
 
@@ -142,12 +107,13 @@ impl Bar {
             return None;
         }
         match &self.access {
-            Access::Mapped(ptr) => {
+            Access::Mapped(map) => {
                 // SAFETY: offset + 4 <= len and offset is 4-aligned in a
                 // page-aligned mapping of len bytes this Bar owns, so the
-                // pointer is valid and aligned for a u32.
+                // pointer is valid and aligned for a u32. Volatile: the
+                // device may change the register at any time.
                 let value = unsafe {
-                    ptr.as_ptr()
+                    map.as_ptr()
                         .add(offset as usize)
                         .cast::<u32>()
                         .read_volatile()
@@ -169,10 +135,10 @@ impl Bar {
             return false;
         }
         match &self.access {
-            Access::Mapped(ptr) => {
+            Access::Mapped(map) => {
                 // SAFETY: as in try_read32: in bounds, aligned, owned mapping.
                 unsafe {
-                    ptr.as_ptr()
+                    map.as_mut_ptr()
                         .add(offset as usize)
                         .cast::<u32>()
                         .write_volatile(value.to_le())
@@ -209,23 +175,6 @@ impl RegisterSpace for Bar {
 
     fn len(&self) -> usize {
         self.len
-    }
-}
-
-impl Drop for Bar {
-    fn drop(&mut self) {
-        if let Access::Mapped(ptr) = self.access {
-            // SAFETY: ptr/len is exactly the mapping this Bar made, and no
-            // reference into it outlives the Bar.
-            let rc = unsafe { libc::munmap(ptr.as_ptr().cast(), self.len) };
-            if rc != 0 {
-                log::error!(
-                    "munmap of BAR{} failed: {}",
-                    self.index,
-                    io::Error::last_os_error()
-                );
-            }
-        }
     }
 }
 
@@ -303,6 +252,29 @@ mod tests {
         let bar = Bar::anonymous(4096).expect("anonymous mapping");
         assert_eq!(bar.read32(4096), 0xffff_ffff);
         bar.write32(4096, 1);
+    }
+
+    #[test]
+    fn mapped_bar_is_a_shared_mapping_at_the_region_offset() {
+        let file = tempfile::tempfile().expect("temp file");
+        file.set_len(0x3000).expect("size");
+        let fd = OwnedFd::from(file);
+        // The "region" is the second page of the file.
+        let bar = Bar::map(&fd, 0x1000, 0x1000, 3).expect("map");
+        assert!(bar.is_mapped());
+        assert_eq!(bar.index(), 3);
+        bar.write32(0x8, 0x1234_5678);
+        // Shared: the write reached the file (for a BAR, the device).
+        let mut raw = [0u8; 4];
+        pread_exact(&fd, &mut raw, 0x1008).expect("pread");
+        assert_eq!(raw, [0x78, 0x56, 0x34, 0x12]);
+        pwrite_exact(&fd, &[1, 0, 0, 0], 0x1ffc).expect("pwrite");
+        assert_eq!(bar.read32(0xffc), 1, "a change behind the mapping is seen");
+        assert!(Bar::map(&fd, 0x1000, 0, 3).is_err(), "empty BAR");
+        assert!(
+            Bar::map(&fd, u64::MAX, 0x1000, 3).is_err(),
+            "offset overflows off_t"
+        );
     }
 
     #[test]

@@ -167,10 +167,12 @@ impl Container {
         };
         let version = ioctl_value(&fd, VFIO_GET_API_VERSION, 0)
             .map_err(|e| ioctl_error("VFIO_GET_API_VERSION", e))?;
-        if version != VFIO_API_VERSION {
+        // VFIO_API_VERSION is 0; the ioctl returns an int.
+        let expected = VFIO_API_VERSION as i32;
+        if version != expected {
             return Err(VfioError::ApiVersion {
                 got: version,
-                expected: VFIO_API_VERSION,
+                expected,
             });
         }
         let has = |ext: u32| -> Result<bool, VfioError> {
@@ -179,7 +181,7 @@ impl Container {
                 .map_err(|e| ioctl_error("VFIO_CHECK_EXTENSION", e))
         };
         let extensions = Extensions {
-            type1v2: has(VFIO_TYPE1V2_IOMMU)?,
+            type1v2: has(VFIO_TYPE1v2_IOMMU)?,
             type1: has(VFIO_TYPE1_IOMMU)?,
             noiommu: has(VFIO_NOIOMMU_IOMMU)?,
         };
@@ -256,8 +258,8 @@ impl Container {
         }
         let group_fd = open_node(&node.path, Some(node.group))?;
         let target = node.path.display().to_string();
-        let mut status = VfioGroupStatus {
-            argsz: argsz::<VfioGroupStatus>(),
+        let mut status = vfio_group_status {
+            argsz: argsz::<vfio_group_status>(),
             flags: 0,
         };
         ioctl_ref(&group_fd, VFIO_GROUP_GET_STATUS, &mut status).map_err(|source| {
@@ -289,7 +291,7 @@ impl Container {
         }
         if state.mode.is_none() {
             let kind = match mode {
-                IommuMode::Type1v2 => VFIO_TYPE1V2_IOMMU,
+                IommuMode::Type1v2 => VFIO_TYPE1v2_IOMMU,
                 IommuMode::Type1 => VFIO_TYPE1_IOMMU,
                 IommuMode::NoIommu => VFIO_NOIOMMU_IOMMU,
             };
@@ -336,8 +338,8 @@ impl Container {
     /// (bit n set = 2^n bytes). Only after the first device was opened,
     /// and not in no-IOMMU mode.
     pub fn iova_page_sizes(&self) -> Result<u64, VfioError> {
-        let mut info = VfioIommuType1Info {
-            argsz: argsz::<VfioIommuType1Info>(),
+        let mut info = vfio_iommu_type1_info {
+            argsz: argsz::<vfio_iommu_type1_info>(),
             ..Default::default()
         };
         ioctl_ref(&self.fd, VFIO_IOMMU_GET_INFO, &mut info).map_err(|source| VfioError::Ioctl {
@@ -359,13 +361,13 @@ impl Container {
             target: "/dev/vfio/vfio".to_string(),
             source,
         };
-        let mut info = VfioIommuType1Info {
-            argsz: argsz::<VfioIommuType1Info>(),
+        let mut info = vfio_iommu_type1_info {
+            argsz: argsz::<vfio_iommu_type1_info>(),
             ..Default::default()
         };
         ioctl_ref(&self.fd, VFIO_IOMMU_GET_INFO, &mut info).map_err(err)?;
         if info.flags & VFIO_IOMMU_INFO_CAPS == 0
-            || info.argsz as usize <= argsz::<VfioIommuType1Info>() as usize
+            || info.argsz as usize <= argsz::<vfio_iommu_type1_info>() as usize
         {
             return Ok(None);
         }
@@ -387,30 +389,35 @@ impl Container {
 }
 
 /// Walks the capability chain of a `vfio_iommu_type1_info` buffer for
-/// VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE (include/uapi/linux/vfio.h:
-/// header {u16 id, u16 version, u32 next}; then u32 nr_iovas, u32
-/// reserved, nr_iovas x {u64 start, u64 end}). Bounds-checked: a broken
-/// chain gives `None`.
+/// VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE (`vfio_info_cap_header`, then
+/// `vfio_iommu_type1_info_cap_iova_range` with its flexible array of
+/// `vfio_iova_range`; offsets from vfio-bindings' layouts). Read byte by
+/// byte and bounds-checked, because the kernel only promises the chain
+/// inside argsz: a broken chain gives `None`.
 pub(crate) fn parse_iova_ranges(buf: &[u8]) -> Option<Vec<(u64, u64)>> {
+    use std::mem::{offset_of, size_of};
+    type Cap = vfio_iommu_type1_info_cap_iova_range;
     let u32_at =
         |o: usize| -> Option<u32> { Some(u32::from_ne_bytes(buf.get(o..o + 4)?.try_into().ok()?)) };
     let u16_at =
         |o: usize| -> Option<u16> { Some(u16::from_ne_bytes(buf.get(o..o + 2)?.try_into().ok()?)) };
     let u64_at =
         |o: usize| -> Option<u64> { Some(u64::from_ne_bytes(buf.get(o..o + 8)?.try_into().ok()?)) };
-    // cap_offset follows argsz, flags and iova_pgsizes.
-    let mut at = u32_at(16)? as usize;
+    let mut at = u32_at(offset_of!(vfio_iommu_type1_info, cap_offset))? as usize;
     let mut hops = 0;
     while at != 0 && hops < 64 {
         hops += 1;
-        let id = u16_at(at)?;
-        let next = u32_at(at + 4)? as usize;
-        if id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE {
-            let n = u32_at(at + 8)? as usize;
+        let id = u16_at(at + offset_of!(vfio_info_cap_header, id))?;
+        let next = u32_at(at + offset_of!(vfio_info_cap_header, next))? as usize;
+        if u32::from(id) == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE {
+            let n = u32_at(at + offset_of!(Cap, nr_iovas))? as usize;
             let mut ranges = Vec::with_capacity(n.min(64));
             for i in 0..n {
-                let o = at + 16 + i * 16;
-                ranges.push((u64_at(o)?, u64_at(o + 8)?));
+                let o = at + offset_of!(Cap, iova_ranges) + i * size_of::<vfio_iova_range>();
+                ranges.push((
+                    u64_at(o + offset_of!(vfio_iova_range, start))?,
+                    u64_at(o + offset_of!(vfio_iova_range, end))?,
+                ));
             }
             return Some(ranges);
         }

@@ -90,8 +90,8 @@ impl Device {
                     source,
                 }
             })?;
-        let mut raw = VfioDeviceInfo {
-            argsz: argsz::<VfioDeviceInfo>(),
+        let mut raw = vfio_device_info {
+            argsz: argsz::<vfio_device_info>(),
             ..Default::default()
         };
         ioctl_ref(&fd, VFIO_DEVICE_GET_INFO, &mut raw).map_err(|source| VfioError::Ioctl {
@@ -276,8 +276,8 @@ impl Device {
 }
 
 fn region_info(fd: &OwnedFd, index: u32) -> Option<RegionInfo> {
-    let mut raw = VfioRegionInfo {
-        argsz: argsz::<VfioRegionInfo>(),
+    let mut raw = vfio_region_info {
+        argsz: argsz::<vfio_region_info>(),
         index,
         ..Default::default()
     };

@@ -105,8 +105,8 @@ impl DmaMapper for Container {
             Some(IommuMode::Type1v2 | IommuMode::Type1) => {
                 let len = region.len();
                 let iova = self.allocate_iova(len as u64, region.page_size().bytes() as u64)?;
-                let mut map = VfioIommuType1DmaMap {
-                    argsz: argsz::<VfioIommuType1DmaMap>(),
+                let mut map = vfio_iommu_type1_dma_map {
+                    argsz: argsz::<vfio_iommu_type1_dma_map>(),
                     flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
                     vaddr: region.as_ptr().as_ptr() as u64,
                     iova,
@@ -126,11 +126,12 @@ impl DmaMapper for Container {
             return Ok(()); // no-IOMMU: nothing was mapped
         };
         let (iova, len) = (base.get(), region.len());
-        let mut unmap = VfioIommuType1DmaUnmap {
-            argsz: argsz::<VfioIommuType1DmaUnmap>(),
+        let mut unmap = vfio_iommu_type1_dma_unmap {
+            argsz: argsz::<vfio_iommu_type1_dma_unmap>(),
             flags: 0,
             iova,
             size: len as u64,
+            ..Default::default() // no dirty bitmap after it
         };
         ioctl_ref(self.fd(), VFIO_IOMMU_UNMAP_DMA, &mut unmap)
             .map_err(|source| VfioError::DmaUnmap { iova, len, source })?;

@@ -270,7 +270,7 @@ pub enum VfioError {
     /// The IOMMU's usable ranges have no room left.
     #[error(
         "no room for {len:#x} more bytes in the IOMMU's usable IOVA ranges: map fewer \
-         or smaller regions (fewer buffers, --nb-mbuf)"
+         or smaller regions (a pool of fewer buffers)"
     )]
     IovaSpace {
         /// Bytes asked.

@@ -239,14 +239,14 @@ fn physical_addresses_of_a_hugepage_are_contiguous() {
     use crate::memory::{DmaRegion, HugepageSize, MemoryBacking};
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: reading physical addresses needs root");
+        crate::skip_test!("reading physical addresses needs root");
         return;
     }
     let region = match DmaRegion::allocate(2 << 20, &MemoryBacking::Hugepages(HugepageSize::Size2M))
     {
         Ok(region) => region,
         Err(err) => {
-            eprintln!("skipped: no free 2M hugepage ({err})");
+            crate::skip_test!("no free 2M hugepage ({err})");
             return;
         }
     };

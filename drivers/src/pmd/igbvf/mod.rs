@@ -1,7 +1,7 @@
 //! igbvf: the Intel 82576 / I350 SR-IOV virtual function (8086:10ca,
 //! 8086:1520), the VF QEMU's `igb` model offers.
 //!
-//! Facts: /work/shared/reference/nic-facts-igbvf.md (cited by section).
+//! Facts: docs/facts/nic-facts-igbvf.md (cited by section).
 //! The driver talks to the device only through a
 //! [`RegisterSpace`](crate::mmio::RegisterSpace) and DMA memory; rings come
 //! from [`crate::pmd::adv_desc`].

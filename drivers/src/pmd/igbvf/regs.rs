@@ -1,6 +1,6 @@
 //! igbvf (82576 / I350 VF) registers and bits.
 //!
-//! Every value is from /work/shared/reference/nic-facts-igbvf.md; the
+//! Every value is from docs/facts/nic-facts-igbvf.md; the
 //! section is named next to each group.
 
 use crate::pci::Quirks;

@@ -1,0 +1,408 @@
+//! The `fastpath` command line: clap's argument structs, and their
+//! conversion to a validated [`RunConfig`].
+//!
+//! Each option's text is parsed by the config crate's parsers (the same
+//! ones a fast-path.env file will use) and the result checked by
+//! [`RunConfig::validate`]; this module only adds the flag names. The
+//! binary and the tests go through [`parse`], so what the tests see is
+//! what an operator gets.
+
+use crate::run::Output;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use config::core_choice::CoreChoice;
+use config::cpu_list::parse_cpu_list;
+use config::duration::parse_duration;
+use config::eth_peer::EthPeer;
+use config::fwd_mode::FwdMode;
+use config::hugepage_size::parse_hugepage_size;
+use config::port_spec::PortSpec;
+use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
+use config::setting::Setting;
+use drivers::cpu::CpuSet;
+use drivers::memory::{HugepageSize, MemoryBacking};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `fastpath`.
+#[derive(Parser, Debug)]
+#[command(name = "fastpath", version, about = "A userspace packet fast path")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Forward packets between ports on pinned worker cores, printing
+    /// statistics every second, until Ctrl-C / SIGTERM or --duration.
+    Run(RunArgs),
+}
+
+/// `fastpath run` options, as typed values (each parsed by the config
+/// crate), before the checks that combine them.
+///
+/// Every option takes the next word as its value even when it starts with
+/// '-' (`--duration -1`, `--eth-peer -1,...`): the value's own parser then
+/// says what is wrong with it, instead of clap reading it as a short flag.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Ports, comma separated: `null` (RX makes packets, TX frees them),
+    /// `ring` (consecutive ring ports are connected in pairs),
+    /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket), or
+    /// a VF's PCI address such as `0000:01:10.0` (bound to vfio-pci; needs
+    /// hugepages).
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_delimiter = ',',
+        default_value = "null,null"
+    )]
+    pub ports: Vec<PortSpec>,
+    /// Number of worker cores, picked from the allowed CPUs (the first
+    /// allowed CPU is left to the control thread).
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        default_value_t = 1,
+        conflicts_with = "cpus",
+        allow_negative_numbers = true
+    )]
+    pub cores: usize,
+    /// Exact worker CPUs, as a list (`1,3-4`); must be allowed by the
+    /// process's affinity and cgroup cpuset.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuSet>,
+    /// Forwarding mode: io (untouched) or mac (rewrite Ethernet addresses).
+    #[arg(long, allow_hyphen_values = true, default_value = "io")]
+    pub mode: FwdMode,
+    /// Packets per burst (1-512).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 32)]
+    pub burst: usize,
+    /// Stop after this long: seconds (`10`, `2.5`) or with a unit (`500ms`,
+    /// `10s`, `1m`, `1h`). Default: run until Ctrl-C / SIGTERM.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Time between statistics lines, as --duration (0: only the final
+    /// summary; otherwise at least 100ms).
+    #[arg(long, allow_hyphen_values = true, default_value = "1", value_parser = parse_duration)]
+    pub stats_period: Duration,
+    /// Bursts sent on every TX queue at start (seeds ring-port loops, like
+    /// testpmd's `start tx_first`). Default: 16 when ring ports are used.
+    #[arg(long, allow_hyphen_values = true)]
+    pub tx_first: Option<usize>,
+    /// Buffers in the pool (default: enough for the caches, bursts, rings
+    /// and queues; see the README's pool sizing rule).
+    #[arg(long, allow_hyphen_values = true)]
+    pub nb_mbuf: Option<u64>,
+    /// Per-core buffer cache size (0-512).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 256)]
+    pub cache_size: usize,
+    /// Length of packets made by null ports (60 to the buffer's 2048-byte
+    /// data room).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 64)]
+    pub packet_size: usize,
+    /// Ring size per queue and direction of ring ports (a power of two up
+    /// to 65536).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1024)]
+    pub ring_size: usize,
+    /// Destination MAC written in mac mode, per port: `PORT,MAC` (repeat).
+    #[arg(long, allow_hyphen_values = true)]
+    pub eth_peer: Vec<EthPeer>,
+    /// Use ordinary 4 KiB pages instead of hugepages (software ports only:
+    /// VF ports need hugepage DMA memory).
+    #[arg(long, conflicts_with_all = ["huge_dir", "huge_size"])]
+    pub no_huge: bool,
+    /// Take hugepages from this hugetlbfs mount instead of anonymous ones.
+    #[arg(long, allow_hyphen_values = true)]
+    pub huge_dir: Option<PathBuf>,
+    /// Hugepage size: auto, 2M or 1G.
+    #[arg(long, allow_hyphen_values = true, default_value = "auto", value_parser = parse_hugepage_size)]
+    pub huge_size: HugepageSize,
+    /// Print the final summary as one JSON document on stdout (start-up
+    /// and live lines go to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `fastpath run`, with its configuration checked, and how to print.
+    Run(ValidRunConfig, Output),
+}
+
+/// Why the command line was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// clap's own errors: unknown option, a value that does not parse
+    /// (the config crate's parsers say why), `--help`, `--version`. Its
+    /// text names the option.
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+    /// A word that looks like a short option (`-10`): `fastpath run` has
+    /// none, and clap would name only its first letters.
+    #[error("unexpected argument '{0}': `fastpath run` takes --long options only (see --help)")]
+    Unexpected(String),
+    /// The values parse but the configuration is refused.
+    #[error("{option}: {source}")]
+    Invalid {
+        /// The option, as the operator wrote it (`--nb-mbuf`).
+        option: &'static str,
+        /// Why.
+        source: RunConfigError,
+    },
+}
+
+impl CliError {
+    /// The exit status for this error: 0 for `--help` and `--version`
+    /// (clap's), 2 for everything else (a usage error).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(e) => e.exit_code(),
+            CliError::Invalid { .. } | CliError::Unexpected(_) => 2,
+        }
+    }
+}
+
+impl RunArgs {
+    /// The configuration these options describe, not yet validated.
+    pub fn to_config(&self) -> RunConfig {
+        let backing = if self.no_huge {
+            MemoryBacking::NoHuge
+        } else if let Some(dir) = &self.huge_dir {
+            MemoryBacking::Hugetlbfs(dir.clone())
+        } else {
+            MemoryBacking::Hugepages(self.huge_size)
+        };
+        RunConfig {
+            ports: self.ports.clone(),
+            cores: match &self.cpus {
+                Some(set) => CoreChoice::List(set.clone()),
+                None => CoreChoice::Count(self.cores),
+            },
+            mode: self.mode,
+            burst: self.burst,
+            duration: self.duration,
+            stats_period: self.stats_period,
+            tx_first: self.tx_first,
+            nb_mbuf: self.nb_mbuf,
+            cache_size: self.cache_size,
+            packet_size: self.packet_size,
+            ring_size: self.ring_size,
+            eth_peers: self.eth_peer.clone(),
+            backing,
+        }
+    }
+
+    /// The option an operator used for `setting`.
+    pub fn option_for(&self, setting: Setting) -> &'static str {
+        match setting {
+            Setting::Ports => "--ports",
+            Setting::Cores if self.cpus.is_some() => "--cpus",
+            Setting::Cores => "--cores",
+            Setting::Mode => "--mode",
+            Setting::Burst => "--burst",
+            Setting::Duration => "--duration",
+            Setting::StatsPeriod => "--stats-period",
+            Setting::TxFirst => "--tx-first",
+            Setting::NbMbuf => "--nb-mbuf",
+            Setting::CacheSize => "--cache-size",
+            Setting::PacketSize => "--packet-size",
+            Setting::RingSize => "--ring-size",
+            Setting::EthPeer => "--eth-peer",
+            Setting::Memory => "--huge-dir",
+        }
+    }
+
+    /// Validates the configuration, naming the option of any problem.
+    pub fn validate(&self) -> Result<ValidRunConfig, CliError> {
+        self.to_config()
+            .validate()
+            .map_err(|source| CliError::Invalid {
+                option: self.option_for(source.setting()),
+                source,
+            })
+    }
+}
+
+/// Parses a whole command line (program name first), as the binary does.
+pub fn parse<I, T>(argv: I) -> Result<Invocation, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    if argv.get(1).is_some_and(|w| w == "run") {
+        check_short_words(&argv[2..])?;
+    }
+    let cli = Cli::try_parse_from(argv)?;
+    match cli.command {
+        Command::Run(a) => {
+            let output = if a.json { Output::Json } else { Output::Text };
+            a.validate().map(|cfg| Invocation::Run(cfg, output))
+        }
+    }
+}
+
+/// Refuses a word that starts with a single '-' where no option's value is
+/// expected. Every value option takes the next word whatever it starts
+/// with, so a word right after one is its value.
+fn check_short_words(args: &[OsString]) -> Result<(), CliError> {
+    let run = Cli::command();
+    let takes_value: Vec<String> = run
+        .find_subcommand("run")
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut value_next = false;
+    for w in args {
+        let w = w.to_string_lossy();
+        if value_next {
+            value_next = false;
+        } else if takes_value.iter().any(|o| *o == w) {
+            value_next = true;
+        } else if w.starts_with('-') && !w.starts_with("--") && w.len() > 1 {
+            return Err(CliError::Unexpected(w.into_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the options of `fastpath run` (what follows `run`).
+pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
+    let argv = ["fastpath", "run"]
+        .into_iter()
+        .map(String::from)
+        .chain(args.iter().cloned());
+    match parse(argv)? {
+        Invocation::Run(cfg, _) => Ok(cfg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    fn error(line: &str) -> String {
+        parse_run_args(&args(line))
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_and_units() {
+        let c = parse_run_args(&[]).unwrap();
+        assert_eq!(c.ports, [PortSpec::Null, PortSpec::Null]);
+        assert_eq!(c.duration, None);
+        assert_eq!(c.stats_period, Duration::from_secs(1));
+        for (text, want) in [
+            ("10s", 10_000),
+            ("1m", 60_000),
+            ("500ms", 500),
+            ("2.5", 2_500),
+        ] {
+            let c = parse_run_args(&args(&format!("--duration {text}"))).unwrap();
+            assert_eq!(c.duration, Some(Duration::from_millis(want)), "{text}");
+        }
+        let c = parse_run_args(&args("--ports afpacket:veth0,afpacket:veth1 --cpus 1")).unwrap();
+        assert_eq!(c.ports[1].to_string(), "afpacket:veth1");
+        assert_eq!(c.workers(), 1);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_option() {
+        for (line, option, text) in [
+            (
+                "--duration inf",
+                "--duration",
+                "\"inf\" is not a finite duration",
+            ),
+            (
+                "--duration nan",
+                "--duration",
+                "\"nan\" is not a finite duration",
+            ),
+            ("--duration=-1", "--duration", "\"-1\" is negative"),
+            ("--duration -1", "--duration", "\"-1\" is negative"),
+            (
+                "--stats-period inf",
+                "--stats-period",
+                "\"inf\" is not a finite duration",
+            ),
+            ("--duration 0", "--duration", "a duration of 0"),
+            ("--nb-mbuf 10", "--nb-mbuf", "at least 416"),
+            (
+                "--ring-size 2147483648",
+                "--ring-size",
+                "ring size 2147483648 must be a power of two from 1 to 65536",
+            ),
+            ("--cache-size 513", "--cache-size", "cache size 513"),
+            ("--burst 0", "--burst", "burst 0"),
+            ("--burst 513", "--burst", "burst 513"),
+            ("--packet-size 59", "--packet-size", "packet size 59"),
+            ("--packet-size 2049", "--packet-size", "packet size 2049"),
+            ("--eth-peer 1", "--eth-peer", "expected PORT,MAC"),
+            (
+                "--eth-peer 1,zz:00:00:00:00:00",
+                "--eth-peer",
+                "bad MAC address",
+            ),
+            (
+                "--eth-peer 5,02:00:00:00:00:01",
+                "--eth-peer",
+                "names port 5",
+            ),
+            (
+                "--tx-first 18446744073709551615",
+                "--tx-first",
+                "tx-first bursts",
+            ),
+            ("--cores 0", "--cores", "no worker core"),
+            ("--cpus 7-3", "--cpus", "reversed CPU range"),
+            ("--ports null,warp", "--ports", "unknown port \"warp\""),
+            ("--ports afpacket:", "--ports", "not an interface name"),
+            ("--huge-size 4K", "--huge-size", "unknown hugepage size"),
+            ("--mode teleport", "--mode", "unknown forwarding mode"),
+        ] {
+            let e = error(line);
+            assert!(e.contains(option) && e.contains(text), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn large_values_overflow_nothing() {
+        let e = error("--cores 65536 --ports ring,ring --ring-size 65536 --burst 512");
+        assert!(
+            e.starts_with("--nb-mbuf: these settings need a pool of"),
+            "{e}"
+        );
+        let e = error(&format!("--cores {}", usize::MAX));
+        assert!(e.starts_with("--cores: "), "{e}");
+    }
+
+    #[test]
+    fn every_setting_has_an_option() {
+        let a = RunArgs::try_from_args(&[]).unwrap();
+        for s in Setting::ALL {
+            assert!(a.option_for(s).starts_with("--"));
+        }
+    }
+
+    impl RunArgs {
+        fn try_from_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+            let cli = Cli::try_parse_from(["fastpath", "run"].iter().chain(args))?;
+            match cli.command {
+                Command::Run(a) => Ok(a),
+            }
+        }
+    }
+}
