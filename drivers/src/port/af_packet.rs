@@ -20,7 +20,7 @@
 
 use super::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, TxQueue,
+    QueueCounters, QueueSet, RxQueue, TxQueue, XStat,
 };
 use crate::burst::Burst;
 use crate::mbuf::PortId;
@@ -261,6 +261,8 @@ impl Port for AfPacketPort {
             s.ipackets = g(&rx.q.packets);
             s.ibytes = g(&rx.q.bytes);
             s.rx_nombuf = g(&rx.q.dropped);
+            // Frames received but not delivered: too long, or a failed read.
+            s.ierrors = g(&rx.truncated) + g(&rx.errors);
         }
         if let Some(tx) = &self.tx {
             s.opackets = g(&tx.packets);
@@ -268,6 +270,21 @@ impl Port for AfPacketPort {
             s.oerrors = g(&tx.dropped);
         }
         s
+    }
+
+    /// The RX drops by reason (their sum is `ierrors`), and the frames
+    /// this host sent that the socket also saw, skipped (not a drop: the
+    /// kernel shows a socket the interface's outgoing frames too).
+    fn xstats(&self) -> Vec<XStat> {
+        let Some(rx) = &self.rx else {
+            return Vec::new();
+        };
+        let g = QueueCounters::get;
+        vec![
+            ("rx_frame_too_long", g(&rx.truncated)),
+            ("rx_read_errors", g(&rx.errors)),
+            ("rx_own_outgoing_packets", g(&rx.outgoing)),
+        ]
     }
 
     fn queues(
@@ -589,6 +606,17 @@ mod tests {
         }
         assert!(got_2048);
         assert!(QueueCounters::get(&brx[0].counters().truncated) >= 1);
+        // The drop shows in the port's statistics, by reason and in total.
+        let too_long = QueueCounters::get(&brx[0].counters().truncated);
+        let xstats = b.xstats();
+        assert!(
+            xstats.contains(&("rx_frame_too_long", too_long)),
+            "{xstats:?}"
+        );
+        assert_eq!(
+            b.stats().ierrors,
+            too_long + QueueCounters::get(&brx[0].counters().errors)
+        );
         drop((arx, atx, brx, _btx));
         drop(cache);
         assert_eq!(pool.available(), 512, "every buffer back");
