@@ -2,7 +2,7 @@
 //!
 //! A [`DmaRegion`] is one mmap of 2M or 1G hugepages (anonymous, or a file in
 //! a hugetlbfs mount), or of ordinary 4K pages when the operator asked for
-//! `--no-huge`. It is zeroed, checked to be really backed by memory before
+//! them. It is zeroed, checked to be really backed by memory before
 //! use (a hugetlb cgroup limit can otherwise turn the first touch into a
 //! SIGBUS), and tells devices where it lives through [`Iova`].
 //!

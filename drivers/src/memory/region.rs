@@ -44,7 +44,7 @@ pub enum MemoryBacking {
     /// so nothing is left behind if the process dies.
     Hugetlbfs(PathBuf),
     /// Ordinary 4K anonymous memory. Only for software-only ports
-    /// (`--no-huge`); never chosen unless asked for.
+    /// (the operator asked for ordinary pages); never chosen unless asked for.
     NoHuge,
 }
 
