@@ -529,6 +529,86 @@ fn spsc_split_bulk_fifo() {
     });
 }
 
+/// `enqueue_bulk_copied` on the split producer: pairs copied from a table
+/// that stays as it was, through a ring of 2, in order, never partial.
+#[test]
+fn spsc_split_copied_bulk_fifo() {
+    check(PREEMPTIONS, || {
+        let (mut tx, mut rx) = Ring::<u32>::new(2).unwrap().split();
+        let p = thread::spawn(move || {
+            let mut sent = 0;
+            'pairs: for pair in [[1, 2], [3, 4], [5, 6]] {
+                for _ in 0..TRIES {
+                    if tx.enqueue_bulk_copied(&pair) {
+                        sent += 2;
+                        continue 'pairs;
+                    }
+                    thread::yield_now();
+                }
+                break;
+            }
+            sent
+        });
+        let mut got: ArrayVec<u32, 6> = ArrayVec::new();
+        for _ in 0..2 * TRIES {
+            let before = got.len();
+            if !rx.dequeue_bulk(&mut got, 2) {
+                assert_eq!(got.len(), before);
+                thread::yield_now();
+            }
+        }
+        let sent = p.join().unwrap();
+        while rx.dequeue_bulk(&mut got, 2) {}
+        let want: Vec<u32> = (1..=sent).collect();
+        assert_eq!(got.as_slice(), want.as_slice());
+        assert!(rx.is_empty());
+    });
+}
+
+/// Two producers copy pairs into a shared ring of 2 while one consumer
+/// takes pairs: each pair arrives whole and once, each producer's in order.
+#[test]
+fn mpmc_copied_bulk_2p_1c() {
+    check(PREEMPTIONS, || {
+        let r = Arc::new(Ring::<u32>::new(2).unwrap());
+        let producers: Vec<_> = [[1, 2], [11, 12]]
+            .into_iter()
+            .map(|pair| {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    for _ in 0..TRIES {
+                        if r.enqueue_bulk_copied(&pair) {
+                            return Some(pair);
+                        }
+                        thread::yield_now();
+                    }
+                    None
+                })
+            })
+            .collect();
+        let mut got: ArrayVec<u32, 4> = ArrayVec::new();
+        for _ in 0..TRIES {
+            if !r.dequeue_bulk(&mut got, 2) {
+                thread::yield_now();
+            }
+        }
+        let sent: Vec<[u32; 2]> = producers
+            .into_iter()
+            .filter_map(|p| p.join().unwrap())
+            .collect();
+        while r.dequeue_bulk(&mut got, 2) {}
+        for pair in got.chunks(2) {
+            assert_eq!(pair[1], pair[0] + 1, "a pair arrives whole: {got:?}");
+        }
+        let mut firsts: Vec<u32> = got.chunks(2).map(|p| p[0]).collect();
+        firsts.sort_unstable();
+        let mut want: Vec<u32> = sent.iter().map(|p| p[0]).collect();
+        want.sort_unstable();
+        assert_eq!(firsts, want, "every pair copied in arrives once");
+        assert!(r.is_empty());
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Publish ordering: what the producer wrote into an item before enqueueing it
 // is visible to the consumer that dequeues it. The payload is a loom cell, so
