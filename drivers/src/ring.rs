@@ -448,6 +448,12 @@ unsafe fn put_span<T>(span: &[Slot<T>], src: *const T) {
 /// ring copies are unrolled by four too: lib/ring/rte_ring_elem_pvt.h).
 #[inline(always)]
 fn for_each_slot<T>(span: &[Slot<T>], mut f: impl FnMut(usize, &Slot<T>)) {
+    // One item (single push/pop, the last of a wrapped burst) goes
+    // straight through: the chunking below cost two cycles per call there.
+    if let [one] = span {
+        f(0, one);
+        return;
+    }
     let mut quads = span.chunks_exact(4);
     let mut i = 0;
     for q in &mut quads {
