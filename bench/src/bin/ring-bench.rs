@@ -18,7 +18,7 @@
 //!   producer enqueues copies of one table of n elements
 //!   (`enqueue_bulk_copied`), as DPDK's enqueues its table of pointers: the
 //!   figure turns on which side is the slower one (8 more stores per bulk in
-//!   DPDK's producer take its own bulk-8 figure from about 17 to 60-85), so
+//!   DPDK's producer take its own bulk-8 figure from 16-20 to 58-88), so
 //!   the producer rebuilds no burst in the timed loop.
 //! - `allcores`: both CPUs enqueue n and dequeue n on one shared MP/MC ring for
 //!   100 ms each. DPDK prints the iteration counts; `value` is the cycles per
