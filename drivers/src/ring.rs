@@ -10,7 +10,9 @@
 //! slot is sacrificed to tell full from empty).
 //!
 //! Items are moved, not copied: the ring owns what it holds and drops it when
-//! it is dropped, so no packet buffer can be lost in a ring.
+//! it is dropped, so no packet buffer can be lost in a ring. Only `Copy`
+//! items can also be copied in from a table the caller keeps
+//! (`enqueue_bulk_copied`, what `rte_ring`'s enqueue does with pointers).
 //!
 //! Model checked with loom (`tests/loom_ring.rs`).
 
