@@ -26,7 +26,7 @@
 #![cfg(loom)]
 
 use arrayvec::ArrayVec;
-use drivers::ring::Ring;
+use drivers::ring::{Producer, Ring};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -491,22 +491,20 @@ fn spsc_split_burst_fifo() {
     });
 }
 
-/// Bulk on both split sides: pairs through a ring of 2, in order, never a
-/// partial pair.
-#[test]
-fn spsc_split_bulk_fifo() {
-    check(PREEMPTIONS, || {
+/// Pairs through a ring of 2 on the split handles, `enqueue` sending one
+/// pair all or nothing: the consumer's bulk dequeues of 2 see them in order,
+/// never a partial pair.
+fn spsc_bulk_pairs(enqueue: fn(&mut Producer<u32>, [u32; 2]) -> bool) {
+    check(PREEMPTIONS, move || {
         let (mut tx, mut rx) = Ring::<u32>::new(2).unwrap().split();
         let p = thread::spawn(move || {
             let mut sent = 0;
             'pairs: for pair in [[1, 2], [3, 4], [5, 6]] {
-                let mut src: ArrayVec<u32, 2> = pair.into_iter().collect();
                 for _ in 0..TRIES {
-                    if tx.enqueue_bulk(&mut src) {
+                    if enqueue(&mut tx, pair) {
                         sent += 2;
                         continue 'pairs;
                     }
-                    assert_eq!(src.as_slice(), &pair);
                     thread::yield_now();
                 }
                 break;
@@ -526,6 +524,70 @@ fn spsc_split_bulk_fifo() {
         let want: Vec<u32> = (1..=sent).collect();
         assert_eq!(got.as_slice(), want.as_slice());
         assert!(rx.is_empty());
+    });
+}
+
+/// Bulk on both split sides, the pair moved in (and left whole if refused).
+#[test]
+fn spsc_split_bulk_fifo() {
+    spsc_bulk_pairs(|tx, pair| {
+        let mut src: ArrayVec<u32, 2> = pair.into_iter().collect();
+        let sent = tx.enqueue_bulk(&mut src);
+        if !sent {
+            assert_eq!(src.as_slice(), &pair, "a refused bulk stays whole");
+        }
+        sent
+    });
+}
+
+/// The same with `enqueue_bulk_copied`: pairs copied from a table that
+/// stays as it was.
+#[test]
+fn spsc_split_copied_bulk_fifo() {
+    spsc_bulk_pairs(|tx, pair| tx.enqueue_bulk_copied(&pair));
+}
+
+/// Two producers copy pairs into a shared ring of 2 while one consumer
+/// takes pairs: each pair arrives whole and once, each producer's in order.
+#[test]
+fn mpmc_copied_bulk_2p_1c() {
+    check(PREEMPTIONS, || {
+        let r = Arc::new(Ring::<u32>::new(2).unwrap());
+        let producers: Vec<_> = [[1, 2], [11, 12]]
+            .into_iter()
+            .map(|pair| {
+                let r = Arc::clone(&r);
+                thread::spawn(move || {
+                    for _ in 0..TRIES {
+                        if r.enqueue_bulk_copied(&pair) {
+                            return Some(pair);
+                        }
+                        thread::yield_now();
+                    }
+                    None
+                })
+            })
+            .collect();
+        let mut got: ArrayVec<u32, 4> = ArrayVec::new();
+        for _ in 0..TRIES {
+            if !r.dequeue_bulk(&mut got, 2) {
+                thread::yield_now();
+            }
+        }
+        let sent: Vec<[u32; 2]> = producers
+            .into_iter()
+            .filter_map(|p| p.join().unwrap())
+            .collect();
+        while r.dequeue_bulk(&mut got, 2) {}
+        for pair in got.chunks(2) {
+            assert_eq!(pair[1], pair[0] + 1, "a pair arrives whole: {got:?}");
+        }
+        let mut firsts: Vec<u32> = got.chunks(2).map(|p| p[0]).collect();
+        firsts.sort_unstable();
+        let mut want: Vec<u32> = sent.iter().map(|p| p[0]).collect();
+        want.sort_unstable();
+        assert_eq!(firsts, want, "every pair copied in arrives once");
+        assert!(r.is_empty());
     });
 }
 
