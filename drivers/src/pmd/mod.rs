@@ -6,13 +6,18 @@
 //!
 //! - [`adv_desc`]: the Intel "advanced" 16-byte RX/TX descriptor rings shared
 //!   by igbvf and ixgbevf.
+//! - [`vf_mailbox`]: the VF↔PF mailbox transport igbvf and ixgbevf share.
 //! - [`igbvf`]: the 82576 / I350 virtual function.
+//! - [`ixgbevf`]: the 82599 / X540 / X550 virtual function (registers and
+//!   mailbox protocol so far; not yet openable).
 //!
 //! [`open_vf`] opens any of them by PCI address.
 
 pub mod adv_desc;
 pub mod igbvf;
+pub mod ixgbevf;
 mod open;
+pub mod vf_mailbox;
 
 pub use open::{
     driver_names, identify, open_vf, preflight, DriverEntry, OpenArgs, OpenError, OpenFn, VfConfig,

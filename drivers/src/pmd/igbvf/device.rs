@@ -14,12 +14,12 @@ use crate::pmd::adv_desc::{
     Disabled, Flavor, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
     TxCounters, TxHw, TxRing,
 };
+use crate::pmd::vf_mailbox::{mac_from_words, mac_words, random_local_mac};
 use crate::pool::PoolCache;
 use crate::port::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
     QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -253,22 +253,6 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     last_link_check: Option<Instant>,
 }
 
-fn random_local_mac() -> MacAddr {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id() as u64);
-    let r = h.finish().to_le_bytes();
-    // Locally administered (bit 1), unicast (bit 0 clear).
-    MacAddr([(r[0] & 0xFE) | 0x02, r[1], r[2], r[3], r[4], r[5]])
-}
-
-fn mac_words(mac: MacAddr) -> [u32; 2] {
-    let b = mac.0;
-    [
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        u32::from_le_bytes([b[4], b[5], 0, 0]),
-    ]
-}
-
 impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     /// Bring the VF up (C.6 steps 3-8 and SET_LPE): reset, VF_RESET
     /// handshake for the MAC and CTS, SET_MAC_ADDR, SET_LPE, statistics
@@ -405,8 +389,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             .request(&*self.regs, &[MSG_VF_RESET], &mut reply, settle)
         {
             Ok(_) => {
-                let (a, b) = (reply[1].to_le_bytes(), reply[2].to_le_bytes());
-                let mac = MacAddr([a[0], a[1], a[2], a[3], b[0], b[1]]);
+                let mac = mac_from_words([reply[1], reply[2]]);
                 mac.is_unicast().then_some(mac)
             }
             Err(MbxError::Nack { .. }) => None,

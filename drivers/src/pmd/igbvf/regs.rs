@@ -143,42 +143,14 @@ pub const TX_MAX_PER_DESC: usize = 0xFFFF;
 
 // ---- C.5 mailbox -----------------------------------------------------------
 
-/// V2PMAILBOX.REQ: VF message in VMBMEM (C.5.1).
-pub const MBX_REQ: u32 = 0x01;
-/// V2PMAILBOX.ACK: VF read the PF's message (C.5.1).
-pub const MBX_ACK: u32 = 0x02;
-/// V2PMAILBOX.VFU: VF owns the buffer (C.5.1).
-pub const MBX_VFU: u32 = 0x04;
-/// V2PMAILBOX.PFU: PF owns the buffer (C.5.1).
-pub const MBX_PFU: u32 = 0x08;
-/// V2PMAILBOX.PFSTS: PF wrote a message; read-to-clear (C.5.1).
-pub const MBX_PFSTS: u32 = 0x10;
-/// V2PMAILBOX.PFACK: PF acknowledged; read-to-clear (C.5.1).
-pub const MBX_PFACK: u32 = 0x20;
-/// V2PMAILBOX.RSTI: PF reset in progress; level (C.5.1).
-pub const MBX_RSTI: u32 = 0x40;
-/// V2PMAILBOX.RSTD: PF reset done; read-to-clear (C.5.1).
-pub const MBX_RSTD: u32 = 0x80;
-/// The read-to-clear bits, 0xB0 (C.5.1).
-pub const MBX_R2C_BITS: u32 = MBX_PFSTS | MBX_PFACK | MBX_RSTD;
-/// Mailbox buffer size in dwords (C.5.1).
-pub const MBX_SIZE: usize = 16;
+// The mailbox control bits and word-0 flags are the same on ixgbevf and
+// live with the shared transport (C.5.1, C.5.3).
+pub use crate::pmd::vf_mailbox::{
+    MBX_ACK, MBX_PFACK, MBX_PFSTS, MBX_PFU, MBX_R2C_BITS, MBX_REQ, MBX_RSTD, MBX_RSTI, MBX_SIZE,
+    MBX_VFU, MSGINFO_MASK, MSGINFO_SHIFT, MSG_ACK, MSG_CTS, MSG_ID_MASK, MSG_NACK, MSG_PF_CONTROL,
+    MSG_VF_RESET,
+};
 
-/// Message word 0 flag: ACK (C.5.1).
-pub const MSG_ACK: u32 = 0x8000_0000;
-/// Message word 0 flag: NACK (C.5.1).
-pub const MSG_NACK: u32 = 0x4000_0000;
-/// Message word 0 flag: clear to send (C.5.1).
-pub const MSG_CTS: u32 = 0x2000_0000;
-/// Message id, bits 15:0 (C.5.1).
-pub const MSG_ID_MASK: u32 = 0xFFFF;
-/// MSGINFO shift, bits 23:16 (C.5.1).
-pub const MSGINFO_SHIFT: u32 = 16;
-/// MSGINFO mask (C.5.1).
-pub const MSGINFO_MASK: u32 = 0x00FF_0000;
-
-/// VF_RESET (C.5.3); reply is 3 words.
-pub const MSG_VF_RESET: u32 = 0x01;
 /// SET_MAC_ADDR (C.5.3).
 pub const MSG_SET_MAC_ADDR: u32 = 0x02;
 /// SET_MULTICAST (C.5.3).
@@ -192,8 +164,6 @@ pub const MSG_SET_PROMISC: u32 = 0x06;
 /// SET_PROMISC flag: multicast (C.5.3). UNICAST (0x00010000) is NACKed by
 /// the Linux PF (C.9 #10), so it is not offered.
 pub const PROMISC_MULTICAST: u32 = 0x0002_0000;
-/// PF → VF control message (C.5.3).
-pub const MSG_PF_CONTROL: u32 = 0x0100;
 
 /// The igbvf queue register table for the shared ring code (C.2, C.11).
 pub const LAYOUT: QueueLayout = QueueLayout {
