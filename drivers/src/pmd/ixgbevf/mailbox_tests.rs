@@ -1,176 +1,13 @@
-//! The ixgbevf mailbox protocol against a small scripted PF: one
-//! scripted answer per request, every request recorded with its exact
-//! length, the read-to-clear bits of VFMAILBOX cleared by each read as
-//! the hardware does (A.5.1). The expected words are written out from the
+//! The ixgbevf mailbox protocol against the scripted PF
+//! ([`super::scripted_pf`]). The expected words are written out from the
 //! A.5.3 table, not computed by the code under test.
 
 use super::mailbox::*;
-use super::regs::{VFMAILBOX, VFMBMEM};
+use super::regs::VFMAILBOX;
+use super::scripted_pf::*;
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
-use crate::pmd::vf_mailbox::{
-    MbxTiming, MBX_ACK, MBX_PFACK, MBX_PFSTS, MBX_R2C_BITS, MBX_REQ, MBX_RSTD, MBX_RSTI, MBX_SIZE,
-    MBX_VFU,
-};
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::Duration;
-
-const SUCCESS: u32 = 0x8000_0000;
-const FAILURE: u32 = 0x4000_0000;
-const CTS: u32 = 0x2000_0000;
-const MAC: MacAddr = MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
-
-/// What the scripted PF does with the next request.
-#[derive(Clone, Debug)]
-enum Answer {
-    /// PFACK, then these words as a message (PFSTS).
-    Reply(Vec<u32>),
-    /// Nothing at all: no PFACK, no reply.
-    Silent,
-    /// PFACK, then a PF reset (RSTI and RSTD) instead of a reply.
-    AckThenReset,
-}
-
-#[derive(Default)]
-struct PfState {
-    /// Pending read-to-clear bits.
-    r2c: u32,
-    rsti: bool,
-    vfu: bool,
-    mem: [u32; MBX_SIZE],
-    /// Words written since the last request (its length).
-    written: usize,
-    sent: Vec<Vec<u32>>,
-    script: VecDeque<Answer>,
-    /// Buffer writes without VFU held, and other protocol slips.
-    violations: Vec<String>,
-    /// ACKs the VF wrote (it read a PF message).
-    acks: u32,
-}
-
-/// A PF that answers from a script, on a [`RegisterSpace`].
-#[derive(Default)]
-struct ScriptedPf(Mutex<PfState>);
-
-impl ScriptedPf {
-    fn new(script: Vec<Answer>) -> ScriptedPf {
-        let pf = ScriptedPf::default();
-        pf.0.lock().unwrap().script = script.into();
-        pf
-    }
-    fn sent(&self) -> Vec<Vec<u32>> {
-        self.0.lock().unwrap().sent.clone()
-    }
-    fn push(&self, a: Answer) {
-        self.0.lock().unwrap().script.push_back(a);
-    }
-    /// The PF posts a message of its own.
-    fn post(&self, word: u32) {
-        let mut s = self.0.lock().unwrap();
-        s.mem[0] = word;
-        s.r2c |= MBX_PFSTS;
-    }
-    /// The PF raises read-to-clear bits (RSTD) or RSTI.
-    fn raise(&self, bits: u32) {
-        let mut s = self.0.lock().unwrap();
-        s.r2c |= bits & MBX_R2C_BITS;
-        s.rsti |= bits & MBX_RSTI != 0;
-    }
-    fn end_reset(&self) {
-        self.0.lock().unwrap().rsti = false;
-    }
-    fn acks(&self) -> u32 {
-        self.0.lock().unwrap().acks
-    }
-    fn assert_clean(&self) {
-        let s = self.0.lock().unwrap();
-        assert!(s.violations.is_empty(), "{:?}", s.violations);
-        assert!(s.script.is_empty(), "unused answers {:?}", s.script);
-    }
-}
-
-impl RegisterSpace for ScriptedPf {
-    fn read32(&self, offset: u32) -> u32 {
-        let mut s = self.0.lock().unwrap();
-        if offset == VFMAILBOX {
-            let v = s.r2c | if s.vfu { MBX_VFU } else { 0 } | if s.rsti { MBX_RSTI } else { 0 };
-            // PFSTS, PFACK and RSTD clear on read (A.5.1).
-            s.r2c = 0;
-            return v;
-        }
-        let i = offset.wrapping_sub(VFMBMEM) / 4;
-        if offset >= VFMBMEM && (i as usize) < MBX_SIZE {
-            return s.mem[i as usize];
-        }
-        0
-    }
-
-    fn write32(&self, offset: u32, value: u32) {
-        let mut s = self.0.lock().unwrap();
-        if offset == VFMAILBOX {
-            s.vfu = value & MBX_VFU != 0;
-            if value & MBX_ACK != 0 {
-                s.acks += 1;
-            }
-            if value & MBX_REQ != 0 {
-                let n = s.written;
-                let msg = s.mem[..n].to_vec();
-                s.sent.push(msg);
-                s.written = 0;
-                match s.script.pop_front() {
-                    Some(Answer::Reply(words)) => {
-                        s.r2c |= MBX_PFACK;
-                        s.mem = [0; MBX_SIZE];
-                        s.mem[..words.len()].copy_from_slice(&words);
-                        s.r2c |= MBX_PFSTS;
-                    }
-                    Some(Answer::AckThenReset) => {
-                        s.r2c |= MBX_PFACK | MBX_RSTD;
-                        s.rsti = true;
-                    }
-                    Some(Answer::Silent) => {}
-                    None => s.violations.push("request with no scripted answer".into()),
-                }
-            }
-            return;
-        }
-        let i = offset.wrapping_sub(VFMBMEM) / 4;
-        if offset >= VFMBMEM && (i as usize) < MBX_SIZE {
-            if !s.vfu {
-                s.violations
-                    .push(format!("VFMBMEM[{i}] written without VFU"));
-            }
-            s.mem[i as usize] = value;
-            s.written = s.written.max(i as usize + 1);
-        }
-    }
-
-    fn len(&self) -> usize {
-        0x4000
-    }
-}
-
-fn ok(id: u32, extra: &[u32]) -> Answer {
-    let mut w = vec![id | SUCCESS | CTS];
-    w.extend_from_slice(extra);
-    Answer::Reply(w)
-}
-
-fn refused(id: u32) -> Answer {
-    Answer::Reply(vec![id | FAILURE | CTS])
-}
-
-fn fast() -> PfTiming {
-    PfTiming {
-        mbx: MbxTiming {
-            polls: 5,
-            poll_delay: Duration::ZERO,
-            lock_tries: 2,
-        },
-        reset_settle: Duration::ZERO,
-    }
-}
+use crate::pmd::vf_mailbox::{MBX_R2C_BITS, MBX_RSTD, MBX_VFU};
 
 /// A mailbox after VF_RESET (admin MAC, filter type 0) and negotiation
 /// of `api`; the PF's record of those two exchanges is cleared.
@@ -190,7 +27,7 @@ fn up(pf: &ScriptedPf, api: ApiVersion) -> PfMailbox {
         }
     }
     assert_eq!(m.negotiate_api(pf).unwrap(), api);
-    pf.0.lock().unwrap().sent.clear();
+    pf.clear_sent();
     m
 }
 
