@@ -7,6 +7,7 @@
 //! - [`adv_desc`]: the Intel "advanced" 16-byte RX/TX descriptor rings shared
 //!   by igbvf and ixgbevf.
 //! - [`vf_mailbox`]: the VF↔PF mailbox transport igbvf and ixgbevf share.
+//! - [`vf_stats`]: wrapping, uncleared VF statistics counters.
 //! - [`igbvf`]: the 82576 / I350 virtual function.
 //! - [`ixgbevf`]: the 82599 / X540 / X550 virtual function (registers and
 //!   mailbox protocol so far; not yet openable).
@@ -18,6 +19,7 @@ pub mod igbvf;
 pub mod ixgbevf;
 mod open;
 pub mod vf_mailbox;
+pub mod vf_stats;
 
 pub use open::{
     driver_names, identify, open_vf, preflight, DriverEntry, OpenArgs, OpenError, OpenFn, VfConfig,

@@ -15,6 +15,8 @@ use crate::pmd::adv_desc::{
     TxCounters, TxHw, TxRing,
 };
 use crate::pmd::vf_mailbox::{mac_from_words, mac_words, random_local_mac};
+use crate::pmd::vf_stats::HwCounter;
+pub use crate::pmd::vf_stats::VfStats;
 use crate::pool::PoolCache;
 use crate::port::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
@@ -167,42 +169,6 @@ pub enum IgbvfError {
     Port(#[from] PortError),
 }
 
-/// One 32-bit hardware counter that wraps and cannot be cleared, kept as a
-/// 64-bit total (C.2 "Statistics", C.9 #12).
-#[derive(Clone, Copy, Debug, Default)]
-struct Counter32 {
-    reg: u32,
-    last: u32,
-    total: u64,
-}
-
-impl Counter32 {
-    fn baseline<R: RegisterSpace + ?Sized>(&mut self, regs: &R) {
-        self.last = regs.read32(self.reg);
-    }
-    fn update<R: RegisterSpace + ?Sized>(&mut self, regs: &R) {
-        let v = regs.read32(self.reg);
-        self.total += v.wrapping_sub(self.last) as u64;
-        self.last = v;
-    }
-}
-
-/// The VF's hardware counters since the port was brought up, kept across
-/// wraps and PF resets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VfStats {
-    /// VFGPRC.
-    pub rx_packets: u64,
-    /// VFGPTC.
-    pub tx_packets: u64,
-    /// VFGORC (octets include the FCS in QEMU, C.10.1).
-    pub rx_octets: u64,
-    /// VFGOTC.
-    pub tx_octets: u64,
-    /// VFMPRC.
-    pub rx_multicast: u64,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Queues running (or waiting for their first burst).
@@ -239,7 +205,7 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     mbx: Mailbox,
     /// MAC from the PF's VF_RESET reply, if it had one.
     pf_mac: Option<MacAddr>,
-    stats: [Counter32; 5],
+    stats: [HwCounter; 5],
     rx: Vec<RxHandle>,
     tx: Vec<TxHandle>,
     /// Every queue's descriptor ring, carved from one mapped region.
@@ -282,10 +248,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             },
         };
         let flavor = flavor_for(cfg.device.quirks);
-        let stats = [VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC].map(|reg| Counter32 {
-            reg,
-            ..Counter32::default()
-        });
+        let stats = [VFGPRC, VFGPTC, VFGORC, VFGOTC, VFMPRC].map(HwCounter::bits32);
         let arena_bytes =
             queues * (DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring));
         let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
@@ -331,7 +294,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
 
     /// Hardware counters, as of the last [`update_hw_stats`](Self::update_hw_stats).
     pub fn hw_stats(&self) -> VfStats {
-        let t = |i: usize| self.stats[i].total;
+        let t = |i: usize| self.stats[i].total();
         VfStats {
             rx_packets: t(0),
             tx_packets: t(1),

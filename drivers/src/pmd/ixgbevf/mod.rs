@@ -5,9 +5,11 @@
 //!
 //! What exists so far: the register map ([`regs`], with the queue layout
 //! and descriptor flavor for [`crate::pmd::adv_desc`]), the mailbox
-//! protocol ([`mailbox`]) and the VF reset and handshake ([`reset`], A.6
-//! steps 3-12), tested against a scripted PF. There is no port yet (no
-//! queue setup), so the device ids are not in the supported-device table.
+//! protocol ([`mailbox`]), the VF reset and handshake ([`reset`], A.6
+//! steps 3-12) and the statistics counters ([`stats`]), all tested
+//! against a scripted PF only. There is no port yet (no queue setup, no
+//! RX/TX), so `pmd::DRIVERS` has no ixgbevf entry and opening one fails
+//! with `OpenError::NoDriver`.
 
 pub mod mailbox;
 #[cfg(test)]
@@ -18,6 +20,7 @@ pub mod reset;
 mod reset_tests;
 #[cfg(test)]
 mod scripted_pf;
+pub mod stats;
 
 pub use mailbox::{ApiVersion, IxMbxError, PfEvent, PfMailbox, PfTiming, QueueInfo, XcastMode};
 pub use reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
