@@ -126,8 +126,9 @@ pub fn reset_vf<R: RegisterSpace + ?Sized>(
     regs.read32(VTEICR);
     // Step 4.
     stop_queues(regs, t.stop_settle);
-    // Steps 6-7. Events cached before the reset describe a PF state that
-    // is gone.
+    // Steps 2, 6-7: the reset starts from an empty cached copy (events
+    // cached before it describe a PF state that is gone; the send path
+    // would also flush a stale PFSTS/PFACK, A.5.2 step 2).
     mbx.transport().clear_cache();
     regs.write32(CTRL, CTRL_RST);
     regs.read32(STATUS);
