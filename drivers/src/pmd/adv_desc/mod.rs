@@ -311,6 +311,25 @@ pub(crate) fn abandon_slots(
     n
 }
 
+/// Poll a queue's ENABLE bit until it reads 1: the device has taken the
+/// enable. On ixgbevf a tail write before that is lost (nic-facts.md A.7.2
+/// "the queue must be enabled before RDT is written"; Linux and DPDK poll
+/// 10 × 1 ms, A.7.1 step 7, A.7.2 step 8). True once it reads 1.
+pub fn wait_enabled<R: RegisterSpace + ?Sized>(
+    regs: &R,
+    ctl: u32,
+    polls: u32,
+    delay: Duration,
+) -> bool {
+    for _ in 0..polls.max(1) {
+        if regs.read32(ctl) & QUEUE_ENABLE != 0 {
+            return true;
+        }
+        pause(delay);
+    }
+    regs.read32(ctl) & QUEUE_ENABLE != 0
+}
+
 /// Pause for `t.settle` if any queue was running.
 pub fn settle_after(outcomes: impl IntoIterator<Item = Disabled>, t: &DisableTiming) {
     if outcomes.into_iter().any(|d| d != Disabled::WasOff) {

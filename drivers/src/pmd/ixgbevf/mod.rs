@@ -6,16 +6,18 @@
 //! What exists so far: the register map ([`regs`], with the queue layout
 //! and descriptor flavor for [`crate::pmd::adv_desc`]), the mailbox
 //! protocol ([`mailbox`]), the VF reset and handshake ([`reset`], A.6
-//! steps 3-12), the link check ([`link`], step 21) and the statistics
-//! counters ([`stats`]), all tested
-//! against a scripted PF only. There is no port yet (no queue setup, no
-//! RX/TX), so `pmd::DRIVERS` has no ixgbevf entry and opening one fails
+//! steps 3-12), queue programming with the enable polled back
+//! ([`queues`], A.7), the link check ([`link`], step 21) and the
+//! statistics counters ([`stats`]), all tested against a scripted PF
+//! only. There is no port yet (no rings wired to queues, no RX/TX
+//! bursts), so `pmd::DRIVERS` has no ixgbevf entry and opening one fails
 //! with `OpenError::NoDriver`.
 
 pub mod link;
 pub mod mailbox;
 #[cfg(test)]
 mod mailbox_tests;
+pub mod queues;
 pub mod regs;
 pub mod reset;
 #[cfg(test)]
