@@ -181,6 +181,62 @@ impl TxData {
     }
 }
 
+/// TX context descriptor type (nic-facts.md A.4.4).
+pub const TXD_DTYP_CTXT: u32 = 0x0020_0000;
+/// Context MACLEN shift in vlan_macip_lens, bits 15:9 (A.4.4).
+pub const TXCTX_MACLEN_SHIFT: u32 = 9;
+/// Context TUCMD L4T = reserved: no L4 offload (A.4.4).
+pub const TXCTX_L4T_RSV: u32 = 0x1800;
+
+/// TX context descriptor (DTYP = context): nic-facts.md A.4.4. A data
+/// descriptor with CC set uses the context in slot IDX; ixgbevf needs one
+/// before its first data descriptor (A.4.3 CC, A.8 #3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxContext {
+    /// Bytes 0..3: IPLEN, MACLEN, VLAN tag.
+    pub vlan_macip_lens: u32,
+    /// Bytes 4..7: IPsec SA index and the like; 0 normally.
+    pub seqnum_seed: u32,
+    /// Bytes 8..11: TUCMD, DTYP, DEXT.
+    pub type_tucmd_mlhl: u32,
+    /// Bytes 12..15: IDX, L4LEN, MSS.
+    pub mss_l4len_idx: u32,
+}
+
+impl TxContext {
+    /// The default context DPDK's VF writes in slot 0 of a TX ring:
+    /// MACLEN 14, L4T reserved, no offloads, IDX 0 (A.7.1 step 8).
+    pub const fn plain() -> TxContext {
+        TxContext {
+            vlan_macip_lens: 14 << TXCTX_MACLEN_SHIFT,
+            seqnum_seed: 0,
+            type_tucmd_mlhl: TXCTX_L4T_RSV | TXD_DTYP_CTXT | TXD_CMD_DEXT,
+            mss_l4len_idx: 0,
+        }
+    }
+
+    /// The descriptor bytes.
+    pub fn encode(&self) -> RawDesc {
+        RawDesc::from_dwords([
+            self.vlan_macip_lens,
+            self.seqnum_seed,
+            self.type_tucmd_mlhl,
+            self.mss_l4len_idx,
+        ])
+    }
+
+    /// Parse the descriptor bytes.
+    pub fn decode(raw: RawDesc) -> TxContext {
+        let [d0, d1, d2, d3] = raw.dwords();
+        TxContext {
+            vlan_macip_lens: d0,
+            seqnum_seed: d1,
+            type_tucmd_mlhl: d2,
+            mss_l4len_idx: d3,
+        }
+    }
+}
+
 /// Why a descriptor ring could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
@@ -289,6 +345,15 @@ impl DescRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_context_descriptor_has_the_a44_layout() {
+        // Written out from A.4.4 / A.7.1 step 8: MACLEN 14 at bit 9,
+        // L4T RSV 0x1800, DTYP 0x2 at bits 23:20, DEXT bit 29.
+        let raw = TxContext::plain().encode();
+        assert_eq!(raw.dwords(), [0x0000_1C00, 0, 0x2020_1800, 0]);
+        assert_eq!(TxContext::decode(raw), TxContext::plain());
+    }
 
     #[test]
     fn rx_read_bytes() {

@@ -14,7 +14,7 @@ pub mod desc;
 mod rx;
 mod tx;
 
-pub use desc::{DescRing, RawDesc, RingError, RxRead, RxWriteBack, TxData};
+pub use desc::{DescRing, RawDesc, RingError, RxRead, RxWriteBack, TxContext, TxData};
 pub use rx::{RxCounters, RxRing};
 pub use tx::{TxCounters, TxRing};
 
