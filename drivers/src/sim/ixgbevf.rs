@@ -1074,6 +1074,13 @@ impl SimDevice<Ixgbevf> {
         self.with(|m, _| m.rx[q].owned())
     }
 
+    /// RX frames queue `q` dropped: queue off, the PF's receive off, or
+    /// its FIFO full while the driver posted no buffer (an overrun; the VF
+    /// has no drop counter register in A.2, so only the model counts it).
+    pub fn rx_dropped(&self, q: usize) -> u64 {
+        self.with(|m, _| m.rx[q].dropped)
+    }
+
     /// TX queue `q` was stopped by malicious-driver detection.
     pub fn tx_mdd_stopped(&self, q: usize) -> bool {
         self.with(|m, _| m.tx[q].mdd_stopped)
