@@ -2,7 +2,7 @@
 //! and what it lets the VF do.
 //!
 //! Written from nic-facts.md A.5.3 (message ids, words, lengths, since
-//! which API), A.5.4 (the PF's behaviour, from the Linux PF, [S5]) and
+//! which API), A.5.4 (the PF's behaviour, from the Linux PF, S5) and
 //! A.8 #7 (the 82599 jumbo rule), and from what the real Linux VF driver
 //! was seen to need (the vfio-user prototype's REPORT.md: the VF_RESET
 //! reply carries no CTS, every other reply does). Its constants are the
