@@ -679,6 +679,7 @@ impl Ixgbevf {
             q.reset(cx.iommu, flr);
         }
         if flr {
+            self.rscctl = [0; QUEUES];
             for q in &mut self.tx {
                 q.dca = DCA_TXCTRL_DEFAULT;
             }
@@ -940,7 +941,13 @@ impl DeviceModel for Ixgbevf {
     fn run(&mut self, cx: &mut Cx<'_>) {
         let v = cx.iommu.violations();
         let before = self.mbx.peek();
+        let resets = self.pf.vf_resets;
         self.mbx.run(cx.now, cx.real, &mut self.pf, v);
+        if self.pf.vf_resets != resets {
+            // The PF's VF_RESET handling clears TDWBAL/H, which an FLR
+            // leaves (A.5.4, A.8 #15).
+            self.tdwba = [[0; 2]; QUEUES];
+        }
         if let Some(due) = self.rst_due {
             if cx.now >= due {
                 self.rst_due = None;

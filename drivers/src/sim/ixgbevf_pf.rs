@@ -253,6 +253,9 @@ pub struct IxgbePf {
     pub silent: bool,
     /// Feature mask agreed by FEATURES_NEGOTIATE.
     pub features: u32,
+    /// VF_RESET messages handled: the device clears TDWBAL/H on each
+    /// (A.5.4, A.8 #15).
+    pub vf_resets: u64,
     written: u16,
 }
 
@@ -289,6 +292,7 @@ impl IxgbePf {
             link_enabled: true,
             silent: false,
             features: 0,
+            vf_resets: 0,
             written: 0,
         }
     }
@@ -312,6 +316,7 @@ impl IxgbePf {
     fn vf_reset_msg(&mut self) -> Vec<u32> {
         self.cts = true;
         self.reset_seen = true;
+        self.vf_resets += 1;
         self.api = Api::V1_0;
         self.macvlans.clear();
         self.mc_hashes.clear();

@@ -841,6 +841,31 @@ fn rx_overrun_drops_are_counted() {
     drop(bufs);
 }
 
+/// A frame bigger than BSIZEPKT spans descriptors, EOP on the last only
+/// (A.8 #6).
+#[test]
+fn a_frame_spans_descriptors_with_eop_on_the_last() {
+    let t = raw();
+    t.init();
+    let ring = t.arena.carve(8 * 16, 128).unwrap();
+    t.program_rx(0, ring.iova().get(), 128, (SRRCTL_2K & !0x7F) | 1); // 1 KB
+    t.poll_enable(rxr(0, Q_CTL), true);
+    let bufs: Vec<Mbuf> = (0..2).map(|_| t.buf()).collect();
+    for (i, m) in bufs.iter().enumerate() {
+        t.post_rx(&ring, i, m);
+    }
+    t.w(rxr(0, Q_TAIL), 2);
+    assert!(t.dev.inject_frame(0, frame(1500)));
+    t.wait_dd(&ring, 1, 2);
+    assert_eq!(get(&ring, 0, 3) & 0xFFFF, 1024);
+    assert_eq!(get(&ring, 0, 2) & adv::RX_EOP, 0);
+    assert_eq!(get(&ring, 1, 3) & 0xFFFF, 1500 - 1024);
+    assert_ne!(get(&ring, 1, 2) & adv::RX_EOP, 0);
+    t.w(rxr(0, Q_CTL), 0);
+    t.poll_enable(rxr(0, Q_CTL), false);
+    drop(bufs);
+}
+
 // ---- faults -------------------------------------------------------------------------------
 
 /// PF reset: PF_CONTROL_MSG without CTS, RSTI, link down, queues stopped
@@ -1035,4 +1060,48 @@ fn the_linux_drivers_control_sequence_is_accepted() {
     let ids: Vec<u32> = t.dev.requests().iter().map(|w| w & 0xFFFF).collect();
     assert_eq!(&ids[..2], &[pf::VF_RESET, pf::API_NEGOTIATE]);
     assert!(ids.contains(&pf::GET_QUEUES) && ids.contains(&pf::UPDATE_XCAST_MODE));
+}
+
+/// VFCTRL.RST under traffic: the queues stop at once and every buffer goes
+/// back, CTS is gone until the next VF_RESET, and VF_RESET restores the
+/// PF's defaults (A.5.4: filters reset, VLAN 0 back, API 1.0).
+#[test]
+fn vf_reset_under_traffic_returns_every_buffer_and_needs_vf_reset_again() {
+    let t = raw();
+    t.init();
+    t.request(&[pf::SET_VLAN | 1 << 16, 42], 1);
+    let ring = t.rx_ring(0, 8);
+    let bufs: Vec<Mbuf> = (0..7).map(|_| t.buf()).collect();
+    for (i, m) in bufs.iter().enumerate() {
+        t.post_rx(&ring, i, m);
+    }
+    t.w(rxr(0, Q_TAIL), 7);
+    assert_eq!(t.dev.rx_owned(0), 7);
+    t.vf_reset();
+    assert_eq!(t.dev.rx_owned(0), 0);
+    assert_eq!(t.r(rxr(0, Q_CTL)) & adv::QUEUE_ENABLE, 0);
+    assert!(!t.dev.pf(|p| p.cts));
+    drop(bufs);
+    assert_eq!(t.pool.available(), POOL as usize);
+    t.request(&[pf::VF_RESET], 4);
+    assert_eq!(t.dev.pf(|p| (p.vlans.clone(), p.api)), (vec![0], Api::V1_0));
+    t.dev.violations().assert_clean();
+}
+
+/// An FLR clears the queue registers but not TDWBAL/H (A.8 #15); the PF
+/// clears those on VF_RESET.
+#[test]
+fn flr_keeps_the_head_write_back_address() {
+    use crate::pci::PciFunction;
+    let t = raw();
+    t.init();
+    t.w(txr(0, TX_TDWBAL), 0x1000);
+    t.w(txr(0, Q_LEN), 128);
+    t.bar.function_reset().unwrap();
+    t.bar.set_bus_master(true).unwrap();
+    assert_eq!(t.r(txr(0, TX_TDWBAL)), 0x1000);
+    assert_eq!(t.r(txr(0, Q_LEN)), 0);
+    t.wait_bit(mbx::RSTD);
+    t.request(&[pf::VF_RESET], 1);
+    assert_eq!(t.r(txr(0, TX_TDWBAL)), 0);
 }
