@@ -21,6 +21,22 @@
 //! injected into a queue), RX checksum and packet-type results beyond what
 //! a test puts in an [`RxFrame`], head write-back (A.8 #16: unused), the
 //! newer mailbox protocol (API ≥ 1.5, A.5.2).
+//!
+//! Choices the facts do not settle (later checks against the Linux driver
+//! in the lab may change them):
+//! - the mailbox interrupt cause is raised on a new PFSTS, PFACK or RSTD;
+//!   an RX queue's when its head moves (a write-back), a TX queue's when a
+//!   frame leaves;
+//! - RSTI lasts [`IxgbevfConfig::vf_reset_time`] after VFCTRL.RST (0 by
+//!   default: RSTD at once, as the prototype did for the Linux driver);
+//! - a PF reset clears the queue registers; an X550 queue stopped by MDD
+//!   keeps the descriptors it owns until the driver disables it;
+//! - the VF_RESET reply has no CTS although A.5.4 says every processed
+//!   reply has it: the Linux VF compares word 0 exactly (REPORT.md);
+//! - the ixgbe PF does not answer an ACK from a VF without CTS (the facts
+//!   give it no such answer); an admin MAC change sends the VF nothing;
+//! - with the link down, received frames are dropped; transmit goes on;
+//! - VFMPRC counts a multicast frame when it enters the queue's FIFO.
 
 use super::adv::{AdvSpec, CcRules, Delays, Queue, QueueRules, RxFrame, Setup};
 use super::ixgbevf_pf::{self, IxgbePf, MacType, PfRules, PfSetup};
@@ -954,7 +970,8 @@ impl DeviceModel for Ixgbevf {
                 self.mbx.set_reset_indication(false);
             }
         }
-        // New PFSTS / PFACK / RSTD: the mailbox cause (A.3 VTIVAR_MISC).
+        // New PFSTS / PFACK / RSTD: the mailbox cause, routed by
+        // VTIVAR_MISC (A.3); which bits raise it is the model's choice.
         let fresh = self.mbx.peek() & !before & mailbox::R2C;
         if fresh != 0 {
             self.irq.raise(self.irq.misc_vector());
