@@ -19,8 +19,9 @@
 //! Not modelled yet: EITR moderation (the registers are kept), RSS
 //! spreading and the MAC/VLAN filtering of received frames (frames are
 //! injected into a queue), RX checksum and packet-type results beyond what
-//! a test puts in an [`RxFrame`], head write-back (A.8 #16: unused), the
-//! newer mailbox protocol (API ≥ 1.5, A.5.2).
+//! a test puts in an [`RxFrame`], head write-back (A.8 #16: unused), and
+//! of the newer mailbox protocol (API 1.5, or 1.7 with ESX_MBX, A.5.2)
+//! only its lockless reads (accepted once it is negotiated).
 //!
 //! Choices the facts do not settle (later checks against the Linux driver
 //! in the lab may change them):
@@ -959,6 +960,7 @@ impl DeviceModel for Ixgbevf {
         let before = self.mbx.peek();
         let resets = self.pf.vf_resets;
         self.mbx.run(cx.now, cx.real, &mut self.pf, v);
+        self.mbx.lockless_reads = self.pf.newer_protocol();
         if self.pf.vf_resets != resets {
             // The PF's VF_RESET handling clears TDWBAL/H, which an FLR
             // leaves (A.5.4, A.8 #15).

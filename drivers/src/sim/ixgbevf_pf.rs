@@ -77,6 +77,9 @@ pub fn request_len(id: u32) -> Option<usize> {
     })
 }
 
+/// FEATURES_NEGOTIATE feature ESX_MBX, bit 1 (A.5.3).
+pub const FEATURE_ESX_MBX: u32 = 1 << 1;
+
 /// Multicast hashes one SET_MULTICAST carries at most (A.5.3: ≤ 30).
 pub const MAX_MC_HASHES: usize = 30;
 
@@ -295,6 +298,12 @@ impl IxgbePf {
             vf_resets: 0,
             written: 0,
         }
+    }
+
+    /// The VF uses the newer mailbox protocol, which reads without VFU:
+    /// API 1.5, or 1.7 with ESX_MBX negotiated (A.5.2).
+    pub fn newer_protocol(&self) -> bool {
+        self.api == Api::V1_5 || (self.api == Api::V1_7 && self.features & FEATURE_ESX_MBX != 0)
     }
 
     fn jumbo(frame: u32) -> bool {

@@ -1165,3 +1165,21 @@ fn traffic_wraps_the_rings_without_loss() {
     assert_eq!(t.pool.available(), POOL as usize, "a buffer was lost");
     t.dev.violations().assert_clean();
 }
+
+/// The newer protocol (A.5.2) reads the buffer without VFU once API 1.5 is
+/// negotiated; under 1.4 that read breaks the rule.
+#[test]
+fn lockless_reads_only_with_the_newer_protocol() {
+    let mut c = cfg(Flavor::X550);
+    c.pf.apis.push(Api::V1_5);
+    let t = raw_with(c);
+    t.vf_reset();
+    t.request(&[pf::VF_RESET], 4);
+    t.request(&[pf::API_NEGOTIATE, Api::V1_4.0, 0], 1);
+    t.r(VFMBMEM);
+    t.dev.violations().expect("mailbox-access-without-vfu");
+    t.request(&[pf::API_NEGOTIATE, Api::V1_5.0, 0], 1);
+    t.dev.settle();
+    t.r(VFMBMEM);
+    t.dev.violations().assert_clean();
+}
