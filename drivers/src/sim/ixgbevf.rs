@@ -917,11 +917,10 @@ impl DeviceModel for Ixgbevf {
             return; // nothing there: ignored
         };
         let delays = self.cfg.delays;
-        let assigned = if tx {
-            self.pf.setup.queues.0
-        } else {
-            self.pf.setup.queues.1
-        } as usize;
+        let (txq, rxq, tcs, default_q) = self.pf.setup.queues;
+        let assigned = if tx { txq } else { rxq } as usize;
+        // With TCs the VF transmits on the default queue (A.6 step 12).
+        let given = q < assigned || (tx && tcs > 1 && q == default_q as usize);
         let queue = if tx { &mut self.tx[q] } else { &mut self.rx[q] };
         match reg {
             Q_BAL => queue.write_setup(cx, Setup::Bal, value),
@@ -935,7 +934,7 @@ impl DeviceModel for Ixgbevf {
                 // All eight queues' registers are there (drivers clear
                 // them all, A.3 defaults); enabling one the PF did not give
                 // is the driver's error (A.5.4).
-                if value & super::adv::QUEUE_ENABLE != 0 && q >= assigned && !queue.active() {
+                if value & super::adv::QUEUE_ENABLE != 0 && !given && !queue.active() {
                     cx.iommu.violations().record(
                         QUEUE_NOT_ASSIGNED,
                         format!(

@@ -546,6 +546,7 @@ fn queue_beyond_the_pf_count_cannot_be_enabled() {
     t.program_rx(2, ring.iova().get(), 128, SRRCTL_2K);
     t.dev.violations().expect("queue-not-assigned");
     assert_eq!(t.r(rxr(2, Q_CTL)) & adv::QUEUE_ENABLE, 0);
+    t.w(rxr(2, Q_CTL), 0);
     // Clearing all eight (A.3 defaults) is fine.
     for q in 0..8 {
         t.w(rxr(q, Q_CTL), 0);
@@ -1182,4 +1183,18 @@ fn lockless_reads_only_with_the_newer_protocol() {
     t.dev.settle();
     t.r(VFMBMEM);
     t.dev.violations().assert_clean();
+}
+
+/// With TCs the PF's default queue is the VF's TX queue (A.6 step 12),
+/// even when its index is beyond the TX count.
+#[test]
+fn with_tcs_the_default_queue_may_transmit() {
+    let mut c = cfg(Flavor::X82599);
+    c.pf.queues = (1, 4, 4, 3);
+    let t = raw_with(c);
+    assert_eq!(&t.init()[1..], &[1, 4, 4, 3]);
+    t.tx_ring(3, 8);
+    t.dev.violations().assert_clean();
+    t.w(txr(2, Q_CTL), adv::QUEUE_ENABLE);
+    t.dev.violations().expect("queue-not-assigned");
 }
