@@ -124,8 +124,10 @@ pub struct AdvSpec {
     pub rules: QueueRules,
     /// DMA and ownership rules.
     pub dma: DmaRules,
-    /// TX data descriptors must carry CC (ixgbevf, nic-facts.md A.4.3).
-    pub tx_needs_cc: bool,
+    /// TX data descriptors must carry CC and follow a context descriptor
+    /// (ixgbevf, nic-facts.md A.4.3, A.8 #3); `None` where the family has
+    /// no such rule.
+    pub tx_cc: Option<CcRules>,
     /// DCA_TXCTRL bit that allows relaxed-ordered TX write-backs (igb
     /// TX_WB_RO_EN bit 11, C.3), 0 if none.
     pub tx_wb_relaxed_bit: u32,
@@ -133,6 +135,29 @@ pub struct AdvSpec {
     /// C.4.1, C.9 #14).
     pub lb_vlan_big_endian: bool,
 }
+
+/// The ixgbevf check-context rule (nic-facts.md A.8 #3): every data
+/// descriptor carries CC, and the context slot it names (IDX) holds a
+/// context descriptor written since the queue was enabled.
+#[derive(Clone, Copy, Debug)]
+pub struct CcRules {
+    /// A data descriptor without CC.
+    pub missing_cc: Rule,
+    /// A data descriptor naming a context slot no context descriptor
+    /// filled since the enable.
+    pub missing_context: Rule,
+    /// Malicious-driver detection stops the queue on either (X550 and
+    /// later, A.8 #3); otherwise the frame still goes out.
+    pub mdd_stops: bool,
+}
+
+/// olinfo_status / mss_l4len_idx IDX, bits 6:4: the context slot; two
+/// slots, 0 and 1 (nic-facts.md A.4.3, A.4.4).
+pub const TX_IDX_SHIFT: u32 = 4;
+/// IDX mask after the shift (A.4.3: bits 6:4).
+pub const TX_IDX_MASK: u32 = 0x7;
+/// Context slots (A.4.3: "two slots, 0 and 1").
+pub const TX_CONTEXT_SLOTS: u32 = 2;
 
 /// Device-side delays and the disable behaviour.
 #[derive(Clone, Copy, Debug)]
@@ -278,8 +303,13 @@ pub struct Queue {
     tx_deferred: VecDeque<(u32, u32)>,
     /// Good frames and octets (+4 for the FCS, C.10.1), wrapping.
     pub frames: u32,
-    /// Octets.
-    pub octets: u32,
+    /// Octets, 64-bit here: each family cuts its register width from it
+    /// (igbvf 32, ixgbevf 36 bits).
+    pub octets: u64,
+    /// TX: context slots filled since the enable (A.8 #3).
+    tx_ctx: [bool; 2],
+    /// TX: malicious-driver detection stopped the queue (A.8 #3).
+    pub mdd_stopped: bool,
     /// RX frames dropped (queue off, PF off, FIFO full).
     pub dropped: u64,
     /// Buffers written while the queue was being disabled.
@@ -319,6 +349,8 @@ impl Queue {
             tx_deferred: VecDeque::new(),
             frames: 0,
             octets: 0,
+            tx_ctx: [false; 2],
+            mdd_stopped: false,
             dropped: 0,
             late_writes: 0,
             blocked: 0,
@@ -385,6 +417,8 @@ impl Queue {
         self.tx_partial.clear();
         self.tx_paylen = None;
         self.tx_deferred.clear();
+        self.tx_ctx = [false; 2];
+        self.mdd_stopped = false;
         iommu.owners().release_queue(self.tag);
     }
 
@@ -634,7 +668,16 @@ impl Queue {
                 u32::from_le_bytes([raw[4 * i], raw[4 * i + 1], raw[4 * i + 2], raw[4 * i + 3]])
             });
             if self.tag.tx {
-                self.check_tx_desc(cx, slot, &snap);
+                if self.check_tx_desc(cx, slot, &snap) {
+                    // MDD: the queue stops where it is; what it owns stays
+                    // owned until the driver disables it (A.8 #3).
+                    self.mdd_stopped = true;
+                    if let Some(r) = self.ring.as_mut() {
+                        r.broken = true;
+                    }
+                    self.tail = (self.tail + k) % ring.count;
+                    return;
+                }
             } else {
                 self.check_rx_desc(cx, slot, &snap, ring.bsize);
             }
@@ -690,37 +733,77 @@ impl Queue {
         own.take(self.tag, slot as u16, pkt, bsize, &self.spec.dma, v);
     }
 
-    fn check_tx_desc(&self, cx: &mut Cx<'_>, slot: u32, d: &[u32; 4]) {
+    /// Check a TX descriptor at hand-over; true if malicious-driver
+    /// detection stops the queue on it.
+    fn check_tx_desc(&mut self, cx: &mut Cx<'_>, slot: u32, d: &[u32; 4]) -> bool {
         let iommu = cx.iommu;
         let v = iommu.violations();
         let r = self.rules();
         let (addr, cmd, olinfo) = (dw(d, 0), d[2], d[3]);
+        let tag = self.tag;
         let bad = |why: &str| {
             v.record(
                 r.tx_format,
-                format!("{} descriptor {slot} ({d:08x?}): {why}", self.tag),
+                format!("{tag} descriptor {slot} ({d:08x?}): {why}"),
             )
         };
         if cmd & TX_DEXT == 0 {
             bad("DEXT clear: not an advanced descriptor");
-            return;
+            return false;
         }
         match cmd & TX_DTYP_MASK {
-            TX_DTYP_CTXT => return,
+            TX_DTYP_CTXT => {
+                // mss_l4len_idx IDX names the slot it fills (A.4.4).
+                let idx = (d[3] >> TX_IDX_SHIFT) & TX_IDX_MASK;
+                if idx < TX_CONTEXT_SLOTS {
+                    self.tx_ctx[idx as usize] = true;
+                } else {
+                    bad(&format!("context IDX {idx}: only slots 0 and 1 exist"));
+                }
+                return false;
+            }
             TX_DTYP_DATA => {}
             t => {
                 bad(&format!(
                     "DTYP {:#x} is neither data (0x3) nor context (0x2)",
                     t >> 20
                 ));
-                return;
+                return false;
             }
         }
         if cmd & TX_IFCS == 0 {
             bad("IFCS clear on a data descriptor");
         }
-        if self.spec.tx_needs_cc && olinfo & TX_CC == 0 {
-            bad("CC clear on a data descriptor");
+        let mut mdd = false;
+        if let Some(cc) = self.spec.tx_cc {
+            let idx = (olinfo >> TX_IDX_SHIFT) & TX_IDX_MASK;
+            let stop = if cc.mdd_stops {
+                "; malicious-driver detection stops the queue"
+            } else {
+                ""
+            };
+            if olinfo & TX_CC == 0 {
+                v.record(
+                    cc.missing_cc,
+                    format!(
+                        "{} descriptor {slot} ({d:08x?}): CC clear on a data descriptor{stop}",
+                        self.tag
+                    ),
+                );
+                mdd = cc.mdd_stops;
+            } else if idx >= TX_CONTEXT_SLOTS || !self.tx_ctx[idx as usize] {
+                v.record(
+                    cc.missing_context,
+                    format!(
+                        "{} descriptor {slot} ({d:08x?}): CC set for context slot {idx}, which no context descriptor filled since the queue was enabled{stop}",
+                        self.tag
+                    ),
+                );
+                mdd = cc.mdd_stops;
+            }
+        }
+        if mdd {
+            return true;
         }
         if olinfo & TX_STA_MASK != 0 {
             bad("status bits (DD) set by the driver");
@@ -728,16 +811,17 @@ impl Queue {
         let len = (cmd & TX_DTALEN_MASK) as u64;
         if len == 0 {
             bad("DTALEN 0");
-            return;
+            return false;
         }
         let what = format!("{} descriptor {slot} buffer", self.tag);
         if let Err(m) = iommu.check(addr, len as usize) {
             iommu.report_miss(m, &self.spec.dma, &what, addr, len as usize);
-            return;
+            return false;
         }
         iommu
             .owners()
             .take(self.tag, slot as u16, addr, len, &self.spec.dma, v);
+        false
     }
 
     // ---- device side (the device thread) -------------------------------
@@ -758,6 +842,10 @@ impl Queue {
 
     /// Earliest time this queue has work due, if any.
     pub fn next_due(&self) -> Option<Instant> {
+        // A broken or MDD-stopped ring does nothing until it is disabled.
+        if self.ring.is_some_and(|r| r.broken) {
+            return None;
+        }
         if self.en == Enable::Off || (self.tag.tx && (self.hold || !self.pf_enabled)) {
             return None;
         }
@@ -965,7 +1053,7 @@ impl Queue {
                 self.handed[first + k].wb = Some((cx.after(cx.delays.writeback), wb));
             }
             self.frames = self.frames.wrapping_add(1);
-            self.octets = self.octets.wrapping_add(f.data.len() as u32 + 4);
+            self.octets = self.octets.wrapping_add(f.data.len() as u64 + 4);
         }
     }
 
@@ -1062,7 +1150,7 @@ impl Queue {
                     );
                 }
                 self.frames = self.frames.wrapping_add(1);
-                self.octets = self.octets.wrapping_add(frame.len() as u32 + 4);
+                self.octets = self.octets.wrapping_add(frame.len() as u64 + 4);
                 self.sent.push(frame);
             }
         }

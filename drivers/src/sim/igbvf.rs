@@ -144,7 +144,7 @@ macro_rules! rule {
 pub static SPEC_82576: AdvSpec = AdvSpec {
     rules: QUEUE_RULES,
     dma: DMA_RULES,
-    tx_needs_cc: false,
+    tx_cc: None,
     tx_wb_relaxed_bit: DCA_TXCTRL_TX_WB_RO_EN,
     lb_vlan_big_endian: false,
 };
@@ -154,7 +154,7 @@ pub static SPEC_82576: AdvSpec = AdvSpec {
 pub static SPEC_I350: AdvSpec = AdvSpec {
     rules: QUEUE_RULES,
     dma: DMA_RULES,
-    tx_needs_cc: false,
+    tx_cc: None,
     tx_wb_relaxed_bit: DCA_TXCTRL_TX_WB_RO_EN,
     lb_vlan_big_endian: true,
 };
@@ -584,8 +584,8 @@ impl Igbvf {
         let live = match i {
             0 => sum(&self.rx, |q| q.frames),
             1 => sum(&self.tx, |q| q.frames),
-            2 => sum(&self.rx, |q| q.octets),
-            3 => sum(&self.tx, |q| q.octets),
+            2 => sum(&self.rx, |q| q.octets as u32),
+            3 => sum(&self.tx, |q| q.octets as u32),
             _ => 0,
         };
         self.stat_base[i].wrapping_add(live)

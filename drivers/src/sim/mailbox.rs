@@ -94,6 +94,10 @@ pub trait PfPolicy: Send {
     fn request(&mut self, now: Instant, msg: &[u32; WORDS], v: &Violations) -> PfAnswer;
     /// The VF acknowledged a PF message: an answer to send, if any.
     fn vf_ack(&mut self, now: Instant) -> Option<Vec<u32>>;
+    /// Which buffer words (bit i = word i) the VF wrote for the request
+    /// about to be handed to [`request`](Self::request): a PF that checks
+    /// message lengths looks here. Called just before it.
+    fn written(&mut self, _words: u16) {}
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +123,13 @@ pub struct Mailbox {
     rules: &'static MailboxRules,
     /// Requests the PF read (word 0 each), in order.
     pub requests: Vec<u32>,
+    /// Words the VF wrote since its last REQ (bit i = word i).
+    written: u16,
+    /// The written set of each REQ the PF has not read yet, in order.
+    req_written: VecDeque<u16>,
+    /// The VF may read the buffer without VFU (ixgbevf's newer protocol,
+    /// nic-facts.md A.5.2: it reads without taking the lock).
+    pub lockless_reads: bool,
 }
 
 impl Mailbox {
@@ -132,7 +143,15 @@ impl Mailbox {
             delays,
             rules,
             requests: Vec::new(),
+            written: 0,
+            req_written: VecDeque::new(),
+            lockless_reads: false,
         }
+    }
+
+    /// The control bits as they are, without a VF read (nothing clears).
+    pub fn peek(&self) -> u32 {
+        self.bits
     }
 
     /// The VF reads the control register: the read-to-clear bits go.
@@ -159,6 +178,8 @@ impl Mailbox {
                 );
             }
             self.unread_req = true;
+            self.req_written
+                .push_back(std::mem::take(&mut self.written));
             self.schedule(now + self.delays.ack, Step::Read);
         }
         if value & ACK != 0 {
@@ -170,7 +191,9 @@ impl Mailbox {
 
     /// The VF reads buffer word `i`.
     pub fn read_mem(&mut self, i: usize, v: &Violations) -> u32 {
-        self.check_vfu(i, "read", v);
+        if !self.lockless_reads {
+            self.check_vfu(i, "read", v);
+        }
         self.mem[i]
     }
 
@@ -178,6 +201,7 @@ impl Mailbox {
     pub fn write_mem(&mut self, i: usize, value: u32, v: &Violations) {
         self.check_vfu(i, "written", v);
         self.mem[i] = value;
+        self.written |= 1 << i;
     }
 
     fn check_vfu(&self, i: usize, what: &str, v: &Violations) {
@@ -221,6 +245,8 @@ impl Mailbox {
         self.bits &= !(VFU | PFU | PFSTS | PFACK);
         self.steps.clear();
         self.unread_req = false;
+        self.written = 0;
+        self.req_written.clear();
     }
 
     /// When the next PF step is due.
@@ -247,6 +273,7 @@ impl Mailbox {
                     self.unread_req = false;
                     let msg = self.mem;
                     self.requests.push(msg[0]);
+                    pf.written(self.req_written.pop_front().unwrap_or(0));
                     match pf.request(real, &msg, v) {
                         PfAnswer::Ignore => continue,
                         PfAnswer::AckOnly => {}

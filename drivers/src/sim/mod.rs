@@ -17,6 +17,8 @@
 //! - [`adv`]: the advanced-descriptor queue engine (igbvf, ixgbevf).
 //! - [`mailbox`]: the VF↔PF mailbox hardware and a PF-side responder.
 //! - [`igbvf`]: the 82576 / I350 VF.
+//! - [`ixgbevf`]: the 82599 / X540 / X550 VF, with the Linux ixgbe PF in
+//!   [`ixgbevf_pf`].
 //!
 //! Models never use a driver's constants or encoders: they are written
 //! from the references (nic-facts-igbvf.md, nic-facts.md), section cited.
@@ -24,6 +26,8 @@
 pub mod adv;
 pub mod igbvf;
 mod iommu;
+pub mod ixgbevf;
+pub mod ixgbevf_pf;
 pub mod mailbox;
 pub mod ownership;
 mod violation;
@@ -416,3 +420,5 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
 
 #[cfg(test)]
 mod igbvf_rules;
+#[cfg(test)]
+mod ixgbevf_rules;
