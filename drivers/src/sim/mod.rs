@@ -17,6 +17,7 @@
 //! - [`adv`]: the advanced-descriptor queue engine (igbvf, ixgbevf).
 //! - [`mailbox`]: the VF↔PF mailbox hardware and a PF-side responder.
 //! - [`igbvf`]: the 82576 / I350 VF.
+//! - [`vfio_user`]: serving a model to a guest kernel over vfio-user.
 //!
 //! Models never use a driver's constants or encoders: they are written
 //! from the references (nic-facts-igbvf.md, nic-facts.md), section cited.
@@ -26,6 +27,7 @@ pub mod igbvf;
 mod iommu;
 pub mod mailbox;
 pub mod ownership;
+pub mod vfio_user;
 mod violation;
 
 pub use iommu::{Iommu, Miss};
