@@ -19,9 +19,11 @@ pub struct DeviceContext {
 ///
 /// The server calls these from its one connection thread, in the order
 /// QEMU sent the messages (QEMU posts BAR writes but keeps their order;
-/// reads are synchronous). A model that must act on its own (timers, RX
-/// from elsewhere, link events) runs its own thread and shares state with
-/// these calls; it signals interrupts through [`MsixVectors::signal`].
+/// reads are synchronous). The context is lent only for the call: a model
+/// acts inside register accesses (DMA and [`MsixVectors::signal`] from
+/// there). A model that must act on its own (timers, RX from elsewhere,
+/// link events) needs the context shared with its thread, which the
+/// server does not offer yet (scripts/vfio-user-lab/README.md).
 pub trait VfioUserDevice {
     /// The config space the guest sees (ids, BARs, capabilities).
     fn config_space(&mut self) -> &mut PciConfigSpace;

@@ -95,6 +95,7 @@ pub fn serve<D: VfioUserDevice>(
         dev,
         ctx: DeviceContext::default(),
         bars,
+        vectors,
         trace,
         start: Instant::now(),
         seq: 0,
@@ -135,6 +136,8 @@ struct Backend<'a, D> {
     dev: &'a mut D,
     ctx: DeviceContext,
     bars: Vec<Bar>,
+    /// MSI-X table size: SET_IRQS past it is refused.
+    vectors: u16,
     trace: Box<dyn Write>,
     start: Instant,
     seq: u64,
@@ -270,6 +273,12 @@ impl<D: VfioUserDevice> ServerBackend for Backend<'_, D> {
         if index != VFIO_PCI_MSIX_IRQ_INDEX {
             return Err(bad(format!("IRQ index {index}: only MSI-X is offered")));
         }
+        if u64::from(start) + u64::from(count) > u64::from(self.vectors) {
+            return Err(bad(format!(
+                "MSI-X vectors {start}+{count} past the table of {}",
+                self.vectors
+            )));
+        }
         self.ctx.msix.set(flags, start, count, fds);
         Ok(())
     }
@@ -393,6 +402,7 @@ mod tests {
             dev: &mut dev,
             ctx: DeviceContext::default(),
             bars,
+            vectors: 3,
             trace: Box::new(std::io::sink()),
             start: Instant::now(),
             seq: 0,
@@ -409,6 +419,13 @@ mod tests {
             .region_read(VFIO_PCI_BAR0_REGION_INDEX, u64::MAX, &mut d)
             .is_err());
         assert!(b.set_irqs(0, 0, 0, 1, Vec::new()).is_err(), "no INTx");
+        let msix = VFIO_PCI_MSIX_IRQ_INDEX;
+        assert!(
+            b.set_irqs(msix, 0, 2, 2, Vec::new()).is_err(),
+            "past 3 vectors"
+        );
+        assert!(b.set_irqs(msix, 0, u32::MAX, 2, Vec::new()).is_err());
+        assert!(b.set_irqs(msix, 0, 0, 3, Vec::new()).is_ok());
         drop(b);
         assert_eq!(dev.reads, 1);
     }
