@@ -19,6 +19,7 @@
 //! - [`igbvf`]: the 82576 / I350 VF.
 //! - [`ixgbevf`]: the 82599 / X540 / X550 VF, with the Linux ixgbe PF in
 //!   [`ixgbevf_pf`].
+//! - [`vfio_user`]: serving a model to a guest kernel over vfio-user.
 //!
 //! Models never use a driver's constants or encoders: they are written
 //! from the references (nic-facts-igbvf.md, nic-facts.md), section cited.
@@ -30,6 +31,7 @@ pub mod ixgbevf;
 pub mod ixgbevf_pf;
 pub mod mailbox;
 pub mod ownership;
+pub mod vfio_user;
 mod violation;
 
 pub use iommu::{Iommu, Miss};

@@ -1,0 +1,33 @@
+//! Serving a device model to a guest over vfio-user.
+//!
+//! QEMU's `vfio-user-pci` device (QEMU >= 10.1) gives the guest a PCI
+//! function whose config space, BARs, DMA and interrupts are all answered
+//! by a process on a unix socket. This module is that process's side: a
+//! [`VfioUserDevice`] (the model) is run by [`serve`], which speaks the
+//! protocol through the rust-vmm `vfio_user` crate. The guest's own kernel
+//! driver (ixgbevf.ko in scripts/vfio-user-lab) then drives the model as
+//! if it were hardware.
+//!
+//! - [`VfioUserDevice`]: the hook a model implements: BAR reads and
+//!   writes, reset, with a [`DeviceContext`] for DMA and interrupts.
+//! - [`PciConfigSpace`]: the function's config space with write masks,
+//!   MSI-X and PCIe capabilities.
+//! - [`GuestMemory`]: the guest RAM regions QEMU passes with DMA_MAP
+//!   (shared memfd guest RAM, IOVA = guest physical address).
+//! - [`MsixVectors`]: the eventfds QEMU passes with SET_IRQS.
+//! - [`RegisterFileVf`]: the smallest real device: an 82599 VF's config
+//!   space over a plain register file, until the ixgbevf model plugs in.
+
+mod config_space;
+mod device;
+mod dma;
+mod irq;
+mod regfile;
+mod server;
+
+pub use config_space::{Bar, Msix, PciConfigSpace, PciIdentity};
+pub use device::{DeviceContext, VfioUserDevice};
+pub use dma::{DmaError, GuestMemory};
+pub use irq::MsixVectors;
+pub use regfile::RegisterFileVf;
+pub use server::{serve, ServeError};

@@ -1,0 +1,57 @@
+#!/bin/sh
+# /init of the vfio-user lab guest (busybox sh, PID 1). Copied into the
+# initramfs by scripts/vfio-user-lab/run.sh; never run on the host.
+#
+# Finds the vfio-user function (the only 8086 device on the root port),
+# prints its ids and capability chain from config space, loads the stock
+# ixgbevf.ko (the probe runs inside insmod), prints the kernel log lines
+# of the probe, and powers off. Console protocol read by run.sh:
+#   VFU-DEV <bdf> <vendor> <device> <class>     the function in sysfs
+#   VFU-CAP <id> <offset>                        one per capability
+#   VFU-LINK <current_link_speed>                present with a PCIe cap
+#   VFU-INSMOD rc=<n>                            after insmod ixgbevf
+#   VFU-DRIVER <name>|none                       bound driver after insmod
+#   VFU-NETDEV <name> <mac>                      its netdev, if any
+#   VFU-DMESG <line>                             kernel log of the probe
+#   VFU-DONE                                     last line
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo 8 >/proc/sys/kernel/printk
+
+# byte <file> <offset>: one config-space byte as a decimal number.
+byte() { od -An -tu1 -j "$2" -N1 "$1" | tr -d ' '; }
+
+DEV=
+for d in /sys/bus/pci/devices/*; do
+    [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10ed ] && DEV=$d
+done
+if [ -z "$DEV" ]; then
+    echo "VFU-DEV none"
+    for d in /sys/bus/pci/devices/*; do echo "VFU-INFO ${d##*/} $(cat "$d/vendor"):$(cat "$d/device")"; done
+else
+    echo "VFU-DEV ${DEV##*/} $(cat "$DEV/vendor") $(cat "$DEV/device") $(cat "$DEV/class")"
+    # Walk the capability list (PCI 3.0, 6.7): pointer at 0x34, each
+    # capability is <id, next>. At most 48 entries fit in 256 bytes.
+    at=$(byte "$DEV/config" 52)
+    n=0
+    while [ "${at:-0}" -ne 0 ] && [ $n -lt 48 ]; do
+        printf 'VFU-CAP 0x%02x 0x%02x\n' "$(byte "$DEV/config" "$at")" "$at"
+        at=$(byte "$DEV/config" $((at + 1)))
+        n=$((n + 1))
+    done
+    [ -r "$DEV/current_link_speed" ] && echo "VFU-LINK $(cat "$DEV/current_link_speed")"
+fi
+
+while read -r m; do
+    insmod "$m"
+    echo "VFU-INSMOD rc=$? ${m##*/}"
+done </lab/modules.list
+if [ -n "$DEV" ]; then
+    echo "VFU-DRIVER $([ -e "$DEV/driver" ] && basename "$(readlink "$DEV/driver")" || echo none)"
+    for n in "$DEV"/net/*; do [ -e "$n" ] && echo "VFU-NETDEV ${n##*/} $(cat "$n/address")"; done
+fi
+dmesg | grep -iE 'ixgbevf|10ed|vfio' | sed 's/^/VFU-DMESG /'
+echo "VFU-DONE"
+poweroff -f

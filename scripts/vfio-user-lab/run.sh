@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# The vfio-user lab: a QEMU 11 guest whose PCI function is served by our
+# own process over vfio-user (drivers::sim::vfio_user, the example binary
+# vfio_user_server), driven by the guest's stock Debian ixgbevf.ko.
+#
+#   scripts/vfio-user-lab/run.sh
+#
+# Runs as root on Debian bookworm (debootstrap, chroot, bind mounts). Sets
+# up, idempotently and cached under $VFU_LAB_DIR:
+#   trixie/   a Debian trixie chroot with qemu-system-x86 from
+#             trixie-backports (bookworm's QEMU has no vfio-user-pci)
+#   share/    the guest kernel (Debian's linux-image-amd64: vmlinux and
+#             ixgbevf.ko), the initramfs, and per run the server's socket
+#             and trace; bound into the chroot at the same path
+#   runs/<id>/ console, trace and server log of each run
+# The chroot's /dev, /proc, /sys and share/ are bind mounts made for the
+# run and always unmounted on exit (never delete trixie/ while they are
+# mounted: the delete would go through to the host's /dev).
+# Env: VFU_LAB_DIR (/var/tmp/fastpath-vfio-user)  VFU_LAB_TIMEOUT (180,
+#   seconds for the boot)  VFU_LAB_APT_TIMEOUT (900)  VFU_LAB_KEEP_RUNS (20)
+# The last line on stdout is the tally,
+# `vfio-user-lab: tests: N passed, N failed, N skipped`; exit 0 only if none
+# failed, 1 if a check failed, 2 if the lab could not be set up.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+LAB=${VFU_LAB_DIR:-/var/tmp/fastpath-vfio-user}
+BUDGET=${VFU_LAB_TIMEOUT:-180}
+APT_TIMEOUT=${VFU_LAB_APT_TIMEOUT:-900}
+KEEP_RUNS=${VFU_LAB_KEEP_RUNS:-20}
+RUN=$LAB/share
+T0=$EPOCHSECONDS
+
+say() { printf 'vfio-user-lab: %s\n' "$*" >&2; }
+die() {
+    say "ERROR: $*"
+    exit 2
+}
+elapsed() { echo "$((EPOCHSECONDS - T0)) s"; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (debootstrap, chroot and bind mounts need it)"
+for v in BUDGET APT_TIMEOUT KEEP_RUNS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
+done
+mkdir -p "$LAB" "$RUN"
+exec 9>"$LAB/lock"
+flock -w 600 9 || die "another run holds $LAB/lock"
+
+export DEBIAN_FRONTEND=noninteractive
+APT=(timeout "$APT_TIMEOUT" apt-get -q -o DPkg::Lock::Timeout=600)
+
+# shellcheck source=chroot.sh
+. "$HERE/chroot.sh"
+SPID=
+cleanup() {
+    if [[ -n $SPID ]]; then
+        kill "$SPID" 2>/dev/null || true
+        wait "$SPID" 2>/dev/null || true
+    fi
+    chroot_umount
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+prepare_chroot
+QEMU_VERSION=$(chroot "$ROOT" qemu-system-x86_64 --version | head -1)
+chroot "$ROOT" qemu-system-x86_64 -device vfio-user-pci,help >/dev/null 2>&1 ||
+    die "$QEMU_VERSION has no vfio-user-pci device"
+say "chroot ready ($QEMU_VERSION), $(elapsed)"
+
+# ----------------------------------------------------------------- guest kernel
+# share/kernel/<package>/: vmlinux (uncompressed ELF, booted through PVH),
+# the modules ixgbevf needs and modules.list in load order; .ready marks a
+# complete extraction. Same recipe as scripts/vmlab/run.sh, other modules.
+MODULES=(ixgbevf)
+prepare_kernel() {
+    if [[ -e $RUN/kernel/current/.ready ]]; then
+        KDIR=$(readlink -f "$RUN/kernel/current")
+        return
+    fi
+    "${APT[@]}" update >/dev/null || die "apt-get update failed"
+    local pkg kdir
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    [[ -n $pkg ]] || die "cannot resolve linux-image-amd64 to a kernel package"
+    kdir=$RUN/kernel/$pkg
+    say "fetching $pkg"
+    rm -rf "$kdir" "$LAB/debs"
+    mkdir -p "$kdir" "$LAB/debs"
+    chmod 777 "$LAB/debs" # apt-get download runs as _apt when it can
+    (cd "$LAB/debs" && "${APT[@]}" download "$pkg" >/dev/null) || die "apt-get download $pkg failed"
+    local debs=("$LAB/debs/${pkg}"_*.deb)
+    [[ -f ${debs[0]} ]] || die "apt-get download $pkg gave no .deb"
+    dpkg-deb -x "${debs[0]}" "$kdir/root"
+    rm -rf "$LAB/debs"
+    local kver vmlinuz off m
+    kver=$(ls "$kdir/root/lib/modules")
+    depmod -b "$kdir/root" "$kver"
+    vmlinuz=$kdir/root/boot/vmlinuz-$kver
+    off=$(LC_ALL=C grep -abo -m1 -P '\xfd7zXZ\x00' "$vmlinuz" | head -1 | cut -d: -f1)
+    [[ -n $off ]] || die "no XZ stream in $vmlinuz"
+    tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream >"$kdir/vmlinux" 2>/dev/null || true
+    [[ $(head -c 4 "$kdir/vmlinux" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] ||
+        die "could not extract an ELF vmlinux from $vmlinuz"
+    for m in "${MODULES[@]}"; do
+        modprobe -d "$kdir/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+    done | awk '!seen[$0]++' | sed "s#^$kdir/root##" >"$kdir/modules.list"
+    [[ -s $kdir/modules.list ]] || die "no ixgbevf.ko in $pkg"
+    while read -r m; do
+        mkdir -p "$kdir/modules$(dirname "$m")"
+        cp "$kdir/root$m" "$kdir/modules$m"
+    done <"$kdir/modules.list"
+    echo "$kver" >"$kdir/kver"
+    rm -rf "$kdir/root"
+    touch "$kdir/.ready"
+    ln -sfn "$pkg" "$RUN/kernel/current"
+    KDIR=$kdir
+}
+KDIR=
+prepare_kernel
+say "guest kernel $(cat "$KDIR/kver"), $(elapsed)"
+
+# ------------------------------------------------------------------ initramfs
+# Rebuilt every run (about a second): busybox, the modules, /init.
+BUSYBOX=$(command -v busybox || true)
+if [[ -z $BUSYBOX ]] || ! file -L "$BUSYBOX" | grep -q 'statically linked'; then
+    "${APT[@]}" install -y busybox-static >/dev/null || die "apt-get install busybox-static failed"
+    BUSYBOX=$(command -v busybox)
+fi
+INITRD_DIR=$LAB/initrd
+rm -rf "$INITRD_DIR"
+mkdir -p "$INITRD_DIR"/{bin,sbin,proc,sys,dev,tmp,lab}
+cp "$BUSYBOX" "$INITRD_DIR/bin/busybox"
+for a in $("$INITRD_DIR/bin/busybox" --list); do
+    [[ $a == busybox ]] || ln -sf busybox "$INITRD_DIR/bin/$a"
+done
+cp -a "$KDIR/modules/." "$INITRD_DIR/"
+cp "$KDIR/modules.list" "$INITRD_DIR/lab/modules.list"
+cp "$HERE/init.sh" "$INITRD_DIR/init"
+chmod 755 "$INITRD_DIR/init"
+(cd "$INITRD_DIR" && find . | cpio -o -H newc --quiet | gzip -1 >"$RUN/initramfs.cpio.gz")
+
+# ------------------------------------------------------------------ the server
+say "building vfio_user_server"
+(cd "$REPO" && cargo build -q -p drivers --features sim --example vfio_user_server) ||
+    die "cargo build of vfio_user_server failed"
+SERVER=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/debug/examples/vfio_user_server
+[[ -x $SERVER ]] || die "no $SERVER after the build"
+say "server built, $(elapsed)"
+
+# ------------------------------------------------------------------ the boot
+ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
+OUT=$LAB/runs/$ID
+mkdir -p "$OUT"
+# Keep the newest runs only.
+ls -1d "$LAB"/runs/*/ 2>/dev/null | head -n -"$KEEP_RUNS" | xargs -r rm -rf
+SOCK=$RUN/vf0.sock
+rm -f "$SOCK"
+"$SERVER" "$SOCK" "$OUT/trace.txt" regfile 2>"$OUT/server.log" &
+SPID=$!
+for _ in $(seq 100); do
+    [[ -S $SOCK ]] && break
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.05
+done
+[[ -S $SOCK ]] || die "the server did not create $SOCK ($(cat "$OUT/server.log"))"
+
+DEV="{\"driver\":\"vfio-user-pci\",\"socket\":{\"path\":\"$SOCK\",\"type\":\"unix\"},\"bus\":\"rp1\",\"id\":\"vf0\"}"
+say "booting (budget $BUDGET s)"
+BOOT0=$EPOCHSECONDS
+# share=on memfd guest RAM: QEMU passes its fds with DMA_MAP, so the server
+# can reach guest memory (IOVA = guest physical address, no vIOMMU).
+set +e
+timeout --kill-after=5 "$BUDGET" chroot "$ROOT" qemu-system-x86_64 \
+    -accel tcg -cpu max -smp 1 -m 512 \
+    -object memory-backend-memfd,id=mem0,size=512M,share=on \
+    -machine q35,memory-backend=mem0 \
+    -device pcie-root-port,id=rp1,chassis=1 -device "$DEV" \
+    -kernel "$KDIR/vmlinux" -initrd "$RUN/initramfs.cpio.gz" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=7 no_timer_check" \
+    -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$OUT/console.txt" 2>&1
+QRC=$?
+set -e
+BOOT_S=$((EPOCHSECONDS - BOOT0))
+tr -d '\r' <"$OUT/console.txt" >"$OUT/console.clean" && mv "$OUT/console.clean" "$OUT/console.txt"
+# QEMU closed the socket: the server ends on its own; give it a moment.
+for _ in $(seq 50); do
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.1
+done
+SRC=0
+if kill -0 "$SPID" 2>/dev/null; then
+    kill "$SPID"
+    SRC=timeout
+fi
+wait "$SPID" || SRC=$?
+[[ $SRC == timeout ]] && SRC="still running after QEMU exited"
+SPID=
+rm -f "$SOCK"
+say "QEMU rc=$QRC after $BOOT_S s, server rc=$SRC; logs in $OUT"
+
+# ------------------------------------------------------------------ verdict
+# Only what holds with the register-file device: the guest sees the
+# function with its ids and capabilities, ixgbevf probes it and its BAR0
+# accesses reach our server, guest RAM is shared for DMA. The probe itself
+# cannot succeed until a model answers the PF mailbox.
+PASSED=0 FAILED=0 SKIPPED=0
+RESULTS=()
+check() { # check <name> <what> <command...>
+    local name=$1 what=$2
+    shift 2
+    if "$@"; then
+        PASSED=$((PASSED + 1))
+        RESULTS+=("  PASS     $name: $what")
+    else
+        FAILED=$((FAILED + 1))
+        RESULTS+=("  FAIL     $name: $what")
+    fi
+}
+con() { grep -q "$@" "$OUT/console.txt"; }
+tr_has() { grep -qE "$1" "$OUT/trace.txt" 2>/dev/null; }
+check guest-done "the guest ran /init to the end and QEMU exited 0" \
+    eval '[[ $QRC == 0 ]] && con "^VFU-DONE"'
+check device-ids "the guest sees 8086:10ed class 0x020000" \
+    con -E '^VFU-DEV [0-9a-f:.]+ 0x8086 0x10ed 0x020000$'
+check msix-cap "MSI-X capability at 0x70" con -E '^VFU-CAP 0x11 0x70$'
+check pcie-cap "PCI Express capability at 0xa0 (link speed in sysfs)" \
+    eval 'con -E "^VFU-CAP 0x10 0xa0$" && con -E "^VFU-LINK 5.0 GT/s"'
+check insmod "insmod ixgbevf.ko returned 0" con -E '^VFU-INSMOD rc=0 ixgbevf.ko'
+check probe-ran "ixgbevf's probe ran on the function (its dmesg lines)" \
+    con -E '^VFU-DMESG .*ixgbevf [0-9a-f]{4}:'
+check driver-bound "ixgbevf bound to the function and registered a netdev" \
+    eval 'con -E "^VFU-DRIVER ixgbevf$" && con -E "^VFU-NETDEV "'
+check no-protocol-errors "QEMU reported no vfio-user error replies" eval '! con "error reply"'
+check config-served "config space reads reached the server" tr_has ' CFG  R '
+check bar0-served "BAR0 reads and writes reached the server" \
+    eval "tr_has ' BAR0 R ' && tr_has ' BAR0 W '"
+check vfctrl-reset "the driver reset the VF: VFCTRL (0x0000) written with RST (bit 26)" \
+    tr_has ' BAR0 W 0x0000 len 4 val 0x04000000'
+check dma-shared "guest RAM reached the server as DMA_MAP fds" tr_has ' DMA  map .*: mapped$'
+check server-exit "the server exited 0 when QEMU disconnected" eval '[[ $SRC == 0 ]]'
+
+say "--- guest: ixgbevf's probe"
+grep -E '^VFU-(DEV|CAP|LINK|INSMOD|DRIVER|NETDEV|DMESG)' "$OUT/console.txt" | sed 's/^/    /' >&2 || true
+say "--- server: $(grep -c ' BAR0 R ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 reads, $(grep -c ' BAR0 W ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 writes, $(grep -c ' CFG ' "$OUT/trace.txt" 2>/dev/null || echo 0) config accesses; trace $OUT/trace.txt"
+printf '%s\n' "${RESULTS[@]}" >&2
+say "total $(elapsed) (boot $BOOT_S s)"
+echo "vfio-user-lab: tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+((FAILED == 0))
