@@ -62,9 +62,9 @@ pub struct TxRing {
     clean: usize,
     tail: usize,
     /// Descriptors in flight (data and context).
-    in_flight: usize,
+    descs_in_flight: usize,
     /// Packets in flight (data descriptors only).
-    pkts_in_flight: usize,
+    in_flight: usize,
     /// The flavor wants a context descriptor after each enable.
     context: bool,
     /// No context descriptor written since the queue was (re)enabled.
@@ -93,8 +93,8 @@ impl TxRing {
             batch_end: vec![0; count].into_boxed_slice(),
             clean: 0,
             tail: 0,
+            descs_in_flight: 0,
             in_flight: 0,
-            pkts_in_flight: 0,
             context: flavor.tx_context,
             need_context: flavor.tx_context,
             regs,
@@ -130,7 +130,7 @@ impl TxRing {
 
     /// Packets handed to the device and not reclaimed yet.
     pub fn in_flight(&self) -> usize {
-        self.pkts_in_flight
+        self.in_flight
     }
 
     /// Free buffers of completed batches (DD written back on their RS
@@ -140,7 +140,7 @@ impl TxRing {
     pub fn reclaim(&mut self, cache: &mut PoolCache) -> usize {
         let count = self.ring.count();
         let mut freed = 0;
-        while self.in_flight > 0 {
+        while self.descs_in_flight > 0 {
             let end = self.batch_end[self.clean] as usize;
             if self.ring.read_dword(end, 3) & TXD_STAT_DD == 0 {
                 break;
@@ -159,8 +159,8 @@ impl TxRing {
                 }
             }
             self.clean = (end + 1) % count;
-            self.in_flight -= n;
-            self.pkts_in_flight -= pkts;
+            self.descs_in_flight -= n;
+            self.in_flight -= pkts;
             freed += pkts;
         }
         freed
@@ -188,7 +188,7 @@ impl TxRing {
         self.reclaim(cache);
         let count = self.ring.count();
         // A pending context descriptor takes one of the free slots.
-        let room = (count - 1 - self.in_flight).saturating_sub(self.need_context as usize);
+        let room = (count - 1 - self.descs_in_flight).saturating_sub(self.need_context as usize);
         let max_len = self.max_len as usize;
         let bad = |len: usize| len == 0 || len > max_len;
         // The prefix this call consumes: every good packet that fits and
@@ -261,8 +261,8 @@ impl TxRing {
         if n == 0 {
             return 0;
         }
-        self.in_flight += n + ctx as usize;
-        self.pkts_in_flight += n;
+        self.descs_in_flight += n + ctx as usize;
+        self.in_flight += n;
         QueueCounters::add(&self.counters.q.packets, n as u64);
         QueueCounters::add(&self.counters.q.bytes, bytes);
         // Release: descriptor stores before the doorbell; the partner is the
@@ -279,8 +279,8 @@ impl TxRing {
     /// after that are counted in `stop_discarded`.
     pub fn release_all(&mut self, cache: &mut PoolCache) {
         self.reclaim(cache);
-        if self.pkts_in_flight > 0 {
-            QueueCounters::add(&self.counters.stop_discarded, self.pkts_in_flight as u64);
+        if self.in_flight > 0 {
+            QueueCounters::add(&self.counters.stop_discarded, self.in_flight as u64);
         }
         for s in self.slots.iter_mut() {
             if let Some(m) = s.take() {
@@ -289,8 +289,8 @@ impl TxRing {
         }
         self.clean = 0;
         self.tail = 0;
+        self.descs_in_flight = 0;
         self.in_flight = 0;
-        self.pkts_in_flight = 0;
         // The queue is enabled again before its next burst.
         self.need_context = self.context;
     }
@@ -301,8 +301,8 @@ impl TxRing {
         let n = super::abandon_slots(&mut self.slots, &self.counters.leaked);
         self.clean = 0;
         self.tail = 0;
+        self.descs_in_flight = 0;
         self.in_flight = 0;
-        self.pkts_in_flight = 0;
         // The queue is enabled again before its next burst.
         self.need_context = self.context;
         n
