@@ -118,7 +118,7 @@ impl IxgbevfConfig {
         }
     }
 
-    /// X550-class MAC (X550, X550EM_x, X550EM_a, E610 VFs): VFLINKS speed
+    /// X550 and later (X550, X550EM_x, X550EM_a, E610 VFs): VFLINKS speed
     /// codes differ (A.3).
     fn x550(&self) -> bool {
         matches!(self.device.device_id, 0x1565 | 0x15a8 | 0x15c5 | 0x57ad)

@@ -11,13 +11,15 @@
 //! statistics counters ([`stats`]), tested against a scripted PF; and
 //! the port ([`device`]: one queue pair on the shared rings, with the
 //! context descriptor ixgbevf needs, stop/start, and recovery from a PF
-//! reset), tested against the ixgbevf device model (`crate::sim`).
+//! reset), tested against the ixgbevf device model (`crate::sim`), and
+//! its row in `pmd::DRIVERS` ([`open`]), so `open_vf` opens these VFs.
 
 pub mod device;
 pub mod link;
 pub mod mailbox;
 #[cfg(test)]
 mod mailbox_tests;
+mod open;
 pub mod queues;
 pub mod regs;
 pub mod reset;
@@ -31,4 +33,5 @@ mod tests;
 
 pub use device::{IxgbevfConfig, IxgbevfError, IxgbevfPort, IxgbevfRx, IxgbevfTx, Timing};
 pub use mailbox::{ApiVersion, IxMbxError, PfEvent, PfMailbox, PfTiming, QueueInfo, XcastMode};
+pub use open::open;
 pub use reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
