@@ -11,10 +11,12 @@
 //! the worker through a [`QueueCtl`].
 
 pub mod desc;
+mod queue;
 mod rx;
 mod tx;
 
 pub use desc::{DescRing, RawDesc, RingError, RxRead, RxWriteBack, TxContext, TxData};
+pub use queue::{ring_stats, ring_xstats, AdvRxQueue, AdvTxQueue};
 pub use rx::{RxCounters, RxRing};
 pub use tx::{TxCounters, TxRing};
 
