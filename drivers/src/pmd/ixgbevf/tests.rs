@@ -376,3 +376,50 @@ fn stop_and_start_on_x550() {
     assert_eq!(pool.available(), 256, "a buffer was lost");
     dev.violations().assert_clean();
 }
+
+/// A link flap is not a reset: the link follows VFLINKS (the PF's ping
+/// keeps CTS), the service stays idle, traffic goes on afterwards.
+#[test]
+fn link_follows_vflinks_and_a_flap_is_not_a_reset() {
+    let dev = vf(Flavor::X540, Some(PF_MAC));
+    let pool = pool(&dev, "ixgbevf-link", 256);
+    let mut cache = pool.cache();
+    let mut port = port(&dev, 64);
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert!(port.link().up);
+    assert_eq!(port.link().speed_mbps, 10_000);
+    dev.set_link(false);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert!(!port.link().up);
+    dev.set_link(true);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert!(port.link().up);
+    assert_eq!(port.recoveries(), 0);
+    rx_and_check(&dev, &mut rx[0], &mut cache, 0, 20);
+    tx_and_check(&dev, &mut tx[0], &mut cache, 0, 20);
+    drop((rx, tx));
+    drop(port);
+    drop(cache);
+    assert_eq!(pool.available(), 256, "a buffer was lost");
+    dev.violations().assert_clean();
+}
+
+/// Without an admin MAC the port keeps the MAC it chose across a PF
+/// reset (it sets it again with SET_MAC_ADDR), so peers need not learn a
+/// new one.
+#[test]
+fn own_mac_is_kept_across_a_pf_reset() {
+    let dev = vf(Flavor::X82599, None);
+    let mut port = port(&dev, 64);
+    let mac = port.info().mac;
+    assert!(mac.is_unicast());
+    assert_eq!(dev.pf(|p| p.vf_mac), Some(mac));
+    dev.pf_reset_begin();
+    service_until(&mut port, || {}, ServiceEvent::ResetDetected);
+    dev.pf_reset_end();
+    service_until(&mut port, || {}, ServiceEvent::Recovered);
+    assert_eq!(port.info().mac, mac);
+    assert_eq!(dev.pf(|p| p.vf_mac), Some(mac));
+    dev.violations().assert_clean();
+}
