@@ -9,8 +9,7 @@
 //! - [`vf_mailbox`]: the VF↔PF mailbox transport igbvf and ixgbevf share.
 //! - [`vf_stats`]: wrapping, uncleared VF statistics counters.
 //! - [`igbvf`]: the 82576 / I350 virtual function.
-//! - [`ixgbevf`]: the 82599 / X540 / X550 virtual function (registers and
-//!   mailbox protocol so far; not yet openable).
+//! - [`ixgbevf`]: the 82599 / X540 / X550 virtual function.
 //!
 //! [`open_vf`] opens any of them by PCI address.
 

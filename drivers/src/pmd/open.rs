@@ -49,10 +49,16 @@ pub struct DriverEntry {
 }
 
 /// Every VF driver built in.
-pub const DRIVERS: &[DriverEntry] = &[DriverEntry {
-    kind: DriverKind::Igbvf,
-    open: super::igbvf::open,
-}];
+pub const DRIVERS: &[DriverEntry] = &[
+    DriverEntry {
+        kind: DriverKind::Igbvf,
+        open: super::igbvf::open,
+    },
+    DriverEntry {
+        kind: DriverKind::Ixgbevf,
+        open: super::ixgbevf::open,
+    },
+];
 
 /// RX descriptors per VF queue by default: each holds a posted buffer of
 /// the pool while the port runs.

@@ -11,10 +11,12 @@
 //! the worker through a [`QueueCtl`].
 
 pub mod desc;
+mod queue;
 mod rx;
 mod tx;
 
 pub use desc::{DescRing, RawDesc, RingError, RxRead, RxWriteBack, TxContext, TxData};
+pub use queue::{ring_stats, ring_xstats, AdvRxQueue, AdvTxQueue};
 pub use rx::{RxCounters, RxRing};
 pub use tx::{TxCounters, TxRing};
 
@@ -176,6 +178,12 @@ pub struct Flavor {
     pub tx_dca_clear: u32,
     /// Largest DTALEN per descriptor.
     pub tx_max_per_desc: usize,
+    /// Whether a TX ring writes the plain context descriptor
+    /// ([`TxContext::plain`]) before its first data descriptor after each
+    /// enable (ixgbevf: a data descriptor with CC needs a context, and X550
+    /// stops the queue without one, nic-facts.md A.4.4, A.7.1 step 8, A.8
+    /// #3; igbvf: no).
+    pub tx_context: bool,
 }
 
 /// How long the queue programming waits after a disable.

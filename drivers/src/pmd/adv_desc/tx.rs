@@ -1,7 +1,7 @@
 //! The TX descriptor ring.
 
 use super::desc::{
-    DescRing, RingError, TxData, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_IFCS, TXD_CMD_RS,
+    DescRing, RingError, TxContext, TxData, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_IFCS, TXD_CMD_RS,
     TXD_DTYP_DATA, TXD_PAYLEN_SHIFT, TXD_STAT_DD,
 };
 use super::{Flavor, TxHw, TxRegs};
@@ -44,11 +44,15 @@ pub struct TxCounters {
     pub stop_discarded: AtomicU64,
 }
 
-/// A TX ring: one data descriptor per packet (no chaining yet).
+/// A TX ring: one data descriptor per packet (no chaining yet), and, for a
+/// flavor that needs one ([`Flavor::tx_context`]), one context descriptor
+/// before the first data descriptor after each enable.
 ///
-/// Descriptors `[clean, tail)` are in flight, each holding its buffer until
-/// the device writes DD back on the RS descriptor that ends its batch. At
-/// most `count - 1` are in flight, so TDT never catches up with TDH.
+/// Descriptors `[clean, tail)` are in flight, each data descriptor holding
+/// its buffer until the device writes DD back on the RS descriptor that
+/// ends its batch; a context descriptor holds no buffer and completes with
+/// the batch it opens. At most `count - 1` descriptors are in flight, so
+/// TDT never catches up with TDH.
 #[derive(Debug)]
 pub struct TxRing {
     ring: DescRing,
@@ -57,7 +61,14 @@ pub struct TxRing {
     batch_end: Box<[u16]>,
     clean: usize,
     tail: usize,
+    /// Descriptors in flight (data and context).
+    descs_in_flight: usize,
+    /// Packets in flight (data descriptors only).
     in_flight: usize,
+    /// The flavor wants a context descriptor after each enable.
+    context: bool,
+    /// No context descriptor written since the queue was (re)enabled.
+    need_context: bool,
     regs: TxRegs,
     /// From the flavor: bits for every olinfo_status, and the largest
     /// length one descriptor holds (only these two, to keep the queue
@@ -82,7 +93,10 @@ impl TxRing {
             batch_end: vec![0; count].into_boxed_slice(),
             clean: 0,
             tail: 0,
+            descs_in_flight: 0,
             in_flight: 0,
+            context: flavor.tx_context,
+            need_context: flavor.tx_context,
             regs,
             olinfo_extra: flavor.tx_olinfo_extra,
             max_len: flavor.tx_max_per_desc.min(u32::MAX as usize) as u32,
@@ -120,12 +134,13 @@ impl TxRing {
     }
 
     /// Free buffers of completed batches (DD written back on their RS
-    /// descriptor) into `cache`. Returns how many were freed.
+    /// descriptor) into `cache`. Returns how many were freed (a context
+    /// descriptor in a batch frees nothing and is not counted).
     #[inline]
     pub fn reclaim(&mut self, cache: &mut PoolCache) -> usize {
         let count = self.ring.count();
         let mut freed = 0;
-        while self.in_flight > 0 {
+        while self.descs_in_flight > 0 {
             let end = self.batch_end[self.clean] as usize;
             if self.ring.read_dword(end, 3) & TXD_STAT_DD == 0 {
                 break;
@@ -135,15 +150,18 @@ impl TxRing {
             // (nic-facts-igbvf.md C.4.2 "Completion is DD").
             fence(Ordering::Acquire);
             let n = (end + count - self.clean) % count + 1;
+            let mut pkts = 0;
             for k in 0..n {
                 let i = (self.clean + k) % count;
                 if let Some(m) = self.slots[i].take() {
                     cache.free(m);
+                    pkts += 1;
                 }
             }
             self.clean = (end + 1) % count;
-            self.in_flight -= n;
-            freed += n;
+            self.descs_in_flight -= n;
+            self.in_flight -= pkts;
+            freed += pkts;
         }
         freed
     }
@@ -169,7 +187,8 @@ impl TxRing {
     ) -> usize {
         self.reclaim(cache);
         let count = self.ring.count();
-        let room = count - 1 - self.in_flight;
+        // A pending context descriptor takes one of the free slots.
+        let room = (count - 1 - self.descs_in_flight).saturating_sub(self.need_context as usize);
         let max_len = self.max_len as usize;
         let bad = |len: usize| len == 0 || len > max_len;
         // The prefix this call consumes: every good packet that fits and
@@ -194,6 +213,15 @@ impl TxRing {
         let (mut bytes, mut dropped) = (0u64, 0u64);
         let mut k = 0usize;
         let mut batch_start = self.tail;
+        // The context goes before the first data descriptor and opens its
+        // batch, so it completes (and its slot is reclaimed) with it.
+        let ctx = n > 0 && self.need_context;
+        if ctx {
+            self.ring.write(self.tail, TxContext::plain().encode());
+            self.slots[self.tail] = None;
+            self.tail = (self.tail + 1) % count;
+            self.need_context = false;
+        }
         for m in pkts.drain(..take) {
             let len = m.len();
             if bad(len) {
@@ -233,6 +261,7 @@ impl TxRing {
         if n == 0 {
             return 0;
         }
+        self.descs_in_flight += n + ctx as usize;
         self.in_flight += n;
         QueueCounters::add(&self.counters.q.packets, n as u64);
         QueueCounters::add(&self.counters.q.bytes, bytes);
@@ -260,7 +289,10 @@ impl TxRing {
         }
         self.clean = 0;
         self.tail = 0;
+        self.descs_in_flight = 0;
         self.in_flight = 0;
+        // The queue is enabled again before its next burst.
+        self.need_context = self.context;
     }
 
     /// Forget every in-flight buffer without freeing it (the device may
@@ -269,7 +301,10 @@ impl TxRing {
         let n = super::abandon_slots(&mut self.slots, &self.counters.leaked);
         self.clean = 0;
         self.tail = 0;
+        self.descs_in_flight = 0;
         self.in_flight = 0;
+        // The queue is enabled again before its next burst.
+        self.need_context = self.context;
         n
     }
 }
@@ -277,6 +312,7 @@ impl TxRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pmd::adv_desc::RawDesc;
     use crate::pool::{Pool, PoolConfig};
     use std::sync::Mutex;
 
@@ -322,6 +358,7 @@ mod tests {
         tx_olinfo_extra: 0,
         tx_dca_clear: 0,
         tx_max_per_desc: 100,
+        tx_context: false,
     };
 
     fn get(c: &AtomicU64) -> u64 {
@@ -409,6 +446,75 @@ mod tests {
         ring.release_all(&mut cache);
         assert_eq!(get(&c.stop_discarded), 7);
         cache.free_bulk(&mut b);
+        drop(cache);
+        assert_eq!(pool.available(), 64);
+    }
+
+    /// A flavor that needs a context descriptor: one goes before the first
+    /// data descriptor, takes a slot, completes with its batch (reclaim
+    /// frees only the packets), and comes again after a stop.
+    #[test]
+    fn context_descriptor_after_each_enable() {
+        let pool = Pool::new(
+            &PoolConfig::new("tx-ctx", 64).with_backing(crate::memory::MemoryBacking::NoHuge),
+        )
+        .unwrap();
+        let mut cache = pool.cache();
+        let regs = Tail::default();
+        let dma: Arc<dyn crate::memory::DmaMapper> =
+            Arc::new(crate::memory::TestMapper::at(0x10_0000));
+        let arena = crate::memory::DmaArena::new(4096, &crate::memory::MemoryBacking::NoHuge, &dma)
+            .unwrap();
+        const CC: u32 = 0x80;
+        let flavor = Flavor {
+            tx_context: true,
+            tx_olinfo_extra: CC,
+            ..FLAVOR
+        };
+        let mut ring = TxRing::new(8, REGS, flavor, &arena).unwrap();
+        let burst = |cache: &mut PoolCache, n: usize| {
+            let mut b = Burst::new();
+            for _ in 0..n {
+                let mut m = cache.alloc().unwrap();
+                m.set_len(60).unwrap();
+                b.push(m);
+            }
+            b
+        };
+        // 8 descriptors, 7 usable, one for the context: 6 packets.
+        let mut b = burst(&mut cache, 10);
+        assert_eq!(ring.tx_burst(&regs, &mut cache, &mut b), 6);
+        assert_eq!(b.len(), 4);
+        assert_eq!(*regs.0.lock().unwrap(), Some(7));
+        assert_eq!(ring.in_flight(), 6);
+        assert_eq!(TxContext::decode(ring.ring.read(0)), TxContext::plain());
+        for i in 1..7 {
+            let d = TxData::decode(ring.ring.read(i));
+            assert_eq!(d.cmd_type_len & 0xFFFF, 60);
+            assert_ne!(d.olinfo_status & CC, 0, "CC on every data descriptor");
+        }
+        // The device completes the batch (DD on its RS descriptor, 6): the
+        // six packets come back, and all seven slots are free again.
+        let mut d = ring.ring.read(6).dwords();
+        d[3] |= TXD_STAT_DD;
+        ring.ring.write(6, RawDesc::from_dwords(d));
+        assert_eq!(ring.reclaim(&mut cache), 6);
+        assert_eq!(ring.in_flight(), 0);
+        // No second context: the next four go in slots 7, 0, 1, 2.
+        assert_eq!(ring.tx_burst(&regs, &mut cache, &mut b), 4);
+        assert_eq!(*regs.0.lock().unwrap(), Some(3));
+        for i in [7, 0, 1, 2] {
+            let d = TxData::decode(ring.ring.read(i));
+            assert_eq!(d.cmd_type_len & TXD_DTYP_DATA, TXD_DTYP_DATA);
+        }
+        // After a stop the ring starts at 0 with a context again.
+        ring.release_all(&mut cache);
+        assert_eq!(get(&ring.counters().stop_discarded), 4);
+        let mut b = burst(&mut cache, 1);
+        assert_eq!(ring.tx_burst(&regs, &mut cache, &mut b), 1);
+        assert_eq!(TxContext::decode(ring.ring.read(0)), TxContext::plain());
+        assert_eq!(*regs.0.lock().unwrap(), Some(2));
+        ring.release_all(&mut cache);
         drop(cache);
         assert_eq!(pool.available(), 64);
     }

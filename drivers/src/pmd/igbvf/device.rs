@@ -3,24 +3,22 @@
 
 use super::mailbox::{Mailbox, MbxError, MbxTiming};
 use super::regs::*;
-use crate::burst::Burst;
 use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
 use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pci::{DriverKind, PciFunction, SupportedDevice, IGBVF_82576};
 use crate::pmd::adv_desc::{
-    disable_rx, disable_tx, program_rx, program_tx, settle_after, DescRing, DisableTiming,
-    Disabled, Flavor, ProgramTiming, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
-    TxCounters, TxHw, TxRing,
+    disable_rx, disable_tx, program_rx, program_tx, ring_stats, ring_xstats, settle_after,
+    AdvRxQueue, AdvTxQueue, DescRing, DisableTiming, Disabled, Flavor, ProgramTiming, QueueCtl,
+    QueueState, RingError, RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
 };
 use crate::pmd::vf_mailbox::{mac_from_words, mac_words, random_local_mac};
 use crate::pmd::vf_stats::HwCounter;
 pub use crate::pmd::vf_stats::VfStats;
-use crate::pool::PoolCache;
 use crate::port::{
-    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
+    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats, QueueSet,
+    ServiceEvent, XStat,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -579,40 +577,20 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
     /// figures are the VF's hardware counters as of the last
     /// [`update_hw_stats`](Self::update_hw_stats) (C.2 "Statistics").
     pub fn xstats(&self) -> Vec<(&'static str, u64)> {
-        let rx = |f: fn(&RxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
-            self.rx
-                .iter()
-                .map(|h| QueueCounters::get(f(&h.counters)))
-                .sum()
-        };
-        let tx = |f: fn(&TxCounters) -> &std::sync::atomic::AtomicU64| -> u64 {
-            self.tx
-                .iter()
-                .map(|h| QueueCounters::get(f(&h.counters)))
-                .sum()
-        };
+        let mut x = ring_xstats(
+            self.rx.iter().map(|h| &*h.counters),
+            self.tx.iter().map(|h| &*h.counters),
+        );
         let hw = self.hw_stats();
-        vec![
-            ("rx_packets", rx(|c| &c.q.packets)),
-            ("rx_bytes", rx(|c| &c.q.bytes)),
-            ("rx_frame_too_long", rx(|c| &c.frame_too_long)),
-            ("rx_frame_errors", rx(|c| &c.frame_errors)),
-            ("rx_nombuf", rx(|c| &c.nombuf)),
-            ("rx_stop_discarded", rx(|c| &c.stop_discarded)),
-            ("rx_buffers_leaked", rx(|c| &c.leaked)),
-            ("tx_packets", tx(|c| &c.q.packets)),
-            ("tx_bytes", tx(|c| &c.q.bytes)),
-            ("tx_bad_length", tx(|c| &c.bad_len)),
-            ("tx_ring_full", tx(|c| &c.ring_full)),
-            ("tx_stop_discarded", tx(|c| &c.stop_discarded)),
-            ("tx_buffers_leaked", tx(|c| &c.leaked)),
+        x.extend([
             ("pf_reset_recoveries", self.recoveries),
             ("vf_rx_packets", hw.rx_packets),
             ("vf_tx_packets", hw.tx_packets),
             ("vf_rx_octets", hw.rx_octets),
             ("vf_tx_octets", hw.tx_octets),
             ("vf_rx_multicast", hw.rx_multicast),
-        ]
+        ]);
+        x
     }
 }
 
@@ -641,22 +619,10 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
     }
 
     fn stats(&self) -> PortStats {
-        let g = QueueCounters::get;
-        PortStats {
-            ipackets: self.rx.iter().map(|h| g(&h.counters.q.packets)).sum(),
-            ibytes: self.rx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
-            rx_nombuf: self.rx.iter().map(|h| g(&h.counters.nombuf)).sum(),
-            ierrors: self
-                .rx
-                .iter()
-                .map(|h| g(&h.counters.frame_errors) + g(&h.counters.frame_too_long))
-                .sum(),
-            opackets: self.tx.iter().map(|h| g(&h.counters.q.packets)).sum(),
-            obytes: self.tx.iter().map(|h| g(&h.counters.q.bytes)).sum(),
-            // Packets the port itself dropped; a full ring's refusals stay
-            // with the caller, which counts what it drops.
-            oerrors: self.tx.iter().map(|h| g(&h.counters.bad_len)).sum(),
-        }
+        ring_stats(
+            self.rx.iter().map(|h| &*h.counters),
+            self.tx.iter().map(|h| &*h.counters),
+        )
     }
 
     fn queues(
@@ -724,21 +690,25 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
         let rx_out = rxq
             .into_iter()
             .zip(&self.rx)
-            .map(|(ring, h)| IgbvfRx {
-                ring,
-                regs: Arc::clone(&self.regs),
-                ctl: Arc::clone(&h.ctl),
-                timing: self.cfg.timing.disable,
+            .map(|(ring, h)| {
+                AdvRxQueue::new(
+                    ring,
+                    Arc::clone(&self.regs),
+                    Arc::clone(&h.ctl),
+                    self.cfg.timing.disable,
+                )
             })
             .collect();
         let tx_out = txq
             .into_iter()
             .zip(&self.tx)
-            .map(|(ring, h)| IgbvfTx {
-                ring,
-                regs: Arc::clone(&self.regs),
-                ctl: Arc::clone(&h.ctl),
-                timing: self.cfg.timing.disable,
+            .map(|(ring, h)| {
+                AdvTxQueue::new(
+                    ring,
+                    Arc::clone(&self.regs),
+                    Arc::clone(&h.ctl),
+                    self.cfg.timing.disable,
+                )
             })
             .collect();
         Ok((rx_out, tx_out))
@@ -814,136 +784,7 @@ impl<R: RegisterSpace + 'static> Drop for IgbvfPort<R> {
     }
 }
 
-/// An igbvf receive queue: owns its ring.
-#[derive(Debug)]
-pub struct IgbvfRx<R: RegisterSpace + 'static> {
-    ring: RxRing,
-    regs: Arc<R>,
-    ctl: Arc<QueueCtl>,
-    timing: DisableTiming,
-}
-
-impl<R: RegisterSpace + 'static> IgbvfRx<R> {
-    /// Handle a Stop/Restart request; true if the queue may receive.
-    #[cold]
-    fn control(&mut self, s: QueueState, cache: &mut PoolCache) -> bool {
-        match s {
-            QueueState::Run => true,
-            QueueState::Stop => {
-                self.ring.release_all(cache);
-                self.ctl.answer(QueueState::Stop, QueueState::Stopped);
-                false
-            }
-            QueueState::Abandon => {
-                self.ring.abandon_all();
-                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
-                false
-            }
-            QueueState::Stopped => false,
-            QueueState::Restart => {
-                self.ring.start(&*self.regs, cache);
-                self.ctl.answer(QueueState::Restart, QueueState::Run)
-            }
-        }
-    }
-
-    /// Buffers posted to the device.
-    pub fn posted(&self) -> usize {
-        self.ring.posted()
-    }
-}
-
-impl<R: RegisterSpace + 'static> RxQueue for IgbvfRx<R> {
-    #[inline]
-    fn rx_burst(&mut self, cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
-        let s = self.ctl.load();
-        if s != QueueState::Run && !self.control(s, cache) {
-            return 0;
-        }
-        self.ring.rx_burst(&*self.regs, cache, out, max)
-    }
-}
-
-impl<R: RegisterSpace + 'static> Drop for IgbvfRx<R> {
-    /// The device must not write into buffers that are about to be freed:
-    /// disable, poll ENABLE back to 0, settle; if it never reads 0 the
-    /// buffers are abandoned (counted) instead of freed.
-    fn drop(&mut self) {
-        let t = self.timing;
-        match disable_rx(&*self.regs, &self.ring.hw().regs, &t) {
-            Disabled::WasOff => {}
-            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
-            Disabled::TimedOut => {
-                let n = self.ring.abandon_all();
-                log::error!("RX queue did not stop; {n} buffers abandoned");
-            }
-        }
-        // The ring frees what it still holds as it drops.
-    }
-}
-
-/// An igbvf transmit queue: owns its ring.
-#[derive(Debug)]
-pub struct IgbvfTx<R: RegisterSpace + 'static> {
-    ring: TxRing,
-    regs: Arc<R>,
-    ctl: Arc<QueueCtl>,
-    timing: DisableTiming,
-}
-
-impl<R: RegisterSpace + 'static> IgbvfTx<R> {
-    #[cold]
-    fn control(&mut self, s: QueueState, cache: &mut PoolCache) -> bool {
-        match s {
-            QueueState::Run => true,
-            QueueState::Stop => {
-                self.ring.release_all(cache);
-                self.ctl.answer(QueueState::Stop, QueueState::Stopped);
-                false
-            }
-            QueueState::Abandon => {
-                self.ring.abandon_all();
-                self.ctl.answer(QueueState::Abandon, QueueState::Stopped);
-                false
-            }
-            QueueState::Stopped => false,
-            QueueState::Restart => self.ctl.answer(QueueState::Restart, QueueState::Run),
-        }
-    }
-
-    /// Free the buffers of completed descriptors; returns how many.
-    pub fn reclaim(&mut self, cache: &mut PoolCache) -> usize {
-        self.ring.reclaim(cache)
-    }
-
-    /// Packets handed to the device and not reclaimed yet.
-    pub fn in_flight(&self) -> usize {
-        self.ring.in_flight()
-    }
-}
-
-impl<R: RegisterSpace + 'static> TxQueue for IgbvfTx<R> {
-    #[inline]
-    fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
-        let s = self.ctl.load();
-        if s != QueueState::Run && !self.control(s, cache) {
-            return 0;
-        }
-        self.ring.tx_burst(&*self.regs, cache, pkts)
-    }
-}
-
-impl<R: RegisterSpace + 'static> Drop for IgbvfTx<R> {
-    /// As for RX: the device must not read buffers that are freed.
-    fn drop(&mut self) {
-        let t = self.timing;
-        match disable_tx(&*self.regs, &self.ring.hw().regs, &t) {
-            Disabled::WasOff => {}
-            Disabled::Stopped => settle_after([Disabled::Stopped], &t),
-            Disabled::TimedOut => {
-                let n = self.ring.abandon_all();
-                log::error!("TX queue did not stop; {n} buffers abandoned");
-            }
-        }
-    }
-}
+/// An igbvf receive queue.
+pub type IgbvfRx<R> = AdvRxQueue<R>;
+/// An igbvf transmit queue.
+pub type IgbvfTx<R> = AdvTxQueue<R>;

@@ -199,6 +199,7 @@ pub const FLAVOR: Flavor = Flavor {
     tx_olinfo_extra: 0,
     tx_dca_clear: DCA_TXCTRL_TX_WB_RO_EN,
     tx_max_per_desc: TX_MAX_PER_DESC,
+    tx_context: false,
 };
 
 /// The I350 VF: [`FLAVOR`] plus the byte swap of the VLAN field on

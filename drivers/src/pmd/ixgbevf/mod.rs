@@ -8,15 +8,18 @@
 //! protocol ([`mailbox`]), the VF reset and handshake ([`reset`], A.6
 //! steps 3-12), queue programming with the enable polled back
 //! ([`queues`], A.7), the link check ([`link`], step 21) and the
-//! statistics counters ([`stats`]), all tested against a scripted PF
-//! only. There is no port yet (no rings wired to queues, no RX/TX
-//! bursts), so `pmd::DRIVERS` has no ixgbevf entry and opening one fails
-//! with `OpenError::NoDriver`.
+//! statistics counters ([`stats`]), tested against a scripted PF; and
+//! the port ([`device`]: one queue pair on the shared rings, with the
+//! context descriptor ixgbevf needs, stop/start, and recovery from a PF
+//! reset), tested against the ixgbevf device model (`crate::sim`), and
+//! its row in `pmd::DRIVERS` ([`open`]), so `open_vf` opens these VFs.
 
+pub mod device;
 pub mod link;
 pub mod mailbox;
 #[cfg(test)]
 mod mailbox_tests;
+mod open;
 pub mod queues;
 pub mod regs;
 pub mod reset;
@@ -25,6 +28,10 @@ mod reset_tests;
 #[cfg(test)]
 mod scripted_pf;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 
+pub use device::{IxgbevfConfig, IxgbevfError, IxgbevfPort, IxgbevfRx, IxgbevfTx, Timing};
 pub use mailbox::{ApiVersion, IxMbxError, PfEvent, PfMailbox, PfTiming, QueueInfo, XcastMode};
+pub use open::open;
 pub use reset::{reset_vf, ResetError, ResetTiming, VfIdentity};

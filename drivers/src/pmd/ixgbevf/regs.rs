@@ -319,6 +319,7 @@ pub const FLAVOR: Flavor = Flavor {
     tx_olinfo_extra: TXD_OLINFO_CC,
     tx_dca_clear: DCA_TXCTRL_DESC_WRO_EN,
     tx_max_per_desc: TX_MAX_PER_DESC,
+    tx_context: true,
 };
 
 #[cfg(test)]

@@ -1,0 +1,699 @@
+//! The ixgbevf port: bring-up (A.6), one queue pair on the shared
+//! advanced-descriptor rings (A.7), statistics, link, stop/start, and
+//! recovery from a PF-initiated reset (A.6 step 21, A.8 #14).
+
+use super::link::{check_link, LinkConfirm, LinkState as VfLink};
+use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfTiming};
+use super::queues::{enable_rx, enable_tx, psrtype, EnableTiming, QueueError};
+use super::regs::*;
+use super::reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
+use super::stats::Counters;
+use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
+use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
+use crate::mmio::RegisterSpace;
+use crate::net::MacAddr;
+use crate::pci::{DriverKind, PciFunction, SupportedDevice};
+use crate::pmd::adv_desc::{
+    disable_rx, disable_tx, ring_stats, ring_xstats, settle_after, AdvRxQueue, AdvTxQueue,
+    DescRing, DisableTiming, Disabled, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
+    TxCounters, TxHw, TxRing,
+};
+use crate::pmd::vf_mailbox::random_local_mac;
+pub use crate::pmd::vf_stats::VfStats;
+use crate::port::{
+    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats, QueueSet,
+    ServiceEvent, XStat,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Waits of the control path. [`Timing::default`] is what the hardware
+/// needs (A.5.1, A.6, A.7); device models use shorter ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Mailbox polling and the VF_RESET settle.
+    pub mbx: PfTiming,
+    /// The VF reset's pauses and polls (A.6 steps 4-8).
+    pub reset: ResetTiming,
+    /// Queue enables polled back (A.7.1 step 7, A.7.2 step 8).
+    pub enable: EnableTiming,
+    /// Stopping a queue: ENABLE read back 0, then a settle before its
+    /// buffers or descriptors are reused (A.7.3, see [`DisableTiming`]).
+    pub disable: DisableTiming,
+    /// Least time between two link checks in [`IxgbevfPort::service`]
+    /// (Linux's watchdog: 2 s, A.6 step 21).
+    pub link_check_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            mbx: PfTiming::default(),
+            reset: ResetTiming::default(),
+            enable: EnableTiming::default(),
+            disable: DisableTiming::default(),
+            link_check_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How to set up an ixgbevf port.
+#[derive(Clone, Debug)]
+pub struct IxgbevfConfig {
+    /// Port id in the port table.
+    pub id: PortId,
+    /// Name for logs and errors.
+    pub name: String,
+    /// RX descriptors (multiple of 8, at most 4096).
+    pub rx_ring: usize,
+    /// TX descriptors.
+    pub tx_ring: usize,
+    /// Data room of the pool's buffers (the device is told whole KiB).
+    pub data_room: usize,
+    /// MTU; SET_LPE asks for MTU + 18 (A.5.3, A.6 step 15).
+    pub mtu: u16,
+    /// Use this MAC when the PF assigned none (otherwise a random local
+    /// one, A.6 step 10).
+    pub mac: Option<MacAddr>,
+    /// Memory for descriptor rings.
+    pub backing: MemoryBacking,
+    /// The device's DMA address space: the rings' arena is mapped in it,
+    /// and the pool the queues take buffers from must be too.
+    pub dma: Arc<dyn DmaMapper>,
+    /// Control-path waits.
+    pub timing: Timing,
+    /// The PCI function (bus mastering): turned off when the port goes,
+    /// before the rings' memory is unmapped. `None` only for models that
+    /// have no config space.
+    pub pci: Option<Arc<dyn PciFunction>>,
+    /// Which VF this is: its row of the supported-device table (the MAC
+    /// class decides the link speed codes and the 82599 link confirm).
+    pub device: SupportedDevice,
+}
+
+impl IxgbevfConfig {
+    /// Defaults for `device` (a row of
+    /// [`SUPPORTED_DEVICES`](crate::pci::SUPPORTED_DEVICES)): 512-descriptor
+    /// rings, 2 KiB buffers, MTU 1500, hugepages.
+    pub fn for_device(
+        id: PortId,
+        name: impl Into<String>,
+        device: SupportedDevice,
+        dma: Arc<dyn DmaMapper>,
+    ) -> IxgbevfConfig {
+        IxgbevfConfig {
+            id,
+            name: name.into(),
+            rx_ring: 512,
+            tx_ring: 512,
+            data_room: DEFAULT_DATA_ROOM as usize,
+            mtu: 1500,
+            mac: None,
+            backing: MemoryBacking::default(),
+            dma,
+            timing: Timing::default(),
+            pci: None,
+            device,
+        }
+    }
+
+    /// X550 and later (X550, X550EM_x, X550EM_a, E610 VFs): VFLINKS speed
+    /// codes differ (A.3).
+    fn x550(&self) -> bool {
+        matches!(self.device.device_id, 0x1565 | 0x15a8 | 0x15c5 | 0x57ad)
+    }
+
+    /// The 82599 confirms an up link with further reads (A.6 step 21).
+    fn link_confirm(&self) -> Option<LinkConfirm> {
+        (self.device.device_id == 0x10ed).then_some(LinkConfirm::IXGBE_82599)
+    }
+}
+
+/// Why the control path failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IxgbevfError {
+    /// The VF reset or its handshake failed.
+    #[error(transparent)]
+    Reset(#[from] ResetError),
+    /// A mailbox exchange after the handshake failed.
+    #[error("mailbox: {0}")]
+    Mailbox(#[from] IxMbxError),
+    /// A queue did not come up.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Ring memory or size.
+    #[error("ring: {0}")]
+    Ring(#[from] RingError),
+    /// The descriptor arena could not be had or mapped.
+    #[error("descriptor memory: {0}")]
+    Arena(#[from] ArenaError),
+    /// Configuration or queue request.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl IxgbevfError {
+    /// A PF that is still resetting or not answering yet: retry later.
+    fn pf_not_ready(&self) -> bool {
+        matches!(
+            self,
+            IxgbevfError::Reset(ResetError::PfStillInReset { .. })
+                | IxgbevfError::Reset(ResetError::Mailbox(
+                    IxMbxError::Timeout { .. } | IxMbxError::PfReset(_) | IxMbxError::Transport(_)
+                ))
+                | IxgbevfError::Mailbox(
+                    IxMbxError::Timeout { .. } | IxMbxError::PfReset(_) | IxMbxError::Transport(_)
+                )
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Queues running (or waiting for their first burst).
+    Running,
+    /// Queues disabled and asked to release their buffers; `restart`:
+    /// recovery from a PF reset follows, otherwise the port halts.
+    Stopping { restart: bool },
+    /// Waiting for the PF to answer the bring-up again.
+    Restarting,
+    /// Stopped by [`Port::stop`]; [`Port::start`] brings it back.
+    Halted,
+}
+
+#[derive(Debug)]
+struct RxHandle {
+    hw: RxHw,
+    ctl: Arc<QueueCtl>,
+    counters: Arc<RxCounters>,
+}
+
+#[derive(Debug)]
+struct TxHandle {
+    hw: TxHw,
+    ctl: Arc<QueueCtl>,
+    counters: Arc<TxCounters>,
+}
+
+/// An ixgbevf VF port. The control thread owns it; the queues go to
+/// workers.
+#[derive(Debug)]
+pub struct IxgbevfPort<R: RegisterSpace + 'static> {
+    regs: Arc<R>,
+    cfg: IxgbevfConfig,
+    info: PortInfo,
+    mbx: PfMailbox,
+    /// What the last handshake found (MAC, API, queues).
+    ident: VfIdentity,
+    stats: Counters,
+    rx: Vec<RxHandle>,
+    tx: Vec<TxHandle>,
+    /// Both rings, carved from one mapped region.
+    arena: DmaArena,
+    queues_given: bool,
+    phase: Phase,
+    recoveries: u64,
+    /// Last link state the check found.
+    vf_link: VfLink,
+    /// When [`service`](Self::service) last ran the link check.
+    last_link_check: Option<Instant>,
+}
+
+/// One queue pair: more RX queues receive only with RSS, which this port
+/// does not set up yet.
+const QUEUE_PAIRS: usize = 1;
+
+impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
+    /// Bring the VF up: reset and handshake (A.6 steps 3-12), the MAC,
+    /// SET_LPE, statistics baseline. Queues are set up by [`Port::queues`].
+    pub fn new(regs: Arc<R>, cfg: IxgbevfConfig) -> Result<IxgbevfPort<R>, IxgbevfError> {
+        if cfg.device.driver != DriverKind::Ixgbevf {
+            return Err(IxgbevfError::Port(PortError::Config {
+                port: cfg.name.clone(),
+                why: format!("{} is not an ixgbevf device", cfg.device.name),
+            }));
+        }
+        let info = PortInfo {
+            id: cfg.id,
+            name: cfg.name.clone(),
+            kind: "ixgbevf",
+            mac: MacAddr::default(),
+            capabilities: Capabilities {
+                max_rx_queues: QUEUE_PAIRS,
+                max_tx_queues: QUEUE_PAIRS,
+                max_rx_frame: cfg.data_room & !0x3FF,
+            },
+        };
+        let arena_bytes = DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring);
+        let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
+        let mut port = IxgbevfPort {
+            regs,
+            mbx: PfMailbox::new(cfg.timing.mbx),
+            cfg,
+            info,
+            ident: VfIdentity {
+                mac: None,
+                mc_filter_type: 0,
+                api: ApiVersion::V1_0,
+                queues: super::mailbox::QueueInfo {
+                    tx: 1,
+                    rx: 1,
+                    tcs: 0,
+                    default_queue: 0,
+                },
+            },
+            stats: Counters::default(),
+            rx: Vec::new(),
+            tx: Vec::new(),
+            arena,
+            queues_given: false,
+            phase: Phase::Running,
+            recoveries: 0,
+            vf_link: VfLink::Down,
+            last_link_check: None,
+        };
+        port.bring_up()?;
+        Ok(port)
+    }
+
+    /// What the last VF reset handshake found: the admin MAC, the API
+    /// the PF accepted, the queues it grants.
+    pub fn identity(&self) -> &VfIdentity {
+        &self.ident
+    }
+
+    /// Times the port recovered from a PF reset.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries
+    }
+
+    /// Counters of RX queue `q`.
+    pub fn rx_counters(&self, q: usize) -> Option<&Arc<RxCounters>> {
+        self.rx.get(q).map(|h| &h.counters)
+    }
+
+    /// Counters of TX queue `q`.
+    pub fn tx_counters(&self, q: usize) -> Option<&Arc<TxCounters>> {
+        self.tx.get(q).map(|h| &h.counters)
+    }
+
+    /// Hardware counters, as of the last [`update_hw_stats`](Self::update_hw_stats).
+    pub fn hw_stats(&self) -> VfStats {
+        self.stats.snapshot()
+    }
+
+    /// Read the hardware counters and add what changed (32/36-bit wrap).
+    pub fn update_hw_stats(&mut self) {
+        self.stats.update(&*self.regs);
+    }
+
+    /// Reset, handshake, MAC, SET_LPE, statistics baseline.
+    fn bring_up(&mut self) -> Result<(), IxgbevfError> {
+        let regs = Arc::clone(&self.regs);
+        let regs = &*regs;
+        self.ident = reset_vf(regs, &mut self.mbx, &self.cfg.timing.reset)?;
+        // Without an admin MAC, keep the one in use across PF resets (a
+        // new random one would cut the VF off from whoever learnt it).
+        let in_use = (self.info.mac != MacAddr::default()).then_some(self.info.mac);
+        let mac = match self.ident.mac {
+            Some(m) => m,
+            None => {
+                let mac = in_use.or(self.cfg.mac).unwrap_or_else(random_local_mac);
+                // SET_MAC_ADDR when the PF assigned none (A.6 step 10); a
+                // refusal leaves the VF without a unicast filter.
+                match self.mbx.set_mac(regs, mac) {
+                    Ok(_) => {}
+                    Err(IxMbxError::Nack { .. }) => {
+                        log::warn!("{}: PF refused MAC {mac}", self.cfg.name);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                mac
+            }
+        };
+        self.info.mac = mac;
+        // SET_LPE always (82599: the PF re-enables VF RX only on it, A.8 #7).
+        self.mbx.set_lpe(regs, self.cfg.mtu as u32 + 18)?;
+        self.stats.baseline(regs);
+        Ok(())
+    }
+
+    /// Clear every queue's ENABLE and poll it back to 0 (no settle).
+    fn disable_queues(&self) -> Vec<Disabled> {
+        let regs = &*self.regs;
+        let t = self.cfg.timing.disable;
+        let rx = self.rx.iter().map(|h| disable_rx(regs, &h.hw.regs, &t));
+        let tx = self.tx.iter().map(|h| disable_tx(regs, &h.hw.regs, &t));
+        rx.chain(tx).collect()
+    }
+
+    /// Stop the device's DMA on every queue, then ask each queue's worker
+    /// to free its buffers, or to abandon them where the device did not
+    /// stop.
+    fn stop_queues(&mut self) {
+        let t = self.cfg.timing.disable;
+        let outcomes = self.disable_queues();
+        settle_after(outcomes.iter().copied(), &t);
+        let ctls = self
+            .rx
+            .iter()
+            .map(|h| &h.ctl)
+            .chain(self.tx.iter().map(|h| &h.ctl));
+        for (ctl, d) in ctls.zip(outcomes) {
+            if d == Disabled::TimedOut {
+                log::error!(
+                    "{}: a queue did not stop within {} polls; its buffers are abandoned",
+                    self.cfg.name,
+                    t.polls
+                );
+                ctl.request(QueueState::Abandon);
+            } else {
+                ctl.request(QueueState::Stop);
+            }
+        }
+    }
+
+    fn queues_stopped(&self) -> bool {
+        self.rx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+            && self.tx.iter().all(|h| h.ctl.is(QueueState::Stopped))
+    }
+
+    /// PSRTYPE, then the TX and RX queues, each enable polled back
+    /// (A.6 step 15, A.7.1, A.7.2).
+    fn program_queues(&self) -> Result<(), QueueError> {
+        let regs = &*self.regs;
+        let t = &self.cfg.timing.enable;
+        for (q, h) in self.tx.iter().enumerate() {
+            enable_tx(regs, q as u32, &h.hw, t)?;
+        }
+        if !self.rx.is_empty() {
+            regs.write32(PSRTYPE, psrtype(self.rx.len() as u32));
+        }
+        for (q, h) in self.rx.iter().enumerate() {
+            enable_rx(regs, q as u32, &h.hw, t)?;
+        }
+        Ok(())
+    }
+
+    /// Bring up again and restart the queues (after a PF reset or a stop).
+    fn restart(&mut self) -> Result<ServiceEvent, IxgbevfError> {
+        // A function-level reset while the VF was down clears
+        // PCI_COMMAND: turn bus mastering back on first.
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(true) {
+                log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+        }
+        match self.bring_up() {
+            Ok(()) => {}
+            Err(e) if e.pf_not_ready() => {
+                log::warn!("{}: PF not ready yet ({e}); retrying", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+            Err(e) => return Err(e),
+        }
+        self.program_queues()?;
+        for h in &self.rx {
+            h.ctl.request(QueueState::Restart);
+        }
+        for h in &self.tx {
+            h.ctl.request(QueueState::Restart);
+        }
+        self.phase = Phase::Running;
+        self.vf_link = VfLink::Down;
+        self.last_link_check = None;
+        Ok(ServiceEvent::Recovered)
+    }
+
+    fn port_error(&self, e: IxgbevfError) -> PortError {
+        PortError::Device {
+            port: self.cfg.name.clone(),
+            why: e.to_string(),
+        }
+    }
+
+    /// Control-thread housekeeping, to call periodically: at most every
+    /// [`Timing::link_check_interval`] the link check (A.6 step 21), which
+    /// also sees a PF reset, a lost CTS or a timed-out mailbox; then the
+    /// recovery: stop the queues, wait for their workers to release the
+    /// rings, reset and bring up again, restart the queues. Software
+    /// counters are kept.
+    pub fn service(&mut self) -> Result<ServiceEvent, IxgbevfError> {
+        match self.phase {
+            Phase::Halted => Ok(ServiceEvent::Idle),
+            Phase::Running => {
+                let now = Instant::now();
+                let due = self.last_link_check.is_none_or(|t| {
+                    now.saturating_duration_since(t) >= self.cfg.timing.link_check_interval
+                });
+                if !due {
+                    return Ok(ServiceEvent::Idle);
+                }
+                self.last_link_check = Some(now);
+                let regs = Arc::clone(&self.regs);
+                let confirm = self.cfg.link_confirm();
+                let x550 = self.cfg.x550();
+                let link = match check_link(&*regs, &mut self.mbx, confirm, x550) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::warn!("{}: link check: {e}; resetting the VF", self.cfg.name);
+                        VfLink::ResetNeeded(super::link::ResetCause::MailboxTimedOut)
+                    }
+                };
+                self.vf_link = link;
+                if let VfLink::ResetNeeded(cause) = link {
+                    log::warn!("{}: {cause:?}; stopping queues", self.cfg.name);
+                    self.stop_queues();
+                    self.phase = Phase::Stopping { restart: true };
+                    return Ok(ServiceEvent::ResetDetected);
+                }
+                // Counters are only folded while no reset is pending: after
+                // one the PF may have zeroed them, which would look like a
+                // wrap.
+                self.update_hw_stats();
+                Ok(ServiceEvent::Idle)
+            }
+            Phase::Stopping { restart } => {
+                if !self.queues_stopped() {
+                    return Ok(ServiceEvent::WaitingForQueues);
+                }
+                if !restart {
+                    self.phase = Phase::Halted;
+                    return Ok(ServiceEvent::Stopped);
+                }
+                self.phase = Phase::Restarting;
+                self.service()
+            }
+            Phase::Restarting => {
+                let ev = self.restart()?;
+                if ev == ServiceEvent::Recovered {
+                    self.recoveries += 1;
+                    log::info!("{}: recovered from PF reset", self.cfg.name);
+                }
+                Ok(ev)
+            }
+        }
+    }
+
+    /// Every counter of the port by name, summed over its queues; the
+    /// `vf_*` figures are the VF's hardware counters as of the last
+    /// [`update_hw_stats`](Self::update_hw_stats) (A.2, A.8 #9).
+    pub fn xstats(&self) -> Vec<(&'static str, u64)> {
+        let mut x = ring_xstats(
+            self.rx.iter().map(|h| &*h.counters),
+            self.tx.iter().map(|h| &*h.counters),
+        );
+        let hw = self.hw_stats();
+        x.extend([
+            ("pf_reset_recoveries", self.recoveries),
+            ("vf_rx_packets", hw.rx_packets),
+            ("vf_tx_packets", hw.tx_packets),
+            ("vf_rx_octets", hw.rx_octets),
+            ("vf_tx_octets", hw.tx_octets),
+            ("vf_rx_multicast", hw.rx_multicast),
+        ]);
+        x
+    }
+}
+
+impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
+    type Rx = IxgbevfRx<R>;
+    type Tx = IxgbevfTx<R>;
+
+    fn info(&self) -> &PortInfo {
+        &self.info
+    }
+
+    fn link(&self) -> LinkState {
+        // VFLINKS (A.3); down while the port is not running or the last
+        // check asked for a reset.
+        let l = self.regs.read32(VFLINKS);
+        let reset = matches!(self.vf_link, VfLink::ResetNeeded(_));
+        LinkState {
+            up: l & LINKS_UP != 0 && self.phase == Phase::Running && !reset,
+            speed_mbps: super::link::link_speed(l, self.cfg.x550()).unwrap_or(0),
+            full_duplex: true,
+        }
+    }
+
+    fn stats(&self) -> PortStats {
+        ring_stats(
+            self.rx.iter().map(|h| &*h.counters),
+            self.tx.iter().map(|h| &*h.counters),
+        )
+    }
+
+    fn queues(
+        &mut self,
+        rx: usize,
+        tx: usize,
+    ) -> Result<QueueSet<IxgbevfRx<R>, IxgbevfTx<R>>, PortError> {
+        if self.queues_given {
+            return Err(PortError::AlreadyStarted(self.info.name.clone()));
+        }
+        check_queue_counts(&self.info, rx, tx)?;
+        let err = |e: RingError| PortError::Config {
+            port: self.cfg.name.clone(),
+            why: e.to_string(),
+        };
+        let mut rxq = Vec::with_capacity(rx);
+        for q in 0..rx {
+            rxq.push(
+                RxRing::new(
+                    self.cfg.rx_ring,
+                    self.cfg.data_room,
+                    LAYOUT.rx(q),
+                    FLAVOR,
+                    self.cfg.id,
+                    &self.arena,
+                )
+                .map_err(err)?,
+            );
+        }
+        let mut txq = Vec::with_capacity(tx);
+        for q in 0..tx {
+            txq.push(
+                TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena).map_err(err)?,
+            );
+        }
+        self.queues_given = true;
+        self.rx = rxq
+            .iter()
+            .map(|r| RxHandle {
+                hw: r.hw(),
+                ctl: Arc::new(QueueCtl::new(QueueState::Restart)),
+                counters: Arc::clone(r.counters()),
+            })
+            .collect();
+        self.tx = txq
+            .iter()
+            .map(|r| TxHandle {
+                hw: r.hw(),
+                ctl: Arc::new(QueueCtl::new(QueueState::Restart)),
+                counters: Arc::clone(r.counters()),
+            })
+            .collect();
+        // Registers programmed and enables read back here; each worker
+        // posts its buffers and writes the tail on its first burst (enable
+        // before tail, A.7.2).
+        if let Err(e) = self.program_queues() {
+            return Err(self.port_error(e.into()));
+        }
+        let rx_out = rxq
+            .into_iter()
+            .zip(&self.rx)
+            .map(|(ring, h)| {
+                AdvRxQueue::new(
+                    ring,
+                    Arc::clone(&self.regs),
+                    Arc::clone(&h.ctl),
+                    self.cfg.timing.disable,
+                )
+            })
+            .collect();
+        let tx_out = txq
+            .into_iter()
+            .zip(&self.tx)
+            .map(|(ring, h)| {
+                AdvTxQueue::new(
+                    ring,
+                    Arc::clone(&self.regs),
+                    Arc::clone(&h.ctl),
+                    self.cfg.timing.disable,
+                )
+            })
+            .collect();
+        Ok((rx_out, tx_out))
+    }
+
+    fn xstats(&self) -> Vec<XStat> {
+        IxgbevfPort::xstats(self)
+    }
+
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        IxgbevfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    fn stop(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Running => {
+                self.stop_queues();
+                self.phase = Phase::Stopping { restart: false };
+            }
+            Phase::Restarting => self.phase = Phase::Halted,
+            Phase::Stopping { .. } => self.phase = Phase::Stopping { restart: false },
+            Phase::Halted => {}
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), PortError> {
+        match self.phase {
+            Phase::Halted => match self.restart() {
+                Ok(ServiceEvent::Recovered) => Ok(()),
+                Ok(_) => {
+                    // The PF does not answer yet: `service` goes on.
+                    self.phase = Phase::Restarting;
+                    Ok(())
+                }
+                Err(e) => Err(self.port_error(e)),
+            },
+            Phase::Stopping { .. } => Err(PortError::Device {
+                port: self.cfg.name.clone(),
+                why: "still stopping: wait for the stop to complete".into(),
+            }),
+            Phase::Running | Phase::Restarting => Ok(()),
+        }
+    }
+}
+
+impl<R: RegisterSpace + 'static> Drop for IxgbevfPort<R> {
+    /// Stop every DMA before the rings' arena (and, after the port, the
+    /// pool) can be unmapped: queues disabled and read back, the VF reset
+    /// (VFCTRL.RST stops its queues, A.6 step 7), bus mastering off.
+    fn drop(&mut self) {
+        let t = self.cfg.timing.disable;
+        let outcomes = self.disable_queues();
+        settle_after(outcomes.iter().copied(), &t);
+        if outcomes.contains(&Disabled::TimedOut) {
+            log::error!(
+                "{}: a queue did not stop; resetting the VF and turning bus mastering off",
+                self.cfg.name
+            );
+        }
+        let regs = &*self.regs;
+        regs.write32(CTRL, CTRL_RST);
+        regs.read32(STATUS);
+        if let Some(pci) = &self.cfg.pci {
+            if let Err(e) = pci.set_bus_master(false) {
+                log::error!("{}: cannot turn bus mastering off: {e}", self.cfg.name);
+            }
+        }
+    }
+}
+
+/// An ixgbevf receive queue.
+pub type IxgbevfRx<R> = AdvRxQueue<R>;
+/// An ixgbevf transmit queue.
+pub type IxgbevfTx<R> = AdvTxQueue<R>;
