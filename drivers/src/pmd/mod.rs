@@ -17,6 +17,7 @@ pub mod adv_desc;
 pub mod igbvf;
 pub mod ixgbevf;
 mod open;
+pub mod rx_filters;
 pub mod vf_mailbox;
 pub mod vf_stats;
 

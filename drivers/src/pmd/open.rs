@@ -9,6 +9,7 @@
 //! Adding a driver: a module under `pmd/` with an `open` function, its
 //! device ids in `pci::SUPPORTED_DEVICES`, and a row in [`DRIVERS`].
 
+use super::rx_filters::RxFilters;
 use crate::mbuf::PortId;
 use crate::memory::{DmaMapper, MemoryBacking};
 use crate::net::MacAddr;
@@ -84,6 +85,9 @@ pub struct VfConfig {
     pub mac: Option<MacAddr>,
     /// Memory for the descriptor rings.
     pub backing: MemoryBacking,
+    /// Receive filters asked of the PF: promiscuous, all-multicast,
+    /// multicast groups, VLANs (see [`RxFilters`]).
+    pub filters: RxFilters,
 }
 
 impl VfConfig {
@@ -97,6 +101,7 @@ impl VfConfig {
             mtu: 1500,
             mac: None,
             backing: MemoryBacking::default(),
+            filters: RxFilters::default(),
         }
     }
 }

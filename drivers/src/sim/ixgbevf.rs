@@ -13,12 +13,15 @@
 //! ([`super::adv`]) with the ixgbevf rules (A.7, A.8), interrupt causes
 //! and masks with auto-clear and auto-mask on a delivered MSI-X message
 //! (counted: there is no MSI-X transport yet), the statistics with their
-//! 32/36-bit widths (A.2), the X550 RSS registers as storage (A.8 #11), and
+//! 32/36-bit widths (A.2), the X550 RSS registers (A.8 #11), and
 //! faults: VF reset, PF reset, link down/up, admin MAC change, a PF that
 //! stops answering.
-//! Not modelled yet: EITR moderation (the registers are kept), RSS
-//! spreading and the MAC/VLAN filtering of received frames (frames are
-//! injected into a queue), RX checksum and packet-type results beyond what
+//! Receive-side scaling ([`Ixgbevf::rss_queue`], [`super::ixgbevf_rss`]):
+//! the Toeplitz hash over the fields VFMRQC (X550) or the PF (82599/X540)
+//! selects, the RETA entry as the queue, hash and RSS type written back.
+//! Not modelled yet: EITR moderation (the registers are kept), the
+//! MAC/VLAN filtering of received frames (a test injects a frame into a
+//! queue, or hands it to RSS), RX checksum and packet-type results beyond what
 //! a test puts in an [`RxFrame`], head write-back (A.8 #16: unused), and
 //! of the newer mailbox protocol (API 1.5, or 1.7 with ESX_MBX, A.5.2)
 //! only its lockless reads (accepted once it is negotiated).
@@ -41,6 +44,7 @@
 
 use super::adv::{AdvSpec, CcRules, Delays, Queue, QueueRules, RxFrame, Setup};
 use super::ixgbevf_pf::{self, IxgbePf, MacType, PfRules, PfSetup};
+use super::ixgbevf_rss;
 use super::mailbox::{self, Mailbox, MailboxRules, PfDelays};
 use super::ownership::{DmaRules, QueueTag};
 use super::violation::Rule;
@@ -460,6 +464,17 @@ impl Stat {
     }
 }
 
+/// Where RSS puts a frame ([`Ixgbevf::rss_queue`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RssPick {
+    /// RX queue.
+    pub queue: usize,
+    /// The Toeplitz hash (0 without one).
+    pub hash: u32,
+    /// The write-back RSS type (A.4.2; 0 = none).
+    pub rss_type: u16,
+}
+
 /// The ixgbevf device model.
 #[derive(Debug)]
 pub struct Ixgbevf {
@@ -608,6 +623,73 @@ impl Ixgbevf {
             let live = self.stat_live(s);
             self.stat_base[s as usize] = v.wrapping_sub(live);
         }
+    }
+
+    /// Where receive-side scaling puts `frame`: its RX queue, hash and RSS
+    /// type (A.4.2), from the VF's own VFMRQC/VFRSSRK/VFRETA on X550 and
+    /// the PF's RSS on 82599/X540 (A.8 #11). The one place the model
+    /// chooses an RX queue for a frame from the wire or the switch.
+    ///
+    /// - X550: with VFMRQC.RSSEN, entry `hash mod 64` of the VF's RETA
+    ///   (8-bit entries, four per register, the lowest entry in the lowest
+    ///   byte **(inferred)**), its low 3 bits taken as the queue (the VF
+    ///   has 8, A.5.4).
+    /// - 82599/X540: entry `hash mod 128` of the PF's RETA, masked to the
+    ///   queues the pool has by PSRTYPE.RQPL ([`ixgbevf_rss::pool_queues`],
+    ///   inferred): with RQPL 0 every frame goes to queue 0, still with its
+    ///   hash.
+    ///
+    /// A frame no enabled field covers goes to queue 0 with no hash.
+    pub fn rss_queue(&self, frame: &[u8]) -> RssPick {
+        let none = RssPick {
+            queue: 0,
+            hash: 0,
+            rss_type: ixgbevf_rss::rss_type::NONE,
+        };
+        let (key, fields) = if self.cfg.flavor.has_vf_rss() {
+            if self.mrqc & ixgbevf_rss::MRQC_RSSEN == 0 {
+                return none;
+            }
+            let mut key = [0u8; ixgbevf_rss::KEY_BYTES];
+            for (k, w) in key.chunks_exact_mut(4).zip(self.rssrk) {
+                k.copy_from_slice(&w.to_le_bytes());
+            }
+            (key, self.mrqc)
+        } else {
+            (self.pf.setup.rss.key, self.pf.setup.rss.fields)
+        };
+        let Some((hash, rss_type)) = ixgbevf_rss::hash(frame, &key, fields) else {
+            return none;
+        };
+        let queue = if self.cfg.flavor.has_vf_rss() {
+            let i = hash as usize % ixgbevf_rss::VF_RETA_ENTRIES;
+            ((self.reta[i / 4] >> (8 * (i % 4))) & 0x7) as usize
+        } else {
+            let i = hash as usize % ixgbevf_rss::PF_RETA_ENTRIES;
+            let pool = ixgbevf_rss::pool_queues(self.psrtype);
+            usize::from(self.pf.setup.rss.reta[i]) & (pool - 1)
+        };
+        RssPick {
+            queue,
+            hash,
+            rss_type,
+        }
+    }
+
+    /// A frame from the wire, to the RX queue [`rss_queue`](Self::rss_queue)
+    /// picks, with the hash and RSS type in its write-back (A.4.2). False
+    /// if dropped at once (see [`inject`](Self::inject)).
+    pub fn receive(&mut self, data: Vec<u8>) -> bool {
+        let pick = self.rss_queue(&data);
+        self.inject(
+            pick.queue,
+            RxFrame {
+                data,
+                pkt_info: pick.rss_type,
+                rss: pick.hash,
+                ..RxFrame::default()
+            },
+        )
     }
 
     /// A frame from the wire to RX queue `q`. False if dropped at once
@@ -1032,6 +1114,17 @@ impl SimDevice<Ixgbevf> {
                 ..RxFrame::default()
             },
         )
+    }
+
+    /// A frame from the wire, to the queue RSS picks (see
+    /// [`Ixgbevf::receive`]). False if dropped at once.
+    pub fn receive(&self, frame: &[u8]) -> bool {
+        self.with(|m, _| m.receive(frame.to_vec()))
+    }
+
+    /// See [`Ixgbevf::rss_queue`].
+    pub fn rss_queue(&self, frame: &[u8]) -> RssPick {
+        self.with(|m, _| m.rss_queue(frame))
     }
 
     /// A frame with metadata to RX queue `q`.

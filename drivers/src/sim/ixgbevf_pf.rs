@@ -8,6 +8,7 @@
 //! reply carries no CTS, every other reply does). Its constants are the
 //! model's own.
 
+use super::ixgbevf_rss::PfRss;
 use super::mailbox::{self, PfAnswer, PfPolicy};
 use super::violation::{Rule, Violations};
 use crate::net::MacAddr;
@@ -175,6 +176,9 @@ pub struct PfSetup {
     pub pf_promisc: bool,
     /// The admin allows the VF to query RSS (A.5.3 GET_RETA/GET_RSS_KEY).
     pub rss_query: bool,
+    /// The PF's RSS, which an 82599/X540 VF shares (A.8 #11); unused on
+    /// X550, whose VF has its own.
+    pub rss: PfRss,
     /// A port VLAN set by the admin (A.5.3: SET_VLAN then fails).
     pub port_vlan: Option<u16>,
     /// Extra unicast addresses (SET_MACVLAN) the PF has room for. The
@@ -199,6 +203,7 @@ impl PfSetup {
             pf_mtu: 1500,
             pf_promisc: false,
             rss_query: false,
+            rss: PfRss::spread(2),
             port_vlan: None,
             macvlan_slots: 4,
             features: 0,
@@ -259,6 +264,9 @@ pub struct IxgbePf {
     /// VF_RESET messages handled: the device clears TDWBAL/H on each
     /// (A.5.4, A.8 #15).
     pub vf_resets: u64,
+    /// Every request the PF read, as many words as its length (A.5.3; all
+    /// 16 for an id without a known length), with the flags the VF set.
+    pub received: Vec<Vec<u32>>,
     written: u16,
 }
 
@@ -296,6 +304,7 @@ impl IxgbePf {
             silent: false,
             features: 0,
             vf_resets: 0,
+            received: Vec::new(),
             written: 0,
         }
     }
@@ -438,16 +447,9 @@ impl IxgbePf {
                     return fail;
                 }
                 if w0 & MSG_TYPE == GET_RETA {
-                    // 128 entries, 2 bits each, spread over the RX queues.
-                    let rx = self.setup.queues.1.max(1);
-                    Ok((0..8u32)
-                        .map(|w| {
-                            (0..16u32)
-                                .fold(0, |acc, e| acc | ((((16 * w + e) % rx) & 3) << (2 * e)))
-                        })
-                        .collect())
+                    Ok(self.setup.rss.reta_words())
                 } else {
-                    Ok(vec![0; 10])
+                    Ok(self.setup.rss.key_words())
                 }
             }
             UPDATE_XCAST_MODE => {
@@ -530,6 +532,8 @@ impl PfPolicy for IxgbePf {
             return PfAnswer::AckOnly;
         }
         self.check_length(w0, v);
+        let len = request_len(w0 & MSG_TYPE).unwrap_or(mailbox::WORDS);
+        self.received.push(msg[..len.min(mailbox::WORDS)].to_vec());
         if w0 & MSG_TYPE == VF_RESET {
             return PfAnswer::Reply(self.vf_reset_msg());
         }

@@ -29,8 +29,10 @@ pub mod igbvf;
 mod iommu;
 pub mod ixgbevf;
 pub mod ixgbevf_pf;
+pub mod ixgbevf_rss;
 pub mod mailbox;
 pub mod ownership;
+pub mod toeplitz;
 pub mod vfio_user;
 mod violation;
 

@@ -13,6 +13,7 @@ use crate::pmd::adv_desc::{
     AdvRxQueue, AdvTxQueue, DescRing, DisableTiming, Disabled, Flavor, ProgramTiming, QueueCtl,
     QueueState, RingError, RxCounters, RxHw, RxRing, TxCounters, TxHw, TxRing,
 };
+use crate::pmd::rx_filters::{FilterError, FilterOutcome, RxFilters};
 use crate::pmd::vf_mailbox::{mac_from_words, mac_words, random_local_mac};
 use crate::pmd::vf_stats::HwCounter;
 pub use crate::pmd::vf_stats::VfStats;
@@ -111,6 +112,8 @@ pub struct IgbvfConfig {
     /// Which VF this is: its row of the supported-device table, for the
     /// queue count (C.8) and the quirks (C.9 #14).
     pub device: SupportedDevice,
+    /// Receive filters asked of the PF (C.6 step 9).
+    pub filters: RxFilters,
 }
 
 impl IgbvfConfig {
@@ -143,6 +146,7 @@ impl IgbvfConfig {
             dma,
             timing: Timing::default(),
             pci: None,
+            filters: RxFilters::default(),
         }
     }
 }
@@ -165,6 +169,18 @@ pub enum IgbvfError {
     /// Queue request.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A receive filter refused, with the filters required.
+    #[error("receive filters: {0}")]
+    Filter(#[from] FilterError),
+}
+
+impl From<super::filters::ApplyError> for IgbvfError {
+    fn from(e: super::filters::ApplyError) -> Self {
+        match e {
+            super::filters::ApplyError::Filter(f) => IgbvfError::Filter(f),
+            super::filters::ApplyError::Mailbox(m) => IgbvfError::Mailbox(m),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,6 +231,8 @@ pub struct IgbvfPort<R: RegisterSpace + 'static> {
     flavor: Flavor,
     /// When [`service`](Self::service) last ran the mailbox link check.
     last_link_check: Option<Instant>,
+    /// Receive filter settings not in force after the last bring-up.
+    filter_refusals: FilterOutcome,
 }
 
 impl<R: RegisterSpace + 'static> IgbvfPort<R> {
@@ -265,6 +283,7 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
             recoveries: 0,
             flavor,
             last_link_check: None,
+            filter_refusals: FilterOutcome::default(),
         };
         port.bring_up()?;
         Ok(port)
@@ -379,8 +398,21 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
         self.info.mac = mac;
         // SET_LPE: always, or long frames are dropped (C.9 #11).
         self.request(&[MSG_SET_LPE, self.cfg.mtu as u32 + 22], &mut one)?;
+        // RX mode (C.6 step 9), again after every reset (the PF forgot it).
+        self.filter_refusals = super::filters::apply(
+            &*self.regs,
+            &mut self.mbx,
+            &self.cfg.name,
+            &self.cfg.filters,
+        )?;
         self.baseline_hw_stats();
         Ok(())
+    }
+
+    /// Receive filter settings the PF (or this driver) did not put in
+    /// force at the last bring-up.
+    pub fn filter_refusals(&self) -> &[FilterError] {
+        &self.filter_refusals.refused
     }
 
     /// SET_PROMISC with the multicast flag (the only one a Linux PF takes,
@@ -584,6 +616,10 @@ impl<R: RegisterSpace + 'static> IgbvfPort<R> {
         let hw = self.hw_stats();
         x.extend([
             ("pf_reset_recoveries", self.recoveries),
+            (
+                "rx_filter_refusals",
+                self.filter_refusals.refused.len() as u64,
+            ),
             ("vf_rx_packets", hw.rx_packets),
             ("vf_tx_packets", hw.tx_packets),
             ("vf_rx_octets", hw.rx_octets),

@@ -7,6 +7,7 @@
 //! from [`crate::pmd::adv_desc`].
 
 mod device;
+pub mod filters;
 pub mod mailbox;
 mod open;
 #[cfg(test)]

@@ -1,12 +1,16 @@
-//! The ixgbevf port: bring-up (A.6), one queue pair on the shared
-//! advanced-descriptor rings (A.7), statistics, link, stop/start, and
-//! recovery from a PF-initiated reset (A.6 step 21, A.8 #14).
+//! The ixgbevf port: bring-up (A.6), queue pairs on the shared
+//! advanced-descriptor rings (A.7), one per worker, spread by RSS (A.8
+//! #11, [`super::rss`]), the receive filters ([`super::filters`]),
+//! statistics, link, stop/start, and recovery from a PF-initiated reset
+//! (A.6 step 21, A.8 #14), which puts all of it back.
 
+use super::filters::{self, ApplyError};
 use super::link::{check_link, LinkConfirm, LinkState as VfLink};
-use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfTiming};
+use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfTiming, XcastMode, RSS_KEY_BYTES};
 use super::queues::{enable_rx, enable_tx, psrtype, EnableTiming, QueueError};
 use super::regs::*;
 use super::reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
+use super::rss::{self, RssState};
 use super::stats::Counters;
 use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
 use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
@@ -18,6 +22,7 @@ use crate::pmd::adv_desc::{
     DescRing, DisableTiming, Disabled, QueueCtl, QueueState, RingError, RxCounters, RxHw, RxRing,
     TxCounters, TxHw, TxRing,
 };
+use crate::pmd::rx_filters::{FilterError, FilterOutcome, RxFilters};
 use crate::pmd::vf_mailbox::random_local_mac;
 pub use crate::pmd::vf_stats::VfStats;
 use crate::port::{
@@ -87,8 +92,14 @@ pub struct IxgbevfConfig {
     /// have no config space.
     pub pci: Option<Arc<dyn PciFunction>>,
     /// Which VF this is: its row of the supported-device table (the MAC
-    /// class decides the link speed codes and the 82599 link confirm).
+    /// class decides the link speed codes, the 82599 link confirm and who
+    /// owns the RSS registers).
     pub device: SupportedDevice,
+    /// The RSS key an X550 VF programs when it runs more than one RX
+    /// queue; `None`: a random one ([`rss::random_key`]).
+    pub rss_key: Option<[u8; RSS_KEY_BYTES]>,
+    /// Receive filters asked of the PF (A.6 step 17).
+    pub filters: RxFilters,
 }
 
 impl IxgbevfConfig {
@@ -114,6 +125,8 @@ impl IxgbevfConfig {
             timing: Timing::default(),
             pci: None,
             device,
+            rss_key: None,
+            filters: RxFilters::default(),
         }
     }
 
@@ -121,6 +134,15 @@ impl IxgbevfConfig {
     /// codes differ (A.3).
     fn x550(&self) -> bool {
         matches!(self.device.device_id, 0x1565 | 0x15a8 | 0x15c5 | 0x57ad)
+    }
+
+    /// Most RX queues RSS spreads over for this MAC ([`rss`]).
+    fn max_rss_queues(&self) -> usize {
+        if self.x550() {
+            rss::X550_MAX_RSS_QUEUES
+        } else {
+            rss::SHARED_MAX_RSS_QUEUES
+        }
     }
 
     /// The 82599 confirms an up link with further reads (A.6 step 21).
@@ -150,6 +172,30 @@ pub enum IxgbevfError {
     /// Configuration or queue request.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A receive filter the PF refused, with the filters required.
+    #[error("receive filters: {0}")]
+    Filter(#[from] FilterError),
+    /// After a PF reset the PF grants fewer queues than the workers run.
+    #[error(
+        "the PF now grants {granted} {dir} queue(s) (GET_QUEUES), the port runs {in_use};          reopen the port with fewer queues"
+    )]
+    QueuesWithdrawn {
+        /// "rx" or "tx".
+        dir: &'static str,
+        /// What GET_QUEUES granted.
+        granted: usize,
+        /// Queues in use.
+        in_use: usize,
+    },
+}
+
+impl From<ApplyError> for IxgbevfError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Filter(f) => IxgbevfError::Filter(f),
+            ApplyError::Mailbox(m) => IxgbevfError::Mailbox(m),
+        }
+    }
 }
 
 impl IxgbevfError {
@@ -217,11 +263,15 @@ pub struct IxgbevfPort<R: RegisterSpace + 'static> {
     vf_link: VfLink,
     /// When [`service`](Self::service) last ran the link check.
     last_link_check: Option<Instant>,
+    /// The RSS in force (programmed on X550, read on 82599/X540).
+    rss: RssState,
+    /// The filters in force, as the PF last accepted them.
+    filters_sent: Option<RxFilters>,
+    /// The xcast mode the PF applied last (API 1.2 and later).
+    xcast: Option<XcastMode>,
+    /// Settings the PF did not put in force at the last attempt.
+    filter_refusals: FilterOutcome,
 }
-
-/// One queue pair: more RX queues receive only with RSS, which this port
-/// does not set up yet.
-const QUEUE_PAIRS: usize = 1;
 
 impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
     /// Bring the VF up: reset and handshake (A.6 steps 3-12), the MAC,
@@ -238,9 +288,10 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             name: cfg.name.clone(),
             kind: "ixgbevf",
             mac: MacAddr::default(),
+            // Set from GET_QUEUES by the bring-up.
             capabilities: Capabilities {
-                max_rx_queues: QUEUE_PAIRS,
-                max_tx_queues: QUEUE_PAIRS,
+                max_rx_queues: 1,
+                max_tx_queues: 1,
                 max_rx_frame: cfg.data_room & !0x3FF,
             },
         };
@@ -271,9 +322,83 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             recoveries: 0,
             vf_link: VfLink::Down,
             last_link_check: None,
+            rss: RssState::Off,
+            filters_sent: None,
+            xcast: None,
+            filter_refusals: FilterOutcome::default(),
         };
         port.bring_up()?;
         Ok(port)
+    }
+
+    /// The RSS in force: the VF's own on X550, the PF's as read over the
+    /// mailbox on 82599/X540 (with why a part could not be read), or off
+    /// with one RX queue.
+    pub fn rss(&self) -> &RssState {
+        &self.rss
+    }
+
+    /// The xcast mode the PF applied (`None` before API 1.2).
+    pub fn xcast_mode(&self) -> Option<XcastMode> {
+        self.xcast
+    }
+
+    /// Receive filter settings the PF did not put in force.
+    pub fn filter_refusals(&self) -> &[FilterError] {
+        &self.filter_refusals.refused
+    }
+
+    /// Change the receive filters now (`set promisc`, `mcast_addr add`,
+    /// `rx_vlan add` ...); they are sent again after every PF reset. With
+    /// [`RxFilters::required`], a refusal is an error and the old filters
+    /// stay recorded as in force.
+    pub fn set_filters(&mut self, f: RxFilters) -> Result<&[FilterError], IxgbevfError> {
+        let regs = Arc::clone(&self.regs);
+        let old = self.filters_sent.clone();
+        let (mode, out) = filters::apply(&*regs, &mut self.mbx, &self.cfg.name, &f, old.as_ref())?;
+        self.xcast = mode.or(self.xcast);
+        self.filter_refusals = out;
+        self.filters_sent = Some(f.clone());
+        self.cfg.filters = f;
+        Ok(&self.filter_refusals.refused)
+    }
+
+    /// Queue limits from what the PF granted (GET_QUEUES, A.6 step 12)
+    /// and the MAC's RSS reach; RX a power of two (A.8 #10). With traffic
+    /// classes the VF transmits on one queue (A.6 step 12).
+    fn set_capabilities(&mut self) {
+        let q = self.ident.queues;
+        let rx = (q.rx as usize).min(self.cfg.max_rss_queues()).max(1);
+        let rx = 1 << rx.ilog2();
+        let tx = if q.tcs > 1 { 1 } else { (q.tx as usize).max(1) };
+        self.info.capabilities.max_rx_queues = rx;
+        self.info.capabilities.max_tx_queues = tx;
+    }
+
+    /// RSS for the queues given out: on X550 the VF's own key, RETA and
+    /// hash fields; on 82599/X540 the PF's read back (A.8 #11). Off with
+    /// one RX queue.
+    fn configure_rss(&mut self) -> Result<(), IxgbevfError> {
+        let n = self.rx.len();
+        let regs = Arc::clone(&self.regs);
+        self.rss = if n <= 1 {
+            if self.cfg.x550() {
+                regs.write32(VFMRQC, 0);
+            }
+            RssState::Off
+        } else if self.cfg.x550() {
+            let key = *self.cfg.rss_key.get_or_insert_with(rss::random_key);
+            rss::program_vf_rss(&*regs, &key, n)
+        } else {
+            rss::read_pf_rss(&*regs, &mut self.mbx)?
+        };
+        if let RssState::Pf { reta: Err(e), .. } = &self.rss {
+            log::info!(
+                "{}: the PF's RSS table is not readable ({e}); the PF spreads {n} queues its own way",
+                self.cfg.name
+            );
+        }
+        Ok(())
     }
 
     /// What the last VF reset handshake found: the admin MAC, the API
@@ -334,7 +459,32 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
         self.info.mac = mac;
         // SET_LPE always (82599: the PF re-enables VF RX only on it, A.8 #7).
         self.mbx.set_lpe(regs, self.cfg.mtu as u32 + 18)?;
+        self.set_capabilities();
+        // RX mode (A.6 step 17); the VF reset cleared the PF's copy (A.5.4).
+        let f = self.cfg.filters.clone();
+        let (mode, out) = filters::apply(regs, &mut self.mbx, &self.cfg.name, &f, None)?;
+        self.xcast = mode;
+        self.filter_refusals = out;
+        self.filters_sent = Some(f);
         self.stats.baseline(regs);
+        Ok(())
+    }
+
+    /// After a reset the PF may grant fewer queues than the workers hold.
+    fn check_queues_still_granted(&self) -> Result<(), IxgbevfError> {
+        let caps = self.info.capabilities;
+        for (dir, in_use, granted) in [
+            ("rx", self.rx.len(), caps.max_rx_queues),
+            ("tx", self.tx.len(), caps.max_tx_queues),
+        ] {
+            if in_use > granted {
+                return Err(IxgbevfError::QueuesWithdrawn {
+                    dir,
+                    granted,
+                    in_use,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -413,7 +563,9 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             }
             Err(e) => return Err(e),
         }
+        self.check_queues_still_granted()?;
         self.program_queues()?;
+        self.configure_rss()?;
         for h in &self.rx {
             h.ctl.request(QueueState::Restart);
         }
@@ -507,6 +659,16 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
         let hw = self.hw_stats();
         x.extend([
             ("pf_reset_recoveries", self.recoveries),
+            (
+                "rss_queues",
+                self.rx.len() as u64 * u64::from(self.rss != RssState::Off),
+            ),
+            ("rss_pf_table_read", u64::from(self.rss.pf_known())),
+            ("xcast_mode", self.xcast.map_or(0, |m| u64::from(m.wire()))),
+            (
+                "rx_filter_refusals",
+                self.filter_refusals.refused.len() as u64,
+            ),
             ("vf_rx_packets", hw.rx_packets),
             ("vf_tx_packets", hw.tx_packets),
             ("vf_rx_octets", hw.rx_octets),
@@ -553,6 +715,12 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
             return Err(PortError::AlreadyStarted(self.info.name.clone()));
         }
         check_queue_counts(&self.info, rx, tx)?;
+        if !rx.is_power_of_two() {
+            return Err(PortError::Config {
+                port: self.cfg.name.clone(),
+                why: format!("{rx} RX queues: RSS needs a power of two (nic-facts A.8 #10)"),
+            });
+        }
         let err = |e: RingError| PortError::Config {
             port: self.cfg.name.clone(),
             why: e.to_string(),
@@ -599,6 +767,9 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
         // before tail, A.7.2).
         if let Err(e) = self.program_queues() {
             return Err(self.port_error(e.into()));
+        }
+        if let Err(e) = self.configure_rss() {
+            return Err(self.port_error(e));
         }
         let rx_out = rxq
             .into_iter()

@@ -15,6 +15,7 @@
 //! its row in `pmd::DRIVERS` ([`open`]), so `open_vf` opens these VFs.
 
 pub mod device;
+pub mod filters;
 pub mod link;
 pub mod mailbox;
 #[cfg(test)]
@@ -25,6 +26,9 @@ pub mod regs;
 pub mod reset;
 #[cfg(test)]
 mod reset_tests;
+pub mod rss;
+#[cfg(test)]
+mod rss_tests;
 #[cfg(test)]
 mod scripted_pf;
 pub mod stats;
@@ -35,3 +39,4 @@ pub use device::{IxgbevfConfig, IxgbevfError, IxgbevfPort, IxgbevfRx, IxgbevfTx,
 pub use mailbox::{ApiVersion, IxMbxError, PfEvent, PfMailbox, PfTiming, QueueInfo, XcastMode};
 pub use open::open;
 pub use reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
+pub use rss::RssState;

@@ -15,6 +15,7 @@ pub fn open(args: OpenArgs<'_>) -> Result<DynPort, OpenError> {
     cfg.mtu = c.mtu;
     cfg.mac = c.mac;
     cfg.backing = c.backing.clone();
+    cfg.filters = c.filters.clone();
     cfg.data_room = args.data_room;
     cfg.pci = Some(Arc::new(args.pci));
     let port = IxgbevfPort::new(Arc::new(args.bar), cfg).map_err(|e| OpenError::Driver {
