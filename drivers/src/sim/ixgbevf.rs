@@ -733,8 +733,8 @@ impl Ixgbevf {
 
     /// The PF resets (A.5.4, A.8 #14): CTS lost, a PF_CONTROL_MSG without
     /// CTS, link down, RSTI up, and the device reset: queues stopped, their
-    /// registers cleared **(inferred: the facts do not list what a PF
-    /// reset clears)**, until [`pf_reset_end`](Self::pf_reset_end).
+    /// registers, PSRTYPE and the VF RSS registers cleared **(inferred:
+    /// the facts do not list what a PF reset clears)**, until [`pf_reset_end`](Self::pf_reset_end).
     pub fn pf_reset_begin(&mut self, cx: &mut Cx<'_>) {
         self.pf.cts = false;
         self.pf_in_reset = true;
@@ -746,6 +746,12 @@ impl Ixgbevf {
         for q in &mut self.tx {
             q.dca = DCA_TXCTRL_DEFAULT;
         }
+        // The VF-wide receive registers go with the queue ones (the same
+        // inference): PSRTYPE and, on X550, the VF's RSS.
+        self.psrtype = 0;
+        self.mrqc = 0;
+        self.rssrk = [0; 10];
+        self.reta = [0; 16];
         self.sync_pf();
         self.mbx.set_reset_indication(true);
     }

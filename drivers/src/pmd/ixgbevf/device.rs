@@ -255,7 +255,9 @@ pub struct IxgbevfPort<R: RegisterSpace + 'static> {
     rx: Vec<RxHandle>,
     tx: Vec<TxHandle>,
     /// Both rings, carved from one mapped region.
-    arena: DmaArena,
+    /// Every queue's ring, carved from one mapped region; made when the
+    /// queues are (their count is known only then).
+    arena: Option<DmaArena>,
     queues_given: bool,
     phase: Phase,
     recoveries: u64,
@@ -295,8 +297,6 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
                 max_rx_frame: cfg.data_room & !0x3FF,
             },
         };
-        let arena_bytes = DescRing::arena_bytes(cfg.rx_ring) + DescRing::arena_bytes(cfg.tx_ring);
-        let arena = DmaArena::new(arena_bytes, &cfg.backing, &cfg.dma)?;
         let mut port = IxgbevfPort {
             regs,
             mbx: PfMailbox::new(cfg.timing.mbx),
@@ -316,7 +316,7 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             stats: Counters::default(),
             rx: Vec::new(),
             tx: Vec::new(),
-            arena,
+            arena: None,
             queues_given: false,
             phase: Phase::Running,
             recoveries: 0,
@@ -725,6 +725,15 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
             port: self.cfg.name.clone(),
             why: e.to_string(),
         };
+        let bytes = rx * DescRing::arena_bytes(self.cfg.rx_ring)
+            + tx * DescRing::arena_bytes(self.cfg.tx_ring);
+        let arena = DmaArena::new(bytes, &self.cfg.backing, &self.cfg.dma).map_err(|e| {
+            PortError::Config {
+                port: self.cfg.name.clone(),
+                why: format!("descriptor memory: {e}"),
+            }
+        })?;
+        let arena = &*self.arena.insert(arena);
         let mut rxq = Vec::with_capacity(rx);
         for q in 0..rx {
             rxq.push(
@@ -734,16 +743,14 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
                     LAYOUT.rx(q),
                     FLAVOR,
                     self.cfg.id,
-                    &self.arena,
+                    arena,
                 )
                 .map_err(err)?,
             );
         }
         let mut txq = Vec::with_capacity(tx);
         for q in 0..tx {
-            txq.push(
-                TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, &self.arena).map_err(err)?,
-            );
+            txq.push(TxRing::new(self.cfg.tx_ring, LAYOUT.tx(q), FLAVOR, arena).map_err(err)?);
         }
         self.queues_given = true;
         self.rx = rxq
