@@ -141,3 +141,82 @@ pub fn pool_queues(psrtype: u32) -> usize {
         _ => 4,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet + IPv4 or IPv6 frame with `proto` and ports 1000 → 2000.
+    fn frame(v6: bool, proto: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        if v6 {
+            f[12..14].copy_from_slice(&[0x86, 0xDD]);
+            let mut h = vec![0u8; 40];
+            h[0] = 0x60;
+            h[6] = proto;
+            h[8..24].copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            h[24..40].copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+            f.extend(h);
+        } else {
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            let mut h = vec![0u8; 20];
+            h[0] = 0x45;
+            h[9] = proto;
+            h[12..16].copy_from_slice(&[10, 0, 0, 1]);
+            h[16..20].copy_from_slice(&[10, 0, 0, 2]);
+            f.extend(h);
+        }
+        f.extend([0x03, 0xE8, 0x07, 0xD0, 0, 0, 0, 0]);
+        f
+    }
+
+    #[test]
+    fn the_fields_pick_the_rss_type_and_the_input() {
+        use rss_type::*;
+        let all =
+            MRQC_IPV4 | MRQC_IPV4_TCP | MRQC_IPV4_UDP | MRQC_IPV6 | MRQC_IPV6_TCP | MRQC_IPV6_UDP;
+        let k = &DEFAULT_KEY;
+        for (v6, proto, want) in [
+            (false, 6, IPV4_TCP),
+            (false, 17, IPV4_UDP),
+            (false, 1, IPV4),
+            (true, 6, IPV6_TCP),
+            (true, 17, IPV6_UDP),
+            (true, 58, IPV6),
+        ] {
+            let f = frame(v6, proto);
+            let (h, ty) = hash(&f, k, all).unwrap();
+            assert_eq!(ty, want);
+            let flow = toeplitz::parse(&f).unwrap();
+            let (b, n) = toeplitz::input(
+                &flow,
+                matches!(ty, IPV4_TCP | IPV4_UDP | IPV6_TCP | IPV6_UDP),
+            );
+            assert_eq!(h, toeplitz::toeplitz(k, &b[..n]));
+        }
+        // Without the UDP field a UDP frame hashes on its addresses.
+        let f = frame(false, 17);
+        assert_eq!(hash(&f, k, MRQC_IPV4).unwrap().1, IPV4);
+        assert_eq!(
+            hash(&f, k, MRQC_IPV4).unwrap().0,
+            hash(&frame(false, 1), k, all).unwrap().0
+        );
+        // No field for it: no hash.
+        assert_eq!(hash(&frame(true, 6), k, MRQC_IPV4 | MRQC_IPV4_TCP), None);
+        assert_eq!(hash(&[0u8; 60], k, all), None);
+    }
+
+    #[test]
+    fn get_reta_packs_two_bits_lowest_first() {
+        let rss = PfRss::spread(4);
+        let w = rss.reta_words();
+        assert_eq!(w.len(), 8);
+        // Entries 0,1,2,3,0,1,... → 0b11_10_01_00 repeated.
+        assert!(w.iter().all(|x| *x == 0xE4E4_E4E4));
+        assert_eq!(rss.key_words()[0], 0xDA56_5A6D);
+        assert_eq!(
+            [pool_queues(0), pool_queues(1 << 29), pool_queues(2 << 29)],
+            [1, 2, 4]
+        );
+    }
+}

@@ -7,6 +7,8 @@
 //! from [`crate::pmd::adv_desc`].
 
 mod device;
+#[cfg(test)]
+mod filter_tests;
 pub mod filters;
 pub mod mailbox;
 mod open;

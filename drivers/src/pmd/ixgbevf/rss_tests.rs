@@ -200,6 +200,8 @@ fn shared_rss_is_read_from_the_pf_and_followed() {
         assert_eq!(reta.0, pf.reta, "{flavor:?}: GET_RETA decoded");
         assert_eq!(key, pf.key, "{flavor:?}: GET_RSS_KEY decoded");
         assert_eq!(xstat(&port, "rss_pf_table_read"), 1);
+        // PSRTYPE: the header types and RQPL = 1 for two queues (A.3).
+        assert_eq!(dev.with(|m, _| m.psrtype()), 0x2000_1330);
         let got = spread_flows(&dev, &mut rx, &mut cache);
         check_spread(
             &got,
