@@ -9,10 +9,12 @@
 //! steps 3-12), queue programming with the enable polled back
 //! ([`queues`], A.7), the link check ([`link`], step 21) and the
 //! statistics counters ([`stats`]), tested against a scripted PF; and
-//! the port ([`device`]: one queue pair on the shared rings, with the
-//! context descriptor ixgbevf needs, stop/start, and recovery from a PF
-//! reset), tested against the ixgbevf device model (`crate::sim`), and
-//! its row in `pmd::DRIVERS` ([`open`]), so `open_vf` opens these VFs.
+//! the port ([`device`]: queue pairs on the shared rings, one per worker,
+//! with the context descriptor ixgbevf needs, stop/start, and recovery
+//! from a PF reset), RSS ([`rss`]: the VF's own on X550, the PF's read
+//! on 82599/X540), the receive filters ([`filters`]), tested against the
+//! ixgbevf device model (`crate::sim`), and its row in `pmd::DRIVERS`
+//! ([`open`]), so `open_vf` opens these VFs.
 
 pub mod device;
 pub mod filters;
