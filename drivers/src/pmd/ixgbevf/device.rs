@@ -13,7 +13,7 @@ use super::reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
 use super::rss::{self, RssState};
 use super::stats::Counters;
 use crate::mbuf::{PortId, DEFAULT_DATA_ROOM};
-use crate::memory::{ArenaError, DmaArena, DmaMapper, MemoryBacking};
+use crate::memory::{DmaArena, DmaMapper, MemoryBacking};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pci::{DriverKind, PciFunction, SupportedDevice};
@@ -166,9 +166,6 @@ pub enum IxgbevfError {
     /// Ring memory or size.
     #[error("ring: {0}")]
     Ring(#[from] RingError),
-    /// The descriptor arena could not be had or mapped.
-    #[error("descriptor memory: {0}")]
-    Arena(#[from] ArenaError),
     /// Configuration or queue request.
     #[error(transparent)]
     Port(#[from] PortError),
@@ -350,8 +347,9 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
 
     /// Change the receive filters now (`set promisc`, `mcast_addr add`,
     /// `rx_vlan add` ...); they are sent again after every PF reset. With
-    /// [`RxFilters::required`], a refusal is an error and the old filters
-    /// stay recorded as in force.
+    /// [`RxFilters::required`], a refusal is an error: the PF keeps what it
+    /// accepted before it, and the port keeps the old set as its
+    /// configuration (a PF reset sends the old set again).
     pub fn set_filters(&mut self, f: RxFilters) -> Result<&[FilterError], IxgbevfError> {
         let regs = Arc::clone(&self.regs);
         let old = self.filters_sent.clone();

@@ -4,7 +4,7 @@
 //! 82599/X540 they are the PF's, and the VF can only read them with
 //! GET_RETA / GET_RSS_KEY (API 1.2, when the admin allows, A.5.3).
 
-use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfReta, RSS_KEY_BYTES};
+use super::mailbox::{IxMbxError, PfMailbox, PfReta, RSS_KEY_BYTES};
 use super::regs::*;
 use crate::mmio::RegisterSpace;
 use std::hash::{BuildHasher, Hasher};
@@ -115,24 +115,13 @@ pub fn program_vf_rss<R: RegisterSpace + ?Sized>(
 }
 
 /// Read the PF's RSS on 82599/X540 (GET_RETA, GET_RSS_KEY; A.5.3). Only a
-/// refusal (the admin did not allow the query, or the API is below 1.2)
-/// is kept as the answer; a reset, timeout or lost CTS is returned, for
+/// refusal (the admin did not allow the query, or the API is below 1.2, in
+/// which case nothing is sent) is kept as the answer; a reset, timeout or lost CTS is returned, for
 /// the port's recovery.
 pub fn read_pf_rss<R: RegisterSpace + ?Sized>(
     regs: &R,
     mbx: &mut PfMailbox,
 ) -> Result<RssState, IxMbxError> {
-    if mbx.api() < ApiVersion::V1_2 {
-        let e = IxMbxError::Unsupported {
-            msg: "GET_RETA",
-            needs: ApiVersion::V1_2,
-            have: mbx.api(),
-        };
-        return Ok(RssState::Pf {
-            reta: Err(e.clone()),
-            key: Err(e),
-        });
-    }
     let reta = keep(mbx.get_reta(regs))?;
     let key = keep(mbx.get_rss_key(regs))?;
     Ok(RssState::Pf { reta, key })
