@@ -3,7 +3,9 @@
 //! SET_MULTICAST with up to 30 hashes, SET_VLAN per id. Unicast
 //! promiscuous is refused here: the Linux igb PF NACKs it (C.9 #10).
 
-use super::regs::{MSG_SET_MULTICAST, MSG_SET_PROMISC, MSG_SET_VLAN, PROMISC_MULTICAST};
+use super::regs::{
+    MSGINFO_SHIFT, MSG_SET_MULTICAST, MSG_SET_PROMISC, MSG_SET_VLAN, PROMISC_MULTICAST,
+};
 use crate::mmio::RegisterSpace;
 use crate::net::MacAddr;
 use crate::pmd::igbvf::mailbox::{Mailbox, MbxError};
@@ -16,11 +18,9 @@ pub const MAX_MC_HASHES: usize = 30;
 const SET_MULTICAST_WORDS: usize = 16;
 /// SET_VLAN's add flag in MSGINFO (C.5.3: E1000_VF_SET_VLAN_ADD).
 const VLAN_ADD: u32 = 0x0001_0000;
-/// MSGINFO shift (C.5.1).
-const MSGINFO_SHIFT: u32 = 16;
 
 /// The 12-bit MTA hash of a multicast address (C.5.3:
-/// (addr[4] >> 4 | addr[5] << 4) & 0xFFF).
+/// `(addr[4] >> 4 | addr[5] << 4) & 0xFFF`).
 pub fn mc_hash(mac: MacAddr) -> u16 {
     ((u16::from(mac.0[4]) >> 4) | (u16::from(mac.0[5]) << 4)) & 0xFFF
 }
