@@ -9,6 +9,7 @@ use super::mailbox::{mc_hash, ApiVersion, IxMbxError, XcastMode};
 use super::rss::RssState;
 use super::tests::{cfg, model, pool, service_until, tx_packet, xstat, PATIENCE, PF_MAC};
 use crate::burst::Burst;
+use crate::mbuf::OlFlags;
 use crate::net::MacAddr;
 use crate::pmd::rx_filters::{FilterError, RxFilters};
 use crate::pool::PoolCache;
@@ -72,6 +73,8 @@ fn drain(
         for (q, r) in rx.iter_mut().enumerate() {
             r.rx_burst(cache, &mut b, 32);
             for p in b.drain(..) {
+                // The write-back's RSS type said a hash is there.
+                assert!(p.ol_flags().contains(OlFlags::RX_RSS_HASH));
                 got.push((q, p.data().to_vec(), p.rss_hash()));
                 cache.free(p);
             }
