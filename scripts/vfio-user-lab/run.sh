@@ -156,7 +156,7 @@ mkdir -p "$OUT"
 ls -1d "$LAB"/runs/*/ 2>/dev/null | head -n -"$KEEP_RUNS" | xargs -r rm -rf
 SOCK=$RUN/vf0.sock
 rm -f "$SOCK"
-"$SERVER" "$SOCK" "$OUT/trace.txt" regfile 2>"$OUT/server.log" &
+"$SERVER" "$SOCK" "$OUT/trace.txt" "${VFU_LAB_MODEL:-ixgbevf}" 2>"$OUT/server.log" &
 SPID=$!
 for _ in $(seq 100); do
     [[ -S $SOCK ]] && break
