@@ -23,7 +23,7 @@ const COMMAND_BUS_MASTER: u16 = 1 << 2;
 /// A running model behind a vfio-user connection.
 pub struct ServedModel<M: DeviceModel> {
     config: PciConfigSpace,
-    sim: SimDevice<M>,
+    sim: Arc<SimDevice<M>>,
     bus_master: bool,
     /// BAR accesses that were not one aligned dword of BAR0 (answered 0,
     /// ignored): the ixgbevf driver makes none.
@@ -40,7 +40,7 @@ impl<M: DeviceModel> ServedModel<M> {
         iommu: &Arc<Iommu>,
         model: impl FnOnce(u32) -> M,
     ) -> ServedModel<M> {
-        let sim = SimDevice::start(iommu, model);
+        let sim = Arc::new(SimDevice::start(iommu, model));
         // The function comes out of reset with bus mastering off (PCI 3.0
         // 6.2.2: the command register resets to 0). Infallible on a model.
         let _ = sim.bar().set_bus_master(false);
@@ -58,13 +58,21 @@ impl<M: DeviceModel> ServedModel<M> {
         &self.sim
     }
 
+    /// The running device, for a thread that injects faults while the
+    /// connection is served. Give it back (drop it) before [`finish`].
+    ///
+    /// [`finish`]: Self::finish
+    pub fn shared(&self) -> Arc<SimDevice<M>> {
+        Arc::clone(&self.sim)
+    }
+
     /// Stop the device and return the violations it recorded (the guest
     /// driver's broken rules), instead of failing as a test's model does.
+    /// If another thread still holds the device, its violations are
+    /// taken all the same and the device stops when that thread drops it.
     pub fn finish(self) -> Vec<Violation> {
         self.sim.pause();
-        let v = self.sim.violations().take();
-        drop(self.sim);
-        v
+        self.sim.violations().take()
     }
 
     /// The dword at `offset` of BAR0, if the access is one.
