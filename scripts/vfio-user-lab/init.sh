@@ -52,6 +52,23 @@ if [ -n "$DEV" ]; then
     echo "VFU-DRIVER $([ -e "$DEV/driver" ] && basename "$(readlink "$DEV/driver")" || echo none)"
     for n in "$DEV"/net/*; do [ -e "$n" ] && echo "VFU-NETDEV ${n##*/} $(cat "$n/address")"; done
 fi
+IF=
+[ -n "$DEV" ] && for n in "$DEV"/net/*; do [ -e "$n" ] && IF=${n##*/}; done
+if [ -n "$IF" ]; then
+    ip link set "$IF" up
+    echo "VFU-IFUP rc=$?"
+    # The VF's link comes from VFLINKS and the PF mailbox: the driver's
+    # watchdog (every 2 s) reports it.
+    i=0
+    while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "VFU-CARRIER $(cat /sys/class/net/$IF/carrier 2>/dev/null) $(cat /sys/class/net/$IF/operstate) after $((i / 10)).$((i % 10)) s"
+    ip addr add 10.9.0.1/24 dev "$IF"
+    ping -c 3 -W 1 10.9.0.2 >/dev/null 2>&1
+    cat /sys/class/net/$IF/statistics/tx_packets | sed 's/^/VFU-TXPKTS /'
+fi
 dmesg | grep -iE 'ixgbevf|10ed|vfio' | sed 's/^/VFU-DMESG /'
 echo "VFU-DONE"
 poweroff -f

@@ -156,7 +156,7 @@ mkdir -p "$OUT"
 ls -1d "$LAB"/runs/*/ 2>/dev/null | head -n -"$KEEP_RUNS" | xargs -r rm -rf
 SOCK=$RUN/vf0.sock
 rm -f "$SOCK"
-"$SERVER" "$SOCK" "$OUT/trace.txt" regfile 2>"$OUT/server.log" &
+"$SERVER" "$SOCK" "$OUT/trace.txt" "${VFU_LAB_MODEL:-ixgbevf}" 2>"$OUT/server.log" &
 SPID=$!
 for _ in $(seq 100); do
     [[ -S $SOCK ]] && break
@@ -200,10 +200,11 @@ rm -f "$SOCK"
 say "QEMU rc=$QRC after $BOOT_S s, server rc=$SRC; logs in $OUT"
 
 # ------------------------------------------------------------------ verdict
-# Only what holds with the register-file device: the guest sees the
-# function with its ids and capabilities, ixgbevf probes it and its BAR0
-# accesses reach our server, guest RAM is shared for DMA. The probe itself
-# cannot succeed until a model answers the PF mailbox.
+# The guest sees the function with its ids and capabilities; Linux's
+# ixgbevf probes the model, gets its MAC and API from the model's PF over
+# the mailbox, brings the link up and transmits through the model; the
+# model's interrupts reach the guest; the guest driver broke no rule the
+# model enforces.
 PASSED=0 FAILED=0 SKIPPED=0
 RESULTS=()
 check() { # check <name> <what> <command...>
@@ -219,6 +220,9 @@ check() { # check <name> <what> <command...>
 }
 con() { grep -q "$@" "$OUT/console.txt"; }
 tr_has() { grep -qE "$1" "$OUT/trace.txt" 2>/dev/null; }
+srv() { grep -qE "$1" "$OUT/server.log" 2>/dev/null; }
+# srv_num <regex with one number group>: that number from the server log.
+srv_num() { sed -nE "s/.*$1.*/\1/p" "$OUT/server.log" | head -1; }
 check guest-done "the guest ran /init to the end and QEMU exited 0" \
     eval '[[ $QRC == 0 ]] && con "^VFU-DONE"'
 check device-ids "the guest sees 8086:10ed class 0x020000" \
@@ -238,6 +242,17 @@ check bar0-served "BAR0 reads and writes reached the server" \
 check vfctrl-reset "the driver reset the VF: VFCTRL (0x0000) written with RST (bit 26)" \
     tr_has ' BAR0 W 0x0000 len 4 val 0x04000000'
 check dma-shared "guest RAM reached the server as DMA_MAP fds" tr_has ' DMA  map .*: mapped$'
+check vf-mac "the driver took the MAC the model's PF gave in the VF_RESET reply" \
+    con -E '^VFU-NETDEV eth0 02:09:00:00:00:01$'
+check mailbox-api "API negotiation and GET_QUEUES went over the model's mailbox" \
+    srv 'mailbox requests 0x1 (0x8 )+0x9 '
+check link-up "the driver saw the model's link up (dmesg, carrier)" \
+    eval 'con -E "^VFU-DMESG .*NIC Link is Up 10 Gbps" && con -E "^VFU-CARRIER 1 "'
+check guest-tx "frames the guest sent went through the model's TX queue" \
+    eval '[[ $(srv_num "frames sent by the VF ([0-9]+)") -gt 0 ]]'
+check msix "the model's MSI-X messages reached the guest" \
+    eval 'srv "MSI-X messages \\[[1-9]"'
+check no-violations "the guest driver broke no rule of the model" srv '^vfio_user_server: violations: 0$'
 check server-exit "the server exited 0 when QEMU disconnected" eval '[[ $SRC == 0 ]]'
 
 say "--- guest: ixgbevf's probe"

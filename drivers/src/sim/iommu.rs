@@ -27,10 +27,24 @@ const GUARD: u64 = 2 << 20;
 /// hand out the same one.
 static NEXT_IOVA: AtomicU64 = AtomicU64::new(IOVA_START);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 struct Mapping {
     va: usize,
     len: usize,
+    /// Memory this space does not own (a guest's RAM served over
+    /// vfio-user), kept alive while it is mapped.
+    external: Option<Arc<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapping({:#x}+{:#x}", self.va, self.len)?;
+        f.write_str(if self.external.is_some() {
+            ", external)"
+        } else {
+            ")"
+        })
+    }
 }
 
 /// Why an access could not be translated.
@@ -90,6 +104,47 @@ impl Iommu {
     /// Regions mapped now.
     pub fn mapped(&self) -> usize {
         self.table.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Map memory the space does not allocate at a fixed `iova`: a guest's
+    /// RAM section as QEMU passes it with DMA_MAP (IOVA = guest physical
+    /// address). `owner` keeps the memory alive while it is mapped; a
+    /// mapping already at `iova` is replaced (QEMU re-maps a section when
+    /// the guest's memory layout changes). `va..va+len` must stay valid
+    /// and writable while `owner` lives.
+    pub fn map_external(&self, iova: u64, va: usize, len: usize, owner: Arc<dyn Send + Sync>) {
+        let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+        table.insert(
+            iova,
+            Mapping {
+                va,
+                len,
+                external: Some(owner),
+            },
+        );
+    }
+
+    /// Unmap the external mappings inside `iova..iova+len` (DMA_UNMAP);
+    /// ownership is checked as for any unmap. Returns how many went.
+    pub fn unmap_external(&self, iova: u64, len: u64) -> usize {
+        let end = iova.saturating_add(len);
+        let gone: Vec<(u64, u64)> = {
+            let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+            table
+                .range(iova..end)
+                .filter(|(b, m)| m.external.is_some() && **b + m.len as u64 <= end)
+                .map(|(b, m)| (*b, m.len as u64))
+                .collect()
+        };
+        for &(base, len) in &gone {
+            self.owners().unmap(base, len, &self.violations);
+        }
+        // The write lock waits for device accesses in progress.
+        let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+        for (base, _) in &gone {
+            table.remove(base);
+        }
+        gone.len()
     }
 
     /// Run `f` on the host address of `iova..iova + len` while the mapping
@@ -223,6 +278,7 @@ impl DmaMapper for Iommu {
             Mapping {
                 va,
                 len: region.len(),
+                external: None,
             },
         );
         Ok(IovaLayout::Contiguous {

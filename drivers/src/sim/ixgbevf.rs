@@ -48,7 +48,7 @@ use super::ixgbevf_rss;
 use super::mailbox::{self, Mailbox, MailboxRules, PfDelays};
 use super::ownership::{DmaRules, QueueTag};
 use super::violation::Rule;
-use super::{Cx, DeviceModel, SimDevice};
+use super::{Cx, DeviceModel, IrqSink, SimDevice};
 use crate::net::MacAddr;
 use std::time::{Duration, Instant};
 
@@ -399,6 +399,9 @@ pub struct Irq {
     pub eitr: [u32; 3],
     /// MSI-X messages sent, per vector.
     pub sent: [u64; 3],
+    /// Where a message goes besides the count (a guest's MSI-X eventfd
+    /// when the model is served over vfio-user).
+    pub sink: IrqSink,
 }
 
 impl Irq {
@@ -417,6 +420,7 @@ impl Irq {
             let b = 1 << v;
             if fresh & self.eicr & self.eims & b != 0 {
                 self.sent[v] += 1;
+                self.sink.signal(v as u16);
                 self.eicr &= !(self.eiac & b);
                 self.eims &= !(self.eiam & b);
             }
@@ -792,6 +796,7 @@ impl Ixgbevf {
         }
         self.irq = Irq {
             sent: self.irq.sent,
+            sink: self.irq.sink.clone(),
             ..Irq::default()
         };
         self.mbx.vf_reset();
@@ -1106,6 +1111,10 @@ impl DeviceModel for Ixgbevf {
                 if write { "write" } else { "read" }
             ),
         );
+    }
+
+    fn set_irq_sink(&mut self, sink: IrqSink) {
+        self.irq.sink = sink;
     }
 }
 

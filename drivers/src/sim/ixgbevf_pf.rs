@@ -560,7 +560,14 @@ impl PfPolicy for IxgbePf {
     }
 
     fn vf_ack(&mut self, _now: Instant) -> Option<Vec<u32>> {
-        // The facts give the ixgbe PF no answer to an ACK.
-        None
+        // A VF that is not clear to send and acknowledges a PF message
+        // (the ping without CTS after a PF reset) gets a bare FAILURE
+        // back: "if device isn't clear to send it shouldn't be reading
+        // either" (Linux ixgbe_sriov.c, ixgbe_rcv_ack_from_vf). Linux's VF
+        // needs it: only a FAILURE without CTS makes its link check fail
+        // and its watchdog reset the VF (ixgbevf vf.c
+        // ixgbevf_check_mac_link_vf); seen in scripts/vfio-user-lab,
+        // where without it the guest stayed link-down after a PF reset.
+        (!self.cts && !self.silent).then(|| vec![FAILURE])
     }
 }

@@ -705,6 +705,42 @@ fn vf_reset_reply_carries_the_mac_and_no_cts() {
     );
 }
 
+/// After a PF reset the ping comes without CTS; the VF that reads and
+/// ACKs it gets a bare FAILURE, the only message that makes Linux's VF
+/// reset itself (ixgbe_rcv_ack_from_vf; found in the vfio-user lab). A VF
+/// that is clear to send gets no answer to its ACK.
+#[test]
+fn a_vf_without_cts_acking_a_ping_gets_a_failure() {
+    let t = raw();
+    t.init();
+    t.dev.set_link(false);
+    t.wait_bit(mbx::PFSTS);
+    assert_eq!(t.read_msg(1)[0], pf::PF_CONTROL_MSG | pf::CTS);
+    t.dev.settle();
+    assert!(
+        !t.take_bit(mbx::PFSTS),
+        "clear to send: nothing after the ACK"
+    );
+    t.dev.set_link(true);
+    t.wait_bit(mbx::PFSTS);
+    t.read_msg(1);
+
+    t.dev.pf_reset_begin();
+    t.dev.pf_reset_end();
+    t.wait_bit(mbx::PFSTS);
+    assert_eq!(t.read_msg(1)[0], pf::PF_CONTROL_MSG, "the ping, no CTS");
+    t.wait_bit(mbx::PFSTS);
+    assert_eq!(t.read_msg(1)[0], pf::FAILURE, "a bare FAILURE for the ACK");
+    // VF_RESET brings CTS back; the next ping's ACK is not answered.
+    t.vf_reset();
+    t.request(&[pf::VF_RESET], 4);
+    t.dev.set_link(false);
+    t.wait_bit(mbx::PFSTS);
+    assert_eq!(t.read_msg(1)[0], pf::PF_CONTROL_MSG | pf::CTS);
+    t.dev.settle();
+    assert!(!t.take_bit(mbx::PFSTS));
+}
+
 #[test]
 fn api_negotiation_follows_the_pf_list() {
     let t = raw();

@@ -47,6 +47,36 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Delivers a model's MSI-X messages outside it (to a guest's eventfds
+/// when served over vfio-user); none by default, where tests read the
+/// model's own counts.
+#[derive(Clone, Default)]
+pub struct IrqSink(Option<std::sync::Arc<dyn Fn(u16) + Send + Sync>>);
+
+impl IrqSink {
+    /// A sink calling `f` with the vector number.
+    pub fn new(f: impl Fn(u16) + Send + Sync + 'static) -> IrqSink {
+        IrqSink(Some(std::sync::Arc::new(f)))
+    }
+
+    /// Send vector `v` (nothing without a sink).
+    pub fn signal(&self, v: u16) {
+        if let Some(f) = &self.0 {
+            f(v);
+        }
+    }
+}
+
+impl std::fmt::Debug for IrqSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "IrqSink(set)"
+        } else {
+            "IrqSink(none)"
+        })
+    }
+}
+
 /// What a model may use while it handles a register access or runs.
 pub struct Cx<'a> {
     /// The DMA space.
@@ -113,6 +143,9 @@ pub trait DeviceModel: Send + 'static {
     fn function_reset(&mut self, cx: &mut Cx<'_>);
     /// Record a violation for an access at a bad offset.
     fn bad_access(&mut self, cx: &mut Cx<'_>, offset: u32, write: bool);
+    /// Where the model's MSI-X messages go (a model without interrupts
+    /// ignores it).
+    fn set_irq_sink(&mut self, _sink: IrqSink) {}
 }
 
 struct Core<M> {

@@ -6,6 +6,7 @@
 
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::File;
+use std::sync::Arc;
 
 /// A DMA access the mapped regions do not cover, or a map QEMU asked for
 /// that cannot be made.
@@ -33,7 +34,8 @@ pub enum DmaError {
 struct Region {
     iova: u64,
     size: u64,
-    map: MmapRaw,
+    /// Shared with a model's DMA space while it maps the section.
+    map: Arc<MmapRaw>,
 }
 
 /// The mapped guest RAM regions, looked up by IOVA.
@@ -63,7 +65,11 @@ impl GuestMemory {
             .map_raw(&fd)
             .map_err(|e| err(e.to_string()))?;
         self.regions.retain(|r| r.iova != iova);
-        self.regions.push(Region { iova, size, map });
+        self.regions.push(Region {
+            iova,
+            size,
+            map: Arc::new(map),
+        });
         Ok(())
     }
 
@@ -75,6 +81,13 @@ impl GuestMemory {
         self.regions
             .retain(|r| !(r.iova >= iova && r.iova + r.size <= end));
         before - self.regions.len()
+    }
+
+    /// The section mapped at `iova`: its host address, length and the
+    /// mapping (to keep alive while a model's DMA space uses it).
+    pub fn section(&self, iova: u64) -> Option<(usize, usize, Arc<MmapRaw>)> {
+        let r = self.regions.iter().find(|r| r.iova == iova)?;
+        Some((r.map.as_mut_ptr() as usize, r.map.len(), Arc::clone(&r.map)))
     }
 
     /// Number of mapped regions.

@@ -2,16 +2,20 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use vfio_bindings::bindings::vfio::{
     VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE,
 };
 
 /// One optional eventfd per vector; writing it makes QEMU deliver the
 /// vector's MSI-X message (QEMU emulates the table, mask and PBA).
+/// Shared (`Arc`) between the connection, which sets the fds, and the
+/// device thread, which signals them.
 #[derive(Debug, Default)]
 pub struct MsixVectors {
-    fds: Vec<Option<File>>,
-    delivered: u64,
+    fds: Mutex<Vec<Option<File>>>,
+    delivered: AtomicU64,
 }
 
 impl MsixVectors {
@@ -19,46 +23,54 @@ impl MsixVectors {
     /// replace vectors `start..start+count` (QEMU may send fewer fds than
     /// `count` while it enables MSI-X: those vectors get none); DATA_NONE
     /// with count 0 disables all vectors (VFIO semantics).
-    pub fn set(&mut self, flags: u32, start: u32, count: u32, fds: Vec<File>) {
+    pub fn set(&self, flags: u32, start: u32, count: u32, fds: Vec<File>) {
         if flags & VFIO_IRQ_SET_ACTION_TRIGGER == 0 {
             return;
         }
+        let mut table = self.lock();
         if flags & VFIO_IRQ_SET_DATA_NONE != 0 && count == 0 {
-            self.fds.clear();
+            table.clear();
             return;
         }
         if flags & VFIO_IRQ_SET_DATA_EVENTFD == 0 {
             return;
         }
         let (start, count) = (start as usize, count as usize);
-        if self.fds.len() < start + count {
-            self.fds.resize_with(start + count, || None);
+        if table.len() < start + count {
+            table.resize_with(start + count, || None);
         }
         let mut fds = fds.into_iter();
-        for slot in &mut self.fds[start..start + count] {
+        for slot in &mut table[start..start + count] {
             *slot = fds.next();
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<File>>> {
+        self.fds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Signals `vector`; false if it has no eventfd (not enabled by the
     /// guest) or the write failed.
-    pub fn signal(&mut self, vector: u16) -> bool {
-        let Some(Some(fd)) = self.fds.get(vector as usize) else {
+    pub fn signal(&self, vector: u16) -> bool {
+        let table = self.lock();
+        let Some(Some(fd)) = table.get(vector as usize) else {
             return false;
         };
         let ok = (&*fd).write_all(&1u64.to_ne_bytes()).is_ok();
-        self.delivered += u64::from(ok);
+        // Relaxed: a statistic, read for the trace's last line.
+        self.delivered.fetch_add(u64::from(ok), Ordering::Relaxed);
         ok
     }
 
     /// Vectors that have an eventfd.
     pub fn armed(&self) -> usize {
-        self.fds.iter().filter(|f| f.is_some()).count()
+        self.lock().iter().filter(|f| f.is_some()).count()
     }
 
     /// Interrupts signalled so far.
     pub fn delivered(&self) -> u64 {
-        self.delivered
+        // Relaxed: see `signal`.
+        self.delivered.load(Ordering::Relaxed)
     }
 }
 
@@ -71,7 +83,7 @@ mod tests {
     fn vectors_follow_set_irqs_and_disable() {
         let (mut rx, tx) = std::io::pipe().unwrap();
         let fd = || File::from(std::os::fd::OwnedFd::from(tx.try_clone().unwrap()));
-        let mut v = MsixVectors::default();
+        let v = MsixVectors::default();
         let trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
         // QEMU enabling MSI-X: vector 0 announced with no fd yet.
         v.set(trigger | VFIO_IRQ_SET_DATA_EVENTFD, 0, 1, Vec::new());

@@ -15,19 +15,23 @@
 //! - [`GuestMemory`]: the guest RAM regions QEMU passes with DMA_MAP
 //!   (shared memfd guest RAM, IOVA = guest physical address).
 //! - [`MsixVectors`]: the eventfds QEMU passes with SET_IRQS.
+//! - [`ServedModel`]: a model of the strict framework (the ixgbevf
+//!   model) behind the connection, with its own device thread.
 //! - [`RegisterFileVf`]: the smallest real device: an 82599 VF's config
-//!   space over a plain register file, until the ixgbevf model plugs in.
+//!   space over a plain register file.
 
 mod config_space;
 mod device;
 mod dma;
 mod irq;
 mod regfile;
+mod served_model;
 mod server;
 
 pub use config_space::{Bar, Msix, PciConfigSpace, PciIdentity};
 pub use device::{DeviceContext, VfioUserDevice};
 pub use dma::{DmaError, GuestMemory};
 pub use irq::MsixVectors;
-pub use regfile::RegisterFileVf;
+pub use regfile::{ixgbevf_config_space, RegisterFileVf};
+pub use served_model::ServedModel;
 pub use server::{serve, ServeError};

@@ -43,23 +43,8 @@ impl Default for RegisterFileVf {
 impl RegisterFileVf {
     /// The VF with all registers zero.
     pub fn new() -> Self {
-        let bars = [
-            Bar {
-                index: 0,
-                size: BAR0_SIZE,
-            },
-            Bar {
-                index: 3,
-                size: BAR3_SIZE,
-            },
-        ];
-        let msix = Msix {
-            vectors: MSIX_VECTORS,
-            bar: 3,
-            pba_offset: 0x2000,
-        };
         RegisterFileVf {
-            config: PciConfigSpace::endpoint(IXGBE_82599_VF, &bars, msix),
+            config: ixgbevf_config_space(IXGBE_82599_VF.device),
             bar0: vec![0; (BAR0_SIZE / 4) as usize],
             reads: 0,
             writes: 0,
@@ -73,6 +58,33 @@ impl RegisterFileVf {
         }
         self.bar0.get_mut((offset / 4) as usize)
     }
+}
+
+/// The config space of an 82599 / X540 / X550 VF with device id `device`
+/// (8086:10ed, 1515, 1565, 15a8): BAR0 registers, BAR3 MSI-X with 3
+/// vectors, the PCIe capability.
+pub fn ixgbevf_config_space(device: u16) -> PciConfigSpace {
+    let bars = [
+        Bar {
+            index: 0,
+            size: BAR0_SIZE,
+        },
+        Bar {
+            index: 3,
+            size: BAR3_SIZE,
+        },
+    ];
+    let msix = Msix {
+        vectors: MSIX_VECTORS,
+        bar: 3,
+        pba_offset: 0x2000,
+    };
+    let id = PciIdentity {
+        device,
+        subsystem: device,
+        ..IXGBE_82599_VF
+    };
+    PciConfigSpace::endpoint(id, &bars, msix)
 }
 
 impl VfioUserDevice for RegisterFileVf {

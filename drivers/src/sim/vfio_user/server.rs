@@ -100,6 +100,7 @@ pub fn serve<D: VfioUserDevice>(
         start: Instant::now(),
         seq: 0,
     };
+    backend.dev.connected(&mut backend.ctx);
     backend.log(format_args!("START listening on {}", path.display()));
     let r = server.run(&mut backend).map_err(ServeError::Connection);
     backend.log(format_args!(
@@ -203,6 +204,7 @@ impl<D: VfioUserDevice> ServerBackend for Backend<'_, D> {
                 data.len(),
                 value(data)
             ));
+            self.dev.config_written(offset, &mut self.ctx);
             return Ok(());
         }
         let bar = self.bar(region, offset, data.len())?;
@@ -224,6 +226,9 @@ impl<D: VfioUserDevice> ServerBackend for Backend<'_, D> {
         fd: Option<File>,
     ) -> io::Result<()> {
         let r = self.ctx.memory.map(address, size, fd, offset);
+        if r.is_ok() {
+            self.dev.dma_mapped(address, size, &mut self.ctx);
+        }
         self.log(format_args!(
             "DMA  map iova {address:#x} size {size:#x} offset {offset:#x} flags {:#x}: {}",
             flags.bits(),
@@ -245,6 +250,7 @@ impl<D: VfioUserDevice> ServerBackend for Backend<'_, D> {
     }
 
     fn dma_unmap(&mut self, _flags: DmaUnmapFlags, address: u64, size: u64) -> io::Result<()> {
+        self.dev.dma_unmapping(address, size, &mut self.ctx);
         let n = self.ctx.memory.unmap(address, size);
         self.log(format_args!(
             "DMA  unmap iova {address:#x} size {size:#x}: {n} region(s)"
