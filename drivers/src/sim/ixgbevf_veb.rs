@@ -57,8 +57,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The most VFs one switch has ports for: 64 pools (nic-facts.md A.5.4,
-/// "more than 32 pools ... 2 queues per VF", so at most 64).
+/// The most VFs one switch has ports for: 64 pools. nic-facts.md A.5.4
+/// speaks of "more than 32 pools" (2 queues each); the maximum itself is
+/// not stated **(inferred)**.
 pub const MAX_PORTS: usize = 64;
 
 /// The switch's sizes and policy.
@@ -132,7 +133,8 @@ pub struct VebCounters {
     pub uplink_dropped: u64,
     /// Frames not switched: the PF's link down or the PF in reset.
     pub down_drops: u64,
-    /// Unicast frames from the wire for no VF, dropped.
+    /// Unicast frames from the wire whose destination is no VF's MAC
+    /// (only promiscuous VFs get them).
     pub wire_unknown: u64,
 }
 
