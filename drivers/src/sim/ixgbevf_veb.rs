@@ -32,8 +32,9 @@
 //!   have no section on it; the Linux ixgbe PF's "Spoofed packets
 //!   detected" reports (anchors.md §4) show it exists. A VF with no MAC
 //!   yet can send nothing **(inferred)**.
-//! - A frame switched to a VF carries the LB status bit (A.4.2: LB
-//!   0x40000; nic-facts-igbvf.md: "the frame came from another pool").
+//! - A frame switched from another VF carries the LB status bit (A.4.2:
+//!   LB 0x40000; nic-facts-igbvf.md: "the frame came from another pool");
+//!   one from the wire does not.
 //! - With the PF's link down, or the PF in reset, nothing is switched:
 //!   counted as `down_drops` (the facts do not say whether VF-to-VF
 //!   switching survives a link loss; the model drops, which is what a
@@ -380,8 +381,9 @@ impl State {
             .expect("a VebPort's slot lives as long as it")
     }
 
-    /// Put `frame` in `port`'s inbox if its filter takes it.
-    fn offer(&mut self, cfg: &VebConfig, port: usize, frame: &[u8]) -> bool {
+    /// Put `frame` in `port`'s inbox if its filter takes it; `looped`
+    /// when it comes from another VF (the LB status bit).
+    fn offer(&mut self, cfg: &VebConfig, port: usize, frame: &[u8], looped: bool) -> bool {
         let Some(slot) = self.ports[port].as_mut() else {
             return false;
         };
@@ -395,7 +397,7 @@ impl State {
         }
         slot.inbox.push_back(RxFrame {
             data: frame.to_vec(),
-            loopback: true,
+            loopback: looped,
             ..RxFrame::default()
         });
         slot.counters.rx_frames += 1;
@@ -433,14 +435,14 @@ impl State {
                 Some(p) != from && self.ports[p].as_ref().is_some_and(|s| s.filter.owns(dst))
             });
             if let Some(p) = owner {
-                self.offer(cfg, p, &frame);
+                self.offer(cfg, p, &frame, from.is_some());
                 return;
             }
             // Unknown unicast: the promiscuous VFs, and the wire.
             for p in 0..self.ports.len() {
                 let promisc = self.ports[p].as_ref().is_some_and(|s| s.filter.promisc());
                 if Some(p) != from && promisc {
-                    self.offer(cfg, p, &frame);
+                    self.offer(cfg, p, &frame, from.is_some());
                 }
             }
             match from {
@@ -452,7 +454,7 @@ impl State {
         // Broadcast and multicast: every other VF, and the wire.
         for p in 0..self.ports.len() {
             if Some(p) != from {
-                self.offer(cfg, p, &frame);
+                self.offer(cfg, p, &frame, from.is_some());
             }
         }
         if from.is_some() {
