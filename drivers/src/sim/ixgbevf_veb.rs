@@ -375,6 +375,15 @@ impl VebPort {
 }
 
 impl State {
+    /// Frames put in any VF's inbox so far.
+    fn delivered(&self) -> u64 {
+        self.ports
+            .iter()
+            .flatten()
+            .map(|s| s.counters.rx_frames)
+            .sum()
+    }
+
     fn slot(&mut self, port: usize) -> &mut Slot {
         self.ports[port]
             .as_mut()
@@ -555,20 +564,9 @@ impl Veb {
     /// VFs it was put in the inbox of.
     pub fn inject_from_wire(&self, frame: &[u8]) -> usize {
         let mut st = self.lock();
-        let before: u64 = st
-            .ports
-            .iter()
-            .flatten()
-            .map(|s| s.counters.rx_frames)
-            .sum();
+        let before = st.delivered();
         st.switch(&self.cfg, None, frame.to_vec());
-        let after: u64 = st
-            .ports
-            .iter()
-            .flatten()
-            .map(|s| s.counters.rx_frames)
-            .sum();
-        (after - before) as usize
+        (st.delivered() - before) as usize
     }
 
     /// Take the frames the uplink kept (sent out to the wire), in order.
