@@ -95,7 +95,7 @@ pub(super) fn pool(dev: &IxgbevfSim, name: &str, n: u32) -> Pool {
 }
 
 /// A frame whose bytes name its sequence number.
-fn frame(seq: u32, len: usize) -> Vec<u8> {
+pub(super) fn frame(seq: u32, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (seq as usize * 7 + i) as u8 ^ (seq >> 8) as u8)
         .collect()
@@ -154,7 +154,9 @@ fn tx_and_check(
     let mut b = Burst::new();
     let mut seq = first;
     let mut wire = Vec::new();
-    while seq < first + n || tx.in_flight() > 0 {
+    // Until every frame was taken (a full ring can refuse the last burst
+    // while the reclaim empties it) and written back.
+    while seq < first + n || !b.is_empty() || tx.in_flight() > 0 {
         while seq < first + n && b.len() < 32 {
             b.push(tx_packet(cache, &frame(seq, len_of(seq))));
             seq += 1;
