@@ -45,8 +45,8 @@ pub const ACK_PERIOD: Duration = Duration::from_millis(20);
 pub const STALL: Duration = Duration::from_secs(1);
 /// How long a finished side waits for the other's "done".
 pub const LINGER: Duration = Duration::from_millis(500);
-/// Time between calls of [`Port::service`].
-pub const SERVICE_PERIOD: Duration = Duration::from_millis(10);
+/// Time between calls of [`Port::service`]: the 100 ms its contract names.
+pub const SERVICE_PERIOD: Duration = Duration::from_millis(100);
 /// Frames asked for per receive burst, and most queued per send.
 const BURST: usize = 32;
 /// Sleep of a pass that neither received nor sent anything: a guest

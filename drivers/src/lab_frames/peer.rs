@@ -26,7 +26,9 @@ pub const TAG: &str = "PEER-FRAMES";
 /// Runs round `round` as the host: waits for the guest's hello (from any
 /// MAC; the guest's is learnt from it), then sends `count` frames to it
 /// and verifies the guest's `count`, calling the port's `service` every
-/// 10 ms all along (so a VF port's PF-reset recovery and link checks run).
+/// 100 ms all along (so a VF port's PF-reset recovery and link checks run;
+/// a fault injected between rounds is found and recovered from while the
+/// guest's hellos wait for an answer).
 /// Returns when both ways are complete, or at `timeout` (counted from the
 /// call: the guest's hello must come within it) with what was done. The
 /// port's own MAC is this end's address.
