@@ -7,7 +7,8 @@
 //! the guest by a third socket once the handshake is done: each is counted
 //! under its kind and the round still completes. Round 2: the same after
 //! the link went down and up, with the guest started while it was down
-//! (its hellos go unanswered until the link is back). Then a guest whose
+//! (its hellos go unanswered until the link is back), and without being
+//! told the host's MAC (it broadcasts the hellos and learns it). Then a guest whose
 //! host never answers: it times out and exits 1.
 //!
 //! `FRAMES_NETNS_GUEST=PATH` runs another build of the guest's binary, for
@@ -139,12 +140,19 @@ impl Lab {
 
     /// Starts `lab-frames guest` in the namespace; its stdout lines come
     /// through the returned channel.
-    fn start_guest(&mut self, round: u32, timeout: &str) -> mpsc::Receiver<String> {
+    /// Without `told`, the guest is not given the host's MAC (it
+    /// broadcasts its hellos and learns it from the answer).
+    fn start_guest(&mut self, round: u32, timeout: &str, told: bool) -> mpsc::Receiver<String> {
         let bin = std::env::var("FRAMES_NETNS_GUEST")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_lab-frames").to_string());
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns, &bin])
-            .args(["guest", "--iface", "veth0", "--peer", &HOST_MAC.to_string()])
+            .args(["guest", "--iface", "veth0"])
+            .args(if told {
+                vec!["--peer".to_string(), HOST_MAC.to_string()]
+            } else {
+                vec![]
+            })
             .args(["--count", &COUNT.to_string(), "--round", &round.to_string()])
             .args(["--timeout", timeout])
             .stdout(Stdio::piped())
@@ -256,7 +264,7 @@ fn ten_thousand_each_way_across_a_link_flap() {
     let (_, mut inject_tx) = inject.queues(0, 1).expect("injector queue");
 
     // Round 1, with bad frames sent to the guest once it is talking.
-    let lines = lab.start_guest(1, "60");
+    let lines = lab.start_guest(1, "60", true);
     let lines = std::thread::scope(|s| {
         let host = s.spawn(|| host_round(&mut ep, &pool, 1));
         let ready = line_from(&lines, "VFU-FRAMES-READY", Duration::from_secs(30));
@@ -301,9 +309,9 @@ fn ten_thousand_each_way_across_a_link_flap() {
     }
 
     // Round 2: the guest starts while the link is down, and gets through
-    // once it is back.
+    // once it is back; not told the host's MAC, it learns it.
     lab.link(false);
-    let lines = lab.start_guest(2, "60");
+    let lines = lab.start_guest(2, "60", false);
     std::thread::sleep(Duration::from_millis(700));
     lab.link(true);
     let h = host_round(&mut ep, &pool, 2);
@@ -317,9 +325,14 @@ fn ten_thousand_each_way_across_a_link_flap() {
         "{g}"
     );
     assert!(num(&g, "hellos") >= 2, "the first hellos went nowhere: {g}");
+    assert_eq!(
+        field(&g, "peer"),
+        HOST_MAC.to_string(),
+        "learnt from the answer"
+    );
 
     // Nobody answers: the guest gives up at its timeout, and says so.
-    let lines = lab.start_guest(3, "1");
+    let lines = lab.start_guest(3, "1", true);
     let g = line_from(&lines, "VFU-FRAMES", Duration::from_secs(10));
     assert_eq!(lab.guest_exit(), 1, "{g}");
     assert_eq!(field(&g, "result"), "timeout", "{g}");

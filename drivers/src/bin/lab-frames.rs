@@ -1,4 +1,4 @@
-//! `lab-frames guest --iface eth0 --peer MAC ...`: the guest's end of the
+//! `lab-frames guest --iface eth0 [--peer MAC] ...`: the guest's end of the
 //! vfio-user lab's frame exchange (drivers::lab_frames). Built static by
 //! scripts/vfio-user-lab/build-guest-tool.sh for the busybox guest, which
 //! has no libc; the netns test (drivers/tests/frames_netns.rs) runs it

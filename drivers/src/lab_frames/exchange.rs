@@ -2,8 +2,9 @@
 //! `count` data frames each way under a window, acknowledgements, and the
 //! end of the round.
 //!
-//! - **Handshake.** The guest sends a hello every [`HELLO_INTERVAL`] until
-//!   the host answers (the host's driver, or the link, may still be coming
+//! - **Handshake.** The guest sends a hello every [`HELLO_INTERVAL`] (to
+//!   the host's MAC, or to all when it was not told it) until the host
+//!   answers (the host's driver, or the link, may still be coming
 //!   up, for example after a PF reset). The host answers every hello (an
 //!   answer can be lost too) and learns the guest's MAC from it. A valid
 //!   data frame from the host also ends the guest's handshake.
@@ -81,8 +82,9 @@ pub struct RoundConfig {
     pub role: Role,
     /// This end's MAC (the destination of the frames it receives).
     pub me: MacAddr,
-    /// The other end's MAC: required for the guest, learnt by the host
-    /// from the hello (when given, the host takes hellos from it only).
+    /// The other end's MAC. Without it, the guest broadcasts its hellos and
+    /// learns the host's from the answer; the host learns the guest's from
+    /// the hello. When given, frames from other MACs are foreign.
     pub peer: Option<MacAddr>,
     /// The round number: frames of other rounds are counted, never taken.
     pub round: u32,
@@ -287,11 +289,6 @@ pub fn run(
             "the window must be at least 1".into(),
         ));
     }
-    if cfg.role == Role::Guest && cfg.peer.is_none() {
-        return Err(LabFramesError::Config(
-            "the guest needs the host's MAC".into(),
-        ));
-    }
     if cache.pool().data_room() < MAX_FRAME {
         return Err(LabFramesError::Config(format!(
             "buffers of {} bytes cannot hold {MAX_FRAME}-byte frames",
@@ -353,10 +350,12 @@ pub fn run(
             match verdict {
                 Verdict::Data { seq } => {
                     if talking_to.is_none() && cfg.role == Role::Guest {
+                        // The answer was lost, but the data says the host
+                        // is there (when the guest was told its MAC).
                         talking_to = cfg.peer;
                     }
                     if talking_to.is_none() {
-                        // The host takes data only once it knows whom from.
+                        // Data is taken only once it is known whom from.
                         r.rx_foreign += 1;
                     } else if !seen.insert(seq) {
                         r.rx_dup += 1;
@@ -391,7 +390,12 @@ pub fn run(
                             ours: cfg.count,
                         });
                     }
-                    talking_to = cfg.peer;
+                    if talking_to.is_none() {
+                        // The configured MAC, or the host's learnt here
+                        // when the hello was broadcast.
+                        talking_to = Some(src);
+                        expect.peer = Some(src);
+                    }
                 }
                 Verdict::Control(Control::Ack { verified, done }) if talking_to.is_some() => {
                     // The count only grows; an older acknowledgement that
@@ -442,7 +446,6 @@ pub fn run(
         };
         match (cfg.role, talking_to) {
             (Role::Guest, None) if now >= next_hello => {
-                // Checked above: the guest has a peer.
                 let peer = cfg.peer.unwrap_or(MacAddr::BROADCAST);
                 let hello = Control::Hello { count: cfg.count };
                 if tx.len() < BURST && push_control(&mut tx, cache, peer, hello) {

@@ -27,7 +27,9 @@
 //! (IEEE 802.3's polynomial, reflected) covers the MAC addresses and the
 //! header too; a CRC-32 catches every error burst of up to 32 bits, so any
 //! one corrupted byte, wherever it is, is caught. Control frames are 60
-//! bytes; their body holds a few counts (see [`Control`]) and zeros.
+//! bytes; their body holds a few counts (see [`Control`]) and zeros. A
+//! hello may go to the broadcast address (a guest that was not told the
+//! host's MAC); every other frame goes to its receiver's MAC.
 
 use crate::net::MacAddr;
 
@@ -327,7 +329,9 @@ pub fn classify(f: &[u8], expect: &Expect) -> Verdict {
     };
     let dst = &f[..6];
     let src = &f[6..12];
-    if dir != expect.dir || dst != expect.me.0 || expect.peer.is_some_and(|p| src != p.0) {
+    // A hello may go to everyone: the guest need not know the host's MAC.
+    let to_me = dst == expect.me.0 || (f[OFF_KIND] == KIND_HELLO && dst == MacAddr::BROADCAST.0);
+    if dir != expect.dir || !to_me || expect.peer.is_some_and(|p| src != p.0) {
         return Verdict::Foreign;
     }
     let round = be32(f, OFF_ROUND);
@@ -451,6 +455,20 @@ mod tests {
         // Before the sender is known, any source will do.
         let unknown = Expect { peer: None, ..e };
         assert_eq!(classify(&data(3, 5), &unknown), Verdict::Data { seq: 5 });
+        // A hello may be broadcast; nothing else may.
+        let mut buf = vec![0u8; MAX_FRAME];
+        let all = MacAddr::BROADCAST;
+        let hello = Control::Hello { count: 100 };
+        let n = write_control(&mut buf, all, GUEST, Direction::GuestToHost, 3, hello);
+        assert_eq!(classify(&buf[..n], &e), Verdict::Control(hello));
+        let ack = Control::Ack {
+            verified: 1,
+            done: false,
+        };
+        let n = write_control(&mut buf, all, GUEST, Direction::GuestToHost, 3, ack);
+        assert_eq!(classify(&buf[..n], &e), Verdict::Foreign);
+        let n = write_data(&mut buf, all, GUEST, Direction::GuestToHost, 3, 5);
+        assert_eq!(classify(&buf[..n], &e), Verdict::Foreign);
     }
 
     #[test]

@@ -27,21 +27,23 @@ const POOL_BUFFERS: u32 = 2048;
 const IFF_UP: u32 = 0x1;
 
 /// The usage text.
-pub const USAGE: &str = "usage: lab-frames guest --iface IFACE --peer MAC [--count N] [--round N] \
+pub const USAGE: &str =
+    "usage: lab-frames guest --iface IFACE [--peer MAC] [--count N] [--round N] \
 [--timeout SECS] [--window N]
   Exchanges N payload-checked frames each way with the host's end (MAC) over
   an AF_PACKET socket on IFACE, then prints one line
   `VFU-FRAMES round=N sent=.. rx_ok=.. rx_bad=.. rx_dup=.. missing=.. secs=.. ...`.
   Exit status: 0 when all N arrived verified each way, 1 when not, 2 on error.
-  Defaults: --count 10000 --round 1 --timeout 120 --window 256";
+  Without --peer the hellos are broadcast and the host's MAC is learnt from
+  its answer. Defaults: --count 10000 --round 1 --timeout 120 --window 256";
 
 /// The guest's settings (`lab-frames guest ...`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuestArgs {
     /// The interface (the VF's netdev).
     pub iface: String,
-    /// The host's MAC.
-    pub peer: MacAddr,
+    /// The host's MAC (None: broadcast the hellos, learn it).
+    pub peer: Option<MacAddr>,
     /// Frames each way.
     pub count: u32,
     /// Round number.
@@ -104,7 +106,7 @@ impl GuestArgs {
         }
         Ok(GuestArgs {
             iface: iface.ok_or_else(|| bad("--iface is required".into()))?,
-            peer: peer.ok_or_else(|| bad("--peer is required".into()))?,
+            peer,
             count,
             round,
             timeout,
@@ -141,7 +143,7 @@ pub fn run(args: &GuestArgs, on_ready: &mut dyn FnMut(&Report)) -> Result<Report
     let cfg = RoundConfig {
         role: Role::Guest,
         me,
-        peer: Some(args.peer),
+        peer: args.peer,
         round: args.round,
         count: args.count,
         window: args.window,
@@ -162,7 +164,8 @@ mod tests {
     fn arguments_parse_with_defaults() {
         let a = parse("--iface eth0 --peer 02:00:00:00:00:02").unwrap();
         assert_eq!(a.iface, "eth0");
-        assert_eq!(a.peer, MacAddr([2, 0, 0, 0, 0, 2]));
+        assert_eq!(a.peer, Some(MacAddr([2, 0, 0, 0, 0, 2])));
+        assert_eq!(parse("--iface eth0").unwrap().peer, None);
         assert_eq!((a.count, a.round, a.window), (10_000, 1, DEFAULT_WINDOW));
         assert_eq!(a.timeout, Duration::from_secs(120));
         let a = parse(
@@ -177,7 +180,6 @@ mod tests {
     fn bad_arguments_say_what_is_wrong() {
         for (args, says) in [
             ("--peer 02:00:00:00:00:02", "--iface is required"),
-            ("--iface eth0", "--peer is required"),
             ("--iface eth0 --peer ff:ff:ff:ff:ff:ff", "not a unicast"),
             ("--iface eth0 --peer 02:00", "bad MAC"),
             ("--iface eth0 --peer 02:00:00:00:00:02 --count 0", "--count"),
