@@ -49,4 +49,6 @@ pub enum LabFramesError {
     Pool(#[from] crate::pool::PoolError),
 }
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
