@@ -12,6 +12,10 @@
 #   VFU-INSMOD rc=<n>                            after insmod ixgbevf
 #   VFU-DRIVER <name>|none                       bound driver after insmod
 #   VFU-NETDEV <name> <mac>                      its netdev, if any
+#   VFU-IFUP rc=<n>, VFU-CARRIER <0|1> <operstate> after <s>
+#   VFU-FRAMES[-READY] round=<n> ...             lab-frames' own lines
+#   VFU-ROUND <n> rc=<n>                         lab-frames' exit status
+#   VFU-STATS rx <n> tx <n>                      the netdev's counters
 #   VFU-DMESG <line>                             kernel log of the probe
 #   VFU-DONE                                     last line
 export PATH=/bin:/sbin
@@ -65,9 +69,24 @@ if [ -n "$IF" ]; then
         i=$((i + 1))
     done
     echo "VFU-CARRIER $(cat /sys/class/net/$IF/carrier 2>/dev/null) $(cat /sys/class/net/$IF/operstate) after $((i / 10)).$((i % 10)) s"
-    ip addr add 10.9.0.1/24 dev "$IF"
-    ping -c 3 -W 1 10.9.0.2 >/dev/null 2>&1
-    cat /sys/class/net/$IF/statistics/tx_packets | sed 's/^/VFU-TXPKTS /'
+    # The frame exchange with our PMD on the PF's other VF: vfu.rounds
+    # rounds of vfu.count frames each way (kernel command line); the host
+    # injects a link flap in round 2 and a PF reset in round 3.
+    ROUNDS=0 COUNT=10000
+    for a in $(cat /proc/cmdline); do
+        case $a in
+        vfu.rounds=*) ROUNDS=${a#vfu.rounds=} ;;
+        vfu.count=*) COUNT=${a#vfu.count=} ;;
+        esac
+    done
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        /bin/lab-frames guest --iface "$IF" --peer 02:09:00:00:00:02 --count "$COUNT" \
+            --round "$r" --timeout 150
+        echo "VFU-ROUND $r rc=$?"
+        r=$((r + 1))
+    done
+    echo "VFU-STATS rx $(cat /sys/class/net/$IF/statistics/rx_packets) tx $(cat /sys/class/net/$IF/statistics/tx_packets)"
 fi
 dmesg | grep -iE 'ixgbevf|10ed|vfio' | sed 's/^/VFU-DMESG /'
 echo "VFU-DONE"

@@ -26,7 +26,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 LAB=${VFU_LAB_DIR:-/var/tmp/fastpath-vfio-user}
-BUDGET=${VFU_LAB_TIMEOUT:-180}
+BUDGET=${VFU_LAB_TIMEOUT:-420}
+ROUNDS=${VFU_LAB_ROUNDS:-3}
+FRAMES=${VFU_LAB_FRAMES:-10000}
 APT_TIMEOUT=${VFU_LAB_APT_TIMEOUT:-900}
 KEEP_RUNS=${VFU_LAB_KEEP_RUNS:-20}
 RUN=$LAB/share
@@ -40,7 +42,7 @@ die() {
 elapsed() { echo "$((EPOCHSECONDS - T0)) s"; }
 
 [[ $(id -u) -eq 0 ]] || die "run as root (debootstrap, chroot and bind mounts need it)"
-for v in BUDGET APT_TIMEOUT KEEP_RUNS; do
+for v in BUDGET APT_TIMEOUT KEEP_RUNS ROUNDS FRAMES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
 done
 mkdir -p "$LAB" "$RUN"
@@ -120,6 +122,15 @@ KDIR=
 prepare_kernel
 say "guest kernel $(cat "$KDIR/kver"), $(elapsed)"
 
+# ------------------------------------------------------------------ guest tool
+# lab-frames, the guest's end of the frame exchange, linked static for the
+# busybox initramfs.
+say "building lab-frames (static)"
+# shellcheck source=build-guest-tool.sh
+. "$HERE/build-guest-tool.sh" --lib
+GUEST_TOOL=$(build_guest_tool) || die "the static build of lab-frames failed"
+say "lab-frames built, $(elapsed)"
+
 # ------------------------------------------------------------------ initramfs
 # Rebuilt every run (about a second): busybox, the modules, /init.
 BUSYBOX=$(command -v busybox || true)
@@ -138,6 +149,7 @@ cp -a "$KDIR/modules/." "$INITRD_DIR/"
 cp "$KDIR/modules.list" "$INITRD_DIR/lab/modules.list"
 cp "$HERE/init.sh" "$INITRD_DIR/init"
 chmod 755 "$INITRD_DIR/init"
+cp "$GUEST_TOOL" "$INITRD_DIR/bin/lab-frames"
 (cd "$INITRD_DIR" && find . | cpio -o -H newc --quiet | gzip -1 >"$RUN/initramfs.cpio.gz")
 
 # ------------------------------------------------------------------ the server
@@ -156,7 +168,13 @@ mkdir -p "$OUT"
 ls -1d "$LAB"/runs/*/ 2>/dev/null | head -n -"$KEEP_RUNS" | xargs -r rm -rf
 SOCK=$RUN/vf0.sock
 rm -f "$SOCK"
-"$SERVER" "$SOCK" "$OUT/trace.txt" "${VFU_LAB_MODEL:-ixgbevf}" 2>"$OUT/server.log" &
+MODEL=${VFU_LAB_MODEL:-ixgbevf}
+PEER=() GUEST_ROUNDS=0
+if [[ $MODEL == ixgbevf* && $ROUNDS -gt 0 ]]; then
+    PEER=(--rounds "$ROUNDS" --count "$FRAMES")
+    GUEST_ROUNDS=$ROUNDS
+fi
+"$SERVER" "$SOCK" "$OUT/trace.txt" "$MODEL" "${PEER[@]}" 2>"$OUT/server.log" &
 SPID=$!
 for _ in $(seq 100); do
     [[ -S $SOCK ]] && break
@@ -177,7 +195,7 @@ timeout --kill-after=5 "$BUDGET" chroot "$ROOT" qemu-system-x86_64 \
     -machine q35,memory-backend=mem0 \
     -device pcie-root-port,id=rp1,chassis=1 -device "$DEV" \
     -kernel "$KDIR/vmlinux" -initrd "$RUN/initramfs.cpio.gz" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=7 no_timer_check" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=7 no_timer_check vfu.rounds=$GUEST_ROUNDS vfu.count=$FRAMES" \
     -nographic -no-reboot -nodefaults -serial stdio </dev/null >"$OUT/console.txt" 2>&1
 QRC=$?
 set -e
@@ -218,6 +236,10 @@ check() { # check <name> <what> <command...>
         RESULTS+=("  FAIL     $name: $what")
     fi
 }
+skip() { # skip <name> <why>
+    SKIPPED=$((SKIPPED + 1))
+    RESULTS+=("  SKIP     $1: $2")
+}
 con() { grep -q "$@" "$OUT/console.txt"; }
 tr_has() { grep -qE "$1" "$OUT/trace.txt" 2>/dev/null; }
 srv() { grep -qE "$1" "$OUT/server.log" 2>/dev/null; }
@@ -252,11 +274,42 @@ check guest-tx "frames the guest sent went through the model's TX queue" \
     eval '[[ $(srv_num "frames sent by the VF ([0-9]+)") -gt 0 ]]'
 check msix "the model's MSI-X messages reached the guest" \
     eval 'srv "MSI-X messages \\[[1-9]"'
-check no-violations "the guest driver broke no rule of the model" srv '^vfio_user_server: violations: 0$'
+# The frame exchange: each round `lab-frames guest` (Linux's driver) and
+# the server's peer (our PMD) each report every one of the other's frames
+# verified (result=ok needs rx_ok = acked = count), no corrupt or truncated
+# frame. Round 2 takes a link flap, round 3 a PF reset, mid-round.
+round_ok() { # round_ok <n>: both ends complete, nothing bad
+    con -E "^VFU-FRAMES round=$1 sent=$FRAMES rx_ok=$FRAMES rx_bad=0 .*result=ok$" &&
+        srv "PEER-FRAMES round=$1 sent=$FRAMES rx_ok=$FRAMES rx_bad=0 .*result=ok$"
+}
+if ((GUEST_ROUNDS >= 1)); then
+    check frames-both-ways "round 1: $FRAMES payload-checked frames each way, Linux's ixgbevf <-> our PMD through the model's switch" \
+        round_ok 1
+else
+    skip frames-both-ways "no rounds (VFU_LAB_ROUNDS=0 or not the ixgbevf model)"
+fi
+if ((GUEST_ROUNDS >= 2)); then
+    check frames-link-flap "round 2: a link flap mid-round, both drivers carry on, $FRAMES each way verified" \
+        eval 'srv "FAULT round=2 link-flap" && round_ok 2 && con -E "^VFU-DMESG .*NIC Link is Down"'
+else
+    skip frames-link-flap "fewer than 2 rounds"
+fi
+if ((GUEST_ROUNDS >= 3)); then
+    # Recovery: our PMD counts it; Linux's driver resets the VF again
+    # (VFCTRL.RST a third time: probe, open, after the PF reset).
+    check frames-pf-reset "round 3: a PF reset mid-round, both drivers re-initialise, $FRAMES each way verified" \
+        eval 'srv "FAULT round=3 pf-reset" && round_ok 3 && srv "HOST-VF pf_reset_recoveries=[1-9]" &&
+            [[ $(grep -c " BAR0 W 0x0000 len 4 val 0x04000000" "$OUT/trace.txt") -ge 3 ]]'
+else
+    skip frames-pf-reset "fewer than 3 rounds"
+fi
+check no-violations "neither driver broke a rule of the model" srv '^vfio_user_server: violations: 0$'
 check server-exit "the server exited 0 when QEMU disconnected" eval '[[ $SRC == 0 ]]'
 
-say "--- guest: ixgbevf's probe"
-grep -E '^VFU-(DEV|CAP|LINK|INSMOD|DRIVER|NETDEV|DMESG)' "$OUT/console.txt" | sed 's/^/    /' >&2 || true
+say "--- guest: ixgbevf's probe and the frame exchange"
+grep -E '^VFU-(DEV|CAP|LINK|INSMOD|DRIVER|NETDEV|DMESG|CARRIER|FRAMES |ROUND|STATS)' "$OUT/console.txt" | sed 's/^/    /' >&2 || true
+say "--- server"
+grep -vE '^vfio_user_server: (violation|\.\.\.)' "$OUT/server.log" | sed 's/^/    /' >&2 || true
 say "--- server: $(grep -c ' BAR0 R ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 reads, $(grep -c ' BAR0 W ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 writes, $(grep -c ' CFG ' "$OUT/trace.txt" 2>/dev/null || echo 0) config accesses; trace $OUT/trace.txt"
 printf '%s\n' "${RESULTS[@]}" >&2
 say "total $(elapsed) (boot $BOOT_S s)"

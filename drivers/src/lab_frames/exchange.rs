@@ -9,16 +9,21 @@
 //!   answer can be lost too) and learns the guest's MAC from it. A valid
 //!   data frame from the host also ends the guest's handshake.
 //! - **Window.** A side sends data frame `seq` only while `seq` is less
-//!   than what the other side acknowledged plus the window, so the
-//!   receiver's ring (512 descriptors on both VFs) never holds more than a
-//!   window of frames, however slow the receiver (a TCG guest is). If the
-//!   acknowledgements stop for [`STALL`] while the window is full, the
-//!   sender takes the frames in flight as lost and opens another window,
-//!   so that every frame is sent once and the loss shows as `missing`.
+//!   than the other side's lowest missing sequence number plus the window,
+//!   so the receiver's ring (512 descriptors on both VFs) never holds more
+//!   than a window of frames, however slow the receiver (a TCG guest is).
+//! - **Loss.** If the acknowledgements make no progress for [`STALL`]
+//!   while the window is full (or everything is sent and not all of it
+//!   verified), the sender goes back to the other side's lowest missing
+//!   frame and sends again from there (go-back-N): a fault in the middle
+//!   of a round (a PF reset, a link flap) costs time and duplicates
+//!   (`resent`, `rx_dup`), not frames. What never arrives by the timeout
+//!   shows as `missing`.
 //! - **Acknowledgements.** Every [`ACK_PERIOD`], and after every eighth of
-//!   a window of new frames: the count of distinct frames verified, and
-//!   whether the sender is done (all the other side's frames verified and
-//!   all its own acknowledged).
+//!   a window of new frames: the count of distinct frames verified, the
+//!   lowest sequence number not verified yet, and whether the sender is
+//!   done (all the other side's frames verified and all its own
+//!   acknowledged).
 //! - **End.** A side that is done stops when the other says it is done
 //!   too, or after [`LINGER`] (its last acknowledgements may have been
 //!   lost while the other side waited for them), or at the timeout.
@@ -41,8 +46,8 @@ use std::time::{Duration, Instant};
 pub const HELLO_INTERVAL: Duration = Duration::from_millis(200);
 /// Time between acknowledgements when fewer frames arrive.
 pub const ACK_PERIOD: Duration = Duration::from_millis(20);
-/// Window-blocked time without an acknowledgement after which the frames
-/// in flight are taken as lost.
+/// Window-blocked time without progress in the acknowledgements after
+/// which the frames in flight are taken as lost and sent again.
 pub const STALL: Duration = Duration::from_secs(1);
 /// How long a finished side waits for the other's "done".
 pub const LINGER: Duration = Duration::from_millis(500);
@@ -132,8 +137,10 @@ pub struct Report {
     pub rx_wrong_round: u64,
     /// Frames of other EtherTypes (the kernel's own), ignored.
     pub rx_other: u64,
-    /// Windows reopened after [`STALL`].
+    /// Times the sender went back after [`STALL`].
     pub stalls: u64,
+    /// Data frames sent again after going back.
+    pub resent: u64,
     /// Port service events during the round: resets seen.
     pub resets: u64,
     /// Port service events during the round: recoveries.
@@ -175,7 +182,7 @@ impl fmt::Display for Report {
             f,
             "round={} sent={} rx_ok={} rx_bad={} rx_dup={} missing={} secs={:.2} \
              count={} acked={} corrupt={} truncated={} foreign={} wrong_round={} \
-             misordered={} other={} hellos={} stalls={} resets={} recoveries={} ",
+             misordered={} other={} hellos={} stalls={} resent={} resets={} recoveries={} ",
             self.round,
             self.sent,
             self.rx_ok,
@@ -193,6 +200,7 @@ impl fmt::Display for Report {
             self.rx_other,
             self.hellos,
             self.stalls,
+            self.resent,
             self.resets,
             self.recoveries,
         )?;
@@ -256,6 +264,9 @@ impl<P: Port> Endpoint<P> {
 struct Seen {
     bits: Vec<u64>,
     highest: Option<u32>,
+    count: u32,
+    /// Leading words with every bit set (they only fill up).
+    full_words: usize,
 }
 
 impl Seen {
@@ -263,7 +274,22 @@ impl Seen {
         Seen {
             bits: vec![0; (count as usize).div_ceil(64)],
             highest: None,
+            count,
+            full_words: 0,
         }
+    }
+
+    /// The lowest sequence number not seen yet (the count when all are).
+    fn first_missing(&mut self) -> u32 {
+        while let Some(&w) = self.bits.get(self.full_words) {
+            if w != u64::MAX {
+                break;
+            }
+            self.full_words += 1;
+        }
+        let w = self.bits.get(self.full_words).copied().unwrap_or(u64::MAX);
+        let at = self.full_words as u64 * 64 + u64::from(w.trailing_ones());
+        at.min(u64::from(self.count)) as u32
     }
 
     /// Marks `seq` (below the count); false if it was already there.
@@ -318,7 +344,10 @@ pub fn run(
     let mut next_service = start;
     let mut acked_at_last_ack = 0u32;
     let mut last_ack_progress = start;
-    let mut credit = 0u64;
+    // The other side's lowest missing frame, and the next one to send
+    // (below `r.sent` after going back).
+    let mut peer_missing = 0u32;
+    let mut next_seq = 0u32;
     let mut answers_due = 0u32;
     let mut done_since: Option<Instant> = None;
     let mut rx = Burst::new();
@@ -397,12 +426,21 @@ pub fn run(
                         expect.peer = Some(src);
                     }
                 }
-                Verdict::Control(Control::Ack { verified, done }) if talking_to.is_some() => {
-                    // The count only grows; an older acknowledgement that
+                Verdict::Control(Control::Ack {
+                    verified,
+                    done,
+                    next_missing,
+                }) if talking_to.is_some() => {
+                    // Both only grow; an older acknowledgement that
                     // arrives late changes nothing.
                     let verified = verified.min(r.sent);
                     if verified > r.acked {
                         r.acked = verified;
+                        last_ack_progress = now;
+                    }
+                    let next_missing = next_missing.min(r.sent);
+                    if next_missing > peer_missing {
+                        peer_missing = next_missing;
                         last_ack_progress = now;
                     }
                     r.peer_done |= done;
@@ -466,24 +504,30 @@ pub fn run(
         }
         let done = talking_to.is_some() && r.complete();
         if let Some(peer) = talking_to {
-            // Data, under the window (widened by the stalls given up on).
-            let limit = (r.acked as u64 + cfg.window as u64 + credit).min(cfg.count as u64);
-            if (r.sent as u64) >= limit
-                && r.sent < cfg.count
+            // Data, under the window from the other side's first gap.
+            let limit =
+                (u64::from(peer_missing) + u64::from(cfg.window)).min(u64::from(cfg.count)) as u32;
+            if next_seq >= limit
+                && r.acked < cfg.count
                 && now.duration_since(last_ack_progress) >= STALL
             {
+                // Go back to the first frame the other side lacks.
                 r.stalls += 1;
-                credit += cfg.window as u64;
+                next_seq = peer_missing;
                 last_ack_progress = now;
             }
-            while (r.sent as u64) < limit && tx.len() < BURST {
+            while next_seq < limit && tx.len() < BURST {
                 let Some(mut m) = cache.alloc() else { break };
-                let len = frame::data_len(sends, cfg.round, r.sent);
+                let len = frame::data_len(sends, cfg.round, next_seq);
                 match m.append(len) {
                     Ok(buf) => {
-                        frame::write_data(buf, peer, me, sends, cfg.round, r.sent);
+                        frame::write_data(buf, peer, me, sends, cfg.round, next_seq);
                         tx.push(m);
-                        r.sent += 1;
+                        if next_seq < r.sent {
+                            r.resent += 1;
+                        }
+                        next_seq += 1;
+                        r.sent = r.sent.max(next_seq);
                     }
                     Err(_) => {
                         cache.free(m);
@@ -498,6 +542,7 @@ pub fn run(
                 let ack = Control::Ack {
                     verified: r.rx_ok,
                     done,
+                    next_missing: seen.first_missing(),
                 };
                 if push_control(&mut tx, cache, peer, ack) {
                     acked_at_last_ack = r.rx_ok;
@@ -542,6 +587,24 @@ mod tests {
         assert!(!s.insert(129));
         assert!(s.insert(64));
         assert!(!s.insert(0));
+    }
+
+    #[test]
+    fn first_missing_follows_the_gaps() {
+        let mut s = Seen::new(130);
+        assert_eq!(s.first_missing(), 0);
+        for q in 0..64 {
+            s.insert(q);
+        }
+        assert_eq!(s.first_missing(), 64, "a full word");
+        s.insert(65);
+        assert_eq!(s.first_missing(), 64, "65 does not fill the gap at 64");
+        s.insert(64);
+        assert_eq!(s.first_missing(), 66);
+        for q in 66..130 {
+            s.insert(q);
+        }
+        assert_eq!(s.first_missing(), 130, "all seen: the count");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub enum Control {
     Ack {
         /// Distinct data frames verified so far.
         verified: u32,
+        /// The lowest sequence number not verified yet (the count when all
+        /// are): the sender goes back to it when acknowledgements stall.
+        next_missing: u32,
         /// The sender is finished with the round.
         done: bool,
     },
@@ -291,15 +294,20 @@ pub fn write_control(
     control: Control,
 ) -> usize {
     let f = &mut buf[..MIN_FRAME];
-    let (kind, a, b) = match control {
-        Control::Hello { count } => (KIND_HELLO, count, 0),
-        Control::HelloAnswer { count } => (KIND_HELLO_ANSWER, count, 0),
-        Control::Ack { verified, done } => (KIND_ACK, verified, done as u32),
+    let (kind, a, b, c) = match control {
+        Control::Hello { count } => (KIND_HELLO, count, 0, 0),
+        Control::HelloAnswer { count } => (KIND_HELLO_ANSWER, count, 0, 0),
+        Control::Ack {
+            verified,
+            done,
+            next_missing,
+        } => (KIND_ACK, verified, done as u32, next_missing),
     };
     put_header(f, dst, src, kind, dir, round, 0);
     f[HEADER_LEN..].fill(0);
     f[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&a.to_be_bytes());
     f[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&b.to_be_bytes());
+    f[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&c.to_be_bytes());
     seal(f);
     MIN_FRAME
 }
@@ -339,17 +347,21 @@ pub fn classify(f: &[u8], expect: &Expect) -> Verdict {
         return Verdict::WrongRound;
     }
     let seq = be32(f, OFF_SEQ);
-    let (a, b) = if len >= HEADER_LEN + 8 {
-        (be32(f, HEADER_LEN), be32(f, HEADER_LEN + 4))
+    let (a, b, c) = if len >= HEADER_LEN + 12 {
+        (
+            be32(f, HEADER_LEN),
+            be32(f, HEADER_LEN + 4),
+            be32(f, HEADER_LEN + 8),
+        )
     } else {
-        (0, 0)
+        (0, 0, 0)
     };
     let control = |c| {
         // The length first: the body is only there in a 60-byte frame.
         let clean = len == MIN_FRAME
             && seq == 0
             && f[OFF_ZERO] == 0
-            && f[HEADER_LEN + 8..].iter().all(|&x| x == 0);
+            && f[HEADER_LEN + 12..].iter().all(|&x| x == 0);
         if clean {
             Verdict::Control(c)
         } else {
@@ -368,11 +380,12 @@ pub fn classify(f: &[u8], expect: &Expect) -> Verdict {
                 Verdict::Corrupt
             }
         }
-        KIND_HELLO if b == 0 => control(Control::Hello { count: a }),
-        KIND_HELLO_ANSWER if b == 0 => control(Control::HelloAnswer { count: a }),
-        KIND_ACK if b <= 1 => control(Control::Ack {
+        KIND_HELLO if b == 0 && c == 0 => control(Control::Hello { count: a }),
+        KIND_HELLO_ANSWER if b == 0 && c == 0 => control(Control::HelloAnswer { count: a }),
+        KIND_ACK if b <= 1 && c <= expect.count => control(Control::Ack {
             verified: a,
             done: b == 1,
+            next_missing: c,
         }),
         _ => Verdict::Corrupt,
     }
@@ -444,10 +457,12 @@ mod tests {
             Control::Ack {
                 verified: 42,
                 done: false,
+                next_missing: 40,
             },
             Control::Ack {
                 verified: 100,
                 done: true,
+                next_missing: 100,
             },
         ] {
             assert_eq!(classify(&control(3, c), &e), Verdict::Control(c));
@@ -464,6 +479,7 @@ mod tests {
         let ack = Control::Ack {
             verified: 1,
             done: false,
+            next_missing: 0,
         };
         let n = write_control(&mut buf, all, GUEST, Direction::GuestToHost, 3, ack);
         assert_eq!(classify(&buf[..n], &e), Verdict::Foreign);
@@ -557,11 +573,12 @@ mod tests {
         fn any_corrupted_control_byte_is_caught(
             verified in any::<u32>(),
             done in any::<bool>(),
+            next_missing in 0u32..=10,
             at in any::<prop::sample::Index>(),
             flip in 1u8..=255,
         ) {
             let e = at_host(1, 10);
-            let mut f = control(1, Control::Ack { verified, done });
+            let mut f = control(1, Control::Ack { verified, done, next_missing });
             let i = at.index(f.len());
             f[i] ^= flip;
             let v = classify(&f, &e);

@@ -316,6 +316,13 @@ pub struct Queue {
     pub late_writes: u64,
     /// DMA the device could not do because bus mastering was off.
     pub blocked: u64,
+    /// The device side (a PF reset) stopped the queue under the driver,
+    /// which cannot know until it looks: its tail writes until it
+    /// reprograms the queue are ignored, not a broken rule (the Linux
+    /// driver and ours both write them, seen in the vfio-user lab).
+    pub stopped_under_driver: bool,
+    /// Tail writes ignored while `stopped_under_driver`.
+    pub ignored_tails: u64,
 }
 
 fn dw(d: &[u32; 4], lo: usize) -> u64 {
@@ -354,6 +361,8 @@ impl Queue {
             dropped: 0,
             late_writes: 0,
             blocked: 0,
+            stopped_under_driver: false,
+            ignored_tails: 0,
         }
     }
 
@@ -425,6 +434,7 @@ impl Queue {
     /// A reset (VF reset, FLR, PF reset): the queue stops at once and
     /// everything goes back. `clear_regs` also zeroes the ring registers.
     pub fn reset(&mut self, iommu: &Iommu, clear_regs: bool) {
+        self.stopped_under_driver = false;
         self.finish_disable(iommu);
         self.ctl &= !QUEUE_ENABLE;
         self.fifo.clear();
@@ -480,6 +490,8 @@ impl Queue {
 
     /// A write to the control register.
     pub fn write_ctl(&mut self, cx: &mut Cx<'_>, value: u32, delays: &Delays) {
+        // The driver is programming the queue: it knows its state again.
+        self.stopped_under_driver = false;
         self.ctl = value & !QUEUE_ENABLE;
         let on = value & QUEUE_ENABLE != 0;
         match (self.en, on) {
@@ -599,7 +611,9 @@ impl Queue {
         let r = self.rules();
         let v = cx.iommu.violations();
         let Some(ring) = self.ring.filter(|_| self.en != Enable::Off) else {
-            if value != self.head {
+            if self.stopped_under_driver {
+                self.ignored_tails += 1;
+            } else if value != self.head {
                 v.record(
                     r.enable_before_tail,
                     format!(
@@ -697,13 +711,20 @@ impl Queue {
         let v = iommu.violations();
         let r = self.rules();
         let (pkt, hdr) = (dw(d, 0), dw(d, 2));
-        if hdr != 0 {
+        // A posted descriptor must not look completed to its driver,
+        // whichever completion signal it reads: DD (DPDK, ours: they write
+        // hdr_addr = 0, A.8 #2) or a non-zero write-back length (Linux
+        // zeroes only wb.upper.length, bits 47:32 of the upper quadword,
+        // and leaves the old status: seen in the vfio-user lab). With
+        // one-buffer descriptors the device ignores hdr_addr otherwise.
+        let stale_dd = hdr & RX_DD as u64 != 0;
+        let stale_len = (hdr >> 32) & 0xffff != 0;
+        if stale_dd && stale_len {
             v.record(
                 r.rx_post_dd,
                 format!(
-                    "{} descriptor {slot} posted with hdr_addr {hdr:#x}{} (write 0: it overlaps the status and DD)",
+                    "{} descriptor {slot} posted with hdr_addr {hdr:#x}: DD set and a length (write 0: it overlaps the status, DD and the length)",
                     self.tag,
-                    if hdr & RX_DD as u64 != 0 { ", DD set" } else { "" }
                 ),
             );
         }

@@ -546,6 +546,13 @@ impl Ixgbevf {
         Ok(Self::build(cfg, dev, Some(port)))
     }
 
+    /// A VF after power-on on a switch port its host attached already
+    /// (`veb.attach()`, which is what can fail): for a host that builds
+    /// the model inside a device's start, where nothing may fail.
+    pub fn with_port(cfg: IxgbevfConfig, dev: u32, port: VebPort) -> Ixgbevf {
+        Self::build(cfg, dev, Some(port))
+    }
+
     /// Start a model of `cfg` in `iommu`, attached to `veb` and woken by
     /// it.
     pub fn start_on(
@@ -821,7 +828,11 @@ impl Ixgbevf {
         self.link_up = false;
         self.ping();
         for q in self.rx.iter_mut().chain(self.tx.iter_mut()) {
+            let was_enabled = q.active();
             q.reset(cx.iommu, true);
+            // Under the driver: it learns of the reset only from the
+            // mailbox, and keeps writing tails meanwhile.
+            q.stopped_under_driver = was_enabled;
         }
         for q in &mut self.tx {
             q.dca = DCA_TXCTRL_DEFAULT;

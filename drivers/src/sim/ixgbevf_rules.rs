@@ -350,6 +350,26 @@ fn enable_before_tail() {
     t.dev.violations().expect("enable-before-tail");
 }
 
+/// A PF reset stops the queues under the driver, which learns of it
+/// only from the mailbox: its tail writes until then are ignored, not a
+/// broken rule (Linux's ixgbevf writes them, seen in the vfio-user lab).
+/// Once the driver reprograms the queue, the rule holds again.
+#[test]
+fn tails_written_after_a_pf_reset_are_ignored_until_the_driver_reprograms() {
+    let t = raw();
+    t.init();
+    let _ring = t.tx_ring(0, 8);
+    t.dev.pf_reset_begin();
+    t.w(txr(0, Q_TAIL), 3);
+    t.w(txr(0, Q_TAIL), 4);
+    assert_eq!(t.dev.with(|m, _| m.tx[0].ignored_tails), 2);
+    assert!(t.dev.violations().all().is_empty());
+    t.dev.pf_reset_end();
+    t.w(txr(0, Q_CTL), 0);
+    t.w(txr(0, Q_TAIL), 5);
+    t.dev.violations().expect("enable-before-tail");
+}
+
 #[test]
 fn ring_base_alignment_and_length_multiples() {
     let t = raw();
@@ -416,6 +436,32 @@ fn rdt_never_equals_rdh_with_a_full_ring() {
 // ---- write-back and ownership ---------------------------------------------------
 
 /// The driver takes an RX descriptor the device still owns (no DD).
+/// A posted RX descriptor must not look completed: a stale write-back
+/// with DD and a length is caught; Linux's way (the old status left,
+/// wb.upper.length zeroed, A.8 #2: it reads length != 0 as done) is not
+/// a broken rule (seen in the vfio-user lab).
+#[test]
+fn rx_post_must_not_look_completed() {
+    let t = raw();
+    t.init();
+    let ring = t.rx_ring(0, 8);
+    t.dev.pause();
+    let (m0, m1) = (t.buf(), t.buf());
+    let (a0, a1) = (m0.data_iova().get(), m1.data_iova().get());
+    // Linux: status with DD and EOP left, length 0.
+    put(&ring, 0, [lo(a0), hi(a0), adv::RX_DD | adv::RX_EOP, 0]);
+    t.w(rxr(0, Q_TAIL), 1);
+    assert!(t.dev.violations().all().is_empty());
+    // A stale write-back: DD and a length of 60.
+    put(&ring, 1, [lo(a1), hi(a1), adv::RX_DD | adv::RX_EOP, 60]);
+    t.w(rxr(0, Q_TAIL), 2);
+    t.dev.violations().expect("rx-post-clears-dd");
+    t.dev.resume();
+    t.w(rxr(0, Q_CTL), 0);
+    t.poll_enable(rxr(0, Q_CTL), false);
+    drop((m0, m1));
+}
+
 #[test]
 fn rx_descriptor_taken_before_its_write_back() {
     let t = raw();

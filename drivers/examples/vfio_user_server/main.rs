@@ -1,0 +1,270 @@
+//! Serves a device model to a QEMU guest over vfio-user, for
+//! scripts/vfio-user-lab. A test tool (needs the `sim` feature), not part
+//! of any product build: it lives next to the models it serves.
+//!
+//!   vfio_user_server SOCKET TRACE [MODEL] [--rounds N] [--count N]
+//!                    [--round-timeout SECS]
+//!
+//! MODEL is `regfile` (the 82599 VF config space over a plain register
+//! file) or `ixgbevf[:82599|x540|x550|x550em]` (82599 by default): VF 0 of
+//! a modelled ixgbe PF, admin MAC 02:09:00:00:00:01, served to the guest.
+//! With `--rounds N` (ixgbevf only) the PF gets a second VF, admin MAC
+//! 02:09:00:00:00:02, driven here by our ixgbevf PMD, which exchanges
+//! `--count` (10000) payload-checked frames each way with the guest's
+//! `lab-frames guest` per round through the PF's switch; round 2 takes a
+//! link flap and round 3 a PF reset, injected mid-round (host_vf.rs).
+//! At the end it prints what the guest's driver did, each round's
+//! `PEER-FRAMES` line, and every rule of the model either driver broke
+//! (`violations: N`, one line each). Exits 0 when QEMU disconnects with
+//! every round complete and no violation, 1 on a protocol or socket error,
+//! a violation or an incomplete round, 2 on bad arguments.
+
+mod host_vf;
+
+use drivers::net::MacAddr;
+use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfConfig};
+use drivers::sim::ixgbevf_veb::{Veb, VebConfig};
+use drivers::sim::vfio_user::{ixgbevf_config_space, serve, RegisterFileVf, ServedModel};
+use drivers::sim::Iommu;
+use host_vf::{HostVf, Outcome, Plan};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The admin MAC the modelled PF gives the guest's VF (`ip link set PF vf
+/// 0 mac ...` on a real host).
+const GUEST_VF_MAC: MacAddr = MacAddr([0x02, 0x09, 0x00, 0x00, 0x00, 0x01]);
+
+const USAGE: &str =
+    "usage: vfio_user_server SOCKET TRACE [regfile|ixgbevf[:82599|x540|x550|x550em]] \
+[--rounds N] [--count N] [--round-timeout SECS]";
+
+struct Args {
+    sock: String,
+    trace: String,
+    flavor: Option<Flavor>,
+    plan: Plan,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut pos = Vec::new();
+    let mut plan = Plan {
+        rounds: 0,
+        count: 10_000,
+        round_timeout: Duration::from_secs(150),
+    };
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let mut num = |what: &str| -> Result<u32, String> {
+            let v = it.next().ok_or(format!("{what} needs a value"))?;
+            v.parse()
+                .map_err(|_| format!("{what}: {v:?} is not a whole number"))
+        };
+        match a.as_str() {
+            "--rounds" => plan.rounds = num("--rounds")?,
+            "--count" => plan.count = num("--count")?.max(1),
+            "--round-timeout" => {
+                plan.round_timeout = Duration::from_secs(u64::from(num("--round-timeout")?.max(1)))
+            }
+            o if o.starts_with("--") => return Err(format!("unknown option {o}")),
+            _ => pos.push(a.clone()),
+        }
+    }
+    let (sock, trace) = match (pos.first(), pos.get(1)) {
+        (Some(s), Some(t)) => (s.clone(), t.clone()),
+        _ => return Err("SOCKET and TRACE are required".into()),
+    };
+    let flavor = match pos.get(2).map_or("regfile", String::as_str) {
+        "regfile" => None,
+        "ixgbevf" | "ixgbevf:82599" => Some(Flavor::X82599),
+        "ixgbevf:x540" => Some(Flavor::X540),
+        "ixgbevf:x550" => Some(Flavor::X550),
+        "ixgbevf:x550em" => Some(Flavor::X550EmX),
+        m => return Err(format!("unknown model '{m}'")),
+    };
+    if pos.len() > 3 {
+        return Err(format!("unexpected argument {:?}", pos[3]));
+    }
+    if flavor.is_none() && plan.rounds > 0 {
+        return Err("--rounds needs the ixgbevf model".into());
+    }
+    Ok(Args {
+        sock,
+        trace,
+        flavor,
+        plan,
+    })
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let args = match parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vfio_user_server: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let trace: Box<dyn Write> = match File::create(&args.trace) {
+        // Line-buffered enough: the writer is flushed when serve returns,
+        // and the lab reads the trace only after QEMU exited.
+        Ok(f) => Box::new(BufWriter::new(f)),
+        Err(e) => {
+            eprintln!("vfio_user_server: cannot create {}: {e}", args.trace);
+            return ExitCode::from(2);
+        }
+    };
+    let sock = Path::new(&args.sock);
+    match args.flavor {
+        None => serve_regfile(sock, trace),
+        Some(f) => serve_ixgbevf(sock, trace, f, args.plan),
+    }
+}
+
+fn serve_regfile(sock: &Path, trace: Box<dyn Write>) -> ExitCode {
+    let mut dev = RegisterFileVf::new();
+    eprintln!(
+        "vfio_user_server: serving regfile (8086:10ed) on {}",
+        sock.display()
+    );
+    let r = serve(sock, &mut dev, trace);
+    eprintln!(
+        "vfio_user_server: BAR0 reads {} writes {}",
+        dev.reads, dev.writes
+    );
+    exit(r.map(|()| 0))
+}
+
+fn serve_ixgbevf(sock: &Path, trace: Box<dyn Write>, flavor: Flavor, plan: Plan) -> ExitCode {
+    let veb = Veb::new(VebConfig::default());
+    let iommu = Iommu::new();
+    let port = match veb.attach() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vfio_user_server: switch: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let veb_port = port.port();
+    let cfg = IxgbevfConfig::new(flavor, Some(GUEST_VF_MAC));
+    let mut dev = ServedModel::start(ixgbevf_config_space(flavor.device_id()), &iommu, |n| {
+        Ixgbevf::with_port(cfg, n, port)
+    });
+    if let Err(e) = veb.set_waker(veb_port, dev.sim().waker()) {
+        eprintln!("vfio_user_server: switch: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "vfio_user_server: serving the ixgbevf model ({flavor:?}, 8086:{:04x}, VF MAC {GUEST_VF_MAC}) on {}",
+        flavor.device_id(),
+        sock.display()
+    );
+
+    // The host's VF and its rounds run beside the connection; the
+    // outcome is read when QEMU has gone (the thread is not joined: a
+    // round waiting for a guest that died ends with the process).
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let mut host_iommu = None;
+    if plan.rounds > 0 {
+        match HostVf::open(&veb, flavor) {
+            Ok(mut host) => {
+                eprintln!(
+                    "vfio_user_server: host VF {} on the switch, our PMD, {} round(s) of {} frames each way",
+                    host_vf::HOST_VF_MAC, plan.rounds, plan.count
+                );
+                host_iommu = Some(host.iommu());
+                let out = Arc::clone(&outcome);
+                std::thread::spawn(move || {
+                    host.run(plan, &out);
+                    // The host's VF lives until the process ends: its
+                    // violations are taken (not asserted) at the end.
+                    loop {
+                        std::thread::park();
+                    }
+                });
+            }
+            Err(e) => {
+                eprintln!("vfio_user_server: host VF: {e}");
+                lock(&outcome).error = Some(format!("host VF: {e}"));
+            }
+        }
+    }
+
+    let r = serve(sock, &mut dev, trace);
+    let (wire, irqs, requests) = dev.sim().with(|m, _| {
+        (
+            m.wire.len(),
+            m.irq.sent,
+            m.mbx
+                .requests
+                .iter()
+                .map(|w| format!("{w:#x}"))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let c = veb.port_counters(veb_port).unwrap_or_default();
+    eprintln!(
+        "vfio_user_server: guest RAM sections {}, odd BAR accesses {}, frames sent by the VF {}, \
+         received {}, MSI-X messages {irqs:?}",
+        dev.sections,
+        dev.odd_accesses,
+        c.tx_frames + wire as u64,
+        c.rx_frames,
+    );
+    eprintln!("vfio_user_server: mailbox requests {}", requests.join(" "));
+    let mut bad = false;
+    if plan.rounds > 0 {
+        let o = lock(&outcome);
+        eprintln!(
+            "vfio_user_server: rounds complete {} of {}{}",
+            o.complete,
+            plan.rounds,
+            o.error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" ({e})"))
+        );
+        bad |= o.complete != plan.rounds;
+    }
+    let mut violations = dev.finish();
+    if let Some(h) = host_iommu {
+        violations.extend(h.violations().take());
+    }
+    eprintln!("vfio_user_server: violations: {}", violations.len());
+    // The first few in full; a driver that breaks a rule tends to break
+    // it on every descriptor.
+    for v in violations.iter().take(20) {
+        eprintln!("vfio_user_server: {v}");
+    }
+    if violations.len() > 20 {
+        eprintln!("vfio_user_server: ... and {} more", violations.len() - 20);
+    }
+    bad |= !violations.is_empty();
+    let code = u8::from(bad);
+    let _ = std::io::stderr().flush();
+    match r {
+        // The host thread may still hold its device: leave without
+        // waiting for it.
+        Ok(()) => std::process::exit(i32::from(code)),
+        Err(e) => {
+            eprintln!("vfio_user_server: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn lock(m: &Mutex<Outcome>) -> std::sync::MutexGuard<'_, Outcome> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn exit(r: Result<u8, drivers::sim::vfio_user::ServeError>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vfio_user_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
