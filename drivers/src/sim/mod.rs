@@ -548,6 +548,8 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
 #[cfg(test)]
 mod igbvf_rules;
 #[cfg(test)]
+mod ixgbevf_irq_tests;
+#[cfg(test)]
 mod ixgbevf_rules;
 #[cfg(test)]
 mod ixgbevf_veb_tests;
