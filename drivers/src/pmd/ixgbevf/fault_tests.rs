@@ -50,7 +50,7 @@ fn mailbox_timeout_resets_and_recovers_once_the_pf_answers() {
     let mut c = cfg(&dev, 64);
     // A short mailbox timeout (the hardware's is 2000 × 500 µs, A.5.1)
     // keeps each attempt against the silent PF brief.
-    c.timing.mbx.mbx.polls = 1_000;
+    c.timing.mbx.mbx.polls = 3_000;
     let mut port = IxgbevfPort::new(dev.bar(), c).unwrap();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
     rx_and_check(&dev, &mut rx[0], &mut cache, 0, 100);
