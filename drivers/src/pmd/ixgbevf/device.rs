@@ -5,7 +5,7 @@
 //! (A.6 step 21, A.8 #14), which puts all of it back.
 
 use super::filters::{self, ApplyError};
-use super::link::{check_link, LinkConfirm, LinkState as VfLink};
+use super::link::{check_link, LinkConfirm, LinkState as VfLink, ResetCause};
 use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfTiming, XcastMode, RSS_KEY_BYTES};
 use super::queues::{enable_rx, enable_tx, psrtype, EnableTiming, QueueError};
 use super::regs::*;
@@ -224,6 +224,26 @@ enum Phase {
     Halted,
 }
 
+/// Resets the link check called for, by cause (A.6 step 21, A.8 #14),
+/// so an operator can tell a PF reset from a PF that stopped answering.
+#[derive(Clone, Copy, Debug, Default)]
+struct ResetCounts {
+    pf_reset: u64,
+    cts_lost: u64,
+    mbx_timeout: u64,
+}
+
+impl ResetCounts {
+    fn count(&mut self, cause: ResetCause) {
+        let n = match cause {
+            ResetCause::PfReset => &mut self.pf_reset,
+            ResetCause::CtsLost(_) => &mut self.cts_lost,
+            ResetCause::MailboxTimedOut => &mut self.mbx_timeout,
+        };
+        *n += 1;
+    }
+}
+
 #[derive(Debug)]
 struct RxHandle {
     hw: RxHw,
@@ -258,6 +278,8 @@ pub struct IxgbevfPort<R: RegisterSpace + 'static> {
     queues_given: bool,
     phase: Phase,
     recoveries: u64,
+    /// Resets the link check called for, by cause.
+    resets: ResetCounts,
     /// Last link state the check found.
     vf_link: VfLink,
     /// When [`service`](Self::service) last ran the link check.
@@ -317,6 +339,7 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             queues_given: false,
             phase: Phase::Running,
             recoveries: 0,
+            resets: ResetCounts::default(),
             vf_link: VfLink::Down,
             last_link_check: None,
             rss: RssState::Off,
@@ -608,12 +631,13 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
                     Ok(l) => l,
                     Err(e) => {
                         log::warn!("{}: link check: {e}; resetting the VF", self.cfg.name);
-                        VfLink::ResetNeeded(super::link::ResetCause::MailboxTimedOut)
+                        VfLink::ResetNeeded(ResetCause::MailboxTimedOut)
                     }
                 };
                 self.vf_link = link;
                 if let VfLink::ResetNeeded(cause) = link {
                     log::warn!("{}: {cause:?}; stopping queues", self.cfg.name);
+                    self.resets.count(cause);
                     self.stop_queues();
                     self.phase = Phase::Stopping { restart: true };
                     return Ok(ServiceEvent::ResetDetected);
@@ -657,6 +681,9 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
         let hw = self.hw_stats();
         x.extend([
             ("pf_reset_recoveries", self.recoveries),
+            ("reset_pf_reset", self.resets.pf_reset),
+            ("reset_cts_lost", self.resets.cts_lost),
+            ("reset_mbx_timeout", self.resets.mbx_timeout),
             (
                 "rss_queues",
                 self.rx.len() as u64 * u64::from(self.rss != RssState::Off),

@@ -17,12 +17,16 @@
 //! ([`open`]), so `open_vf` opens these VFs.
 
 pub mod device;
+#[cfg(test)]
+mod fault_tests;
 pub mod filters;
 pub mod link;
 pub mod mailbox;
 #[cfg(test)]
 mod mailbox_tests;
 mod open;
+#[cfg(test)]
+mod prop_tests;
 pub mod queues;
 pub mod regs;
 pub mod reset;

@@ -30,7 +30,7 @@ pub(super) fn model(mc: ModelConfig) -> IxgbevfSim {
     Ixgbevf::start(mc, &Iommu::new())
 }
 
-fn vf(flavor: Flavor, admin: Option<MacAddr>) -> IxgbevfSim {
+pub(super) fn vf(flavor: Flavor, admin: Option<MacAddr>) -> IxgbevfSim {
     model(ModelConfig::new(flavor, admin))
 }
 
@@ -83,7 +83,7 @@ pub(super) fn cfg(dev: &IxgbevfSim, ring: usize) -> IxgbevfConfig {
     c
 }
 
-fn port(dev: &IxgbevfSim, ring: usize) -> IxgbevfPort<IxgbevfBar> {
+pub(super) fn port(dev: &IxgbevfSim, ring: usize) -> IxgbevfPort<IxgbevfBar> {
     IxgbevfPort::new(dev.bar(), cfg(dev, ring)).unwrap()
 }
 
@@ -101,12 +101,12 @@ pub(super) fn frame(seq: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn len_of(seq: u32) -> usize {
+pub(super) fn len_of(seq: u32) -> usize {
     60 + (seq as usize * 13) % 1455
 }
 
 /// Inject frames `first..first + n` and receive them, checking each.
-fn rx_and_check(
+pub(super) fn rx_and_check(
     dev: &IxgbevfSim,
     rx: &mut IxgbevfRx<IxgbevfBar>,
     cache: &mut PoolCache,
@@ -143,7 +143,7 @@ pub(super) fn tx_packet(cache: &mut PoolCache, data: &[u8]) -> Mbuf {
 
 /// Send frames `first..first + n`, then check the wire has them in order
 /// and every buffer came back.
-fn tx_and_check(
+pub(super) fn tx_and_check(
     dev: &IxgbevfSim,
     tx: &mut IxgbevfTx<IxgbevfBar>,
     cache: &mut PoolCache,
