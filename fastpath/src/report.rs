@@ -134,6 +134,13 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     if !drops.is_empty() {
         let _ = write!(line, " | drops: {}", drops.join(" "));
     }
+    if now.violations > prev.violations {
+        let _ = write!(
+            line,
+            " | VIOLATIONS: the device models saw {} rule(s) broken (listed at the end)",
+            now.violations - prev.violations
+        );
+    }
     let starved = starved_ports(prev, now);
     if !starved.is_empty() {
         let _ = write!(
@@ -217,6 +224,16 @@ pub fn final_summary(r: &FinalReport) -> String {
             "ERROR: worker on CPU {cpu} panicked (its buffers were still returned)"
         );
     }
+    for v in &r.violations {
+        let _ = writeln!(s, "VIOLATION: {v}");
+    }
+    if !r.violations.is_empty() {
+        let _ = writeln!(
+            s,
+            "ERROR: the device models saw {} rule(s) broken by the driver: the audit fails",
+            r.violations.len()
+        );
+    }
     let _ = write!(
         s,
         "buffers: {} of {} back in the pool{}",
@@ -292,6 +309,7 @@ mod tests {
             xstats: vec![Vec::new(), Vec::new()],
             pool_available: 0,
             pool_count: 10,
+            violations: 0,
         }
     }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 /// A device model a simulated port can be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimModel {
+pub enum VfModel {
     /// An ixgbevf VF of this flavor.
     Ixgbevf(Flavor),
 }
@@ -114,7 +114,7 @@ impl SimSpace {
     /// must be mapped in [`mapper`](Self::mapper).
     pub fn open(
         &mut self,
-        model: SimModel,
+        model: VfModel,
         cfg: &crate::pmd::VfConfig,
         pool: &Pool,
     ) -> Result<SimVfPort, SimPortError> {
@@ -125,7 +125,7 @@ impl SimSpace {
         let Ok(vf) = u8::try_from(self.vfs) else {
             return Err(SimPortError::TooManyVfs { port });
         };
-        let SimModel::Ixgbevf(flavor) = model;
+        let VfModel::Ixgbevf(flavor) = model;
         let device_id = flavor.device_id();
         let device: SupportedDevice = *crate::pci::lookup(INTEL, device_id)
             .ok_or(SimPortError::NoDeviceRow { port, device_id })?;
@@ -265,10 +265,10 @@ mod tests {
         let mut space = SimSpace::new();
         let pool = pool(&space, 1024);
         let mut a = space
-            .open(SimModel::Ixgbevf(Flavor::X550), &test_cfg(0), &pool)
+            .open(VfModel::Ixgbevf(Flavor::X550), &test_cfg(0), &pool)
             .unwrap();
         let b = space
-            .open(SimModel::Ixgbevf(Flavor::X82599), &test_cfg(1), &pool)
+            .open(VfModel::Ixgbevf(Flavor::X82599), &test_cfg(1), &pool)
             .unwrap();
         assert_eq!(a.info().mac, sim_vf_mac(0));
         assert_eq!(b.info().mac, sim_vf_mac(1));
@@ -305,7 +305,7 @@ mod tests {
         let other = SimSpace::new();
         let pool = pool(&other, 256);
         let e = space
-            .open(SimModel::Ixgbevf(Flavor::X540), &test_cfg(0), &pool)
+            .open(VfModel::Ixgbevf(Flavor::X540), &test_cfg(0), &pool)
             .unwrap_err();
         assert!(matches!(e, SimPortError::PoolNotMapped { .. }), "{e}");
     }
@@ -317,7 +317,7 @@ mod tests {
         let mut space = SimSpace::new();
         let pool = pool(&space, 256);
         let a = space
-            .open(SimModel::Ixgbevf(Flavor::X540), &test_cfg(0), &pool)
+            .open(VfModel::Ixgbevf(Flavor::X540), &test_cfg(0), &pool)
             .unwrap();
         // A read outside BAR0: the register-access rule.
         use crate::mmio::RegisterSpace;
