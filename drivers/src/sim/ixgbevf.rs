@@ -16,9 +16,13 @@
 //! 32/36-bit widths (A.2), the X550 RSS registers as storage (A.8 #11), and
 //! faults: VF reset, PF reset, link down/up, admin MAC change, a PF that
 //! stops answering.
+//! Attached to a switch ([`super::ixgbevf_veb::Veb`], [`Ixgbevf::start_on`])
+//! the VF's transmitted frames are switched to the PF's other VFs and its
+//! uplink, with MAC/multicast/VLAN filtering of what each VF receives;
+//! alone ([`Ixgbevf::start`]) they go to [`Ixgbevf::wire`].
 //! Not modelled yet: EITR moderation (the registers are kept), RSS
-//! spreading and the MAC/VLAN filtering of received frames (frames are
-//! injected into a queue), RX checksum and packet-type results beyond what
+//! spreading (every received frame goes to queue 0,
+//! [`Ixgbevf::rx_queue_for`]), RX checksum and packet-type results beyond what
 //! a test puts in an [`RxFrame`], head write-back (A.8 #16: unused), and
 //! of the newer mailbox protocol (API 1.5, or 1.7 with ESX_MBX, A.5.2)
 //! only its lockless reads (accepted once it is negotiated).
@@ -41,11 +45,13 @@
 
 use super::adv::{AdvSpec, CcRules, Delays, Queue, QueueRules, RxFrame, Setup};
 use super::ixgbevf_pf::{self, IxgbePf, MacType, PfRules, PfSetup};
+use super::ixgbevf_veb::{PfEvent, Veb, VebError, VebPort};
 use super::mailbox::{self, Mailbox, MailboxRules, PfDelays};
 use super::ownership::{DmaRules, QueueTag};
 use super::violation::Rule;
 use super::{Cx, DeviceModel, SimDevice};
 use crate::net::MacAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // ---- A.2 register map (BAR0 offsets) -----------------------------------------
@@ -490,8 +496,11 @@ pub struct Ixgbevf {
     rst_due: Option<Instant>,
     /// A PF reset is under way (RSTI up until it ends).
     pub pf_in_reset: bool,
-    /// Frames the VF transmitted, in order.
+    /// Frames the VF transmitted, in order (alone; on a switch they are
+    /// switched instead).
     pub wire: Vec<Vec<u8>>,
+    /// The switch port, when the VF is one of a modelled PF's.
+    veb: Option<VebPort>,
     /// RX frames dropped because the link was down.
     pub link_drops: u64,
 }
@@ -505,6 +514,38 @@ impl Ixgbevf {
     /// A VF after power-on: queues off, link up at 10G, the PF up and
     /// waiting for VF_RESET.
     pub fn new(cfg: IxgbevfConfig, dev: u32) -> Ixgbevf {
+        Self::build(cfg, dev, None)
+    }
+
+    /// A VF after power-on attached to `veb` (the next free port). Its
+    /// host must give the switch a way to wake its device thread
+    /// (`veb.set_waker(model.veb_port().unwrap(), waker)`), or it sees
+    /// switched frames only when it runs for another reason.
+    pub fn new_on(veb: &Arc<Veb>, cfg: IxgbevfConfig, dev: u32) -> Result<Ixgbevf, VebError> {
+        let port = veb.attach()?;
+        Ok(Self::build(cfg, dev, Some(port)))
+    }
+
+    /// Start a model of `cfg` in `iommu`, attached to `veb` and woken by
+    /// it.
+    pub fn start_on(
+        veb: &Arc<Veb>,
+        cfg: IxgbevfConfig,
+        iommu: &Arc<super::Iommu>,
+    ) -> Result<IxgbevfSim, VebError> {
+        let port = veb.attach()?;
+        let n = port.port();
+        let sim = SimDevice::start(iommu, |dev| Self::build(cfg, dev, Some(port)));
+        veb.set_waker(n, sim.waker())?;
+        Ok(sim)
+    }
+
+    /// The switch port, if attached.
+    pub fn veb_port(&self) -> Option<usize> {
+        self.veb.as_ref().map(VebPort::port)
+    }
+
+    fn build(cfg: IxgbevfConfig, dev: u32, veb: Option<VebPort>) -> Ixgbevf {
         let spec = cfg.flavor.spec();
         let queues = |tx: bool| -> Vec<Queue> {
             (0..QUEUES as u8)
@@ -535,10 +576,15 @@ impl Ixgbevf {
             rst_due: None,
             pf_in_reset: false,
             wire: Vec::new(),
+            veb,
             link_drops: 0,
             cfg,
         };
         m.sync_pf();
+        if let Some(p) = &mut m.veb {
+            // The switch knows the admin MAC before the first pass.
+            p.publish(&m.pf);
+        }
         m
     }
 
@@ -624,6 +670,39 @@ impl Ixgbevf {
             self.mprc = self.mprc.wrapping_add(1);
         }
         ok
+    }
+
+    /// The RX queue a received frame goes to: queue 0 until RSS is
+    /// modelled (then the hash → RETA, A.8 #11).
+    pub fn rx_queue_for(&self, _frame: &[u8]) -> usize {
+        0
+    }
+
+    /// Apply a PF-wide event the switch posted.
+    fn apply(&mut self, cx: &mut Cx<'_>, e: PfEvent) {
+        match e {
+            PfEvent::ResetBegin => self.pf_reset_begin(cx),
+            PfEvent::ResetEnd => self.pf_reset_end(),
+            PfEvent::Link(up) => self.set_link(up),
+            PfEvent::AdminMac(mac) => self.admin_set_mac(mac),
+        }
+    }
+
+    /// Take what the switch has for this VF: events first, then frames
+    /// into their RX queue.
+    fn take_switched(&mut self, cx: &mut Cx<'_>) {
+        let Some(mut port) = self.veb.take() else {
+            return;
+        };
+        let taken = port.take();
+        for &e in taken.events {
+            self.apply(cx, e);
+        }
+        while let Some(f) = taken.frames.pop_front() {
+            let q = self.rx_queue_for(&f.data);
+            self.inject(q, f);
+        }
+        self.veb = Some(port);
     }
 
     /// Block (or unblock) the wire: TX descriptors wait.
@@ -955,6 +1034,7 @@ impl DeviceModel for Ixgbevf {
     }
 
     fn run(&mut self, cx: &mut Cx<'_>) {
+        self.take_switched(cx);
         let v = cx.iommu.violations();
         let before = self.mbx.peek();
         let resets = self.pf.vf_resets;
@@ -991,8 +1071,20 @@ impl DeviceModel for Ixgbevf {
                 self.irq.raise(self.irq.queue_vector(q, true));
             }
         }
-        for q in &mut self.tx {
-            self.wire.append(&mut q.sent);
+        match &mut self.veb {
+            Some(port) => {
+                // The PF's view first: a MAC set in this pass is the
+                // source the anti-spoof check allows.
+                port.publish(&self.pf);
+                for q in &mut self.tx {
+                    port.transmit(&mut q.sent);
+                }
+            }
+            None => {
+                for q in &mut self.tx {
+                    self.wire.append(&mut q.sent);
+                }
+            }
         }
     }
 
@@ -1037,6 +1129,11 @@ impl SimDevice<Ixgbevf> {
     /// A frame with metadata to RX queue `q`.
     pub fn inject_frame(&self, q: usize, f: RxFrame) -> bool {
         self.with(|m, _| m.inject(q, f))
+    }
+
+    /// The switch port, if attached.
+    pub fn veb_port(&self) -> Option<usize> {
+        self.with(|m, _| m.veb_port())
     }
 
     /// Take the frames sent so far.

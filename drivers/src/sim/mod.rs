@@ -18,7 +18,8 @@
 //! - [`mailbox`]: the VF↔PF mailbox hardware and a PF-side responder.
 //! - [`igbvf`]: the 82576 / I350 VF.
 //! - [`ixgbevf`]: the 82599 / X540 / X550 VF, with the Linux ixgbe PF in
-//!   [`ixgbevf_pf`].
+//!   [`ixgbevf_pf`] and the PF's embedded switch between VFs in
+//!   [`ixgbevf_veb`].
 //! - [`vf_port`]: a model with our driver on it as a port of a run
 //!   (`fastpath run --ports sim:ixgbevf`).
 //! - `vfio_user`: serving a model to a guest kernel over vfio-user (cargo
@@ -32,6 +33,7 @@ pub mod igbvf;
 mod iommu;
 pub mod ixgbevf;
 pub mod ixgbevf_pf;
+pub mod ixgbevf_veb;
 pub mod mailbox;
 pub mod ownership;
 pub mod vf_port;
@@ -46,7 +48,7 @@ use crate::mmio::RegisterSpace;
 use crate::pci::{FunctionError, PciFunction};
 use adv::Delays;
 use ownership::{DmaRules, QueueTag};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -118,6 +120,74 @@ pub trait DeviceModel: Send + 'static {
     fn bad_access(&mut self, cx: &mut Cx<'_>, offset: u32, write: bool);
 }
 
+/// What wakes a device thread: rung by anything that gives it work (a
+/// register access, a test trigger, a frame another device put in its
+/// inbox). A leaf lock: nothing else is taken while it is held, so any
+/// thread may ring it whatever it holds (another device's core
+/// included), and a ring between the device's last look at its work and
+/// its sleep is never lost (the sleep returns at once).
+#[derive(Debug, Default)]
+struct Bell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Bell {
+    fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_one();
+    }
+
+    /// Sleep up to `d`, or not at all if rung since the last sleep.
+    fn sleep(&self, d: Duration) {
+        let mut rung = self.rung.lock().unwrap_or_else(|p| p.into_inner());
+        if !*rung {
+            rung = self
+                .cv
+                .wait_timeout(rung, d)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *rung = false;
+    }
+}
+
+/// A handle that wakes one device thread, for another device (a switch
+/// delivering a frame) or a server running a model its own way. Cheap to
+/// clone; waking a device that is gone does nothing.
+#[derive(Clone)]
+pub struct Waker(Arc<dyn Fn() + Send + Sync>);
+
+impl Waker {
+    /// A waker that calls `f` (for a host that runs a model on its own
+    /// thread, such as the vfio-user server). `f` must not block on
+    /// anything the caller may hold: it is called under other devices'
+    /// locks.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Waker {
+        Waker(Arc::new(f))
+    }
+
+    /// Wake the device thread.
+    pub fn wake(&self) {
+        (self.0)()
+    }
+
+    fn of_bell(bell: &Arc<Bell>) -> Waker {
+        let weak: Weak<Bell> = Arc::downgrade(bell);
+        Waker::new(move || {
+            if let Some(b) = weak.upgrade() {
+                b.ring();
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
 struct Core<M> {
     model: M,
     bus_master: bool,
@@ -133,7 +203,10 @@ struct Core<M> {
 /// `Arc<Vf<M>>`.
 pub struct Vf<M> {
     core: Mutex<Core<M>>,
+    /// Flush completions, for [`SimDevice::flush`].
     wake: Condvar,
+    /// The device thread's sleep.
+    bell: Arc<Bell>,
     iommu: Arc<Iommu>,
     dev: u32,
     policy: BusMasterOff,
@@ -166,8 +239,19 @@ impl<M: DeviceModel> Vf<M> {
         };
         let r = f(&mut c.model, &mut cx);
         drop(core);
-        self.wake.notify_all();
+        self.kick();
         r
+    }
+
+    /// Wake the device thread (and anyone waiting on a flush).
+    fn kick(&self) {
+        self.bell.ring();
+        self.wake.notify_all();
+    }
+
+    /// A handle that wakes this device's thread.
+    pub fn waker(&self) -> Waker {
+        Waker::of_bell(&self.bell)
     }
 
     /// The DMA space the device is in.
@@ -216,7 +300,7 @@ impl<M: DeviceModel> PciFunction for Vf<M> {
         }
         self.iommu.owners().set_bus_master(self.dev, on);
         drop(core);
-        self.wake.notify_all();
+        self.kick();
         Ok(())
     }
 
@@ -279,6 +363,7 @@ impl<M: DeviceModel> SimDevice<M> {
                 passes: 0,
             }),
             wake: Condvar::new(),
+            bell: Arc::default(),
             iommu: Arc::clone(iommu),
             dev,
             policy,
@@ -313,6 +398,11 @@ impl<M: DeviceModel> SimDevice<M> {
         &self.vf.iommu
     }
 
+    /// A handle that wakes the device thread (see [`Waker`]).
+    pub fn waker(&self) -> Waker {
+        self.vf.waker()
+    }
+
     /// The violations of the device's DMA space.
     pub fn violations(&self) -> &Violations {
         self.vf.iommu.violations()
@@ -333,7 +423,7 @@ impl<M: DeviceModel> SimDevice<M> {
     /// Let the device run on its own again.
     pub fn resume(&self) {
         self.vf.lock().paused = false;
-        self.vf.wake.notify_all();
+        self.vf.kick();
     }
 
     /// Have the device thread do, now, everything it has pending, as if
@@ -342,7 +432,7 @@ impl<M: DeviceModel> SimDevice<M> {
         let mut core = self.vf.lock();
         core.flush_asked += 1;
         let want = core.flush_asked;
-        self.vf.wake.notify_all();
+        self.vf.kick();
         while core.flush_done < want {
             core = self.vf.wake.wait(core).unwrap_or_else(|p| p.into_inner());
         }
@@ -382,7 +472,7 @@ impl<M: DeviceModel> SimDevice<M> {
 impl<M: DeviceModel> Drop for SimDevice<M> {
     fn drop(&mut self) {
         self.vf.lock().stop = true;
-        self.vf.wake.notify_all();
+        self.vf.kick();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -435,11 +525,11 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
             core = vf.lock();
             continue;
         }
-        core = vf
-            .wake
-            .wait_timeout(core, wait)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
+        // Sleep on the bell, not on the core: whoever gives the device
+        // work rings it, even while holding another device's lock.
+        drop(core);
+        vf.bell.sleep(wait);
+        core = vf.lock();
     }
 }
 
@@ -447,3 +537,5 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
 mod igbvf_rules;
 #[cfg(test)]
 mod ixgbevf_rules;
+#[cfg(test)]
+mod ixgbevf_veb_tests;

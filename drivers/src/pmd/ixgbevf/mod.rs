@@ -30,6 +30,8 @@ mod scripted_pf;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod veb_tests;
 
 pub use device::{IxgbevfConfig, IxgbevfError, IxgbevfPort, IxgbevfRx, IxgbevfTx, Timing};
 pub use mailbox::{ApiVersion, IxMbxError, PfEvent, PfMailbox, PfTiming, QueueInfo, XcastMode};

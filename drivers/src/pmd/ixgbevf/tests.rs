@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 const PF_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x20]);
 /// Longest any test waits for the device (a bound for a stuck model, not
 /// a timing the test depends on).
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 
 fn model(mc: ModelConfig) -> IxgbevfSim {
     Ixgbevf::start(mc, &Iommu::new())
@@ -36,7 +36,7 @@ fn vf(flavor: Flavor, admin: Option<MacAddr>) -> IxgbevfSim {
 
 /// Polls that sleep, with a generous bound, no fixed pauses: the model's
 /// PF and queues answer on their own thread.
-fn timing() -> Timing {
+pub(super) fn timing() -> Timing {
     let polls = 20_000;
     let delay = Duration::from_micros(20);
     Timing {
@@ -72,7 +72,7 @@ fn timing() -> Timing {
 
 /// The driver's configuration for the model's VF: its table row from the
 /// model's device id, as it would come from sysfs.
-fn cfg(dev: &IxgbevfSim, ring: usize) -> IxgbevfConfig {
+pub(super) fn cfg(dev: &IxgbevfSim, ring: usize) -> IxgbevfConfig {
     let id = dev.with(|m, _| m.config().flavor.device_id());
     let row = *crate::pci::lookup(crate::pci::INTEL, id).expect("an ixgbevf id");
     let mut c = IxgbevfConfig::for_device(PortId(3), "ixvf0", row, dev.iommu().mapper());
@@ -87,7 +87,7 @@ fn port(dev: &IxgbevfSim, ring: usize) -> IxgbevfPort<IxgbevfBar> {
     IxgbevfPort::new(dev.bar(), cfg(dev, ring)).unwrap()
 }
 
-fn pool(dev: &IxgbevfSim, name: &str, n: u32) -> Pool {
+pub(super) fn pool(dev: &IxgbevfSim, name: &str, n: u32) -> Pool {
     let mut c = PoolConfig::new(name, n).with_backing(MemoryBacking::NoHuge);
     c.cache_size = 32;
     c.dma = Some(dev.iommu().mapper());
@@ -95,7 +95,7 @@ fn pool(dev: &IxgbevfSim, name: &str, n: u32) -> Pool {
 }
 
 /// A frame whose bytes name its sequence number.
-fn frame(seq: u32, len: usize) -> Vec<u8> {
+pub(super) fn frame(seq: u32, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (seq as usize * 7 + i) as u8 ^ (seq >> 8) as u8)
         .collect()
@@ -135,7 +135,7 @@ fn rx_and_check(
     }
 }
 
-fn tx_packet(cache: &mut PoolCache, data: &[u8]) -> Mbuf {
+pub(super) fn tx_packet(cache: &mut PoolCache, data: &[u8]) -> Mbuf {
     let mut p = cache.alloc().unwrap();
     p.append(data.len()).unwrap().copy_from_slice(data);
     p
@@ -174,7 +174,7 @@ fn tx_and_check(
     }
 }
 
-fn xstat(port: &IxgbevfPort<IxgbevfBar>, name: &str) -> u64 {
+pub(super) fn xstat(port: &IxgbevfPort<IxgbevfBar>, name: &str) -> u64 {
     port.xstats()
         .into_iter()
         .find_map(|(n, v)| (n == name).then_some(v))
@@ -271,7 +271,11 @@ fn traffic_both_ways_round_the_ring() {
 }
 
 /// Drive `service` until it reports `want`.
-fn service_until(port: &mut IxgbevfPort<IxgbevfBar>, mut poll: impl FnMut(), want: ServiceEvent) {
+pub(super) fn service_until(
+    port: &mut IxgbevfPort<IxgbevfBar>,
+    mut poll: impl FnMut(),
+    want: ServiceEvent,
+) {
     let end = Instant::now() + PATIENCE;
     loop {
         poll();
