@@ -72,6 +72,9 @@ if [[ -z "${SKIP_LINT:-}" ]]; then
     # an example that needs the feature) are built by no other step.
     step "cargo clippy -p drivers --features vfio-user"
     cargo clippy -p drivers --features vfio-user --all-targets -- -D warnings
+    # fastpath without its default `sim` feature (no simulated ports).
+    step "cargo clippy -p fastpath --no-default-features"
+    cargo clippy -p fastpath --no-default-features --all-targets -- -D warnings
 fi
 
 log=$(mktemp /tmp/fastpath-test.XXXXXX)

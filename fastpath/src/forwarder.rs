@@ -133,6 +133,7 @@ pub struct Forwarder {
     /// The simulated ports' DMA space and the rules their models saw
     /// broken (audited after the ports are gone).
     sim: SimPorts,
+    has_sim_ports: bool,
     cpus: Vec<CpuId>,
     counters: Vec<Arc<CoreCounters>>,
     stop: Arc<AtomicBool>,
@@ -159,6 +160,9 @@ pub struct Snapshot {
     pub pool_count: usize,
     /// Rules the device models of simulated ports saw broken so far.
     pub violations: usize,
+    /// The named counters of the simulated ports' PF switch (frames to
+    /// its uplink, dropped there); empty without simulated ports.
+    pub switch: Vec<XStat>,
 }
 
 /// The result of a stopped run.
@@ -239,11 +243,8 @@ impl Forwarder {
         // Simulated VFs and real ones never share a run (validated), so
         // the pool is mapped in one space at most.
         let mut sim = SimPorts::new();
-        let sim_dma = if cfg.ports.iter().any(|p| matches!(p, PortSpec::Sim(_))) {
-            sim.mapper()
-        } else {
-            None
-        };
+        let has_sim_ports = cfg.ports.iter().any(|p| matches!(p, PortSpec::Sim(_)));
+        let sim_dma = if has_sim_ports { sim.mapper() } else { None };
         let pool_cfg = PoolConfig {
             cache_size: cfg.cache_size,
             backing: cfg.backing.clone(),
@@ -366,6 +367,7 @@ impl Forwarder {
             pool,
             container,
             sim,
+            has_sim_ports,
             cpus,
             counters,
             stop,
@@ -410,6 +412,7 @@ impl Forwarder {
             pool_available: self.pool.available(),
             pool_count: self.pool.count(),
             violations: self.sim.pending_violations(),
+            switch: self.sim.switch_xstats(self.has_sim_ports),
         }
     }
 
@@ -601,6 +604,7 @@ fn interrupted(
                 pool_available: available,
                 pool_count: count,
                 violations: 0,
+                switch: Vec::new(),
             },
             mode: cfg.mode,
             burst: cfg.burst,

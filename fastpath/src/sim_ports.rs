@@ -9,7 +9,7 @@
 use config::port_spec::SimModel;
 use drivers::pmd::VfConfig;
 use drivers::pool::Pool;
-use drivers::port::DynPort;
+use drivers::port::{DynPort, XStat};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -104,6 +104,16 @@ mod built {
             self.0.pending_violations()
         }
 
+        /// The modelled PF switch's own counters (none before a
+        /// simulated port is opened).
+        pub fn switch_xstats(&self, opened: bool) -> Vec<XStat> {
+            if opened {
+                self.0.switch_xstats()
+            } else {
+                Vec::new()
+            }
+        }
+
         /// Take every violation recorded so far.
         pub fn take_violations(&self) -> Vec<ModelViolation> {
             self.0
@@ -156,6 +166,11 @@ mod built {
         /// None.
         pub fn pending_violations(&self) -> usize {
             0
+        }
+
+        /// No switch.
+        pub fn switch_xstats(&self, _opened: bool) -> Vec<XStat> {
+            Vec::new()
         }
 
         /// None.

@@ -42,6 +42,10 @@ pub struct Summary {
     pub buffers: BufferAudit,
     /// CPUs whose worker panicked (their buffers were still returned).
     pub panicked_cpus: Vec<u32>,
+    /// The named counters of the simulated ports' modelled PF switch
+    /// (`uplink_packets`, `uplink_dropped`, `link_down_dropped`); empty
+    /// without simulated ports.
+    pub switch: BTreeMap<&'static str, u64>,
     /// Rules the device models of simulated ports saw the driver break
     /// (`rule`, `section`, `detail`); empty in a clean run.
     pub violations: Vec<ModelViolation>,
@@ -260,6 +264,7 @@ impl Summary {
                 all_returned: r.all_buffers_returned(),
             },
             panicked_cpus: r.panicked.iter().map(|c| c.0).collect(),
+            switch: r.last.switch.iter().copied().collect(),
             violations: r.violations.clone(),
         }
     }

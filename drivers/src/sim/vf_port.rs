@@ -5,15 +5,20 @@
 //!
 //! Every simulated port of a run lives in one [`SimSpace`]: one DMA space
 //! (the model's [`Iommu`], where the pool is mapped as it would be in a
-//! vfio container) and one modelled PF, whose VF `n` has the admin MAC
-//! [`sim_vf_mac`]`(n)`. The driver runs with its hardware timing
-//! ([`Timing::default`]), not the shortened waits of the unit tests.
+//! vfio container) and one modelled PF with its embedded switch
+//! ([`Veb`]), whose VF `n` has the admin MAC [`sim_vf_mac`]`(n)`. A frame
+//! one port sends to another's MAC arrives on that port; broadcast,
+//! multicast and unknown unicast go to the PF's uplink, which has no wire
+//! here: they are dropped there and counted ([`SimSpace::switch_xstats`]).
+//! The driver runs with its hardware timing ([`Timing::default`]), not the
+//! shortened waits of the unit tests.
 //!
 //! A model records every rule the driver breaks ([`Violations`]); here it
 //! never panics for one: the owner of the space takes them
 //! ([`SimSpace::take_violations`]) and fails its audit.
 
 use super::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig as ModelConfig, IxgbevfSim};
+use super::ixgbevf_veb::{Veb, VebConfig, MAX_PORTS};
 use super::{Iommu, Violation};
 use crate::memory::DmaMapper;
 use crate::net::MacAddr;
@@ -36,9 +41,8 @@ pub fn sim_vf_mac(n: u8) -> MacAddr {
     MacAddr([0x02, 0x09, 0x00, 0x00, 0x00, n])
 }
 
-/// Most simulated VFs in one space (one byte of [`sim_vf_mac`]; the run
-/// has at most 64 ports anyway).
-pub const MAX_SIM_VFS: usize = 256;
+/// Most simulated VFs in one space: the switch's ports (64 pools).
+pub const MAX_SIM_VFS: usize = MAX_PORTS;
 
 /// Why a simulated port could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,7 @@ pub enum SimPortError {
 #[derive(Debug)]
 pub struct SimSpace {
     iommu: Arc<Iommu>,
+    veb: Arc<Veb>,
     vfs: usize,
 }
 
@@ -94,12 +99,35 @@ impl Default for SimSpace {
 }
 
 impl SimSpace {
-    /// An empty space: no VF yet, nothing mapped.
+    /// An empty space: no VF yet, nothing mapped, the PF's link up.
     pub fn new() -> SimSpace {
         SimSpace {
             iommu: Iommu::new(),
+            // The uplink keeps no frame (there is no wire to look at):
+            // each is dropped there and counted.
+            veb: Veb::new(VebConfig {
+                uplink_frames: 0,
+                ..VebConfig::default()
+            }),
             vfs: 0,
         }
+    }
+
+    /// The PF's switch.
+    pub fn veb(&self) -> &Arc<Veb> {
+        &self.veb
+    }
+
+    /// The switch's own counters, named as xstats: frames sent to the
+    /// uplink (all dropped there: no wire) and frames not switched while
+    /// the PF's link was down or it was resetting.
+    pub fn switch_xstats(&self) -> Vec<XStat> {
+        let c = self.veb.counters();
+        vec![
+            ("uplink_packets", c.uplink_frames),
+            ("uplink_dropped", c.uplink_dropped),
+            ("link_down_dropped", c.down_drops),
+        ]
     }
 
     /// Where the pool is mapped (`PoolConfig::dma`), as a vfio container
@@ -122,15 +150,25 @@ impl SimSpace {
         if !pool.is_mapped_by(&self.mapper()) {
             return Err(SimPortError::PoolNotMapped { port });
         }
-        let Ok(vf) = u8::try_from(self.vfs) else {
-            return Err(SimPortError::TooManyVfs { port });
+        let vf = match u8::try_from(self.vfs) {
+            Ok(n) if self.vfs < MAX_SIM_VFS => n,
+            _ => return Err(SimPortError::TooManyVfs { port }),
         };
         let VfModel::Ixgbevf(flavor) = model;
         let device_id = flavor.device_id();
-        let device: SupportedDevice = *crate::pci::lookup(INTEL, device_id)
-            .ok_or(SimPortError::NoDeviceRow { port, device_id })?;
-        let mut dev = Ixgbevf::start(ModelConfig::new(flavor, Some(sim_vf_mac(vf))), &self.iommu);
+        let device: SupportedDevice =
+            *crate::pci::lookup(INTEL, device_id).ok_or_else(|| SimPortError::NoDeviceRow {
+                port: port.clone(),
+                device_id,
+            })?;
+        let mut dev = Ixgbevf::start_on(
+            &self.veb,
+            ModelConfig::new(flavor, Some(sim_vf_mac(vf))),
+            &self.iommu,
+        )
+        .map_err(|_| SimPortError::TooManyVfs { port })?;
         dev.audited_by_owner();
+        let veb_port = dev.veb_port().unwrap_or(usize::MAX);
         let bar = dev.bar();
         let mut pcfg = IxgbevfConfig::for_device(cfg.id, cfg.name.clone(), device, self.mapper());
         pcfg.rx_ring = cfg.rx_ring;
@@ -151,6 +189,8 @@ impl SimSpace {
             port,
             dev,
             model: device.name,
+            veb: Arc::clone(&self.veb),
+            veb_port,
         })
     }
 
@@ -178,6 +218,8 @@ pub struct SimVfPort {
     port: IxgbevfPort<IxgbevfBar>,
     dev: IxgbevfSim,
     model: &'static str,
+    veb: Arc<Veb>,
+    veb_port: usize,
 }
 
 impl SimVfPort {
@@ -210,10 +252,21 @@ impl Port for SimVfPort {
 
     /// The driver's counters, then the model's own: frames its RX FIFO
     /// dropped (an overrun while the driver posted no buffer; the VF has
-    /// no register for it) and frames sent out of the modelled PF.
+    /// no register for it), and what the PF's switch did for this VF:
+    /// frames taken from it and switched to it, and its drops (a source
+    /// MAC not the VF's, a destination its filter refuses, its inbox
+    /// full).
     fn xstats(&self) -> Vec<XStat> {
         let mut x = Port::xstats(&self.port);
         x.push(("sim_rx_fifo_drops", self.dev.rx_dropped(0)));
+        let c = self.veb.port_counters(self.veb_port).unwrap_or_default();
+        x.extend([
+            ("sim_switch_tx_packets", c.tx_frames),
+            ("sim_switch_rx_packets", c.rx_frames),
+            ("sim_switch_tx_spoofed", c.tx_spoofed),
+            ("sim_switch_rx_filtered", c.rx_filtered),
+            ("sim_switch_inbox_overflow", c.inbox_overflow),
+        ]);
         x
     }
 
@@ -261,40 +314,62 @@ mod tests {
     }
 
     #[test]
-    fn a_port_takes_the_pf_mac_passes_traffic_and_stops_clean() {
+    fn ports_take_the_pf_macs_switch_to_each_other_and_stop_clean() {
         let mut space = SimSpace::new();
         let pool = pool(&space, 1024);
         let mut a = space
             .open(VfModel::Ixgbevf(Flavor::X550), &test_cfg(0), &pool)
             .unwrap();
-        let b = space
+        let mut b = space
             .open(VfModel::Ixgbevf(Flavor::X82599), &test_cfg(1), &pool)
             .unwrap();
         assert_eq!(a.info().mac, sim_vf_mac(0));
         assert_eq!(b.info().mac, sim_vf_mac(1));
         assert_eq!(a.model(), "X550 VF");
         assert!(a.link().up);
-        let (mut rx, mut tx) = a.queues(1, 1).unwrap();
+        let (arx, mut atx) = a.queues(1, 1).unwrap();
+        let (mut brx, _btx) = b.queues(1, 1).unwrap();
         let mut cache = pool.cache();
-        // One frame in through the model's wire side, one out.
-        let frame: Vec<u8> = (0..60u8).collect();
-        assert!(a.device().inject(0, &frame));
+        // A frame from a to b's MAC crosses the PF's switch to b; one to
+        // a MAC no VF has goes to the uplink, where it is dropped.
+        let mut frame: Vec<u8> = (0..60u8).collect();
+        frame[..6].copy_from_slice(&sim_vf_mac(1).0);
+        frame[6..12].copy_from_slice(&sim_vf_mac(0).0);
+        let mut stray = frame.clone();
+        stray[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x42]);
+        let mut out = Burst::new();
+        for f in [&frame, &stray] {
+            let mut m = cache.alloc().unwrap();
+            m.append(f.len()).unwrap().copy_from_slice(f);
+            out.push(m);
+        }
+        atx[0].tx_burst(&mut cache, &mut out);
+        assert!(out.is_empty());
         let mut got = Burst::new();
         let end = Instant::now() + Duration::from_secs(10);
         while got.is_empty() && Instant::now() < end {
-            rx[0].rx_burst(&mut cache, &mut got, 32);
+            brx[0].rx_burst(&mut cache, &mut got, 32);
         }
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].data(), &frame[..]);
-        tx[0].tx_burst(&mut cache, &mut got);
-        assert!(got.is_empty());
-        let mut wire = Vec::new();
-        while wire.is_empty() && Instant::now() < end {
-            wire = a.device().take_wire();
+        cache.free_bulk(&mut got);
+        while space.switch_xstats()[1].1 == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(wire, vec![frame]);
+        assert_eq!(
+            space.switch_xstats(),
+            vec![
+                ("uplink_packets", 1),
+                ("uplink_dropped", 1),
+                ("link_down_dropped", 0)
+            ]
+        );
+        let x = a.xstats();
+        assert!(x.contains(&("sim_switch_tx_packets", 2)), "{x:?}");
+        let x = b.xstats();
+        assert!(x.contains(&("sim_switch_rx_packets", 1)), "{x:?}");
         assert!(a.xstats().contains(&("sim_rx_fifo_drops", 0)));
-        drop((rx, tx, cache, a, b));
+        drop((arx, atx, brx, _btx, cache, a, b));
         assert_eq!(space.take_violations(), Vec::new());
         assert_eq!(pool.available(), pool.count());
     }
