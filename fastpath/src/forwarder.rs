@@ -133,7 +133,6 @@ pub struct Forwarder {
     /// The simulated ports' DMA space and the rules their models saw
     /// broken (audited after the ports are gone).
     sim: SimPorts,
-    has_sim_ports: bool,
     cpus: Vec<CpuId>,
     counters: Vec<Arc<CoreCounters>>,
     stop: Arc<AtomicBool>,
@@ -243,8 +242,11 @@ impl Forwarder {
         // Simulated VFs and real ones never share a run (validated), so
         // the pool is mapped in one space at most.
         let mut sim = SimPorts::new();
-        let has_sim_ports = cfg.ports.iter().any(|p| matches!(p, PortSpec::Sim(_)));
-        let sim_dma = if has_sim_ports { sim.mapper() } else { None };
+        let sim_dma = if cfg.ports.iter().any(|p| matches!(p, PortSpec::Sim(_))) {
+            sim.mapper()
+        } else {
+            None
+        };
         let pool_cfg = PoolConfig {
             cache_size: cfg.cache_size,
             backing: cfg.backing.clone(),
@@ -367,7 +369,6 @@ impl Forwarder {
             pool,
             container,
             sim,
-            has_sim_ports,
             cpus,
             counters,
             stop,
@@ -412,7 +413,7 @@ impl Forwarder {
             pool_available: self.pool.available(),
             pool_count: self.pool.count(),
             violations: self.sim.pending_violations(),
-            switch: self.sim.switch_xstats(self.has_sim_ports),
+            switch: self.sim.switch_xstats(),
         }
     }
 

@@ -63,19 +63,26 @@ mod built {
     use drivers::sim::ixgbevf::Flavor;
     use drivers::sim::vf_port::{SimSpace, VfModel};
 
-    /// The simulated ports' DMA space and PF.
+    /// The simulated ports' DMA space and PF, made when first needed:
+    /// a model's DMA space watches every buffer hand-off of every pool
+    /// (`drivers::pool::watch`), which a run without simulated ports must
+    /// not pay for.
     #[derive(Debug)]
-    pub struct SimPorts(SimSpace);
+    pub struct SimPorts(Option<SimSpace>);
 
     impl SimPorts {
-        /// A space for the simulated ports of a run.
+        /// No space yet.
         pub fn new() -> SimPorts {
-            SimPorts(SimSpace::new())
+            SimPorts(None)
         }
 
-        /// Where the pool is mapped.
-        pub fn mapper(&self) -> Option<Arc<dyn DmaMapper>> {
-            Some(self.0.mapper())
+        fn space(&mut self) -> &mut SimSpace {
+            self.0.get_or_insert_with(SimSpace::new)
+        }
+
+        /// Where the pool is mapped (the space is made here).
+        pub fn mapper(&mut self) -> Option<Arc<dyn DmaMapper>> {
+            Some(self.space().mapper())
         }
 
         /// Open port `port` as the next VF of the PF.
@@ -93,7 +100,7 @@ mod built {
                 IxgbevfModel::X550 => Flavor::X550,
                 IxgbevfModel::X550EmX => Flavor::X550EmX,
             };
-            self.0
+            self.space()
                 .open(VfModel::Ixgbevf(flavor), cfg, pool)
                 .map(DynPort::new)
                 .map_err(|source| SimPortError::Open { port, source })
@@ -101,23 +108,22 @@ mod built {
 
         /// Violations recorded and not taken yet.
         pub fn pending_violations(&self) -> usize {
-            self.0.pending_violations()
+            self.0.as_ref().map_or(0, SimSpace::pending_violations)
         }
 
-        /// The modelled PF switch's own counters (none before a
-        /// simulated port is opened).
-        pub fn switch_xstats(&self, opened: bool) -> Vec<XStat> {
-            if opened {
-                self.0.switch_xstats()
-            } else {
-                Vec::new()
-            }
+        /// The modelled PF switch's own counters (none without simulated
+        /// ports).
+        pub fn switch_xstats(&self) -> Vec<XStat> {
+            self.0
+                .as_ref()
+                .map_or_else(Vec::new, SimSpace::switch_xstats)
         }
 
         /// Take every violation recorded so far.
         pub fn take_violations(&self) -> Vec<ModelViolation> {
             self.0
-                .take_violations()
+                .as_ref()
+                .map_or_else(Vec::new, SimSpace::take_violations)
                 .into_iter()
                 .map(|v| ModelViolation {
                     rule: v.rule.name,
@@ -145,7 +151,7 @@ mod built {
         }
 
         /// No DMA space.
-        pub fn mapper(&self) -> Option<Arc<dyn DmaMapper>> {
+        pub fn mapper(&mut self) -> Option<Arc<dyn DmaMapper>> {
             None
         }
 
@@ -169,7 +175,7 @@ mod built {
         }
 
         /// No switch.
-        pub fn switch_xstats(&self, _opened: bool) -> Vec<XStat> {
+        pub fn switch_xstats(&self) -> Vec<XStat> {
             Vec::new()
         }
 

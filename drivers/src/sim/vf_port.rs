@@ -99,7 +99,10 @@ impl Default for SimSpace {
 }
 
 impl SimSpace {
-    /// An empty space: no VF yet, nothing mapped, the PF's link up.
+    /// An empty space: no VF yet, nothing mapped, the PF's link up. From
+    /// now on its DMA space is told of every buffer hand-off of every pool
+    /// (the ownership checks, `crate::pool::watch`), a lock and a lookup
+    /// per buffer: make one only for a run that has simulated ports.
     pub fn new() -> SimSpace {
         SimSpace {
             iommu: Iommu::new(),
