@@ -539,9 +539,7 @@ impl PoolCache {
         // Told before the loop, so the loop is the same with or without
         // the `sim` feature (a branch in it cost a cycle per packet).
         if watched() {
-            for m in &self.stack[from..] {
-                handoff(m, false);
-            }
+            handoff_all(&self.stack[from..], self.pool.shared.id, false);
         }
         for mut m in self.stack.drain(from..) {
             m.reset();
@@ -590,9 +588,7 @@ impl PoolCache {
             // buffers written past the old length would only be leaked.
             // Told before the loop, as in `alloc_bulk`.
             if watched() {
-                for m in bufs.iter().filter(|m| m.pool_id() == id) {
-                    handoff(m, true);
-                }
+                handoff_all(bufs, id, true);
             }
             unsafe {
                 bufs.set_len(0);
@@ -692,6 +688,17 @@ pub(crate) fn release_orphan(hdr: NonNull<MbufHeader>) {
 fn handoff(_m: &Mbuf, _to_pool: bool) {
     #[cfg(any(test, feature = "sim"))]
     watch::report(_m, _to_pool);
+}
+
+/// [`handoff`] for each buffer of `bufs` that belongs to pool `id`. Out of
+/// line and cold: the bulk paths stay as small (and as inlined) as in a
+/// build without `sim`.
+#[cold]
+#[inline(never)]
+fn handoff_all(bufs: &[Mbuf], id: PoolId, to_pool: bool) {
+    for m in bufs.iter().filter(|m| m.pool_id() == id) {
+        handoff(m, to_pool);
+    }
 }
 
 /// Whether any buffer watcher is registered (always false without `sim`).
