@@ -32,8 +32,9 @@
 //!   have no section on it; the Linux ixgbe PF's "Spoofed packets
 //!   detected" reports (anchors.md §4) show it exists. A VF with no MAC
 //!   yet can send nothing **(inferred)**.
-//! - A frame switched to a VF carries the LB status bit (A.4.2: LB
-//!   0x40000; nic-facts-igbvf.md: "the frame came from another pool").
+//! - A frame switched from another VF carries the LB status bit (A.4.2:
+//!   LB 0x40000; nic-facts-igbvf.md: "the frame came from another pool");
+//!   one from the wire does not.
 //! - With the PF's link down, or the PF in reset, nothing is switched:
 //!   counted as `down_drops` (the facts do not say whether VF-to-VF
 //!   switching survives a link loss; the model drops, which is what a
@@ -57,8 +58,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The most VFs one switch has ports for: 64 pools (nic-facts.md A.5.4,
-/// "more than 32 pools ... 2 queues per VF", so at most 64).
+/// The most VFs one switch has ports for: 64 pools. nic-facts.md A.5.4
+/// speaks of "more than 32 pools" (2 queues each); the maximum itself is
+/// not stated **(inferred)**.
 pub const MAX_PORTS: usize = 64;
 
 /// The switch's sizes and policy.
@@ -132,7 +134,8 @@ pub struct VebCounters {
     pub uplink_dropped: u64,
     /// Frames not switched: the PF's link down or the PF in reset.
     pub down_drops: u64,
-    /// Unicast frames from the wire for no VF, dropped.
+    /// Unicast frames from the wire whose destination is no VF's MAC
+    /// (only promiscuous VFs get them).
     pub wire_unknown: u64,
 }
 
@@ -372,14 +375,24 @@ impl VebPort {
 }
 
 impl State {
+    /// Frames put in any VF's inbox so far.
+    fn delivered(&self) -> u64 {
+        self.ports
+            .iter()
+            .flatten()
+            .map(|s| s.counters.rx_frames)
+            .sum()
+    }
+
     fn slot(&mut self, port: usize) -> &mut Slot {
         self.ports[port]
             .as_mut()
             .expect("a VebPort's slot lives as long as it")
     }
 
-    /// Put `frame` in `port`'s inbox if its filter takes it.
-    fn offer(&mut self, cfg: &VebConfig, port: usize, frame: &[u8]) -> bool {
+    /// Put `frame` in `port`'s inbox if its filter takes it; `looped`
+    /// when it comes from another VF (the LB status bit).
+    fn offer(&mut self, cfg: &VebConfig, port: usize, frame: &[u8], looped: bool) -> bool {
         let Some(slot) = self.ports[port].as_mut() else {
             return false;
         };
@@ -393,7 +406,7 @@ impl State {
         }
         slot.inbox.push_back(RxFrame {
             data: frame.to_vec(),
-            loopback: true,
+            loopback: looped,
             ..RxFrame::default()
         });
         slot.counters.rx_frames += 1;
@@ -431,14 +444,14 @@ impl State {
                 Some(p) != from && self.ports[p].as_ref().is_some_and(|s| s.filter.owns(dst))
             });
             if let Some(p) = owner {
-                self.offer(cfg, p, &frame);
+                self.offer(cfg, p, &frame, from.is_some());
                 return;
             }
             // Unknown unicast: the promiscuous VFs, and the wire.
             for p in 0..self.ports.len() {
                 let promisc = self.ports[p].as_ref().is_some_and(|s| s.filter.promisc());
                 if Some(p) != from && promisc {
-                    self.offer(cfg, p, &frame);
+                    self.offer(cfg, p, &frame, from.is_some());
                 }
             }
             match from {
@@ -450,7 +463,7 @@ impl State {
         // Broadcast and multicast: every other VF, and the wire.
         for p in 0..self.ports.len() {
             if Some(p) != from {
-                self.offer(cfg, p, &frame);
+                self.offer(cfg, p, &frame, from.is_some());
             }
         }
         if from.is_some() {
@@ -551,20 +564,9 @@ impl Veb {
     /// VFs it was put in the inbox of.
     pub fn inject_from_wire(&self, frame: &[u8]) -> usize {
         let mut st = self.lock();
-        let before: u64 = st
-            .ports
-            .iter()
-            .flatten()
-            .map(|s| s.counters.rx_frames)
-            .sum();
+        let before = st.delivered();
         st.switch(&self.cfg, None, frame.to_vec());
-        let after: u64 = st
-            .ports
-            .iter()
-            .flatten()
-            .map(|s| s.counters.rx_frames)
-            .sum();
-        (after - before) as usize
+        (st.delivered() - before) as usize
     }
 
     /// Take the frames the uplink kept (sent out to the wire), in order.

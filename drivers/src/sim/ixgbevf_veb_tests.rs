@@ -301,3 +301,38 @@ fn pf_events_are_applied_by_each_vf() {
     );
     assert_eq!(veb.admin_set_mac(9, MAC0), Err(VebError::NoPort(9)));
 }
+
+/// A model its host builds and runs itself (the vfio-user server's way):
+/// `Ixgbevf::new_on`, then the host's waker; the switch calls it for
+/// every event and frame for that VF, from the thread that posts them.
+#[test]
+fn a_host_built_model_is_woken_through_its_waker() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let veb = Veb::new(VebConfig::default());
+    let m = Ixgbevf::new_on(&veb, IxgbevfConfig::new(Flavor::X540, Some(MAC0)), 0).unwrap();
+    let port = m.veb_port().unwrap();
+    assert_eq!(
+        veb.filter(port).unwrap().mac,
+        Some(MAC0),
+        "published at once"
+    );
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    // Relaxed: a count read after the posting calls returned, on this
+    // thread; nothing else is ordered by it.
+    veb.set_waker(
+        port,
+        super::Waker::new(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
+    .unwrap();
+    veb.set_link(false);
+    veb.admin_set_mac(port, MAC1).unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    // Not run, so not applied.
+    assert!(!veb.wait_applied(Duration::from_millis(20)));
+    drop(m);
+    assert!(veb.ports().is_empty());
+    assert!(veb.wait_applied(PATIENCE));
+}

@@ -154,7 +154,9 @@ fn tx_and_check(
     let mut b = Burst::new();
     let mut seq = first;
     let mut wire = Vec::new();
-    while seq < first + n || tx.in_flight() > 0 {
+    // Until every frame was taken (a full ring can refuse the last burst
+    // while the reclaim empties it) and written back.
+    while seq < first + n || !b.is_empty() || tx.in_flight() > 0 {
         while seq < first + n && b.len() < 32 {
             b.push(tx_packet(cache, &frame(seq, len_of(seq))));
             seq += 1;

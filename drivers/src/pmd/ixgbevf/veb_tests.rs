@@ -61,6 +61,24 @@ impl Side {
         self.tx.reclaim(&mut self.cache);
     }
 
+    /// Send `frames` (as many bursts as it takes) and wait until each is
+    /// written back and `switched` holds (the switch counts a frame at
+    /// the end of the device pass that sent it, maybe after its DD).
+    fn send_all(&mut self, frames: impl IntoIterator<Item = Vec<u8>>, switched: impl Fn() -> bool) {
+        let mut b = Burst::new();
+        let mut frames = frames.into_iter().peekable();
+        let end = Instant::now() + PATIENCE;
+        while frames.peek().is_some() || !b.is_empty() || self.tx.in_flight() > 0 || !switched() {
+            while b.len() < 32 {
+                let Some(f) = frames.next() else { break };
+                b.push(tx_packet(&mut self.cache, &f));
+            }
+            self.send(&mut b);
+            assert!(Instant::now() < end, "frames not sent or not switched");
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
     /// Received frames' bytes (buffers freed).
     fn recv(&mut self) -> Vec<Vec<u8>> {
         let mut b = Burst::new();
@@ -336,17 +354,8 @@ fn link_flap_stops_switching_and_resumes() {
     assert!(veb.wait_applied(PATIENCE));
     assert_eq!(a.port.service().unwrap(), ServiceEvent::Idle);
     assert!(!a.port.link().up);
-    let mut burst = Burst::new();
-    for s in 0..5 {
-        burst.push(tx_packet(&mut a.cache, &eth(MAC_B, MAC_A, s)));
-    }
-    a.send(&mut burst);
-    let end = Instant::now() + PATIENCE;
-    while veb.counters().down_drops < 5 {
-        a.tx.reclaim(&mut a.cache);
-        assert!(Instant::now() < end, "{:?}", veb.counters());
-        std::thread::sleep(Duration::from_micros(50));
-    }
+    let frames = (0..5).map(|s| eth(MAC_B, MAC_A, s));
+    a.send_all(frames, || veb.counters().down_drops == 5);
     assert!(b.recv_quiet().is_empty());
     veb.set_link(true);
     assert!(veb.wait_applied(PATIENCE));
@@ -369,17 +378,9 @@ fn inbox_overflow_is_counted_for_the_receiver() {
         ..VebConfig::default()
     });
     b.dev.pause();
-    let mut burst = Burst::new();
-    for s in 0..20 {
-        burst.push(tx_packet(&mut a.cache, &eth(MAC_B, MAC_A, s)));
-    }
-    a.send(&mut burst);
-    let end = Instant::now() + PATIENCE;
-    while veb.port_counters(a.vf).unwrap().tx_frames < 20 || a.tx.in_flight() > 0 {
-        a.send(&mut burst);
-        assert!(Instant::now() < end);
-        std::thread::sleep(Duration::from_micros(50));
-    }
+    let frames = (0..20).map(|s| eth(MAC_B, MAC_A, s));
+    let vf = a.vf;
+    a.send_all(frames, || veb.port_counters(vf).unwrap().tx_frames == 20);
     let cb = veb.port_counters(b.vf).unwrap();
     assert_eq!((cb.rx_frames, cb.inbox_overflow), (8, 12));
     b.dev.resume();
@@ -424,17 +425,8 @@ fn uplink_is_bounded_and_counts_what_it_drops() {
         uplink_frames: 4,
         ..VebConfig::default()
     });
-    let mut burst = Burst::new();
-    for s in 0..10 {
-        burst.push(tx_packet(&mut a.cache, &eth(UNKNOWN, MAC_A, s)));
-    }
-    a.send(&mut burst);
-    let end = Instant::now() + PATIENCE;
-    while veb.counters().uplink_frames < 10 || a.tx.in_flight() > 0 {
-        a.tx.reclaim(&mut a.cache);
-        assert!(Instant::now() < end, "{:?}", veb.counters());
-        std::thread::sleep(Duration::from_micros(50));
-    }
+    let frames = (0..10).map(|s| eth(UNKNOWN, MAC_A, s));
+    a.send_all(frames, || veb.counters().uplink_frames == 10);
     assert_eq!(veb.counters().uplink_dropped, 6);
     let kept = veb.take_uplink();
     assert_eq!(kept.len(), 4);
@@ -459,5 +451,54 @@ fn driver_and_model_hash_multicast_alike() {
                 "{m} type {ty}"
             );
         }
+    }
+}
+
+/// Three VFs broadcast at once while each receives the others': every
+/// device thread both sends into and drains from the switch, none waits
+/// on another. Each VF gets every frame of the two others, in each
+/// sender's order, never its own; the uplink gets them all.
+#[test]
+fn three_vfs_broadcast_at_once() {
+    const N: u32 = 200;
+    let veb = Veb::new(VebConfig::default());
+    let macs = [MAC_A, MAC_B, UNKNOWN];
+    let mut sides: Vec<Side> = macs
+        .iter()
+        .zip([Flavor::X82599, Flavor::X540, Flavor::X550])
+        .enumerate()
+        .map(|(i, (&m, f))| side(&veb, f, m, &format!("veb-bc{i}")))
+        .collect();
+    // Per receiver, the next sequence number expected from each sender.
+    let mut next = [[0u32; 3]; 3];
+    let mut sent = [0u32; 3];
+    let end = Instant::now() + PATIENCE;
+    let done = |next: &[[u32; 3]; 3]| (0..3).all(|r| (0..3).all(|s| r == s || next[r][s] == N));
+    while !done(&next) {
+        for (i, s) in sides.iter_mut().enumerate() {
+            let mut b = Burst::new();
+            while sent[i] < N && b.len() < 8 {
+                b.push(tx_packet(&mut s.cache, &eth(BROADCAST, macs[i], sent[i])));
+                sent[i] += 1;
+            }
+            s.send(&mut b);
+            // What the ring refused goes again next round.
+            sent[i] -= b.len() as u32;
+            s.cache.free_bulk(&mut b);
+            for f in s.recv() {
+                let from = macs.iter().position(|m| f[6..12] == m.0).unwrap();
+                assert_ne!(from, i, "VF {i} got its own broadcast");
+                assert_eq!(f, eth(BROADCAST, macs[from], next[i][from]));
+                next[i][from] += 1;
+            }
+        }
+        assert!(Instant::now() < end, "{next:?}");
+        std::thread::sleep(Duration::from_micros(20));
+    }
+    let up = veb.take_uplink();
+    assert_eq!(up.len(), 3 * N as usize);
+    for mut s in sides {
+        assert!(s.recv_quiet().is_empty());
+        s.finish();
     }
 }
