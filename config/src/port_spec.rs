@@ -247,8 +247,9 @@ impl fmt::Display for PortSpec {
 }
 
 impl PortSpec {
-    /// Whether this port is a device that DMAs into the pool (it then
-    /// needs hugepage memory mapped for the device).
+    /// Whether this port is a real device that DMAs into the pool through
+    /// vfio (it then needs hugepage memory mapped for the device). A
+    /// simulated VF is not: its model reaches any memory.
     pub fn is_device(&self) -> bool {
         matches!(self, PortSpec::Pci(_))
     }
