@@ -150,7 +150,7 @@ mod sim {
         let out = fastpath()
             .args(["run", "--no-huge", "--stats-period", "0"])
             .args(["--ports", "sim:ixgbevf,sim:ixgbevf,sim:ixgbevf:x540"])
-            .args(["--tx-first", "1", "--duration", "1"])
+            .args(["--tx-first", "1", "--duration", "2"])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
