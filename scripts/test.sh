@@ -68,10 +68,13 @@ if [[ -z "${SKIP_LINT:-}" ]]; then
     step "cargo clippy of the VM lab tests (--cfg fastpath_lab)"
     RUSTFLAGS="--cfg fastpath_lab" CARGO_TARGET_DIR=target/lab-clippy \
         cargo clippy --workspace --test 'lab_*' -- -D warnings
-    # The `sim` feature's own code paths (the vfio-user lab's server, an
-    # example that needs the feature) are built by no other step.
-    step "cargo clippy -p drivers --features sim"
-    cargo clippy -p drivers --features sim --all-targets -- -D warnings
+    # The `vfio-user` feature's own code paths (the vfio-user lab's server,
+    # an example that needs the feature) are built by no other step.
+    step "cargo clippy -p drivers --features vfio-user"
+    cargo clippy -p drivers --features vfio-user --all-targets -- -D warnings
+    # fastpath without its default `sim` feature (no simulated ports).
+    step "cargo clippy -p fastpath --no-default-features"
+    cargo clippy -p fastpath --no-default-features --all-targets -- -D warnings
 fi
 
 log=$(mktemp /tmp/fastpath-test.XXXXXX)

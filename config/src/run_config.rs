@@ -168,6 +168,23 @@ pub enum RunConfigError {
         /// The repeat.
         again: usize,
     },
+    /// Simulated and real VFs in one run: the pool is mapped for DMA in
+    /// one address space, the vfio container's or the models'.
+    #[error(
+        "port {sim} ({sim_spec}) is a simulated VF and port {vf} ({vf_spec}) a real one: a run \
+         has one or the other, since the buffer pool is mapped for DMA in one address space \
+         (the vfio container's or the device models')"
+    )]
+    SimWithVf {
+        /// First simulated port.
+        sim: usize,
+        /// Its spec.
+        sim_spec: PortSpec,
+        /// First real VF port.
+        vf: usize,
+        /// Its spec.
+        vf_spec: PortSpec,
+    },
     /// No worker core.
     #[error("no worker core: give at least one")]
     NoCores,
@@ -298,7 +315,7 @@ impl RunConfigError {
         use RunConfigError as E;
         match self {
             E::NoPorts | E::TooManyPorts { .. } | E::OddRingPorts { .. } => Setting::Ports,
-            E::DuplicatePort { .. } => Setting::Ports,
+            E::DuplicatePort { .. } | E::SimWithVf { .. } => Setting::Ports,
             E::NoCores | E::TooManyCores { .. } | E::AfPacketNeedsOneWorker { .. } => {
                 Setting::Cores
             }
@@ -358,11 +375,17 @@ impl ValidRunConfig {
 
     /// The destination MAC written by the mac mode on port `port`.
     pub fn peer_mac(&self, port: usize) -> MacAddr {
+        self.given_peer_mac(port)
+            .unwrap_or(MacAddr::local(port as u16))
+    }
+
+    /// The peer `--eth-peer` gave for `port`, if one did.
+    pub fn given_peer_mac(&self, port: usize) -> Option<MacAddr> {
         self.config
             .eth_peers
             .iter()
             .find(|p| p.port == port)
-            .map_or(MacAddr::local(port as u16), |p| p.mac)
+            .map(|p| p.mac)
     }
 
     /// The configuration as given.
@@ -406,8 +429,22 @@ impl RunConfig {
         if !rings.is_multiple_of(2) {
             return Err(RunConfigError::OddRingPorts { count: rings });
         }
+        let first = |f: fn(&PortSpec) -> bool| self.ports.iter().position(f);
+        if let (Some(sim), Some(vf)) = (
+            first(|p| matches!(p, PortSpec::Sim(_))),
+            first(PortSpec::is_device),
+        ) {
+            return Err(RunConfigError::SimWithVf {
+                sim,
+                sim_spec: self.ports[sim].clone(),
+                vf,
+                vf_spec: self.ports[vf].clone(),
+            });
+        }
         for (again, spec) in self.ports.iter().enumerate() {
-            if matches!(spec, PortSpec::Null | PortSpec::Ring) {
+            // Null, ring and simulated ports can be many: each is made
+            // anew.
+            if matches!(spec, PortSpec::Null | PortSpec::Ring | PortSpec::Sim(_)) {
                 continue;
             }
             if let Some(first) = self.ports[..again].iter().position(|p| p == spec) {
@@ -502,7 +539,7 @@ impl RunConfig {
     /// [`crate::pool_sizing`], and checks both.
     fn size_pool(&self, workers: usize) -> Result<(usize, u32, PoolDemand), RunConfigError> {
         let ring_ports = self.count(|p| *p == PortSpec::Ring);
-        let vf_ports = self.count(PortSpec::is_device);
+        let vf_ports = self.count(PortSpec::is_vf);
         let base = PoolDemand {
             workers,
             ports: self.ports.len(),
@@ -672,6 +709,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn simulated_vfs_can_repeat_but_not_mix_with_real_ones() {
+        let v = with(|c| c.ports = ports("sim:ixgbevf,sim:ixgbevf,sim:ixgbevf:x550")).unwrap();
+        // Pool and tx-first are sized as for VFs (512 + 512 descriptors).
+        assert_eq!(v.pool_demand().vf_ports, 3);
+        assert_eq!(v.tx_first(), 0);
+        let e = err(|c| c.ports = ports("null,sim:ixgbevf,0000:01:10.0"));
+        assert_eq!(
+            e.to_string(),
+            "port 1 (sim:ixgbevf:82599) is a simulated VF and port 2 (0000:01:10.0) a real one: \
+             a run has one or the other, since the buffer pool is mapped for DMA in one address \
+             space (the vfio container's or the device models')"
+        );
+        assert_eq!(e.setting(), Setting::Ports);
     }
 
     #[test]

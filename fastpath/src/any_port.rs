@@ -3,8 +3,9 @@
 //! Workers are generic over queue types; a forwarder whose ports are of
 //! different kinds uses this enum, which costs one `match` per burst (not per
 //! packet). Device ports (VFs, whatever their driver) come from
-//! `drivers::pmd::open_vf` as a [`DynPort`]: this crate never names a
-//! driver. A run on one kind only (the benchmarks) can use that port type
+//! `drivers::pmd::open_vf` as a [`DynPort`], and so do simulated VFs (a
+//! device model with its driver, `crate::sim_ports`): this crate never
+//! names a driver. A run on one kind only (the benchmarks) can use that port type
 //! directly.
 
 use drivers::burst::Burst;

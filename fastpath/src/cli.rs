@@ -51,9 +51,10 @@ pub enum Command {
 pub struct RunArgs {
     /// Ports, comma separated: `null` (RX makes packets, TX frees them),
     /// `ring` (consecutive ring ports are connected in pairs),
-    /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket), or
-    /// a VF's PCI address such as `0000:01:10.0` (bound to vfio-pci; needs
-    /// hugepages).
+    /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket),
+    /// `sim:ixgbevf[:82599|x540|x550|x550em_x]` (a simulated VF of one
+    /// modelled PF: no hardware needed), or a VF's PCI address such as
+    /// `0000:01:10.0` (bound to vfio-pci; needs hugepages).
     #[arg(
         long,
         allow_hyphen_values = true,

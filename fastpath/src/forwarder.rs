@@ -8,6 +8,7 @@
 use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::fwd_mode::{FwdMode, MacRewrite};
+use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
 use crate::worker::{RxBinding, Stopped, Worker};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
@@ -16,6 +17,7 @@ use drivers::cpu::{pin_current_thread, CpuId};
 use drivers::mbuf::PortId;
 use drivers::memory::DmaMapper;
 use drivers::memory::MemoryBacking;
+use drivers::net::MacAddr;
 use drivers::pci::{PciAddress, Sysfs};
 use drivers::pmd::{identify, open_vf, preflight, OpenError, VfConfig};
 use drivers::pool::{Pool, PoolConfig, PoolError};
@@ -86,6 +88,9 @@ pub enum StartError {
     /// vfio refused (the message names the fix).
     #[error(transparent)]
     Vfio(#[from] VfioError),
+    /// A simulated port could not be opened (or is not built in).
+    #[error(transparent)]
+    Sim(#[from] SimPortError),
     /// A VF port met with no vfio container: only when ports are built
     /// without going through the device checks first.
     #[error("port {port} ({address}): no vfio container was opened for it")]
@@ -125,6 +130,9 @@ pub struct Forwarder {
     ports: Vec<AnyPort>,
     pool: Pool,
     container: Option<Arc<Container>>,
+    /// The simulated ports' DMA space and the rules their models saw
+    /// broken (audited after the ports are gone).
+    sim: SimPorts,
     cpus: Vec<CpuId>,
     counters: Vec<Arc<CoreCounters>>,
     stop: Arc<AtomicBool>,
@@ -149,6 +157,11 @@ pub struct Snapshot {
     pub pool_available: usize,
     /// Buffers in the pool.
     pub pool_count: usize,
+    /// Rules the device models of simulated ports saw broken so far.
+    pub violations: usize,
+    /// The named counters of the simulated ports' PF switch (frames to
+    /// its uplink, dropped there); empty without simulated ports.
+    pub switch: Vec<XStat>,
 }
 
 /// The result of a stopped run.
@@ -164,12 +177,21 @@ pub struct FinalReport {
     pub panicked: Vec<CpuId>,
     /// Buffers back in the pool after everything was torn down.
     pub buffers_returned: usize,
+    /// Rules the device models of simulated ports saw broken, the ports'
+    /// teardown included: any is a failed audit.
+    pub violations: Vec<ModelViolation>,
 }
 
 impl FinalReport {
     /// True when every buffer of the pool came back.
     pub fn all_buffers_returned(&self) -> bool {
         self.buffers_returned == self.last.pool_count
+    }
+
+    /// The audit passed: every buffer back, no worker panicked, no model
+    /// saw a rule broken.
+    pub fn clean(&self) -> bool {
+        self.all_buffers_returned() && self.panicked.is_empty() && self.violations.is_empty()
     }
 }
 
@@ -217,10 +239,21 @@ impl Forwarder {
         check("building the buffer pool")?;
         let cpus = cfg.cores.choose(&allowed_cpus()?)?;
         let workers = cpus.len();
+        // Simulated VFs and real ones never share a run (validated), so
+        // the pool is mapped in one space at most.
+        let mut sim = SimPorts::new();
+        let sim_dma = if cfg.ports.iter().any(|p| matches!(p, PortSpec::Sim(_))) {
+            sim.mapper()
+        } else {
+            None
+        };
         let pool_cfg = PoolConfig {
             cache_size: cfg.cache_size,
             backing: cfg.backing.clone(),
-            dma: container.clone().map(|c| c as Arc<dyn DmaMapper>),
+            dma: container
+                .clone()
+                .map(|c| c as Arc<dyn DmaMapper>)
+                .or(sim_dma),
             ..PoolConfig::new("mbuf_pool", cfg.nb_mbuf())
         };
         let pool = match Pool::new_interruptible(&pool_cfg, interrupt) {
@@ -231,7 +264,8 @@ impl Forwarder {
             }
             Err(e) => return Err(e.into()),
         };
-        let Some(mut ports) = build_ports(cfg, workers, &pool, container.as_ref(), interrupt)?
+        let Some(mut ports) =
+            build_ports(cfg, workers, &pool, container.as_ref(), &mut sim, interrupt)?
         else {
             // The ports built so far were dropped (their buffers are back).
             return Err(interrupted(cfg, started, "opening the ports", Some(&pool)));
@@ -265,7 +299,7 @@ impl Forwarder {
             .iter()
             .enumerate()
             .map(|(p, port)| MacRewrite {
-                dst: cfg.peer_mac(p),
+                dst: peer_mac(cfg, &ports, p),
                 src: port.info().mac,
             })
             .collect();
@@ -334,6 +368,7 @@ impl Forwarder {
             ports,
             pool,
             container,
+            sim,
             cpus,
             counters,
             stop,
@@ -377,6 +412,8 @@ impl Forwarder {
             xstats: self.ports.iter().map(|p| p.xstats()).collect(),
             pool_available: self.pool.available(),
             pool_count: self.pool.count(),
+            violations: self.sim.pending_violations(),
+            switch: self.sim.switch_xstats(),
         }
     }
 
@@ -468,6 +505,8 @@ impl Forwarder {
             burst: self.burst,
             panicked,
             buffers_returned: self.pool.available(),
+            // After the ports: stopping a modelled device is checked too.
+            violations: self.sim.take_violations(),
         }
     }
 }
@@ -481,6 +520,24 @@ impl Drop for Forwarder {
         for h in self.threads.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+/// The destination MAC the mac mode writes on frames out of port `p`
+/// (and `--tx-first` seeds carry): the peer given for it, else, when `p`
+/// and the port it is paired with are simulated VFs of the one modelled
+/// PF, that port's MAC (so frames cross the model's switch to it), else
+/// testpmd's 02:00:00:00:00:<p>.
+fn peer_mac(cfg: &ValidRunConfig, ports: &[AnyPort], p: usize) -> MacAddr {
+    if let Some(mac) = cfg.given_peer_mac(p) {
+        return mac;
+    }
+    let q = paired_output(p, ports.len());
+    let sim = |i: usize| matches!(cfg.ports[i], PortSpec::Sim(_));
+    if q != p && sim(p) && sim(q) {
+        ports[q].info().mac
+    } else {
+        cfg.peer_mac(p)
     }
 }
 
@@ -547,11 +604,14 @@ fn interrupted(
                 xstats: Vec::new(),
                 pool_available: available,
                 pool_count: count,
+                violations: 0,
+                switch: Vec::new(),
             },
             mode: cfg.mode,
             burst: cfg.burst,
             panicked: Vec::new(),
             buffers_returned: available,
+            violations: Vec::new(),
         }),
     }
 }
@@ -563,6 +623,7 @@ fn build_ports(
     workers: usize,
     pool: &Pool,
     container: Option<&Arc<Container>>,
+    sim: &mut SimPorts,
     interrupt: &AtomicBool,
 ) -> Result<Option<Vec<AnyPort>>, StartError> {
     let mut ports: Vec<AnyPort> = Vec::with_capacity(cfg.ports.len());
@@ -594,6 +655,11 @@ fn build_ports(
                 let mut vcfg = VfConfig::new(id, address.to_string());
                 vcfg.backing = cfg.backing.clone();
                 AnyPort::Device(open_vf(*address, container, pool, &vcfg)?)
+            }
+            PortSpec::Sim(model) => {
+                let mut vcfg = VfConfig::new(id, format!("sim{i}"));
+                vcfg.backing = cfg.backing.clone();
+                AnyPort::Device(sim.open(i, *model, &vcfg, pool)?)
             }
             PortSpec::Ring => match pending_ring.take() {
                 Some(second) => AnyPort::Ring(second),

@@ -10,6 +10,14 @@ pub use config::fwd_mode::FwdMode;
 /// Ethernet header bytes the mac mode writes.
 const ETH_ADDRS_LEN: usize = 12;
 
+/// Ethernet header bytes of a `--tx-first` seed frame: the addresses and
+/// the EtherType.
+pub const SEED_HEADER_LEN: usize = 14;
+
+/// EtherType of seed frames: IEEE 802's "local experimental" 0x88B5,
+/// meant for exactly this (frames no protocol on the path will take).
+const SEED_ETHERTYPE: u16 = 0x88B5;
+
 /// Addresses written by the mac mode for one output port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MacRewrite {
@@ -20,6 +28,16 @@ pub struct MacRewrite {
 }
 
 impl MacRewrite {
+    /// The header of a seed frame sent on this port: to its peer, from
+    /// its address.
+    pub fn seed_header(&self) -> [u8; SEED_HEADER_LEN] {
+        let mut h = [0u8; SEED_HEADER_LEN];
+        h[..6].copy_from_slice(&self.dst.0);
+        h[6..12].copy_from_slice(&self.src.0);
+        h[12..].copy_from_slice(&SEED_ETHERTYPE.to_be_bytes());
+        h
+    }
+
     /// Rewrite every packet of `burst`. Packets too short to hold two
     /// addresses are moved to `runts` (to be dropped and counted).
     #[inline]

@@ -15,6 +15,7 @@ pub mod fwd_mode;
 pub mod port_drops;
 pub mod report;
 pub mod run;
+pub mod sim_ports;
 pub mod stop_signals;
 pub mod summary_json;
 pub mod worker;

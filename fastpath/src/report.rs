@@ -5,7 +5,7 @@
 
 use crate::counters::{CoreSnapshot, DropReason};
 use crate::forwarder::{FinalReport, Snapshot};
-use crate::port_drops::{drops_since, port_drops};
+use crate::port_drops::{drops_since, is_traffic, port_drops};
 use drivers::port::LinkState;
 use std::fmt::Write;
 
@@ -73,6 +73,15 @@ fn snapshot_port_drops(s: &Snapshot, p: usize) -> Vec<(&'static str, u64)> {
         .map_or_else(Vec::new, |(_, st, _)| port_drops(st, xstats))
 }
 
+/// The drop counters of the simulated ports' PF switch.
+fn switch_drops(s: &Snapshot) -> Vec<(&'static str, u64)> {
+    s.switch
+        .iter()
+        .copied()
+        .filter(|(n, _)| !is_traffic(n))
+        .collect()
+}
+
 /// Ports that received with no free buffer between two snapshots.
 fn starved_ports(prev: &Snapshot, now: &Snapshot) -> Vec<String> {
     prev.ports
@@ -131,8 +140,19 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
             drops.push(format!("port{} {named}", info.id));
         }
     }
+    let switch = named_counts(drops_since(&switch_drops(now), &switch_drops(prev)));
+    if !switch.is_empty() {
+        drops.push(format!("switch {switch}"));
+    }
     if !drops.is_empty() {
         let _ = write!(line, " | drops: {}", drops.join(" "));
+    }
+    if now.violations > prev.violations {
+        let _ = write!(
+            line,
+            " | VIOLATIONS: the device models saw {} rule(s) broken (listed at the end)",
+            now.violations - prev.violations
+        );
     }
     let starved = starved_ports(prev, now);
     if !starved.is_empty() {
@@ -165,6 +185,10 @@ pub fn final_summary(r: &FinalReport) -> String {
         if !named.is_empty() {
             let _ = writeln!(s, "port {} counters: {named}", info.id);
         }
+    }
+    let switch = named_counts(r.last.switch.iter().copied());
+    if !switch.is_empty() {
+        let _ = writeln!(s, "modelled PF switch counters: {switch}");
     }
     let mut total = CoreSnapshot::default();
     for (cpu, c) in &r.last.cores {
@@ -215,6 +239,16 @@ pub fn final_summary(r: &FinalReport) -> String {
         let _ = writeln!(
             s,
             "ERROR: worker on CPU {cpu} panicked (its buffers were still returned)"
+        );
+    }
+    for v in &r.violations {
+        let _ = writeln!(s, "VIOLATION: {v}");
+    }
+    if !r.violations.is_empty() {
+        let _ = writeln!(
+            s,
+            "ERROR: the device models saw {} rule(s) broken by the driver: the audit fails",
+            r.violations.len()
         );
     }
     let _ = write!(
@@ -292,7 +326,54 @@ mod tests {
             xstats: vec![Vec::new(), Vec::new()],
             pool_available: 0,
             pool_count: 10,
+            violations: 0,
+            switch: Vec::new(),
         }
+    }
+
+    /// A rule a device model saw broken fails the audit, is counted live
+    /// and is listed at the end, in the model's words.
+    #[test]
+    fn a_model_violation_fails_the_audit_and_is_listed() {
+        use crate::forwarder::FinalReport;
+        use crate::sim_ports::ModelViolation;
+        let (prev, mut now) = (snap(1, 0), snap(2, 0));
+        now.violations = 1;
+        let line = interval_line(&prev, &now);
+        assert!(
+            line.contains(
+                "| VIOLATIONS: the device models saw 1 rule(s) broken (listed at the end)"
+            ),
+            "{line}"
+        );
+        now.pool_available = now.pool_count;
+        let r = FinalReport {
+            last: now,
+            mode: crate::fwd_mode::FwdMode::Io,
+            burst: 32,
+            panicked: Vec::new(),
+            buffers_returned: 10,
+            violations: vec![ModelViolation {
+                rule: "enable-before-tail",
+                section: "nic-facts.md A.7.1",
+                detail: "RDT(0) = 5 while disabled".into(),
+            }],
+        };
+        assert!(r.all_buffers_returned() && !r.clean());
+        let text = final_summary(&r);
+        assert!(
+            text.contains(
+                "VIOLATION: enable-before-tail (nic-facts.md A.7.1): RDT(0) = 5 while disabled\n\
+                 ERROR: the device models saw 1 rule(s) broken by the driver: the audit fails\n\
+                 buffers: 10 of 10 back in the pool"
+            ),
+            "{text}"
+        );
+        let outcome = crate::run::Outcome {
+            reason: crate::stop_signals::StopReason::Duration,
+            clean: r.clean(),
+        };
+        assert_eq!(outcome.exit_status(), 3);
     }
 
     #[test]

@@ -44,13 +44,15 @@ pub enum RunError {
 pub struct Outcome {
     /// Why it stopped.
     pub reason: StopReason,
-    /// Every buffer came back and no worker panicked.
+    /// Every buffer came back, no worker panicked, and no device model
+    /// saw a rule broken.
     pub clean: bool,
 }
 
 impl Outcome {
     /// The process's exit status: 0 for a clean run, 3 when buffers were
-    /// lost or a worker panicked (whatever stopped the run). Not 2, which
+    /// lost, a worker panicked or a device model saw a rule broken
+    /// (whatever stopped the run). Not 2, which
     /// is a refused command line (clap's convention, kept for our own
     /// checks too), nor 1, a failed start-up.
     pub fn exit_status(&self) -> u8 {
@@ -208,7 +210,7 @@ fn finish(
 ) -> Outcome {
     let outcome = Outcome {
         reason,
-        clean: report.all_buffers_returned() && report.panicked.is_empty(),
+        clean: report.clean(),
     };
     match console.output {
         Output::Text => console.stdout(&final_summary(report)),

@@ -8,6 +8,7 @@ use crate::counters::{CoreSnapshot, DropReason};
 use crate::forwarder::FinalReport;
 use crate::port_drops::port_drops;
 use crate::report::total_port_drops;
+use crate::sim_ports::ModelViolation;
 use crate::stop_signals::StopReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,8 +23,8 @@ pub struct Summary {
     pub interrupted_during: Option<&'static str>,
     /// Why the run ended.
     pub exit_reason: StopReason,
-    /// The process's exit status: 0, or 3 when buffers were lost or a
-    /// worker panicked.
+    /// The process's exit status: 0, or 3 when buffers were lost, a
+    /// worker panicked or a device model saw a rule broken.
     pub exit_status: u8,
     /// Seconds from start to the last counter reading.
     pub duration_secs: f64,
@@ -41,6 +42,13 @@ pub struct Summary {
     pub buffers: BufferAudit,
     /// CPUs whose worker panicked (their buffers were still returned).
     pub panicked_cpus: Vec<u32>,
+    /// The named counters of the simulated ports' modelled PF switch
+    /// (`uplink_packets`, `uplink_dropped`, `link_down_dropped`); empty
+    /// without simulated ports.
+    pub switch: BTreeMap<&'static str, u64>,
+    /// Rules the device models of simulated ports saw the driver break
+    /// (`rule`, `section`, `detail`); empty in a clean run.
+    pub violations: Vec<ModelViolation>,
 }
 
 /// One port.
@@ -256,6 +264,8 @@ impl Summary {
                 all_returned: r.all_buffers_returned(),
             },
             panicked_cpus: r.panicked.iter().map(|c| c.0).collect(),
+            switch: r.last.switch.iter().copied().collect(),
+            violations: r.violations.clone(),
         }
     }
 }

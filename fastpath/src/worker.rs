@@ -8,12 +8,16 @@
 //! iteration to split busy from idle cycles.
 
 use crate::counters::{CoreCounters, CoreSnapshot, DropReason};
-use crate::fwd_mode::{FwdMode, MacRewrite};
+use crate::fwd_mode::{FwdMode, MacRewrite, SEED_HEADER_LEN};
 use drivers::burst::{Burst, MAX_BURST};
 use drivers::cpu::rdtsc;
 use drivers::pool::PoolCache;
 use drivers::port::{RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Length of a `--tx-first` seed frame: the Ethernet minimum (60) and
+/// four bytes, as before seeds were addressed.
+const SEED_FRAME_LEN: usize = 64;
 
 /// Loops between two empty bursts on every TX queue (see
 /// [`Worker::poll_tx`]): a few microseconds when idle.
@@ -147,7 +151,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut burst = Burst::new();
         for _ in 0..self.tx_first {
             counters.publish(c);
-            for q in self.tx.iter_mut() {
+            for (q_index, q) in self.tx.iter_mut().enumerate() {
                 // Relaxed: as in `run`, the flag carries no data.
                 if stop.load(Ordering::Relaxed) {
                     return;
@@ -155,9 +159,15 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 if !self.cache.alloc_bulk(&mut burst, burst_size) {
                     return;
                 }
+                let header = self.rewrite.get(q_index).map(MacRewrite::seed_header);
                 for m in burst.iter_mut() {
-                    // A minimum frame; contents are irrelevant to io mode.
-                    let _ = m.set_len(64);
+                    // A minimum frame, addressed as testpmd's tx_first
+                    // frames are: to the port's peer, from the port, so
+                    // that a switch (a modelled PF's) delivers it.
+                    let _ = m.set_len(SEED_FRAME_LEN);
+                    if let (Some(h), Some(d)) = (&header, m.data_mut().get_mut(..SEED_HEADER_LEN)) {
+                        d.copy_from_slice(h);
+                    }
                 }
                 c.tx += q.tx_burst(&mut self.cache, &mut burst) as u64;
                 c.drops[DropReason::TxFull as usize] += burst.len() as u64;

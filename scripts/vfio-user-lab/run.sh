@@ -154,7 +154,7 @@ cp "$GUEST_TOOL" "$INITRD_DIR/bin/lab-frames"
 
 # ------------------------------------------------------------------ the server
 say "building vfio_user_server"
-(cd "$REPO" && cargo build -q -p drivers --features sim --example vfio_user_server) ||
+(cd "$REPO" && cargo build -q -p drivers --features vfio-user --example vfio_user_server) ||
     die "cargo build of vfio_user_server failed"
 SERVER=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/debug/examples/vfio_user_server
 [[ -x $SERVER ]] || die "no $SERVER after the build"

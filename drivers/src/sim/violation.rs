@@ -73,6 +73,11 @@ impl Violations {
         }
     }
 
+    /// How many are pending (not taken yet).
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Everything recorded and not taken yet.
     pub fn all(&self) -> Vec<Violation> {
         self.lock().clone()
