@@ -684,12 +684,9 @@ impl<R: RegisterSpace + 'static> IxgbevfPort<R> {
             ("reset_pf_reset", self.resets.pf_reset),
             ("reset_cts_lost", self.resets.cts_lost),
             ("reset_mbx_timeout", self.resets.mbx_timeout),
-            (
-                "rss_queues",
-                self.rx.len() as u64 * u64::from(self.rss != RssState::Off),
-            ),
-            ("rss_pf_table_read", u64::from(self.rss.pf_known())),
-            ("xcast_mode", self.xcast.map_or(0, |m| u64::from(m.wire()))),
+            // Counters only: states (RSS in force, the xcast mode) are in
+            // `rss()` and `xcast_mode()`, not here, where a front end
+            // shows every non-traffic value as a drop.
             (
                 "rx_filter_refusals",
                 self.filter_refusals.refused.len() as u64,
