@@ -124,7 +124,9 @@ say "guest kernel $(cat "$KDIR/kver"), $(elapsed)"
 
 # ------------------------------------------------------------------ guest tool
 # lab-frames, the guest's end of the frame exchange, linked static for the
-# busybox initramfs.
+# busybox initramfs (`file` tells a static binary; a fresh machine may
+# lack it).
+command -v file >/dev/null || "${APT[@]}" install -y file >/dev/null || die "apt-get install file failed"
 say "building lab-frames (static)"
 # shellcheck source=build-guest-tool.sh
 . "$HERE/build-guest-tool.sh" --lib
