@@ -396,7 +396,14 @@ pub fn run(
                         seen.highest = Some(seen.highest.map_or(seq, |h| h.max(seq)));
                     }
                 }
-                Verdict::Control(Control::Hello { count }) if cfg.role == Role::Host => {
+                Verdict::Control(
+                    c @ (Control::Hello { count } | Control::HelloAnswer { count }),
+                ) if matches!(
+                    (c, cfg.role),
+                    (Control::Hello { .. }, Role::Host)
+                        | (Control::HelloAnswer { .. }, Role::Guest)
+                ) =>
+                {
                     if count != cfg.count {
                         return Err(LabFramesError::CountMismatch {
                             round: cfg.round,
@@ -405,25 +412,16 @@ pub fn run(
                         });
                     }
                     if talking_to.is_none() {
-                        talking_to = Some(src);
-                        // From now on, frames from others are foreign.
-                        expect.peer = Some(src);
-                    }
-                    answers_due += 1;
-                }
-                Verdict::Control(Control::HelloAnswer { count }) if cfg.role == Role::Guest => {
-                    if count != cfg.count {
-                        return Err(LabFramesError::CountMismatch {
-                            round: cfg.round,
-                            theirs: count,
-                            ours: cfg.count,
-                        });
-                    }
-                    if talking_to.is_none() {
-                        // The configured MAC, or the host's learnt here
-                        // when the hello was broadcast.
+                        // The host learns the guest from its hello; the
+                        // guest has the configured MAC, or learns the
+                        // host's here when the hello was broadcast. From
+                        // now on, frames from others are foreign.
                         talking_to = Some(src);
                         expect.peer = Some(src);
+                    }
+                    if cfg.role == Role::Host {
+                        // Every hello is answered (an answer can be lost).
+                        answers_due += 1;
                     }
                 }
                 Verdict::Control(Control::Ack {

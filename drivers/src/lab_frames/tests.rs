@@ -216,6 +216,25 @@ fn each_bad_frame_is_counted_by_kind() {
     assert_eq!(pool.available(), 4096, "every buffer back");
 }
 
+/// Drops the `n`-th data frame (counting every data frame the link
+/// carries, from 1) when `lost(n)`.
+fn drop_data_frames(lost: impl Fn(u32) -> bool + Send + 'static) -> Tamper {
+    let mut n = 0u32;
+    Box::new(move |cache, burst, start| {
+        let mut i = start;
+        while i < burst.len() {
+            if burst[i].len() != frame::MIN_FRAME || burst[i].data()[19] == 3 {
+                n += 1;
+                if lost(n) {
+                    cache.free(burst.remove(i));
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    })
+}
+
 /// More frames lost than a window (a link that went away for a while):
 /// the sender's window stays full, it goes back to the first frame the
 /// other side lacks after the stall and sends again, and the round
@@ -223,20 +242,7 @@ fn each_bad_frame_is_counted_by_kind() {
 #[test]
 fn lost_frames_are_sent_again() {
     let pool = pool();
-    let mut n = 0u32;
-    let tamper: Tamper = Box::new(move |cache, burst, start| {
-        let mut i = start;
-        while i < burst.len() {
-            if burst[i].len() != frame::MIN_FRAME || burst[i].data()[19] == 3 {
-                n += 1;
-                if (50..350).contains(&n) {
-                    cache.free(burst.remove(i));
-                    continue;
-                }
-            }
-            i += 1;
-        }
-    });
+    let tamper = drop_data_frames(|n| (50..350).contains(&n));
     let (g, h) = round(&pool, 1_000, Duration::from_secs(20), tamper);
     let (g, h) = (g.unwrap(), h.unwrap());
     assert!(g.complete() && h.complete(), "{g}\n{h}");
@@ -254,20 +260,7 @@ fn lost_frames_are_sent_again() {
 #[test]
 fn a_dead_link_ends_at_the_timeout_with_frames_missing() {
     let pool = pool();
-    let mut n = 0u32;
-    let tamper: Tamper = Box::new(move |cache, burst, start| {
-        let mut i = start;
-        while i < burst.len() {
-            if burst[i].len() != frame::MIN_FRAME || burst[i].data()[19] == 3 {
-                n += 1;
-                if n >= 300 {
-                    cache.free(burst.remove(i));
-                    continue;
-                }
-            }
-            i += 1;
-        }
-    });
+    let tamper = drop_data_frames(|n| n >= 300);
     let (g, h) = round(&pool, 1_000, Duration::from_secs(4), tamper);
     let (g, h) = (g.unwrap(), h.unwrap());
     assert!(h.timed_out && g.timed_out);
