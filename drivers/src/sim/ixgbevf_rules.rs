@@ -176,6 +176,15 @@ impl Raw {
         r
     }
 
+    /// Read a message and release the buffer without ACK: a VF without
+    /// CTS that ACKs gets a FAILURE back for every ACK.
+    fn read_msg_quietly(&self, len: usize) -> Vec<u32> {
+        self.lock();
+        let r = (0..len).map(|i| self.r(VFMBMEM + 4 * i as u32)).collect();
+        self.w(VFMAILBOX, 0);
+        r
+    }
+
     /// VFCTRL.RST, then wait for RSTD (A.6 steps 6-8).
     fn vf_reset(&self) {
         self.w(VFCTRL, VFCTRL_RST);
@@ -968,6 +977,11 @@ fn pf_reset_and_recovery() {
     assert!(t.take_bit(mbx::PFSTS));
     let msg = t.read_msg(1);
     assert_eq!(msg[0], pf::PF_CONTROL_MSG, "a ping without CTS");
+    // The PF answers that ACK with a bare FAILURE (ixgbe_rcv_ack_from_vf),
+    // and every further ACK of this VF the same way: read it without ACK
+    // before the next request, or it would be taken for its reply.
+    t.wait_bit(mbx::PFSTS);
+    assert_eq!(t.read_msg_quietly(1)[0], pf::FAILURE);
     assert_eq!(t.dev.rx_owned(0), 0, "the reset gave every buffer back");
     t.pool.free(m);
     // Requests meanwhile fail; the VF learned it from the ping: no rule
