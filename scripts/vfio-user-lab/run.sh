@@ -448,7 +448,7 @@ say "--- guest: $GUEST_MODULE's probe and the frame exchange"
 grep -E '^VFU-(DEV|CAP|LINK|INSMOD|DRIVER|NETWAIT|NETDEV|DMESG|CARRIER|FRAMES |ROUND|STATS)' "$OUT/console.txt" | sed 's/^/    /' >&2 || true
 say "--- server"
 grep -vE '^vfio_user_server: (violation|\.\.\.)' "$OUT/server.log" | sed 's/^/    /' >&2 || true
-say "--- server: $(grep -c ' BAR0 R ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 reads, $(grep -c ' BAR0 W ' "$OUT/trace.txt" 2>/dev/null || echo 0) BAR0 writes, $(grep -c ' CFG ' "$OUT/trace.txt" 2>/dev/null || echo 0) config accesses; trace $OUT/trace.txt"
+say "--- server: $(tr_count ' BAR0 R ') BAR0 reads, $(tr_count ' BAR0 W ') BAR0 writes, $(tr_count ' CFG ') config accesses; trace $OUT/trace.txt"
 printf '%s\n' "${RESULTS[@]}" >&2
 say "total $(elapsed) (boot $BOOT_S s)"
 echo "vfio-user-lab: tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
