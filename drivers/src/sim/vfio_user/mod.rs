@@ -17,8 +17,10 @@
 //! - [`MsixVectors`]: the eventfds QEMU passes with SET_IRQS.
 //! - [`ServedModel`]: a model of the strict framework (the ixgbevf
 //!   model) behind the connection, with its own device thread.
-//! - [`RegisterFileVf`]: the smallest real device: an 82599 VF's config
-//!   space over a plain register file.
+//! - [`VfLayout`]: a served VF's ids and BARs (ixgbevf, iavf), the same
+//!   for a model and for the register file.
+//! - [`RegisterFileVf`]: the smallest real device: a VF's config space
+//!   over a plain register file.
 
 mod config_space;
 mod device;
@@ -27,11 +29,16 @@ mod irq;
 mod regfile;
 mod served_model;
 mod server;
+mod vf_layout;
 
 pub use config_space::{Bar, Msix, PciConfigSpace, PciIdentity};
 pub use device::{DeviceContext, VfioUserDevice};
 pub use dma::{DmaError, GuestMemory};
 pub use irq::MsixVectors;
-pub use regfile::{ixgbevf_config_space, RegisterFileVf};
+pub use regfile::RegisterFileVf;
 pub use served_model::ServedModel;
 pub use server::{serve, ServeError};
+pub use vf_layout::{
+    iavf_config_space, ixgbevf_config_space, VfLayout, IAVF_ADAPTIVE_VF, IAVF_X710_VF,
+    IXGBE_82599_VF,
+};

@@ -1,32 +1,20 @@
-//! The smallest real device: an 82599 VF's config space over a plain
-//! register file. It has no behaviour (no reset bits, no mailbox, no
-//! queues): Linux's ixgbevf finds and maps it, and its probe stops where
-//! a real VF would answer (the PF mailbox). It stands in until the ixgbevf
-//! model implements [`VfioUserDevice`].
+//! The smallest real device: a VF's config space ([`VfLayout`]) over a
+//! plain register file. It has no behaviour (no reset bits, no mailbox or
+//! admin queue, no queues): the guest's driver finds and maps it, and its
+//! probe stops where a real VF would answer (ixgbevf: the PF mailbox;
+//! iavf: the admin queue). It shows the path from the guest's driver to
+//! the server works before a model stands behind it.
 
-use super::config_space::{Bar, Msix, PciConfigSpace, PciIdentity};
+use super::config_space::PciConfigSpace;
 use super::device::{DeviceContext, VfioUserDevice};
+use super::vf_layout::{VfLayout, IXGBE_82599_VF};
 
-/// 82599 Virtual Function ids (Linux ixgbevf's `IXGBE_DEV_ID_82599_VF`,
-/// Intel 82599 datasheet table 9-2).
-pub const IXGBE_82599_VF: PciIdentity = PciIdentity {
-    vendor: 0x8086,
-    device: 0x10ed,
-    class: 0x02_00_00,
-    revision: 1,
-    subsystem_vendor: 0x8086,
-    subsystem: 0x10ed,
-};
-/// The VF's BAR0 (registers) and BAR3 (MSI-X table at 0, PBA at 0x2000):
-/// 16 KiB each, as the 82599 VF (datasheet 9.3.6.1).
-const BAR0_SIZE: u64 = 0x4000;
-const BAR3_SIZE: u64 = 0x4000;
-const MSIX_VECTORS: u16 = 3;
-
-/// A VF whose BAR0 is 4-byte registers that read back what was written.
+/// A VF whose BAR0 is 4-byte registers that read back what was written,
+/// starting from the layout's reset values.
 #[derive(Debug)]
 pub struct RegisterFileVf {
     config: PciConfigSpace,
+    layout: VfLayout,
     bar0: Vec<u32>,
     /// BAR0 reads seen, to tell the guest reached the server.
     pub reads: u64,
@@ -35,19 +23,34 @@ pub struct RegisterFileVf {
 }
 
 impl Default for RegisterFileVf {
+    /// The 82599 VF.
     fn default() -> Self {
-        Self::new()
+        Self::new(VfLayout::ixgbevf(IXGBE_82599_VF.device))
     }
 }
 
 impl RegisterFileVf {
-    /// The VF with all registers zero.
-    pub fn new() -> Self {
-        RegisterFileVf {
-            config: ixgbevf_config_space(IXGBE_82599_VF.device),
-            bar0: vec![0; (BAR0_SIZE / 4) as usize],
+    /// The function of `layout` with its registers out of reset.
+    ///
+    /// # Panics
+    /// If a reset value lies outside BAR0: the layouts are constants of
+    /// this crate, not guest input.
+    pub fn new(layout: VfLayout) -> Self {
+        let mut d = RegisterFileVf {
+            config: layout.config_space(),
+            layout,
+            bar0: vec![0; (layout.bar0_size / 4) as usize],
             reads: 0,
             writes: 0,
+        };
+        d.load_reset_values();
+        d
+    }
+
+    fn load_reset_values(&mut self) {
+        self.bar0.fill(0);
+        for &(offset, value) in self.layout.reset_values {
+            self.bar0[offset as usize / 4] = value;
         }
     }
 
@@ -60,33 +63,6 @@ impl RegisterFileVf {
     }
 }
 
-/// The config space of an 82599 / X540 / X550 VF with device id `device`
-/// (8086:10ed, 1515, 1565, 15a8): BAR0 registers, BAR3 MSI-X with 3
-/// vectors, the PCIe capability.
-pub fn ixgbevf_config_space(device: u16) -> PciConfigSpace {
-    let bars = [
-        Bar {
-            index: 0,
-            size: BAR0_SIZE,
-        },
-        Bar {
-            index: 3,
-            size: BAR3_SIZE,
-        },
-    ];
-    let msix = Msix {
-        vectors: MSIX_VECTORS,
-        bar: 3,
-        pba_offset: 0x2000,
-    };
-    let id = PciIdentity {
-        device,
-        subsystem: device,
-        ..IXGBE_82599_VF
-    };
-    PciConfigSpace::endpoint(id, &bars, msix)
-}
-
 impl VfioUserDevice for RegisterFileVf {
     fn config_space(&mut self) -> &mut PciConfigSpace {
         &mut self.config
@@ -95,7 +71,8 @@ impl VfioUserDevice for RegisterFileVf {
     fn bar_read(&mut self, bar: u8, offset: u64, data: &mut [u8], _ctx: &mut DeviceContext) {
         self.reads += u64::from(bar == 0);
         let v = self.slot(bar, offset, data.len()).map_or(0, |r| *r);
-        // Other widths or BARs read as zero: ixgbevf only uses dwords.
+        // Other widths or BARs read as zero: ixgbevf and iavf only use
+        // dwords.
         data.fill(0);
         if data.len() == 4 {
             data.copy_from_slice(&v.to_le_bytes());
@@ -113,29 +90,53 @@ impl VfioUserDevice for RegisterFileVf {
     }
 
     fn reset(&mut self, _ctx: &mut DeviceContext) {
-        self.bar0.fill(0);
+        self.load_reset_values();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::vfio_user::vf_layout::IAVF_ADAPTIVE_VF;
+
+    fn read(d: &mut RegisterFileVf, offset: u64) -> u32 {
+        let mut b = [0; 4];
+        d.bar_read(0, offset, &mut b, &mut DeviceContext::default());
+        u32::from_le_bytes(b)
+    }
 
     #[test]
     fn dword_registers_read_back_and_reset_clears() {
-        let mut d = RegisterFileVf::new();
+        let mut d = RegisterFileVf::default();
         let mut ctx = DeviceContext::default();
         d.bar_write(0, 0x2fc, &0xdead_beefu32.to_le_bytes(), &mut ctx);
-        let mut b = [0; 4];
-        d.bar_read(0, 0x2fc, &mut b, &mut ctx);
-        assert_eq!(u32::from_le_bytes(b), 0xdead_beef);
-        d.bar_read(0, BAR0_SIZE, &mut b, &mut ctx);
-        assert_eq!(b, [0; 4], "past the BAR");
+        assert_eq!(read(&mut d, 0x2fc), 0xdead_beef);
+        assert_eq!(read(&mut d, 0x4000), 0, "past the BAR");
         d.reset(&mut ctx);
-        d.bar_read(0, 0x2fc, &mut b, &mut ctx);
-        assert_eq!(b, [0; 4]);
+        assert_eq!(read(&mut d, 0x2fc), 0);
         assert_eq!((d.reads, d.writes), (3, 1));
         assert_eq!(d.config_space().read16(0), 0x8086);
         assert_eq!(d.config_space().read16(2), 0x10ed);
+    }
+
+    /// The iavf register file: 64 KiB of registers, VFGEN_RSTAT reads
+    /// VFACTIVE out of reset and again after an FLR, the admin queue
+    /// registers read back what the driver wrote and nothing answers.
+    #[test]
+    fn iavf_register_file_starts_active_and_keeps_the_admin_queue() {
+        let mut d = RegisterFileVf::new(VfLayout::iavf(IAVF_ADAPTIVE_VF));
+        let mut ctx = DeviceContext::default();
+        assert_eq!(d.config_space().read16(2), 0x1889);
+        assert_eq!(read(&mut d, 0x8800), 2, "VFGEN_RSTAT = VFR_VFACTIVE");
+        // ATQLEN = 32 entries | ENABLE, then the doorbell: ATQH stays 0.
+        d.bar_write(0, 0x6800, &0x8000_0020u32.to_le_bytes(), &mut ctx);
+        d.bar_write(0, 0x8400, &1u32.to_le_bytes(), &mut ctx);
+        assert_eq!(read(&mut d, 0x6800), 0x8000_0020);
+        assert_eq!(read(&mut d, 0x6400), 0, "ATQH: nobody took the command");
+        assert_eq!(read(&mut d, 0xd03c), 0, "VFQF_HLUT(15) is inside BAR0");
+        d.bar_write(0, 0x8800, &0u32.to_le_bytes(), &mut ctx);
+        d.reset(&mut ctx);
+        assert_eq!(read(&mut d, 0x8800), 2, "VFACTIVE again after the FLR");
+        assert_eq!(read(&mut d, 0x6800), 0);
     }
 }

@@ -342,7 +342,7 @@ mod tests {
         let trace = dir.path().join("trace.txt");
         let (s, t) = (sock.clone(), trace.clone());
         let server = std::thread::spawn(move || {
-            let mut dev = Doorbell(RegisterFileVf::new());
+            let mut dev = Doorbell(RegisterFileVf::default());
             serve(&s, &mut dev, Box::new(File::create(&t).unwrap())).map(|()| dev.0.reads)
         });
         while !sock.exists() {
@@ -402,7 +402,7 @@ mod tests {
     /// error reply, so it cannot be the one to send them.)
     #[test]
     fn accesses_outside_a_bar_are_refused() {
-        let mut dev = RegisterFileVf::new();
+        let mut dev = RegisterFileVf::default();
         let bars = dev.config_space().bars().to_vec();
         let mut b = Backend {
             dev: &mut dev,
