@@ -25,6 +25,8 @@
 //!   VFR_COMPLETED, then VFR_VFACTIVE once the VF enables its ARQ again
 //!   ("writes 2 once the VF is back", B.7); power-on is VFR_VFACTIVE (the
 //!   Linux VF read 2 first in the lab);
+//! - the PF acts on RESET_VF [`IavfConfig::reset_vf_delay`] after the
+//!   ATQ descriptor completed, so the VF sees its send complete;
 //! - reads during a reset return 0xDEADBEEF (B.7) only with
 //!   [`IavfConfig::deadbeef_in_reset`]: it would hide ARQLEN.ENABLE = 0;
 //! - an MSI-X message clears its vector's INTENA (the Linux VF re-arms
@@ -107,6 +109,8 @@ pub const VFQF_HKEY: u32 = 0xCC00;
 pub const VFQF_HLUT: u32 = 0xD000;
 /// Tail registers per direction (B.2: q = 0..15).
 pub const QUEUES: usize = 16;
+/// VFINT_ITRN1 registers per ITR index: 64 bytes apart (B.2).
+pub const ITRN_STRIDE: usize = 16;
 
 // ---- B.2.1 bits ---------------------------------------------------------------
 
@@ -180,6 +184,11 @@ pub struct IavfConfig {
     /// VFR_INPROGRESS lasts this long after a VF reset (0: until the next
     /// device pass).
     pub reset_time: Duration,
+    /// The PF acts on RESET_VF this long after the ATQ descriptor
+    /// completed (the model's choice, 1 ms: a PF handles virtchnl in its
+    /// service task, so a VF polling ATQH == next_to_use, B.3.2, sees its
+    /// send complete before the AQ goes).
+    pub reset_vf_delay: Duration,
     /// Reads return 0xDEADBEEF while the reset is in progress (B.7).
     pub deadbeef_in_reset: bool,
     /// Frames an RX queue holds while it has no descriptor.
@@ -195,6 +204,7 @@ impl IavfConfig {
             flavor,
             pf: PfSetup::linux(flavor.pf_kind(), admin_mac),
             reset_time: Duration::ZERO,
+            reset_vf_delay: Duration::from_millis(1),
             deadbeef_in_reset: false,
             rx_fifo: 4096,
             delays: Delays::default(),
@@ -227,7 +237,7 @@ pub struct Irq {
     pub pending: u64,
     /// Messages sent per vector.
     pub sent: Vec<u64>,
-    /// ITR registers as written (not acted on).
+    /// VFINT_ITRN1(i, v) as written, at 16·i + v (not acted on).
     pub itr: Vec<u32>,
     /// Where messages go besides the count.
     pub sink: IrqSink,
@@ -241,7 +251,7 @@ impl Irq {
             dyn_ctl: vec![0; vectors],
             pending: 0,
             sent: vec![0; vectors],
-            itr: vec![0; 3 * vectors],
+            itr: vec![0; 3 * ITRN_STRIDE],
             sink: IrqSink::default(),
         }
     }
@@ -306,6 +316,8 @@ pub struct Iavf {
     /// A PF reset was asked: RESET_IMPENDING goes out on the next pass,
     /// then the reset.
     pf_reset_asked: bool,
+    /// RESET_VF was received; the PF resets the VF then.
+    reset_vf_due: Option<Instant>,
     /// Frames the VF transmitted, in order.
     pub wire: Vec<Vec<u8>>,
     /// RX frames dropped because the link was down.
@@ -335,6 +347,7 @@ impl Iavf {
             link_up: true,
             pf_in_reset: false,
             pf_reset_asked: false,
+            reset_vf_due: None,
             wire: Vec::new(),
             link_drops: 0,
             cfg,
@@ -502,6 +515,7 @@ impl Iavf {
         self.irq.sink = sink;
         self.irq.sent = sent;
         self.reset = ResetState::InProgress(until);
+        self.reset_vf_due = None;
     }
 
     /// Apply what the PF decided.
@@ -509,8 +523,7 @@ impl Iavf {
         match a {
             Action::None | Action::Rss => {}
             Action::ResetVf => {
-                let until = cx.after(self.cfg.reset_time);
-                self.vf_reset(cx, Some(until));
+                self.reset_vf_due = Some(cx.after(self.cfg.reset_vf_delay));
             }
             Action::Enable { rx, tx } => {
                 for q in 0..self.pf.queue_pairs() {
@@ -615,7 +628,7 @@ impl DeviceModel for Iavf {
         if let Some(i) = Self::reg_index(offset, VFINT_DYN_CTLN, vectors - 1) {
             return self.irq.dyn_ctl[i + 1];
         }
-        if let Some(i) = Self::reg_index(offset, VFINT_ITRN, 16 * 3) {
+        if let Some(i) = Self::reg_index(offset, VFINT_ITRN, ITRN_STRIDE * 3) {
             return self.irq.itr.get(i).copied().unwrap_or(0);
         }
         if let Some(i) = Self::reg_index(offset, VFQF_HENA, 2) {
@@ -668,7 +681,7 @@ impl DeviceModel for Iavf {
             self.irq.write_dyn(i + 1, value);
             return;
         }
-        if let Some(i) = Self::reg_index(offset, VFINT_ITRN, 16 * 3) {
+        if let Some(i) = Self::reg_index(offset, VFINT_ITRN, ITRN_STRIDE * 3) {
             if let Some(r) = self.irq.itr.get_mut(i) {
                 *r = value;
             }
@@ -717,6 +730,11 @@ impl DeviceModel for Iavf {
                 self.reset = ResetState::Completed;
             }
         }
+        if self.reset_vf_due.is_some_and(|d| cx.now >= d) {
+            self.reset_vf_due = None;
+            let until = cx.after(self.cfg.reset_time);
+            self.vf_reset(cx, Some(until));
+        }
         if self.pf_reset_asked {
             // RESET_IMPENDING first (if the ARQ takes it), then the reset.
             if self.aq.deliver(cx, &queue::DMA_RULES) > 0 {
@@ -761,6 +779,9 @@ impl DeviceModel for Iavf {
         let mut due = None;
         if let ResetState::InProgress(Some(d)) = self.reset {
             due = Some(d);
+        }
+        if let Some(d) = self.reset_vf_due {
+            due = Some(due.map_or(d, |x: Instant| x.min(d)));
         }
         let busy = self.pf_reset_asked
             || (!self.in_reset() && self.aq.pending())

@@ -687,14 +687,15 @@ impl IavfPf {
     fn resources(&self) -> Vec<u8> {
         let mut r = Vec::with_capacity(36);
         r.extend_from_slice(&1u16.to_le_bytes());
-        r.extend_from_slice(&self.setup.queue_pairs.to_le_bytes());
+        let pairs = self.queue_pairs() as u16;
+        r.extend_from_slice(&pairs.to_le_bytes());
         r.extend_from_slice(&self.setup.vectors.to_le_bytes());
         r.extend_from_slice(&self.setup.max_mtu.to_le_bytes());
         r.extend_from_slice(&self.caps.to_le_bytes());
         r.extend_from_slice(&(RSS_KEY_LEN as u32).to_le_bytes());
         r.extend_from_slice(&(RSS_LUT_LEN as u32).to_le_bytes());
         r.extend_from_slice(&self.setup.vsi_id.to_le_bytes());
-        r.extend_from_slice(&self.setup.queue_pairs.to_le_bytes());
+        r.extend_from_slice(&pairs.to_le_bytes());
         r.extend_from_slice(&VSI_SRIOV.to_le_bytes());
         r.extend_from_slice(&0u16.to_le_bytes());
         r.extend_from_slice(&self.setup.mac().0);

@@ -1121,3 +1121,15 @@ fn admin_queue_interrupt_is_one_shot_until_rearmed() {
     t.w(VFINT_DYN_CTL0, DYN_INTENA);
     assert_eq!(t.dev.irq().sent[0], 2, "the pending cause on re-arm");
 }
+
+#[test]
+fn queue_pairs_default_to_4_and_cap_at_16() {
+    let mut c = cfg(Flavor::Adaptive);
+    c.pf.queue_pairs = 20;
+    let t = raw_with(c);
+    let r = t.init();
+    assert_eq!((le16(&r, 2), le16(&r, 22)), (16, 16));
+    // Queue 16 does not exist: its tail is outside the 16 registers.
+    t.w(QTX_TAIL + 4 * 15, 0);
+    t.dev.violations().assert_clean();
+}
