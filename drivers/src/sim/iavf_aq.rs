@@ -322,8 +322,8 @@ impl AdminQueue {
                 self.sent_ops.push(op);
                 out.push(VfMsg { op, data });
             }
-            // retval 0 (B.3.1), then the flags with DD last: the VF reads
-            // DD (or the head) before the rest.
+            // retval 0 (B.3.1), then the flags with DD last: pairs with
+            // the VF's acquire after it sees DD or the head move.
             let _ = iommu.write(at + 6, &0u16.to_le_bytes());
             fence(Ordering::Release);
             let _ = iommu.write(at, &wb.to_le_bytes());
@@ -383,8 +383,8 @@ impl AdminQueue {
             w[12..16].copy_from_slice(&msg.status.to_le_bytes());
             w[24..32].copy_from_slice(&d[24..32]);
             let _ = iommu.write(at + 2, &w[2..]);
-            // Flags (DD) last: the VF reads the message once it sees the
-            // head move, the descriptor's words before.
+            // Buffer and descriptor words before the flags (DD): pairs with
+            // the VF's acquire after it sees ARQH move (B.3.2 receive).
             fence(Ordering::Release);
             let _ = iommu.write(at, &(fl | flags::DD | flags::CMP).to_le_bytes());
             self.arq.head = (slot + 1) % n;

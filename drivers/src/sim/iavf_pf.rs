@@ -555,14 +555,14 @@ impl IavfPf {
                         );
                         return (Some((status::ERR_PARAM, Vec::new())), Action::None);
                     }
-                    let unmapped = (rxm & b != 0 && self.rx_vector[q].is_none())
-                        || (txm & b != 0 && self.tx_vector[q].is_none());
-                    if unmapped {
-                        // The PF accepts; the write-backs would sit in the
-                        // hardware (B.8 #3). The model still writes them.
+                    // RX only: B.8 #3 names completed RX descriptors left
+                    // unwritten, and DPDK maps only its RX queues (B.6
+                    // step 11). The PF accepts; the model still writes the
+                    // descriptors back.
+                    if rxm & b != 0 && self.rx_vector[q].is_none() {
                         v.record(
                             rules::UNMAPPED,
-                            format!("queue {q} enabled without a CONFIG_IRQ_MAP vector"),
+                            format!("RX queue {q} enabled without a CONFIG_IRQ_MAP vector"),
                         );
                     }
                 }

@@ -590,6 +590,9 @@ impl IavfQueue {
             }
             let at = ring.base + TX_DESC * h.slot as u64;
             if self.admit(cx, Slot::Ring, at, 16, true, "write-back") {
+                // The frame was read (and its buffers released) before
+                // DTYPE = 0xF shows: pairs with the driver's acquire after
+                // it sees the done descriptor (B.5.2).
                 fence(Ordering::Release);
                 let wb = (h.snap[1] & !DTYPE_MASK) | DTYPE_DONE;
                 let _ = cx.iommu.write(at + 8, &wb.to_le_bytes());

@@ -306,6 +306,8 @@ impl Raw {
         d[28..32].copy_from_slice(&(a as u32).to_le_bytes());
         poke(&self.atq_bufs[slot], 0, data);
         poke(&self.atq, 32 * slot, &d);
+        // Descriptors (and payloads) visible before the doorbell: pairs
+        // with the device reading them after it sees the write.
         fence(Ordering::Release);
         let next = (slot as u32 + 1) % AQ_LEN;
         self.ntu.set(next);
@@ -472,6 +474,8 @@ impl Raw {
         for (i, m) in bufs.iter().enumerate() {
             self.post_rx(&rx, i, m);
         }
+        // Descriptors (and payloads) visible before the doorbell: pairs
+        // with the device reading them after it sees the write.
         fence(Ordering::Release);
         // B.6 step 9: RX tail before the enable; TX tail 0.
         self.w(QRX_TAIL, posted as u32);
@@ -548,6 +552,8 @@ fn a_correct_raw_sequence_runs_clean_and_loses_no_buffer() {
     let out = frame(60, 0x40);
     m.append(60).unwrap().copy_from_slice(&out);
     t.post_tx(&tx, 0, &m, TX_CMD);
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QTX_TAIL, 1);
     t.wait_tx_done(&tx, 0);
@@ -581,6 +587,8 @@ impl Raw {
         for (i, m) in bufs.iter().enumerate() {
             self.post_rx(&rx, i, m);
         }
+        // Descriptors (and payloads) visible before the doorbell: pairs
+        // with the device reading them after it sees the write.
         fence(Ordering::Release);
         self.w(QRX_TAIL, posted as u32);
         self.w(QTX_TAIL, 0);
@@ -627,6 +635,8 @@ fn the_linux_drivers_sequence_from_the_lab_trace_is_accepted() {
     for (i, m) in bufs.iter().enumerate() {
         t.post_rx(&rx, i, m);
     }
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QRX_TAIL, RING - 1);
     let qs = vsi_queues(vsi, &[t.pair(&tx, &rx)]);
@@ -744,9 +754,12 @@ fn enable_needs_config_and_an_irq_map() {
     t.dev.violations().expect("enable-before-config");
     let (tx, rx) = t.rings();
     t.ok(op::CONFIG_VSI_QUEUES, &vsi_queues(vsi, &[t.pair(&tx, &rx)]));
+    // TX alone unmapped is fine (DPDK maps only RX, B.6 step 11).
     t.ok(op::ENABLE_QUEUES, &queue_select(vsi, 0, 1));
+    t.dev.violations().assert_clean();
+    t.ok(op::ENABLE_QUEUES, &queue_select(vsi, 1, 0));
     t.dev.violations().expect("queue-not-mapped-to-vector");
-    t.ok(op::DISABLE_QUEUES, &queue_select(vsi, 0, 1));
+    t.ok(op::DISABLE_QUEUES, &queue_select(vsi, 1, 1));
 }
 
 // ---- admin-queue rules ------------------------------------------------------------
@@ -834,6 +847,8 @@ fn tx_buffer_freed_before_dd() {
     let mut m = t.buf();
     m.append(60).unwrap().fill(1);
     t.post_tx(&tx, 0, &m, TX_CMD);
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QTX_TAIL, 1);
     t.pool.free(m);
@@ -863,12 +878,16 @@ fn rx_post_with_dd_set_and_tx_without_icrc() {
     d[0..8].copy_from_slice(&m.data_iova().get().to_le_bytes());
     d[8] = 1;
     poke(&rx, 32 * 8, &d);
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QRX_TAIL, 9);
     t.dev.violations().expect("rx-post-clears-dd");
     let mut n = t.buf();
     n.append(60).unwrap().fill(2);
     t.post_tx(&tx, 0, &n, q::CMD_EOP | q::CMD_RS);
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QTX_TAIL, 1);
     t.dev.violations().expect("tx-icrc");
@@ -991,6 +1010,8 @@ fn rss_over_virtchnl_picks_the_lut_queue_with_the_hash() {
     t.ok(op::CONFIG_IRQ_MAP, &irq_map(vsi, &[(1, 3, 1)]));
     let m = t.buf();
     t.post_rx(&rx1, 0, &m);
+    // Descriptors (and payloads) visible before the doorbell: pairs
+    // with the device reading them after it sees the write.
     fence(Ordering::Release);
     t.w(QRX_TAIL + 4, 1);
     t.ok(op::ENABLE_QUEUES, &queue_select(vsi, 2, 0));
@@ -1131,5 +1152,42 @@ fn queue_pairs_default_to_4_and_cap_at_16() {
     assert_eq!((le16(&r, 2), le16(&r, 22)), (16, 16));
     // Queue 16 does not exist: its tail is outside the 16 registers.
     t.w(QTX_TAIL + 4 * 15, 0);
+    t.dev.violations().assert_clean();
+}
+
+#[test]
+fn a_version_1_0_vf_gets_the_base_mode_offloads() {
+    let t = raw();
+    t.init_aq();
+    let r = t.ok(op::VERSION, &[1, 0, 0, 0, 0, 0, 0, 0]);
+    // The PF answers its own version (B.4.1).
+    assert_eq!((le32(&r, 0), le32(&r, 4)), (1, 1));
+    // v1.0: GET_VF_RESOURCES has no payload (B.4.4).
+    let (s, _) = t.request(op::GET_VF_RESOURCES, &0u32.to_le_bytes());
+    assert_eq!(s, status::ERR_OPCODE_MISMATCH);
+    t.dev.violations().expect("virtchnl-message-length");
+    let r = t.ok(op::GET_VF_RESOURCES, &[]);
+    assert_eq!(le32(&r, 8), pf::cap::BASE_MODE);
+}
+
+#[test]
+fn mac_and_vlan_filters_follow_add_and_del() {
+    let t = raw();
+    t.init();
+    let vsi = t.vsi.get();
+    let mc = [0x01, 0x00, 0x5e, 0, 0, 1];
+    t.ok(op::ADD_ETH_ADDR, &eth_addrs(vsi, &[(mc, 2)]));
+    assert!(t.dev.pf(|p| p.macs.contains(&MacAddr(mc))));
+    t.ok(op::DEL_ETH_ADDR, &eth_addrs(vsi, &[(mc, 2), (MAC, 1)]));
+    // The default MAC stays (B.7).
+    assert_eq!(t.dev.pf(|p| p.macs.clone()), vec![MacAddr(MAC)]);
+    let mut vl = vsi.to_le_bytes().to_vec();
+    vl.extend_from_slice(&1u16.to_le_bytes());
+    vl.extend_from_slice(&100u16.to_le_bytes());
+    vl.extend_from_slice(&0u16.to_le_bytes());
+    t.ok(op::ADD_VLAN, &vl);
+    assert_eq!(t.dev.pf(|p| p.vlans.clone()), vec![100]);
+    t.ok(op::DEL_VLAN, &vl);
+    assert!(t.dev.pf(|p| p.vlans.is_empty()));
     t.dev.violations().assert_clean();
 }
