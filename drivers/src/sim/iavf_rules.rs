@@ -515,7 +515,17 @@ impl Raw {
 /// and every buffer back.
 #[test]
 fn a_correct_raw_sequence_runs_clean_and_loses_no_buffer() {
-    let t = raw();
+    clean_run(Flavor::Xl710);
+}
+
+/// The same on an adaptive VF behind the ice PF.
+#[test]
+fn the_adaptive_vf_runs_the_same_sequence_clean() {
+    clean_run(Flavor::Adaptive);
+}
+
+fn clean_run(flavor: Flavor) {
+    let t = raw_with(cfg(flavor));
     let res = t.init();
     // 4 pairs by default (B.8 #9), the admin MAC, key/LUT sizes (B.2).
     assert_eq!(le16(&res, 0), 1);
