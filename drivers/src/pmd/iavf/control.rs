@@ -6,8 +6,9 @@
 //! own (B.2): only the PF stops a queue (DISABLE_QUEUES), so a queue that
 //! drops before its port must ask the PF before its buffers go.
 
+use super::adminq::AqError;
 use super::channel::{VcError, VfChannel};
-use super::reset::{reset_vf, ResetTiming};
+use super::reset::{reset_vf, wait_reset_done, ResetError, ResetTiming};
 use super::virtchnl::{self, Op};
 use crate::mmio::RegisterSpace;
 use crate::pmd::adv_desc::Disabled;
@@ -75,7 +76,15 @@ impl<R: RegisterSpace + 'static> Control<R> {
     pub fn reset_stops_all(&mut self) -> Disabled {
         let regs = Arc::clone(&self.regs);
         let t = self.reset;
-        match reset_vf(&*regs, &mut self.chan, &t) {
+        let r = match reset_vf(&*regs, &mut self.chan, &t) {
+            // The admin queue is already down: the PF is resetting the VF
+            // (B.3.2 "liveness"); its completion stops the queues as well.
+            Err(ResetError::Vc(VcError::Aq(AqError::NotAlive(_)))) => {
+                wait_reset_done(&*regs, &t).map(|_| ())
+            }
+            r => r,
+        };
+        match r {
             Ok(()) => {
                 self.rx_enabled = 0;
                 self.tx_enabled = 0;

@@ -236,6 +236,9 @@ pub struct IavfPort<R: RegisterSpace + 'static> {
     rss_key: Vec<u8>,
     /// RSS in force: the queues the LUT spreads over (0: off).
     rss_queues: usize,
+    /// `stop` came during a reset: halt once the reset has stopped the
+    /// queues instead of bringing them back.
+    halt_after_reset: bool,
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -312,6 +315,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             last_stats: None,
             rss_key: Vec::new(),
             rss_queues: 0,
+            halt_after_reset: false,
         };
         port.bring_up()?;
         Ok(port)
@@ -552,7 +556,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                     self.cfg.name
                 );
                 let d = self.shared.lock().reset_stops_all();
-                return self.release_queues(d, true);
+                return self.release_queues(d, !self.halt_after_reset);
             }
         }
         let st = reset_state(&*regs);
@@ -570,7 +574,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             ctl.rx_enabled = 0;
             ctl.tx_enabled = 0;
         }
-        self.release_queues(Disabled::Stopped, true)
+        self.release_queues(Disabled::Stopped, !self.halt_after_reset)
     }
 
     /// Ask each worker to free (or, if the device may still run, abandon)
@@ -626,7 +630,18 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             }
         }
         if self.queues_given {
-            self.configure_queues()?;
+            match self.configure_queues() {
+                Ok(()) => {}
+                Err(e) if e.pf_not_ready() => {
+                    // Reset again meanwhile: the queues were not restarted
+                    // (that is the last step), so the whole bring-up is
+                    // simply tried again.
+                    log::warn!("{}: PF reset during re-configuration ({e})", self.cfg.name);
+                    self.phase = Phase::Restarting;
+                    return Ok(ServiceEvent::WaitingForDevice);
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.phase = Phase::Running;
         self.process_events();
@@ -839,13 +854,10 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 let d = self.shared.lock().disable(u32::MAX, u32::MAX);
                 self.release_queues(d, false);
             }
-            Phase::Restarting | Phase::ResetPending { .. } => {
-                // The reset stops the device; the queues are released
-                // when it completes, and the port halts then.
-                if matches!(self.phase, Phase::Restarting) {
-                    self.phase = Phase::Halted;
-                }
-            }
+            Phase::Restarting => self.phase = Phase::Halted,
+            // The reset stops the device; the queues are released when it
+            // completes, and the port halts then.
+            Phase::ResetPending { .. } => self.halt_after_reset = true,
             Phase::Stopping { .. } => self.phase = Phase::Stopping { restart: false },
             Phase::Halted => {}
         }
@@ -855,6 +867,7 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
     fn start(&mut self) -> Result<(), PortError> {
         match self.phase {
             Phase::Halted => {
+                self.halt_after_reset = false;
                 // After a stop the VF is still initialised; after an
                 // interrupted recovery it needs the full bring-up.
                 let ok = self.shared.lock().chan.alive(&*self.regs).is_ok();
@@ -871,7 +884,11 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 port: self.cfg.name.clone(),
                 why: "still stopping: wait for the stop to complete".into(),
             }),
-            Phase::Running | Phase::Restarting | Phase::ResetPending { .. } => Ok(()),
+            Phase::ResetPending { .. } => {
+                self.halt_after_reset = false;
+                Ok(())
+            }
+            Phase::Running | Phase::Restarting => Ok(()),
         }
     }
 }

@@ -566,3 +566,82 @@ fn a_queue_the_pf_will_not_stop_keeps_its_buffers() {
     drop(cache);
     assert_eq!(pool.in_use(), posted, "buffers abandoned, never freed");
 }
+
+#[test]
+fn rss_spreads_over_two_queue_pairs_and_each_queue_runs_alone() {
+    let (iommu, pf, mut port) = setup(Grant::default());
+    let pool = pool(&iommu, 512);
+    let mut cache = pool.cache();
+    let (mut rx, mut tx) = port.queues(2, 2).unwrap();
+    for r in rx.iter_mut() {
+        rx_some(r, &mut cache);
+    }
+    assert_eq!((pf.reg(qrx_tail(0)), pf.reg(qrx_tail(1))), (63, 63));
+    for seq in 0..40u32 {
+        assert!(pf.inject((seq % 2) as usize, &frame(seq, 100), Some(seq)));
+    }
+    for (q, r) in rx.iter_mut().enumerate() {
+        let got = rx_some(r, &mut cache);
+        assert_eq!(got.len(), 20);
+        assert!(got.iter().all(|(_, h)| *h as usize % 2 == q));
+    }
+    assert_eq!(send(&mut tx[1], &mut cache, &[frame(9, 200)]), 1);
+    assert_eq!(pf.take_wire(), vec![frame(9, 200)]);
+    assert_eq!(pf.reg(qtx_tail(1)), 1);
+    no_violations(&pf);
+}
+
+#[test]
+fn promiscuous_mode_is_asked_and_a_refusal_is_fatal_only_when_required() {
+    let iommu = Iommu::new();
+    let pf = ScriptedPf::new(&iommu);
+    let mut c = cfg(&iommu, 64);
+    c.filters.promiscuous = true;
+    let mut port = IavfPort::new(Arc::clone(&pf), c.clone()).unwrap();
+    pf.script(Op::ConfigPromiscuousMode, Answer::Status(-5));
+    let q = port.queues(1, 1).expect("an untrusted VF still runs");
+    let m = pf.sent().into_iter().find(|m| m.op == 14).unwrap();
+    assert_eq!(
+        m.data,
+        [VSI as u8, 0, 3, 0],
+        "unicast | multicast promiscuous"
+    );
+    drop((q, port));
+    c.filters.required = true;
+    let pf = ScriptedPf::new(&iommu);
+    let mut port = IavfPort::new(Arc::clone(&pf), c).unwrap();
+    pf.script(Op::ConfigPromiscuousMode, Answer::Status(-5));
+    let e = port.queues(1, 1).expect_err("required");
+    assert!(
+        e.to_string().contains("PROMISCUOUS") || e.to_string().contains("parameter"),
+        "{e}"
+    );
+    // The queues the failed start enabled were stopped again.
+    assert_eq!(pf.enabled(), (0, 0));
+}
+
+#[test]
+fn stop_during_a_reset_halts_once_the_reset_is_over() {
+    let (iommu, pf, mut port) = setup(Grant::default());
+    let pool = pool(&iommu, 256);
+    let mut cache = pool.cache();
+    let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    let (mut r, mut t) = (rx.remove(0), tx.remove(0));
+    rx_some(&mut r, &mut cache);
+    pf.pf_reset(Some(2));
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    port.stop().unwrap();
+    serve_until(&mut port, &mut r, &mut t, &mut cache, ServiceEvent::Stopped);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert!(!port.link().up);
+    pf.clear_sent();
+    port.start().unwrap();
+    assert_eq!(
+        pf.ops(),
+        [1, 3, 10, 6, 7, 8],
+        "a full bring-up after the reset"
+    );
+    rx_some(&mut r, &mut cache);
+    assert!(pf.inject(0, &frame(1, 64), None));
+    assert_eq!(rx_some(&mut r, &mut cache).len(), 1);
+}
