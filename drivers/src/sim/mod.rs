@@ -20,6 +20,9 @@
 //! - [`ixgbevf`]: the 82599 / X540 / X550 VF, with the Linux ixgbe PF in
 //!   [`ixgbevf_pf`] and the PF's embedded switch between VFs in
 //!   [`ixgbevf_veb`].
+//! - [`iavf`]: the X710/XL710 VF and the adaptive VF, with its admin
+//!   queue in [`iavf_aq`], the Linux i40e/ice PF's virtchnl responder in
+//!   [`iavf_pf`] and its data path in [`iavf_queue`].
 //! - [`vf_port`]: a model with our driver on it as a port of a run
 //!   (`fastpath run --ports sim:ixgbevf`).
 //! - `vfio_user`: serving a model to a guest kernel over vfio-user (cargo
@@ -29,6 +32,10 @@
 //! from the references (nic-facts-igbvf.md, nic-facts.md), section cited.
 
 pub mod adv;
+pub mod iavf;
+pub mod iavf_aq;
+pub mod iavf_pf;
+pub mod iavf_queue;
 pub mod igbvf;
 mod iommu;
 pub mod ixgbevf;
@@ -568,6 +575,8 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
     }
 }
 
+#[cfg(test)]
+mod iavf_rules;
 #[cfg(test)]
 mod igbvf_rules;
 #[cfg(test)]
