@@ -26,6 +26,8 @@ pub mod control;
 pub mod device;
 pub mod dma_bytes;
 pub mod link;
+#[cfg(test)]
+mod model_tests;
 mod open;
 pub mod queue;
 pub mod regs;
