@@ -433,6 +433,16 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 .map(|i| (i % self.rx.len()) as u8)
                 .collect();
             ctl.request(Op::ConfigRssLut, &virtchnl::rss_bytes(vsi, &lut))?;
+            // Hash every type the PF can (B.6 step 8): the PF starts with
+            // none, so without SET_RSS_HENA nothing is hashed.
+            let reply = ctl.request(Op::GetRssHenaCaps, &[])?;
+            let hena = virtchnl::decode_hena(&reply).map_err(|err| VcError::Decode {
+                op: Op::GetRssHenaCaps,
+                err,
+            })?;
+            if hena != 0 {
+                ctl.request(Op::SetRssHena, &virtchnl::rss_hena(hena))?;
+            }
             self.rss_queues = self.rx.len();
         }
         ctl.enable(rx_mask, tx_mask)?;

@@ -229,3 +229,61 @@ fn a_pf_reset_during_traffic_is_recovered() {
     drop(cache);
     assert_eq!(pool.in_use(), 0);
 }
+
+/// An IPv4/UDP frame of flow `f` (ports and source address vary).
+fn udp_frame(f: u16) -> Vec<u8> {
+    let mut b = vec![0u8; 14 + 20 + 8 + 18];
+    b[0] = 0x02;
+    b[12] = 0x08;
+    b[14] = 0x45;
+    let total = (b.len() - 14) as u16;
+    b[16..18].copy_from_slice(&total.to_be_bytes());
+    b[22] = 64;
+    b[23] = 17;
+    b[26..30].copy_from_slice(&[10, 0, (f >> 8) as u8, f as u8]);
+    b[30..34].copy_from_slice(&[10, 1, 0, 1]);
+    b[34..36].copy_from_slice(&(1000 + f).to_be_bytes());
+    b[36..38].copy_from_slice(&4789u16.to_be_bytes());
+    b[38..40].copy_from_slice(&26u16.to_be_bytes());
+    b
+}
+
+#[test]
+fn rss_spreads_flows_as_the_model_hashes_them() {
+    let dev = model(Flavor::Adaptive);
+    let pool = pool(&dev, 1024);
+    let mut cache = pool.cache();
+    let mut port = port(&dev);
+    let (mut rx, _tx) = port.queues(4, 1).unwrap();
+    let mut b = Burst::new();
+    for r in rx.iter_mut() {
+        r.rx_burst(&mut cache, &mut b, 32);
+    }
+    wait_link(&mut port);
+    let mut want = [0usize; 4];
+    for f in 0..64u16 {
+        let fr = udp_frame(f);
+        let (q, hash) = dev.with(|m, _| m.rss_pick(&fr));
+        assert!(hash.is_some(), "HENA set: the model hashes");
+        want[q] += 1;
+        assert!(dev.receive(&fr));
+    }
+    assert!(want.iter().filter(|&&n| n > 0).count() > 1, "{want:?}");
+    let end = Instant::now() + PATIENCE;
+    let mut got = [0usize; 4];
+    while got.iter().sum::<usize>() < 64 {
+        for (q, r) in rx.iter_mut().enumerate() {
+            r.rx_burst(&mut cache, &mut b, 32);
+            for p in b.drain(..) {
+                let (pq, hash) = dev.with(|m, _| m.rss_pick(p.data()));
+                assert_eq!(pq, q);
+                assert_eq!(Some(p.rss_hash()), hash, "hash in the mbuf");
+                got[q] += 1;
+                cache.free(p);
+            }
+        }
+        assert!(Instant::now() < end, "{got:?} of {want:?}");
+        std::thread::sleep(Duration::from_micros(20));
+    }
+    assert_eq!(got, want);
+}

@@ -21,6 +21,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 pub const VSI: u16 = 7;
+/// The hash types the scripted PF offers (any non-zero set will do).
+pub const HENA_CAPS: u64 = 0x0000_0000_7FFF_0000;
 pub const PF_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x31]);
 
 /// What the PF does with the next message of an opcode, instead of its
@@ -377,6 +379,7 @@ impl ScriptedPf {
             Some(Op::ConfigPromiscuousMode) => Some(4),
             Some(Op::ConfigRssKey | Op::ConfigRssLut) if n >= 4 => Some(5 + le16(m, 2) as usize),
             Some(Op::SetRssHena) => Some(8),
+            Some(Op::GetRssHenaCaps) => Some(0),
             _ => None,
         };
         if want != Some(n) {
@@ -427,6 +430,7 @@ impl ScriptedPf {
                 ok(Vec::new())
             }
             Op::GetStats => ok(s.stats.encode()),
+            Op::GetRssHenaCaps => ok(HENA_CAPS.to_le_bytes().to_vec()),
             _ => ok(Vec::new()),
         }
     }

@@ -9,7 +9,7 @@ use super::device::{IavfConfig, IavfError, IavfPort, Timing};
 use super::queue::{IavfRx, IavfTx};
 use super::regs::*;
 use super::reset::{ResetError, ResetTiming};
-use super::scripted_pf::{Answer, Grant, ScriptedPf, PF_MAC, VSI};
+use super::scripted_pf::{Answer, Grant, ScriptedPf, HENA_CAPS, PF_MAC, VSI};
 use super::virtchnl::{EthStats, Op, PfEvent, VcStatus};
 use crate::burst::Burst;
 use crate::mbuf::PortId;
@@ -181,7 +181,7 @@ fn queues_are_configured_mapped_hashed_and_enabled_with_exact_messages() {
     let (rx, tx) = port.queues(2, 2).unwrap();
     let sent = pf.sent();
     let ops: Vec<u32> = sent.iter().map(|m| m.op).collect();
-    assert_eq!(ops, [6, 7, 23, 24, 8]);
+    assert_eq!(ops, [6, 7, 23, 24, 25, 26, 8]);
     let vsiq = &sent[0].data;
     assert_eq!(vsiq.len(), 72 + 64 * 2);
     for q in 0..2 {
@@ -206,7 +206,13 @@ fn queues_are_configured_mapped_hashed_and_enabled_with_exact_messages() {
         .iter()
         .enumerate()
         .all(|(i, &q)| q as usize == i % 2));
-    assert_eq!(sent[4].data, [VSI as u8, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0]);
+    assert!(sent[4].data.is_empty(), "GET_RSS_HENA_CAPS has no payload");
+    assert_eq!(
+        sent[5].data,
+        HENA_CAPS.to_le_bytes(),
+        "SET_RSS_HENA: all the PF offers"
+    );
+    assert_eq!(sent[6].data, [VSI as u8, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0]);
     assert_eq!(pf.reg(vfint_dyn_ctln1(0)), polled_vector_ctl(true));
     assert_eq!(port.rss_queues(), 2);
     assert_eq!(pf.enabled(), (3, 3));

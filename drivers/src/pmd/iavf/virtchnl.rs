@@ -36,6 +36,8 @@ pub enum Op {
     ConfigRssKey = 23,
     /// VIRTCHNL_OP_CONFIG_RSS_LUT.
     ConfigRssLut = 24,
+    /// VIRTCHNL_OP_GET_RSS_HENA_CAPS.
+    GetRssHenaCaps = 25,
     /// VIRTCHNL_OP_SET_RSS_HENA.
     SetRssHena = 26,
 }
@@ -58,6 +60,7 @@ impl Op {
             17 => Event,
             23 => ConfigRssKey,
             24 => ConfigRssLut,
+            25 => GetRssHenaCaps,
             26 => SetRssHena,
             _ => return None,
         })
@@ -438,6 +441,13 @@ pub fn rss_hena(hena: u64) -> Vec<u8> {
     hena.to_le_bytes().to_vec()
 }
 
+/// The GET_RSS_HENA_CAPS reply: the u64 of hash types the PF supports
+/// (B.4.1, B.4.3 virtchnl_rss_hena).
+pub fn decode_hena(b: &[u8]) -> Result<u64, DecodeError> {
+    short("virtchnl_rss_hena", b.len(), 8)?;
+    Ok(u64_at(b, 0))
+}
+
 /// virtchnl_eth_stats (96 bytes, B.4.3), counters since the VF's last
 /// reset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -712,6 +722,8 @@ mod tests {
             [5, 0, 3, 0]
         );
         assert_eq!(rss_hena(1 << 33), [0, 0, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(decode_hena(&[0, 0, 0, 0, 2, 0, 0, 0]), Ok(1 << 33));
+        assert!(decode_hena(&[1, 2, 3]).is_err());
     }
 
     #[test]
