@@ -30,6 +30,9 @@ pub struct Control<R: RegisterSpace + 'static> {
     pub tx_enabled: u32,
     /// Reset waits, for the fallback when DISABLE_QUEUES fails.
     pub reset: ResetTiming,
+    /// The port closed the admin queue: nothing more can be asked of the
+    /// PF, and a dead admin queue no longer means a reset.
+    pub closed: bool,
 }
 
 impl<R: RegisterSpace + 'static> Control<R> {
@@ -57,6 +60,10 @@ impl<R: RegisterSpace + 'static> Control<R> {
         let (rx, tx) = (rx & self.rx_enabled, tx & self.tx_enabled);
         if rx == 0 && tx == 0 {
             return Disabled::WasOff;
+        }
+        if self.closed {
+            // The port's close could not show these queues stopped.
+            return Disabled::TimedOut;
         }
         let msg = virtchnl::queue_select(self.vsi_id, rx, tx);
         match self.request(Op::DisableQueues, &msg) {

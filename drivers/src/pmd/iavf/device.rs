@@ -272,6 +272,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 rx_enabled: 0,
                 tx_enabled: 0,
                 reset: cfg.timing.reset,
+                closed: false,
             }),
             link_up: AtomicBool::new(false),
         });
@@ -918,6 +919,7 @@ impl<R: RegisterSpace + 'static> Drop for IavfPort<R> {
             log::warn!("{}: RESET_VF at close: {e}", self.cfg.name);
         }
         ctl.chan.shutdown(&*regs);
+        ctl.closed = true;
         drop(ctl);
         if let Some(pci) = &self.cfg.pci {
             if let Err(e) = pci.set_bus_master(false) {

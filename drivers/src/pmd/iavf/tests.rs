@@ -651,3 +651,23 @@ fn stop_during_a_reset_halts_once_the_reset_is_over() {
     assert!(pf.inject(0, &frame(1, 64), None));
     assert_eq!(rx_some(&mut r, &mut cache).len(), 1);
 }
+
+#[test]
+fn queues_outliving_a_port_that_could_not_stop_them_keep_their_buffers() {
+    let (iommu, pf, mut port) = setup(Grant::default());
+    let pool = pool(&iommu, 256);
+    let mut cache = pool.cache();
+    let (mut rx, tx) = port.queues(1, 1).unwrap();
+    rx_some(&mut rx[0], &mut cache);
+    let posted = rx[0].posted();
+    // The PF answers neither DISABLE_QUEUES nor the RESET_VF after it.
+    pf.script(Op::DisableQueues, Answer::Silent);
+    pf.script(Op::ResetVf, Answer::Silent);
+    drop(port);
+    assert_eq!(pf.reg(VF_ATQLEN1) & AQ_LEN_ENABLE, 0, "admin queue shut");
+    // The dead admin queue is the port's close, not a reset: nothing
+    // shows the queues stopped, so their buffers are never freed.
+    drop((rx, tx));
+    drop(cache);
+    assert_eq!(pool.in_use(), posted);
+}
