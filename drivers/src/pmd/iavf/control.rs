@@ -125,14 +125,15 @@ impl<R: RegisterSpace + 'static> Shared<R> {
     /// Workers: may the queues be polled?
     #[inline(always)]
     pub fn link_up(&self) -> bool {
-        // Relaxed: a hint read once per burst; the queue's own state
-        // (QueueCtl, Acquire) orders every ring hand-over.
-        self.link_up.load(Ordering::Relaxed)
+        // Acquire pairs with the Release in `set_link_up`: the tail the
+        // port wrote again after ENABLE_QUEUES comes before any tail the
+        // worker writes after it sees the link up.
+        self.link_up.load(Ordering::Acquire)
     }
 
     /// Control thread: set the link the workers see.
     pub fn set_link_up(&self, up: bool) {
-        // Relaxed: see `link_up`.
-        self.link_up.store(up, Ordering::Relaxed);
+        // Release: see `link_up`.
+        self.link_up.store(up, Ordering::Release);
     }
 }

@@ -35,7 +35,7 @@ use crate::port::{
     ServiceEvent, XStat,
 };
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -173,6 +173,11 @@ impl IavfError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
+    /// Queues told to the PF, waiting for the RX workers to post their
+    /// buffers before ENABLE_QUEUES; `recovery`: this ends a recovery.
+    Enabling {
+        recovery: bool,
+    },
     Running,
     /// A PF reset is under way: wait until it has started (`started`)
     /// and completed before the queues' buffers may go (the reset is what
@@ -201,6 +206,8 @@ struct ResetCounts {
 #[derive(Debug)]
 struct RxHandle {
     ctl: Arc<QueueCtl>,
+    /// The tail the worker wrote at its (re)start.
+    start_tail: Arc<AtomicU32>,
     counters: Arc<RxCounters>,
     iova: u64,
     count: usize,
@@ -369,9 +376,12 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         Ok(())
     }
 
-    /// Tell the PF the queues and start them (B.6 steps 10-14):
-    /// CONFIG_VSI_QUEUES, CONFIG_IRQ_MAP with every queue on a vector
-    /// (B.8 #3), RSS, ENABLE_QUEUES, promiscuous mode.
+    /// Tell the PF the queues (B.6 steps 10-12, 14): CONFIG_VSI_QUEUES,
+    /// CONFIG_IRQ_MAP with every queue on a vector (B.8 #3), RSS,
+    /// promiscuous mode; then ask the workers to post their RX buffers
+    /// and write the tails. ENABLE_QUEUES waits for that
+    /// ([`Self::enable_when_posted`]): the RX tail is written before the
+    /// queue is enabled (B.6 step 9, B.8 #5).
     fn configure_queues(&mut self) -> Result<(), IavfError> {
         let n = self.rx.len().max(self.tx.len());
         let max_pkt = self.cfg.mtu as u32 + 26;
@@ -446,7 +456,6 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             }
             self.rss_queues = self.rx.len();
         }
-        ctl.enable(rx_mask, tx_mask)?;
         let f = &self.cfg.filters;
         if f.promiscuous || f.all_multicast {
             let mut flags = virtchnl::PROMISC_MULTICAST;
@@ -470,6 +479,29 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             h.ctl.request(QueueState::Restart);
         }
         Ok(())
+    }
+
+    /// ENABLE_QUEUES once every RX worker has posted its buffers and
+    /// written its tail (its queue answered Restart with Run): B.6 step
+    /// 13 after step 9. TX queues need nothing first (their tail is 0 and
+    /// every descriptor DONE, B.6 step 9); their workers send nothing
+    /// until the port runs with the link up. True once enabled.
+    fn enable_when_posted(&mut self) -> Result<bool, IavfError> {
+        if !self.rx.iter().all(|h| h.ctl.is(QueueState::Run)) {
+            return Ok(false);
+        }
+        let rx_mask = ((1u64 << self.rx.len()) - 1) as u32;
+        let tx_mask = ((1u64 << self.tx.len()) - 1) as u32;
+        self.shared.lock().enable(rx_mask, tx_mask)?;
+        // The same tail again: no new descriptor for a device that kept
+        // the first write, the ring for one that dropped a tail written
+        // before the enable (the iavf model does after a PF reset).
+        for (q, h) in self.rx.iter().enumerate() {
+            // Acquire pairs with the worker's Release store at its start.
+            let tail = h.start_tail.load(Ordering::Acquire);
+            self.regs.write32(qrx_tail(q as u32), tail);
+        }
+        Ok(true)
     }
 
     fn process_events(&mut self) -> bool {
@@ -617,7 +649,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
 
     /// Bring the queues back; after a reset (`rehandshake`) the whole
     /// bring-up first.
-    fn restart(&mut self, rehandshake: bool) -> Result<ServiceEvent, IavfError> {
+    fn restart(&mut self, rehandshake: bool, recovery: bool) -> Result<ServiceEvent, IavfError> {
         if let Some(pci) = &self.cfg.pci {
             // A VFLR knocks the VF out of bus mastering (B.6 step 1).
             if let Err(e) = pci.set_bus_master(true) {
@@ -642,7 +674,10 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         }
         if self.queues_given {
             match self.configure_queues() {
-                Ok(()) => {}
+                Ok(()) => {
+                    self.phase = Phase::Enabling { recovery };
+                    return Ok(ServiceEvent::WaitingForQueues);
+                }
                 Err(e) if e.pf_not_ready() => {
                     // Reset again meanwhile: the queues were not restarted
                     // (that is the last step), so the whole bring-up is
@@ -665,6 +700,25 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
     pub fn service(&mut self) -> Result<ServiceEvent, IavfError> {
         match self.phase {
             Phase::Halted => Ok(ServiceEvent::Idle),
+            Phase::Enabling { recovery } => match self.enable_when_posted() {
+                Ok(false) => Ok(ServiceEvent::WaitingForQueues),
+                Ok(true) => {
+                    self.phase = Phase::Running;
+                    self.process_events();
+                    if !recovery {
+                        return Ok(ServiceEvent::Idle);
+                    }
+                    self.recoveries += 1;
+                    log::info!("{}: recovered from PF reset", self.cfg.name);
+                    Ok(ServiceEvent::Recovered)
+                }
+                Err(e) if e.pf_not_ready() => {
+                    log::warn!("{}: ENABLE_QUEUES: {e}", self.cfg.name);
+                    self.resets.no_answer += 1;
+                    Ok(self.reset_detected(false))
+                }
+                Err(e) => Err(e),
+            },
             Phase::Running => self.service_running(),
             Phase::ResetPending { started, checks } => {
                 Ok(self.service_reset_pending(started, checks))
@@ -681,7 +735,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 self.service()
             }
             Phase::Restarting => {
-                let ev = self.restart(true)?;
+                let ev = self.restart(true, true)?;
                 if ev == ServiceEvent::Recovered {
                     self.recoveries += 1;
                     log::info!("{}: recovered from PF reset", self.cfg.name);
@@ -795,6 +849,7 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
             .iter()
             .map(|r| RxHandle {
                 ctl: Arc::new(QueueCtl::new(QueueState::Stopped)),
+                start_tail: Arc::new(AtomicU32::new(0)),
                 counters: Arc::clone(r.counters()),
                 iova: r.iova(),
                 count: r.count(),
@@ -819,6 +874,7 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 IavfRx::new(
                     ring,
                     q as u32,
+                    Arc::clone(&h.start_tail),
                     Arc::clone(&self.shared),
                     Arc::clone(&self.regs),
                     Arc::clone(&h.ctl),
@@ -846,7 +902,9 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
         if let Err(e) = self.configure_queues() {
             return Err(self.port_error(e));
         }
-        self.process_events();
+        // ENABLE_QUEUES follows in `service` once the RX workers posted
+        // their buffers (B.6 step 9 before step 13).
+        self.phase = Phase::Enabling { recovery: false };
         Ok((rx_out, tx_out))
     }
 
@@ -860,7 +918,7 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
 
     fn stop(&mut self) -> Result<(), PortError> {
         match self.phase {
-            Phase::Running => {
+            Phase::Running | Phase::Enabling { .. } => {
                 self.shared.set_link_up(false);
                 let d = self.shared.lock().disable(u32::MAX, u32::MAX);
                 self.release_queues(d, false);
@@ -882,12 +940,16 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 // After a stop the VF is still initialised; after an
                 // interrupted recovery it needs the full bring-up.
                 let ok = self.shared.lock().chan.alive(&*self.regs).is_ok();
-                match self.restart(!ok) {
-                    Ok(ServiceEvent::Recovered) => Ok(()),
-                    Ok(_) => {
-                        self.phase = Phase::Restarting;
+                match self.restart(!ok, false) {
+                    Ok(ServiceEvent::WaitingForDevice) => {
+                        // The PF does not answer yet: `service` goes on.
+                        if self.phase == Phase::Halted {
+                            self.phase = Phase::Restarting;
+                        }
                         Ok(())
                     }
+                    // Running, or Enabling until the RX workers posted.
+                    Ok(_) => Ok(()),
                     Err(e) => Err(self.port_error(e)),
                 }
             }
@@ -899,7 +961,7 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 self.halt_after_reset = false;
                 Ok(())
             }
-            Phase::Running | Phase::Restarting => Ok(()),
+            Phase::Running | Phase::Enabling { .. } | Phase::Restarting => Ok(()),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::mmio::RegisterSpace;
 use crate::pmd::adv_desc::{settle_after, DisableTiming, Disabled, QueueCtl, QueueState};
 use crate::pool::PoolCache;
 use crate::port::{RxQueue, TxQueue};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// An iavf receive queue.
@@ -19,6 +20,9 @@ use std::sync::Arc;
 pub struct IavfRx<R: RegisterSpace + 'static> {
     ring: IavfRxRing,
     q: u32,
+    /// The tail this queue wrote when it (re)started, for the port to
+    /// write again once the PF enabled the queue.
+    start_tail: Arc<AtomicU32>,
     shared: Arc<Shared<R>>,
     regs: Arc<R>,
     ctl: Arc<QueueCtl>,
@@ -29,6 +33,7 @@ impl<R: RegisterSpace + 'static> IavfRx<R> {
     pub(super) fn new(
         ring: IavfRxRing,
         q: u32,
+        start_tail: Arc<AtomicU32>,
         shared: Arc<Shared<R>>,
         regs: Arc<R>,
         ctl: Arc<QueueCtl>,
@@ -37,6 +42,7 @@ impl<R: RegisterSpace + 'static> IavfRx<R> {
         IavfRx {
             ring,
             q,
+            start_tail,
             shared,
             regs,
             ctl,
@@ -61,6 +67,11 @@ impl<R: RegisterSpace + 'static> IavfRx<R> {
             QueueState::Stopped => false,
             QueueState::Restart => {
                 self.ring.refill(&*self.regs, cache);
+                // Release: pairs with the port's Acquire load when it
+                // writes this tail again after ENABLE_QUEUES; the `answer`
+                // below publishes it too, this keeps the value exact.
+                self.start_tail
+                    .store(self.ring.tail() as u32, Ordering::Release);
                 self.ctl.answer(QueueState::Restart, QueueState::Run)
             }
         }

@@ -102,6 +102,10 @@ impl IavfRxRing {
     pub fn counters(&self) -> &Arc<RxCounters> {
         &self.counters
     }
+    /// The tail value last written (the next slot to post).
+    pub fn tail(&self) -> usize {
+        self.tail
+    }
     /// Buffers posted now.
     pub fn posted(&self) -> usize {
         (self.tail + self.ring.count() - self.next) % self.ring.count()

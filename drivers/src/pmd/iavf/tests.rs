@@ -124,6 +124,15 @@ fn no_violations(pf: &ScriptedPf) {
     );
 }
 
+/// The RX workers' first bursts post their buffers and write their
+/// tails; then `service` sends ENABLE_QUEUES (B.6 step 9 before 13).
+fn start(port: &mut IavfPort<ScriptedPf>, rx: &mut [IavfRx<ScriptedPf>], cache: &mut PoolCache) {
+    for r in rx.iter_mut() {
+        assert!(rx_some(r, cache).is_empty());
+    }
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+}
+
 #[test]
 fn bring_up_sends_version_resources_and_the_primary_mac_exactly() {
     let (_iommu, pf, port) = setup(Grant::default());
@@ -176,9 +185,19 @@ fn a_pf_without_a_mac_gets_a_local_one_added_as_primary() {
 
 #[test]
 fn queues_are_configured_mapped_hashed_and_enabled_with_exact_messages() {
-    let (_iommu, pf, mut port) = setup(Grant::default());
+    let (iommu, pf, mut port) = setup(Grant::default());
+    let pool = pool(&iommu, 256);
+    let mut cache = pool.cache();
     pf.clear_sent();
-    let (rx, tx) = port.queues(2, 2).unwrap();
+    let (mut rx, tx) = port.queues(2, 2).unwrap();
+    assert_eq!(pf.ops(), [6, 7, 23, 24, 25, 26]);
+    assert_eq!(pf.enabled(), (0, 0), "not before the RX tails are written");
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForQueues);
+    rx_some(&mut rx[0], &mut cache);
+    assert_eq!(port.service().unwrap(), ServiceEvent::WaitingForQueues);
+    assert_eq!(pf.enabled(), (0, 0));
+    rx_some(&mut rx[1], &mut cache);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
     let sent = pf.sent();
     let ops: Vec<u32> = sent.iter().map(|m| m.op).collect();
     assert_eq!(ops, [6, 7, 23, 24, 25, 26, 8]);
@@ -227,9 +246,13 @@ fn traffic_both_ways_with_rss_hash_and_reclaim() {
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
     let (mut r, mut t) = (rx.remove(0), tx.remove(0));
-    // The first burst posts the buffers: tail = count − 1 (B.6 step 9).
+    // The first burst posts the buffers: tail = count − 1 (B.6 step 9),
+    // then the queues are enabled.
     assert!(rx_some(&mut r, &mut cache).is_empty());
     assert_eq!(pf.reg(qrx_tail(0)), 63);
+    assert_eq!(pf.enabled(), (0, 0));
+    port.service().unwrap();
+    assert_eq!(pf.enabled(), (1, 1));
     assert!(port.link().up, "LINK_CHANGE up after ENABLE_QUEUES");
     assert_eq!(port.link().speed_mbps, 40_000);
     let mut got = Vec::new();
@@ -277,6 +300,7 @@ fn no_polling_while_the_link_is_down() {
     // thread's request, answered whatever the link).
     rx_some(r, &mut cache);
     assert_eq!(r.posted(), 63);
+    port.service().unwrap();
     assert!(!port.link().up, "no LINK_CHANGE yet");
     assert!(pf.inject(0, &frame(1, 60), None));
     assert!(
@@ -421,8 +445,8 @@ fn a_pf_reset_is_detected_waited_out_and_recovered() {
     let pool = pool(&iommu, 512);
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    start(&mut port, &mut rx, &mut cache);
     let (mut r, mut t) = (rx.remove(0), tx.remove(0));
-    rx_some(&mut r, &mut cache);
     assert!(pf.inject(0, &frame(0, 80), None));
     assert_eq!(rx_some(&mut r, &mut cache).len(), 1);
     send(&mut t, &mut cache, &[frame(1, 80)]);
@@ -474,6 +498,7 @@ fn a_dead_admin_queue_or_rstat_is_a_reset_too() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    start(&mut port, &mut rx, &mut cache);
     let (mut r, mut t) = (rx.remove(0), tx.remove(0));
     // The PF disables the AQ without an event (B.3.2 liveness).
     pf.preset(VF_ARQLEN1, 0);
@@ -510,8 +535,8 @@ fn stop_and_start_go_through_disable_and_enable_queues() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    start(&mut port, &mut rx, &mut cache);
     let (mut r, mut t) = (rx.remove(0), tx.remove(0));
-    rx_some(&mut r, &mut cache);
     pf.clear_sent();
     port.stop().unwrap();
     assert_eq!(pf.sent()[0].op, 9);
@@ -524,8 +549,10 @@ fn stop_and_start_go_through_disable_and_enable_queues() {
     assert_eq!(pool.in_use(), cache.len(), "ring buffers released");
     pf.clear_sent();
     port.start().unwrap();
-    assert_eq!(pf.ops(), [6, 7, 8], "no new handshake after a plain stop");
+    assert_eq!(pf.ops(), [6, 7], "no new handshake after a plain stop");
     rx_some(&mut r, &mut cache);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert_eq!(pf.ops(), [6, 7, 8]);
     assert!(pf.inject(0, &frame(5, 64), None));
     assert_eq!(rx_some(&mut r, &mut cache).len(), 1);
 }
@@ -537,7 +564,7 @@ fn dropping_stops_the_device_before_buffers_go() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, tx) = port.queues(2, 1).unwrap();
-    rx_some(&mut rx[1], &mut cache);
+    start(&mut port, &mut rx, &mut cache);
     pf.clear_sent();
     drop(rx.pop());
     assert_eq!(pf.sent()[0].op, 9);
@@ -562,7 +589,7 @@ fn a_queue_the_pf_will_not_stop_keeps_its_buffers() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, _tx) = port.queues(1, 1).unwrap();
-    rx_some(&mut rx[0], &mut cache);
+    start(&mut port, &mut rx, &mut cache);
     let posted = rx[0].posted();
     assert_eq!(posted, 63);
     // DISABLE_QUEUES unanswered, and the VF reset never completes.
@@ -579,9 +606,7 @@ fn rss_spreads_over_two_queue_pairs_and_each_queue_runs_alone() {
     let pool = pool(&iommu, 512);
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(2, 2).unwrap();
-    for r in rx.iter_mut() {
-        rx_some(r, &mut cache);
-    }
+    start(&mut port, &mut rx, &mut cache);
     assert_eq!((pf.reg(qrx_tail(0)), pf.reg(qrx_tail(1))), (63, 63));
     for seq in 0..40u32 {
         assert!(pf.inject((seq % 2) as usize, &frame(seq, 100), Some(seq)));
@@ -632,8 +657,8 @@ fn stop_during_a_reset_halts_once_the_reset_is_over() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+    start(&mut port, &mut rx, &mut cache);
     let (mut r, mut t) = (rx.remove(0), tx.remove(0));
-    rx_some(&mut r, &mut cache);
     pf.pf_reset(Some(2));
     assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
     port.stop().unwrap();
@@ -644,10 +669,12 @@ fn stop_during_a_reset_halts_once_the_reset_is_over() {
     port.start().unwrap();
     assert_eq!(
         pf.ops(),
-        [1, 3, 10, 6, 7, 8],
+        [1, 3, 10, 6, 7],
         "a full bring-up after the reset"
     );
     rx_some(&mut r, &mut cache);
+    assert_eq!(port.service().unwrap(), ServiceEvent::Idle);
+    assert_eq!(pf.ops(), [1, 3, 10, 6, 7, 8]);
     assert!(pf.inject(0, &frame(1, 64), None));
     assert_eq!(rx_some(&mut r, &mut cache).len(), 1);
 }
@@ -658,7 +685,7 @@ fn queues_outliving_a_port_that_could_not_stop_them_keep_their_buffers() {
     let pool = pool(&iommu, 256);
     let mut cache = pool.cache();
     let (mut rx, tx) = port.queues(1, 1).unwrap();
-    rx_some(&mut rx[0], &mut cache);
+    start(&mut port, &mut rx, &mut cache);
     let posted = rx[0].posted();
     // The PF answers neither DISABLE_QUEUES nor the RESET_VF after it.
     pf.script(Op::DisableQueues, Answer::Silent);
