@@ -45,10 +45,13 @@ impl<R: RegisterSpace + 'static> Control<R> {
     /// ENABLE_QUEUES for `rx`/`tx` (bitmaps), one message as Linux sends
     /// it (B.6 step 13).
     pub fn enable(&mut self, rx: u32, tx: u32) -> Result<(), VcError> {
-        let msg = virtchnl::queue_select(self.vsi_id, rx, tx);
-        self.request(Op::EnableQueues, &msg)?;
+        // Counted as enabled before the answer: a PF that enabled them and
+        // whose reply was lost must still be asked to stop them before
+        // their buffers go.
         self.rx_enabled |= rx;
         self.tx_enabled |= tx;
+        let msg = virtchnl::queue_select(self.vsi_id, rx, tx);
+        self.request(Op::EnableQueues, &msg)?;
         Ok(())
     }
 

@@ -821,6 +821,10 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
             port: self.cfg.name.clone(),
             why,
         };
+        if rx == 0 && tx == 0 {
+            // CONFIG_VSI_QUEUES needs at least one pair (B.4.4).
+            return Err(cfgerr("no queues asked: iavf needs at least one".into()));
+        }
         let bytes = rx * DescMem::arena_bytes(self.cfg.rx_ring, RX_DESC_SIZE)
             + tx * DescMem::arena_bytes(self.cfg.tx_ring, TX_DESC_SIZE);
         let arena = DmaArena::new(bytes.max(1), &self.cfg.backing, &self.cfg.dma)

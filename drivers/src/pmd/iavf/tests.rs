@@ -698,3 +698,29 @@ fn queues_outliving_a_port_that_could_not_stop_them_keep_their_buffers() {
     drop(cache);
     assert_eq!(pool.in_use(), posted);
 }
+
+#[test]
+fn queues_whose_enable_went_unanswered_are_stopped_before_their_buffers_go() {
+    let (iommu, pf, mut port) = setup(Grant::default());
+    let pool = pool(&iommu, 256);
+    let mut cache = pool.cache();
+    let (mut rx, tx) = port.queues(1, 1).unwrap();
+    rx_some(&mut rx[0], &mut cache);
+    // The PF takes ENABLE_QUEUES and never answers: it may have enabled
+    // them.
+    pf.script(Op::EnableQueues, Answer::Silent);
+    assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
+    pf.clear_sent();
+    drop(rx);
+    assert_eq!(pf.ops(), [9], "DISABLE_QUEUES all the same");
+    drop((tx, port));
+    drop(cache);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn no_queues_at_all_is_a_clear_error() {
+    let (_iommu, _pf, mut port) = setup(Grant::default());
+    let e = port.queues(0, 0).expect_err("no queues");
+    assert!(e.to_string().contains("at least one"), "{e}");
+}
