@@ -287,3 +287,82 @@ fn rss_spreads_flows_as_the_model_hashes_them() {
     }
     assert_eq!(got, want);
 }
+
+/// Two queue pairs on two worker threads while the control thread runs
+/// `service` (GET_STATS every call) and a PF reset: each worker echoes
+/// what it receives; every frame comes back and no buffer is lost.
+#[test]
+fn queue_pairs_on_worker_threads_through_a_pf_reset() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dev = model(Flavor::Xl710);
+    let pool = pool(&dev, 2048);
+    let mut port = port(&dev);
+    let (rx, tx) = port.queues(2, 2).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let echoed = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = rx
+        .into_iter()
+        .zip(tx)
+        .map(|(mut r, mut t)| {
+            let (stop, echoed, pool) = (Arc::clone(&stop), Arc::clone(&echoed), pool.clone());
+            std::thread::spawn(move || {
+                let mut cache = pool.cache();
+                let mut b = Burst::new();
+                // Relaxed: a flag polled in a loop; the join orders the rest.
+                while !stop.load(Ordering::Relaxed) {
+                    let n = r.rx_burst(&mut cache, &mut b, 32);
+                    // Relaxed: a test counter read after the workers stop.
+                    echoed.fetch_add(n as u64, Ordering::Relaxed);
+                    t.tx_burst(&mut cache, &mut b);
+                    for p in b.drain(..) {
+                        cache.free(p);
+                    }
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+                drop((r, t));
+            })
+        })
+        .collect();
+    // Echo `n` frames per queue, at most 16 outstanding per queue.
+    let pump = |port: &mut IavfPort<IavfBar>, n: usize| {
+        let end = Instant::now() + PATIENCE;
+        let (mut sent, mut wire) = (0usize, 0usize);
+        while wire < 2 * n {
+            port.service().unwrap();
+            if port.link().up {
+                while sent < 2 * n && sent - wire < 32 {
+                    assert!(dev.inject(sent % 2, &frame(sent as u32, 64)));
+                    sent += 1;
+                }
+            }
+            wire += dev.take_wire().len();
+            assert!(Instant::now() < end, "{wire} echoed of {sent}");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    };
+    pump(&mut port, 200);
+    dev.pf_reset_begin();
+    let end = Instant::now() + PATIENCE;
+    let mut ended = false;
+    while port.service().unwrap() != ServiceEvent::Recovered {
+        if !ended {
+            dev.pf_reset_end();
+            ended = true;
+        }
+        assert!(Instant::now() < end, "no recovery");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    pump(&mut port, 200);
+    // Relaxed: read after the echoes were seen on the wire.
+    assert!(echoed.load(Ordering::Relaxed) >= 800);
+    let x = port.xstats();
+    let get = |n: &str| x.iter().find(|(k, _)| *k == n).unwrap().1;
+    assert_eq!(get("pf_reset_recoveries"), 1);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    drop(port);
+    assert_eq!(pool.in_use(), 0);
+}
