@@ -365,6 +365,42 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         };
         let msg = virtchnl::eth_addr_list(res.vsi_id, &[(mac, virtchnl::ETH_ADDR_PRIMARY)]);
         ctl.request(Op::AddEthAddr, &msg)?;
+        // The PF forgets every other filter at a reset (B.7), so they go
+        // with each bring-up: multicast groups as EXTRA addresses (B.6
+        // step 12), VLANs with ADD_VLAN when the PF granted VLAN.
+        let f = &self.cfg.filters;
+        let mut asks: Vec<(Op, Vec<u8>)> = Vec::new();
+        if !f.multicast.is_empty() {
+            let list: Vec<_> = f
+                .multicast
+                .iter()
+                .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
+                .collect();
+            // Chunks that fit the 4096-byte buffer (B.4.4 upper bound).
+            for c in list.chunks((4096 - 4) / 8 - 1) {
+                asks.push((Op::AddEthAddr, virtchnl::eth_addr_list(res.vsi_id, c)));
+            }
+        }
+        if !f.vlans.is_empty() {
+            for c in f.vlans.chunks((4096 - 4) / 2 - 1) {
+                asks.push((Op::AddVlan, virtchnl::vlan_filter_list(res.vsi_id, c)));
+            }
+        }
+        for (op, msg) in asks {
+            let r = if op == Op::AddVlan && res.cap_flags & caps::VLAN == 0 {
+                Err(VcError::Status {
+                    op,
+                    status: virtchnl::VcStatus::NotSupported,
+                })
+            } else {
+                ctl.request(op, &msg)
+            };
+            match r {
+                Ok(_) => {}
+                Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
+                Err(e) => log::warn!("{}: receive filter refused: {e}", self.cfg.name),
+            }
+        }
         drop(ctl);
         self.info.mac = mac;
         self.res = res;

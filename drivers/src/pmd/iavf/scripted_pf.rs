@@ -375,6 +375,7 @@ impl ScriptedPf {
             Some(Op::ConfigVsiQueues) if n >= 8 => Some(72 + 64 * le16(m, 2) as usize),
             Some(Op::ConfigIrqMap) if n >= 2 => Some(14 + 12 * le16(m, 0) as usize),
             Some(Op::AddEthAddr) if n >= 4 => Some(12 + 8 * le16(m, 2) as usize),
+            Some(Op::AddVlan) if n >= 4 => Some(6 + 2 * le16(m, 2) as usize),
             Some(Op::EnableQueues | Op::DisableQueues | Op::GetStats) => Some(12),
             Some(Op::ConfigPromiscuousMode) => Some(4),
             Some(Op::ConfigRssKey | Op::ConfigRssLut) if n >= 4 => Some(5 + le16(m, 2) as usize),

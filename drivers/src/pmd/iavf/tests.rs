@@ -724,3 +724,39 @@ fn no_queues_at_all_is_a_clear_error() {
     let e = port.queues(0, 0).expect_err("no queues");
     assert!(e.to_string().contains("at least one"), "{e}");
 }
+
+#[test]
+fn multicast_groups_and_vlans_go_with_every_bring_up() {
+    let iommu = Iommu::new();
+    let pf = ScriptedPf::new(&iommu);
+    let mut c = cfg(&iommu, 64);
+    let g = MacAddr([0x01, 0x00, 0x5E, 0x00, 0x00, 0x07]);
+    c.filters.multicast = vec![g];
+    c.filters.vlans = vec![100, 200];
+    let _port = IavfPort::new(Arc::clone(&pf), c.clone()).unwrap();
+    let sent = pf.sent();
+    assert_eq!(pf.ops(), [1, 3, 10, 10, 12]);
+    let mut mc = vec![VSI as u8, 0, 1, 0];
+    mc.extend(g.0);
+    mc.extend([2, 0]);
+    mc.extend([0; 8]);
+    assert_eq!(sent[3].data, mc, "EXTRA, 12 + 8 bytes");
+    assert_eq!(sent[4].data, [VSI as u8, 0, 2, 0, 100, 0, 200, 0, 0, 0]);
+    no_violations(&pf);
+    // Without VLAN granted the VLANs are refused, fatal only if required.
+    let pf = ScriptedPf::new(&iommu);
+    pf.set_grant(Grant {
+        caps: super::virtchnl::caps::L2 | super::virtchnl::caps::RSS_PF,
+        ..Grant::default()
+    });
+    IavfPort::new(Arc::clone(&pf), c.clone()).expect("refusal not fatal");
+    assert!(!pf.ops().contains(&12));
+    c.filters.required = true;
+    let pf = ScriptedPf::new(&iommu);
+    pf.set_grant(Grant {
+        caps: super::virtchnl::caps::L2,
+        ..Grant::default()
+    });
+    let e = IavfPort::new(Arc::clone(&pf), c).expect_err("required");
+    assert!(e.to_string().contains("NOT_SUPPORTED"), "{e}");
+}

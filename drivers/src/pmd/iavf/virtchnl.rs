@@ -26,6 +26,8 @@ pub enum Op {
     DisableQueues = 9,
     /// VIRTCHNL_OP_ADD_ETH_ADDR.
     AddEthAddr = 10,
+    /// VIRTCHNL_OP_ADD_VLAN.
+    AddVlan = 12,
     /// VIRTCHNL_OP_CONFIG_PROMISCUOUS_MODE.
     ConfigPromiscuousMode = 14,
     /// VIRTCHNL_OP_GET_STATS.
@@ -55,6 +57,7 @@ impl Op {
             8 => EnableQueues,
             9 => DisableQueues,
             10 => AddEthAddr,
+            12 => AddVlan,
             14 => ConfigPromiscuousMode,
             15 => GetStats,
             17 => Event,
@@ -413,6 +416,19 @@ pub fn eth_addr_list(vsi_id: u16, addrs: &[(MacAddr, u8)]) -> Vec<u8> {
     b
 }
 
+/// ADD_VLAN: 6 + 2·n bytes (B.4.4; the header's legacy sizeof holds one
+/// id).
+pub fn vlan_filter_list(vsi_id: u16, vlans: &[u16]) -> Vec<u8> {
+    let n = vlans.len();
+    let mut b = vec![0u8; 4 + 2 * (n + 1)];
+    put16(&mut b, 0, vsi_id);
+    put16(&mut b, 2, n as u16);
+    for (i, v) in vlans.iter().enumerate() {
+        put16(&mut b, 4 + 2 * i, *v);
+    }
+    b
+}
+
 /// promisc flags (B.4.3): unicast promiscuous.
 pub const PROMISC_UNICAST: u16 = 0x1;
 /// promisc flags (B.4.3): multicast promiscuous.
@@ -733,6 +749,12 @@ mod tests {
         assert_eq!(b.len(), 20);
         assert_eq!(&b[..12], &[5, 0, 1, 0, 2, 0, 0, 0, 0, 9, 1, 0]);
         assert_eq!(eth_addr_list(5, &[(a, 1), (a, 2)]).len(), 28);
+    }
+
+    #[test]
+    fn vlan_filter_list_is_6_plus_2n() {
+        assert_eq!(vlan_filter_list(5, &[100]), [5, 0, 1, 0, 100, 0, 0, 0]);
+        assert_eq!(vlan_filter_list(5, &[1, 2, 3]).len(), 12);
     }
 
     #[test]
