@@ -52,9 +52,10 @@ pub struct Timing {
     /// Least time between two GET_STATS in `service` (DPDK polls the
     /// ARQ from an alarm; 1 s here).
     pub stats_interval: Duration,
-    /// `service` calls a RESET_IMPENDING may wait for the reset to start
-    /// before the VF resets itself (B.7: Linux waits up to 500 × 5-10 ms).
-    pub reset_start_checks: u32,
+    /// How long a reset that was announced (RESET_IMPENDING) or guessed
+    /// (a PF that stopped answering) may take to start before the VF
+    /// resets itself (B.7: Linux waits up to 500 × 5-10 ms).
+    pub reset_start_wait: Duration,
 }
 
 impl Default for Timing {
@@ -64,7 +65,7 @@ impl Default for Timing {
             reset: ResetTiming::default(),
             disable: DisableTiming::default(),
             stats_interval: Duration::from_secs(1),
-            reset_start_checks: 500,
+            reset_start_wait: Duration::from_secs(5),
         }
     }
 }
@@ -181,11 +182,10 @@ enum Phase {
     Running,
     /// A PF reset is under way: wait until it has started (`started`)
     /// and completed before the queues' buffers may go (the reset is what
-    /// stops the device, B.7). `checks`: service calls spent waiting for
-    /// the start.
+    /// stops the device, B.7). `since`: when it was seen.
     ResetPending {
         started: bool,
-        checks: u32,
+        since: Instant,
     },
     Stopping {
         restart: bool,
@@ -556,7 +556,10 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
     fn reset_detected(&mut self, started: bool) -> ServiceEvent {
         self.shared.set_link_up(false);
         self.link = Link::default();
-        self.phase = Phase::ResetPending { started, checks: 0 };
+        self.phase = Phase::ResetPending {
+            started,
+            since: Instant::now(),
+        };
         log::warn!("{}: PF reset; waiting for it to complete", self.cfg.name);
         ServiceEvent::ResetDetected
     }
@@ -612,7 +615,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         Ok(())
     }
 
-    fn service_reset_pending(&mut self, started: bool, checks: u32) -> ServiceEvent {
+    fn service_reset_pending(&mut self, started: bool, since: Instant) -> ServiceEvent {
         let regs = Arc::clone(&self.regs);
         let mut started = started;
         if !started {
@@ -621,11 +624,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 || st == VFR_DEAD
                 || self.shared.lock().chan.alive(&*regs).is_err();
             if !started {
-                if checks + 1 < self.cfg.timing.reset_start_checks {
-                    self.phase = Phase::ResetPending {
-                        started,
-                        checks: checks + 1,
-                    };
+                if since.elapsed() < self.cfg.timing.reset_start_wait {
                     return ServiceEvent::WaitingForDevice;
                 }
                 // The PF announced a reset and did not start it: reset the
@@ -642,7 +641,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         if st != VFR_COMPLETED && st != VFR_VFACTIVE {
             self.phase = Phase::ResetPending {
                 started: true,
-                checks,
+                since,
             };
             return ServiceEvent::WaitingForDevice;
         }
@@ -756,8 +755,8 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 Err(e) => Err(e),
             },
             Phase::Running => self.service_running(),
-            Phase::ResetPending { started, checks } => {
-                Ok(self.service_reset_pending(started, checks))
+            Phase::ResetPending { started, since } => {
+                Ok(self.service_reset_pending(started, since))
             }
             Phase::Stopping { restart } => {
                 if !self.queues_stopped() {

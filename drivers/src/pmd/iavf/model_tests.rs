@@ -46,7 +46,7 @@ fn timing() -> Timing {
             settle: Duration::ZERO,
         },
         stats_interval: Duration::ZERO,
-        reset_start_checks: 10_000,
+        reset_start_wait: Duration::from_secs(5),
     }
 }
 

@@ -48,7 +48,7 @@ fn timing() -> Timing {
             settle: Duration::ZERO,
         },
         stats_interval: Duration::ZERO,
-        reset_start_checks: 3,
+        reset_start_wait: Duration::ZERO,
     }
 }
 
@@ -517,7 +517,8 @@ fn a_dead_admin_queue_or_rstat_is_a_reset_too() {
     pf.script(Op::GetStats, Answer::Silent);
     assert_eq!(port.service().unwrap(), ServiceEvent::ResetDetected);
     assert_eq!(xstat(&port, "reset_no_answer"), 1);
-    // Announced but never started: the VF resets itself after 3 checks.
+    // Guessed but never started: the VF resets itself once
+    // `reset_start_wait` (0 here) has passed.
     serve_until(
         &mut port,
         &mut r,
