@@ -16,9 +16,10 @@
 //! - [`device`]: the port, with recovery from PF resets; [`open`]: its
 //!   row in `pmd::DRIVERS`.
 //!
-//! Tested against a scripted PF ([`scripted_pf`], tests only) that answers
-//! the admin queue with canned virtchnl replies and moves frames through
-//! the rings the way B.5 describes.
+//! Tested against a scripted PF (`scripted_pf.rs`, tests only) that
+//! answers the admin queue with canned virtchnl replies and moves frames
+//! through the rings the way B.5 describes (`tests.rs`), and against the
+//! iavf device model, `crate::sim::iavf` (`model_tests.rs`).
 
 pub mod adminq;
 pub mod channel;
