@@ -580,7 +580,7 @@ impl Iavf {
             }
         }
         if self.aq.deliver(cx, &queue::DMA_RULES) > 0 {
-            self.irq.raise(0, aq_cause());
+            self.irq.raise(0, ICR0_ADMINQ);
         }
     }
 
@@ -599,10 +599,6 @@ impl Iavf {
         }
         None
     }
-}
-
-fn aq_cause() -> u32 {
-    ICR0_ADMINQ
 }
 
 impl DeviceModel for Iavf {
@@ -699,8 +695,10 @@ impl DeviceModel for Iavf {
         match offset {
             VFINT_ICR0_ENA => {
                 self.irq.icr0_ena = value;
+                // A cause already in ICR0 that this enables is owed.
                 if self.irq.icr0 & value != 0 {
                     self.irq.pending |= 1;
+                    self.irq.deliver(0);
                 }
             }
             VFINT_DYN_CTL0 => self.irq.write_dyn(0, value),
@@ -738,7 +736,7 @@ impl DeviceModel for Iavf {
         if self.pf_reset_asked {
             // RESET_IMPENDING first (if the ARQ takes it), then the reset.
             if self.aq.deliver(cx, &queue::DMA_RULES) > 0 {
-                self.irq.raise(0, aq_cause());
+                self.irq.raise(0, ICR0_ADMINQ);
             }
             self.pf_reset_asked = false;
             self.vf_reset(
