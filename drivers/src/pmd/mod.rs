@@ -10,10 +10,12 @@
 //! - [`vf_stats`]: wrapping, uncleared VF statistics counters.
 //! - [`igbvf`]: the 82576 / I350 virtual function.
 //! - [`ixgbevf`]: the 82599 / X540 / X550 virtual function.
+//! - [`iavf`]: the XL710/X710 and Adaptive virtual function.
 //!
 //! [`open_vf`] opens any of them by PCI address.
 
 pub mod adv_desc;
+pub mod iavf;
 pub mod igbvf;
 pub mod ixgbevf;
 mod open;

@@ -59,6 +59,10 @@ pub const DRIVERS: &[DriverEntry] = &[
         kind: DriverKind::Ixgbevf,
         open: super::ixgbevf::open,
     },
+    DriverEntry {
+        kind: DriverKind::Iavf,
+        open: super::iavf::open,
+    },
 ];
 
 /// RX descriptors per VF queue by default: each holds a posted buffer of
