@@ -17,7 +17,7 @@ use drivers::pmd::ixgbevf::{IxgbevfConfig as PortConfig, IxgbevfPort};
 use drivers::pool::{Pool, PoolConfig};
 use drivers::port::Port;
 use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig, IxgbevfSim};
-use drivers::sim::ixgbevf_veb::Veb;
+use drivers::sim::veb::Veb;
 use drivers::sim::Iommu;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

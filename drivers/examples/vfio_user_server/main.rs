@@ -33,7 +33,7 @@ mod host_vf;
 use drivers::net::MacAddr;
 use drivers::sim::iavf::{Flavor as IavfFlavor, Iavf, IavfConfig};
 use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfConfig};
-use drivers::sim::ixgbevf_veb::{Veb, VebConfig};
+use drivers::sim::veb::{Veb, VebConfig};
 use drivers::sim::vfio_user::{
     iavf_config_space, ixgbevf_config_space, serve, RegisterFileVf, ServedModel, VfLayout,
     IAVF_ADAPTIVE_VF, IAVF_X710_VF, IXGBE_82599_VF,
