@@ -34,9 +34,11 @@
 //!   have no section on it; the Linux ixgbe PF's "Spoofed packets
 //!   detected" reports (anchors.md §4) show it exists. A VF with no MAC
 //!   yet can send nothing **(inferred)**.
-//! - A frame switched from another VF carries the LB status bit (A.4.2:
+//! - A frame switched from another VF is marked looped back (`RxFrame::
+//!   loopback`): the ixgbevf model reports it as the LB status bit (A.4.2:
 //!   LB 0x40000; nic-facts-igbvf.md: "the frame came from another pool");
-//!   one from the wire does not.
+//!   one from the wire is not. The iavf model's RX descriptor has no such
+//!   bit in the facts (B.5.1), so it drops the mark.
 //! - With the PF's link down, or the PF in reset, nothing is switched:
 //!   counted as `down_drops` (the facts do not say whether VF-to-VF
 //!   switching survives a link loss; the model drops, which is what a
