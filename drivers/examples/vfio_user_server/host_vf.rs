@@ -1,7 +1,13 @@
 //! The host's VF: a second VF of the modelled PF, driven in this process
-//! by our ixgbevf PMD, trading payload-checked frames with the guest's VF
-//! (Linux's ixgbevf.ko) through the PF's switch, round after round, with
-//! a fault injected by the model in the middle of the later rounds.
+//! by our PMD for that VF kind, trading payload-checked frames with the
+//! guest's VF (Linux's ixgbevf.ko or iavf.ko) through the PF's switch,
+//! round after round, with a fault injected by the model in the middle of
+//! the later rounds.
+//!
+//! The rounds do not depend on the VF kind: a [`HostVfKind`] opens "a
+//! port on a new VF of this switch" (the model and our PMD on it), and
+//! [`HostVf`] runs the rounds on whatever port that gives. ixgbevf has
+//! one ([`IxgbevfHost`]); iavf gets one when its PMD lands.
 //!
 //! Round 1 runs clean; round 2 takes a link flap, round 3 a PF reset,
 //! then they alternate. A fault fires once half of the round's frames
@@ -16,9 +22,10 @@ use drivers::pci::{lookup, INTEL};
 use drivers::pmd::ixgbevf::{IxgbevfConfig as PortConfig, IxgbevfPort};
 use drivers::pool::{Pool, PoolConfig};
 use drivers::port::Port;
-use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig, IxgbevfSim};
-use drivers::sim::ixgbevf_veb::Veb;
+use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig};
+use drivers::sim::veb::Veb;
 use drivers::sim::Iommu;
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -93,38 +100,78 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// The host's VF and its port, on `veb`.
-pub struct HostVf {
-    veb: Arc<Veb>,
-    iommu: Arc<Iommu>,
-    /// The model of the host's VF (its device thread runs while this lives).
-    _dev: IxgbevfSim,
-    port_no: usize,
-    pool: Pool,
-    ep: Endpoint<IxgbevfPort<IxgbevfBar>>,
+/// A VF the host opened on the switch: the model, its port number, and
+/// our PMD's port on it.
+pub struct OpenedVf<P> {
+    /// The model of the host's VF (its device thread runs while this
+    /// lives).
+    pub model: Box<dyn Any + Send>,
+    /// Its switch port.
+    pub port_no: usize,
+    /// Our PMD on it.
+    pub port: P,
 }
 
-impl HostVf {
-    /// Attach a VF of `flavor` to `veb` in its own DMA space and open our
-    /// PMD on it.
-    pub fn open(veb: &Arc<Veb>, flavor: Flavor) -> Result<HostVf, String> {
-        let iommu = Iommu::new();
+/// A kind of VF the host's side can run: how to open a port on a new VF
+/// of the switch's PF, admin MAC [`HOST_VF_MAC`], in the DMA space
+/// `iommu` (where the host's pool is mapped).
+pub trait HostVfKind {
+    /// Our PMD's port type for this VF.
+    type Port: Port;
+    /// Attach the model to `veb` (`<Model>::start_on`) and open our PMD
+    /// on it.
+    fn open(&self, veb: &Arc<Veb>, iommu: &Arc<Iommu>) -> Result<OpenedVf<Self::Port>, String>;
+}
+
+/// An ixgbevf VF of this flavor with our ixgbevf PMD.
+pub struct IxgbevfHost(pub Flavor);
+
+impl HostVfKind for IxgbevfHost {
+    type Port = IxgbevfPort<IxgbevfBar>;
+
+    fn open(&self, veb: &Arc<Veb>, iommu: &Arc<Iommu>) -> Result<OpenedVf<Self::Port>, String> {
+        let flavor = self.0;
         let cfg = IxgbevfConfig::new(flavor, Some(HOST_VF_MAC));
-        let dev = Ixgbevf::start_on(veb, cfg, &iommu).map_err(|e| format!("switch: {e}"))?;
+        let dev = Ixgbevf::start_on(veb, cfg, iommu).map_err(|e| format!("switch: {e}"))?;
         let port_no = dev.veb_port().ok_or("the host VF is not on the switch")?;
-        let mut pc = PoolConfig::new("host-vf", POOL_BUFFERS).with_backing(MemoryBacking::NoHuge);
-        pc.dma = Some(iommu.mapper());
-        let pool = Pool::new(&pc).map_err(|e| format!("pool: {e}"))?;
         let row = *lookup(INTEL, flavor.device_id()).ok_or("no ixgbevf row for the flavor")?;
         let mut cfg = PortConfig::for_device(PortId(1), "host-vf", row, iommu.mapper());
         cfg.backing = MemoryBacking::NoHuge;
         let port = IxgbevfPort::new(dev.bar(), cfg).map_err(|e| format!("open: {e}"))?;
-        let ep = Endpoint::new(port).map_err(|e| format!("queues: {e}"))?;
+        Ok(OpenedVf {
+            model: Box::new(dev),
+            port_no,
+            port,
+        })
+    }
+}
+
+/// The host's VF and its port, on `veb`.
+pub struct HostVf<P: Port> {
+    veb: Arc<Veb>,
+    iommu: Arc<Iommu>,
+    /// The model of the host's VF (its device thread runs while this lives).
+    _dev: Box<dyn Any + Send>,
+    port_no: usize,
+    pool: Pool,
+    ep: Endpoint<P>,
+}
+
+impl<P: Port> HostVf<P> {
+    /// Attach a VF of `kind` to `veb` in its own DMA space and open our
+    /// PMD on it.
+    pub fn open<K: HostVfKind<Port = P>>(veb: &Arc<Veb>, kind: &K) -> Result<HostVf<P>, String> {
+        let iommu = Iommu::new();
+        let mut pc = PoolConfig::new("host-vf", POOL_BUFFERS).with_backing(MemoryBacking::NoHuge);
+        pc.dma = Some(iommu.mapper());
+        let pool = Pool::new(&pc).map_err(|e| format!("pool: {e}"))?;
+        let vf = kind.open(veb, &iommu)?;
+        let ep = Endpoint::new(vf.port).map_err(|e| format!("queues: {e}"))?;
         Ok(HostVf {
             veb: Arc::clone(veb),
             iommu,
-            _dev: dev,
-            port_no,
+            _dev: vf.model,
+            port_no: vf.port_no,
             pool,
             ep,
         })

@@ -13,11 +13,13 @@
 //!   sends VERSION and waits for an answer that never comes;
 //! - `ixgbevf[:82599|x540|x550|x550em]` (82599 by default): VF 0 of a
 //!   modelled ixgbe PF, admin MAC 02:09:00:00:00:01, served to the guest;
-//! - `iavf[:1889|154c]`: the iavf model, once it exists (refused today,
-//!   see [`serve_iavf`]).
+//! - `iavf[:1889|154c]` (1889 by default): VF 0 of a modelled i40e / ice
+//!   PF, admin MAC 02:09:00:00:00:01, on the PF's switch, served to the
+//!   guest (`--rounds` refused until our iavf PMD exists, see
+//!   [`serve_iavf`]).
 //!
-//! With `--rounds N` (a model, not a register file) the PF gets a second VF, admin MAC
-//! 02:09:00:00:00:02, driven here by our ixgbevf PMD, which exchanges
+//! With `--rounds N` (ixgbevf) the PF gets a second VF, admin MAC
+//! 02:09:00:00:00:02, driven here by our PMD, which exchanges
 //! `--count` (10000) payload-checked frames each way with the guest's
 //! `lab-frames guest` per round through the PF's switch; round 2 takes a
 //! link flap and round 3 a PF reset, injected mid-round (host_vf.rs).
@@ -33,13 +35,13 @@ mod host_vf;
 use drivers::net::MacAddr;
 use drivers::sim::iavf::{Flavor as IavfFlavor, Iavf, IavfConfig};
 use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfConfig};
-use drivers::sim::ixgbevf_veb::{Veb, VebConfig};
+use drivers::sim::veb::{Veb, VebConfig};
 use drivers::sim::vfio_user::{
     iavf_config_space, ixgbevf_config_space, serve, RegisterFileVf, ServedModel, VfLayout,
     IAVF_ADAPTIVE_VF, IAVF_X710_VF, IXGBE_82599_VF,
 };
 use drivers::sim::Iommu;
-use host_vf::{HostVf, Outcome, Plan};
+use host_vf::{HostVf, HostVfKind, IxgbevfHost, Outcome, Plan};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -191,19 +193,37 @@ fn serve_regfile(sock: &Path, trace: Box<dyn Write>, layout: VfLayout) -> ExitCo
 }
 
 /// VF 0 of a modelled iavf PF (i40e for 154c, ice for 1889), admin MAC
-/// [`GUEST_VF_MAC`], served to the guest's iavf.ko. The model has no
-/// switch yet, so there is no host VF: with `plan.rounds > 0` the run
-/// says so and fails (the lab's round checks then fail too), rather than
-/// pass anything off as an exchange.
+/// [`GUEST_VF_MAC`], on the PF's switch (its frames are switched: to
+/// another VF of the PF, or the uplink), served to the guest's iavf.ko.
+/// There is no host VF yet (our iavf PMD does not exist), so with
+/// `plan.rounds > 0` the run says so and fails (the lab's round checks
+/// then fail too), rather than pass anything off as an exchange. Once the
+/// PMD lands, an `IavfHost` [`HostVfKind`] and [`start_host`] here make
+/// the rounds run as for ixgbevf.
 fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> ExitCode {
     let flavor = if device == 0x154c {
         IavfFlavor::Xl710
     } else {
         IavfFlavor::Adaptive
     };
+    let veb = Veb::new(VebConfig::default());
+    let port = match veb.attach() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vfio_user_server: switch: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let veb_port = port.port();
     let cfg = IavfConfig::new(flavor, Some(GUEST_VF_MAC));
     let iommu = Iommu::new();
-    let mut dev = ServedModel::start(iavf_config_space(device), &iommu, |n| Iavf::new(cfg, n));
+    let mut dev = ServedModel::start(iavf_config_space(device), &iommu, |n| {
+        Iavf::with_port(cfg, n, port)
+    });
+    if let Err(e) = veb.set_waker(veb_port, dev.sim().waker()) {
+        eprintln!("vfio_user_server: switch: {e}");
+        return ExitCode::FAILURE;
+    }
     eprintln!(
         "vfio_user_server: serving the iavf model ({flavor:?}, 8086:{device:04x}, VF MAC {GUEST_VF_MAC}) on {}",
         sock.display()
@@ -211,8 +231,7 @@ fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> Ex
     let no_host = plan.rounds > 0;
     if no_host {
         eprintln!(
-            "vfio_user_server: no host VF for iavf yet (the iavf model has no switch): \
-             {} round(s) asked, none run",
+            "vfio_user_server: no host VF for iavf yet (no iavf PMD): {} round(s) asked, none run",
             plan.rounds
         );
     }
@@ -227,10 +246,14 @@ fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> Ex
                 .collect::<Vec<_>>(),
         )
     });
+    let c = veb.port_counters(veb_port).unwrap_or_default();
     eprintln!(
-        "vfio_user_server: guest RAM sections {}, odd BAR accesses {}, frames sent by the VF {wire}, \
-         MSI-X messages {irqs:?}",
-        dev.sections, dev.odd_accesses,
+        "vfio_user_server: guest RAM sections {}, odd BAR accesses {}, frames sent by the VF {}, \
+         received {}, MSI-X messages {irqs:?}",
+        dev.sections,
+        dev.odd_accesses,
+        c.tx_frames + wire as u64,
+        c.rx_frames,
     );
     eprintln!("vfio_user_server: virtchnl opcodes {}", ops.join(" "));
     if no_host {
@@ -240,6 +263,45 @@ fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> Ex
     report_violations(&violations);
     let code = u8::from(no_host || !violations.is_empty());
     exit(r.map(|()| code))
+}
+
+/// Open the host's VF of `kind` on `veb` and run `plan`'s rounds on a
+/// thread beside the connection, into `outcome`; the host's DMA space
+/// (for its violations), or `None` if it could not open (in `outcome`).
+fn start_host<K>(
+    veb: &Arc<Veb>,
+    kind: &K,
+    plan: Plan,
+    outcome: &Arc<Mutex<Outcome>>,
+) -> Option<Arc<Iommu>>
+where
+    K: HostVfKind,
+    K::Port: Send + 'static,
+{
+    match HostVf::open(veb, kind) {
+        Ok(mut host) => {
+            eprintln!(
+                "vfio_user_server: host VF {} on the switch, our PMD, {} round(s) of {} frames each way",
+                host_vf::HOST_VF_MAC, plan.rounds, plan.count
+            );
+            let iommu = host.iommu();
+            let out = Arc::clone(outcome);
+            std::thread::spawn(move || {
+                host.run(plan, &out);
+                // The host's VF lives until the process ends: its
+                // violations are taken (not asserted) at the end.
+                loop {
+                    std::thread::park();
+                }
+            });
+            Some(iommu)
+        }
+        Err(e) => {
+            eprintln!("vfio_user_server: host VF: {e}");
+            lock(outcome).error = Some(format!("host VF: {e}"));
+            None
+        }
+    }
 }
 
 /// The violations, the first few in full: a driver that breaks a rule
@@ -283,31 +345,11 @@ fn serve_ixgbevf(sock: &Path, trace: Box<dyn Write>, flavor: Flavor, plan: Plan)
     // outcome is read when QEMU has gone (the thread is not joined: a
     // round waiting for a guest that died ends with the process).
     let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let mut host_iommu = None;
-    if plan.rounds > 0 {
-        match HostVf::open(&veb, flavor) {
-            Ok(mut host) => {
-                eprintln!(
-                    "vfio_user_server: host VF {} on the switch, our PMD, {} round(s) of {} frames each way",
-                    host_vf::HOST_VF_MAC, plan.rounds, plan.count
-                );
-                host_iommu = Some(host.iommu());
-                let out = Arc::clone(&outcome);
-                std::thread::spawn(move || {
-                    host.run(plan, &out);
-                    // The host's VF lives until the process ends: its
-                    // violations are taken (not asserted) at the end.
-                    loop {
-                        std::thread::park();
-                    }
-                });
-            }
-            Err(e) => {
-                eprintln!("vfio_user_server: host VF: {e}");
-                lock(&outcome).error = Some(format!("host VF: {e}"));
-            }
-        }
-    }
+    let host_iommu = if plan.rounds > 0 {
+        start_host(&veb, &IxgbevfHost(flavor), plan, &outcome)
+    } else {
+        None
+    };
 
     let r = serve(sock, &mut dev, trace);
     let (wire, irqs, requests) = dev.sim().with(|m, _| {

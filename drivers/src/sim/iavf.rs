@@ -17,6 +17,14 @@
 //! untrusted VF. Frames the VF transmits go to [`Iavf::wire`]; frames
 //! arrive by [`Iavf::inject`] (a queue) or [`Iavf::receive`] (RSS picks).
 //!
+//! Attached to a PF's switch ([`super::veb::Veb`], [`Iavf::start_on`],
+//! [`Iavf::with_port`]), the VF's frames are switched instead (to another
+//! VF of that PF or to the uplink), switched frames arrive through
+//! [`Iavf::receive`], the PF's filter for the VF is published from
+//! [`IavfPf`] after every pass, and PF-wide faults the switch posts (PF
+//! reset, link, admin MAC) are applied on the device thread by the same
+//! functions a test calls ([`Iavf::pf_reset_begin`], [`Iavf::set_link`]).
+//!
 //! Choices the facts do not settle (the lab may change them):
 //! - a reset (RESET_VF, FLR, PF reset) zeroes the AQ registers, so
 //!   ARQLEN.ENABLE reads 0 (how Linux detects a reset, B.3.2), and
@@ -45,9 +53,11 @@ use super::iavf_aq::{self as aq, AdminQueue, PfMsg};
 use super::iavf_pf::{self as pf, Action, EthStats, IavfPf, PfKind, PfSetup};
 use super::iavf_queue::{self as queue, IavfQueue, Ring, RxFrame};
 use super::ownership::QueueTag;
+use super::veb::{PfEvent, Veb, VebError, VebPort};
 use super::violation::Rule;
 use super::{toeplitz, Cx, DeviceModel, IrqSink, SimDevice};
 use crate::net::MacAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 macro_rules! rule {
@@ -318,8 +328,11 @@ pub struct Iavf {
     pf_reset_asked: bool,
     /// RESET_VF was received; the PF resets the VF then.
     reset_vf_due: Option<Instant>,
-    /// Frames the VF transmitted, in order.
+    /// Frames the VF transmitted, in order (alone; on a switch they are
+    /// switched instead).
     pub wire: Vec<Vec<u8>>,
+    /// The switch port, when the VF is one of a modelled PF's.
+    veb: Option<VebPort>,
     /// RX frames dropped because the link was down.
     pub link_drops: u64,
 }
@@ -332,12 +345,51 @@ pub type IavfBar = super::Vf<Iavf>;
 impl Iavf {
     /// A VF after power-on (VFR_VFACTIVE, AQ off, queues off, link up).
     pub fn new(cfg: IavfConfig, dev: u32) -> Iavf {
+        Self::build(cfg, dev, None)
+    }
+
+    /// A VF after power-on attached to `veb` (the next free port). Its
+    /// host must give the switch a way to wake its device thread
+    /// (`veb.set_waker(model.veb_port().unwrap(), waker)`), or it sees
+    /// switched frames only when it runs for another reason.
+    pub fn new_on(veb: &Arc<Veb>, cfg: IavfConfig, dev: u32) -> Result<Iavf, VebError> {
+        let port = veb.attach()?;
+        Ok(Self::build(cfg, dev, Some(port)))
+    }
+
+    /// A VF after power-on on a switch port its host attached already
+    /// (`veb.attach()`, which is what can fail): for a host that builds
+    /// the model inside a device's start, where nothing may fail.
+    pub fn with_port(cfg: IavfConfig, dev: u32, port: VebPort) -> Iavf {
+        Self::build(cfg, dev, Some(port))
+    }
+
+    /// Start a model of `cfg` in `iommu`, attached to `veb` and woken by
+    /// it.
+    pub fn start_on(
+        veb: &Arc<Veb>,
+        cfg: IavfConfig,
+        iommu: &Arc<super::Iommu>,
+    ) -> Result<IavfSim, VebError> {
+        let port = veb.attach()?;
+        let n = port.port();
+        let sim = SimDevice::start(iommu, |dev| Self::build(cfg, dev, Some(port)));
+        veb.set_waker(n, sim.waker())?;
+        Ok(sim)
+    }
+
+    /// The switch port, if attached.
+    pub fn veb_port(&self) -> Option<usize> {
+        self.veb.as_ref().map(VebPort::port)
+    }
+
+    fn build(cfg: IavfConfig, dev: u32, veb: Option<VebPort>) -> Iavf {
         let queues = |tx: bool| -> Vec<IavfQueue> {
             (0..QUEUES as u8)
                 .map(|index| IavfQueue::new(QueueTag { dev, tx, index }, cfg.rx_fifo))
                 .collect()
         };
-        Iavf {
+        let mut m = Iavf {
             aq: AdminQueue::default(),
             pf: IavfPf::new(cfg.pf.clone()),
             rx: queues(false),
@@ -349,9 +401,15 @@ impl Iavf {
             pf_reset_asked: false,
             reset_vf_due: None,
             wire: Vec::new(),
+            veb,
             link_drops: 0,
             cfg,
+        };
+        if let Some(p) = &mut m.veb {
+            // The switch knows the VF's MAC before the first pass.
+            p.publish(&m.pf);
         }
+        m
     }
 
     /// Start a model of `cfg` in `iommu`.
@@ -495,6 +553,46 @@ impl Iavf {
         if self.in_reset() {
             self.reset = ResetState::Completed;
         }
+    }
+
+    /// The admin sets the VF's MAC (`ip link set … vf N mac`): the PF
+    /// holds it as the VF's MAC in place of the old one (its filter, so
+    /// the switch, follows at once), the next GET_VF_RESOURCES gives it, a
+    /// VF reset keeps it, and an untrusted VF may add no other unicast
+    /// MAC. The facts do not say whether the PF tells or resets the VF;
+    /// the model does neither.
+    pub fn admin_set_mac(&mut self, mac: MacAddr) {
+        let old = self.pf.setup.mac();
+        self.pf.setup.admin_mac = Some(mac);
+        self.pf.macs.retain(|m| *m != old && *m != mac);
+        self.pf.macs.insert(0, mac);
+    }
+
+    /// Apply a PF-wide event the switch posted (on the device thread).
+    fn apply(&mut self, e: PfEvent) {
+        match e {
+            PfEvent::ResetBegin => self.pf_reset_begin(),
+            PfEvent::ResetEnd => self.pf_reset_end(),
+            PfEvent::Link(up) => self.set_link(up),
+            PfEvent::AdminMac(mac) => self.admin_set_mac(mac),
+        }
+    }
+
+    /// Take what the switch has for this VF: events first, then frames
+    /// into the queue RSS picks.
+    fn take_switched(&mut self) {
+        let Some(mut port) = self.veb.take() else {
+            return;
+        };
+        let taken = port.take();
+        for &e in taken.events {
+            self.apply(e);
+        }
+        while let Some(f) = taken.frames.pop_front() {
+            // Dropped frames are counted where they drop (link, queue).
+            self.receive(f.data);
+        }
+        self.veb = Some(port);
     }
 
     /// A VF reset (RESET_VF, FLR, PF reset): queues stopped under the
@@ -723,6 +821,9 @@ impl DeviceModel for Iavf {
     }
 
     fn run(&mut self, cx: &mut Cx<'_>) {
+        // PF events first: a PF reset posted by the switch is done in
+        // this pass, as `pf_reset_begin` then a pass does it.
+        self.take_switched();
         if let ResetState::InProgress(Some(due)) = self.reset {
             if cx.now >= due {
                 self.reset = ResetState::Completed;
@@ -767,8 +868,20 @@ impl DeviceModel for Iavf {
                 }
             }
         }
-        for q in &mut self.tx {
-            self.wire.append(&mut q.sent);
+        match &mut self.veb {
+            Some(port) => {
+                // The PF's view first: a MAC added in this pass is a
+                // source the anti-spoof check allows.
+                port.publish(&self.pf);
+                for q in &mut self.tx {
+                    port.transmit(&mut q.sent);
+                }
+            }
+            None => {
+                for q in &mut self.tx {
+                    self.wire.append(&mut q.sent);
+                }
+            }
         }
     }
 
@@ -841,6 +954,16 @@ impl SimDevice<Iavf> {
     /// See [`Iavf::set_link`]; the event goes out on the next pass.
     pub fn set_link(&self, up: bool) {
         self.with(|m, _| m.set_link(up));
+    }
+
+    /// See [`Iavf::admin_set_mac`].
+    pub fn admin_set_mac(&self, mac: MacAddr) {
+        self.with(|m, _| m.admin_set_mac(mac));
+    }
+
+    /// The switch port, if attached.
+    pub fn veb_port(&self) -> Option<usize> {
+        self.with(|m, _| m.veb_port())
     }
 
     /// The PF stops (true) or resumes answering virtchnl messages.

@@ -21,6 +21,7 @@
 //! - messages other than VERSION, RESET_VF and GET_VF_RESOURCES before
 //!   GET_VF_RESOURCES are answered ERR_PARAM (the VF is not active yet).
 
+use super::veb::{Filter, FilterSource, Multicast, Vlans};
 use super::violation::{Rule, Violations};
 use crate::net::MacAddr;
 
@@ -824,5 +825,70 @@ impl IavfPf {
         e[8] = status;
         e[12..16].copy_from_slice(&severity.to_le_bytes());
         e
+    }
+}
+
+/// Promiscuous unicast in [`IavfPf::promisc`] (B.4.3
+/// CONFIG_PROMISCUOUS_MODE flags).
+const PROMISC_UNICAST: u16 = 0x1;
+/// Promiscuous multicast.
+const PROMISC_MULTICAST: u16 = 0x2;
+
+impl IavfPf {
+    fn filter_unicast(&self) -> impl Iterator<Item = &MacAddr> {
+        self.macs.iter().filter(|m| m.is_unicast())
+    }
+
+    fn filter_multicast(&self) -> impl Iterator<Item = &MacAddr> {
+        self.macs.iter().filter(|m| m.is_multicast())
+    }
+}
+
+/// The switch's filter for the VF, from what the PF holds: the unicast
+/// MAC filters (the default or admin MAC from the start, as
+/// GET_VF_RESOURCES gives it, then ADD_ETH_ADDR's) and the multicast ones
+/// as exact groups; promiscuous unicast / multicast as in force (an
+/// untrusted VF's request changes nothing, see the module doc). VLANs
+/// **(inferred: the facts do not say how the PF filters VLANs)**: with no
+/// ADD_VLAN filter every VLAN passes; with some, untagged frames and the
+/// listed VLANs.
+impl FilterSource for IavfPf {
+    fn filter(&self) -> Filter {
+        Filter {
+            unicast: self.filter_unicast().copied().collect(),
+            promisc_unicast: self.promisc & PROMISC_UNICAST != 0,
+            promisc_multicast: self.promisc & PROMISC_MULTICAST != 0,
+            multicast: Multicast::Exact(self.filter_multicast().copied().collect()),
+            vlans: if self.vlans.is_empty() {
+                Vlans::Any
+            } else {
+                Vlans::Only {
+                    ids: std::iter::once(0)
+                        .chain(self.vlans.iter().copied())
+                        .collect(),
+                    untagged: 0,
+                }
+            },
+        }
+    }
+
+    fn same_as(&self, f: &Filter) -> bool {
+        let groups_same = match &f.multicast {
+            Multicast::Exact(g) => g.iter().eq(self.filter_multicast()),
+            Multicast::Hashes { .. } => false,
+        };
+        let vlans_same = match &f.vlans {
+            Vlans::Any => self.vlans.is_empty(),
+            Vlans::Only { ids, untagged } => {
+                !self.vlans.is_empty()
+                    && *untagged == 0
+                    && ids.iter().eq(std::iter::once(&0).chain(self.vlans.iter()))
+            }
+        };
+        f.unicast.iter().eq(self.filter_unicast())
+            && f.promisc_unicast == (self.promisc & PROMISC_UNICAST != 0)
+            && f.promisc_multicast == (self.promisc & PROMISC_MULTICAST != 0)
+            && groups_same
+            && vlans_same
     }
 }

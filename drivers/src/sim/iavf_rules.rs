@@ -21,18 +21,18 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x30];
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(super) const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x30];
+pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 /// Buffers in the test pool.
-const POOL: u32 = 128;
+pub(super) const POOL: u32 = 128;
 /// AQ entries (B.3.2: 32).
 const AQ_LEN: u32 = 32;
 /// The vsi_id the model's PF hands out (checked from the reply).
-const RING: u32 = 64;
+pub(super) const RING: u32 = 64;
 /// RX buffer size given to the PF: a multiple of 128 (B.8 #4).
 const RX_BUF: u32 = 1024;
 
-fn poke(s: &DmaSlice, off: usize, b: &[u8]) {
+pub(super) fn poke(s: &DmaSlice, off: usize, b: &[u8]) {
     assert!(off + b.len() <= s.len());
     for (i, x) in b.iter().enumerate() {
         // SAFETY: in bounds (asserted); volatile because the device reads
@@ -41,7 +41,7 @@ fn poke(s: &DmaSlice, off: usize, b: &[u8]) {
     }
 }
 
-fn peek(s: &DmaSlice, off: usize, len: usize) -> Vec<u8> {
+pub(super) fn peek(s: &DmaSlice, off: usize, len: usize) -> Vec<u8> {
     assert!(off + len <= s.len());
     // SAFETY: as in `poke`; the device writes it.
     (0..len)
@@ -49,45 +49,54 @@ fn peek(s: &DmaSlice, off: usize, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn u64_at(s: &DmaSlice, off: usize) -> u64 {
+pub(super) fn u64_at(s: &DmaSlice, off: usize) -> u64 {
     u64::from_le_bytes(peek(s, off, 8).try_into().unwrap())
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
+pub(super) fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
-fn le32(b: &[u8], at: usize) -> u32 {
+pub(super) fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
 
 /// A reply or event from the ARQ.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Msg {
-    op: u32,
-    status: i32,
-    data: Vec<u8>,
+pub(super) struct Msg {
+    pub(super) op: u32,
+    pub(super) status: i32,
+    pub(super) data: Vec<u8>,
 }
 
-struct Raw {
-    dev: IavfSim,
-    bar: Arc<IavfBar>,
-    pool: Pool,
-    arena: DmaArena,
-    atq: DmaSlice,
-    arq: DmaSlice,
-    atq_bufs: Vec<DmaSlice>,
-    arq_bufs: Vec<DmaSlice>,
+pub(super) struct Raw {
+    pub(super) dev: IavfSim,
+    pub(super) bar: Arc<IavfBar>,
+    pub(super) pool: Pool,
+    pub(super) arena: DmaArena,
+    pub(super) atq: DmaSlice,
+    pub(super) arq: DmaSlice,
+    pub(super) atq_bufs: Vec<DmaSlice>,
+    pub(super) arq_bufs: Vec<DmaSlice>,
     /// ATQ next to use, ARQ next to clean (B.3.2).
-    ntu: Cell<u32>,
-    ntc: Cell<u32>,
+    pub(super) ntu: Cell<u32>,
+    pub(super) ntc: Cell<u32>,
     /// Events read while waiting for a reply.
-    events: RefCell<Vec<Vec<u8>>>,
-    vsi: Cell<u16>,
+    pub(super) events: RefCell<Vec<Vec<u8>>>,
+    pub(super) vsi: Cell<u16>,
 }
 
-fn raw_with(cfg: IavfConfig) -> Raw {
+pub(super) fn raw_with(cfg: IavfConfig) -> Raw {
+    raw_on(None, cfg)
+}
+
+/// A raw driver on a model alone, or on a VF of `veb`'s PF (in its own
+/// DMA space).
+pub(super) fn raw_on(veb: Option<&Arc<super::veb::Veb>>, cfg: IavfConfig) -> Raw {
     let iommu = Iommu::new();
-    let dev = Iavf::start(cfg, &iommu);
+    let dev = match veb {
+        Some(v) => Iavf::start_on(v, cfg, &iommu).expect("a free switch port"),
+        None => Iavf::start(cfg, &iommu),
+    };
     let mut pc = PoolConfig::new("iavf-rules", POOL).with_backing(MemoryBacking::NoHuge);
     pc.cache_size = 0;
     pc.dma = Some(iommu.mapper());
@@ -118,7 +127,7 @@ fn raw_with(cfg: IavfConfig) -> Raw {
     }
 }
 
-fn cfg(flavor: Flavor) -> IavfConfig {
+pub(super) fn cfg(flavor: Flavor) -> IavfConfig {
     IavfConfig::new(flavor, Some(MacAddr(MAC)))
 }
 
@@ -127,7 +136,7 @@ fn raw() -> Raw {
 }
 
 /// virtchnl_queue_select (B.4.3).
-fn queue_select(vsi: u16, rx: u32, tx: u32) -> Vec<u8> {
+pub(super) fn queue_select(vsi: u16, rx: u32, tx: u32) -> Vec<u8> {
     let mut m = vsi.to_le_bytes().to_vec();
     m.extend_from_slice(&[0, 0]);
     m.extend_from_slice(&rx.to_le_bytes());
@@ -137,7 +146,7 @@ fn queue_select(vsi: u16, rx: u32, tx: u32) -> Vec<u8> {
 
 /// One queue pair's rings for CONFIG_VSI_QUEUES.
 #[derive(Clone, Copy)]
-struct Pair {
+pub(super) struct Pair {
     queue: u16,
     tx_len: u16,
     tx_base: u64,
@@ -184,7 +193,7 @@ fn irq_map(vsi: u16, maps: &[(u16, u16, u16)]) -> Vec<u8> {
 }
 
 /// ADD/DEL_ETH_ADDR with one spare element (B.4.4).
-fn eth_addrs(vsi: u16, macs: &[([u8; 6], u8)]) -> Vec<u8> {
+pub(super) fn eth_addrs(vsi: u16, macs: &[([u8; 6], u8)]) -> Vec<u8> {
     let mut m = vec![0u8; 4 + 8 * (macs.len() + 1)];
     m[0..2].copy_from_slice(&vsi.to_le_bytes());
     m[2..4].copy_from_slice(&(macs.len() as u16).to_le_bytes());
@@ -200,23 +209,23 @@ fn tx_qw1(len: usize, cmd: u64) -> u64 {
     cmd << q::CMD_SHIFT | (len as u64) << q::BUF_SZ_SHIFT
 }
 
-const TX_CMD: u64 = q::CMD_ICRC | q::CMD_EOP | q::CMD_RS;
+pub(super) const TX_CMD: u64 = q::CMD_ICRC | q::CMD_EOP | q::CMD_RS;
 
-fn frame(len: usize, seed: u8) -> Vec<u8> {
+pub(super) fn frame(len: usize, seed: u8) -> Vec<u8> {
     let mut f: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_add(seed)).collect();
     f[..6].copy_from_slice(&MAC);
     f
 }
 
 impl Raw {
-    fn w(&self, off: u32, v: u32) {
+    pub(super) fn w(&self, off: u32, v: u32) {
         self.bar.write32(off, v);
     }
-    fn r(&self, off: u32) -> u32 {
+    pub(super) fn r(&self, off: u32) -> u32 {
         self.bar.read32(off)
     }
 
-    fn wait(&self, what: &str, mut cond: impl FnMut(&Raw) -> bool) {
+    pub(super) fn wait(&self, what: &str, mut cond: impl FnMut(&Raw) -> bool) {
         let end = Instant::now() + PATIENCE;
         while !cond(self) {
             assert!(Instant::now() < end, "timed out waiting for {what}");
@@ -225,7 +234,7 @@ impl Raw {
     }
 
     /// Wait in real time, without flushing (a flush lets every delay pass).
-    fn wait_real(&self, mut cond: impl FnMut(&Raw) -> bool) {
+    pub(super) fn wait_real(&self, mut cond: impl FnMut(&Raw) -> bool) {
         let end = Instant::now() + PATIENCE;
         while !cond(self) {
             assert!(Instant::now() < end, "timed out");
@@ -234,14 +243,14 @@ impl Raw {
     }
 
     /// B.6 step 2: RSTAT reads COMPLETED or VFACTIVE.
-    fn wait_reset_done(&self) {
+    pub(super) fn wait_reset_done(&self) {
         self.wait("VFGEN_RSTAT done", |t| {
             matches!(t.r(VFGEN_RSTAT) & 3, VFR_COMPLETED | VFR_VFACTIVE)
         });
     }
 
     /// B.3.2 ATQ and ARQ init.
-    fn init_aq(&self) {
+    pub(super) fn init_aq(&self) {
         self.ntu.set(0);
         self.ntc.set(0);
         let (atq, arq) = (self.atq.iova().get(), self.arq.iova().get());
@@ -264,7 +273,7 @@ impl Raw {
     }
 
     /// B.3.2 shutdown: head, tail, LEN, BAL, BAH = 0 for both queues.
-    fn shutdown_aq(&self) {
+    pub(super) fn shutdown_aq(&self) {
         for r in [
             VF_ATQH, VF_ATQT, VF_ATQLEN, VF_ATQBAL, VF_ATQBAH, VF_ARQH, VF_ARQT, VF_ARQLEN,
             VF_ARQBAL, VF_ARQBAH,
@@ -273,7 +282,7 @@ impl Raw {
         }
     }
 
-    fn arm_arq(&self, i: usize) {
+    pub(super) fn arm_arq(&self, i: usize) {
         let mut d = [0u8; 32];
         d[0..2].copy_from_slice(&(flags::BUF | flags::LB).to_le_bytes());
         d[4..6].copy_from_slice(&(aq::BUF_LEN as u16).to_le_bytes());
@@ -285,7 +294,7 @@ impl Raw {
 
     /// Put a message on the ATQ with these flags; returns the written-back
     /// flags once the head passed it.
-    fn send_flags(&self, opc: u32, data: &[u8], fl: u16) -> u16 {
+    pub(super) fn send_flags(&self, opc: u32, data: &[u8], fl: u16) -> u16 {
         let slot = self.ntu.get() as usize;
         let next = self.post_atq(opc, data, fl);
         // B.3.2: completion is ATQH == next_to_use.
@@ -294,7 +303,7 @@ impl Raw {
     }
 
     /// Put a message on the ATQ and ring the tail; returns next_to_use.
-    fn post_atq(&self, opc: u32, data: &[u8], fl: u16) -> u32 {
+    pub(super) fn post_atq(&self, opc: u32, data: &[u8], fl: u16) -> u32 {
         let slot = self.ntu.get() as usize;
         let mut d = [0u8; 32];
         d[0..2].copy_from_slice(&fl.to_le_bytes());
@@ -316,7 +325,7 @@ impl Raw {
     }
 
     /// B.3.1 flags for a payload of `len`.
-    fn flags_for(len: usize) -> u16 {
+    pub(super) fn flags_for(len: usize) -> u16 {
         let mut f = flags::SI;
         if len > 0 {
             f |= flags::BUF | flags::RD;
@@ -327,7 +336,7 @@ impl Raw {
         f
     }
 
-    fn send(&self, opc: u32, data: &[u8]) {
+    pub(super) fn send(&self, opc: u32, data: &[u8]) {
         let fl = self.send_flags(opc, data, Self::flags_for(data.len()));
         assert_eq!(
             fl & (flags::DD | flags::CMP | flags::ERR),
@@ -336,7 +345,7 @@ impl Raw {
     }
 
     /// The next ARQ message, if one comes within a few device passes.
-    fn try_recv(&self, passes: usize) -> Option<Msg> {
+    pub(super) fn try_recv(&self, passes: usize) -> Option<Msg> {
         for _ in 0..passes {
             if self.r(VF_ARQH) & aq::PTR_MASK != self.ntc.get() {
                 let i = self.ntc.get() as usize;
@@ -358,13 +367,13 @@ impl Raw {
         None
     }
 
-    fn recv(&self) -> Msg {
+    pub(super) fn recv(&self) -> Msg {
         self.try_recv(10_000).expect("an ARQ message")
     }
 
     /// Send and wait for the reply with the same opcode; events read
     /// meanwhile are kept (B.8 #11).
-    fn request(&self, opc: u32, data: &[u8]) -> (i32, Vec<u8>) {
+    pub(super) fn request(&self, opc: u32, data: &[u8]) -> (i32, Vec<u8>) {
         self.send(opc, data);
         loop {
             let m = self.recv();
@@ -377,20 +386,20 @@ impl Raw {
         }
     }
 
-    fn ok(&self, opc: u32, data: &[u8]) -> Vec<u8> {
+    pub(super) fn ok(&self, opc: u32, data: &[u8]) -> Vec<u8> {
         let (s, d) = self.request(opc, data);
         assert_eq!(s, status::SUCCESS, "op {opc} refused");
         d
     }
 
-    fn version(&self) {
+    pub(super) fn version(&self) {
         let mut v = 1u32.to_le_bytes().to_vec();
         v.extend_from_slice(&1u32.to_le_bytes());
         let r = self.ok(op::VERSION, &v);
         assert_eq!((le32(&r, 0), le32(&r, 4)), (1, 1));
     }
 
-    fn resources(&self, caps: u32) -> Vec<u8> {
+    pub(super) fn resources(&self, caps: u32) -> Vec<u8> {
         let r = self.ok(op::GET_VF_RESOURCES, &caps.to_le_bytes());
         assert!(r.len() >= 36);
         // The vsi_res of type SRIOV (B.6 step 5).
@@ -401,7 +410,7 @@ impl Raw {
 
     /// RESET_VF (no reply), then B.7: ARQLEN.ENABLE reads 0, RSTAT done,
     /// the AQ again.
-    fn reset_vf(&self) {
+    pub(super) fn reset_vf(&self) {
         // The AQ goes with the reset: its head is not waited for.
         self.post_atq(op::RESET_VF, &[], flags::SI);
         self.wait("ARQLEN.ENABLE = 0", |t| {
@@ -412,7 +421,7 @@ impl Raw {
     }
 
     /// B.6 steps 2-5 with a VF reset after VERSION.
-    fn init(&self) -> Vec<u8> {
+    pub(super) fn init(&self) -> Vec<u8> {
         self.wait_reset_done();
         self.init_aq();
         self.version();
@@ -422,17 +431,17 @@ impl Raw {
         self.resources(pf::cap::L2 | pf::cap::RSS_PF | pf::cap::WB_ON_ITR)
     }
 
-    fn buf(&self) -> Mbuf {
+    pub(super) fn buf(&self) -> Mbuf {
         self.pool.alloc().expect("a buffer")
     }
 
-    fn post_rx(&self, ring: &DmaSlice, slot: usize, m: &Mbuf) {
+    pub(super) fn post_rx(&self, ring: &DmaSlice, slot: usize, m: &Mbuf) {
         let mut d = [0u8; 32];
         d[0..8].copy_from_slice(&m.data_iova().get().to_le_bytes());
         poke(ring, 32 * slot, &d);
     }
 
-    fn post_tx(&self, ring: &DmaSlice, slot: usize, m: &Mbuf, cmd: u64) {
+    pub(super) fn post_tx(&self, ring: &DmaSlice, slot: usize, m: &Mbuf, cmd: u64) {
         let mut d = [0u8; 16];
         d[0..8].copy_from_slice(&m.data_iova().get().to_le_bytes());
         d[8..16].copy_from_slice(&tx_qw1(m.data().len(), cmd).to_le_bytes());
@@ -440,14 +449,14 @@ impl Raw {
     }
 
     /// Rings for queue 0: TX `RING` × 16 bytes, RX `RING` × 32 bytes.
-    fn rings(&self) -> (DmaSlice, DmaSlice) {
+    pub(super) fn rings(&self) -> (DmaSlice, DmaSlice) {
         (
             self.arena.carve(16 * RING as usize, 128).unwrap(),
             self.arena.carve(32 * RING as usize, 128).unwrap(),
         )
     }
 
-    fn pair(&self, tx: &DmaSlice, rx: &DmaSlice) -> Pair {
+    pub(super) fn pair(&self, tx: &DmaSlice, rx: &DmaSlice) -> Pair {
         Pair {
             queue: 0,
             tx_len: RING as u16,
@@ -461,7 +470,7 @@ impl Raw {
 
     /// Init, then queue 0 configured, mapped to vector 1 and enabled with
     /// `posted` RX buffers behind the tail.
-    fn up(&self, posted: usize) -> (DmaSlice, DmaSlice, Vec<Mbuf>) {
+    pub(super) fn up(&self, posted: usize) -> (DmaSlice, DmaSlice, Vec<Mbuf>) {
         self.init();
         let (tx, rx) = self.rings();
         let vsi = self.vsi.get();
@@ -484,7 +493,7 @@ impl Raw {
         (tx, rx, bufs)
     }
 
-    fn wait_rx_dd(&self, rx: &DmaSlice, slot: usize) -> u64 {
+    pub(super) fn wait_rx_dd(&self, rx: &DmaSlice, slot: usize) -> u64 {
         let mut qw1 = 0;
         self.wait("RX DD", |_| {
             qw1 = u64_at(rx, 32 * slot + 8);
@@ -493,13 +502,13 @@ impl Raw {
         qw1
     }
 
-    fn wait_tx_done(&self, tx: &DmaSlice, slot: usize) {
+    pub(super) fn wait_tx_done(&self, tx: &DmaSlice, slot: usize) {
         self.wait("TX DTYPE 0xF", |_| {
             u64_at(tx, 16 * slot + 8) & q::DTYPE_MASK == q::DTYPE_DONE
         });
     }
 
-    fn stop_and_free(&self, bufs: Vec<Mbuf>) {
+    pub(super) fn stop_and_free(&self, bufs: Vec<Mbuf>) {
         self.ok(op::DISABLE_QUEUES, &queue_select(self.vsi.get(), 1, 1));
         for b in bufs {
             self.pool.free(b);
@@ -584,7 +593,7 @@ fn clean_run(flavor: Flavor) {
 
 impl Raw {
     /// `up` without `init` (the caller did it).
-    fn up_after_init(&self) -> (DmaSlice, DmaSlice, Vec<Mbuf>) {
+    pub(super) fn up_after_init(&self) -> (DmaSlice, DmaSlice, Vec<Mbuf>) {
         let (tx, rx) = self.rings();
         let vsi = self.vsi.get();
         self.ok(

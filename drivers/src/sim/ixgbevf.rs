@@ -19,7 +19,7 @@
 //! Receive-side scaling ([`Ixgbevf::rss_queue`], [`super::ixgbevf_rss`]):
 //! the Toeplitz hash over the fields VFMRQC (X550) or the PF (82599/X540)
 //! selects, the RETA entry as the queue, hash and RSS type written back.
-//! Attached to a switch ([`super::ixgbevf_veb::Veb`], [`Ixgbevf::start_on`])
+//! Attached to a switch ([`super::veb::Veb`], [`Ixgbevf::start_on`])
 //! the VF's transmitted frames are switched to the PF's other VFs and its
 //! uplink, with MAC/multicast/VLAN filtering of what each VF receives;
 //! alone ([`Ixgbevf::start`]) they go to [`Ixgbevf::wire`].
@@ -52,9 +52,9 @@
 use super::adv::{AdvSpec, CcRules, Delays, Queue, QueueRules, RxFrame, Setup};
 use super::ixgbevf_pf::{self, IxgbePf, MacType, PfRules, PfSetup};
 use super::ixgbevf_rss;
-use super::ixgbevf_veb::{PfEvent, Veb, VebError, VebPort};
 use super::mailbox::{self, Mailbox, MailboxRules, PfDelays};
 use super::ownership::{DmaRules, QueueTag};
+use super::veb::{PfEvent, Veb, VebError, VebPort};
 use super::violation::Rule;
 use super::{Cx, DeviceModel, IrqSink, SimDevice};
 use crate::net::MacAddr;

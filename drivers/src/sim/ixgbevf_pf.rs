@@ -10,6 +10,7 @@
 
 use super::ixgbevf_rss::PfRss;
 use super::mailbox::{self, PfAnswer, PfPolicy};
+use super::veb::{Filter, FilterSource, Multicast, Vlans};
 use super::violation::{Rule, Violations};
 use crate::net::MacAddr;
 use std::time::Instant;
@@ -569,5 +570,60 @@ impl PfPolicy for IxgbePf {
         // ixgbevf_check_mac_link_vf); seen in scripts/vfio-user-lab,
         // where without it the guest stayed link-down after a PF reset.
         (!self.cts && !self.silent).then(|| vec![FAILURE])
+    }
+}
+
+/// The switch's filter for the VF, from what the PF holds (A.5.3): the
+/// VF's MAC (admin, VF_RESET or SET_MAC_ADDR) and its SET_MACVLAN
+/// addresses; PROMISC for unicast; ALLMULTI or PROMISC for multicast,
+/// else the SET_MULTICAST hashes with the VF_RESET reply's
+/// mc_filter_type (NONE and MULTI filter alike: SET_MULTICAST predates
+/// UPDATE_XCAST_MODE, API 1.0 vs 1.2, so the list must work without it
+/// **(inferred)**); the SET_VLAN list, an untagged frame counting as VLAN
+/// 0 or the port VLAN (A.5.4: VF_RESET re-adds VLAN 0 "so untagged traffic
+/// passes"). The Linux PF's VMOLR/MTA/VLVF programming is not in the
+/// facts, so the rules follow the mailbox messages.
+impl FilterSource for IxgbePf {
+    fn filter(&self) -> Filter {
+        Filter {
+            unicast: self
+                .vf_mac
+                .into_iter()
+                .chain(self.macvlans.iter().copied())
+                .collect(),
+            promisc_unicast: self.xcast == Xcast::Promisc,
+            promisc_multicast: matches!(self.xcast, Xcast::AllMulti | Xcast::Promisc),
+            multicast: Multicast::Hashes {
+                hashes: self.mc_hashes.clone(),
+                filter_type: self.setup.mc_filter_type,
+            },
+            vlans: Vlans::Only {
+                ids: self.vlans.clone(),
+                untagged: self.setup.port_vlan.unwrap_or(0),
+            },
+        }
+    }
+
+    fn same_as(&self, f: &Filter) -> bool {
+        let hashes_same = match &f.multicast {
+            Multicast::Hashes {
+                hashes,
+                filter_type,
+            } => *hashes == self.mc_hashes && *filter_type == self.setup.mc_filter_type,
+            Multicast::Exact(_) => false,
+        };
+        let vlans_same = match &f.vlans {
+            Vlans::Only { ids, untagged } => {
+                *ids == self.vlans && *untagged == self.setup.port_vlan.unwrap_or(0)
+            }
+            Vlans::Any => false,
+        };
+        f.unicast
+            .iter()
+            .eq(self.vf_mac.iter().chain(self.macvlans.iter()))
+            && f.promisc_unicast == (self.xcast == Xcast::Promisc)
+            && f.promisc_multicast == matches!(self.xcast, Xcast::AllMulti | Xcast::Promisc)
+            && hashes_same
+            && vlans_same
     }
 }

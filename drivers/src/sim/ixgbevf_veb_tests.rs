@@ -8,8 +8,8 @@
 
 use super::ixgbevf::{Flavor, Ixgbevf, IxgbevfConfig, IxgbevfSim};
 use super::ixgbevf_pf::{self as pf, Api};
-use super::ixgbevf_veb::{mc_hash, PortCounters, Veb, VebConfig, VebError, MAX_PORTS};
 use super::mailbox::{PfAnswer, PfPolicy, WORDS};
+use super::veb::{mc_hash, PortCounters, Veb, VebConfig, VebError, MAX_PORTS};
 use super::Iommu;
 use crate::net::MacAddr;
 use std::sync::Arc;
@@ -292,7 +292,7 @@ fn pf_events_are_applied_by_each_vf() {
         .unwrap();
     assert!(veb.wait_applied(PATIENCE));
     assert_eq!(
-        veb.filter(0).unwrap().mac,
+        veb.filter(0).unwrap().unicast.first().copied(),
         Some(MacAddr([0x02, 0, 0, 0, 0x55, 0x55]))
     );
     assert_eq!(
@@ -312,7 +312,7 @@ fn a_host_built_model_is_woken_through_its_waker() {
     let m = Ixgbevf::new_on(&veb, IxgbevfConfig::new(Flavor::X540, Some(MAC0)), 0).unwrap();
     let port = m.veb_port().unwrap();
     assert_eq!(
-        veb.filter(port).unwrap().mac,
+        veb.filter(port).unwrap().unicast.first().copied(),
         Some(MAC0),
         "published at once"
     );

@@ -18,11 +18,12 @@
 //! - [`mailbox`]: the VF↔PF mailbox hardware and a PF-side responder.
 //! - [`igbvf`]: the 82576 / I350 VF.
 //! - [`ixgbevf`]: the 82599 / X540 / X550 VF, with the Linux ixgbe PF in
-//!   [`ixgbevf_pf`] and the PF's embedded switch between VFs in
-//!   [`ixgbevf_veb`].
+//!   [`ixgbevf_pf`].
 //! - [`iavf`]: the X710/XL710 VF and the adaptive VF, with its admin
 //!   queue in [`iavf_aq`], the Linux i40e/ice PF's virtchnl responder in
 //!   [`iavf_pf`] and its data path in [`iavf_queue`].
+//! - [`veb`]: a modelled PF's embedded switch between its VFs (ixgbevf or
+//!   iavf models; each publishes the receive filter its PF holds).
 //! - [`vf_port`]: a model with our driver on it as a port of a run
 //!   (`fastpath run --ports sim:ixgbevf`).
 //! - `vfio_user`: serving a model to a guest kernel over vfio-user (cargo
@@ -41,10 +42,10 @@ mod iommu;
 pub mod ixgbevf;
 pub mod ixgbevf_pf;
 pub mod ixgbevf_rss;
-pub mod ixgbevf_veb;
 pub mod mailbox;
 pub mod ownership;
 pub mod toeplitz;
+pub mod veb;
 pub mod vf_port;
 #[cfg(any(test, feature = "vfio-user"))]
 pub mod vfio_user;
@@ -577,6 +578,8 @@ fn device_thread<M: DeviceModel>(vf: &Vf<M>) {
 
 #[cfg(test)]
 mod iavf_rules;
+#[cfg(test)]
+mod iavf_veb_tests;
 #[cfg(test)]
 mod igbvf_rules;
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! ([`SimSpace::take_violations`]) and fails its audit.
 
 use super::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig as ModelConfig, IxgbevfSim};
-use super::ixgbevf_veb::{Veb, VebConfig, MAX_PORTS};
+use super::veb::{Veb, VebConfig, MAX_PORTS};
 use super::{Iommu, Violation};
 use crate::memory::DmaMapper;
 use crate::net::MacAddr;

@@ -1,5 +1,5 @@
 //! Two ixgbevf ports on two VFs of one modelled PF, switched by the PF's
-//! embedded switch (`crate::sim::ixgbevf_veb`): each VF has its own
+//! embedded switch (`crate::sim::veb`): each VF has its own
 //! device thread and its own DMA space, so every frame is copied between
 //! two IOMMUs. Payloads are checked, every drop is counted where the
 //! switch says, and every buffer comes back.
@@ -11,7 +11,7 @@ use crate::net::MacAddr;
 use crate::pool::{Pool, PoolCache};
 use crate::port::{Port, RxQueue, ServiceEvent, TxQueue};
 use crate::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig as ModelConfig, IxgbevfSim};
-use crate::sim::ixgbevf_veb::{Veb, VebConfig};
+use crate::sim::veb::{Veb, VebConfig};
 use crate::sim::Iommu;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -401,7 +401,7 @@ fn admin_mac_change_moves_the_switch_entry() {
     let new = MacAddr([0x02, 0, 0, 0, 0xB0, 0x99]);
     veb.admin_set_mac(b.vf, new).unwrap();
     assert!(veb.wait_applied(PATIENCE));
-    assert_eq!(veb.filter(b.vf).unwrap().mac, Some(new));
+    assert_eq!(veb.filter(b.vf).unwrap().unicast.first(), Some(&new));
     let f = eth(new, MAC_A, 1);
     let mut burst = Burst::new();
     burst.push(tx_packet(&mut a.cache, &f));
@@ -447,7 +447,7 @@ fn driver_and_model_hash_multicast_alike() {
             let m = MacAddr([0x01, 0x00, 0x5E, k, k.wrapping_mul(37), k ^ 0xA5]);
             assert_eq!(
                 super::mailbox::mc_hash(m, ty),
-                crate::sim::ixgbevf_veb::mc_hash(m, ty),
+                crate::sim::veb::mc_hash(m, ty),
                 "{m} type {ty}"
             );
         }

@@ -1,40 +1,44 @@
-//! The embedded switch (VEB) of one modelled 82599 / X540 / X550 PF: the
-//! VFs of that PF, each an [`Ixgbevf`](super::ixgbevf::Ixgbevf) model on
+//! The embedded switch (VEB) of one modelled PF: the VFs of that PF, each
+//! a device model ([`Ixgbevf`](super::ixgbevf::Ixgbevf) behind an 82599 /
+//! X540 / X550, or [`Iavf`](super::iavf::Iavf) behind an X710 / E810) on
 //! its own device thread and possibly in its own DMA space, exchange
-//! frames through it, and what leaves for the wire goes to the uplink.
+//! frames through it, and what leaves for the wire goes to the uplink. A
+//! real PF is one family, so one switch holds VFs of one model; nothing
+//! here depends on which.
+//!
+//! The switch decides on a device-neutral [`Filter`] per VF: the unicast
+//! MACs it owns, promiscuous unicast / multicast, a multicast rule (a hash
+//! list or exact addresses) and a VLAN rule. Each model fills it from its
+//! PF's state ([`FilterSource`]) and publishes it when it changes.
 //!
 //! What the facts give and what is inferred:
 //! - Transmit switching is always on for a VF (nic-facts.md A.8 #3). How
 //!   the switch forwards is stated for the 82576's VMDq loopback
 //!   (nic-facts-igbvf.md C.10.1 "VF ↔ VF / VF ↔ PF switching"), and taken
-//!   here for the 82599 family **(inferred)**: a unicast frame whose
-//!   destination is a VF's MAC (or one of its SET_MACVLAN addresses)
-//!   goes to that VF only; broadcast, multicast and unknown unicast go to
-//!   every other VF that accepts them and to the wire. A frame never
-//!   comes back to its sender (there the 82576 facts note QEMU's igb model
-//!   does it wrongly).
-//! - A VF's MAC is the one its PF holds: the admin MAC, the VF_RESET
-//!   reply's, or an accepted SET_MAC_ADDR (A.5.3, A.5.4).
-//! - Receive filtering per VF (the Linux PF's VMOLR/MTA/VLVF programming
-//!   is not in the facts, so the rules follow the mailbox messages, A.5.3):
-//!   broadcast is always accepted; multicast when its MTA hash (A.5.3 "MC
-//!   hash", the VF_RESET reply's mc_filter_type) is in the SET_MULTICAST
-//!   list, or with ALLMULTI or PROMISC; NONE and MULTI filter alike,
-//!   because SET_MULTICAST predates UPDATE_XCAST_MODE (API 1.0 vs 1.2), so
-//!   the list must work without it **(inferred)**; unicast to another MAC
-//!   only with PROMISC. The VLAN (the 802.1Q tag's id; an untagged frame
-//!   is VLAN 0, or the port VLAN) must be in the VF's SET_VLAN list: A.5.4
-//!   says VF_RESET re-adds VLAN 0 "so untagged traffic passes". Refused
-//!   frames are counted per VF (`rx_filtered`).
+//!   here for the 82599 family and the X710 / E810 **(inferred)**: a
+//!   unicast frame whose destination is one of a VF's unicast MACs goes to
+//!   that VF only; broadcast, multicast and unknown unicast go to every
+//!   other VF that accepts them and to the wire. A frame never comes back
+//!   to its sender (there the 82576 facts note QEMU's igb model does it
+//!   wrongly).
+//! - Broadcast is always accepted (if its VLAN is); multicast by the VF's
+//!   [`Multicast`] rule or promiscuous multicast; unicast to a MAC not the
+//!   VF's only with promiscuous unicast; the frame's VLAN (the 802.1Q
+//!   tag's id; an untagged frame counts as [`Vlans::Only`]'s `untagged`)
+//!   by the VF's [`Vlans`] rule. Refused frames are counted per VF
+//!   (`rx_filtered`). What each model puts in its filter is said where it
+//!   fills it (`FilterSource` for `IxgbePf` and `IavfPf`).
 //! - Source-MAC anti-spoofing (`VebConfig::spoof_check`, on by default as
 //!   `ip link set ... spoofchk` is): a frame whose source is not one of
 //!   the sender's MACs is dropped and counted (`tx_spoofed`). The facts
 //!   have no section on it; the Linux ixgbe PF's "Spoofed packets
 //!   detected" reports (anchors.md §4) show it exists. A VF with no MAC
 //!   yet can send nothing **(inferred)**.
-//! - A frame switched from another VF carries the LB status bit (A.4.2:
+//! - A frame switched from another VF is marked looped back (`RxFrame::
+//!   loopback`): the ixgbevf model reports it as the LB status bit (A.4.2:
 //!   LB 0x40000; nic-facts-igbvf.md: "the frame came from another pool");
-//!   one from the wire does not.
+//!   one from the wire is not. The iavf model's RX descriptor has no such
+//!   bit in the facts (B.5.1), so it drops the mark.
 //! - With the PF's link down, or the PF in reset, nothing is switched:
 //!   counted as `down_drops` (the facts do not say whether VF-to-VF
 //!   switching survives a link loss; the model drops, which is what a
@@ -47,11 +51,11 @@
 //! device's core, then the switch, then a bell (a leaf).
 //!
 //! PF-wide faults (reset, link, admin MAC) are posted to every attached
-//! VF and applied by each model on its own thread, with the DMA space it
-//! has there; [`Veb::wait_applied`] waits until all have.
+//! VF as [`PfEvent`]s and applied by each model on its own thread, with
+//! the DMA space it has there, through its own fault functions;
+//! [`Veb::wait_applied`] waits until all have.
 
 use super::adv::RxFrame;
-use super::ixgbevf_pf::{IxgbePf, Xcast};
 use super::Waker;
 use crate::net::MacAddr;
 use std::collections::VecDeque;
@@ -96,10 +100,12 @@ pub enum VebError {
     NoPort(usize),
 }
 
-/// A PF-wide event, applied by the VF model on its own thread.
+/// A PF-wide event, applied by the VF model on its own thread with its
+/// own fault function (`Ixgbevf::` / `Iavf::` `pf_reset_begin`,
+/// `pf_reset_end`, `set_link`, `admin_set_mac`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PfEvent {
-    /// The PF starts a reset ([`Ixgbevf::pf_reset_begin`](super::ixgbevf::Ixgbevf::pf_reset_begin)).
+    /// The PF starts a reset.
     ResetBegin,
     /// The PF is back.
     ResetEnd,
@@ -139,59 +145,94 @@ pub struct VebCounters {
     pub wire_unknown: u64,
 }
 
-/// The VF filter state the switch decides on: a copy of what the PF
-/// holds for the VF ([`IxgbePf`]), published by the VF model when it
-/// changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How a VF takes multicast frames (besides promiscuous multicast).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Multicast {
+    /// An MTA hash list: a group passes when its 12-bit hash
+    /// ([`mc_hash`] with `filter_type`) is in `hashes` (ixgbevf's
+    /// SET_MULTICAST, A.5.3).
+    Hashes {
+        /// Hash vectors (the low 12 bits count).
+        hashes: Vec<u16>,
+        /// mc_filter_type (A.5.3).
+        filter_type: u32,
+    },
+    /// Exact group addresses (iavf's multicast ADD_ETH_ADDR, B.4.3).
+    Exact(Vec<MacAddr>),
+}
+
+/// Which VLANs a VF takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Vlans {
+    /// Any VLAN, tagged or not (no VLAN filter in force).
+    Any,
+    /// Only these ids; an untagged frame counts as VLAN `untagged` (0, or
+    /// the admin's port VLAN).
+    Only {
+        /// VLAN ids taken.
+        ids: Vec<u16>,
+        /// The id an untagged frame counts as.
+        untagged: u16,
+    },
+}
+
+/// The receive filter of one VF as the switch decides on it: a copy of
+/// what its PF holds for it, filled by the VF model ([`FilterSource`])
+/// and published when it changes. The default takes nothing (a VF whose
+/// model has not published yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
-    /// The VF's MAC (admin, VF_RESET or SET_MAC_ADDR).
-    pub mac: Option<MacAddr>,
-    /// SET_MACVLAN addresses.
-    pub macvlans: Vec<MacAddr>,
-    /// UPDATE_XCAST_MODE as applied.
-    pub xcast: Option<Xcast>,
-    /// SET_MULTICAST hash vectors.
-    pub mc_hashes: Vec<u16>,
-    /// mc_filter_type (A.5.3).
-    pub mc_filter_type: u32,
-    /// SET_VLAN list.
-    pub vlans: Vec<u16>,
-    /// The admin's port VLAN.
-    pub port_vlan: Option<u16>,
+    /// The VF's unicast MACs (its own first): unicast to one of them is
+    /// for this VF only; they are also the sources the anti-spoof check
+    /// allows.
+    pub unicast: Vec<MacAddr>,
+    /// Unicast to other MACs is taken too (unknown unicast only: a frame
+    /// to another VF's MAC goes to that VF).
+    pub promisc_unicast: bool,
+    /// Every multicast is taken.
+    pub promisc_multicast: bool,
+    /// Which multicast groups are taken otherwise.
+    pub multicast: Multicast,
+    /// Which VLANs are taken.
+    pub vlans: Vlans,
+}
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter {
+            unicast: Vec::new(),
+            promisc_unicast: false,
+            promisc_multicast: false,
+            multicast: Multicast::Exact(Vec::new()),
+            vlans: Vlans::Only {
+                ids: Vec::new(),
+                untagged: 0,
+            },
+        }
+    }
+}
+
+/// A PF's state for one VF, seen as the switch's [`Filter`]: what a VF
+/// model publishes through its [`VebPort`].
+pub trait FilterSource {
+    /// The filter the PF holds for the VF now.
+    fn filter(&self) -> Filter;
+    /// `f` is what [`filter`](Self::filter) would give, checked without
+    /// building one (on every device pass).
+    fn same_as(&self, f: &Filter) -> bool;
 }
 
 impl Filter {
-    /// The filter the PF holds for a VF now.
-    pub fn of(pf: &IxgbePf) -> Filter {
-        Filter {
-            mac: pf.vf_mac,
-            macvlans: pf.macvlans.clone(),
-            xcast: Some(pf.xcast),
-            mc_hashes: pf.mc_hashes.clone(),
-            mc_filter_type: pf.setup.mc_filter_type,
-            vlans: pf.vlans.clone(),
-            port_vlan: pf.setup.port_vlan,
-        }
-    }
-
-    /// Same as [`of`](Self::of) would give, without building one.
-    pub fn same_as(&self, pf: &IxgbePf) -> bool {
-        self.mac == pf.vf_mac
-            && self.macvlans == pf.macvlans
-            && self.xcast == Some(pf.xcast)
-            && self.mc_hashes == pf.mc_hashes
-            && self.mc_filter_type == pf.setup.mc_filter_type
-            && self.vlans == pf.vlans
-            && self.port_vlan == pf.setup.port_vlan
-    }
-
     /// One of the VF's unicast addresses.
     pub fn owns(&self, mac: MacAddr) -> bool {
-        self.mac == Some(mac) || self.macvlans.contains(&mac)
+        self.unicast.contains(&mac)
     }
 
-    fn promisc(&self) -> bool {
-        self.xcast == Some(Xcast::Promisc)
+    fn vlan_taken(&self, frame: &[u8]) -> bool {
+        match &self.vlans {
+            Vlans::Any => true,
+            Vlans::Only { ids, untagged } => ids.contains(&vlan_of(frame).unwrap_or(*untagged)),
+        }
     }
 
     /// The VF takes `frame` (its destination already chosen it, for a
@@ -200,23 +241,27 @@ impl Filter {
         let Some(dst) = dst_of(frame) else {
             return false;
         };
-        let vlan = vlan_of(frame).unwrap_or(self.port_vlan.unwrap_or(0));
-        if !self.vlans.contains(&vlan) {
+        if !self.vlan_taken(frame) {
             return false;
         }
         if dst.0 == [0xFF; 6] {
             return true;
         }
-        if dst.0[0] & 1 != 0 {
-            return match self.xcast {
-                Some(Xcast::AllMulti | Xcast::Promisc) => true,
-                _ => self
-                    .mc_hashes
+        if dst.is_multicast() {
+            if self.promisc_multicast {
+                return true;
+            }
+            return match &self.multicast {
+                Multicast::Hashes {
+                    hashes,
+                    filter_type,
+                } => hashes
                     .iter()
-                    .any(|h| h & 0xFFF == mc_hash(dst, self.mc_filter_type)),
+                    .any(|h| h & 0xFFF == mc_hash(dst, *filter_type)),
+                Multicast::Exact(groups) => groups.contains(&dst),
             };
         }
-        self.owns(dst) || self.promisc()
+        self.owns(dst) || self.promisc_unicast
     }
 }
 
@@ -277,9 +322,9 @@ struct State {
     counters: VebCounters,
 }
 
-/// The switch. Share it as `Arc<Veb>`; VF models attach with
-/// [`Ixgbevf::new_on`](super::ixgbevf::Ixgbevf::new_on) or
-/// [`Ixgbevf::start_on`](super::ixgbevf::Ixgbevf::start_on).
+/// The switch. Share it as `Arc<Veb>`; VF models attach with their
+/// `start_on` / `new_on` / `with_port` ([`Ixgbevf`](super::ixgbevf::Ixgbevf::start_on),
+/// [`Iavf`](super::iavf::Iavf::start_on)).
 pub struct Veb {
     cfg: VebConfig,
     state: Mutex<State>,
@@ -345,13 +390,13 @@ impl VebPort {
 
     /// After a pass: publish the PF's filter for the VF if it changed, and
     /// that the events taken are applied.
-    pub fn publish(&mut self, pf: &IxgbePf) {
-        let changed = !self.published.same_as(pf);
+    pub fn publish(&mut self, pf: &impl FilterSource) {
+        let changed = !pf.same_as(&self.published);
         if !changed && self.events.is_empty() {
             return;
         }
         if changed {
-            self.published = Filter::of(pf);
+            self.published = pf.filter();
         }
         let mut st = self.veb.lock();
         let slot = st.slot(self.port);
@@ -449,7 +494,9 @@ impl State {
             }
             // Unknown unicast: the promiscuous VFs, and the wire.
             for p in 0..self.ports.len() {
-                let promisc = self.ports[p].as_ref().is_some_and(|s| s.filter.promisc());
+                let promisc = self.ports[p]
+                    .as_ref()
+                    .is_some_and(|s| s.filter.promisc_unicast);
                 if Some(p) != from && promisc {
                     self.offer(cfg, p, &frame, from.is_some());
                 }
@@ -624,19 +671,22 @@ impl Veb {
     }
 
     /// The PF starts a reset: nothing is switched until
-    /// [`pf_reset_end`](Self::pf_reset_end), and every VF sees it (RSTI,
-    /// CTS lost, link down, queues stopped; `Ixgbevf::pf_reset_begin`).
+    /// [`pf_reset_end`](Self::pf_reset_end), and every VF sees it (its
+    /// model's `pf_reset_begin`: for ixgbevf RSTI, CTS lost, link down,
+    /// queues stopped; for iavf RESET_IMPENDING, then the VF reset).
     pub fn pf_reset_begin(&self) {
         self.post_all(PfEvent::ResetBegin);
     }
 
-    /// The PF is back (RSTD to every VF); each must reset itself.
+    /// The PF is back (ixgbevf: RSTD; iavf: VFR_COMPLETED); each VF's
+    /// driver must reset it.
     pub fn pf_reset_end(&self) {
         self.post_all(PfEvent::ResetEnd);
     }
 
-    /// The PF's link goes down or up: every VF's VFLINKS follows and the
-    /// PF pings it (A.5.4); nothing is switched while it is down.
+    /// The PF's link goes down or up: every VF's model follows (ixgbevf:
+    /// VFLINKS and a ping, A.5.4; iavf: LINK_CHANGE, B.4.3); nothing is
+    /// switched while it is down.
     pub fn set_link(&self, up: bool) {
         self.post_all(PfEvent::Link(up));
     }
