@@ -19,9 +19,11 @@ use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pci::{lookup, INTEL};
+use drivers::pmd::iavf::{IavfConfig as IavfPortConfig, IavfPort};
 use drivers::pmd::ixgbevf::{IxgbevfConfig as PortConfig, IxgbevfPort};
 use drivers::pool::{Pool, PoolConfig};
 use drivers::port::Port;
+use drivers::sim::iavf::{Flavor as IavfFlavor, Iavf, IavfBar, IavfConfig};
 use drivers::sim::ixgbevf::{Flavor, Ixgbevf, IxgbevfBar, IxgbevfConfig};
 use drivers::sim::veb::Veb;
 use drivers::sim::Iommu;
@@ -138,6 +140,30 @@ impl HostVfKind for IxgbevfHost {
         let mut cfg = PortConfig::for_device(PortId(1), "host-vf", row, iommu.mapper());
         cfg.backing = MemoryBacking::NoHuge;
         let port = IxgbevfPort::new(dev.bar(), cfg).map_err(|e| format!("open: {e}"))?;
+        Ok(OpenedVf {
+            model: Box::new(dev),
+            port_no,
+            port,
+        })
+    }
+}
+
+/// An iavf VF of this flavor (an i40e PF's 154c, an ice PF's 1889) with
+/// our iavf PMD.
+pub struct IavfHost(pub IavfFlavor);
+
+impl HostVfKind for IavfHost {
+    type Port = IavfPort<IavfBar>;
+
+    fn open(&self, veb: &Arc<Veb>, iommu: &Arc<Iommu>) -> Result<OpenedVf<Self::Port>, String> {
+        let flavor = self.0;
+        let cfg = IavfConfig::new(flavor, Some(HOST_VF_MAC));
+        let dev = Iavf::start_on(veb, cfg, iommu).map_err(|e| format!("switch: {e}"))?;
+        let port_no = dev.veb_port().ok_or("the host VF is not on the switch")?;
+        let row = *lookup(INTEL, flavor.device_id()).ok_or("no iavf row for the flavor")?;
+        let mut cfg = IavfPortConfig::for_device(PortId(1), "host-vf", row, iommu.mapper());
+        cfg.backing = MemoryBacking::NoHuge;
+        let port = IavfPort::new(dev.bar(), cfg).map_err(|e| format!("open: {e}"))?;
         Ok(OpenedVf {
             model: Box::new(dev),
             port_no,

@@ -41,7 +41,7 @@ use drivers::sim::vfio_user::{
     IAVF_ADAPTIVE_VF, IAVF_X710_VF, IXGBE_82599_VF,
 };
 use drivers::sim::Iommu;
-use host_vf::{HostVf, HostVfKind, IxgbevfHost, Outcome, Plan};
+use host_vf::{HostVf, HostVfKind, IavfHost, IxgbevfHost, Outcome, Plan};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -228,13 +228,12 @@ fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> Ex
         "vfio_user_server: serving the iavf model ({flavor:?}, 8086:{device:04x}, VF MAC {GUEST_VF_MAC}) on {}",
         sock.display()
     );
-    let no_host = plan.rounds > 0;
-    if no_host {
-        eprintln!(
-            "vfio_user_server: no host VF for iavf yet (no iavf PMD): {} round(s) asked, none run",
-            plan.rounds
-        );
-    }
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let host_iommu = if plan.rounds > 0 {
+        start_host(&veb, &IavfHost(flavor), plan, &outcome)
+    } else {
+        None
+    };
     let r = serve(sock, &mut dev, trace);
     let (wire, irqs, ops) = dev.sim().with(|m, _| {
         (
@@ -256,13 +255,7 @@ fn serve_iavf(sock: &Path, trace: Box<dyn Write>, device: u16, plan: Plan) -> Ex
         c.rx_frames,
     );
     eprintln!("vfio_user_server: virtchnl opcodes {}", ops.join(" "));
-    if no_host {
-        eprintln!("vfio_user_server: rounds complete 0 of {}", plan.rounds);
-    }
-    let violations = dev.finish();
-    report_violations(&violations);
-    let code = u8::from(no_host || !violations.is_empty());
-    exit(r.map(|()| code))
+    finish(r, dev.finish(), host_iommu, &outcome, plan)
 }
 
 /// Open the host's VF of `kind` on `veb` and run `plan`'s rounds on a
@@ -373,9 +366,22 @@ fn serve_ixgbevf(sock: &Path, trace: Box<dyn Write>, flavor: Flavor, plan: Plan)
         c.rx_frames,
     );
     eprintln!("vfio_user_server: mailbox requests {}", requests.join(" "));
+    finish(r, dev.finish(), host_iommu, &outcome, plan)
+}
+
+/// The end of a served run: the rounds' outcome, every violation of the
+/// guest's VF (`guest`) and of the host's, and the exit status (1 if a
+/// round is incomplete, a rule was broken or the connection failed).
+fn finish(
+    r: Result<(), drivers::sim::vfio_user::ServeError>,
+    guest: Vec<drivers::sim::Violation>,
+    host_iommu: Option<Arc<Iommu>>,
+    outcome: &Mutex<Outcome>,
+    plan: Plan,
+) -> ! {
     let mut bad = false;
     if plan.rounds > 0 {
-        let o = lock(&outcome);
+        let o = lock(outcome);
         eprintln!(
             "vfio_user_server: rounds complete {} of {}{}",
             o.complete,
@@ -386,18 +392,17 @@ fn serve_ixgbevf(sock: &Path, trace: Box<dyn Write>, flavor: Flavor, plan: Plan)
         );
         bad |= o.complete != plan.rounds;
     }
-    let mut violations = dev.finish();
+    let mut violations = guest;
     if let Some(h) = host_iommu {
         violations.extend(h.violations().take());
     }
     report_violations(&violations);
     bad |= !violations.is_empty();
-    let code = u8::from(bad);
     let _ = std::io::stderr().flush();
     match r {
         // The host thread may still hold its device: leave without
         // waiting for it.
-        Ok(()) => std::process::exit(i32::from(code)),
+        Ok(()) => std::process::exit(i32::from(bad)),
         Err(e) => {
             eprintln!("vfio_user_server: {e}");
             std::process::exit(1)

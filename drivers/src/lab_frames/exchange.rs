@@ -371,10 +371,12 @@ pub fn run(
         let got = ep.rx.rx_burst(cache, &mut rx, BURST);
         for m in rx.drain(..) {
             let verdict = frame::classify(m.data(), &expect);
-            let src = {
-                let d = m.data();
-                MacAddr([d[6], d[7], d[8], d[9], d[10], d[11]])
-            };
+            // Only a frame `classify` found whole enough to be ours is
+            // asked for its source; a runt (even an empty one a driver
+            // delivered) is judged, never indexed.
+            let src = m.data().get(6..12).map_or(MacAddr([0; 6]), |s| {
+                MacAddr([s[0], s[1], s[2], s[3], s[4], s[5]])
+            });
             cache.free(m);
             match verdict {
                 Verdict::Data { seq } => {

@@ -254,6 +254,29 @@ fn lost_frames_are_sent_again() {
     assert_eq!(pool.available(), 4096, "every buffer back");
 }
 
+/// Runts from the driver (an empty frame, one shorter than an Ethernet
+/// header): judged as not ours, never indexed, and the round completes.
+#[test]
+fn runts_are_not_ours_and_do_not_stop_the_round() {
+    let pool = pool();
+    let mut n = 0u32;
+    let tamper: Tamper = Box::new(move |_, burst, start| {
+        for m in burst[start..].iter_mut() {
+            n += 1;
+            match n {
+                5 => m.set_len(0).unwrap(),
+                9 => m.set_len(7).unwrap(),
+                _ => {}
+            }
+        }
+    });
+    let (g, h) = round(&pool, 500, Duration::from_secs(20), tamper);
+    let (g, h) = (g.unwrap(), h.unwrap());
+    assert!(g.complete() && h.complete(), "{g}\n{h}");
+    assert_eq!(h.rx_other, 2, "{h}");
+    assert_eq!(pool.available(), 4096, "every buffer back");
+}
+
 /// A link that never comes back: the sender keeps going back and sending
 /// again, nothing hangs, and both ends stop at the timeout with the loss
 /// shown as missing.

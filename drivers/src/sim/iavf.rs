@@ -30,9 +30,11 @@
 //!   ARQLEN.ENABLE reads 0 (how Linux detects a reset, B.3.2), and
 //!   VFGEN_RSTAT reads VFR_INPROGRESS until [`IavfConfig::reset_time`] has
 //!   passed (a PF reset: until [`Iavf::pf_reset_end`]), then
-//!   VFR_COMPLETED, then VFR_VFACTIVE once the VF enables its ARQ again
-//!   ("writes 2 once the VF is back", B.7); power-on is VFR_VFACTIVE (the
-//!   Linux VF read 2 first in the lab);
+//!   VFR_COMPLETED, then VFR_VFACTIVE on the device thread's next pass
+//!   (the PF finishing its side of the reset; "writes 2 once the VF is
+//!   back", B.7, read first as "once the VF enables its ARQ", which Linux's
+//!   iavf never does before it sees VFACTIVE: changed after the lab);
+//!   power-on is VFR_VFACTIVE (the Linux VF read 2 first in the lab);
 //! - the PF acts on RESET_VF [`IavfConfig::reset_vf_delay`] after the
 //!   ATQ descriptor completed, so the VF sees its send complete;
 //! - reads during a reset return 0xDEADBEEF (B.7) only with
@@ -809,9 +811,23 @@ impl DeviceModel for Iavf {
             VF_ARQBAH => self.aq.arq.bah = value,
             VF_ARQLEN => {
                 self.aq.write_len(true, value);
-                // The VF is back once it re-enables its ARQ (B.7).
-                if value & aq::LEN_ENABLE != 0 && self.reset == ResetState::Completed {
-                    self.reset = ResetState::Active;
+                if value & aq::LEN_ENABLE != 0 {
+                    // The VF is back once it re-enables its ARQ (B.7),
+                    // if the PF has not said so already.
+                    if self.reset == ResetState::Completed {
+                        self.reset = ResetState::Active;
+                    }
+                    // A VF re-initialising its admin queue has seen the
+                    // reset that stopped its queues: its RX tail writes
+                    // count again (Linux's iavf refills its RX ring,
+                    // writing the tail, before its CONFIG_VSI_QUEUES goes
+                    // out; in the vfio-user lab those tails were lost and
+                    // its RX stalled after a PF reset). TX tails stay
+                    // ignored until the queue is configured: Linux still
+                    // writes its old TX ring's tail meanwhile.
+                    for q in self.rx.iter_mut() {
+                        q.stopped_under_driver = false;
+                    }
                 }
             }
             VF_ARQH => self.aq.arq.head = value & aq::PTR_MASK,
@@ -821,6 +837,14 @@ impl DeviceModel for Iavf {
     }
 
     fn run(&mut self, cx: &mut Cx<'_>) {
+        // The PF ends its handling of the VF's reset by writing VFACTIVE,
+        // a pass after COMPLETED (i40e and ice write both at the end of
+        // their VF reset): Linux's iavf polls RSTAT for VFACTIVE before it
+        // touches its admin queue again (B.7; in the vfio-user lab it gave
+        // up with "Reset never finished (1)" when VFACTIVE waited for it).
+        if self.reset == ResetState::Completed {
+            self.reset = ResetState::Active;
+        }
         // PF events first: a PF reset posted by the switch is done in
         // this pass, as `pf_reset_begin` then a pass does it.
         self.take_switched();
@@ -895,6 +919,7 @@ impl DeviceModel for Iavf {
             due = Some(due.map_or(d, |x: Instant| x.min(d)));
         }
         let busy = self.pf_reset_asked
+            || self.reset == ResetState::Completed
             || (!self.in_reset() && self.aq.pending())
             || self.rx.iter().chain(self.tx.iter()).any(IavfQueue::due);
         if busy {

@@ -210,8 +210,9 @@ pub struct IavfQueue {
     /// DMA held because bus mastering was off.
     pub blocked: u64,
     /// Stopped by a reset the driver has not seen yet: its tail writes are
-    /// ignored until ENABLE_QUEUES (Linux keeps writing tails until it
-    /// notices a reset, B.7).
+    /// ignored until it configures the queue again (CONFIG_VSI_QUEUES) or
+    /// enables it (Linux keeps writing tails until it notices a reset,
+    /// B.7).
     pub stopped_under_driver: bool,
     /// Tail writes ignored meanwhile.
     pub ignored_tails: u64,
@@ -275,8 +276,14 @@ impl IavfQueue {
     }
 
     /// The ring the PF programmed (CONFIG_VSI_QUEUES); it applies from the
-    /// next enable.
+    /// next enable. A driver configuring the queue has seen the reset that
+    /// stopped it: its tail writes count again from here (Linux's iavf
+    /// fills its RX ring, writing the tail, before ENABLE_QUEUES when it
+    /// re-initialises after a reset, as at its first bring-up).
     pub fn configure(&mut self, ring: Option<Ring>) {
+        if ring.is_some() {
+            self.stopped_under_driver = false;
+        }
         self.ring = ring;
     }
 

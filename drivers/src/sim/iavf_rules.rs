@@ -1095,9 +1095,14 @@ fn reset_states_take_their_time() {
     assert_eq!(t.dev.sent_ops(), vec![op::VERSION, op::RESET_VF]);
     assert_eq!(t.r(VF_ARQH), 0, "RESET_VF has no reply; the ARQ is reset");
     assert_eq!(t.r(VF_ATQLEN) & aq::LEN_ENABLE, 0);
-    // A flush lets the reset time pass.
+    // A flush lets the reset time pass: COMPLETED, and a pass later the
+    // PF's VFACTIVE, before the VF has touched its admin queue (Linux's
+    // iavf waits for VFACTIVE first, B.7).
     t.wait_reset_done();
-    assert_eq!(t.r(VFGEN_RSTAT), VFR_COMPLETED);
+    assert!(matches!(t.r(VFGEN_RSTAT), VFR_COMPLETED | VFR_VFACTIVE));
+    t.dev.flush();
+    assert_eq!(t.r(VFGEN_RSTAT), VFR_VFACTIVE);
+    assert_eq!(t.r(VF_ARQLEN) & aq::LEN_ENABLE, 0, "the VF's ARQ still off");
     t.init_aq();
     assert_eq!(t.r(VFGEN_RSTAT), VFR_VFACTIVE);
 }
