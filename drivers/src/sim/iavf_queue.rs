@@ -602,7 +602,8 @@ impl IavfQueue {
                 // it sees the done descriptor (B.5.2).
                 fence(Ordering::Release);
                 let wb = (h.snap[1] & !DTYPE_MASK) | DTYPE_DONE;
-                let _ = cx.iommu.write(at + 8, &wb.to_le_bytes());
+                // One store: DTYPE and the rest of qword1 together.
+                let _ = cx.iommu.write_u64(at + 8, wb);
             }
         }
         self.handed.drain(..=last);
@@ -668,7 +669,9 @@ impl IavfQueue {
                     // qword1 (DD) last; the driver reads it first, then an
                     // acquire barrier (B.8 #6).
                     fence(Ordering::Release);
-                    let _ = cx.iommu.write(at + 8, &qw1.to_le_bytes());
+                    // One store: byte by byte, a driver could read DD
+                    // with the length still 0 (a torn write-back).
+                    let _ = cx.iommu.write_u64(at + 8, qw1);
                 }
                 self.head = (h.slot + 1) % ring.count;
             }

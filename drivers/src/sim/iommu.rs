@@ -236,6 +236,19 @@ impl Iommu {
         })
     }
 
+    /// Write one little-endian quadword at an 8-byte aligned `iova`, in
+    /// one store: a descriptor's status quadword (DD, DTYPE DONE) is seen
+    /// whole by a driver reading it as one u64, as a device's descriptor
+    /// write-back is, never DD before the length beside it.
+    pub fn write_u64(&self, iova: u64, v: u64) -> Result<(), Miss> {
+        debug_assert!(iova.is_multiple_of(8));
+        self.with(iova, 8, |p| {
+            // SAFETY: as in `write`; `p` is 8-byte aligned because mappings
+            // are page aligned in both spaces and `iova` is.
+            unsafe { p.cast::<u64>().write_volatile(v.to_le()) }
+        })
+    }
+
     /// Check an access by `queue` for ownership, then translate; every
     /// failure is recorded. True if the access may go ahead.
     pub fn admit(&self, a: Access, rules: &DmaRules, what: &str) -> bool {
