@@ -131,14 +131,21 @@ impl VfChannel {
         self.stray
     }
 
-    /// Send a message that has no reply (RESET_VF, B.4.1).
+    /// Send a message that has no reply (RESET_VF, B.4.1). A PF can act
+    /// on RESET_VF before the VF has seen ATQH move past it: the reset
+    /// clears the VF's admin queue registers (B.7), and the send looks
+    /// unconsumed. An admin queue gone down meanwhile means the VF is
+    /// being reset, which is what was asked: not an error.
     pub fn send_only<R: RegisterSpace + ?Sized>(
         &mut self,
         regs: &R,
         op: Op,
         payload: &[u8],
     ) -> Result<(), VcError> {
-        Ok(self.aq.send(regs, op as u32, payload)?)
+        match self.aq.send(regs, op as u32, payload) {
+            Err(AqError::Timeout { .. }) if self.aq.alive(regs).is_err() => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     /// Send `payload` as `op` and return the PF's reply (B.3.2 "reply

@@ -366,3 +366,25 @@ fn queue_pairs_on_worker_threads_through_a_pf_reset() {
     drop(port);
     assert_eq!(pool.in_use(), 0);
 }
+
+/// A PF that resets the VF as soon as it took RESET_VF (no delay): the
+/// reset clears the admin queue registers before the VF sees ATQH move
+/// past its descriptor. That is the reset asked for, not a send that
+/// failed: `reset_vf` waits it out and succeeds.
+#[test]
+fn reset_vf_taken_before_the_head_was_seen_is_no_error() {
+    use super::channel::VfChannel;
+    use super::reset::reset_vf;
+    let mut mc = ModelConfig::new(Flavor::Xl710, None);
+    mc.reset_vf_delay = Duration::ZERO;
+    let dev = Iavf::start(mc, &Iommu::new());
+    let bar = dev.bar();
+    let dma = dev.iommu().mapper();
+    // The hardware's send polling: 1 ms apart, far slower than the
+    // model's next pass.
+    let mut chan = VfChannel::new(&MemoryBacking::NoHuge, &dma, VcTiming::default()).unwrap();
+    chan.init(&*bar).unwrap();
+    let t = timing().reset;
+    reset_vf(&*bar, &mut chan, &t).expect("the reset RESET_VF asked for");
+    assert_eq!(dev.sent_ops(), vec![2]);
+}
