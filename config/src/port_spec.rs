@@ -1,5 +1,5 @@
 //! A port as an operator names it: `null`, `ring`, `afpacket:IFACE`,
-//! `sim:ixgbevf[:MODEL]`, or a PCI address.
+//! `sim:ixgbevf[:MODEL]`, `sim:iavf[:MODEL]`, or a PCI address.
 //!
 //! The same spelling serves the command line (`--ports`) and, later, a
 //! fast-path.env `FP_PORTS` list. New kinds are new variants with their
@@ -32,7 +32,7 @@ pub enum PortSpec {
     /// supported-device table names for it.
     Pci(PciAddress),
     /// A simulated VF: a device model with our driver on it, no hardware
-    /// (`sim:ixgbevf`, `sim:ixgbevf:x550`).
+    /// (`sim:ixgbevf`, `sim:ixgbevf:x550`, `sim:iavf`, `sim:iavf:avf`).
     Sim(SimModel),
 }
 
@@ -41,6 +41,8 @@ pub enum PortSpec {
 pub enum SimModel {
     /// An ixgbevf VF (`sim:ixgbevf[:MODEL]`).
     Ixgbevf(IxgbevfModel),
+    /// An iavf VF (`sim:iavf[:MODEL]`).
+    Iavf(IavfModel),
 }
 
 /// Which ixgbevf VF a `sim:ixgbevf` port models.
@@ -56,17 +58,46 @@ pub enum IxgbevfModel {
     X550EmX,
 }
 
-impl IxgbevfModel {
+/// Which iavf VF a `sim:iavf` port models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IavfModel {
+    /// X710/XL710 VF, 8086:154c, behind an i40e PF (`xl710`, or `x710`).
+    /// The default (`sim:iavf`): the classic iavf VF, the one the driver
+    /// was first written for (as i40evf, for the 700 series); the adaptive
+    /// VF is asked for by name.
+    Xl710,
+    /// Adaptive VF, 8086:1889, behind an ice PF: what E810 VFs present
+    /// (`avf`, or `e810`).
+    Avf,
+}
+
+/// The models of one `sim:` device, by the names a spec gives them.
+pub trait NamedModel: Copy + PartialEq + 'static {
+    /// The device, as in `sim:<device>`.
+    const DEVICE: &'static str;
     /// Every model, in the order messages list them.
-    pub const ALL: [IxgbevfModel; 4] = [
+    const ALL: &'static [Self];
+    /// The model of `sim:<device>` alone.
+    const DEFAULT: Self;
+    /// The name a spec prints (`sim:<device>:<name>`).
+    fn name(self) -> &'static str;
+    /// Other names a spec may give it.
+    fn aliases(self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+impl NamedModel for IxgbevfModel {
+    const DEVICE: &'static str = "ixgbevf";
+    const ALL: &'static [IxgbevfModel] = &[
         IxgbevfModel::X82599,
         IxgbevfModel::X540,
         IxgbevfModel::X550,
         IxgbevfModel::X550EmX,
     ];
+    const DEFAULT: IxgbevfModel = IxgbevfModel::X82599;
 
-    /// The name in a spec (`sim:ixgbevf:<name>`).
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             IxgbevfModel::X82599 => "82599",
             IxgbevfModel::X540 => "x540",
@@ -76,17 +107,76 @@ impl IxgbevfModel {
     }
 }
 
-impl fmt::Display for SimModel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl NamedModel for IavfModel {
+    const DEVICE: &'static str = "iavf";
+    const ALL: &'static [IavfModel] = &[IavfModel::Xl710, IavfModel::Avf];
+    const DEFAULT: IavfModel = IavfModel::Xl710;
+
+    fn name(self) -> &'static str {
         match self {
-            SimModel::Ixgbevf(m) => write!(f, "ixgbevf:{}", m.name()),
+            IavfModel::Xl710 => "xl710",
+            IavfModel::Avf => "avf",
+        }
+    }
+
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            IavfModel::Xl710 => &["x710"],
+            IavfModel::Avf => &["e810"],
         }
     }
 }
 
-/// The models of `sim:ixgbevf:MODEL`, for messages: "82599, x540, ...".
-fn ixgbevf_model_names() -> String {
-    IxgbevfModel::ALL.map(IxgbevfModel::name).join(", ")
+/// The names of `M`'s models for messages, aliases after a slash:
+/// "82599, x540, ...", "xl710/x710, avf/e810".
+fn model_names<M: NamedModel>() -> String {
+    M::ALL
+        .iter()
+        .map(|m| {
+            std::iter::once(m.name())
+                .chain(m.aliases().iter().copied())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The simulated devices and their models, for messages.
+fn sim_devices() -> String {
+    format!(
+        "sim:{}[:MODEL] (MODEL one of {}) or sim:{}[:MODEL] (MODEL one of {})",
+        IxgbevfModel::DEVICE,
+        model_names::<IxgbevfModel>(),
+        IavfModel::DEVICE,
+        model_names::<IavfModel>()
+    )
+}
+
+/// The model `model` names among `M`'s (`None`: the default).
+fn parse_model<M: NamedModel>(given: &str, model: Option<&str>) -> Result<M, PortSpecError> {
+    let Some(model) = model else {
+        return Ok(M::DEFAULT);
+    };
+    M::ALL
+        .iter()
+        .copied()
+        .find(|m| m.name() == model || m.aliases().contains(&model))
+        .ok_or_else(|| PortSpecError::UnknownModel {
+            given: given.to_string(),
+            device: M::DEVICE,
+            model: model.to_string(),
+            models: model_names::<M>(),
+        })
+}
+
+impl fmt::Display for SimModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimModel::Ixgbevf(m) => write!(f, "{}:{}", IxgbevfModel::DEVICE, m.name()),
+            SimModel::Iavf(m) => write!(f, "{}:{}", IavfModel::DEVICE, m.name()),
+        }
+    }
 }
 
 /// A Linux network interface name, checked as the kernel checks one
@@ -113,8 +203,8 @@ impl fmt::Display for InterfaceName {
 pub enum PortSpecError {
     /// Not a kind we know, nor a PCI address.
     #[error(
-        "unknown port {given:?}: expected null, ring, afpacket:IFACE, sim:ixgbevf or a PCI \
-         address such as 0000:01:10.0 ({pci})"
+        "unknown port {given:?}: expected null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf or \
+         a PCI address such as 0000:01:10.0 ({pci})"
     )]
     Unknown {
         /// The spec.
@@ -136,9 +226,8 @@ pub enum PortSpecError {
     },
     /// `sim:` followed by a device there is no model of.
     #[error(
-        "{given:?}: no model of {device:?}; simulated ports are sim:ixgbevf or \
-         sim:ixgbevf:MODEL (MODEL one of {})",
-        ixgbevf_model_names()
+        "{given:?}: no model of {device:?}; simulated ports are {}",
+        sim_devices()
     )]
     UnknownSimDevice {
         /// The spec.
@@ -146,16 +235,17 @@ pub enum PortSpecError {
         /// The device part.
         device: String,
     },
-    /// `sim:ixgbevf:` followed by a model there is none of.
-    #[error(
-        "{given:?}: no ixgbevf model {model:?}; the models are {}",
-        ixgbevf_model_names()
-    )]
-    UnknownIxgbevfModel {
+    /// `sim:DEVICE:` followed by a model there is none of.
+    #[error("{given:?}: no {device} model {model:?}; the models are {models}")]
+    UnknownModel {
         /// The spec.
         given: String,
+        /// The device ("ixgbevf").
+        device: &'static str,
         /// The model part.
         model: String,
+        /// The device's models, as [`model_names`] lists them.
+        models: String,
     },
 }
 
@@ -184,23 +274,14 @@ impl SimModel {
             Some((k, m)) => (k, Some(m)),
             None => (device, None),
         };
-        if kind != "ixgbevf" {
-            return Err(PortSpecError::UnknownSimDevice {
+        match kind {
+            IxgbevfModel::DEVICE => parse_model(given, model).map(SimModel::Ixgbevf),
+            IavfModel::DEVICE => parse_model(given, model).map(SimModel::Iavf),
+            _ => Err(PortSpecError::UnknownSimDevice {
                 given: given.to_string(),
                 device: device.to_string(),
-            });
+            }),
         }
-        let Some(model) = model else {
-            return Ok(SimModel::Ixgbevf(IxgbevfModel::X82599));
-        };
-        IxgbevfModel::ALL
-            .into_iter()
-            .find(|m| m.name() == model)
-            .map(SimModel::Ixgbevf)
-            .ok_or_else(|| PortSpecError::UnknownIxgbevfModel {
-                given: given.to_string(),
-                model: model.to_string(),
-            })
     }
 }
 
@@ -279,6 +360,8 @@ mod tests {
             "sim:ixgbevf:x540",
             "sim:ixgbevf:x550",
             "sim:ixgbevf:x550em_x",
+            "sim:iavf:xl710",
+            "sim:iavf:avf",
         ] {
             let p: PortSpec = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
@@ -297,35 +380,71 @@ mod tests {
         assert!(!sim.is_device() && sim.is_vf());
         assert!("0000:01:10.0".parse::<PortSpec>().unwrap().is_vf());
         assert!(!"ring".parse::<PortSpec>().unwrap().is_vf());
+        // The iavf default is the X710/XL710 VF; the aliases print as the
+        // model's name.
+        for (s, want, back) in [
+            ("sim:iavf", IavfModel::Xl710, "sim:iavf:xl710"),
+            ("sim:iavf:x710", IavfModel::Xl710, "sim:iavf:xl710"),
+            ("sim:iavf:e810", IavfModel::Avf, "sim:iavf:avf"),
+        ] {
+            let p: PortSpec = s.parse().unwrap();
+            assert_eq!(p, PortSpec::Sim(SimModel::Iavf(want)), "{s}");
+            assert_eq!(p.to_string(), back);
+            assert!(!p.is_device() && p.is_vf());
+        }
     }
 
     #[test]
     fn bad_sim_specs_say_what_there_is() {
+        let devices = "simulated ports are sim:ixgbevf[:MODEL] (MODEL one of 82599, x540, x550, \
+                       x550em_x) or sim:iavf[:MODEL] (MODEL one of xl710/x710, avf/e810)";
         for (bad, want) in [
             (
                 "sim:igbvf",
-                "\"sim:igbvf\": no model of \"igbvf\"; simulated ports are sim:ixgbevf or \
-                 sim:ixgbevf:MODEL (MODEL one of 82599, x540, x550, x550em_x)",
+                format!("\"sim:igbvf\": no model of \"igbvf\"; {devices}"),
+            ),
+            ("sim:", format!("\"sim:\": no model of \"\"; {devices}")),
+            (
+                "sim:i40evf",
+                format!("\"sim:i40evf\": no model of \"i40evf\"; {devices}"),
             ),
             (
-                "sim:",
-                "\"sim:\": no model of \"\"; simulated ports are sim:ixgbevf or \
-                 sim:ixgbevf:MODEL (MODEL one of 82599, x540, x550, x550em_x)",
+                "sim:iavf:foo",
+                "\"sim:iavf:foo\": no iavf model \"foo\"; the models are xl710/x710, avf/e810"
+                    .to_string(),
+            ),
+            (
+                "sim:iavf:",
+                "\"sim:iavf:\": no iavf model \"\"; the models are xl710/x710, avf/e810"
+                    .to_string(),
+            ),
+            (
+                "sim:iavf:XL710",
+                "\"sim:iavf:XL710\": no iavf model \"XL710\"; the models are xl710/x710, avf/e810"
+                    .to_string(),
+            ),
+            (
+                "sim:iavf:82599",
+                "\"sim:iavf:82599\": no iavf model \"82599\"; the models are xl710/x710, avf/e810"
+                    .to_string(),
             ),
             (
                 "sim:ixgbevf:x999",
                 "\"sim:ixgbevf:x999\": no ixgbevf model \"x999\"; the models are 82599, x540, \
-                 x550, x550em_x",
+                 x550, x550em_x"
+                    .to_string(),
             ),
             (
                 "sim:ixgbevf:",
                 "\"sim:ixgbevf:\": no ixgbevf model \"\"; the models are 82599, x540, x550, \
-                 x550em_x",
+                 x550em_x"
+                    .to_string(),
             ),
             (
                 "sim:ixgbevf:X550",
                 "\"sim:ixgbevf:X550\": no ixgbevf model \"X550\"; the models are 82599, x540, \
-                 x550, x550em_x",
+                 x550, x550em_x"
+                    .to_string(),
             ),
         ] {
             assert_eq!(bad.parse::<PortSpec>().unwrap_err().to_string(), want);
@@ -336,7 +455,7 @@ mod tests {
     fn bad_specs_are_named() {
         let e = "warp".parse::<PortSpec>().unwrap_err().to_string();
         assert!(
-            e.starts_with("unknown port \"warp\": expected null, ring, afpacket:IFACE, sim:ixgbevf or a PCI address such as 0000:01:10.0"),
+            e.starts_with("unknown port \"warp\": expected null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf or a PCI address such as 0000:01:10.0"),
             "{e}"
         );
         for bad in [
@@ -366,7 +485,7 @@ mod tests {
         /// Any text is a port that prints back to itself, or an error that
         /// quotes it.
         #[test]
-        fn any_text_parses_back_or_is_quoted(s in "(afpacket:|null|ring|0000:|sim:|sim:ixgbevf:?)?\\PC{0,20}") {
+        fn any_text_parses_back_or_is_quoted(s in "(afpacket:|null|ring|0000:|sim:|sim:ixgbevf:?|sim:iavf:?)?\\PC{0,20}") {
             match s.parse::<PortSpec>() {
                 Ok(p) => prop_assert_eq!(p.to_string().parse::<PortSpec>(), Ok(p)),
                 Err(e) => {

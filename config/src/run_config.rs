@@ -717,6 +717,15 @@ mod tests {
         // Pool and tx-first are sized as for VFs (512 + 512 descriptors).
         assert_eq!(v.pool_demand().vf_ports, 3);
         assert_eq!(v.tx_first(), 0);
+        // iavf VFs count the same, alone or with ixgbevf ones.
+        let v = with(|c| c.ports = ports("sim:iavf,sim:ixgbevf,sim:iavf:avf,sim:iavf")).unwrap();
+        assert_eq!(v.pool_demand().vf_ports, 4);
+        let e = err(|c| c.ports = ports("sim:iavf:e810,0000:01:10.0"));
+        assert!(
+            e.to_string()
+                .starts_with("port 0 (sim:iavf:avf) is a simulated VF and port 1 (0000:01:10.0)"),
+            "{e}"
+        );
         let e = err(|c| c.ports = ports("null,sim:ixgbevf,0000:01:10.0"));
         assert_eq!(
             e.to_string(),
