@@ -9,13 +9,22 @@
 //! a queue stopped, buffers abandoned to a queue that never stopped,
 //! device resets). Every named counter that does not count traffic is
 //! listed: drivers name traffic counters `*_packets`, `*_bytes`,
-//! `*_octets` or `*_multicast` (DPDK's xstats naming), and anything else
-//! is an anomaly an operator must see.
+//! `*_octets`, `*_unicast`, `*_multicast` or `*_broadcast` (DPDK's xstats
+//! naming; the last three are the frames by destination of an iavf VF's
+//! virtchnl_eth_stats), and anything else is an anomaly an operator must
+//! see.
 
 use drivers::port::{PortStats, XStat};
 
 /// The suffixes of named counters that count traffic, not drops.
-const TRAFFIC_SUFFIXES: [&str; 4] = ["_packets", "_bytes", "_octets", "_multicast"];
+const TRAFFIC_SUFFIXES: [&str; 6] = [
+    "_packets",
+    "_bytes",
+    "_octets",
+    "_unicast",
+    "_multicast",
+    "_broadcast",
+];
 
 /// True for a named counter of ordinary traffic (not shown as a drop).
 pub fn is_traffic(name: &str) -> bool {
@@ -75,7 +84,10 @@ mod tests {
             ("rx_bytes", 640),
             ("vf_rx_octets", 640),
             ("vf_rx_multicast", 1),
+            ("vf_rx_unicast", 9),
+            ("vf_tx_broadcast", 1),
             ("rx_nombuf", 3),
+            ("vf_rx_discards", 4),
             ("rx_frame_too_long", 2),
             ("tx_buffers_leaked", 0),
             ("pf_reset_recoveries", 1),
@@ -86,6 +98,7 @@ mod tests {
                 ("rx_nombuf", 3),
                 ("rx_errors", 2),
                 ("tx_errors", 1),
+                ("vf_rx_discards", 4),
                 ("rx_frame_too_long", 2),
                 ("tx_buffers_leaked", 0),
                 ("pf_reset_recoveries", 1),
