@@ -31,6 +31,16 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The longest start-up waits for the VF ports' links before the workers
+/// seed their `--tx-first` bursts: testpmd's link check at port start
+/// (app/test-pmd/testpmd.c, `check_all_ports_link_status`: MAX_CHECK_TIME
+/// 90 checks of CHECK_INTERVAL 100 ms, 9 s). A link still down then gets
+/// its seeds refused and counted.
+pub const LINK_WAIT: Duration = Duration::from_secs(9);
+
+/// How often the housekeeping runs while start-up waits for links.
+const LINK_POLL: Duration = Duration::from_millis(10);
+
 /// Why a worker thread could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -204,9 +214,9 @@ impl Forwarder {
     /// [`start`](Self::start), giving up between steps (VF checks, vfio,
     /// the pool, each port, the queues) as soon as `interrupt` is set, with
     /// [`StartError::Interrupted`] and the buffer audit of what was built.
-    /// Once the workers run, `interrupt` is no longer read here: the caller
-    /// stops the forwarder, and a worker still seeding `tx_first` bursts
-    /// stops between two bursts.
+    /// Once the workers run, `interrupt` only ends the wait for the VF
+    /// ports' links: the caller stops the forwarder, and a worker still
+    /// seeding `tx_first` bursts stops between two bursts.
     pub fn start_interruptible(
         cfg: &ValidRunConfig,
         interrupt: &AtomicBool,
@@ -305,6 +315,8 @@ impl Forwarder {
             .collect();
 
         let stop = Arc::new(AtomicBool::new(false));
+        // Opened once the VF ports' links are up (`await_links`).
+        let seed_gate = Arc::new(AtomicBool::new(false));
         let mut counters = Vec::new();
         let mut threads = Vec::new();
         let (ready_tx, ready_rx) = mpsc::channel::<(CpuId, std::io::Result<()>)>();
@@ -316,6 +328,7 @@ impl Forwarder {
                 mode: cfg.mode,
                 burst: cfg.burst,
                 tx_first: cfg.tx_first(),
+                seed_gate: Some(Arc::clone(&seed_gate)),
                 cache: pool.cache(),
             };
             let c = Arc::new(CoreCounters::default());
@@ -364,7 +377,7 @@ impl Forwarder {
                 Err(_) => break,
             }
         }
-        let fwd = Forwarder {
+        let mut fwd = Forwarder {
             ports,
             pool,
             container,
@@ -381,7 +394,31 @@ impl Forwarder {
             let _ = fwd.stop();
             return Err(e);
         }
+        fwd.await_links(interrupt);
+        // Relaxed: the flag carries no data (see `Worker::seed_gate`).
+        seed_gate.store(true, Ordering::Relaxed);
         Ok(fwd)
+    }
+
+    /// Runs the VF ports' housekeeping until each has its link up, for at
+    /// most [`LINK_WAIT`], or until `interrupt` is set. An iavf VF's link
+    /// comes up only here: its queues are enabled once its worker posted
+    /// RX buffers, and its link is the PF's event. Null and ring links are
+    /// always up, and an AF_PACKET link is the kernel's: none is waited
+    /// for.
+    fn await_links(&mut self, interrupt: &AtomicBool) {
+        let end = Instant::now() + LINK_WAIT;
+        let vf = |p: &AnyPort| matches!(p, AnyPort::Device(_));
+        // Relaxed: the flag carries no data.
+        while !interrupt.load(Ordering::Relaxed)
+            && self.ports.iter().any(|p| vf(p) && !p.link().up)
+            && Instant::now() < end
+        {
+            std::thread::sleep(LINK_POLL);
+            for (i, r) in self.service() {
+                log::debug!("port {i}, waiting for its link: {r:?}");
+            }
+        }
     }
 
     /// The CPUs the workers run on.

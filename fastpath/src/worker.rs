@@ -14,6 +14,7 @@ use drivers::cpu::rdtsc;
 use drivers::pool::PoolCache;
 use drivers::port::{RxQueue, TxQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Length of a `--tx-first` seed frame: the Ethernet minimum (60) and
 /// four bytes, as before seeds were addressed.
@@ -48,6 +49,12 @@ pub struct Worker<R, T> {
     /// Bursts to send on every TX queue before forwarding starts (testpmd's
     /// `start tx_first N`), to seed loops of ring ports.
     pub tx_first: usize,
+    /// The seeding waits until this is set (the ports' links are up), the
+    /// worker forwarding meanwhile; `None`: seed at once. An iavf VF's
+    /// link comes up only after its worker posted RX buffers and the
+    /// control thread enabled the queues: seeds sent before would be
+    /// refused.
+    pub seed_gate: Option<Arc<AtomicBool>>,
     /// The worker's buffer cache.
     pub cache: PoolCache,
 }
@@ -73,45 +80,23 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         let mut burst = Burst::new();
         let mut runts = Burst::new();
         let mut c = CoreSnapshot::default();
+        let mut last = rdtsc();
+        if let Some(gate) = self.seed_gate.take() {
+            // Relaxed, both: the flags carry no data (a queue's readiness
+            // is published by its port's own atomics).
+            while !gate.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                self.poll_once(burst_size, &mut burst, &mut runts, &mut c, &mut last);
+                counters.publish(&c);
+            }
+        }
         self.send_first(&mut c, burst_size, stop, counters);
         counters.publish(&c);
-        let mut last = rdtsc();
+        // The seeding's cycles are neither busy nor idle.
+        last = rdtsc();
         // Relaxed: the flag carries no data; the thread join that follows
         // a stop orders everything the worker did before it.
         while !stop.load(Ordering::Relaxed) {
-            let mut got = 0;
-            for b in self.rx.iter_mut() {
-                let n = b.queue.rx_burst(&mut self.cache, &mut burst, burst_size);
-                if n == 0 {
-                    continue;
-                }
-                got += n;
-                if self.mode == FwdMode::Mac {
-                    self.rewrite[b.out].apply(&mut burst, &mut runts);
-                    if !runts.is_empty() {
-                        c.drops[DropReason::Runt as usize] += runts.len() as u64;
-                        self.cache.free_bulk(&mut runts);
-                    }
-                }
-                c.tx += self.tx[b.out].tx_burst(&mut self.cache, &mut burst) as u64;
-                if !burst.is_empty() {
-                    c.drops[DropReason::TxFull as usize] += burst.len() as u64;
-                    self.cache.free_bulk(&mut burst);
-                }
-            }
-            let now = rdtsc();
-            let spent = now.wrapping_sub(last);
-            last = now;
-            if got > 0 {
-                c.rx += got as u64;
-                c.busy_cycles += spent;
-            } else {
-                c.idle_cycles += spent;
-            }
-            c.loops += 1;
-            if c.loops.is_multiple_of(TX_POLL_LOOPS) {
-                self.poll_tx();
-            }
+            self.poll_once(burst_size, &mut burst, &mut runts, &mut c, &mut last);
             counters.publish(&c);
         }
         counters.publish(&c);
@@ -120,6 +105,52 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
             tx: self.tx,
             cache: self.cache,
             totals: c,
+        }
+    }
+
+    /// One loop: a burst from every RX queue, forwarded; the cycles since
+    /// `last` counted busy or idle.
+    #[inline(always)]
+    fn poll_once(
+        &mut self,
+        burst_size: usize,
+        burst: &mut Burst,
+        runts: &mut Burst,
+        c: &mut CoreSnapshot,
+        last: &mut u64,
+    ) {
+        let mut got = 0;
+        for b in self.rx.iter_mut() {
+            let n = b.queue.rx_burst(&mut self.cache, burst, burst_size);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            if self.mode == FwdMode::Mac {
+                self.rewrite[b.out].apply(burst, runts);
+                if !runts.is_empty() {
+                    c.drops[DropReason::Runt as usize] += runts.len() as u64;
+                    self.cache.free_bulk(runts);
+                }
+            }
+            c.tx += self.tx[b.out].tx_burst(&mut self.cache, burst) as u64;
+            if !burst.is_empty() {
+                c.drops[DropReason::TxFull as usize] += burst.len() as u64;
+                self.cache.free_bulk(burst);
+            }
+        }
+        let now = rdtsc();
+        let spent = now.wrapping_sub(*last);
+        *last = now;
+        if got > 0 {
+            c.rx += got as u64;
+            c.busy_cycles += spent;
+        } else {
+            c.idle_cycles += spent;
+        }
+        c.loops += 1;
+        if c.loops.is_multiple_of(TX_POLL_LOOPS) {
+            self.poll_tx();
         }
     }
 

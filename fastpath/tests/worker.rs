@@ -57,6 +57,7 @@ fn rig(mode: FwdMode, ring_size: usize, count: u32) -> Rig {
         mode,
         burst: 32,
         tx_first: 0,
+        seed_gate: None,
         cache: pool.cache(),
     };
     Rig {
@@ -245,6 +246,7 @@ fn idle_tx_queues_are_polled() {
         mode: FwdMode::Io,
         burst: 32,
         tx_first: 0,
+        seed_gate: None,
         cache: pool.cache(),
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -261,4 +263,55 @@ fn idle_tx_queues_are_polled() {
     assert!(stopped.totals.loops >= 3 * fastpath::worker::TX_POLL_LOOPS);
     drop(stopped);
     assert_eq!(pool.available(), 64);
+}
+
+/// With a seed gate, the worker forwards while the gate is closed and
+/// seeds its `tx_first` bursts only once it opens (the ports' links up).
+#[test]
+fn tx_first_seeds_wait_for_the_gate_and_forwarding_does_not() {
+    let Rig {
+        pool,
+        mut outside,
+        mut worker,
+    } = rig(FwdMode::Io, 256, 512);
+    let gate = Arc::new(AtomicBool::new(false));
+    worker.tx_first = 1;
+    worker.seed_gate = Some(Arc::clone(&gate));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(CoreCounters::default());
+    let h = {
+        let (s, c) = (Arc::clone(&stop), Arc::clone(&counters));
+        std::thread::spawn(move || worker.run(&s, &c))
+    };
+    let mut cache = pool.cache();
+    let mut b = frames(&pool, 10, 64, 0);
+    assert_eq!(outside[0].1.tx_burst(&mut cache, &mut b), 10);
+    let mut got = Burst::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while got.len() < 10 && Instant::now() < end {
+        outside[1].0.rx_burst(&mut cache, &mut got, 64);
+    }
+    // The ten went through; no seed on either port while the gate is shut.
+    assert_eq!(got.len(), 10);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(outside[1].0.rx_burst(&mut cache, &mut got, 64), 0);
+    assert_eq!(outside[0].0.rx_burst(&mut cache, &mut got, 64), 0);
+    assert_eq!(counters.snapshot().tx, 10);
+    // Relaxed: as the forwarder's store (the flag carries no data).
+    gate.store(true, Ordering::Relaxed);
+    let mut seeds = [0, 0];
+    while seeds != [32, 32] && Instant::now() < end {
+        for (p, s) in seeds.iter_mut().enumerate() {
+            let mut b = Burst::new();
+            *s += outside[p].0.rx_burst(&mut cache, &mut b, 64);
+            cache.free_bulk(&mut b);
+        }
+    }
+    assert_eq!(seeds, [32, 32]);
+    stop.store(true, Ordering::Relaxed);
+    let stopped = h.join().unwrap();
+    assert_eq!(stopped.totals.tx, 10 + 2 * 32);
+    cache.free_bulk(&mut got);
+    drop((stopped, outside, cache));
+    assert_eq!(pool.available(), pool.count());
 }
