@@ -52,7 +52,8 @@ pub struct RunArgs {
     /// Ports, comma separated: `null` (RX makes packets, TX frees them),
     /// `ring` (consecutive ring ports are connected in pairs),
     /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket),
-    /// `sim:ixgbevf[:82599|x540|x550|x550em_x]` (a simulated VF of one
+    /// `sim:ixgbevf[:82599|x540|x550|x550em_x]` or
+    /// `sim:iavf[:xl710|avf]` (a simulated VF of one
     /// modelled PF: no hardware needed), or a VF's PCI address such as
     /// `0000:01:10.0` (bound to vfio-pci; needs hugepages).
     #[arg(

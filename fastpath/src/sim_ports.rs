@@ -1,4 +1,4 @@
-//! Simulated VF ports (`--ports sim:ixgbevf`): every one of a run is a VF
+//! Simulated VF ports (`--ports sim:ixgbevf,sim:iavf`): every one of a run is a VF
 //! of one modelled PF, in one DMA space where the pool is mapped
 //! (`drivers::sim::vf_port`), and the rules the models saw broken are
 //! part of the run's audit.
@@ -58,10 +58,27 @@ pub enum SimPortError {
 #[cfg(feature = "sim")]
 mod built {
     use super::*;
-    use config::port_spec::IxgbevfModel;
+    use config::port_spec::{IavfModel, IxgbevfModel};
     use drivers::memory::DmaMapper;
-    use drivers::sim::ixgbevf::Flavor;
+    use drivers::sim::iavf::Flavor as IavfFlavor;
+    use drivers::sim::ixgbevf::Flavor as IxgbevfFlavor;
     use drivers::sim::vf_port::{SimSpace, VfModel};
+
+    /// The driver crate's model for a spec's.
+    fn vf_model(model: SimModel) -> VfModel {
+        match model {
+            SimModel::Ixgbevf(m) => VfModel::Ixgbevf(match m {
+                IxgbevfModel::X82599 => IxgbevfFlavor::X82599,
+                IxgbevfModel::X540 => IxgbevfFlavor::X540,
+                IxgbevfModel::X550 => IxgbevfFlavor::X550,
+                IxgbevfModel::X550EmX => IxgbevfFlavor::X550EmX,
+            }),
+            SimModel::Iavf(m) => VfModel::Iavf(match m {
+                IavfModel::Xl710 => IavfFlavor::Xl710,
+                IavfModel::Avf => IavfFlavor::Adaptive,
+            }),
+        }
+    }
 
     /// The simulated ports' DMA space and PF, made when first needed:
     /// a model's DMA space watches every buffer hand-off of every pool
@@ -93,16 +110,8 @@ mod built {
             cfg: &VfConfig,
             pool: &Pool,
         ) -> Result<DynPort, SimPortError> {
-            let SimModel::Ixgbevf(m) = model;
-            let flavor = match m {
-                IxgbevfModel::X82599 => Flavor::X82599,
-                IxgbevfModel::X540 => Flavor::X540,
-                IxgbevfModel::X550 => Flavor::X550,
-                IxgbevfModel::X550EmX => Flavor::X550EmX,
-            };
             self.space()
-                .open(VfModel::Ixgbevf(flavor), cfg, pool)
-                .map(DynPort::new)
+                .open(vf_model(model), cfg, pool)
                 .map_err(|source| SimPortError::Open { port, source })
         }
 

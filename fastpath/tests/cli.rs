@@ -242,7 +242,7 @@ fn a_bad_port_is_a_usage_error() {
     let (code, _, err) = run_args(&["run", "--ports", "null,0000:01:10"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("expected null, ring, afpacket:IFACE, sim:ixgbevf or a PCI address such as 0000:01:10.0"),
+        err.contains("expected null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf or a PCI address such as 0000:01:10.0"),
         "{err}"
     );
 }

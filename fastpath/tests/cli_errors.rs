@@ -75,7 +75,7 @@ refused! {
     eth_peer_no_such_port: ["--eth-peer", "2,02:00:00:00:00:01"] => ["fastpath: error: --eth-peer: peer 2,02:00:00:00:00:01 names port 2, but there are 2 ports (0 to 1)"];
     eth_peer_twice: ["--eth-peer", "1,02:00:00:00:00:01", "--eth-peer", "1,02:00:00:00:00:02"] => ["--eth-peer: port 1 is given two peers"];
     ports_empty: ["--ports", ""] => ["--ports", "\"\""];
-    ports_unknown: ["--ports", "null,warp"] => ["'--ports <PORTS>'", "unknown port \"warp\": expected null, ring, afpacket:IFACE, sim:ixgbevf or a PCI address"];
+    ports_unknown: ["--ports", "null,warp"] => ["'--ports <PORTS>'", "unknown port \"warp\": expected null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf or a PCI address"];
     ports_bad_interface: ["--ports", "afpacket:a/b"] => ["'--ports <PORTS>'", "\"a/b\" is not an interface name"];
     ports_duplicate_interface: ["--ports", "afpacket:lo,afpacket:lo"] => ["fastpath: error: --ports: afpacket:lo is given twice (ports 0 and 1)"];
     afpacket_with_two_workers: ["--ports", "afpacket:lo,null", "--cores", "2"] => ["fastpath: error: --cores: port 0 (afpacket:lo) has one queue pair"];

@@ -1,6 +1,7 @@
-//! `fastpath run --ports sim:ixgbevf,...`: simulated ixgbevf VFs (the
-//! device model with our driver on it), every one a VF of one modelled PF
-//! whose switch takes frames from one port to the other by MAC. No
+//! `fastpath run --ports sim:ixgbevf,sim:iavf,...`: simulated ixgbevf and
+//! iavf VFs (a device model with our driver on it), every one a VF of one
+//! modelled PF whose switch takes frames from one port to the other by
+//! MAC, whatever their drivers. No
 //! hardware, no hugepages, no root. Built without the `sim` feature, the
 //! binary refuses such ports, and only that is tested.
 
@@ -60,6 +61,7 @@ mod sim {
     /// dropped anywhere; and, per port, exactly what crossed: with one worker
     /// in `mode`, port q sends what port p received plus its own seeds (no
     /// TX ring ever fills: `seeds` per port is a quarter of a 512 ring).
+    /// `models` are the ports' specs' models ("ixgbevf:82599").
     fn check_pair(doc: &Value, seeds: u64, models: [&str; 2]) {
         assert_eq!(doc["exit_status"], 0, "{doc:#}");
         assert_eq!(doc["violations"], serde_json::json!([]), "{doc:#}");
@@ -71,7 +73,8 @@ mod sim {
         let ports = doc["ports"].as_array().unwrap();
         assert_eq!(ports.len(), 2);
         for (p, port) in ports.iter().enumerate() {
-            assert_eq!(port["kind"], "ixgbevf", "{port:#}");
+            let kind = models[p].split(':').next().unwrap();
+            assert_eq!(port["kind"], kind, "{port:#}");
             assert_eq!(port["name"], format!("sim{p}"), "{port:#}");
             assert_eq!(port["mac"], format!("02:09:00:00:00:0{p}"), "{port:#}");
             assert_eq!(port["link"]["up"], true, "{port:#}");
@@ -112,7 +115,7 @@ mod sim {
         ]);
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(doc["mode"], "io");
-        check_pair(&doc, 4 * 32, ["82599", "82599"]);
+        check_pair(&doc, 4 * 32, ["ixgbevf:82599", "ixgbevf:82599"]);
         // The seeding shows in the cores' counts too: they sent what they
         // received plus the seeds of both ports.
         let core = &doc["cores"][0];
@@ -139,7 +142,95 @@ mod sim {
         ]);
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(doc["mode"], "mac");
-        check_pair(&doc, 2 * 32, ["82599", "x550"]);
+        check_pair(&doc, 2 * 32, ["ixgbevf:82599", "ixgbevf:x550"]);
+    }
+
+    /// The same loop over two iavf VFs (X710/XL710 by default): the
+    /// seeds wait for the links, which an iavf VF has only once its queues
+    /// are enabled (after its worker posted RX buffers), then go round the
+    /// switch as between ixgbevf VFs.
+    #[test]
+    fn io_forwarding_between_two_iavf_vfs() {
+        let (code, doc, err) = run_json(&[
+            "--ports",
+            "sim:iavf,sim:iavf",
+            "--tx-first",
+            "4",
+            "--duration",
+            "2s",
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        check_pair(&doc, 4 * 32, ["iavf:xl710", "iavf:xl710"]);
+        let core = &doc["cores"][0];
+        assert_eq!(u(&core["tx"]), u(&core["rx"]) + 2 * 4 * 32, "{core:#}");
+        // The VSI's counters come from GET_STATS (every second, so they
+        // lag): frames by destination are traffic, not drops.
+        for port in doc["ports"].as_array().unwrap() {
+            assert!(x(port, "vf_tx_unicast") > 0, "{port:#}");
+            assert!(port["drops"].get("vf_tx_unicast").is_none(), "{port:#}");
+            assert_eq!(x(port, "vf_rx_discards"), 0, "{port:#}");
+        }
+    }
+
+    /// An ixgbevf VF and an adaptive (E810) iavf VF of the one modelled
+    /// PF, in mac mode with their default peers (each other's MAC): the
+    /// switch takes frames between the two drivers both ways.
+    #[test]
+    fn mac_forwarding_between_an_ixgbevf_and_an_iavf_vf() {
+        let (code, doc, err) = run_json(&[
+            "--ports",
+            "sim:ixgbevf,sim:iavf:e810",
+            "--mode",
+            "mac",
+            "--tx-first",
+            "2",
+            "--duration",
+            "2",
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(doc["mode"], "mac");
+        check_pair(&doc, 2 * 32, ["ixgbevf:82599", "iavf:avf"]);
+    }
+
+    /// The text output of `fastpath run --ports sim:iavf,sim:iavf`: the
+    /// start-up lines show each VF with the PF's MAC and its link up
+    /// (start-up waited for it), the run ends clean.
+    #[test]
+    fn text_run_over_two_iavf_vfs() {
+        let out = fastpath()
+            .args(["run", "--no-huge", "--stats-period", "0"])
+            .args(["--ports", "sim:iavf,sim:iavf:avf", "--tx-first", "1"])
+            .args(["--duration", "1"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("on ports sim:iavf:xl710,sim:iavf:avf with workers"),
+            "{stdout}"
+        );
+        for p in 0..2 {
+            let line = format!(
+                "fastpath: port {p} (iavf sim{p}, 02:09:00:00:00:0{p}, link up 10000 Mbps \
+                 full-duplex)"
+            );
+            assert!(stdout.contains(&line), "{line:?} not in {stdout}");
+        }
+        // Nothing went wrong on the way: no warning (stderr has the log),
+        // no violation.
+        assert!(
+            !stderr.contains("WARN") && !stderr.contains("ERROR"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("VIOLATION"), "{stdout}");
+        let audit = stdout.lines().last().unwrap_or_default();
+        let (back, of) = audit
+            .strip_prefix("buffers: ")
+            .and_then(|r| r.strip_suffix(" back in the pool"))
+            .and_then(|r| r.split_once(" of "))
+            .unwrap_or_else(|| panic!("no audit line: {stdout}"));
+        assert_eq!(back, of, "{stdout}");
     }
 
     /// A third port is paired with itself: its seeds go to testpmd's default
@@ -183,8 +274,17 @@ mod sim {
         for (ports, want) in [
             (
                 "sim:igbvf",
-                "\"sim:igbvf\": no model of \"igbvf\"; simulated ports are sim:ixgbevf or \
-             sim:ixgbevf:MODEL (MODEL one of 82599, x540, x550, x550em_x)",
+                "\"sim:igbvf\": no model of \"igbvf\"; simulated ports are sim:ixgbevf[:MODEL] \
+                 (MODEL one of 82599, x540, x550, x550em_x) or sim:iavf[:MODEL] (MODEL one of \
+                 xl710/x710, avf/e810)",
+            ),
+            (
+                "sim:iavf,sim:iavf:foo",
+                "\"sim:iavf:foo\": no iavf model \"foo\"; the models are xl710/x710, avf/e810",
+            ),
+            (
+                "sim:iavf:e810,0000:01:10.0",
+                "port 0 (sim:iavf:avf) is a simulated VF and port 1 (0000:01:10.0) a real one",
             ),
             (
                 "null,sim:ixgbevf:x9",
