@@ -25,7 +25,7 @@
 //! - [`veb`]: a modelled PF's embedded switch between its VFs (ixgbevf or
 //!   iavf models; each publishes the receive filter its PF holds).
 //! - [`vf_port`]: a model with our driver on it as a port of a run
-//!   (`fastpath run --ports sim:ixgbevf`).
+//!   (`fastpath run --ports sim:ixgbevf,sim:iavf`).
 //! - `vfio_user`: serving a model to a guest kernel over vfio-user (cargo
 //!   feature `vfio-user`, a test tool).
 //!
