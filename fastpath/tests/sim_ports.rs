@@ -56,6 +56,17 @@ mod sim {
         u(&port["xstats"][name])
     }
 
+    /// The text summary ends with the buffer audit, every buffer back.
+    fn audit_passed(stdout: &str) {
+        let audit = stdout.lines().last().unwrap_or_default();
+        let (back, of) = audit
+            .strip_prefix("buffers: ")
+            .and_then(|r| r.strip_suffix(" back in the pool"))
+            .and_then(|r| r.split_once(" of "))
+            .unwrap_or_else(|| panic!("no audit line: {stdout}"));
+        assert_eq!(back, of, "{stdout}");
+    }
+
     /// What every clean run on a pair of simulated VFs shows: each port the
     /// VF of the PF with its admin MAC, link up; the audit clean; nothing
     /// dropped anywhere; and, per port, exactly what crossed: with one worker
@@ -224,13 +235,7 @@ mod sim {
             "{stderr}"
         );
         assert!(!stdout.contains("VIOLATION"), "{stdout}");
-        let audit = stdout.lines().last().unwrap_or_default();
-        let (back, of) = audit
-            .strip_prefix("buffers: ")
-            .and_then(|r| r.strip_suffix(" back in the pool"))
-            .and_then(|r| r.split_once(" of "))
-            .unwrap_or_else(|| panic!("no audit line: {stdout}"));
-        assert_eq!(back, of, "{stdout}");
+        audit_passed(&stdout);
     }
 
     /// A third port is paired with itself: its seeds go to testpmd's default
@@ -257,13 +262,7 @@ mod sim {
             ),
             "{stdout}"
         );
-        let audit = stdout.lines().last().unwrap_or_default();
-        let (back, of) = audit
-            .strip_prefix("buffers: ")
-            .and_then(|r| r.strip_suffix(" back in the pool"))
-            .and_then(|r| r.split_once(" of "))
-            .unwrap_or_else(|| panic!("no audit line: {stdout}"));
-        assert_eq!(back, of, "{stdout}");
+        audit_passed(&stdout);
         assert!(!stdout.contains("VIOLATION"), "{stdout}");
     }
 
