@@ -1,7 +1,7 @@
-//! Simulated VF ports (`--ports sim:ixgbevf,sim:iavf`): every one of a run is a VF
-//! of one modelled PF, in one DMA space where the pool is mapped
-//! (`drivers::sim::vf_port`), and the rules the models saw broken are
-//! part of the run's audit.
+//! Simulated VF ports (`--ports sim:ixgbevf,sim:iavf`): every one of a
+//! run is a VF of one modelled PF, in one DMA space where the pool is
+//! mapped (`drivers::sim::vf_port`), and the rules the models saw broken
+//! are part of the run's audit.
 //!
 //! Built with the `sim` feature (on by default). Without it a `sim:` port
 //! is a start-up error that says so, and this is the one file that knows.
