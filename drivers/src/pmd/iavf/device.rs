@@ -246,6 +246,11 @@ pub struct IavfPort<R: RegisterSpace + 'static> {
     /// `stop` came during a reset: halt once the reset has stopped the
     /// queues instead of bringing them back.
     halt_after_reset: bool,
+    /// The last stop could not be shown done (the PF answered neither
+    /// DISABLE_QUEUES nor RESET_VF; the buffers were abandoned): the
+    /// device may still run the rings, so a VF reset must stop them
+    /// before they are used again.
+    rings_may_run: bool,
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -324,6 +329,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             rss_key: Vec::new(),
             rss_queues: 0,
             halt_after_reset: false,
+            rings_may_run: false,
         };
         port.bring_up()?;
         Ok(port)
@@ -661,6 +667,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         settle_after([d], &self.cfg.timing.disable);
         let s = if d == Disabled::TimedOut {
             log::error!("{}: queues did not stop; buffers abandoned", self.cfg.name);
+            self.rings_may_run = true;
             QueueState::Abandon
         } else {
             QueueState::Stop
@@ -684,13 +691,28 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
 
     /// Bring the queues back; after a reset (`rehandshake`) the whole
     /// bring-up first.
-    fn restart(&mut self, rehandshake: bool, recovery: bool) -> Result<ServiceEvent, IavfError> {
+    fn restart(
+        &mut self,
+        mut rehandshake: bool,
+        recovery: bool,
+    ) -> Result<ServiceEvent, IavfError> {
         if let Some(pci) = &self.cfg.pci {
             // A VFLR knocks the VF out of bus mastering (B.6 step 1).
             if let Err(e) = pci.set_bus_master(true) {
                 log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
                 return Ok(ServiceEvent::WaitingForDevice);
             }
+        }
+        if self.rings_may_run {
+            // The rings are about to get new buffers and tails: the device
+            // must not be running them any more. RESET_VF stops every
+            // queue (B.7); until the PF carries it out, wait.
+            if self.shared.lock().reset_stops_all() != Disabled::Stopped {
+                log::warn!("{}: the VF reset still goes unanswered", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+            self.rings_may_run = false;
+            rehandshake = true;
         }
         if rehandshake {
             match self.bring_up() {
