@@ -67,7 +67,7 @@ pub(super) fn config(dev: &IavfSim) -> IavfConfig {
     c
 }
 
-pub(super) fn port(dev: &IavfSim) -> IavfPort<IavfBar> {
+fn port(dev: &IavfSim) -> IavfPort<IavfBar> {
     IavfPort::new(dev.bar(), config(dev)).expect("bring-up against the model")
 }
 
