@@ -400,6 +400,9 @@ fn an_untrusted_vf_refused_a_mac_runs_without_it_unless_required() {
     rx_frames(&dev, &mut r, &mut cache, 0, 0, 50);
     tx_frames(&dev, &mut t, &mut cache, 0, 50);
     drop((r, t, port));
+    // The close's RESET_VF done before the next open, so that the open
+    // does not race it (the bring-up would start over, asking again).
+    assert!(dev.wait_for(PATIENCE, |m| !m.pf.active));
 
     c.filters.required = true;
     match IavfPort::new(dev.bar(), c) {
