@@ -1009,8 +1009,13 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
                 // through), and `service` brings them up once the reset is
                 // over, as after any reset.
                 log::warn!("{}: PF reset while configuring queues ({e})", self.cfg.name);
-                self.resets.no_answer += 1;
-                self.reset_detected(false);
+                let aq_dead = self.shared.lock().chan.alive(&*self.regs).is_err();
+                if aq_dead {
+                    self.resets.aq_dead += 1;
+                } else {
+                    self.resets.no_answer += 1;
+                }
+                self.reset_detected(aq_dead);
                 return Ok((rx_out, tx_out));
             }
             // Refused: nothing runs; the queues go and may be asked again.

@@ -563,7 +563,9 @@ fn a_pf_reset_during_queue_configuration_is_recovered_by_service() {
         ServiceEvent::Recovered,
     );
     assert!(seen.contains(&ServiceEvent::WaitingForQueues), "{seen:?}");
-    assert_eq!(xstat(&port, "reset_no_answer"), 1);
+    // The reset took the admin queue under CONFIG_VSI_QUEUES.
+    assert_eq!(xstat(&port, "reset_aq_dead"), 1);
+    assert_eq!(resets_seen(&port), 1);
     poll(&mut r, &mut t, &mut cache);
     wait_link(&mut port);
     rx_frames(&dev, &mut r, &mut cache, 0, 0, 100);
