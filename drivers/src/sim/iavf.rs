@@ -337,6 +337,9 @@ pub struct Iavf {
     veb: Option<VebPort>,
     /// RX frames dropped because the link was down.
     pub link_drops: u64,
+    /// A PF reset is to begin when the VF's next message with this
+    /// opcode arrives, in place of its answer ([`Iavf::pf_reset_on`]).
+    reset_on_op: Option<u32>,
 }
 
 /// An iavf model running.
@@ -405,6 +408,7 @@ impl Iavf {
             wire: Vec::new(),
             veb,
             link_drops: 0,
+            reset_on_op: None,
             cfg,
         };
         if let Some(p) = &mut m.veb {
@@ -549,6 +553,14 @@ impl Iavf {
         self.pf_in_reset = true;
     }
 
+    /// A PF reset at a chosen point of the VF's exchange: when the VF's
+    /// next message with opcode `op` arrives, the PF resets instead of
+    /// answering it (one shot), as [`pf_reset_begin`](Self::pf_reset_begin)
+    /// does; [`pf_reset_end`](Self::pf_reset_end) ends it.
+    pub fn pf_reset_on(&mut self, op: u32) {
+        self.reset_on_op = Some(op);
+    }
+
     /// The PF is back: RSTAT → VFR_COMPLETED.
     pub fn pf_reset_end(&mut self) {
         self.pf_in_reset = false;
@@ -668,6 +680,13 @@ impl Iavf {
     fn run_aq(&mut self, cx: &mut Cx<'_>) {
         let msgs = self.aq.take_sent(cx, &queue::DMA_RULES);
         for m in msgs {
+            if self.reset_on_op == Some(m.op) {
+                // The reset goes before this message is answered; the AQ
+                // it drops takes the later ones with it.
+                self.reset_on_op = None;
+                self.pf_reset_begin();
+                break;
+            }
             let stats = self.eth_stats();
             let (reply, action) = self.pf.handle(m.op, &m.data, &stats, cx.iommu.violations());
             if let Some((status, data)) = reply {
@@ -989,6 +1008,11 @@ impl SimDevice<Iavf> {
     /// The switch port, if attached.
     pub fn veb_port(&self) -> Option<usize> {
         self.with(|m, _| m.veb_port())
+    }
+
+    /// See [`Iavf::pf_reset_on`].
+    pub fn pf_reset_on(&self, op: u32) {
+        self.with(|m, _| m.pf_reset_on(op));
     }
 
     /// The PF stops (true) or resumes answering virtchnl messages.

@@ -322,11 +322,14 @@ impl AdminQueue {
                 self.sent_ops.push(op);
                 out.push(VfMsg { op, data });
             }
-            // retval 0 (B.3.1), then the flags with DD last: pairs with
-            // the VF's acquire after it sees DD or the head move.
-            let _ = iommu.write(at + 6, &0u16.to_le_bytes());
+            // Flags, opcode, datalen and retval 0 (B.3.1) in one quadword
+            // store, so a VF never sees DD beside a stale retval; the
+            // release pairs with the VF's acquire after it sees DD or the
+            // head move. `at` is 8-byte aligned: the ring is 4 KB aligned
+            // (`usable`) and descriptors are 32 bytes.
+            let qword0 = u64::from(wb) | u64::from(opcode) << 16 | (datalen as u64) << 32;
             fence(Ordering::Release);
-            let _ = iommu.write(at, &wb.to_le_bytes());
+            let _ = iommu.write_u64(at, qword0);
             self.atq.head = (slot + 1) % n;
         }
         out
@@ -377,16 +380,19 @@ impl AdminQueue {
                 }
             }
             let mut w = [0u8; DESC_LEN as usize];
-            w[2..4].copy_from_slice(&OP_SEND_TO_VF.to_le_bytes());
-            w[4..6].copy_from_slice(&(msg.data.len() as u16).to_le_bytes());
             w[8..12].copy_from_slice(&msg.op.to_le_bytes());
             w[12..16].copy_from_slice(&msg.status.to_le_bytes());
             w[24..32].copy_from_slice(&d[24..32]);
-            let _ = iommu.write(at + 2, &w[2..]);
-            // Buffer and descriptor words before the flags (DD): pairs with
-            // the VF's acquire after it sees ARQH move (B.3.2 receive).
+            let _ = iommu.write(at + 8, &w[8..]);
+            // The buffer and the upper descriptor words before the first
+            // quadword (flags with DD, opcode, datalen; retval 0), written
+            // in one store: pairs with the VF's acquire after it sees ARQH
+            // move or DD (B.3.2 receive).
+            let qword0 = u64::from(fl | flags::DD | flags::CMP)
+                | u64::from(OP_SEND_TO_VF) << 16
+                | (msg.data.len() as u64) << 32;
             fence(Ordering::Release);
-            let _ = iommu.write(at, &(fl | flags::DD | flags::CMP).to_le_bytes());
+            let _ = iommu.write_u64(at, qword0);
             self.arq.head = (slot + 1) % n;
             done += 1;
         }

@@ -368,6 +368,12 @@ impl AdminQueue {
                 }
                 return Ok(());
             }
+            // A reset disables the queue under the send (B.3.2
+            // "liveness"): the PF will not take this message.
+            let len = regs.read32(VF_ATQLEN1);
+            if len & AQ_LEN_ENABLE == 0 {
+                return Err(AqError::NotAlive(len));
+            }
             if !t.send_delay.is_zero() {
                 std::thread::sleep(t.send_delay);
             }

@@ -166,6 +166,9 @@ impl VfChannel {
                 }
                 self.set_aside(m.op, &m.data);
             }
+            // A reset that disabled the admin queue took the request with
+            // it (B.3.2 "liveness", B.7): no reply will come.
+            self.aq.alive(regs)?;
             if !t.reply_delay.is_zero() {
                 std::thread::sleep(t.reply_delay);
             }

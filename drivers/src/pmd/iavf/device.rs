@@ -163,6 +163,14 @@ pub enum IavfError {
 }
 
 impl IavfError {
+    /// A virtchnl exchange went unanswered or its admin queue went away.
+    fn exchange_lost(&self) -> bool {
+        match self {
+            IavfError::Reset(ResetError::Vc(e)) | IavfError::Vc(e) => e.looks_like_reset(),
+            _ => false,
+        }
+    }
+
     fn pf_not_ready(&self) -> bool {
         match self {
             IavfError::Reset(e) => e.pf_not_ready(),
@@ -246,6 +254,14 @@ pub struct IavfPort<R: RegisterSpace + 'static> {
     /// `stop` came during a reset: halt once the reset has stopped the
     /// queues instead of bringing them back.
     halt_after_reset: bool,
+    /// The last stop could not be shown done (the PF answered neither
+    /// DISABLE_QUEUES nor RESET_VF; the buffers were abandoned): the
+    /// device may still run the rings, so a VF reset must stop them
+    /// before they are used again.
+    rings_may_run: bool,
+    /// Receive-filter requests (multicast groups, VLANs, promiscuous) the
+    /// PF refused and the port went on without (filters not required).
+    filters_refused: u64,
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -324,9 +340,31 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             rss_key: Vec::new(),
             rss_queues: 0,
             halt_after_reset: false,
+            rings_may_run: false,
+            filters_refused: 0,
         };
-        port.bring_up()?;
-        Ok(port)
+        // A PF reset during the handshake (B.7) drops the exchange under
+        // way; once the reset shows, the bring-up starts over (its first
+        // step waits for the reset to complete). A PF that is merely
+        // silent shows no reset: its timeout is the error.
+        let mut retries = 0;
+        loop {
+            match port.bring_up() {
+                Ok(()) => return Ok(port),
+                Err(e) if retries < 3 && e.exchange_lost() && port.reset_under_way() => {
+                    retries += 1;
+                    log::warn!("{}: PF reset during bring-up ({e}); again", port.cfg.name);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// VFGEN_RSTAT out of VFACTIVE or the admin queue disabled: a reset
+    /// has started or is finishing (B.7, B.3.2 "liveness").
+    fn reset_under_way(&self) -> bool {
+        reset_state(&*self.regs) != VFR_VFACTIVE
+            || self.shared.lock().chan.alive(&*self.regs).is_err()
     }
 
     /// What GET_VF_RESOURCES granted at the last bring-up.
@@ -398,7 +436,10 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             match r {
                 Ok(_) => {}
                 Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
-                Err(e) => log::warn!("{}: receive filter refused: {e}", self.cfg.name),
+                Err(e) => {
+                    self.filters_refused += 1;
+                    log::warn!("{}: receive filter refused: {e}", self.cfg.name)
+                }
             }
         }
         drop(ctl);
@@ -500,10 +541,15 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             }
             if let Err(e) = ctl.request(Op::ConfigPromiscuousMode, &virtchnl::promisc(vsi, flags)) {
                 // Only a trusted VF may (B.6 step 14): refused unless
-                // the filters are required.
-                if f.required {
+                // the filters are required. The Linux PFs answer an
+                // untrusted VF SUCCESS and change nothing (see
+                // `crate::sim::iavf_pf`), and virtchnl has no request to
+                // read the mode back: the port cannot tell, and claims
+                // nothing about it.
+                if f.required || e.looks_like_reset() {
                     return Err(e.into());
                 }
+                self.filters_refused += 1;
                 log::warn!("{}: promiscuous mode refused: {e}", self.cfg.name);
             }
         }
@@ -661,6 +707,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         settle_after([d], &self.cfg.timing.disable);
         let s = if d == Disabled::TimedOut {
             log::error!("{}: queues did not stop; buffers abandoned", self.cfg.name);
+            self.rings_may_run = true;
             QueueState::Abandon
         } else {
             QueueState::Stop
@@ -684,13 +731,28 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
 
     /// Bring the queues back; after a reset (`rehandshake`) the whole
     /// bring-up first.
-    fn restart(&mut self, rehandshake: bool, recovery: bool) -> Result<ServiceEvent, IavfError> {
+    fn restart(
+        &mut self,
+        mut rehandshake: bool,
+        recovery: bool,
+    ) -> Result<ServiceEvent, IavfError> {
         if let Some(pci) = &self.cfg.pci {
             // A VFLR knocks the VF out of bus mastering (B.6 step 1).
             if let Err(e) = pci.set_bus_master(true) {
                 log::warn!("{}: cannot turn bus mastering on: {e}", self.cfg.name);
                 return Ok(ServiceEvent::WaitingForDevice);
             }
+        }
+        if self.rings_may_run {
+            // The rings are about to get new buffers and tails: the device
+            // must not be running them any more. RESET_VF stops every
+            // queue (B.7); until the PF carries it out, wait.
+            if self.shared.lock().reset_stops_all() != Disabled::Stopped {
+                log::warn!("{}: the VF reset still goes unanswered", self.cfg.name);
+                return Ok(ServiceEvent::WaitingForDevice);
+            }
+            self.rings_may_run = false;
+            rehandshake = true;
         }
         if rehandshake {
             match self.bring_up() {
@@ -795,6 +857,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             ("reset_rstat", self.resets.rstat),
             ("reset_no_answer", self.resets.no_answer),
             ("aq_stray_messages", stray),
+            ("filters_refused", self.filters_refused),
             ("vf_rx_bytes", hw.rx_bytes),
             ("vf_rx_unicast", hw.rx_unicast),
             ("vf_rx_multicast", hw.rx_multicast),
@@ -939,6 +1002,28 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
         // The queues exist before the PF is told about them, so that if
         // this fails their drop asks the PF to stop whatever it enabled.
         if let Err(e) = self.configure_queues() {
+            if e.pf_not_ready() {
+                // A PF reset (or a PF gone quiet) during the configuration:
+                // the queues are handed out all the same, still stopped
+                // (they are asked to start only once every message went
+                // through), and `service` brings them up once the reset is
+                // over, as after any reset.
+                log::warn!("{}: PF reset while configuring queues ({e})", self.cfg.name);
+                let aq_dead = self.shared.lock().chan.alive(&*self.regs).is_err();
+                if aq_dead {
+                    self.resets.aq_dead += 1;
+                } else {
+                    self.resets.no_answer += 1;
+                }
+                self.reset_detected(aq_dead);
+                return Ok((rx_out, tx_out));
+            }
+            // Refused: nothing runs; the queues go and may be asked again.
+            drop((rx_out, tx_out));
+            self.rx.clear();
+            self.tx.clear();
+            self.arena = None;
+            self.queues_given = false;
             return Err(self.port_error(e));
         }
         // ENABLE_QUEUES follows in `service` once the RX workers posted

@@ -19,13 +19,16 @@
 //! Tested against a scripted PF (`scripted_pf.rs`, tests only) that
 //! answers the admin queue with canned virtchnl replies and moves frames
 //! through the rings the way B.5 describes (`tests.rs`), and against the
-//! iavf device model, `crate::sim::iavf` (`model_tests.rs`).
+//! iavf device model, `crate::sim::iavf` (`model_tests.rs`, and its
+//! faults in `fault_tests.rs`).
 
 pub mod adminq;
 pub mod channel;
 pub mod control;
 pub mod device;
 pub mod dma_bytes;
+#[cfg(test)]
+mod fault_tests;
 pub mod link;
 #[cfg(test)]
 mod model_tests;

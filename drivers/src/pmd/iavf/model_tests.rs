@@ -19,11 +19,11 @@ use crate::sim::iavf::{Flavor, Iavf, IavfBar, IavfConfig as ModelConfig, IavfSim
 use crate::sim::Iommu;
 use std::time::{Duration, Instant};
 
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Polls that sleep briefly, bounded generously: the model answers on
 /// its own thread.
-fn timing() -> Timing {
+pub(super) fn timing() -> Timing {
     let d = Duration::from_micros(20);
     Timing {
         vc: VcTiming {
@@ -50,11 +50,13 @@ fn timing() -> Timing {
     }
 }
 
-fn model(flavor: Flavor) -> IavfSim {
+pub(super) fn model(flavor: Flavor) -> IavfSim {
     Iavf::start(ModelConfig::new(flavor, None), &Iommu::new())
 }
 
-fn port(dev: &IavfSim) -> IavfPort<IavfBar> {
+/// The port's configuration for `dev`: 128-descriptor rings, no
+/// hugepages, [`timing`].
+pub(super) fn config(dev: &IavfSim) -> IavfConfig {
     let id = dev.with(|m, _| m.config().flavor.device_id());
     let row = *crate::pci::lookup(crate::pci::INTEL, id).expect("an iavf id");
     let mut c = IavfConfig::for_device(PortId(6), "iavf-model", row, dev.iommu().mapper());
@@ -62,17 +64,21 @@ fn port(dev: &IavfSim) -> IavfPort<IavfBar> {
     c.tx_ring = 128;
     c.backing = MemoryBacking::NoHuge;
     c.timing = timing();
-    IavfPort::new(dev.bar(), c).expect("bring-up against the model")
+    c
 }
 
-fn pool(dev: &IavfSim, n: u32) -> Pool {
+fn port(dev: &IavfSim) -> IavfPort<IavfBar> {
+    IavfPort::new(dev.bar(), config(dev)).expect("bring-up against the model")
+}
+
+pub(super) fn pool(dev: &IavfSim, n: u32) -> Pool {
     let mut c = PoolConfig::new("iavf-model", n).with_backing(MemoryBacking::NoHuge);
     c.cache_size = 32;
     c.dma = Some(dev.iommu().mapper());
     Pool::new(&c).unwrap()
 }
 
-fn frame(seq: u32, len: usize) -> Vec<u8> {
+pub(super) fn frame(seq: u32, len: usize) -> Vec<u8> {
     let mut f: Vec<u8> = (0..len).map(|i| (seq as usize * 5 + i) as u8).collect();
     // A unicast destination and an EtherType the model does not parse.
     f[0] = 0x02;
@@ -81,7 +87,7 @@ fn frame(seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
-fn wait_link(port: &mut IavfPort<IavfBar>) {
+pub(super) fn wait_link(port: &mut IavfPort<IavfBar>) {
     let end = Instant::now() + PATIENCE;
     while !port.link().up {
         port.service().unwrap();
@@ -90,7 +96,7 @@ fn wait_link(port: &mut IavfPort<IavfBar>) {
     }
 }
 
-fn rx_frames(
+pub(super) fn rx_frames(
     dev: &IavfSim,
     rx: &mut IavfRx<IavfBar>,
     cache: &mut PoolCache,
@@ -121,7 +127,13 @@ fn rx_frames(
     }
 }
 
-fn tx_frames(dev: &IavfSim, tx: &mut IavfTx<IavfBar>, cache: &mut PoolCache, first: u32, n: u32) {
+pub(super) fn tx_frames(
+    dev: &IavfSim,
+    tx: &mut IavfTx<IavfBar>,
+    cache: &mut PoolCache,
+    first: u32,
+    n: u32,
+) {
     let end = Instant::now() + PATIENCE;
     let mut b = Burst::new();
     let (mut seq, mut wire) = (first, Vec::new());

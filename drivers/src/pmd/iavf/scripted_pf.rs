@@ -390,9 +390,6 @@ impl ScriptedPf {
         let ok = |d: Vec<u8>| Some((0, d));
         match Op::from_u32(op)? {
             Op::Version => {
-                if s.rstat == VFR_COMPLETED {
-                    s.rstat = VFR_VFACTIVE;
-                }
                 let (a, b) = s.version;
                 let mut d = a.to_le_bytes().to_vec();
                 d.extend(b.to_le_bytes());
@@ -511,10 +508,16 @@ impl RegisterSpace for ScriptedPf {
             if s.resetting {
                 match s.reset_reads {
                     Some(0) => {
+                        // COMPLETED, then VFACTIVE at once: the PF ends its
+                        // side of the reset without waiting for the VF,
+                        // which polls for VFACTIVE before it touches its
+                        // admin queue again (B.7; the iavf model does the
+                        // same, after the Linux VF's lab run).
                         s.resetting = false;
-                        s.rstat = VFR_COMPLETED;
+                        s.rstat = VFR_VFACTIVE;
                         s.arq_head = 0;
                         s.atq_head = 0;
+                        return VFR_COMPLETED;
                     }
                     Some(n) => s.reset_reads = Some(n - 1),
                     None => {}
