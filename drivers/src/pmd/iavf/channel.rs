@@ -133,9 +133,9 @@ impl VfChannel {
 
     /// Send a message that has no reply (RESET_VF, B.4.1). A PF can act
     /// on RESET_VF before the VF has seen ATQH move past it: the reset
-    /// clears the VF's admin queue registers (B.7), and the send looks
-    /// unconsumed. An admin queue gone down meanwhile means the VF is
-    /// being reset, which is what was asked: not an error.
+    /// disables and clears the VF's admin queue (B.7, B.3.2 "liveness"),
+    /// and the send looks refused or unconsumed. An admin queue down means
+    /// the VF is being reset, which is what was asked: not an error.
     pub fn send_only<R: RegisterSpace + ?Sized>(
         &mut self,
         regs: &R,
@@ -143,7 +143,9 @@ impl VfChannel {
         payload: &[u8],
     ) -> Result<(), VcError> {
         match self.aq.send(regs, op as u32, payload) {
-            Err(AqError::Timeout { .. }) if self.aq.alive(regs).is_err() => Ok(()),
+            Err(AqError::Timeout { .. } | AqError::NotAlive(_)) if self.aq.alive(regs).is_err() => {
+                Ok(())
+            }
             r => Ok(r?),
         }
     }
