@@ -19,8 +19,9 @@
 //! Tested against a scripted PF (`scripted_pf.rs`, tests only) that
 //! answers the admin queue with canned virtchnl replies and moves frames
 //! through the rings the way B.5 describes (`tests.rs`), and against the
-//! iavf device model, `crate::sim::iavf` (`model_tests.rs`, and its
-//! faults in `fault_tests.rs`).
+//! iavf device model, `crate::sim::iavf` (`model_tests.rs`, its faults
+//! in `fault_tests.rs`, property tests over ring lengths, bursts, wrap
+//! points and frame lengths in `prop_tests.rs`).
 
 pub mod adminq;
 pub mod channel;
@@ -33,6 +34,8 @@ pub mod link;
 #[cfg(test)]
 mod model_tests;
 mod open;
+#[cfg(test)]
+mod prop_tests;
 pub mod queue;
 pub mod regs;
 pub mod reset;
