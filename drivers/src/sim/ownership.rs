@@ -114,22 +114,24 @@ pub struct Ownership {
     disabling: HashMap<QueueTag, ()>,
     /// Bus mastering of each device (for the unmap check).
     bus_master: HashMap<u32, bool>,
+    /// The longest range ever in `owned`, and in `elements`: an entry
+    /// overlapping `start..` starts at or after `start - longest`, so a
+    /// lookup walks back only that far (a few entries, not every buffer
+    /// of a megabyte), and still finds every overlap.
+    longest_owned: u64,
+    longest_element: u64,
 }
-
-/// Largest range looked back over when searching overlaps (a buffer or a
-/// ring is never larger).
-const MAX_RANGE: u64 = 1 << 20;
 
 impl Ownership {
     fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = (&u64, &Owned)> {
         self.owned
-            .range(start.saturating_sub(MAX_RANGE)..end)
+            .range(start.saturating_sub(self.longest_owned)..end)
             .filter(move |(s, o)| **s < end && o.end > start)
     }
 
     fn in_pool(&self, start: u64, end: u64) -> bool {
         self.elements
-            .range(start.saturating_sub(MAX_RANGE)..end)
+            .range(start.saturating_sub(self.longest_element)..end)
             .any(|(s, e)| *s < end && e.end > start && e.in_pool)
     }
 
@@ -172,6 +174,7 @@ impl Ownership {
         if let Some(old) = self.by_slot.remove(&(queue, slot)) {
             self.owned.remove(&old);
         }
+        self.longest_owned = self.longest_owned.max(end - iova);
         self.owned.insert(
             iova,
             Owned {
@@ -196,6 +199,7 @@ impl Ownership {
     /// The queue's ring is the device's from now on.
     pub fn take_ring(&mut self, queue: QueueTag, iova: u64, len: u64, rules: &'static DmaRules) {
         self.release_ring(queue);
+        self.longest_owned = self.longest_owned.max(len.max(1));
         self.owned.insert(
             iova,
             Owned {
@@ -298,7 +302,7 @@ impl Ownership {
             let mut hits = Vec::new();
             for (s, o) in self
                 .owned
-                .range_mut(iova.saturating_sub(MAX_RANGE)..end)
+                .range_mut(iova.saturating_sub(self.longest_owned)..end)
                 .filter(|(s, o)| **s < end && o.end > iova && !o.revoked)
             {
                 o.revoked = true;
@@ -328,6 +332,7 @@ impl Ownership {
                 v.record(rule, detail);
             }
         }
+        self.longest_element = self.longest_element.max(end - iova);
         self.elements.insert(
             iova,
             Element {
