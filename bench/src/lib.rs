@@ -1,6 +1,8 @@
 //! Shared helpers of the benchmark binaries (`src/bin/`).
 #![forbid(unsafe_code)]
 
+pub mod latency;
+
 use config::cpu_list::parse_cpu_list;
 use config::cpus::{allowed_cpus, check_requested};
 use drivers::cpu::CpuId;
