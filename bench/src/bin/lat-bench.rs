@@ -230,7 +230,7 @@ fn main() -> ExitCode {
     let mut nombuf = 0;
     let mut run_one = |rig: &mut Rig, load: Load, burst: usize, pps: Option<u64>, p: Plan| {
         hist.reset();
-        let o = traffic::run(rig, &p, &mut hist);
+        let o = traffic::run(rig, &p, &mut hist).map_err(|e| format!("load {load}: {e}"))?;
         let line = LoadLine {
             load,
             burst,
@@ -246,23 +246,27 @@ fn main() -> ExitCode {
         println!("{line}");
         total = total.plus(&o.tally);
         nombuf += o.src_nombuf;
-        o
+        Ok::<_, String>(o)
     };
+    let mut failure = None;
     let max_pps = match a.max_mpps {
         Some(m) => m * 1e6,
-        None => {
-            let o = run_one(
-                &mut rig,
-                Load::Max,
-                a.burst,
-                None,
-                plan(None, a.burst, 0.0, a.max_duration),
-            );
-            o.tally.received as f64 / o.secs
-        }
+        None => match run_one(
+            &mut rig,
+            Load::Max,
+            a.burst,
+            None,
+            plan(None, a.burst, 0.0, a.max_duration),
+        ) {
+            Ok(o) => o.tally.received as f64 / o.secs,
+            Err(e) => {
+                failure = Some(e);
+                0.0
+            }
+        },
     };
     let mut cases = 0;
-    if max_pps.is_finite() && max_pps >= 1.0 {
+    if failure.is_none() && max_pps.is_finite() && max_pps >= 1.0 {
         let runs = a
             .loads
             .0
@@ -271,16 +275,19 @@ fn main() -> ExitCode {
             .chain(a.single_loads.0.iter().map(|&l| (l, 1)));
         for (load, burst) in runs {
             let pps = rate_at(max_pps, load);
-            run_one(
+            if let Err(e) = run_one(
                 &mut rig,
                 Load::Percent(load),
                 burst,
                 Some(pps),
                 plan(Some(pps), burst, a.warmup, a.duration),
-            );
+            ) {
+                failure = Some(e);
+                break;
+            }
             cases += 1;
         }
-    } else {
+    } else if failure.is_none() {
         eprintln!("lat-bench: nothing reached the sink in the maximum's run: no load to offer");
     }
     // The ports' own counters must say what the tally says.
@@ -306,11 +313,12 @@ fn main() -> ExitCode {
         hz,
     };
     println!("{summary}");
-    if let Ok(m) = total.missing() {
-        if m.total() > 0 {
-            eprintln!("lat-bench: packets lost: {m}");
-        }
-    } else if let Err(e) = total.missing() {
+    match total.missing() {
+        Ok(m) if m.total() > 0 => eprintln!("lat-bench: packets lost: {m}"),
+        Ok(_) => {}
+        Err(e) => eprintln!("lat-bench: {e}"),
+    }
+    if let Some(e) = &failure {
         eprintln!("lat-bench: {e}");
     }
     if !audit.clean() {
@@ -326,7 +334,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(3);
     }
-    if summary.clean() && counters_agree && cases > 0 {
+    if summary.clean() && counters_agree && cases > 0 && failure.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -13,7 +13,7 @@
 //! burst the sink does not poll: that wait (a fraction of a microsecond
 //! at burst 32) is in the figure too.
 
-use super::pacing::{Pacer, Schedule};
+use super::pacing::{Pacer, PacingError, Schedule};
 use super::rig::{Ends, Rig};
 use super::tally::Tally;
 use drivers::burst::{Burst, MAX_BURST};
@@ -94,8 +94,9 @@ impl Recorder<'_> {
 }
 
 /// Runs `plan` on `rig`: delays of packets stamped after the warm-up go
-/// into `hist` (in TSC cycles); counts cover the whole run.
-pub fn run(rig: &mut Rig, plan: &Plan, hist: &mut Histogram<u64>) -> Outcome {
+/// into `hist` (in TSC cycles); counts cover the whole run. An error if
+/// the rate cannot be scheduled.
+pub fn run(rig: &mut Rig, plan: &Plan, hist: &mut Histogram<u64>) -> Result<Outcome, PacingError> {
     let burst_size = plan.burst.clamp(1, MAX_BURST);
     let (ends, counters) = rig.ends_and_counters();
     let fwd_before = counters.snapshot();
@@ -111,10 +112,15 @@ pub fn run(rig: &mut Rig, plan: &Plan, hist: &mut Histogram<u64>) -> Outcome {
     let start = rdtsc();
     let record_from = start.wrapping_add(plan.warmup_cycles);
     let end = start.wrapping_add(plan.run_cycles);
-    let mut pacer = plan
-        .pps
-        .and_then(|pps| Schedule::new(start, plan.hz, pps, burst_size as u64).ok())
-        .map(Pacer::new);
+    let mut pacer = match plan.pps {
+        Some(pps) => Some(Pacer::new(Schedule::new(
+            start,
+            plan.hz,
+            pps,
+            burst_size as u64,
+        )?)),
+        None => None,
+    };
     loop {
         let now = rdtsc();
         if now >= end {
@@ -163,7 +169,7 @@ pub fn run(rig: &mut Rig, plan: &Plan, hist: &mut Histogram<u64>) -> Outcome {
     }
     rec.flush();
     let fwd = counters.snapshot().since(&fwd_before);
-    Outcome {
+    Ok(Outcome {
         tally: Tally {
             offered,
             refused_at_source: refused,
@@ -176,7 +182,7 @@ pub fn run(rig: &mut Rig, plan: &Plan, hist: &mut Histogram<u64>) -> Outcome {
         secs: stopped.wrapping_sub(start) as f64 / plan.hz as f64,
         src_nombuf: nombuf,
         fwd_busy: fwd.busy_ratio(),
-    }
+    })
 }
 
 /// One poll of the sink: every packet received has its delay recorded
@@ -256,7 +262,8 @@ mod tests {
                     hz,
                 },
                 &mut hist,
-            );
+            )
+            .unwrap();
             let t = o.tally;
             assert!(t.offered > 0, "{t:?}");
             assert_eq!(t.lost(), Some(0), "{t:?}");
