@@ -539,14 +539,23 @@ impl PoolCache {
     /// has no room for them.
     #[inline]
     pub fn alloc_bulk<const N: usize>(&mut self, out: &mut ArrayVec<Mbuf, N>, n: usize) -> bool {
-        let len = out.len();
-        if !self.take(out.as_mut_ptr(), len, N, n) {
+        if n > out.remaining_capacity() {
             return false;
         }
-        // SAFETY: `take` wrote `n` buffers after `out`'s `len` items.
-        unsafe { out.set_len(len + n) };
-        for m in &mut out[len..] {
+        if self.stack.len() < n && !self.refill(n) {
+            return false;
+        }
+        let from = self.stack.len() - n;
+        // Told before the loop, so the loop is the same with or without
+        // the `sim` feature (a branch in it cost a cycle per packet).
+        if watched() {
+            handoff_all(self.stack[from..].iter(), self.pool.shared.id, false);
+        }
+        for mut m in self.stack.drain(from..) {
             m.reset();
+            // SAFETY: `n <= out.remaining_capacity()` was checked above and
+            // exactly `n` buffers are drained.
+            unsafe { out.push_unchecked(m) };
         }
         true
     }
@@ -627,12 +636,51 @@ impl PoolCache {
     /// Give back every buffer in `bufs` (leaving it empty).
     #[inline]
     pub fn free_bulk<const N: usize>(&mut self, bufs: &mut ArrayVec<Mbuf, N>) {
-        let n = bufs.len();
-        // SAFETY: `bufs` gives up its `n` buffers: its length is zeroed
-        // before `give` reads them, so each has one owner at every step.
-        unsafe {
-            bufs.set_len(0);
-            self.give(bufs.as_ptr(), n);
+        let id = self.pool.shared.id;
+        let stack = &mut *self.stack;
+        if bufs.len() <= stack.remaining_capacity() {
+            // The stack's length stays in a local, written back once: pushed
+            // one by one, it went through memory for every buffer (the call
+            // in the foreign-buffer branch makes the compiler reload it), a
+            // store-to-load chain that made bulk 32 cost more per buffer
+            // than bulk 8.
+            let n = bufs.len();
+            let mut len = stack.len();
+            let top = stack.as_mut_ptr();
+            let from = bufs.as_ptr();
+            // SAFETY: `bufs` gives up its `n` buffers (its length is zeroed
+            // before they are read, so each has exactly one owner at every
+            // step: either `bufs`' slot, now forgotten, or the stack/drop).
+            // The stack had room for all `n` (checked above), so `top + len`
+            // stays inside its buffer; `set_len` then covers exactly the
+            // buffers written. If a foreign buffer's drop panicked, the
+            // buffers written past the old length would only be leaked.
+            // Told before the loop, as in `alloc_bulk`.
+            if watched() {
+                handoff_all(bufs.iter(), id, true);
+            }
+            unsafe {
+                bufs.set_len(0);
+                for i in 0..n {
+                    let m = from.add(i).read();
+                    if m.pool_id() == id {
+                        top.add(len).write(m);
+                        len += 1;
+                    } else {
+                        drop(m); // goes home through the registry
+                    }
+                }
+                stack.set_len(len);
+            }
+        } else {
+            // Cannot happen with bursts of at most MAX_BURST (the stack keeps
+            // that much room), but stay correct for any caller.
+            for m in bufs.drain(..) {
+                self.free(m);
+            }
+        }
+        if self.stack.len() >= self.flush_at {
+            self.spill();
         }
     }
 
@@ -666,42 +714,53 @@ impl PoolCache {
             handoff_all(bufs.iter(), self.pool.shared.id, true);
         }
         let (home, home_len) = (self.home_start, self.home_len);
-        // One pass over the addresses with no branch (it vectorises), then
-        // one copy when all are ours, the usual case.
-        let foreign = bufs.iter().fold(false, |acc, m| {
-            acc | (m.header_addr().wrapping_sub(home) >= home_len)
-        });
-        let stack = &mut *self.stack;
-        if !foreign && self.size == 0 && stack.is_empty() {
-            // No cache: straight to the shared ring (see `take`).
+        if self.size == 0 && self.stack.is_empty() {
+            // No cache: straight to the shared ring (see `take`) when all
+            // are ours, told in one pass with no branch.
+            let foreign = bufs.iter().fold(false, |acc, m| {
+                acc | (m.header_addr().wrapping_sub(home) >= home_len)
+            });
             // SAFETY: the caller gives the buffers up; on success the ring
             // owns them and nothing here touches them again.
-            if unsafe { self.pool.shared.free.enqueue_bulk_from(src, n) } {
+            if !foreign && unsafe { self.pool.shared.free.enqueue_bulk_from(src, n) } {
                 return;
             }
         }
-        if !foreign && n <= stack.remaining_capacity() {
-            // SAFETY: the stack has room for `n` after its items (checked);
-            // its length then covers exactly the buffers written.
+        let stack = &mut *self.stack;
+        if n <= stack.remaining_capacity() {
+            // The stack's length stays in a local, written back once: pushed
+            // one by one, it went through memory for every buffer (the call
+            // in the foreign-buffer branch makes the compiler reload it), a
+            // store-to-load chain that made bulk 32 cost more per buffer
+            // than bulk 8. One branch per buffer, always taken the same way:
+            // a branch-free check of all addresses followed by one copy
+            // was no faster at bulks of 1 to 8 (pool-bench, A/B).
+            let mut len = stack.len();
+            let top = stack.as_mut_ptr();
+            // SAFETY: each buffer at `src` is read once, so has one owner
+            // (the stack or its drop). The stack had room for all `n`
+            // (checked above), so `top + len` stays inside its buffer;
+            // `set_len` then covers exactly the buffers written. If a
+            // foreign buffer's drop panicked, the buffers written past the
+            // old length would only be leaked.
             unsafe {
-                let len = stack.len();
-                copy_bufs(src, stack.as_mut_ptr().add(len), n);
-                stack.set_len(len + n);
+                for i in 0..n {
+                    let m = src.add(i).read();
+                    if m.header_addr().wrapping_sub(home) < home_len {
+                        top.add(len).write(m);
+                        len += 1;
+                    } else {
+                        drop(m); // goes home through the registry
+                    }
+                }
+                stack.set_len(len);
             }
         } else {
+            // Cannot happen with bursts of at most MAX_BURST (the stack keeps
+            // that much room), but stay correct for any caller.
             for i in 0..n {
                 // SAFETY: each buffer is read once and so has one owner.
-                let m = unsafe { src.add(i).read() };
-                if m.header_addr().wrapping_sub(home) < home_len {
-                    if let Err(e) = self.stack.try_push(m) {
-                        // Full (only with more than MAX_BURST at once):
-                        // make room, then it fits.
-                        self.spill();
-                        self.stack.push(e.element());
-                    }
-                } else {
-                    drop(m); // goes home through the registry
-                }
+                self.free(unsafe { src.add(i).read() });
             }
         }
         if self.stack.len() >= self.flush_at {
