@@ -604,7 +604,11 @@ impl PoolCache {
             // SAFETY: see above; the source is the stack's top `n`
             // buffers, whose length is then cut to `from`.
             unsafe {
-                copy_bufs(self.stack.as_ptr().add(from), to, n);
+                if n >= BIG_BULK {
+                    std::ptr::copy_nonoverlapping(self.stack.as_ptr().add(from), to, n);
+                } else {
+                    copy_bufs(self.stack.as_ptr().add(from), to, n);
+                }
                 self.stack.set_len(from);
             }
         }
@@ -727,6 +731,25 @@ impl PoolCache {
             }
         }
         let stack = &mut *self.stack;
+        if n >= BIG_BULK && n <= stack.remaining_capacity() {
+            let foreign = bufs.iter().fold(false, |acc, m| {
+                acc | (m.header_addr().wrapping_sub(home) >= home_len)
+            });
+            if !foreign {
+                // SAFETY: the stack has room for `n` after its items
+                // (checked); its length then covers exactly the buffers
+                // copied, which the caller gave up.
+                unsafe {
+                    let len = stack.len();
+                    std::ptr::copy_nonoverlapping(src, stack.as_mut_ptr().add(len), n);
+                    stack.set_len(len + n);
+                }
+                if self.stack.len() >= self.flush_at {
+                    self.spill();
+                }
+                return;
+            }
+        }
         if n <= stack.remaining_capacity() {
             // The stack's length stays in a local, written back once: pushed
             // one by one, it went through memory for every buffer (the call
@@ -808,6 +831,11 @@ impl Drop for PoolCache {
         // dropped by the ArrayVec and so returned through the registry.
     }
 }
+
+/// From this many buffers on, a bulk get or put copies with `memcpy` (its
+/// call is then paid back; under it, `copy_bufs` and a branch per buffer
+/// cost less).
+const BIG_BULK: usize = 16;
 
 /// Copy `n` buffer pointers from `src` to `dst`, four per step. Not
 /// `copy_nonoverlapping`: with a run-time `n` that is a call to `memcpy`,
