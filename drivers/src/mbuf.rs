@@ -152,6 +152,13 @@ impl Mbuf {
         unsafe { self.0.as_mut() }
     }
 
+    /// The header's address, for a pool to tell whether its memory holds
+    /// this buffer without reading the header.
+    #[inline(always)]
+    pub(crate) fn header_addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
     /// Pointer to the start of the headroom.
     #[inline(always)]
     fn buf_ptr(&self) -> *mut u8 {

@@ -198,6 +198,53 @@ impl<T> Ring<T> {
         true
     }
 
+    /// Move exactly `n` items into `dst[0..n]`, or none if the ring holds
+    /// fewer (any number of consumers). For pools, whose callers keep
+    /// buffers in containers of another type.
+    ///
+    /// # Safety
+    /// `dst` is valid for writing `n` items; when this returns true the
+    /// caller owns the `n` items written there.
+    #[inline(always)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn dequeue_bulk_to(&self, dst: *mut T, n: usize) -> bool {
+        let Some((start, n)) = self.reserve(&self.cons, n, true, Sync::Multi) else {
+            return n == 0;
+        };
+        let (a, b) = self.spans(start, n);
+        // SAFETY: reserved and initialised (as in `dequeue_into`); `dst` is
+        // writable for all `n` (this function's contract).
+        unsafe {
+            take_span(a, dst);
+            take_span(b, dst.add(a.len()));
+        }
+        self.publish(&self.cons, start, n, Sync::Multi);
+        true
+    }
+
+    /// Move the `n` items at `src` into the ring, all or none (any number
+    /// of producers).
+    ///
+    /// # Safety
+    /// `src` holds `n` initialised items; when this returns true the ring
+    /// owns them and the caller must forget them (not drop or use them).
+    #[inline(always)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn enqueue_bulk_from(&self, src: *const T, n: usize) -> bool {
+        let Some((start, n)) = self.reserve(&self.prod, n, true, Sync::Multi) else {
+            return n == 0;
+        };
+        let (a, b) = self.spans(start, n);
+        // SAFETY: reserved and empty (as in `move_in`); `src` holds `n`
+        // items the caller gives up (this function's contract).
+        unsafe {
+            put_span(a, src);
+            put_span(b, src.add(a.len()));
+        }
+        self.publish(&self.prod, start, n, Sync::Multi);
+        true
+    }
+
     /// Split into a single-producer and a single-consumer handle, each usable
     /// from one thread at a time (they are `Send` but not `Sync`). The ring
     /// is taken by value and the handles give no `&Ring` out, so nothing can

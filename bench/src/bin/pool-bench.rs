@@ -31,7 +31,7 @@ use clap::Parser;
 use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz, CpuId, CpuSet};
 use drivers::mbuf::Mbuf;
 use drivers::memory::MemoryBacking;
-use drivers::pool::{Pool, PoolConfig};
+use drivers::pool::{Pool, PoolCache, PoolConfig, RawBuf};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -94,20 +94,76 @@ fn arrive(count: &AtomicU32, n: u32) {
     }
 }
 
-/// One core's loop, with `N`-buffer groups (N = the bulk size): get n_keep
-/// buffers `bulk` at a time into the groups, then put each group back.
+/// Which pair of calls a case times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `alloc_bulk` / `free_bulk`: each header reset on alloc, its home
+    /// pool read on free (DPDK's rte_pktmbuf_alloc_bulk / free_bulk).
+    Mbuf,
+    /// `get_bulk` / `put_bulk`: buffers untouched (DPDK's
+    /// rte_mempool_get_bulk / put_bulk).
+    Raw,
+}
+
+impl Api {
+    /// The `impl=` name in the output.
+    fn name(self) -> &'static str {
+        match self {
+            Api::Mbuf => "ours",
+            Api::Raw => "ours_raw",
+        }
+    }
+}
+
+/// One core's loop for `api`, with `N`-buffer groups (N = the bulk size).
 fn core_loop<const N: usize>(
+    api: Api,
     pool: Pool,
     cpu: CpuId,
     barrier: &AtomicU32,
     cores: u32,
     cycles_budget: u64,
 ) -> Result<CoreResult, String> {
+    match api {
+        Api::Mbuf => timed_loop::<N, Mbuf>(
+            pool,
+            cpu,
+            barrier,
+            cores,
+            cycles_budget,
+            |c, g, n| c.alloc_bulk(g, n),
+            |c, g| c.free_bulk(g),
+        ),
+        Api::Raw => timed_loop::<N, RawBuf>(
+            pool,
+            cpu,
+            barrier,
+            cores,
+            cycles_budget,
+            |c, g, n| c.get_bulk(g, n),
+            |c, g| c.put_bulk(g),
+        ),
+    }
+}
+
+/// Get n_keep buffers `bulk` at a time into the groups, then put each
+/// group back, until the budget is spent. Out of line: one function per
+/// case, as each case's loop was before there were two APIs.
+#[inline(never)]
+fn timed_loop<const N: usize, B>(
+    pool: Pool,
+    cpu: CpuId,
+    barrier: &AtomicU32,
+    cores: u32,
+    cycles_budget: u64,
+    get: impl Fn(&mut PoolCache, &mut ArrayVec<B, N>, usize) -> bool,
+    put: impl Fn(&mut PoolCache, &mut ArrayVec<B, N>),
+) -> Result<CoreResult, String> {
     pin_current_thread(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
     let mut cache = pool.cache();
     // Like DPDK's constant_n=0: the bulk size is a run-time value.
     let bulk = black_box(N);
-    let mut groups: Vec<ArrayVec<Mbuf, N>> = (0..N_KEEP / N).map(|_| ArrayVec::new()).collect();
+    let mut groups: Vec<ArrayVec<B, N>> = (0..N_KEEP / N).map(|_| ArrayVec::new()).collect();
     arrive(barrier, cores);
     let start = rdtsc();
     let mut objects = 0u64;
@@ -115,10 +171,10 @@ fn core_loop<const N: usize>(
     let end = loop {
         for _ in 0..N_BETWEEN_CHECKS / N_KEEP as u64 {
             for g in groups.iter_mut() {
-                failed |= !cache.alloc_bulk(g, bulk);
+                failed |= !get(&mut cache, g, bulk);
             }
             for g in groups.iter_mut() {
-                cache.free_bulk(g);
+                put(&mut cache, g);
             }
         }
         objects += N_BETWEEN_CHECKS;
@@ -129,7 +185,7 @@ fn core_loop<const N: usize>(
     };
     if failed {
         return Err(format!(
-            "alloc_bulk of {bulk} failed on CPU {cpu} (pool of {POOL_SIZE}, {} in its ring)",
+            "getting {bulk} failed on CPU {cpu} (pool of {POOL_SIZE}, {} in its ring)",
             pool.available()
         ));
     }
@@ -142,6 +198,7 @@ fn core_loop<const N: usize>(
 
 /// Runs one case on `cpus` (one thread per CPU, all on `pool`).
 fn run_case(
+    api: Api,
     pool: &Pool,
     cpus: &[CpuId],
     bulk: usize,
@@ -156,10 +213,10 @@ fn run_case(
                 let pool = pool.clone();
                 let barrier = &barrier;
                 s.spawn(move || match bulk {
-                    1 => core_loop::<1>(pool, cpu, barrier, cores, cycles_budget),
-                    4 => core_loop::<4>(pool, cpu, barrier, cores, cycles_budget),
-                    8 => core_loop::<8>(pool, cpu, barrier, cores, cycles_budget),
-                    32 => core_loop::<32>(pool, cpu, barrier, cores, cycles_budget),
+                    1 => core_loop::<1>(api, pool, cpu, barrier, cores, cycles_budget),
+                    4 => core_loop::<4>(api, pool, cpu, barrier, cores, cycles_budget),
+                    8 => core_loop::<8>(api, pool, cpu, barrier, cores, cycles_budget),
+                    32 => core_loop::<32>(api, pool, cpu, barrier, cores, cycles_budget),
                     _ => Err(format!("unsupported bulk size {bulk}")),
                 })
             })
@@ -228,8 +285,11 @@ fn main() -> ExitCode {
         }
         for set in &core_sets {
             let cores = set.len();
-            for bulk in BULKS {
-                let results = match run_case(&pool, set, bulk, cycles_budget) {
+            for (bulk, api) in BULKS
+                .into_iter()
+                .flat_map(|b| [(b, Api::Mbuf), (b, Api::Raw)])
+            {
+                let results = match run_case(api, &pool, set, bulk, cycles_budget) {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("pool-bench: {e}");
@@ -245,8 +305,9 @@ fn main() -> ExitCode {
                     .sum();
                 let cycles_per_obj = cores as f64 / rate;
                 println!(
-                    "pool impl=ours cache={cache_size} cores={cores} bulk={bulk} n_keep={N_KEEP} \
+                    "pool impl={} cache={cache_size} cores={cores} bulk={bulk} n_keep={N_KEEP} \
                      mops={:.1} cycles_per_obj={cycles_per_obj:.2} ns_per_obj={:.3}",
+                    api.name(),
                     rate * hz as f64 / 1e6,
                     cycles_per_obj * 1e9 / hz as f64,
                 );
