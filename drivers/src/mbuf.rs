@@ -111,6 +111,36 @@ pub(crate) struct MbufHeader {
 
 const _: () = assert!(std::mem::size_of::<MbufHeader>() == HEADER_SIZE);
 
+/// Offset of the four u16 fields [`Mbuf::reset_received`] writes at once.
+const RX_QUAD_OFFSET: usize = std::mem::offset_of!(MbufHeader, pool);
+const _: () = assert!(
+    RX_QUAD_OFFSET.is_multiple_of(8)
+        && std::mem::offset_of!(MbufHeader, port) == RX_QUAD_OFFSET + 2
+        && std::mem::offset_of!(MbufHeader, data_off) == RX_QUAD_OFFSET + 4
+        && std::mem::offset_of!(MbufHeader, data_len) == RX_QUAD_OFFSET + 6
+);
+
+/// Pool id, port, data offset and data length of a received buffer, as
+/// the 8 bytes they take in the header (see [`Mbuf::reset_received`]):
+/// built once per burst, stored with one instruction per buffer (written
+/// as four fields, or as an array of four, the compiler kept four 2-byte
+/// stores).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RxQuad(u64);
+
+impl RxQuad {
+    /// The word for these four fields, in the header's byte order.
+    #[inline(always)]
+    pub(crate) fn new(pool: PoolId, port: PortId, data_off: u16, len: u16) -> RxQuad {
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&pool.0.to_ne_bytes());
+        b[2..4].copy_from_slice(&port.0.to_ne_bytes());
+        b[4..6].copy_from_slice(&data_off.to_ne_bytes());
+        b[6..8].copy_from_slice(&len.to_ne_bytes());
+        RxQuad(u64::from_ne_bytes(b))
+    }
+}
+
 /// One packet buffer, owned.
 pub struct Mbuf(NonNull<MbufHeader>);
 
@@ -170,6 +200,33 @@ impl Mbuf {
         h.rss_hash = 0;
         h.vlan_tci = 0;
         h.port = PortId(u16::MAX);
+    }
+
+    /// Reset the metadata to a fresh buffer that holds `len` bytes received
+    /// on `port`, as [`RxQuad`] gives them: what `reset`, `set_len` and
+    /// `set_port` do one after the other, as stores only. The three calls
+    /// read the header back (headroom, then data_off and buf_len for the
+    /// room check) and wrote length and port twice; here the caller has
+    /// checked `len` against the pool's data room once per burst.
+    #[inline(always)]
+    pub(crate) fn reset_received(&mut self, quad: RxQuad) {
+        let h = self.hdr_mut();
+        h.ol_flags = 0;
+        h.rss_hash = 0;
+        h.vlan_tci = 0;
+        // SAFETY: MbufHeader is repr(C) with pool, port, data_off and
+        // data_len four consecutive u16 fields at an 8-aligned offset
+        // (asserted at RX_QUAD_OFFSET), so the aligned 8-byte store lies
+        // inside the header `self` owns exclusively (`&mut self`); the
+        // pointer is derived from the whole header's.
+        unsafe {
+            self.0
+                .as_ptr()
+                .cast::<u8>()
+                .add(RX_QUAD_OFFSET)
+                .cast::<u64>()
+                .write(quad.0);
+        }
     }
 
     /// The pool this buffer belongs to.

@@ -121,20 +121,15 @@ impl RxQueue for NullRx {
     #[inline]
     fn rx_burst(&mut self, cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
         let n = max.min(out.remaining_capacity());
-        let start = out.len();
         if n == 0 {
             return 0;
         }
-        if !cache.alloc_bulk(out, n) {
+        // packet_size is at most the data room (checked when the port is
+        // built by the application); if it were not, the buffers would
+        // just stay empty.
+        if !cache.alloc_bulk_received(out, n, self.packet_size as usize, self.port) {
             QueueCounters::add(&self.counters.dropped, n as u64);
             return 0;
-        }
-        for m in &mut out[start..] {
-            // Cannot fail: packet_size is at most the data room (checked
-            // when the port is built by the application), and if it were
-            // not, the buffer would just stay empty.
-            let _ = m.set_len(self.packet_size as usize);
-            m.set_port(self.port);
         }
         QueueCounters::add(&self.counters.packets, n as u64);
         QueueCounters::add(&self.counters.bytes, n as u64 * self.packet_size as u64);
@@ -152,10 +147,9 @@ impl TxQueue for NullTx {
     #[inline]
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
         let n = pkts.len();
-        let bytes: usize = pkts.iter().map(|m| m.len()).sum();
-        cache.free_bulk(pkts);
+        let bytes = cache.free_bulk_counted(pkts);
         QueueCounters::add(&self.counters.packets, n as u64);
-        QueueCounters::add(&self.counters.bytes, bytes as u64);
+        QueueCounters::add(&self.counters.bytes, bytes);
         n
     }
 }
