@@ -157,6 +157,7 @@ impl TxQueue for NullTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mbuf::OlFlags;
     use crate::memory::MemoryBacking;
     use crate::pool::{Pool, PoolConfig};
 
@@ -195,5 +196,53 @@ mod tests {
         assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 32), 0);
         assert_eq!(port.stats().rx_nombuf, 32);
         assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 16), 16);
+    }
+
+    #[test]
+    fn rx_resets_what_the_last_user_left_in_a_buffer() {
+        let mut cfg = PoolConfig::new("null-reset", 8).with_backing(MemoryBacking::NoHuge);
+        cfg.cache_size = 8;
+        let pool = Pool::new(&cfg).unwrap();
+        let mut cache = pool.cache();
+        let mut port = NullPort::new(PortId(2), "n", 60);
+        let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+        let mut burst = Burst::new();
+        assert!(cache.alloc_bulk(&mut burst, 8));
+        for m in burst.iter_mut() {
+            m.set_len(100).unwrap();
+            m.prepend(10).unwrap();
+            m.set_rss_hash(0xdead_beef);
+            m.set_ol_flags(OlFlags::RX_RSS_HASH | OlFlags::RX_VLAN_STRIPPED);
+            m.set_vlan_tci(42);
+            m.set_port(PortId(7));
+        }
+        cache.free_bulk(&mut burst);
+        assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 8), 8);
+        for m in burst.iter() {
+            assert_eq!((m.len(), m.port(), m.headroom()), (60, PortId(2), 128));
+            assert_eq!(
+                (m.rss_hash(), m.ol_flags(), m.vlan_tci()),
+                (0, OlFlags::NONE, 0)
+            );
+            assert_eq!(m.pool_id(), pool.id());
+        }
+        assert_eq!(tx[0].tx_burst(&mut cache, &mut burst), 8);
+        assert_eq!(port.stats().obytes, 480);
+        drop(cache);
+        assert_eq!(pool.available(), 8);
+    }
+
+    #[test]
+    fn rx_leaves_buffers_empty_when_the_size_exceeds_the_data_room() {
+        let mut cfg = PoolConfig::new("null-big", 8).with_backing(MemoryBacking::NoHuge);
+        cfg.data_room = 100;
+        let pool = Pool::new(&cfg).unwrap();
+        let mut cache = pool.cache();
+        let mut port = NullPort::new(PortId(0), "n", 101);
+        let (mut rx, _tx) = port.queues(1, 1).unwrap();
+        let mut burst = Burst::new();
+        assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 4), 4);
+        assert!(burst.iter().all(|m| m.is_empty() && m.port() == PortId(0)));
+        cache.free_bulk(&mut burst);
     }
 }
