@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # compare-testpmd.sh -- A/B of fastpath's fwd-bench against DPDK dpdk-testpmd
-# on two in-memory null ports, one forwarding core, interleaved rounds.
+# on two in-memory ports (null, or ring ports forming a loop), one forwarding
+# core, interleaved rounds.
 #
 # Needs root (apt-get, hugepages, hugetlbfs mount). Usage:
 #   sudo scripts/compare-testpmd.sh [--quick]
 # Env knobs: ROUNDS=3 DURATION=10 WARMUP=2 BURST=32 FWD_MODE=io|mac
+#   PORTS=null|ring (ring: testpmd on --vdev net_ring0 --vdev net_ring1 with
+#   `start tx_first $TX_FIRST`, fwd-bench --ports ring --tx-first $TX_FIRST;
+#   both seed TX_FIRST bursts of BURST per port, so 2*TX_FIRST*BURST packets
+#   circulate; TX_FIRST=16 default, 1024 packets at burst 32)
 #   HUGEPAGES=512 (only ever raised)  QUICK=1 (= ROUNDS=1 DURATION=3 WARMUP=1)
 #   FWD_BENCH=/path/to/fwd-bench (default: build and use target/release/fwd-bench)
 #   TOTAL_LIMIT=3600 (seconds bound on the whole script)
 # Per-run lines:  run N dpdk|fastpath mpps=X cycles_per_pkt=Y
-# Last line:      compare mode=.. burst=.. rounds=.. dpdk_mpps=.. fastpath_mpps=..
+# Last line:      compare mode=.. ports=.. burst=.. rounds=.. dpdk_mpps=.. fastpath_mpps=..
 #                 dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=.. ratio=..
-# DPDK Mpps is the sum of both ports' Tx-pps over the measured interval;
+# DPDK Mpps is the sum of both ports' Tx-pps over the measured interval (its
+# ports' opackets: what the PMD accepted); fastpath's is what its TX queues
+# accepted over its measured window: the same count on both sides.
 # cycles/pkt is testpmd's --record-core-cycles figure (busy TSC cycles/packet).
 
 if [[ -z "${_CMP_BOUNDED:-}" ]]; then      # bound everything: re-exec under timeout
@@ -26,10 +33,13 @@ export LC_ALL=C
 if [[ -n "${QUICK:-}" && "${QUICK}" != 0 ]]; then ROUNDS=1 DURATION=3 WARMUP=1; fi
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
 BURST=${BURST:-32} FWD_MODE=${FWD_MODE:-io} HUGEPAGES=${HUGEPAGES:-512}
+PORTS=${PORTS:-null} TX_FIRST=${TX_FIRST:-16}
 case $FWD_MODE in io|mac) ;; *) echo "FWD_MODE must be io or mac" >&2; exit 2;; esac
+case $PORTS in null|ring) ;; *) echo "PORTS must be null or ring" >&2; exit 2;; esac
+[[ "$TX_FIRST" =~ ^[1-9][0-9]*$ ]] || { echo "TX_FIRST must be a positive integer" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PKGS=(dpdk-dev librte-net-null23 librte-mempool-ring23)
+PKGS=(dpdk-dev librte-net-null23 librte-net-ring23 librte-mempool-ring23)
 RUN_LIMIT=$((WARMUP + DURATION + 60))       # per-process timeout (s)
 PFX=fpcmp$$                                  # our own DPDK --file-prefix
 WORK=$(mktemp -d /tmp/compare-testpmd.XXXXXX)
@@ -96,13 +106,13 @@ run_dpdk() {
     local logf=$WORK/testpmd.log n
     rm -f "$WORK/tp.in"; mkfifo "$WORK/tp.in"
     timeout -k 5 "$RUN_LIMIT" stdbuf -oL -eL dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory \
-        --no-telemetry --file-prefix="$PFX" --vdev net_null0 --vdev net_null1 -- -i \
+        --no-telemetry --file-prefix="$PFX" --vdev "net_${PORTS}0" --vdev "net_${PORTS}1" -- -i \
         --forward-mode="$FWD_MODE" --burst="$BURST" --record-core-cycles \
         <"$WORK/tp.in" >"$logf" 2>&1 &
     TP_PID=$!
     exec {TP_FD}>"$WORK/tp.in"
     wait_log "$logf" 0 'testpmd> '
-    tp start
+    if [[ $PORTS == ring ]]; then tp "start tx_first $TX_FIRST"; else tp start; fi
     nap "$WARMUP"
     n=$(wc -l <"$logf"); tp "show port stats all"      # baseline: Tx-pps is since last show
     wait_log "$logf" "$n" 'Tx-pps:' 2
@@ -124,8 +134,11 @@ run_dpdk() {
 # run_ours: sets MPPS and CPP from fwd-bench's last stdout line
 run_ours() {
     local out=$WORK/fwd-bench.out last rc=0
-    timeout -k 5 "$RUN_LIMIT" "$FWD_BENCH" --mode "$FWD_MODE" --ports null --cores 1 --cpus 1 \
-        --burst "$BURST" --duration "$DURATION" --warmup "$WARMUP" >"$out" 2>"$WORK/fwd-bench.err" &
+    local seed=()
+    [[ $PORTS == ring ]] && seed=(--tx-first "$TX_FIRST")
+    timeout -k 5 "$RUN_LIMIT" "$FWD_BENCH" --mode "$FWD_MODE" --ports "$PORTS" --cores 1 --cpus 1 \
+        --burst "$BURST" --duration "$DURATION" --warmup "$WARMUP" "${seed[@]}" \
+        >"$out" 2>"$WORK/fwd-bench.err" &
     FB_PID=$!
     wait "$FB_PID" || rc=$?
     FB_PID=""
@@ -143,7 +156,7 @@ median() {    # median FMT V1 V2 ...
 }
 
 # ------------------------------------------------------- rounds ----
-log "mode=$FWD_MODE burst=$BURST rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s"
+log "mode=$FWD_MODE ports=$PORTS burst=$BURST rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s"
 d_mpps=() d_cpp=() f_mpps=() f_cpp=()
 for ((r = 1; r <= ROUNDS; r++)); do
     order=(dpdk fastpath); ((r % 2)) || order=(fastpath dpdk)
@@ -159,6 +172,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 dm=$(median %.3f "${d_mpps[@]}") fm=$(median %.3f "${f_mpps[@]}")
-echo "compare mode=$FWD_MODE burst=$BURST rounds=$ROUNDS dpdk_mpps=$dm fastpath_mpps=$fm" \
+echo "compare mode=$FWD_MODE ports=$PORTS burst=$BURST rounds=$ROUNDS dpdk_mpps=$dm fastpath_mpps=$fm" \
      "dpdk_cycles_per_pkt=$(median %.2f "${d_cpp[@]}") fastpath_cycles_per_pkt=$(median %.2f "${f_cpp[@]}")" \
      "ratio=$(awk -v a="$fm" -v b="$dm" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')"

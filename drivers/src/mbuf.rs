@@ -93,23 +93,65 @@ impl std::ops::BitOrAssign for OlFlags {
 pub(crate) struct MbufHeader {
     /// IOVA of the first byte after the header (the start of the headroom).
     pub(crate) buf_iova: u64,
-    pub(crate) ol_flags: u64,
     /// Index of this buffer in its pool.
     pub(crate) index: u32,
+    /// Headroom plus data room.
+    pub(crate) buf_len: u16,
+    /// Headroom the pool was configured with (restored on reset).
+    pub(crate) headroom: u16,
+    // The fields a receive resets, in this order, from RX_ZERO_OFFSET on:
+    // 16 bytes of zeros, then the quad (see `Mbuf::reset_received`).
+    pub(crate) ol_flags: u64,
     pub(crate) rss_hash: u32,
+    pub(crate) vlan_tci: u16,
+    /// Always zero (written with its neighbours).
+    pub(crate) _pad: u16,
     pub(crate) pool: PoolId,
     pub(crate) port: PortId,
     /// Offset of the first data byte from the start of the headroom.
     pub(crate) data_off: u16,
     pub(crate) data_len: u16,
-    /// Headroom plus data room.
-    pub(crate) buf_len: u16,
-    /// Headroom the pool was configured with (restored on reset).
-    pub(crate) headroom: u16,
-    pub(crate) vlan_tci: u16,
 }
 
 const _: () = assert!(std::mem::size_of::<MbufHeader>() == HEADER_SIZE);
+
+/// Offset of ol_flags, rss_hash, vlan_tci and the pad, which
+/// [`Mbuf::reset_received`] zeroes with one 16-byte store.
+const RX_ZERO_OFFSET: usize = std::mem::offset_of!(MbufHeader, ol_flags);
+/// Offset of the four u16 fields [`Mbuf::reset_received`] writes at once.
+const RX_QUAD_OFFSET: usize = std::mem::offset_of!(MbufHeader, pool);
+const _: () = assert!(
+    RX_QUAD_OFFSET.is_multiple_of(8)
+        && RX_ZERO_OFFSET.is_multiple_of(16)
+        && std::mem::offset_of!(MbufHeader, rss_hash) == RX_ZERO_OFFSET + 8
+        && std::mem::offset_of!(MbufHeader, vlan_tci) == RX_ZERO_OFFSET + 12
+        && std::mem::offset_of!(MbufHeader, _pad) == RX_ZERO_OFFSET + 14
+        && RX_QUAD_OFFSET == RX_ZERO_OFFSET + 16
+        && std::mem::offset_of!(MbufHeader, port) == RX_QUAD_OFFSET + 2
+        && std::mem::offset_of!(MbufHeader, data_off) == RX_QUAD_OFFSET + 4
+        && std::mem::offset_of!(MbufHeader, data_len) == RX_QUAD_OFFSET + 6
+);
+
+/// Pool id, port, data offset and data length of a received buffer, as
+/// the 8 bytes they take in the header (see [`Mbuf::reset_received`]):
+/// built once per burst, stored with one instruction per buffer (written
+/// as four fields, or as an array of four, the compiler kept four 2-byte
+/// stores).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RxQuad(u64);
+
+impl RxQuad {
+    /// The word for these four fields, in the header's byte order.
+    #[inline(always)]
+    pub(crate) fn new(pool: PoolId, port: PortId, data_off: u16, len: u16) -> RxQuad {
+        let mut b = [0u8; 8];
+        b[0..2].copy_from_slice(&pool.0.to_ne_bytes());
+        b[2..4].copy_from_slice(&port.0.to_ne_bytes());
+        b[4..6].copy_from_slice(&data_off.to_ne_bytes());
+        b[6..8].copy_from_slice(&len.to_ne_bytes());
+        RxQuad(u64::from_ne_bytes(b))
+    }
+}
 
 /// One packet buffer, owned.
 pub struct Mbuf(NonNull<MbufHeader>);
@@ -177,6 +219,28 @@ impl Mbuf {
         h.rss_hash = 0;
         h.vlan_tci = 0;
         h.port = PortId(u16::MAX);
+    }
+
+    /// Reset the metadata to a fresh buffer that holds `len` bytes received
+    /// on `port`, as [`RxQuad`] gives them: what `reset`, `set_len` and
+    /// `set_port` do one after the other, as stores only. The three calls
+    /// read the header back (headroom, then data_off and buf_len for the
+    /// room check) and wrote length and port twice; here the caller has
+    /// checked `len` against the pool's data room once per burst.
+    #[inline(always)]
+    pub(crate) fn reset_received(&mut self, quad: RxQuad) {
+        let base = self.0.as_ptr().cast::<u8>();
+        // SAFETY: MbufHeader is repr(C) with ol_flags, rss_hash, vlan_tci
+        // and _pad filling the 16 bytes at the 16-aligned RX_ZERO_OFFSET,
+        // then pool, port, data_off and data_len the 8 bytes after
+        // (asserted there), so both aligned stores lie inside the header
+        // `self` owns exclusively (`&mut self`), and every bit pattern is
+        // valid for those integer fields; the pointers are derived from
+        // the whole header's.
+        unsafe {
+            base.add(RX_ZERO_OFFSET).cast::<u128>().write(0);
+            base.add(RX_QUAD_OFFSET).cast::<u64>().write(quad.0);
+        }
     }
 
     /// The pool this buffer belongs to.

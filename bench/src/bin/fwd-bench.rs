@@ -48,6 +48,10 @@ struct Args {
     /// Seconds of forwarding before the measurement starts.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// Bursts seeded on every TX queue at start (testpmd's `start tx_first
+    /// N`); default: 16 with ring ports, 0 otherwise.
+    #[arg(long)]
+    tx_first: Option<usize>,
     /// Use 4 KiB pages instead of hugepages.
     #[arg(long)]
     no_huge: bool,
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         cores,
         mode: a.mode,
         burst: a.burst,
+        tx_first: a.tx_first,
         backing: if a.no_huge {
             MemoryBacking::NoHuge
         } else {

@@ -121,20 +121,15 @@ impl RxQueue for NullRx {
     #[inline]
     fn rx_burst(&mut self, cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
         let n = max.min(out.remaining_capacity());
-        let start = out.len();
         if n == 0 {
             return 0;
         }
-        if !cache.alloc_bulk(out, n) {
+        // packet_size is at most the data room (checked when the port is
+        // built by the application); if it were not, the buffers would
+        // just stay empty.
+        if !cache.alloc_bulk_received(out, n, self.packet_size as usize, self.port) {
             QueueCounters::add(&self.counters.dropped, n as u64);
             return 0;
-        }
-        for m in &mut out[start..] {
-            // Cannot fail: packet_size is at most the data room (checked
-            // when the port is built by the application), and if it were
-            // not, the buffer would just stay empty.
-            let _ = m.set_len(self.packet_size as usize);
-            m.set_port(self.port);
         }
         QueueCounters::add(&self.counters.packets, n as u64);
         QueueCounters::add(&self.counters.bytes, n as u64 * self.packet_size as u64);
@@ -152,10 +147,9 @@ impl TxQueue for NullTx {
     #[inline]
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
         let n = pkts.len();
-        let bytes: usize = pkts.iter().map(|m| m.len()).sum();
-        cache.free_bulk(pkts);
+        let bytes = cache.free_bulk_counted(pkts);
         QueueCounters::add(&self.counters.packets, n as u64);
-        QueueCounters::add(&self.counters.bytes, bytes as u64);
+        QueueCounters::add(&self.counters.bytes, bytes);
         n
     }
 }
@@ -163,6 +157,7 @@ impl TxQueue for NullTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mbuf::OlFlags;
     use crate::memory::MemoryBacking;
     use crate::pool::{Pool, PoolConfig};
 
@@ -201,5 +196,53 @@ mod tests {
         assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 32), 0);
         assert_eq!(port.stats().rx_nombuf, 32);
         assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 16), 16);
+    }
+
+    #[test]
+    fn rx_resets_what_the_last_user_left_in_a_buffer() {
+        let mut cfg = PoolConfig::new("null-reset", 8).with_backing(MemoryBacking::NoHuge);
+        cfg.cache_size = 8;
+        let pool = Pool::new(&cfg).unwrap();
+        let mut cache = pool.cache();
+        let mut port = NullPort::new(PortId(2), "n", 60);
+        let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+        let mut burst = Burst::new();
+        assert!(cache.alloc_bulk(&mut burst, 8));
+        for m in burst.iter_mut() {
+            m.set_len(100).unwrap();
+            m.prepend(10).unwrap();
+            m.set_rss_hash(0xdead_beef);
+            m.set_ol_flags(OlFlags::RX_RSS_HASH | OlFlags::RX_VLAN_STRIPPED);
+            m.set_vlan_tci(42);
+            m.set_port(PortId(7));
+        }
+        cache.free_bulk(&mut burst);
+        assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 8), 8);
+        for m in burst.iter() {
+            assert_eq!((m.len(), m.port(), m.headroom()), (60, PortId(2), 128));
+            assert_eq!(
+                (m.rss_hash(), m.ol_flags(), m.vlan_tci()),
+                (0, OlFlags::NONE, 0)
+            );
+            assert_eq!(m.pool_id(), pool.id());
+        }
+        assert_eq!(tx[0].tx_burst(&mut cache, &mut burst), 8);
+        assert_eq!(port.stats().obytes, 480);
+        drop(cache);
+        assert_eq!(pool.available(), 8);
+    }
+
+    #[test]
+    fn rx_leaves_buffers_empty_when_the_size_exceeds_the_data_room() {
+        let mut cfg = PoolConfig::new("null-big", 8).with_backing(MemoryBacking::NoHuge);
+        cfg.data_room = 100;
+        let pool = Pool::new(&cfg).unwrap();
+        let mut cache = pool.cache();
+        let mut port = NullPort::new(PortId(0), "n", 101);
+        let (mut rx, _tx) = port.queues(1, 1).unwrap();
+        let mut burst = Burst::new();
+        assert_eq!(rx[0].rx_burst(&mut cache, &mut burst, 4), 4);
+        assert!(burst.iter().all(|m| m.is_empty() && m.port() == PortId(0)));
+        cache.free_bulk(&mut burst);
     }
 }
