@@ -698,7 +698,7 @@ impl PoolCache {
         let n = bufs.len();
         if !foreign && n <= stack.remaining_capacity() {
             if watched() {
-                handoff_all(bufs, id, true);
+                handoff_all(bufs.iter(), id, true);
             }
             let len = stack.len();
             // SAFETY: the stack has room for `n` more (checked above), so
