@@ -93,28 +93,40 @@ impl std::ops::BitOrAssign for OlFlags {
 pub(crate) struct MbufHeader {
     /// IOVA of the first byte after the header (the start of the headroom).
     pub(crate) buf_iova: u64,
-    pub(crate) ol_flags: u64,
     /// Index of this buffer in its pool.
     pub(crate) index: u32,
+    /// Headroom plus data room.
+    pub(crate) buf_len: u16,
+    /// Headroom the pool was configured with (restored on reset).
+    pub(crate) headroom: u16,
+    // The fields a receive resets, in this order, from RX_ZERO_OFFSET on:
+    // 16 bytes of zeros, then the quad (see `Mbuf::reset_received`).
+    pub(crate) ol_flags: u64,
     pub(crate) rss_hash: u32,
+    pub(crate) vlan_tci: u16,
+    /// Always zero (written with its neighbours).
+    pub(crate) _pad: u16,
     pub(crate) pool: PoolId,
     pub(crate) port: PortId,
     /// Offset of the first data byte from the start of the headroom.
     pub(crate) data_off: u16,
     pub(crate) data_len: u16,
-    /// Headroom plus data room.
-    pub(crate) buf_len: u16,
-    /// Headroom the pool was configured with (restored on reset).
-    pub(crate) headroom: u16,
-    pub(crate) vlan_tci: u16,
 }
 
 const _: () = assert!(std::mem::size_of::<MbufHeader>() == HEADER_SIZE);
 
+/// Offset of ol_flags, rss_hash, vlan_tci and the pad, which
+/// [`Mbuf::reset_received`] zeroes with one 16-byte store.
+const RX_ZERO_OFFSET: usize = std::mem::offset_of!(MbufHeader, ol_flags);
 /// Offset of the four u16 fields [`Mbuf::reset_received`] writes at once.
 const RX_QUAD_OFFSET: usize = std::mem::offset_of!(MbufHeader, pool);
 const _: () = assert!(
     RX_QUAD_OFFSET.is_multiple_of(8)
+        && RX_ZERO_OFFSET.is_multiple_of(16)
+        && std::mem::offset_of!(MbufHeader, rss_hash) == RX_ZERO_OFFSET + 8
+        && std::mem::offset_of!(MbufHeader, vlan_tci) == RX_ZERO_OFFSET + 12
+        && std::mem::offset_of!(MbufHeader, _pad) == RX_ZERO_OFFSET + 14
+        && RX_QUAD_OFFSET == RX_ZERO_OFFSET + 16
         && std::mem::offset_of!(MbufHeader, port) == RX_QUAD_OFFSET + 2
         && std::mem::offset_of!(MbufHeader, data_off) == RX_QUAD_OFFSET + 4
         && std::mem::offset_of!(MbufHeader, data_len) == RX_QUAD_OFFSET + 6
@@ -217,22 +229,17 @@ impl Mbuf {
     /// checked `len` against the pool's data room once per burst.
     #[inline(always)]
     pub(crate) fn reset_received(&mut self, quad: RxQuad) {
-        let h = self.hdr_mut();
-        h.ol_flags = 0;
-        h.rss_hash = 0;
-        h.vlan_tci = 0;
-        // SAFETY: MbufHeader is repr(C) with pool, port, data_off and
-        // data_len four consecutive u16 fields at an 8-aligned offset
-        // (asserted at RX_QUAD_OFFSET), so the aligned 8-byte store lies
-        // inside the header `self` owns exclusively (`&mut self`); the
-        // pointer is derived from the whole header's.
+        let base = self.0.as_ptr().cast::<u8>();
+        // SAFETY: MbufHeader is repr(C) with ol_flags, rss_hash, vlan_tci
+        // and _pad filling the 16 bytes at the 16-aligned RX_ZERO_OFFSET,
+        // then pool, port, data_off and data_len the 8 bytes after
+        // (asserted there), so both aligned stores lie inside the header
+        // `self` owns exclusively (`&mut self`), and every bit pattern is
+        // valid for those integer fields; the pointers are derived from
+        // the whole header's.
         unsafe {
-            self.0
-                .as_ptr()
-                .cast::<u8>()
-                .add(RX_QUAD_OFFSET)
-                .cast::<u64>()
-                .write(quad.0);
+            base.add(RX_ZERO_OFFSET).cast::<u128>().write(0);
+            base.add(RX_QUAD_OFFSET).cast::<u64>().write(quad.0);
         }
     }
 

@@ -324,6 +324,7 @@ impl Pool {
                 buf_len: buf_len as u16,
                 headroom: config.headroom,
                 vlan_tci: 0,
+                _pad: 0,
             };
             // `offset + element_size <= layout.bytes <= region.len()`
             // (Layout::offset_of); the region is page aligned and
