@@ -9,13 +9,17 @@
 #   PORTS=null|ring (ring: testpmd on --vdev net_ring0 --vdev net_ring1 with
 #   `start tx_first $TX_FIRST`, fwd-bench --ports ring --tx-first $TX_FIRST;
 #   both seed TX_FIRST bursts of BURST per port, so 2*TX_FIRST*BURST packets
-#   circulate; TX_FIRST=16 default, 1024 packets at burst 32)
+#   circulate; TX_FIRST=1 default: testpmd's `start tx_first` without a count,
+#   64 packets at burst 32; TX_FIRST=16 puts 1024 in flight)
 #   HUGEPAGES=512 (only ever raised)  QUICK=1 (= ROUNDS=1 DURATION=3 WARMUP=1)
 #   FWD_BENCH=/path/to/fwd-bench (default: build and use target/release/fwd-bench)
 #   TOTAL_LIMIT=3600 (seconds bound on the whole script)
 # Per-run lines:  run N dpdk|fastpath mpps=X cycles_per_pkt=Y
-# Last line:      compare mode=.. ports=.. burst=.. rounds=.. dpdk_mpps=.. fastpath_mpps=..
-#                 dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=.. ratio=..
+# Last line:      compare mode=.. ports=.. [tx_first=..] burst=.. rounds=.. dpdk_mpps=..
+#                 fastpath_mpps=.. dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=..
+#                 ratio=.. ratio_min=.. ratio_max=..
+# ratio is the ratio of the medians; ratio_min/max the spread of the rounds'
+# own ratios (each round's fastpath Mpps over the same round's DPDK Mpps).
 # DPDK Mpps is the sum of both ports' Tx-pps over the measured interval (its
 # ports' opackets: what the PMD accepted); fastpath's is what its TX queues
 # accepted over its measured window: the same count on both sides.
@@ -33,7 +37,7 @@ export LC_ALL=C
 if [[ -n "${QUICK:-}" && "${QUICK}" != 0 ]]; then ROUNDS=1 DURATION=3 WARMUP=1; fi
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
 BURST=${BURST:-32} FWD_MODE=${FWD_MODE:-io} HUGEPAGES=${HUGEPAGES:-512}
-PORTS=${PORTS:-null} TX_FIRST=${TX_FIRST:-16}
+PORTS=${PORTS:-null} TX_FIRST=${TX_FIRST:-1}
 case $FWD_MODE in io|mac) ;; *) echo "FWD_MODE must be io or mac" >&2; exit 2;; esac
 case $PORTS in null|ring) ;; *) echo "PORTS must be null or ring" >&2; exit 2;; esac
 [[ "$TX_FIRST" =~ ^[1-9][0-9]*$ ]] || { echo "TX_FIRST must be a positive integer" >&2; exit 2; }
@@ -172,6 +176,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 dm=$(median %.3f "${d_mpps[@]}") fm=$(median %.3f "${f_mpps[@]}")
-echo "compare mode=$FWD_MODE ports=$PORTS burst=$BURST rounds=$ROUNDS dpdk_mpps=$dm fastpath_mpps=$fm" \
+round_ratios=$(for ((i = 0; i < ROUNDS; i++)); do
+    awk -v a="${f_mpps[i]}" -v b="${d_mpps[i]}" 'BEGIN {printf "%.2f\n", (b > 0) ? a / b : 0}'
+done | sort -g)
+seeded=""; [[ $PORTS == ring ]] && seeded=" tx_first=$TX_FIRST"
+echo "compare mode=$FWD_MODE ports=$PORTS$seeded burst=$BURST rounds=$ROUNDS dpdk_mpps=$dm fastpath_mpps=$fm" \
      "dpdk_cycles_per_pkt=$(median %.2f "${d_cpp[@]}") fastpath_cycles_per_pkt=$(median %.2f "${f_cpp[@]}")" \
-     "ratio=$(awk -v a="$fm" -v b="$dm" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')"
+     "ratio=$(awk -v a="$fm" -v b="$dm" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')" \
+     "ratio_min=$(head -n 1 <<<"$round_ratios") ratio_max=$(tail -n 1 <<<"$round_ratios")"

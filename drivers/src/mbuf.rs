@@ -233,12 +233,14 @@ impl Mbuf {
         // SAFETY: MbufHeader is repr(C) with ol_flags, rss_hash, vlan_tci
         // and _pad filling the 16 bytes at the 16-aligned RX_ZERO_OFFSET,
         // then pool, port, data_off and data_len the 8 bytes after
-        // (asserted there), so both aligned stores lie inside the header
+        // (asserted there), so the three aligned 8-byte stores (two of
+        // zeros, then the quad) lie inside the header
         // `self` owns exclusively (`&mut self`), and every bit pattern is
         // valid for those integer fields; the pointers are derived from
         // the whole header's.
         unsafe {
-            base.add(RX_ZERO_OFFSET).cast::<u128>().write(0);
+            base.add(RX_ZERO_OFFSET).cast::<u64>().write(0);
+            base.add(RX_ZERO_OFFSET + 8).cast::<u64>().write(0);
             base.add(RX_QUAD_OFFSET).cast::<u64>().write(quad.0);
         }
     }

@@ -127,6 +127,21 @@ pub enum PoolError {
         #[source]
         source: DmaMapError,
     },
+    /// The memory was mapped where a buffer address does not fit in the
+    /// 48 bits a ring port's slot keeps (only with 5-level paging and a
+    /// mapping asked for above 2^48, which this crate never asks).
+    #[error(
+        "pool {name}: its memory was mapped at {start:#x}..{end:#x}, above the 2^48 bytes \
+         of address a ring port's slot can carry"
+    )]
+    AboveAddressLimit {
+        /// Pool name.
+        name: String,
+        /// First address.
+        start: usize,
+        /// One past the last.
+        end: usize,
+    },
     /// The free ring could not be built.
     #[error("pool {name}: {source}")]
     Ring {
@@ -266,6 +281,14 @@ impl Pool {
                 region.page_size(),
                 region.len()
             )));
+        }
+        let start = region.as_ptr().as_ptr().addr();
+        if !crate::port::carried::fits_below_carry_limit(start, region.len()) {
+            return Err(PoolError::AboveAddressLimit {
+                name: config.name.clone(),
+                start,
+                end: start.saturating_add(region.len()),
+            });
         }
         if let Some(mapper) = &config.dma {
             region.map_dma(mapper).map_err(|source| PoolError::DmaMap {

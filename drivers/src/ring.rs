@@ -193,7 +193,7 @@ impl<T> Ring<T> {
             return n == 0;
         };
         let from = src.len() - n;
-        self.move_in(start, src, from, n);
+        self.move_in(start, src, from, n, |item| item);
         self.publish(&self.prod, start, n, Sync::Multi);
         true
     }
@@ -215,8 +215,8 @@ impl<T> Ring<T> {
         // SAFETY: reserved and initialised (as in `dequeue_into`); `dst` is
         // writable for all `n` (this function's contract).
         unsafe {
-            take_span(a, dst);
-            take_span(b, dst.add(a.len()));
+            take_span(a, dst, &mut |item| item);
+            take_span(b, dst.add(a.len()), &mut |item| item);
         }
         self.publish(&self.cons, start, n, Sync::Multi);
         true
@@ -238,8 +238,8 @@ impl<T> Ring<T> {
         // SAFETY: reserved and empty (as in `move_in`); `src` holds `n`
         // items the caller gives up (this function's contract).
         unsafe {
-            put_span(a, src);
-            put_span(b, src.add(a.len()));
+            put_span(a, src, &mut |item| item);
+            put_span(b, src.add(a.len()), &mut |item| item);
         }
         self.publish(&self.prod, start, n, Sync::Multi);
         true
@@ -278,8 +278,8 @@ impl<T> Ring<T> {
         // SAFETY: the slots are ours and empty (see `move_in`); `src` holds
         // `n` items, read (not moved: `T: Copy`) by the two spans in turn.
         unsafe {
-            put_span(a, src.as_ptr());
-            put_span(b, src.as_ptr().add(a.len()));
+            put_span(a, src.as_ptr(), &mut |item| item);
+            put_span(b, src.as_ptr().add(a.len()), &mut |item| item);
         }
         self.publish(&self.prod, start, n, mode);
         true
@@ -292,10 +292,24 @@ impl<T> Ring<T> {
         exact: bool,
         mode: Sync,
     ) -> usize {
+        self.enqueue_front_map(src, exact, mode, |item| item)
+    }
+
+    /// [`enqueue_front`](Self::enqueue_front), turning each item that goes
+    /// in into a slot's `T` with `into` (called once per item moved, in
+    /// order; the items left behind are not touched).
+    #[inline(always)]
+    fn enqueue_front_map<S, const N: usize>(
+        &self,
+        src: &mut ArrayVec<S, N>,
+        exact: bool,
+        mode: Sync,
+        into: impl FnMut(S) -> T,
+    ) -> usize {
         let Some((start, n)) = self.reserve(&self.prod, src.len(), exact, mode) else {
             return 0;
         };
-        self.move_in(start, src, 0, n);
+        self.move_in(start, src, 0, n, into);
         self.publish(&self.prod, start, n, mode);
         n
     }
@@ -307,6 +321,20 @@ impl<T> Ring<T> {
         max: usize,
         exact: bool,
         mode: Sync,
+    ) -> usize {
+        self.dequeue_into_map(dst, max, exact, mode, |item| item)
+    }
+
+    /// [`dequeue_into`](Self::dequeue_into), turning each item taken out
+    /// into a `U` with `out` (called once per item, in ring order).
+    #[inline(always)]
+    fn dequeue_into_map<U, const N: usize>(
+        &self,
+        dst: &mut ArrayVec<U, N>,
+        max: usize,
+        exact: bool,
+        mode: Sync,
+        mut out: impl FnMut(T) -> U,
     ) -> usize {
         let want = max.min(dst.remaining_capacity());
         let Some((start, n)) = self.reserve(&self.cons, want, exact, mode) else {
@@ -325,8 +353,8 @@ impl<T> Ring<T> {
         // `set_len` then covers exactly the items written.
         unsafe {
             let to = dst.as_mut_ptr().add(len);
-            take_span(a, to);
-            take_span(b, to.add(a.len()));
+            take_span(a, to, &mut out);
+            take_span(b, to.add(a.len()), &mut out);
             dst.set_len(len + n);
         }
         self.publish(&self.cons, start, n, mode);
@@ -409,9 +437,17 @@ impl<T> Ring<T> {
     }
 
     /// Move `src[from..from + n]` into the slots from counter `start` on,
-    /// and close the gap in `src` (`from + n <= src.len()`).
+    /// each through `into`, and close the gap in `src` (`from + n <=
+    /// src.len()`).
     #[inline(always)]
-    fn move_in<const N: usize>(&self, start: u32, src: &mut ArrayVec<T, N>, from: usize, n: usize) {
+    fn move_in<S, const N: usize>(
+        &self,
+        start: u32,
+        src: &mut ArrayVec<S, N>,
+        from: usize,
+        n: usize,
+        mut into: impl FnMut(S) -> T,
+    ) {
         // This producer reserved the slots start..start+n by moving
         // prod.head, and `reserve` saw cons.tail (Acquire) far enough that
         // consumers have finished reading them: no other thread touches
@@ -430,8 +466,8 @@ impl<T> Ring<T> {
         unsafe {
             let at = src.as_mut_ptr().add(from);
             src.set_len(from);
-            put_span(a, at);
-            put_span(b, at.add(a.len()));
+            put_span(a, at, &mut into);
+            put_span(b, at.add(a.len()), &mut into);
             let tail = len - from - n;
             if tail > 0 {
                 std::ptr::copy(at.add(n), at, tail);
@@ -461,33 +497,35 @@ impl<T> Ring<T> {
     }
 }
 
-/// Move the items out of `span` to `dst[0..span.len()]`.
+/// Move the items out of `span`, each through `out`, to
+/// `dst[0..span.len()]`.
 ///
 /// # Safety
 /// The caller has reserved the slots of `span` (no other thread touches
 /// them), each holds an initialised item, and `dst` is valid for writing
 /// `span.len()` items, which the caller then owns.
 #[inline(always)]
-unsafe fn take_span<T>(span: &[Slot<T>], dst: *mut T) {
+unsafe fn take_span<T, U>(span: &[Slot<T>], dst: *mut U, out: &mut impl FnMut(T) -> U) {
     for_each_slot(span, |i, slot| {
         // SAFETY: initialised and reserved, `dst + i` writable (this
         // function's contract).
-        slot.with(|p| unsafe { dst.add(i).write((*p).assume_init_read()) });
+        slot.with(|p| unsafe { dst.add(i).write(out((*p).assume_init_read())) });
     });
 }
 
-/// Move `src[0..span.len()]` into the slots of `span`.
+/// Move `src[0..span.len()]`, each through `into`, into the slots of
+/// `span`.
 ///
 /// # Safety
 /// The caller has reserved the slots of `span` and they are empty (their
 /// items, if any, were moved out): no other thread touches them. `src`
 /// holds `span.len()` initialised items, which the caller gives up.
 #[inline(always)]
-unsafe fn put_span<T>(span: &[Slot<T>], src: *const T) {
+unsafe fn put_span<S, T>(span: &[Slot<T>], src: *const S, into: &mut impl FnMut(S) -> T) {
     for_each_slot(span, |i, slot| {
         // SAFETY: reserved and empty, `src + i` initialised (this
         // function's contract).
-        slot.with_mut(|p| unsafe { (*p).write(src.add(i).read()) });
+        slot.with_mut(|p| unsafe { (*p).write(into(src.add(i).read())) });
     });
 }
 
@@ -578,6 +616,19 @@ impl<T> Producer<T> {
         self.ring.enqueue_front(src, true, Sync::Single) == n
     }
 
+    /// [`enqueue_burst`](Self::enqueue_burst) from items of another type,
+    /// each turned into a `T` by `into` as it goes in (a ring port puts a
+    /// buffer's length beside it this way, in the same pass). Items that
+    /// do not fit stay in `src`, untouched, in order.
+    #[inline]
+    pub fn enqueue_burst_map<S, const N: usize>(
+        &mut self,
+        src: &mut ArrayVec<S, N>,
+        into: impl FnMut(S) -> T,
+    ) -> usize {
+        self.ring.enqueue_front_map(src, false, Sync::Single, into)
+    }
+
     /// Copy all of `src` in, or nothing; `src` stays as it was (see
     /// [`Ring::enqueue_bulk_copied`]).
     #[inline]
@@ -620,6 +671,19 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn dequeue_bulk<const N: usize>(&mut self, dst: &mut ArrayVec<T, N>, n: usize) -> bool {
         n <= dst.remaining_capacity() && self.ring.dequeue_into(dst, n, true, Sync::Single) == n
+    }
+
+    /// [`dequeue_burst`](Self::dequeue_burst) into items of another type,
+    /// each made from the ring's `T` by `out`, in ring order.
+    #[inline]
+    pub fn dequeue_burst_map<U, const N: usize>(
+        &mut self,
+        dst: &mut ArrayVec<U, N>,
+        max: usize,
+        out: impl FnMut(T) -> U,
+    ) -> usize {
+        self.ring
+            .dequeue_into_map(dst, max, false, Sync::Single, out)
     }
 
     /// Items in the ring now (see [`Ring::len`]).

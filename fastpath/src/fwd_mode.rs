@@ -45,10 +45,17 @@ impl MacRewrite {
         let mut addrs = [0u8; ETH_ADDRS_LEN];
         addrs[..6].copy_from_slice(&self.dst.0);
         addrs[6..].copy_from_slice(&self.src.0);
+        // The 12 bytes as two integers held in registers: copied from an
+        // array, they were read back from the stack for every packet (the
+        // compiler cannot tell the packet stores from the array).
+        let (first, rest) = addrs.split_at(8);
+        let first = u64::from_ne_bytes(first.try_into().expect("8 bytes"));
+        let rest = u32::from_ne_bytes(rest.try_into().expect("4 bytes"));
         let mut i = 0;
         while i < burst.len() {
             if let Some(head) = burst[i].data_mut().get_mut(..ETH_ADDRS_LEN) {
-                head.copy_from_slice(&addrs);
+                head[..8].copy_from_slice(&first.to_ne_bytes());
+                head[8..].copy_from_slice(&rest.to_ne_bytes());
                 i += 1;
             } else {
                 // Rare: keep the common path branch-light, pay the shift here.

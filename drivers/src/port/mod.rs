@@ -10,6 +10,7 @@
 //! thread.
 
 pub mod af_packet;
+pub mod carried;
 mod counters;
 mod dyn_port;
 pub mod null;

@@ -3,15 +3,22 @@
 //! Each queue `q` of port A is wired to queue `q` of port B by two
 //! single-producer/single-consumer rings (A->B and B->A), so the worker that
 //! owns A's TX queue `q` is the only producer and the worker that owns B's
-//! RX queue `q` the only consumer. Buffers move by pointer; a ring that is
+//! RX queue `q` the only consumer. Buffers move by pointer, each with its
+//! length packed beside it in the 8-byte slot ([`Carried`]): the sender
+//! reads a buffer's length once (to count its bytes) and the receiver
+//! counts bytes from the slots without touching the buffers at all. Like DPDK's net_ring, a receive
+//! leaves `mbuf.port` as it was (the port that first received the packet);
+//! a header write per packet would cost more than the rest of the ring
+//! port's work together (README, "Where the time goes"). A ring that is
 //! dropped with packets in it returns them to their pools.
 
+use super::carried::Carried;
 use super::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
     QueueCounters, QueueSet, RxQueue, TxQueue,
 };
 use crate::burst::Burst;
-use crate::mbuf::{Mbuf, PortId};
+use crate::mbuf::PortId;
 use crate::net::MacAddr;
 use crate::pool::PoolCache;
 use crate::ring::{Consumer, Producer, Ring};
@@ -25,8 +32,8 @@ pub const DEFAULT_RING_SIZE: usize = 1024;
 #[derive(Debug)]
 pub struct RingPort {
     info: PortInfo,
-    rx: Option<Vec<Consumer<Mbuf>>>,
-    tx: Option<Vec<Producer<Mbuf>>>,
+    rx: Option<Vec<Consumer<Carried>>>,
+    tx: Option<Vec<Producer<Carried>>>,
     rx_counters: Vec<Arc<QueueCounters>>,
     tx_counters: Vec<Arc<QueueCounters>>,
 }
@@ -127,7 +134,6 @@ impl Port for RingPort {
             .into_iter()
             .zip(&self.rx_counters)
             .map(|(ring, c)| RingRx {
-                port: self.info.id,
                 ring,
                 counters: Arc::clone(c),
             })
@@ -147,8 +153,7 @@ impl Port for RingPort {
 /// Receive queue of a [`RingPort`].
 #[derive(Debug)]
 pub struct RingRx {
-    port: PortId,
-    ring: Consumer<Mbuf>,
+    ring: Consumer<Carried>,
     counters: Arc<QueueCounters>,
 }
 
@@ -162,18 +167,16 @@ impl RingRx {
 impl RxQueue for RingRx {
     #[inline]
     fn rx_burst(&mut self, _cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
-        let start = out.len();
-        let n = self.ring.dequeue_burst(out, max);
+        let mut bytes = 0u64;
+        let n = self.ring.dequeue_burst_map(out, max, |c| {
+            bytes += u64::from(c.len());
+            c.into_buf()
+        });
         if n == 0 {
             return 0;
         }
-        let mut bytes = 0;
-        for m in &mut out[start..] {
-            m.set_port(self.port);
-            bytes += m.len();
-        }
         QueueCounters::add(&self.counters.packets, n as u64);
-        QueueCounters::add(&self.counters.bytes, bytes as u64);
+        QueueCounters::add(&self.counters.bytes, bytes);
         n
     }
 }
@@ -181,7 +184,7 @@ impl RxQueue for RingRx {
 /// Transmit queue of a [`RingPort`].
 #[derive(Debug)]
 pub struct RingTx {
-    ring: Producer<Mbuf>,
+    ring: Producer<Carried>,
     counters: Arc<QueueCounters>,
 }
 
@@ -189,11 +192,16 @@ impl TxQueue for RingTx {
     #[inline]
     fn tx_burst(&mut self, _cache: &mut PoolCache, pkts: &mut Burst) -> usize {
         let want = pkts.len();
-        let bytes: usize = pkts.iter().map(|m| m.len()).sum();
-        let n = self.ring.enqueue_burst(pkts);
-        let unsent: usize = pkts.iter().map(|m| m.len()).sum();
+        let mut bytes = 0u64;
+        // Only the buffers that go in are measured: what the ring has no
+        // room for stays in `pkts`, in order, for the caller.
+        let n = self.ring.enqueue_burst_map(pkts, |buf| {
+            let c = Carried::new(buf);
+            bytes += u64::from(c.len());
+            c
+        });
         QueueCounters::add(&self.counters.packets, n as u64);
-        QueueCounters::add(&self.counters.bytes, (bytes - unsent) as u64);
+        QueueCounters::add(&self.counters.bytes, bytes);
         QueueCounters::add(&self.counters.dropped, (want - n) as u64);
         n
     }
@@ -218,7 +226,8 @@ mod tests {
         let mut burst = Burst::new();
         assert!(cache.alloc_bulk(&mut burst, 20));
         for (i, m) in burst.iter_mut().enumerate() {
-            m.append(1).unwrap()[0] = i as u8;
+            m.append(1 + i).unwrap()[0] = i as u8;
+            m.set_port(PortId(7));
         }
         assert_eq!(atx[1].tx_burst(&mut cache, &mut burst), 16, "ring of 16");
         assert_eq!(burst.len(), 4, "the rest stays with the caller");
@@ -229,15 +238,21 @@ mod tests {
             "other queue is empty"
         );
         assert_eq!(brx[1].rx_burst(&mut cache, &mut burst, 32), 16);
-        assert!(burst
-            .iter()
-            .enumerate()
-            .all(|(i, m)| m.data()[0] == i as u8 && m.port() == PortId(1)));
+        assert!(
+            burst
+                .iter()
+                .enumerate()
+                .all(|(i, m)| m.data()[0] == i as u8 && m.len() == 1 + i && m.port() == PortId(7)),
+            "data and length through, port left as the sender had it (net_ring's way)"
+        );
         assert_eq!(btx[0].tx_burst(&mut cache, &mut burst), 16);
         assert_eq!(arx[0].rx_burst(&mut cache, &mut burst, 8), 8);
         let (sa, sb) = (a.stats(), b.stats());
         assert_eq!((sa.opackets, sa.oerrors, sa.ipackets), (16, 4, 8));
         assert_eq!((sb.ipackets, sb.opackets), (16, 16));
+        // Bytes: lengths 1..=16 went a->b; b sent them back, a took 1..=8.
+        assert_eq!((sa.obytes, sb.ibytes, sb.obytes), (136, 136, 136));
+        assert_eq!(sa.ibytes, 36);
         cache.free_bulk(&mut burst);
         // 8 packets are still in the b->a ring; dropping the ports and
         // queues returns them.
