@@ -3,9 +3,14 @@
 //! The algorithm is DPDK's `rte_ring` (lib/ring/rte_ring_c11_pvt.h): each side
 //! has a `head` (slots reserved) and a `tail` (slots done). A producer reserves
 //! `n` slots by moving `prod.head` (a CAS when several producers share the
-//! ring, a plain store when one does), writes the items, waits until producers
-//! that reserved before it are done, then publishes by moving `prod.tail`.
-//! Consumers do the same on `cons`. Counters run freely over `u32` and the
+//! ring), writes the items, waits until producers that reserved before it are
+//! done, then publishes by moving `prod.tail`. Consumers do the same on
+//! `cons`. A side with one user (the [`Producer`] and [`Consumer`] handles)
+//! needs no head: its tail alone says where it is. Such a handle also keeps
+//! its own copy of the other side's tail and reads the shared one only when
+//! the copy shows too little room or too few items, so on two cores each
+//! side reads the other's line about once per lap of the ring rather than
+//! once per operation (`rte_ring` reads it every time). Counters run freely over `u32` and the
 //! slot is `counter & mask`, so the ring holds exactly `capacity` items (no
 //! slot is sacrificed to tell full from empty).
 //!
@@ -21,18 +26,32 @@ use arrayvec::ArrayVec;
 use crossbeam_utils::CachePadded;
 use std::mem::MaybeUninit;
 
-/// Whether one thread or several use a side of the ring.
+/// How an operation claims its slots on one side of the ring.
 ///
-/// `Single` is faster (no CAS) and is what per-queue rings use; using a
-/// `Single` side from two threads at once is a logic error that can corrupt
-/// the ring's contents, which is why [`Ring`] hands out the single sides only
-/// through `&mut`-free types that are not `Sync` ([`Producer`], [`Consumer`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sync {
-    /// Exactly one thread uses this side.
-    Single,
-    /// Any number of threads use this side.
-    Multi,
+/// `Sole` is faster (no CAS, no head, the other side's tail read only when
+/// needed) and is what per-queue rings use. Using a sole side from two
+/// threads at once would corrupt the ring, which is why [`Ring`] gives sole
+/// access only through [`Producer`] and [`Consumer`], which are not `Sync`
+/// and take `&mut self`.
+#[derive(Debug)]
+enum Claim<'a> {
+    /// Any number of threads use this side: heads moved by CAS.
+    Shared,
+    /// This side's only user, with its own position and its last-read copy
+    /// of the other side's tail.
+    Sole(&'a mut SoleSide),
+}
+
+/// What the only user of one side of a ring keeps to itself.
+#[derive(Debug)]
+struct SoleSide {
+    /// This side's tail, as last stored by this user (its only writer): no
+    /// need to read it back from the shared line.
+    at: u32,
+    /// The other side's tail when last read. Never ahead of the real one,
+    /// so it can only understate: a producer's copy of `cons.tail` the
+    /// room, a consumer's copy of `prod.tail` the items.
+    other_tail: u32,
 }
 
 /// Error from [`Ring::new`].
@@ -52,7 +71,7 @@ struct HeadTail {
 /// A bounded multi-producer / multi-consumer ring of `T`.
 ///
 /// Shared through `&Ring` (or `Arc<Ring>`) by producers and consumers on any
-/// threads when both sides are [`Sync::Multi`]. For single-producer or
+/// threads. For single-producer or
 /// single-consumer use, see [`Ring::split`].
 pub struct Ring<T> {
     prod: CachePadded<HeadTail>,
@@ -129,13 +148,13 @@ impl<T> Ring<T> {
     /// Move items from the front of `src` into the ring, as many as fit
     /// (burst semantics). Returns how many moved; the rest stay in `src`.
     pub fn enqueue_burst<const N: usize>(&self, src: &mut ArrayVec<T, N>) -> usize {
-        self.enqueue_front(src, false, Sync::Multi)
+        self.enqueue_front(src, false, Claim::Shared)
     }
 
     /// Move all of `src` into the ring, or nothing if it does not all fit.
     pub fn enqueue_bulk<const N: usize>(&self, src: &mut ArrayVec<T, N>) -> bool {
         let n = src.len();
-        self.enqueue_front(src, true, Sync::Multi) == n
+        self.enqueue_front(src, true, Claim::Shared) == n
     }
 
     /// Copy all of `src` into the ring, or nothing if it does not all fit.
@@ -146,14 +165,14 @@ impl<T> Ring<T> {
     where
         T: Copy,
     {
-        self.enqueue_copies(src, Sync::Multi)
+        self.enqueue_copies(src, Claim::Shared)
     }
 
     /// Move one item in; gives it back if the ring is full.
     pub fn push(&self, item: T) -> Result<(), T> {
         let mut one: ArrayVec<T, 1> = ArrayVec::new();
         one.push(item);
-        if self.enqueue_front(&mut one, true, Sync::Multi) == 1 {
+        if self.enqueue_front(&mut one, true, Claim::Shared) == 1 {
             Ok(())
         } else {
             Err(one.pop().expect("the item was not taken"))
@@ -163,19 +182,19 @@ impl<T> Ring<T> {
     /// Move up to `max` items (and no more than `dst` has room for) from the
     /// ring onto the end of `dst`. Returns how many moved.
     pub fn dequeue_burst<const N: usize>(&self, dst: &mut ArrayVec<T, N>, max: usize) -> usize {
-        self.dequeue_into(dst, max, false, Sync::Multi)
+        self.dequeue_into(dst, max, false, Claim::Shared)
     }
 
     /// Move exactly `n` items onto the end of `dst`, or none if the ring holds
     /// fewer (or `dst` has no room for `n`).
     pub fn dequeue_bulk<const N: usize>(&self, dst: &mut ArrayVec<T, N>, n: usize) -> bool {
-        n <= dst.remaining_capacity() && self.dequeue_into(dst, n, true, Sync::Multi) == n
+        n <= dst.remaining_capacity() && self.dequeue_into(dst, n, true, Claim::Shared) == n
     }
 
     /// Take one item.
     pub fn pop(&self) -> Option<T> {
         let mut one: ArrayVec<T, 1> = ArrayVec::new();
-        self.dequeue_into(&mut one, 1, true, Sync::Multi);
+        self.dequeue_into(&mut one, 1, true, Claim::Shared);
         one.pop()
     }
 
@@ -189,12 +208,12 @@ impl<T> Ring<T> {
         if n > src.len() {
             return false;
         }
-        let Some((start, n)) = self.reserve(&self.prod, n, true, Sync::Multi) else {
+        let Some((start, n)) = self.reserve(&self.prod, n, true, Claim::Shared) else {
             return n == 0;
         };
         let from = src.len() - n;
         self.move_in(start, src, from, n, |item| item);
-        self.publish(&self.prod, start, n, Sync::Multi);
+        self.publish(&self.prod, start, n, true);
         true
     }
 
@@ -208,7 +227,7 @@ impl<T> Ring<T> {
     #[inline(always)]
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn dequeue_bulk_to(&self, dst: *mut T, n: usize) -> bool {
-        let Some((start, n)) = self.reserve(&self.cons, n, true, Sync::Multi) else {
+        let Some((start, n)) = self.reserve(&self.cons, n, true, Claim::Shared) else {
             return n == 0;
         };
         let (a, b) = self.spans(start, n);
@@ -218,7 +237,7 @@ impl<T> Ring<T> {
             take_span(a, dst, &mut |item| item);
             take_span(b, dst.add(a.len()), &mut |item| item);
         }
-        self.publish(&self.cons, start, n, Sync::Multi);
+        self.publish(&self.cons, start, n, true);
         true
     }
 
@@ -231,7 +250,7 @@ impl<T> Ring<T> {
     #[inline(always)]
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn enqueue_bulk_from(&self, src: *const T, n: usize) -> bool {
-        let Some((start, n)) = self.reserve(&self.prod, n, true, Sync::Multi) else {
+        let Some((start, n)) = self.reserve(&self.prod, n, true, Claim::Shared) else {
             return n == 0;
         };
         let (a, b) = self.spans(start, n);
@@ -241,7 +260,7 @@ impl<T> Ring<T> {
             put_span(a, src, &mut |item| item);
             put_span(b, src.add(a.len()), &mut |item| item);
         }
-        self.publish(&self.prod, start, n, Sync::Multi);
+        self.publish(&self.prod, start, n, true);
         true
     }
 
@@ -254,9 +273,19 @@ impl<T> Ring<T> {
         (
             Producer {
                 ring: std::sync::Arc::clone(&ring),
+                // Relaxed, all: `self` was owned, so no other thread
+                // touches the ring yet.
+                mine: SoleSide {
+                    at: ring.prod.tail.load(Ordering::Relaxed),
+                    other_tail: ring.cons.tail.load(Ordering::Relaxed),
+                },
                 _not_sync: std::marker::PhantomData,
             },
             Consumer {
+                mine: SoleSide {
+                    at: ring.cons.tail.load(Ordering::Relaxed),
+                    other_tail: ring.prod.tail.load(Ordering::Relaxed),
+                },
                 ring,
                 _not_sync: std::marker::PhantomData,
             },
@@ -264,11 +293,12 @@ impl<T> Ring<T> {
     }
 
     #[inline(always)]
-    fn enqueue_copies(&self, src: &[T], mode: Sync) -> bool
+    fn enqueue_copies(&self, src: &[T], claim: Claim<'_>) -> bool
     where
         T: Copy,
     {
-        let Some((start, n)) = self.reserve(&self.prod, src.len(), true, mode) else {
+        let shared = matches!(claim, Claim::Shared);
+        let Some((start, n)) = self.reserve(&self.prod, src.len(), true, claim) else {
             // Nothing to copy is done; otherwise it did not all fit.
             return src.is_empty();
         };
@@ -281,7 +311,7 @@ impl<T> Ring<T> {
             put_span(a, src.as_ptr(), &mut |item| item);
             put_span(b, src.as_ptr().add(a.len()), &mut |item| item);
         }
-        self.publish(&self.prod, start, n, mode);
+        self.publish(&self.prod, start, n, shared);
         true
     }
 
@@ -290,9 +320,9 @@ impl<T> Ring<T> {
         &self,
         src: &mut ArrayVec<T, N>,
         exact: bool,
-        mode: Sync,
+        claim: Claim<'_>,
     ) -> usize {
-        self.enqueue_front_map(src, exact, mode, |item| item)
+        self.enqueue_front_map(src, exact, claim, |item| item)
     }
 
     /// [`enqueue_front`](Self::enqueue_front), turning each item that goes
@@ -303,14 +333,15 @@ impl<T> Ring<T> {
         &self,
         src: &mut ArrayVec<S, N>,
         exact: bool,
-        mode: Sync,
+        claim: Claim<'_>,
         into: impl FnMut(S) -> T,
     ) -> usize {
-        let Some((start, n)) = self.reserve(&self.prod, src.len(), exact, mode) else {
+        let shared = matches!(claim, Claim::Shared);
+        let Some((start, n)) = self.reserve(&self.prod, src.len(), exact, claim) else {
             return 0;
         };
         self.move_in(start, src, 0, n, into);
-        self.publish(&self.prod, start, n, mode);
+        self.publish(&self.prod, start, n, shared);
         n
     }
 
@@ -320,9 +351,9 @@ impl<T> Ring<T> {
         dst: &mut ArrayVec<T, N>,
         max: usize,
         exact: bool,
-        mode: Sync,
+        claim: Claim<'_>,
     ) -> usize {
-        self.dequeue_into_map(dst, max, exact, mode, |item| item)
+        self.dequeue_into_map(dst, max, exact, claim, |item| item)
     }
 
     /// [`dequeue_into`](Self::dequeue_into), turning each item taken out
@@ -333,11 +364,12 @@ impl<T> Ring<T> {
         dst: &mut ArrayVec<U, N>,
         max: usize,
         exact: bool,
-        mode: Sync,
+        claim: Claim<'_>,
         mut out: impl FnMut(T) -> U,
     ) -> usize {
         let want = max.min(dst.remaining_capacity());
-        let Some((start, n)) = self.reserve(&self.cons, want, exact, mode) else {
+        let shared = matches!(claim, Claim::Shared);
+        let Some((start, n)) = self.reserve(&self.cons, want, exact, claim) else {
             return 0;
         };
         // The item moves out of each slot; the slot is logically empty
@@ -357,7 +389,7 @@ impl<T> Ring<T> {
             take_span(b, to.add(a.len()), &mut out);
             dst.set_len(len + n);
         }
-        self.publish(&self.cons, start, n, mode);
+        self.publish(&self.cons, start, n, shared);
         n
     }
 
@@ -365,7 +397,13 @@ impl<T> Ring<T> {
     /// Returns the first counter value reserved and how many slots, or None
     /// when nothing (or, with `exact`, not all `n`) could be reserved.
     #[inline(always)]
-    fn reserve(&self, side: &HeadTail, n: usize, exact: bool, mode: Sync) -> Option<(u32, usize)> {
+    fn reserve(
+        &self,
+        side: &HeadTail,
+        n: usize,
+        exact: bool,
+        claim: Claim<'_>,
+    ) -> Option<(u32, usize)> {
         if n == 0 {
             return None;
         }
@@ -373,54 +411,80 @@ impl<T> Ring<T> {
             return None;
         }
         let producing = std::ptr::eq(side, &*self.prod);
+        let other = if producing { &self.cons } else { &self.prod };
         let n = n.min(self.capacity as usize) as u32;
+        // Room (producing) or items (consuming) from counter `at`, given
+        // the other side's tail.
+        let avail = |at: u32, other_tail: u32| {
+            if producing {
+                self.capacity
+                    .wrapping_add(other_tail)
+                    .wrapping_sub(at)
+                    .min(self.capacity)
+            } else {
+                other_tail.wrapping_sub(at).min(self.capacity)
+            }
+        };
+        let take = |avail: u32| {
+            if avail >= n {
+                Some(n)
+            } else if exact || avail == 0 {
+                None
+            } else {
+                Some(avail)
+            }
+        };
+        let Claim::Sole(mine) = claim else {
+            return self.reserve_shared(side, other, avail, take);
+        };
+        let at = mine.at;
+        let mut have = avail(at, mine.other_tail);
+        if have < n {
+            // Acquire pairs with the other side's Release store of its tail
+            // in `publish`: producing, the slots it freed are fully read
+            // before we overwrite them; consuming, the items in the slots
+            // it published are visible. An older copy only understates.
+            mine.other_tail = other.tail.load(Ordering::Acquire);
+            have = avail(at, mine.other_tail);
+        }
+        let t = take(have)?;
+        // The caller publishes exactly these slots (`publish`), so this is
+        // the tail it will store.
+        mine.at = at.wrapping_add(t);
+        Some((at, t as usize))
+    }
+
+    /// [`reserve`](Self::reserve) for a side any number of threads share:
+    /// move its head by CAS.
+    #[inline(always)]
+    fn reserve_shared(
+        &self,
+        side: &HeadTail,
+        other: &HeadTail,
+        avail: impl Fn(u32, u32) -> u32,
+        take: impl Fn(u32) -> Option<u32>,
+    ) -> Option<(u32, usize)> {
         loop {
             // Acquire pairs with the Release CAS of whoever moved the head to
             // `old`: the other side's tail it read before its CAS then
             // happens-before our read below, so ours is no older and `avail`
             // cannot wrap (with Relaxed it could, and we would overrun).
             let old = side.head.load(Ordering::Acquire);
-            let avail = if producing {
-                // Acquire pairs with the consumers' Release store of
-                // cons.tail: slots they freed are fully read before we
-                // overwrite them.
-                let cons_tail = self.cons.tail.load(Ordering::Acquire);
-                self.capacity
-                    .wrapping_add(cons_tail)
-                    .wrapping_sub(old)
-                    .min(self.capacity)
-            } else {
-                // Acquire pairs with the producers' Release store of
-                // prod.tail: the items in published slots are visible.
-                let prod_tail = self.prod.tail.load(Ordering::Acquire);
-                prod_tail.wrapping_sub(old).min(self.capacity)
-            };
-            let take = if avail >= n {
-                n
-            } else if exact || avail == 0 {
-                return None;
-            } else {
-                avail
-            };
+            // Acquire pairs with the other side's Release store of its tail
+            // in `publish`: producing, the slots consumers freed are fully
+            // read before we overwrite them; consuming, the items in
+            // published slots are visible.
+            let other_tail = other.tail.load(Ordering::Acquire);
+            let take = take(avail(old, other_tail))?;
             let new = old.wrapping_add(take);
-            match mode {
-                Sync::Single => {
-                    // Sole user of this side: nobody else moves the head.
-                    side.head.store(new, Ordering::Relaxed);
-                    return Some((old, take as usize));
-                }
-                Sync::Multi => {
-                    // Release on success for the Acquire load above; the
-                    // slots' data is ordered by the tails. Relaxed on failure:
-                    // we reload the head.
-                    if side
-                        .head
-                        .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Some((old, take as usize));
-                    }
-                }
+            // Release on success for the Acquire load above; the slots' data
+            // is ordered by the tails. Relaxed on failure: we reload the head.
+            if side
+                .head
+                .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some((old, take as usize));
             }
             spin_loop();
         }
@@ -479,8 +543,8 @@ impl<T> Ring<T> {
     /// Publish `n` slots from `start` on `side`: wait for earlier
     /// reservations of the same side to finish, then move the tail.
     #[inline(always)]
-    fn publish(&self, side: &HeadTail, start: u32, n: usize, mode: Sync) {
-        if mode == Sync::Multi {
+    fn publish(&self, side: &HeadTail, start: u32, n: usize, shared: bool) {
+        if shared {
             // Acquire pairs with the Release store of the thread that
             // reserved before us: its slot accesses then happen-before our
             // Release below, so whoever acquires our tail sees them too (a
@@ -535,11 +599,16 @@ unsafe fn put_span<S, T>(span: &[Slot<T>], src: *const S, into: &mut impl FnMut(
 /// ring copies are unrolled by four too: lib/ring/rte_ring_elem_pvt.h).
 #[inline(always)]
 fn for_each_slot<T>(span: &[Slot<T>], mut f: impl FnMut(usize, &Slot<T>)) {
-    // One item (single push/pop, the last of a wrapped burst) goes
-    // straight through: the chunking below cost two cycles per call there.
-    if let [one] = span {
-        f(0, one);
-        return;
+    // No item (the second span of a burst that does not wrap, nearly
+    // always) and one item (single push/pop, the last of a wrapped burst)
+    // go straight through: the chunking below cost two cycles per call.
+    match span {
+        [] => return,
+        [one] => {
+            f(0, one);
+            return;
+        }
+        _ => {}
     }
     let mut quads = span.chunks_exact(4);
     let mut i = 0;
@@ -580,6 +649,8 @@ impl<T> Drop for Ring<T> {
 /// `Send` but not `Sync`: one thread at a time.
 pub struct Producer<T> {
     ring: std::sync::Arc<Ring<T>>,
+    /// Its position and its copy of `cons.tail` (see [`SoleSide`]).
+    mine: SoleSide,
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
@@ -587,6 +658,8 @@ pub struct Producer<T> {
 /// `Send` but not `Sync`: one thread at a time.
 pub struct Consumer<T> {
     ring: std::sync::Arc<Ring<T>>,
+    /// Its position and its copy of `prod.tail` (see [`SoleSide`]).
+    mine: SoleSide,
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
@@ -606,14 +679,17 @@ impl<T> Producer<T> {
     /// Move items from the front of `src` into the ring, as many as fit.
     #[inline]
     pub fn enqueue_burst<const N: usize>(&mut self, src: &mut ArrayVec<T, N>) -> usize {
-        self.ring.enqueue_front(src, false, Sync::Single)
+        self.ring
+            .enqueue_front(src, false, Claim::Sole(&mut self.mine))
     }
 
     /// Move all of `src` in, or nothing.
     #[inline]
     pub fn enqueue_bulk<const N: usize>(&mut self, src: &mut ArrayVec<T, N>) -> bool {
         let n = src.len();
-        self.ring.enqueue_front(src, true, Sync::Single) == n
+        self.ring
+            .enqueue_front(src, true, Claim::Sole(&mut self.mine))
+            == n
     }
 
     /// [`enqueue_burst`](Self::enqueue_burst) from items of another type,
@@ -626,7 +702,8 @@ impl<T> Producer<T> {
         src: &mut ArrayVec<S, N>,
         into: impl FnMut(S) -> T,
     ) -> usize {
-        self.ring.enqueue_front_map(src, false, Sync::Single, into)
+        self.ring
+            .enqueue_front_map(src, false, Claim::Sole(&mut self.mine), into)
     }
 
     /// Copy all of `src` in, or nothing; `src` stays as it was (see
@@ -636,7 +713,7 @@ impl<T> Producer<T> {
     where
         T: Copy,
     {
-        self.ring.enqueue_copies(src, Sync::Single)
+        self.ring.enqueue_copies(src, Claim::Sole(&mut self.mine))
     }
 
     /// Items in the ring now (see [`Ring::len`]).
@@ -664,13 +741,18 @@ impl<T> Consumer<T> {
     /// Move up to `max` items onto the end of `dst`.
     #[inline]
     pub fn dequeue_burst<const N: usize>(&mut self, dst: &mut ArrayVec<T, N>, max: usize) -> usize {
-        self.ring.dequeue_into(dst, max, false, Sync::Single)
+        self.ring
+            .dequeue_into(dst, max, false, Claim::Sole(&mut self.mine))
     }
 
     /// Move exactly `n` items onto the end of `dst`, or none.
     #[inline]
     pub fn dequeue_bulk<const N: usize>(&mut self, dst: &mut ArrayVec<T, N>, n: usize) -> bool {
-        n <= dst.remaining_capacity() && self.ring.dequeue_into(dst, n, true, Sync::Single) == n
+        n <= dst.remaining_capacity()
+            && self
+                .ring
+                .dequeue_into(dst, n, true, Claim::Sole(&mut self.mine))
+                == n
     }
 
     /// [`dequeue_burst`](Self::dequeue_burst) into items of another type,
@@ -683,7 +765,7 @@ impl<T> Consumer<T> {
         out: impl FnMut(T) -> U,
     ) -> usize {
         self.ring
-            .dequeue_into_map(dst, max, false, Sync::Single, out)
+            .dequeue_into_map(dst, max, false, Claim::Sole(&mut self.mine), out)
     }
 
     /// Items in the ring now (see [`Ring::len`]).
@@ -906,6 +988,47 @@ mod tests {
         all.sort_unstable();
         let want: Vec<u64> = (0..2 * PER).collect();
         assert_eq!(all, want, "every item exactly once");
+    }
+
+    #[test]
+    fn split_handles_wrap_the_counters_and_still_see_full_and_empty() {
+        // Counters a few items short of wrapping, as after 2^32 items: the
+        // handles' copies of each other's tails must wrap with them.
+        let ring = Ring::<u32>::new(4).unwrap();
+        let start = u32::MAX - 5;
+        for side in [&ring.prod, &ring.cons] {
+            side.head.store(start, Ordering::Relaxed);
+            side.tail.store(start, Ordering::Relaxed);
+        }
+        let (mut tx, mut rx) = ring.split();
+        let mut next = 0;
+        let mut expect = 0;
+        for round in 0..6 {
+            // Fill to exactly the capacity: the fifth item is refused.
+            let mut src: ArrayVec<u32, 8> = (next..next + 5).collect();
+            assert_eq!(tx.enqueue_burst(&mut src), 4, "round {round}: room for 4");
+            assert_eq!(src.as_slice(), &[next + 4]);
+            next += 4;
+            assert_eq!(tx.len(), 4);
+            let mut dst: ArrayVec<u32, 8> = ArrayVec::new();
+            let take = 1 + round % 4;
+            assert_eq!(rx.dequeue_burst(&mut dst, take), take);
+            // And the room the consumer made is seen by the producer.
+            let mut more: ArrayVec<u32, 8> = (next..next + take as u32).collect();
+            assert_eq!(tx.enqueue_burst(&mut more), take, "round {round}");
+            next += take as u32;
+            assert_eq!(
+                rx.dequeue_burst(&mut dst, 8),
+                4,
+                "round {round}: then empty"
+            );
+            assert_eq!(rx.dequeue_burst(&mut dst, 8), 0);
+            for v in dst {
+                assert_eq!(v, expect, "round {round}: FIFO across the wrap");
+                expect += 1;
+            }
+        }
+        assert!(rx.is_empty());
     }
 
     #[test]
