@@ -825,23 +825,41 @@ impl PoolCache {
         }
         let stack = &mut *self.stack;
         if n >= BIG_BULK && n <= stack.remaining_capacity() {
-            let foreign = bufs.iter().fold(false, |acc, m| {
-                acc | (m.header_addr().wrapping_sub(home) >= home_len)
-            });
-            if !foreign {
-                // SAFETY: the stack has room for `n` after its items
-                // (checked); its length then covers exactly the buffers
-                // copied, which the caller gave up.
+            let len = stack.len();
+            // SAFETY: the stack has room for `n` after its items (checked),
+            // so `top + i` is inside its buffer for every `i < n`.
+            let top = unsafe { stack.as_mut_ptr().add(len) };
+            let (home, home_len) = (home as u64, home_len as u64);
+            let mut outside = 0u64;
+            // One pass copies each buffer past the stack's top and checks
+            // its address, branch-free, so the loop vectorises: `d <
+            // home_len` is the top bit of `(d - home_len) & !d`, as every
+            // address is below 2^63 (pools are below 2^48, see
+            // `port::carried`). A check of its own before a block copy cost
+            // 0.16 cycles more per buffer at bulk 32 (pool-bench ours_raw,
+            // 1.13 against 0.97, A/B).
+            for i in 0..n {
+                // SAFETY: `i < n`: `src + i` holds a buffer (the contract)
+                // and `top + i` is inside the stack (above). The copy is
+                // bits only: the stack's length does not cover it yet.
                 unsafe {
-                    let len = stack.len();
-                    std::ptr::copy_nonoverlapping(src, stack.as_mut_ptr().add(len), n);
-                    stack.set_len(len + n);
+                    let at = src.add(i);
+                    let d = ((*at).header_addr() as u64).wrapping_sub(home);
+                    outside |= !(d.wrapping_sub(home_len) & !d);
+                    std::ptr::copy_nonoverlapping(at, top.add(i), 1);
                 }
+            }
+            if outside >> 63 == 0 {
+                // SAFETY: all `n` were this pool's and are copied; the caller
+                // gave them up, so the stack owns them from here.
+                unsafe { stack.set_len(len + n) };
                 if self.stack.len() >= self.flush_at {
                     self.spill();
                 }
                 return;
             }
+            // A foreign buffer: the copies stay beyond the stack's length
+            // (never read again), and each buffer goes its own way below.
         }
         if n <= stack.remaining_capacity() {
             // The stack's length stays in a local, written back once: pushed
@@ -1314,6 +1332,33 @@ mod tests {
         let r = RawBuf::from(b.alloc().unwrap());
         drop(r);
         assert_eq!(b.available(), 8);
+    }
+
+    #[test]
+    fn a_big_put_bulk_with_foreign_buffers_sends_each_home() {
+        // 16 or more go through the one-pass copy and check; a foreign
+        // buffer anywhere in it (first, last, middle) sends the bulk down
+        // the per-buffer path.
+        for at in [0, 9, 19] {
+            let a = soft_pool("raw-big-a", 64);
+            let b = soft_pool("raw-big-b", 8);
+            let mut cache_a = a.cache();
+            let mut raw: ArrayVec<RawBuf, 32> = ArrayVec::new();
+            assert!(cache_a.get_bulk(&mut raw, 20));
+            let ours = std::mem::replace(&mut raw[at], RawBuf::from(b.alloc().unwrap()));
+            drop(ours);
+            assert_eq!(b.available(), 7);
+            cache_a.put_bulk(&mut raw);
+            assert!(raw.is_empty());
+            assert_eq!(b.available(), 8, "foreign at {at}: went home");
+            assert_eq!(cache_a.len() + a.available(), 64, "foreign at {at}");
+            // And an all-ours bulk takes the one-pass path.
+            assert!(cache_a.get_bulk(&mut raw, 20));
+            cache_a.put_bulk(&mut raw);
+            assert_eq!(cache_a.len() + a.available(), 64);
+            drop(cache_a);
+            assert_eq!(a.available(), 64);
+        }
     }
 
     #[test]
