@@ -6,7 +6,7 @@
 #
 # Each scripts/where-time-goes/NAME.patch removes one piece of work. Its first
 # lines say which cases it applies to and what it removes:
-#   cases: null-io null-mac ring-io
+#   cases: null-io null-mac ring-io ring-io-1024
 #   piece: the receive-side header reset (...)
 # A piece is removed only where the case still forwards without it (without
 # the receive reset, mac mode would see empty frames and drop them all).
@@ -14,6 +14,9 @@
 # worktree, with their own target directory (target/where-time-goes). A patch
 # that no longer applies stops the script: update it with the code.
 #
+# Cases: null-io, null-mac (two null ports), ring-io (two ring ports, 64
+# packets in flight: testpmd's `start tx_first`), ring-io-1024 (the same with
+# 1024 in flight, whose buffer headers no longer all fit in L1).
 # Usage: scripts/where-time-goes.sh        (about 6 minutes of building, then
 #        ROUNDS x cases x builds runs of DURATION + WARMUP seconds)
 # Env knobs: ROUNDS=3 DURATION=2 WARMUP=0.5 CPU=1 (the worker's CPU)
@@ -44,8 +47,9 @@ declare -A case_args=(
     [null-io]="--mode io --ports null"
     [null-mac]="--mode mac --ports null"
     [ring-io]="--mode io --ports ring --tx-first 1"
+    [ring-io-1024]="--mode io --ports ring --tx-first 16"
 )
-cases=(null-io null-mac ring-io)
+cases=(null-io null-mac ring-io ring-io-1024)
 
 git -C "$repo" worktree add --detach "$tree" HEAD >/dev/null 2>&1
 build() { # NAME: build fwd-bench in the worktree as it is now, keep it as $tmp/NAME
