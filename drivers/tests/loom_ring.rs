@@ -695,6 +695,43 @@ fn publish_visible_split() {
     });
 }
 
+/// The sole handles' single push and pop write and read the slot directly:
+/// the payload must still be ordered by the tail. Three cells through a
+/// ring of 1, one at a time.
+#[test]
+fn publish_visible_split_push_pop() {
+    check(PREEMPTIONS, || {
+        let (mut tx, mut rx) = Ring::<Payload>::new(1).unwrap().split();
+        let p = thread::spawn(move || {
+            let mut kept = Vec::new();
+            for v in [5, 6, 7] {
+                let mut item = Some(make_payload(v));
+                for _ in 0..TRIES {
+                    match tx.push(item.take().expect("still held")) {
+                        Ok(()) => break,
+                        Err(back) => item = Some(back),
+                    }
+                    thread::yield_now();
+                }
+                kept.extend(item.as_ref().map(read_payload));
+            }
+            kept
+        });
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match rx.pop() {
+                Some(c) => got.push(read_payload(&c)),
+                None => thread::yield_now(),
+            }
+        }
+        let kept = p.join().unwrap();
+        got.extend(rx.pop().as_ref().map(read_payload));
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "FIFO: {got:?}");
+        got.extend(kept);
+        assert_eq!(sorted(got), vec![5, 6, 7]);
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Drop: items still in a ring are dropped exactly once, with the ring.
 // ---------------------------------------------------------------------------

@@ -175,8 +175,8 @@ fn elements<T: Elem>(n: usize) -> ArrayVec<T, MAX_BURST> {
 /// Which single-core API a case uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {
-    /// One item at a time (`push`/`pop` on the shared ring; a bulk of 1 on
-    /// the split handles, which is what rte_ring's single calls are too).
+    /// One item at a time (`push`/`pop`, on the shared ring or the split
+    /// handles; rte_ring's single calls are its bulk calls with n = 1).
     Single,
     Burst,
     Bulk,
@@ -190,18 +190,29 @@ fn spsc_enq_deq<T: Elem>(api: Api, n: usize, iters: u64) -> f64 {
     let mut buf = elements::<T>(n);
     let mut ok = true;
     let start = rdtsc();
+    let mut item = T::nth(0);
     for _ in 0..iters {
-        if api == Api::Burst {
-            ok &= tx.enqueue_burst(&mut buf) == n;
-            ok &= rx.dequeue_burst(&mut buf, n) == n;
-        } else {
-            ok &= tx.enqueue_bulk(&mut buf);
-            ok &= rx.dequeue_bulk(&mut buf, n);
+        match api {
+            Api::Single => {
+                ok &= tx.push(item).is_ok();
+                match rx.pop() {
+                    Some(v) => item = v,
+                    None => ok = false,
+                }
+            }
+            Api::Burst => {
+                ok &= tx.enqueue_burst(&mut buf) == n;
+                ok &= rx.dequeue_burst(&mut buf, n) == n;
+            }
+            Api::Bulk => {
+                ok &= tx.enqueue_bulk(&mut buf);
+                ok &= rx.dequeue_bulk(&mut buf, n);
+            }
         }
     }
     let end = rdtsc();
     assert!(black_box(ok), "an operation failed on a ring with room");
-    black_box(&buf);
+    black_box((&buf, item));
     (end - start) as f64 / iters as f64
 }
 
