@@ -146,6 +146,18 @@ mod tests {
     }
 
     #[test]
+    fn rfc1624_section4_example() {
+        // RFC 1624 section 4: checksum 0xdd2f, a field 0x5555 -> 0x3285;
+        // the right answer is 0x0000, which equation 2 gets wrong (0xffff).
+        assert_eq!(update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+        assert_eq!(
+            update32(0xdd2f, 0x5555_0000, 0x3285_0000),
+            0x0000,
+            "the same change in the high half"
+        );
+    }
+
+    #[test]
     fn odd_length_pads_right() {
         assert_eq!(sum(&[0xab]), 0xab00);
         assert_eq!(sum(&[0x12, 0x34, 0xab]), 0x12 * 256 + 0x34 + 0xab00);

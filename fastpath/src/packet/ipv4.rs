@@ -426,6 +426,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn ttl_decrement_to_a_zero_checksum() {
+        // The one case the incremental forms differ in (RFC 1624 section
+        // 3): the recomputed checksum is 0x0000. Find the identification
+        // that gives it after the decrement, then decrement incrementally.
+        let mut d = datagram(0);
+        let ident = (0..=u16::MAX)
+            .find(|&i| {
+                let mut h = HEADER;
+                h[4..6].copy_from_slice(&i.to_be_bytes());
+                h[8] -= 1;
+                h[10..12].fill(0);
+                checksum::checksum(&h) == 0
+            })
+            .unwrap();
+        d[4..6].copy_from_slice(&ident.to_be_bytes());
+        let mut p = Ipv4Packet::new_checked(&mut d[..]).unwrap();
+        p.fill_checksum();
+        p.decrement_ttl();
+        assert_eq!(p.checksum(), 0x0000);
+        assert!(p.checksum_ok());
+    }
+
+    #[test]
     fn address_rewrite_keeps_checksum() {
         let mut d = datagram(0);
         let mut p = Ipv4Packet::new_checked(&mut d[..]).unwrap();
