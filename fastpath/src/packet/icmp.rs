@@ -2,6 +2,7 @@
 //! discovery) messages: type, code and checksum, enough to tell echo, errors
 //! and neighbour discovery apart.
 
+use std::marker::PhantomData;
 use std::net::Ipv6Addr;
 
 use super::checksum;
@@ -55,36 +56,64 @@ pub enum Icmpv6Kind {
     Other(u8),
 }
 
-/// A checked view of an ICMPv4 message (the IPv4 payload).
-#[derive(Debug, Clone)]
-pub struct Icmpv4Packet<T> {
-    buffer: T,
+/// Which ICMP a view is for: the two share their layout up to the
+/// checksum's coverage and the type numbers.
+pub trait IcmpVersion: sealed::Sealed {
+    /// The layer errors name.
+    const LAYER: Layer;
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::V4 {}
+    impl Sealed for super::V6 {}
+}
+
+/// ICMP for IPv4 (RFC 792).
+#[derive(Debug, Clone, Copy)]
+pub struct V4;
+/// ICMP for IPv6 (RFC 4443).
+#[derive(Debug, Clone, Copy)]
+pub struct V6;
+
+impl IcmpVersion for V4 {
+    const LAYER: Layer = Layer::Icmpv4;
+}
+impl IcmpVersion for V6 {
+    const LAYER: Layer = Layer::Icmpv6;
+}
+
+/// A checked view of an ICMP message of version `V`.
+#[derive(Debug, Clone)]
+pub struct IcmpPacket<T, V> {
+    buffer: T,
+    version: PhantomData<V>,
+}
+
+/// A checked view of an ICMPv4 message (the IPv4 payload, padding
+/// trimmed).
+pub type Icmpv4Packet<T> = IcmpPacket<T, V4>;
 /// A checked view of an ICMPv6 message (the upper-layer bytes of an IPv6
 /// packet).
-#[derive(Debug, Clone)]
-pub struct Icmpv6Packet<T> {
-    buffer: T,
-}
+pub type Icmpv6Packet<T> = IcmpPacket<T, V6>;
 
-fn check_len(b: &[u8], layer: Layer) -> Result<(), PacketError> {
-    if b.len() < HEADER_LEN {
-        return Err(PacketError::Truncated {
-            layer,
-            need: HEADER_LEN,
-            have: b.len(),
-        });
-    }
-    Ok(())
-}
-
-impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
-    /// Checks the 8-byte header is there. The message is the whole buffer:
-    /// give it the IPv4 payload, padding trimmed.
+impl<T: AsRef<[u8]>, V: IcmpVersion> IcmpPacket<T, V> {
+    /// Checks the 8-byte header is there. The message is the whole buffer,
+    /// which is what the checksum covers: give it the IP payload without
+    /// the frame's padding.
     pub fn new_checked(buffer: T) -> Result<Self, PacketError> {
-        check_len(buffer.as_ref(), Layer::Icmpv4)?;
-        Ok(Icmpv4Packet { buffer })
+        let have = buffer.as_ref().len();
+        if have < HEADER_LEN {
+            return Err(PacketError::Truncated {
+                layer: V::LAYER,
+                need: HEADER_LEN,
+                have,
+            });
+        }
+        Ok(IcmpPacket {
+            buffer,
+            version: PhantomData,
+        })
     }
 
     /// The type.
@@ -112,6 +141,30 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         get_u16(self.buffer.as_ref(), 6)
     }
 
+    /// The whole message.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    fn verified(&self, pseudo: u16) -> Result<(), PacketError> {
+        if checksum::verify_with(pseudo, self.buffer.as_ref()) {
+            Ok(())
+        } else {
+            Err(PacketError::BadChecksum { layer: V::LAYER })
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>, V: IcmpVersion> IcmpPacket<T, V> {
+    fn fill(&mut self, pseudo: u16) {
+        let b = self.buffer.as_mut();
+        set_u16(b, 2, 0);
+        let c = checksum::checksum_with(pseudo, b);
+        set_u16(b, 2, c);
+    }
+}
+
+impl<T: AsRef<[u8]>> IcmpPacket<T, V4> {
     /// The kind of message.
     pub fn kind(&self) -> Icmpv4Kind {
         match self.msg_type() {
@@ -122,67 +175,26 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         }
     }
 
-    /// True if the checksum over the whole message verifies (RFC 792: no
-    /// pseudo-header in ICMPv4).
-    pub fn checksum_ok(&self) -> bool {
-        checksum::verify(self.buffer.as_ref())
+    /// Checks the checksum over the whole message (RFC 792: ICMPv4 has no
+    /// pseudo-header).
+    pub fn check_checksum(&self) -> Result<(), PacketError> {
+        self.verified(0)
     }
 
-    /// [`Icmpv4Packet::checksum_ok`] as a result.
-    pub fn check_checksum(&self) -> Result<(), PacketError> {
-        if self.checksum_ok() {
-            Ok(())
-        } else {
-            Err(PacketError::BadChecksum {
-                layer: Layer::Icmpv4,
-            })
-        }
+    /// True if the checksum verifies.
+    pub fn checksum_ok(&self) -> bool {
+        self.check_checksum().is_ok()
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T, V4> {
     /// Recomputes the checksum over the whole message.
     pub fn fill_checksum(&mut self) {
-        let b = self.buffer.as_mut();
-        set_u16(b, 2, 0);
-        let c = checksum::checksum(b);
-        set_u16(b, 2, c);
+        self.fill(0);
     }
 }
 
-impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
-    /// Checks the 8-byte header is there. The message is the whole buffer:
-    /// its length is the pseudo-header's upper-layer length.
-    pub fn new_checked(buffer: T) -> Result<Self, PacketError> {
-        check_len(buffer.as_ref(), Layer::Icmpv6)?;
-        Ok(Icmpv6Packet { buffer })
-    }
-
-    /// The type.
-    pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[0]
-    }
-
-    /// The code.
-    pub fn code(&self) -> u8 {
-        self.buffer.as_ref()[1]
-    }
-
-    /// The checksum field.
-    pub fn checksum(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), 2)
-    }
-
-    /// Echo identifier (meaningful for echo messages).
-    pub fn echo_ident(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), 4)
-    }
-
-    /// Echo sequence number (meaningful for echo messages).
-    pub fn echo_seq(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), 6)
-    }
-
+impl<T: AsRef<[u8]>> IcmpPacket<T, V6> {
     /// The kind of message.
     pub fn kind(&self) -> Icmpv6Kind {
         match self.msg_type() {
@@ -200,39 +212,30 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     fn pseudo(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
-        // An ICMPv6 message over 4 GiB cannot be in a slice we were given
-        // from a frame; saturate rather than wrap all the same.
+        // A message over 4 GiB cannot come from a frame; saturate rather
+        // than wrap all the same.
         let len = u32::try_from(self.buffer.as_ref().len()).unwrap_or(u32::MAX);
         checksum::pseudo_header_v6(src, dst, IpProtocol::ICMPV6, len)
     }
 
-    /// True if the checksum verifies over the IPv6 pseudo-header (RFC 8200
-    /// section 8.1, RFC 4443 section 2.3) and the message. `src` and `dst`
-    /// are the packet's; with a routing header, `dst` is the final one.
-    pub fn checksum_ok(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        checksum::verify_with(self.pseudo(src, dst), self.buffer.as_ref())
+    /// Checks the checksum over the IPv6 pseudo-header (RFC 8200 section
+    /// 8.1, RFC 4443 section 2.3) and the message. `src` and `dst` are the
+    /// packet's; with a routing header, `dst` is the final destination.
+    pub fn check_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Result<(), PacketError> {
+        self.verified(self.pseudo(src, dst))
     }
 
-    /// [`Icmpv6Packet::checksum_ok`] as a result.
-    pub fn check_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Result<(), PacketError> {
-        if self.checksum_ok(src, dst) {
-            Ok(())
-        } else {
-            Err(PacketError::BadChecksum {
-                layer: Layer::Icmpv6,
-            })
-        }
+    /// True if the checksum verifies (see [`Icmpv6Packet::check_checksum`]).
+    pub fn checksum_ok(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.check_checksum(src, dst).is_ok()
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T, V6> {
     /// Recomputes the checksum over the pseudo-header and the message.
     pub fn fill_checksum(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
         let pseudo = self.pseudo(src, dst);
-        let b = self.buffer.as_mut();
-        set_u16(b, 2, 0);
-        let c = checksum::checksum_with(pseudo, b);
-        set_u16(b, 2, c);
+        self.fill(pseudo);
     }
 }
 

@@ -21,7 +21,7 @@ pub mod l4;
 pub use arp::{ArpOp, ArpPacket};
 pub use error::{Layer, PacketError};
 pub use ethernet::{EtherType, EthernetFrame, VlanTag};
-pub use icmp::{Icmpv4Kind, Icmpv4Packet, Icmpv6Kind, Icmpv6Packet};
+pub use icmp::{IcmpPacket, Icmpv4Kind, Icmpv4Packet, Icmpv6Kind, Icmpv6Packet};
 pub use ip_protocol::IpProtocol;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Fragment, Ipv6Packet, Ipv6UpperLayer};
