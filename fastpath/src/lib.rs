@@ -12,6 +12,7 @@ pub mod cli;
 pub mod counters;
 pub mod forwarder;
 pub mod fwd_mode;
+pub mod packet;
 pub mod port_drops;
 pub mod report;
 pub mod run;
