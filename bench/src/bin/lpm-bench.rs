@@ -207,8 +207,9 @@ fn main() -> ExitCode {
     let delete = (rdtsc() - begin) as f64 / table.len() as f64;
     println!("lpm case=delete value={delete:.0} unit=cyc/route");
     println!(
-        "lpm memory bytes={memory} groups={groups} max_groups={} tsc_hz={hz}",
-        lpm.max_groups()
+        "lpm memory bytes={memory} groups={groups} max_groups={} hugepages_advised={} tsc_hz={hz}",
+        lpm.max_groups(),
+        lpm.hugepages_advised()
     );
     if !lpm.is_empty() || lpm.groups_in_use() != 0 {
         eprintln!(

@@ -144,6 +144,8 @@ fn group_pool_exhaustion_is_an_error_and_changes_nothing() {
         t.add(p("10.0.2.0/25"), NextHopId(4)),
         Err(FibError::GroupsExhausted { max_groups: 2 })
     );
+    // The pool never reserves past its bound.
+    assert!(t.groups.capacity() <= 2);
     assert_eq!(t.len(), 3);
     assert_eq!(t.get(p("10.0.2.0/25")), None);
     assert_eq!(t.lookup(a("10.0.2.1")), None);
@@ -207,6 +209,20 @@ fn routes_lists_what_was_added_and_memory_counts_groups() {
         ]
     );
     assert!(t.memory_bytes() >= empty + 1024);
+}
+
+#[test]
+fn a_clone_is_independent() {
+    let mut t = Dir24Lpm::new();
+    t.add(p("10.0.0.0/8"), NextHopId(8)).unwrap();
+    t.add(p("10.1.2.128/25"), NextHopId(25)).unwrap();
+    let c = t.clone();
+    t.delete(p("10.1.2.128/25"));
+    t.add(p("10.0.0.0/8"), NextHopId(9)).unwrap();
+    assert_eq!(c.lookup(a("10.1.2.200")), nh(25));
+    assert_eq!(c.lookup(a("10.1.2.1")), nh(8));
+    assert_eq!((c.len(), c.groups_in_use()), (2, 1));
+    assert_eq!(t.lookup(a("10.1.2.200")), nh(9));
 }
 
 #[test]
