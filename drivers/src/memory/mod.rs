@@ -13,6 +13,7 @@
 mod arena;
 mod dma_map;
 mod error;
+mod huge_advice;
 mod hugepage_info;
 mod iova;
 mod region;
@@ -22,6 +23,7 @@ mod test_mapper;
 pub use arena::{ArenaError, DmaArena, DmaSlice};
 pub use dma_map::{same_mapper, DmaMapError, DmaMapper, IovaLayout};
 pub use error::MemoryError;
+pub use huge_advice::advise_hugepages;
 pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
 pub use iova::Iova;
 pub use region::{DmaRegion, HugepageSize, MemoryBacking};

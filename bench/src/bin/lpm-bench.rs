@@ -1,0 +1,223 @@
+//! `lpm-bench`: our IPv4 DIR-24-8 table ([`Dir24Lpm`]) measured the way
+//! DPDK 22.11's `lpm_perf_autotest` measures `rte_lpm`: a generated
+//! table of 1,076,806 routes with DPDK's prefix-length distribution (the
+//! one it prints, taken from a real BGP table), then lookups of uniformly
+//! random addresses, 100,000 per pass, 1,024 passes, new addresses each
+//! pass (generated outside the timed region), misses counted inside it.
+//!
+//! Routes are drawn from a fixed-seed splitmix64 stream: first octet 1 to
+//! 223 except 127 (unicast classes A, B and C, as DPDK's generator), other
+//! bits random, host bits cleared; duplicates replace, so fewer prefixes
+//! are unique than added, as in DPDK's run. Before timing anything, a
+//! sample of lookups is checked against [`ReferenceLpm`]; a disagreement
+//! exits with status 1.
+//!
+//! Output, one line per case (TSC cycles; figures only, nothing asserted):
+//! `lpm case=add value=.. unit=cyc/route routes=.. unique=..`
+//! `lpm case=lookup value=.. unit=cyc/addr misses=..%`
+//! `lpm case=bulk value=.. unit=cyc/addr misses=..%`
+//! `lpm case=delete value=.. unit=cyc/route`
+//! `lpm memory bytes=.. groups=.. max_groups=.. tsc_hz=..`
+#![forbid(unsafe_code)]
+
+use bench::pick_cpus;
+use clap::Parser;
+use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz};
+use fastpath::fib::{Dir24Lpm, NextHopId, Prefix4, ReferenceLpm};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+/// Routes per prefix length 0 to 32, as `lpm_perf_autotest` prints its
+/// generated table (shared/reference/peers/dpdk/micro/lpm_perf_autotest.log).
+const ROUTES_PER_DEPTH: [u32; 33] = [
+    0, 0, 0, 1, 0, 3, 2, 4, 201, 37, 55, 97, 381, 775, 2104, 3712, 69319, 12983, 23667, 69068,
+    62354, 48531, 72355, 85427, 583900, 2654, 5650, 6467, 7127, 12936, 5999, 13, 984,
+];
+/// Addresses per pass (DPDK's BATCH_SIZE).
+const BATCH_SIZE: usize = 100_000;
+/// Passes (DPDK's ITERATIONS).
+const ITERATIONS: u32 = 1 << 10;
+/// Addresses per bulk call (DPDK's BULK_SIZE, a burst).
+const BULK_SIZE: usize = 32;
+/// Addresses checked against the reference before timing.
+const CHECKED: usize = 200_000;
+
+#[derive(Parser, Debug)]
+#[command(about = "IPv4 LPM micro-benchmark, case for case DPDK's lpm_perf_autotest")]
+struct Args {
+    /// A sixteenth of the lookup passes (a smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// Seed of the route and address stream.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// CPU to run on, as a Linux CPU list; the first one is used.
+    #[arg(long)]
+    cpus: Option<String>,
+}
+
+/// splitmix64 (Steele, Lea, Flood 2014): cheap, well mixed, reproducible.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        (self.next() >> 32) as u32
+    }
+}
+
+/// The generated table, in random order (shorter and longer prefixes
+/// interleaved, as a routing daemon would feed them).
+fn routes(rng: &mut SplitMix) -> Vec<(Prefix4, NextHopId)> {
+    let mut out = Vec::new();
+    for (depth, &n) in (0u8..).zip(ROUTES_PER_DEPTH.iter()) {
+        for _ in 0..n {
+            let first_octet = loop {
+                let o = (rng.next_u32() % 223 + 1) as u8;
+                if o != 127 {
+                    break o;
+                }
+            };
+            let addr = (u32::from(first_octet) << 24) | (rng.next_u32() & 0x00ff_ffff);
+            let Ok(p) = Prefix4::new_masked(Ipv4Addr::from(addr), depth) else {
+                continue;
+            };
+            out.push((p, NextHopId(rng.next_u32() & 0xffff)));
+        }
+    }
+    // Fisher-Yates.
+    for i in (1..out.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        out.swap(i, j);
+    }
+    out
+}
+
+fn fill(rng: &mut SplitMix, batch: &mut [u32]) {
+    for a in batch {
+        *a = rng.next_u32();
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cpu = match pick_cpus(args.cpus.as_deref()) {
+        Ok(c) => c[0],
+        Err(e) => {
+            eprintln!("lpm-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = pin_current_thread(cpu) {
+        eprintln!("lpm-bench: cannot pin to CPU {cpu}: {e}");
+        return ExitCode::FAILURE;
+    }
+    let hz = tsc_hz();
+    let mut rng = SplitMix(args.seed);
+    let table = routes(&mut rng);
+
+    let mut lpm = Dir24Lpm::new();
+    let begin = rdtsc();
+    for &(p, nh) in &table {
+        if let Err(e) = lpm.add(p, nh) {
+            eprintln!("lpm-bench: add {p}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let add = (rdtsc() - begin) as f64 / table.len() as f64;
+    println!(
+        "lpm case=add value={add:.0} unit=cyc/route routes={} unique={}",
+        table.len(),
+        lpm.len()
+    );
+
+    let mut reference = ReferenceLpm::new();
+    for &(p, nh) in &table {
+        reference.add(p, nh);
+    }
+    let mut bad = 0usize;
+    for _ in 0..CHECKED {
+        let a = rng.next_u32();
+        if lpm.lookup_u32(a) != reference.lookup(Ipv4Addr::from(a)) {
+            bad += 1;
+        }
+    }
+    drop(reference);
+    if bad > 0 {
+        eprintln!("lpm-bench: {bad} of {CHECKED} lookups disagree with the reference");
+        return ExitCode::FAILURE;
+    }
+
+    let passes = if args.quick {
+        ITERATIONS / 16
+    } else {
+        ITERATIONS
+    };
+    let mut batch = vec![0u32; BATCH_SIZE];
+    let total = f64::from(passes) * BATCH_SIZE as f64;
+
+    let (mut cycles, mut misses) = (0u64, 0u64);
+    for _ in 0..passes {
+        fill(&mut rng, &mut batch);
+        let begin = rdtsc();
+        for &a in &batch {
+            if black_box(lpm.lookup_u32(a)).is_none() {
+                misses += 1;
+            }
+        }
+        cycles += rdtsc() - begin;
+    }
+    println!(
+        "lpm case=lookup value={:.1} unit=cyc/addr misses={:.1}%",
+        cycles as f64 / total,
+        misses as f64 * 100.0 / total
+    );
+
+    let (mut cycles, mut misses) = (0u64, 0u64);
+    let mut hops = [None; BULK_SIZE];
+    for _ in 0..passes {
+        fill(&mut rng, &mut batch);
+        let begin = rdtsc();
+        for chunk in batch.chunks(BULK_SIZE) {
+            lpm.lookup_bulk(chunk, &mut hops);
+            misses += black_box(&hops).iter().filter(|h| h.is_none()).count() as u64;
+        }
+        cycles += rdtsc() - begin;
+    }
+    println!(
+        "lpm case=bulk value={:.1} unit=cyc/addr misses={:.1}%",
+        cycles as f64 / total,
+        misses as f64 * 100.0 / total
+    );
+
+    let memory = lpm.memory_bytes();
+    let groups = lpm.groups_in_use();
+    let begin = rdtsc();
+    for &(p, _) in &table {
+        lpm.delete(p);
+    }
+    let delete = (rdtsc() - begin) as f64 / table.len() as f64;
+    println!("lpm case=delete value={delete:.0} unit=cyc/route");
+    println!(
+        "lpm memory bytes={memory} groups={groups} max_groups={} hugepages_advised={} tsc_hz={hz}",
+        lpm.max_groups(),
+        lpm.hugepages_advised()
+    );
+    if !lpm.is_empty() || lpm.groups_in_use() != 0 {
+        eprintln!(
+            "lpm-bench: {} routes and {} groups left after deleting all",
+            lpm.len(),
+            lpm.groups_in_use()
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
