@@ -13,6 +13,7 @@ pub mod counters;
 pub mod fib;
 pub mod forwarder;
 pub mod fwd_mode;
+pub mod mirror;
 pub mod packet;
 pub mod port_drops;
 pub mod report;

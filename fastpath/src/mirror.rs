@@ -1,0 +1,26 @@
+//! The kernel mirror: follows the pod kernel's links, addresses, routes
+//! and neighbours over rtnetlink, for the interfaces the fast path owns
+//! (its exception interfaces), and reports each change as a typed
+//! [`KernelEvent`].
+//!
+//! [`KernelMirror::open`] subscribes to the rtnetlink groups, then dumps
+//! the kernel's state; [`KernelMirror::poll`] (non-blocking) or
+//! [`KernelMirror::wait`] (blocking, with a timeout) hand out the events.
+//! Messages about other interfaces, other tables or unsupported route
+//! types are ignored and counted ([`MirrorCounters`]); when events were
+//! lost (socket overrun, interrupted dump) the mirror dumps again and
+//! reports the difference, so the caller sees only adds and deletes.
+
+pub mod counters;
+pub mod event;
+pub mod prefix6;
+pub mod state;
+pub mod translate;
+
+pub use counters::{IgnoreReason, MirrorCounters, ResyncReason};
+pub use event::{
+    Addr, IfIndex, KernelEvent, Link, Neigh, NeighState, NextHop, Route, RouteKind, RoutePrefix,
+};
+pub use prefix6::{Prefix6, Prefix6Error};
+pub use state::MirrorState;
+pub use translate::{translate, MAIN_TABLE};
