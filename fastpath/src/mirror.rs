@@ -11,16 +11,24 @@
 //! lost (socket overrun, interrupted dump) the mirror dumps again and
 //! reports the difference, so the caller sees only adds and deletes.
 
+pub mod admit;
 pub mod counters;
+pub mod datagram;
+pub mod error;
 pub mod event;
+pub mod kernel_mirror;
 pub mod prefix6;
+pub mod socket;
 pub mod state;
 pub mod translate;
 
+pub use admit::{admit, Admission};
 pub use counters::{IgnoreReason, MirrorCounters, ResyncReason};
+pub use error::MirrorError;
 pub use event::{
     Addr, IfIndex, KernelEvent, Link, Neigh, NeighState, NextHop, Route, RouteKind, RoutePrefix,
 };
+pub use kernel_mirror::{KernelMirror, MirrorConfig};
 pub use prefix6::{Prefix6, Prefix6Error};
 pub use state::MirrorState;
 pub use translate::{translate, MAIN_TABLE};
