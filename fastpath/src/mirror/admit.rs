@@ -56,3 +56,107 @@ pub fn admit(names: &BTreeSet<String>, state: &MirrorState, ev: KernelEvent) -> 
         ev => Admission::Apply(ev),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::event::{IfIndex, Link, NextHop, Route, RouteKind, RoutePrefix};
+
+    fn link(i: u32, name: &str, up: bool) -> Link {
+        Link {
+            ifindex: IfIndex(i),
+            name: name.into(),
+            mac: None,
+            mtu: 1500,
+            up,
+            carrier: up,
+        }
+    }
+
+    fn route(hops: &[u32]) -> Route {
+        Route {
+            table: 254,
+            prefix: RoutePrefix::V4("10.0.0.0/8".parse().unwrap()),
+            kind: if hops.is_empty() {
+                RouteKind::Blackhole
+            } else {
+                RouteKind::Unicast
+            },
+            metric: 0,
+            next_hops: hops
+                .iter()
+                .map(|&i| NextHop {
+                    gateway: None,
+                    ifindex: IfIndex(i),
+                    weight: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sorts_by_interface_and_asks_for_resyncs() {
+        let names: BTreeSet<String> = ["fp0".to_owned()].into();
+        let mut state = MirrorState::default();
+        // A link of ours appearing: applied, and a resync (it may be a
+        // rename, with state we ignored so far).
+        let fp0 = KernelEvent::Link(link(3, "fp0", true));
+        assert_eq!(
+            admit(&names, &state, fp0.clone()),
+            Admission::ApplyThenResync(fp0.clone())
+        );
+        state.apply(fp0.clone(), &mut Vec::new());
+        // Its MTU changing: applied. Going down: applied and a resync.
+        let mut mtu = link(3, "fp0", true);
+        mtu.mtu = 9000;
+        assert!(matches!(
+            admit(&names, &state, KernelEvent::Link(mtu)),
+            Admission::Apply(_)
+        ));
+        assert!(matches!(
+            admit(&names, &state, KernelEvent::Link(link(3, "fp0", false))),
+            Admission::ApplyThenResync(_)
+        ));
+        // Renamed away: gone.
+        assert_eq!(
+            admit(&names, &state, KernelEvent::Link(link(3, "eth9", true))),
+            Admission::ApplyThenResync(KernelEvent::LinkGone {
+                ifindex: IfIndex(3)
+            })
+        );
+        // Another link, and anything through it: foreign.
+        let foreign = Admission::Ignore(IgnoreReason::ForeignInterface);
+        assert_eq!(
+            admit(&names, &state, KernelEvent::Link(link(4, "eth0", true))),
+            foreign
+        );
+        assert_eq!(
+            admit(
+                &names,
+                &state,
+                KernelEvent::LinkGone {
+                    ifindex: IfIndex(4)
+                }
+            ),
+            foreign
+        );
+        assert_eq!(
+            admit(&names, &state, KernelEvent::RouteAdd(route(&[4]))),
+            foreign
+        );
+        // Multipath with one foreign hop: foreign as a whole.
+        assert_eq!(
+            admit(&names, &state, KernelEvent::RouteAdd(route(&[3, 4]))),
+            foreign
+        );
+        assert!(matches!(
+            admit(&names, &state, KernelEvent::RouteAdd(route(&[3, 3]))),
+            Admission::Apply(_)
+        ));
+        // A drop route goes through no interface: ours to apply.
+        assert!(matches!(
+            admit(&names, &state, KernelEvent::RouteDel(route(&[]))),
+            Admission::Apply(_)
+        ));
+    }
+}
