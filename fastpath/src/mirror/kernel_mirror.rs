@@ -29,7 +29,7 @@ const GROUPS: [u32; 6] = [
     libc::RTNLGRP_IPV6_ROUTE,
 ];
 
-/// The kernel queue asked for the subscription socket: room for a burst
+/// The kernel queue asked by default for the subscription socket: room for a burst
 /// of some thousands of route changes (the kernel caps it at
 /// net.core.rmem_max; an overrun costs a resync, not correctness).
 const EVENT_QUEUE: usize = 4 << 20;
@@ -52,6 +52,9 @@ pub struct MirrorConfig {
     pub interfaces: Vec<String>,
     /// The routing table mirrored; [`MAIN_TABLE`] unless told otherwise.
     pub table: u32,
+    /// The kernel queue asked for the subscription socket, in bytes
+    /// (capped by net.core.rmem_max); 4 MiB unless told otherwise.
+    pub event_queue: usize,
 }
 
 impl MirrorConfig {
@@ -60,6 +63,7 @@ impl MirrorConfig {
         MirrorConfig {
             interfaces: interfaces.into_iter().map(Into::into).collect(),
             table: MAIN_TABLE,
+            event_queue: EVENT_QUEUE,
         }
     }
 }
@@ -107,7 +111,7 @@ impl KernelMirror {
     /// the view only reports real changes).
     pub fn open(config: &MirrorConfig) -> Result<KernelMirror, MirrorError> {
         let mut events = RouteSocket::open()?;
-        let event_queue = events.set_queue_size(EVENT_QUEUE)?;
+        let event_queue = events.set_queue_size(config.event_queue)?;
         events.subscribe(&GROUPS)?;
         let mut mirror = KernelMirror {
             events,
