@@ -15,6 +15,7 @@
 
 use fastpath::mirror::{
     IgnoreReason, KernelEvent, KernelMirror, MirrorConfig, NeighState, ResyncReason, RouteKind,
+    RoutePrefix,
 };
 use std::net::{IpAddr, UdpSocket};
 use std::process::Command;
@@ -519,4 +520,110 @@ fn guest_follows_changes() {
         latencies.len(),
         worst.as_secs_f64() * 1e3
     );
+}
+
+#[test]
+fn the_mirror_resyncs_after_losing_events() {
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns)");
+        return;
+    }
+    let ns = Namespaces::new("overrun");
+    ns.run_guest("guest_recovers_from_an_overrun");
+}
+
+/// Routes of the overrun test: 10.(100 + i / 256).(i % 256).0/24.
+fn batch_route(i: u32) -> String {
+    format!("10.{}.{}.0/24", 100 + i / 256, i % 256)
+}
+
+/// Runs `ip -batch` on `lines`.
+fn ip_batch(lines: impl Iterator<Item = String>) {
+    let path = std::env::temp_dir().join(format!("fp-mirror-batch-{}", std::process::id()));
+    std::fs::write(&path, lines.collect::<Vec<_>>().join("\n") + "\n").expect("write the batch");
+    let path_str = path.to_string_lossy().into_owned();
+    ip(&["-batch", &path_str]);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A consumer's IPv4 route table, built from the events alone (IPv6
+/// brings fe80::/64 and its timing is the kernel's).
+fn apply_routes(table: &mut std::collections::BTreeSet<String>, events: &[KernelEvent]) {
+    for ev in events {
+        match ev {
+            KernelEvent::RouteAdd(r) if matches!(r.prefix, RoutePrefix::V4(_)) => {
+                drop(table.insert(r.prefix.to_string()))
+            }
+            KernelEvent::RouteDel(r) if matches!(r.prefix, RoutePrefix::V4(_)) => {
+                drop(table.remove(&r.prefix.to_string()))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+#[ignore = "runs inside the namespace the_mirror_resyncs_after_losing_events makes"]
+fn guest_recovers_from_an_overrun() {
+    if !in_our_namespace() {
+        drivers::skip_test!("only runs inside the test's own namespace");
+        return;
+    }
+    const ROUTES: u32 = 3000;
+    ip(&["link", "set", "fp0", "up"]);
+    ip(&["addr", "add", "192.0.2.10/24", "dev", "fp0"]);
+    // The smallest queue the kernel allows, so a burst overflows it.
+    let mut config = MirrorConfig::new(["fp0"]);
+    config.event_queue = 0;
+    let mut mirror = KernelMirror::open(&config).expect("open the mirror");
+    let mut events = Vec::new();
+    mirror.poll(&mut events).expect("poll");
+    let mut table = std::collections::BTreeSet::new();
+    apply_routes(&mut table, &events);
+    assert_eq!(table.len(), 1, "the connected route: {table:?}");
+
+    // Thousands of changes while nobody reads: the queue overflows.
+    ip_batch((0..ROUTES).map(|i| format!("route add {} via 192.0.2.1", batch_route(i))));
+    ip_batch((0..100).map(|i| format!("route add 10.99.{i}.0/24 via 198.51.100.1")));
+    let settle = |mirror: &mut KernelMirror, table: &mut std::collections::BTreeSet<String>| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut events = Vec::new();
+            mirror
+                .wait(Duration::from_millis(50), &mut events)
+                .expect("wait");
+            apply_routes(table, &events);
+            if events.is_empty() || Instant::now() > deadline {
+                break;
+            }
+        }
+    };
+    settle(&mut mirror, &mut table);
+    let c = mirror.counters().clone();
+    println!("mirror: queue {} bytes; {c}", mirror.event_queue_bytes());
+    assert!(
+        c.resyncs(ResyncReason::Overrun) >= 1,
+        "no overrun seen: {c}"
+    );
+    let want: std::collections::BTreeSet<String> = (0..ROUTES)
+        .map(batch_route)
+        .chain(["192.0.2.0/24".to_owned()])
+        .collect();
+    assert_eq!(table, want, "the consumer's table after the resync");
+
+    // And deletions lost the same way.
+    ip_batch((0..ROUTES / 2).map(|i| format!("route del {}", batch_route(i))));
+    settle(&mut mirror, &mut table);
+    let want: std::collections::BTreeSet<String> = (ROUTES / 2..ROUTES)
+        .map(batch_route)
+        .chain(["192.0.2.0/24".to_owned()])
+        .collect();
+    assert_eq!(table, want, "the consumer's table after the deletions");
+    assert!(mirror.counters().resyncs(ResyncReason::Overrun) > c.resyncs(ResyncReason::Overrun));
+    let v4 = mirror
+        .state()
+        .routes()
+        .filter(|r| matches!(r.prefix, RoutePrefix::V4(_)))
+        .count();
+    assert_eq!(v4, want.len(), "the mirror's own view");
 }
