@@ -552,10 +552,10 @@ fn apply_routes(table: &mut std::collections::BTreeSet<String>, events: &[Kernel
     for ev in events {
         match ev {
             KernelEvent::RouteAdd(r) if matches!(r.prefix, RoutePrefix::V4(_)) => {
-                drop(table.insert(r.prefix.to_string()))
+                table.insert(r.prefix.to_string());
             }
             KernelEvent::RouteDel(r) if matches!(r.prefix, RoutePrefix::V4(_)) => {
-                drop(table.remove(&r.prefix.to_string()))
+                table.remove(&r.prefix.to_string());
             }
             _ => {}
         }
