@@ -13,6 +13,9 @@
 //! namespace only. Needs root; without it the test says "skipped". The
 //! namespaces (and with them the veths) are deleted when the test ends.
 
+mod common;
+
+use common::{ip, is_root};
 use fastpath::mirror::{
     IgnoreReason, KernelEvent, KernelMirror, MirrorConfig, NeighState, ResyncReason, RouteKind,
     RoutePrefix,
@@ -31,31 +34,6 @@ const PEER_MAC: &str = "02:00:00:00:00:aa";
 /// How long one change may take to reach the mirror before the test
 /// fails: far above the milliseconds expected, for a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(5);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The namespaces; deleted on drop.
 struct Namespaces {
