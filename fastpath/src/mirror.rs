@@ -18,6 +18,7 @@ pub mod error;
 pub mod event;
 pub mod kernel_mirror;
 pub mod prefix6;
+pub mod route_set;
 pub mod socket;
 pub mod state;
 pub mod translate;
@@ -30,5 +31,6 @@ pub use event::{
 };
 pub use kernel_mirror::{KernelMirror, MirrorConfig};
 pub use prefix6::{Prefix6, Prefix6Error};
+pub use route_set::{RouteSet, RouteUpdate};
 pub use state::MirrorState;
 pub use translate::{translate, MAIN_TABLE};

@@ -224,6 +224,18 @@ fn gw(r: &fastpath::mirror::Route) -> Vec<(Option<String>, u16)> {
         .collect()
 }
 
+/// The gateways of a route, sorted (the kernel's order of IPv6 hops is
+/// its own).
+fn gateways(r: &fastpath::mirror::Route) -> Vec<String> {
+    let mut g: Vec<String> = r
+        .next_hops
+        .iter()
+        .filter_map(|h| h.gateway.map(|g| g.to_string()))
+        .collect();
+    g.sort();
+    g
+}
+
 #[test]
 fn the_mirror_follows_the_kernel_in_a_namespace() {
     if !is_root() {
@@ -368,6 +380,66 @@ fn guest_follows_changes() {
         &["route", "del", "10.4.0.0/16", "via", "192.0.2.2", "metric", "50"],
         "route del 10.4.0.0/16 metric 50",
         |ev| matches!(ev, KernelEvent::RouteAdd(r) if r.prefix.to_string() == "10.4.0.0/16" && r.metric == 100),
+    ));
+    // IPv4: a route appended at the same metric waits behind the first,
+    // and takes over when the first is deleted.
+    latencies.push(w.step(
+        &["route", "add", "10.9.0.0/16", "via", "192.0.2.1"],
+        "route add 10.9.0.0/16 via 192.0.2.1",
+        |ev| {
+            matches!(ev, KernelEvent::RouteAdd(r) if r.prefix.to_string() == "10.9.0.0/16"
+            && gw(r) == [(Some("192.0.2.1".into()), 1)])
+        },
+    ));
+    ip(&["route", "append", "10.9.0.0/16", "via", "192.0.2.2"]);
+    latencies.push(w.step(
+        &["route", "add", "10.10.0.0/16", "via", "192.0.2.1"],
+        "route add 10.10.0.0/16 (after an append)",
+        |ev| is_route(ev, true, "10.10.0.0/16"),
+    ));
+    assert!(
+        !w.seen.iter().any(|ev| ev.to_string().contains("10.9.0.0")),
+        "an appended IPv4 route is not the one in force: {:#?}",
+        w.seen
+    );
+    latencies.push(w.step(
+        &["route", "del", "10.9.0.0/16", "via", "192.0.2.1"],
+        "route del the first 10.9.0.0/16",
+        |ev| {
+            matches!(ev, KernelEvent::RouteAdd(r) if r.prefix.to_string() == "10.9.0.0/16"
+            && gw(r) == [(Some("192.0.2.2".into()), 1)])
+        },
+    ));
+    // IPv6 multipath: a next hop appended, then one removed.
+    latencies.push(w.step(
+        &[
+            "-6",
+            "route",
+            "append",
+            "2001:db8:3::/48",
+            "via",
+            "2001:db8::3",
+        ],
+        "route append a hop to 2001:db8:3::/48",
+        |ev| {
+            matches!(ev, KernelEvent::RouteAdd(r) if r.prefix.to_string() == "2001:db8:3::/48"
+            && gateways(r) == ["2001:db8::1", "2001:db8::2", "2001:db8::3"])
+        },
+    ));
+    latencies.push(w.step(
+        &[
+            "-6",
+            "route",
+            "del",
+            "2001:db8:3::/48",
+            "via",
+            "2001:db8::1",
+        ],
+        "route del a hop of 2001:db8:3::/48",
+        |ev| {
+            matches!(ev, KernelEvent::RouteAdd(r) if r.prefix.to_string() == "2001:db8:3::/48"
+            && gateways(r) == ["2001:db8::2", "2001:db8::3"])
+        },
     ));
     // Through other0: ignored. The next step's event proves the mirror
     // has read past it.

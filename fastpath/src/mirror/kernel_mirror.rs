@@ -6,10 +6,11 @@ use super::counters::{IgnoreReason, MirrorCounters, ResyncReason};
 use super::datagram::{split, Parsed};
 use super::error::MirrorError;
 use super::event::{IfIndex, KernelEvent};
+use super::route_set::RouteUpdate;
 use super::socket::{Received, RouteSocket};
 use super::state::MirrorState;
 use super::translate::{translate, MAIN_TABLE};
-use netlink_packet_core::NetlinkPayload;
+use netlink_packet_core::{NetlinkPayload, NLM_F_APPEND, NLM_F_REPLACE};
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::neighbour::NeighbourMessage;
@@ -101,6 +102,27 @@ fn dump_requests() -> [(RouteNetlinkMessage, &'static str); 4] {
             "neighbour",
         ),
     ]
+}
+
+/// How a route add changes its prefix's routes, from the notification's
+/// flags: the kernel passes on the request's NLM_F_REPLACE or NLM_F_APPEND
+/// (linux/netlink.h); a plain add goes in front.
+fn added_route(flags: u16) -> RouteUpdate {
+    if flags & NLM_F_REPLACE != 0 {
+        RouteUpdate::Replace
+    } else if flags & NLM_F_APPEND != 0 {
+        RouteUpdate::Append
+    } else {
+        RouteUpdate::Prepend
+    }
+}
+
+/// Applies `ev` to `state`, a route add as `add` says.
+fn apply(state: &mut MirrorState, ev: KernelEvent, add: RouteUpdate, out: &mut Vec<KernelEvent>) {
+    match ev {
+        KernelEvent::RouteAdd(r) => state.update_route(r, add, out),
+        ev => state.apply(ev, out),
+    }
 }
 
 impl KernelMirror {
@@ -210,7 +232,7 @@ impl KernelMirror {
                         Parsed::Message { msg, .. } => match msg.payload {
                             NetlinkPayload::InnerMessage(m) => {
                                 self.count_message();
-                                let wants = self.live(&m, out);
+                                let wants = self.live(&m, msg.header.flags, out);
                                 if wants {
                                     self.resync.get_or_insert(ResyncReason::LinkChange);
                                 }
@@ -234,8 +256,9 @@ impl KernelMirror {
         self.counters.messages = self.counters.messages.saturating_add(1);
     }
 
-    /// Applies one live message to the view; true if it calls for a resync.
-    fn live(&mut self, m: &RouteNetlinkMessage, out: &mut Vec<KernelEvent>) -> bool {
+    /// Applies one live message (with its netlink header's flags) to the
+    /// view; true if it calls for a resync.
+    fn live(&mut self, m: &RouteNetlinkMessage, flags: u16, out: &mut Vec<KernelEvent>) -> bool {
         let ev = match translate(m, self.table) {
             Ok(ev) => ev,
             Err(why) => {
@@ -245,11 +268,11 @@ impl KernelMirror {
         };
         match admit(&self.names, &self.state, ev) {
             Admission::Apply(ev) => {
-                self.state.apply(ev, out);
+                apply(&mut self.state, ev, added_route(flags), out);
                 false
             }
             Admission::ApplyThenResync(ev) => {
-                self.state.apply(ev, out);
+                apply(&mut self.state, ev, added_route(flags), out);
                 true
             }
             Admission::Ignore(why) => {
@@ -346,8 +369,10 @@ impl KernelMirror {
                         self.count_message();
                         match translate(&m, self.table) {
                             Ok(ev) => match admit(&self.names, fresh, ev) {
+                                // A dump lists the routes of one metric in
+                                // the kernel's order.
                                 Admission::Apply(ev) | Admission::ApplyThenResync(ev) => {
-                                    fresh.apply(ev, &mut unreported)
+                                    apply(fresh, ev, RouteUpdate::Append, &mut unreported)
                                 }
                                 Admission::Ignore(why) => self.counters.ignore(why),
                             },

@@ -4,12 +4,9 @@
 //! views compare into the events that turn one into the other (a resync).
 
 use super::event::{Addr, IfIndex, KernelEvent, Link, Neigh, Route, RoutePrefix};
+use super::route_set::{RouteSet, RouteUpdate};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-/// The kernel's routes to one prefix in one table, by metric; the first
-/// (lowest metric) is the one the kernel uses, and the one reported.
-type RouteSet = BTreeMap<u32, Route>;
 
 /// What the mirror knows of the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +35,7 @@ impl MirrorState {
 
     /// The routes in force: for each prefix, the one of lowest metric.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.routes.values().filter_map(|s| s.values().next())
+        self.routes.values().filter_map(RouteSet::best)
     }
 
     /// The neighbours of our links.
@@ -67,39 +64,8 @@ impl MirrorState {
                     out.push(KernelEvent::AddrDel(a));
                 }
             }
-            KernelEvent::RouteAdd(r) => {
-                let set = self.routes.entry((r.table, r.prefix)).or_default();
-                let before = set.values().next().cloned();
-                set.insert(r.metric, r);
-                let after = set.values().next();
-                if before.as_ref() != after {
-                    if let Some(best) = after {
-                        out.push(KernelEvent::RouteAdd(best.clone()));
-                    }
-                }
-            }
-            KernelEvent::RouteDel(r) => {
-                let key = (r.table, r.prefix);
-                let Some(set) = self.routes.get_mut(&key) else {
-                    return;
-                };
-                let before = set.values().next().cloned();
-                if set.remove(&r.metric).is_none() {
-                    return;
-                }
-                match set.values().next() {
-                    None => {
-                        self.routes.remove(&key);
-                        if let Some(gone) = before {
-                            out.push(KernelEvent::RouteDel(gone));
-                        }
-                    }
-                    Some(best) if before.as_ref() != Some(best) => {
-                        out.push(KernelEvent::RouteAdd(best.clone()));
-                    }
-                    Some(_) => {}
-                }
-            }
+            KernelEvent::RouteAdd(r) => self.update_route(r, RouteUpdate::Replace, out),
+            KernelEvent::RouteDel(r) => self.update_route(r, RouteUpdate::Delete, out),
             KernelEvent::NeighAdd(n) => {
                 if self.neighs.get(&(n.ifindex, n.ip)) != Some(&n) {
                     self.neighs.insert((n.ifindex, n.ip), n);
@@ -111,6 +77,25 @@ impl MirrorState {
                     out.push(KernelEvent::NeighDel(old));
                 }
             }
+        }
+    }
+
+    /// Applies one route message; pushes onto `out` the change of the
+    /// route in force for its prefix, if any.
+    pub fn update_route(&mut self, r: Route, how: RouteUpdate, out: &mut Vec<KernelEvent>) {
+        let key = (r.table, r.prefix);
+        let set = self.routes.entry(key).or_default();
+        let before = set.best().cloned();
+        set.update(r, how);
+        match (before, set.best()) {
+            (before, Some(best)) if before.as_ref() != Some(best) => {
+                out.push(KernelEvent::RouteAdd(best.clone()))
+            }
+            (Some(gone), None) => out.push(KernelEvent::RouteDel(gone)),
+            _ => {}
+        }
+        if set.is_empty() {
+            self.routes.remove(&key);
         }
     }
 
@@ -132,7 +117,7 @@ impl MirrorState {
         let routes: Vec<Route> = self
             .routes
             .values()
-            .flat_map(|s| s.values())
+            .flat_map(RouteSet::routes)
             .filter(|r| r.next_hops.iter().any(|h| h.ifindex == ifindex))
             .cloned()
             .collect();
@@ -163,12 +148,12 @@ impl MirrorState {
         let old_routes: BTreeMap<_, _> = self
             .routes
             .iter()
-            .filter_map(|(k, s)| s.values().next().map(|r| (k, r)))
+            .filter_map(|(k, s)| s.best().map(|r| (k, r)))
             .collect();
         let new_routes: BTreeMap<_, _> = new
             .routes
             .iter()
-            .filter_map(|(k, s)| s.values().next().map(|r| (k, r)))
+            .filter_map(|(k, s)| s.best().map(|r| (k, r)))
             .collect();
         for (k, r) in &old_routes {
             if !new_routes.contains_key(k) {

@@ -1,0 +1,165 @@
+//! The kernel's routes to one prefix in one table, kept the way the kernel
+//! keeps them, so that partial changes (a next hop appended to or removed
+//! from an IPv6 multipath route, a second IPv4 route of equal metric)
+//! leave the same route in force as in the kernel.
+
+use super::event::{Route, RoutePrefix};
+use std::collections::BTreeMap;
+
+/// How one route message changes the routes to its prefix (from the
+/// netlink header's NLM_F_REPLACE / NLM_F_APPEND, linux/netlink.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteUpdate {
+    /// `ip route replace`/`change`: the route in force at this metric is
+    /// now this one. Every IPv6 add is one: the kernel merges next hops
+    /// into one route and notifies the whole of it.
+    Replace,
+    /// `ip route append`, and each route of a dump, in order: IPv4 keeps
+    /// it behind the others of its metric (used only if they fail).
+    Append,
+    /// `ip route add`/`prepend`: IPv4 puts it in front.
+    Prepend,
+    /// `ip route del`: for IPv4, the route equal to this one (or else the
+    /// first); for IPv6, these next hops of the route.
+    Delete,
+}
+
+/// The routes to one prefix: by metric (lowest first, the one used), and
+/// at one metric the IPv4 alternatives in the kernel's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteSet {
+    by_metric: BTreeMap<u32, Vec<Route>>,
+}
+
+impl RouteSet {
+    /// The route in force: the first of the lowest metric.
+    pub fn best(&self) -> Option<&Route> {
+        self.by_metric.values().next().and_then(|v| v.first())
+    }
+
+    /// True when no route is left.
+    pub fn is_empty(&self) -> bool {
+        self.by_metric.is_empty()
+    }
+
+    /// Every route held, lowest metric first.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.by_metric.values().flatten()
+    }
+
+    /// Applies one change.
+    pub fn update(&mut self, r: Route, how: RouteUpdate) {
+        let metric = r.metric;
+        let is_v6 = matches!(r.prefix, RoutePrefix::V6(_));
+        let alts = self.by_metric.entry(metric).or_default();
+        match how {
+            RouteUpdate::Delete if is_v6 => match alts.first_mut() {
+                Some(have) if !r.next_hops.is_empty() => {
+                    have.next_hops.retain(|h| {
+                        !r.next_hops
+                            .iter()
+                            .any(|d| d.gateway == h.gateway && d.ifindex == h.ifindex)
+                    });
+                    if have.next_hops.is_empty() {
+                        alts.clear();
+                    }
+                }
+                _ => alts.clear(),
+            },
+            RouteUpdate::Delete => {
+                let equal = alts
+                    .iter()
+                    .position(|a| a.kind == r.kind && a.next_hops == r.next_hops);
+                if let Some(i) = equal.or((!alts.is_empty()).then_some(0)) {
+                    alts.remove(i);
+                }
+            }
+            _ if is_v6 => *alts = vec![r],
+            RouteUpdate::Replace => match alts.first_mut() {
+                Some(first) => *first = r,
+                None => alts.push(r),
+            },
+            RouteUpdate::Append => alts.push(r),
+            RouteUpdate::Prepend => alts.insert(0, r),
+        }
+        if alts.is_empty() {
+            self.by_metric.remove(&metric);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::event::{IfIndex, NextHop, RouteKind};
+    use crate::mirror::prefix6::Prefix6;
+    use std::net::IpAddr;
+
+    fn hop(gw: &str) -> NextHop {
+        NextHop {
+            gateway: Some(gw.parse::<IpAddr>().unwrap()),
+            ifindex: IfIndex(3),
+            weight: 1,
+        }
+    }
+
+    fn r4(metric: u32, gws: &[&str]) -> Route {
+        Route {
+            table: 254,
+            prefix: RoutePrefix::V4("10.9.0.0/16".parse().unwrap()),
+            kind: RouteKind::Unicast,
+            metric,
+            next_hops: gws.iter().map(|g| hop(g)).collect(),
+        }
+    }
+
+    fn r6(gws: &[&str]) -> Route {
+        Route {
+            table: 254,
+            prefix: RoutePrefix::V6(Prefix6::new("2001:db8:3::".parse().unwrap(), 48).unwrap()),
+            kind: RouteKind::Unicast,
+            metric: 1024,
+            next_hops: gws.iter().map(|g| hop(g)).collect(),
+        }
+    }
+
+    #[test]
+    fn ipv4_alternatives_at_one_metric() {
+        let mut s = RouteSet::default();
+        s.update(r4(0, &["192.0.2.1"]), RouteUpdate::Prepend);
+        s.update(r4(0, &["192.0.2.2"]), RouteUpdate::Append);
+        assert_eq!(s.best(), Some(&r4(0, &["192.0.2.1"])));
+        // Deleting the first leaves the appended one in force.
+        s.update(r4(0, &["192.0.2.1"]), RouteUpdate::Delete);
+        assert_eq!(s.best(), Some(&r4(0, &["192.0.2.2"])));
+        s.update(r4(0, &["192.0.2.3"]), RouteUpdate::Prepend);
+        assert_eq!(s.best(), Some(&r4(0, &["192.0.2.3"])));
+        s.update(r4(0, &["192.0.2.4"]), RouteUpdate::Replace);
+        assert_eq!(s.routes().count(), 2);
+        assert_eq!(s.best(), Some(&r4(0, &["192.0.2.4"])));
+        // A lower metric wins over all of them.
+        s.update(r4(5, &["192.0.2.5"]), RouteUpdate::Prepend);
+        assert_eq!(s.best(), Some(&r4(0, &["192.0.2.4"])));
+        s.update(r4(0, &["192.0.2.4"]), RouteUpdate::Delete);
+        s.update(r4(0, &["192.0.2.9"]), RouteUpdate::Delete); // no match: the first
+        assert_eq!(s.best(), Some(&r4(5, &["192.0.2.5"])));
+        s.update(r4(5, &["192.0.2.5"]), RouteUpdate::Delete);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn ipv6_next_hops_come_and_go_one_by_one() {
+        let mut s = RouteSet::default();
+        s.update(r6(&["2001:db8::1", "2001:db8::2"]), RouteUpdate::Prepend);
+        // An append is notified as the whole merged route.
+        s.update(
+            r6(&["2001:db8::3", "2001:db8::1", "2001:db8::2"]),
+            RouteUpdate::Append,
+        );
+        // A delete names the next hops removed.
+        s.update(r6(&["2001:db8::1"]), RouteUpdate::Delete);
+        assert_eq!(s.best(), Some(&r6(&["2001:db8::3", "2001:db8::2"])));
+        s.update(r6(&["2001:db8::3", "2001:db8::2"]), RouteUpdate::Delete);
+        assert!(s.is_empty());
+    }
+}
