@@ -3,7 +3,9 @@
 //!
 //! `cargo run -p fastpath --example mirror_watch -- IFNAME... [--table N]`;
 //! then change things with `ip addr`, `ip route`, `ip neigh`, `ip link`.
-//! Stops after `--seconds N` (default: never).
+//! Stops after `--seconds N` (default: never). With MIRROR_WATCH_QUIET set
+//! in the environment the initial dump's events are not printed, only
+//! counted.
 
 use fastpath::mirror::{KernelMirror, MirrorConfig};
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ fn main() {
     if let Some(t) = table {
         config.table = t;
     }
+    let opened = Instant::now();
     let mut mirror = match KernelMirror::open(&config) {
         Ok(m) => m,
         Err(e) => {
@@ -35,8 +38,25 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let start = Instant::now();
     let mut events = Vec::new();
+    if let Err(e) = mirror.poll(&mut events) {
+        eprintln!("mirror_watch: {e}");
+        std::process::exit(1);
+    }
+    let dumped = opened.elapsed();
+    let quiet = std::env::var_os("MIRROR_WATCH_QUIET").is_some();
+    for ev in events.drain(..).filter(|_| !quiet) {
+        println!("{:>10.3} ms  {ev}", 0.0);
+    }
+    println!(
+        "mirror_watch: initial dump: {} links, {} addresses, {} routes, {} neighbours in {:.1} ms",
+        mirror.state().links().count(),
+        mirror.state().addrs().count(),
+        mirror.state().routes().count(),
+        mirror.state().neighs().count(),
+        dumped.as_secs_f64() * 1e3
+    );
+    let start = Instant::now();
     while seconds.is_none_or(|s| start.elapsed() < Duration::from_secs(s)) {
         if let Err(e) = mirror.wait(Duration::from_millis(200), &mut events) {
             eprintln!("mirror_watch: {e}");

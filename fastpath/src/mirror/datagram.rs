@@ -1,6 +1,6 @@
 //! Splits a netlink datagram into its messages (one datagram carries
-//! several, each padded to 4 bytes, RFC 3549 section 2.3.2) and parses each
-//! with the netlink crate.
+//! several, each padded to 4 bytes: NLMSG_ALIGN, linux/netlink.h) and
+//! parses each with the netlink crate.
 
 use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NLM_F_DUMP_INTR};
 use netlink_packet_route::RouteNetlinkMessage;

@@ -4,7 +4,6 @@
 //! leave the same route in force as in the kernel.
 
 use super::event::{Route, RoutePrefix};
-use std::collections::BTreeMap;
 
 /// How one route message changes the routes to its prefix (from the
 /// netlink header's NLM_F_REPLACE / NLM_F_APPEND, linux/netlink.h).
@@ -24,66 +23,72 @@ pub enum RouteUpdate {
     Delete,
 }
 
-/// The routes to one prefix: by metric (lowest first, the one used), and
-/// at one metric the IPv4 alternatives in the kernel's order.
+/// The routes to one prefix: lowest metric first (the first is the one
+/// used), and at one metric the IPv4 alternatives in the kernel's order.
+/// A plain vector: almost every prefix has one route, and one allocation
+/// per prefix matters at a million routes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteSet {
-    by_metric: BTreeMap<u32, Vec<Route>>,
+    routes: Vec<Route>,
 }
 
 impl RouteSet {
     /// The route in force: the first of the lowest metric.
     pub fn best(&self) -> Option<&Route> {
-        self.by_metric.values().next().and_then(|v| v.first())
+        self.routes.first()
     }
 
     /// True when no route is left.
     pub fn is_empty(&self) -> bool {
-        self.by_metric.is_empty()
+        self.routes.is_empty()
     }
 
     /// Every route held, lowest metric first.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.by_metric.values().flatten()
+        self.routes.iter()
     }
 
     /// Applies one change.
     pub fn update(&mut self, r: Route, how: RouteUpdate) {
         let metric = r.metric;
+        // The routes of this metric are routes[lo..hi].
+        let lo = self.routes.partition_point(|x| x.metric < metric);
+        let hi = self.routes.partition_point(|x| x.metric <= metric);
         let is_v6 = matches!(r.prefix, RoutePrefix::V6(_));
-        let alts = self.by_metric.entry(metric).or_default();
         match how {
-            RouteUpdate::Delete if is_v6 => match alts.first_mut() {
-                Some(have) if !r.next_hops.is_empty() => {
-                    have.next_hops.retain(|h| {
-                        !r.next_hops
-                            .iter()
-                            .any(|d| d.gateway == h.gateway && d.ifindex == h.ifindex)
-                    });
-                    if have.next_hops.is_empty() {
-                        alts.clear();
-                    }
-                }
-                _ => alts.clear(),
-            },
-            RouteUpdate::Delete => {
-                let equal = alts
-                    .iter()
-                    .position(|a| a.kind == r.kind && a.next_hops == r.next_hops);
-                if let Some(i) = equal.or((!alts.is_empty()).then_some(0)) {
-                    alts.remove(i);
+            RouteUpdate::Delete if is_v6 => {
+                let Some(have) = self.routes.get_mut(lo).filter(|_| lo < hi) else {
+                    return;
+                };
+                have.next_hops.retain(|h| {
+                    !r.next_hops
+                        .iter()
+                        .any(|d| d.gateway == h.gateway && d.ifindex == h.ifindex)
+                });
+                if have.next_hops.is_empty() || r.next_hops.is_empty() {
+                    self.routes.drain(lo..hi);
                 }
             }
-            _ if is_v6 => *alts = vec![r],
-            RouteUpdate::Replace => match alts.first_mut() {
-                Some(first) => *first = r,
-                None => alts.push(r),
-            },
-            RouteUpdate::Append => alts.push(r),
-            RouteUpdate::Prepend => alts.insert(0, r),
-        }
-        if alts.is_empty() {
-            self.by_metric.remove(&metric);
+            RouteUpdate::Delete => {
+                let equal = self.routes.get(lo..hi).and_then(|alts| {
+                    alts.iter()
+                        .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
+                });
+                if lo < hi {
+                    self.routes.remove(lo + equal.unwrap_or(0));
+                }
+            }
+            _ if is_v6 => {
+                self.routes.drain(lo..hi);
+                self.routes.insert(lo, r);
+            }
+            RouteUpdate::Replace if lo < hi => {
+                if let Some(first) = self.routes.get_mut(lo) {
+                    *first = r;
+                }
+            }
+            RouteUpdate::Replace | RouteUpdate::Prepend => self.routes.insert(lo, r),
+            RouteUpdate::Append => self.routes.insert(hi, r),
         }
     }
 }
@@ -161,5 +166,91 @@ mod tests {
         assert_eq!(s.best(), Some(&r6(&["2001:db8::3", "2001:db8::2"])));
         s.update(r6(&["2001:db8::3", "2001:db8::2"]), RouteUpdate::Delete);
         assert!(s.is_empty());
+    }
+
+    /// The plain model: a map from metric to the routes at that metric.
+    #[derive(Default)]
+    struct Reference(std::collections::BTreeMap<u32, Vec<Route>>);
+
+    impl Reference {
+        fn update(&mut self, r: Route, how: RouteUpdate) {
+            let metric = r.metric;
+            let v6 = matches!(r.prefix, RoutePrefix::V6(_));
+            let alts = self.0.entry(metric).or_default();
+            match (how, v6) {
+                (RouteUpdate::Delete, true) => {
+                    if let Some(have) = alts.first_mut() {
+                        have.next_hops.retain(|h| {
+                            !r.next_hops
+                                .iter()
+                                .any(|d| (d.gateway, d.ifindex) == (h.gateway, h.ifindex))
+                        });
+                        if have.next_hops.is_empty() || r.next_hops.is_empty() {
+                            alts.clear();
+                        }
+                    }
+                }
+                (RouteUpdate::Delete, false) => {
+                    if !alts.is_empty() {
+                        let i = alts
+                            .iter()
+                            .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
+                            .unwrap_or(0);
+                        alts.remove(i);
+                    }
+                }
+                (_, true) => *alts = vec![r],
+                (RouteUpdate::Replace, false) if !alts.is_empty() => alts[0] = r,
+                (RouteUpdate::Replace | RouteUpdate::Prepend, false) => alts.insert(0, r),
+                (RouteUpdate::Append, false) => alts.push(r),
+            }
+            if alts.is_empty() {
+                self.0.remove(&metric);
+            }
+        }
+
+        fn routes(&self) -> Vec<&Route> {
+            self.0.values().flatten().collect()
+        }
+    }
+
+    fn how() -> impl proptest::strategy::Strategy<Value = RouteUpdate> {
+        proptest::sample::select(vec![
+            RouteUpdate::Replace,
+            RouteUpdate::Append,
+            RouteUpdate::Prepend,
+            RouteUpdate::Delete,
+        ])
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_plain_model(
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 0u32..3, proptest::collection::vec(1u8..4, 0..3), how()),
+                0..60,
+            )
+        ) {
+            let mut s = RouteSet::default();
+            let mut model = Reference::default();
+            for (v6, metric, gws, how) in ops {
+                // One family per set, as the kernel keys prefixes.
+                let gws: Vec<String> = gws
+                    .iter()
+                    .map(|g| if v6 { format!("2001:db8::{g}") } else { format!("192.0.2.{g}") })
+                    .collect();
+                let gws: Vec<&str> = gws.iter().map(String::as_str).collect();
+                let mut r = if v6 { r6(&gws) } else { r4(metric, &gws) };
+                r.metric = metric;
+                if r.next_hops.is_empty() {
+                    r.kind = RouteKind::Blackhole;
+                }
+                if !matches!((s.best(), v6), (Some(b), _) if matches!(b.prefix, RoutePrefix::V6(_)) != v6) {
+                    s.update(r.clone(), how);
+                    model.update(r, how);
+                }
+                proptest::prop_assert_eq!(s.routes().collect::<Vec<_>>(), model.routes());
+            }
+        }
     }
 }

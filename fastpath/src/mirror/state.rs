@@ -145,19 +145,9 @@ impl MirrorState {
                 out.push(KernelEvent::Link(l.clone()));
             }
         }
-        let old_routes: BTreeMap<_, _> = self
-            .routes
-            .iter()
-            .filter_map(|(k, s)| s.best().map(|r| (k, r)))
-            .collect();
-        let new_routes: BTreeMap<_, _> = new
-            .routes
-            .iter()
-            .filter_map(|(k, s)| s.best().map(|r| (k, r)))
-            .collect();
-        for (k, r) in &old_routes {
-            if !new_routes.contains_key(k) {
-                out.push(KernelEvent::RouteDel((*r).clone()));
+        for (k, set) in &self.routes {
+            if let (Some(r), None) = (set.best(), new.routes.get(k).and_then(RouteSet::best)) {
+                out.push(KernelEvent::RouteDel(r.clone()));
             }
         }
         for (k, n) in &self.neighs {
@@ -171,9 +161,11 @@ impl MirrorState {
         for a in new.addrs.difference(&self.addrs) {
             out.push(KernelEvent::AddrAdd(*a));
         }
-        for (k, r) in &new_routes {
-            if old_routes.get(k) != Some(r) {
-                out.push(KernelEvent::RouteAdd((*r).clone()));
+        for (k, set) in &new.routes {
+            if let Some(r) = set.best() {
+                if self.routes.get(k).and_then(RouteSet::best) != Some(r) {
+                    out.push(KernelEvent::RouteAdd(r.clone()));
+                }
             }
         }
         for (k, n) in &new.neighs {
