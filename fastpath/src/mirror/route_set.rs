@@ -55,33 +55,49 @@ impl RouteSet {
         let lo = self.routes.partition_point(|x| x.metric < metric);
         let hi = self.routes.partition_point(|x| x.metric <= metric);
         let is_v6 = matches!(r.prefix, RoutePrefix::V6(_));
+        // The position, among routes[lo..hi], of one equal to `r` (the
+        // kernel never holds two equal ones: it refuses the second).
+        let equal = self.routes.get(lo..hi).and_then(|alts| {
+            alts.iter()
+                .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
+        });
         match how {
             RouteUpdate::Delete if is_v6 => {
                 let Some(have) = self.routes.get_mut(lo).filter(|_| lo < hi) else {
                     return;
                 };
+                if r.next_hops.is_empty() {
+                    // A drop route: no hops to name, the kind says which.
+                    if have.kind == r.kind {
+                        self.routes.drain(lo..hi);
+                    }
+                    return;
+                }
                 have.next_hops.retain(|h| {
                     !r.next_hops
                         .iter()
                         .any(|d| d.gateway == h.gateway && d.ifindex == h.ifindex)
                 });
-                if have.next_hops.is_empty() || r.next_hops.is_empty() {
+                if have.next_hops.is_empty() {
                     self.routes.drain(lo..hi);
                 }
             }
+            // The kernel's notice names the route it deleted; if none is
+            // equal, the notice is older than our view (replayed after a
+            // dump), and the route is already gone.
             RouteUpdate::Delete => {
-                let equal = self.routes.get(lo..hi).and_then(|alts| {
-                    alts.iter()
-                        .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
-                });
-                if lo < hi {
-                    self.routes.remove(lo + equal.unwrap_or(0));
+                if let Some(i) = equal {
+                    self.routes.remove(lo + i);
                 }
             }
             _ if is_v6 => {
                 self.routes.drain(lo..hi);
                 self.routes.insert(lo, r);
             }
+            // An add of a route already held is a notice older than our
+            // view: nothing to do (adding it again would leave a copy the
+            // kernel does not have).
+            RouteUpdate::Append | RouteUpdate::Prepend if equal.is_some() => {}
             RouteUpdate::Replace if lo < hi => {
                 if let Some(first) = self.routes.get_mut(lo) {
                     *first = r;
@@ -145,8 +161,13 @@ mod tests {
         // A lower metric wins over all of them.
         s.update(r4(5, &["192.0.2.5"]), RouteUpdate::Prepend);
         assert_eq!(s.best(), Some(&r4(0, &["192.0.2.4"])));
+        // A delete or add older than the view (replayed after a dump)
+        // changes nothing.
+        s.update(r4(0, &["192.0.2.9"]), RouteUpdate::Delete);
+        s.update(r4(0, &["192.0.2.2"]), RouteUpdate::Append);
+        assert_eq!(s.routes().count(), 3);
         s.update(r4(0, &["192.0.2.4"]), RouteUpdate::Delete);
-        s.update(r4(0, &["192.0.2.9"]), RouteUpdate::Delete); // no match: the first
+        s.update(r4(0, &["192.0.2.2"]), RouteUpdate::Delete);
         assert_eq!(s.best(), Some(&r4(5, &["192.0.2.5"])));
         s.update(r4(5, &["192.0.2.5"]), RouteUpdate::Delete);
         assert!(s.is_empty());
@@ -180,26 +201,35 @@ mod tests {
             match (how, v6) {
                 (RouteUpdate::Delete, true) => {
                     if let Some(have) = alts.first_mut() {
-                        have.next_hops.retain(|h| {
-                            !r.next_hops
-                                .iter()
-                                .any(|d| (d.gateway, d.ifindex) == (h.gateway, h.ifindex))
-                        });
-                        if have.next_hops.is_empty() || r.next_hops.is_empty() {
-                            alts.clear();
+                        if r.next_hops.is_empty() {
+                            if have.kind == r.kind {
+                                alts.clear();
+                            }
+                        } else {
+                            have.next_hops.retain(|h| {
+                                !r.next_hops
+                                    .iter()
+                                    .any(|d| (d.gateway, d.ifindex) == (h.gateway, h.ifindex))
+                            });
+                            if have.next_hops.is_empty() {
+                                alts.clear();
+                            }
                         }
                     }
                 }
                 (RouteUpdate::Delete, false) => {
-                    if !alts.is_empty() {
-                        let i = alts
-                            .iter()
-                            .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
-                            .unwrap_or(0);
+                    if let Some(i) = alts
+                        .iter()
+                        .position(|a| a.kind == r.kind && a.next_hops == r.next_hops)
+                    {
                         alts.remove(i);
                     }
                 }
                 (_, true) => *alts = vec![r],
+                (RouteUpdate::Append | RouteUpdate::Prepend, false)
+                    if alts
+                        .iter()
+                        .any(|a| a.kind == r.kind && a.next_hops == r.next_hops) => {}
                 (RouteUpdate::Replace, false) if !alts.is_empty() => alts[0] = r,
                 (RouteUpdate::Replace | RouteUpdate::Prepend, false) => alts.insert(0, r),
                 (RouteUpdate::Append, false) => alts.push(r),
