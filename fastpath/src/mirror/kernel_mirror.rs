@@ -18,6 +18,7 @@ use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 use std::collections::BTreeSet;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 /// The rtnetlink groups followed (enum rtnetlink_groups, linux/rtnetlink.h).
@@ -384,5 +385,15 @@ impl KernelMirror {
                 }
             }
         }
+    }
+}
+
+/// The subscription socket, for a caller that waits on several file
+/// descriptors at once (poll, epoll): readable means [`KernelMirror::poll`]
+/// has work. Call `poll` now and then even when it is not readable: a
+/// resync put off after repeatedly interrupted dumps waits for a call.
+impl AsFd for KernelMirror {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.events.as_fd()
     }
 }
