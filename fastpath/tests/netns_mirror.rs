@@ -9,8 +9,9 @@
 //! ours, and `other0`, not ours, each a veth) and one for the peers at
 //! the other ends (so an ARP request from `fp0` gets a real reply). It then
 //! runs itself inside the first (`ip netns exec NS <this test binary>
-//! --exact guest_... --ignored`), where the mirror's socket sees that
-//! namespace only. Needs root; without it the test says "skipped". The
+//! --exact <the same test>`, with FASTPATH_MIRROR_NETNS naming the
+//! namespace), where the test finds itself in that namespace and runs its
+//! body; the mirror's socket sees that namespace only. Needs root; without it the test says "skipped". The
 //! namespaces (and with them the veths) are deleted when the test ends.
 
 mod common;
@@ -85,18 +86,17 @@ impl Namespaces {
 
     /// Runs the guest test `name` inside our namespace; panics if it fails.
     fn run_guest(&self, name: &str) {
+        // A guest that did not recognise its namespace would make
+        // namespaces again, and run again, without end.
+        assert!(
+            std::env::var_os(GUEST_VAR).is_none(),
+            "the guest is not in the namespace it was started in (`ip netns identify`)"
+        );
         let exe = std::env::current_exe().expect("the test binary");
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ours])
             .arg(exe)
-            .args([
-                name,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
             .env(GUEST_VAR, &self.ours)
             .output()
             .expect("ip netns exec");
@@ -108,9 +108,9 @@ impl Namespaces {
     }
 }
 
-/// True if this process runs in the namespace the host test made for it
-/// (never true in the host's namespace, so a plain `cargo test --
-/// --ignored` cannot change the host's interfaces).
+/// True if this process runs in the namespace the host side of the test
+/// made for it (never in the host's namespace, so the body cannot change
+/// the host's interfaces).
 fn in_our_namespace() -> bool {
     let Ok(ns) = std::env::var(GUEST_VAR) else {
         return false;
@@ -238,21 +238,19 @@ fn gateways(r: &fastpath::mirror::Route) -> Vec<String> {
 
 #[test]
 fn the_mirror_follows_the_kernel_in_a_namespace() {
+    if in_our_namespace() {
+        return guest_follows_changes();
+    }
     if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns)");
         return;
     }
     let ns = Namespaces::new("live");
-    ns.run_guest("guest_follows_changes");
+    ns.run_guest("the_mirror_follows_the_kernel_in_a_namespace");
 }
 
-#[test]
-#[ignore = "runs inside the namespace the_mirror_follows_the_kernel_in_a_namespace makes"]
+/// The test's body, run inside the namespace.
 fn guest_follows_changes() {
-    if !in_our_namespace() {
-        drivers::skip_test!("only runs inside the test's own namespace");
-        return;
-    }
     let mut mirror = KernelMirror::open(&MirrorConfig::new(["fp0"])).expect("open the mirror");
     let mut initial = Vec::new();
     mirror.poll(&mut initial).expect("poll");
@@ -574,12 +572,15 @@ fn guest_follows_changes() {
 
 #[test]
 fn the_mirror_resyncs_after_losing_events() {
+    if in_our_namespace() {
+        return guest_recovers_from_an_overrun();
+    }
     if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns)");
         return;
     }
     let ns = Namespaces::new("overrun");
-    ns.run_guest("guest_recovers_from_an_overrun");
+    ns.run_guest("the_mirror_resyncs_after_losing_events");
 }
 
 /// Routes of the overrun test: 10.(100 + i / 256).(i % 256).0/24.
@@ -612,13 +613,8 @@ fn apply_routes(table: &mut std::collections::BTreeSet<String>, events: &[Kernel
     }
 }
 
-#[test]
-#[ignore = "runs inside the namespace the_mirror_resyncs_after_losing_events makes"]
+/// The test's body, run inside the namespace.
 fn guest_recovers_from_an_overrun() {
-    if !in_our_namespace() {
-        drivers::skip_test!("only runs inside the test's own namespace");
-        return;
-    }
     const ROUTES: u32 = 3000;
     ip(&["link", "set", "fp0", "up"]);
     ip(&["addr", "add", "192.0.2.10/24", "dev", "fp0"]);
