@@ -149,6 +149,28 @@ impl MirrorCounters {
     }
 }
 
+impl MirrorCounters {
+    /// The counters as JSON, for `stats --json`: `messages`, `events`,
+    /// `dumps`, and `ignored` and `resyncs` objects keyed by reason name.
+    pub fn json(&self) -> serde_json::Value {
+        let ignored: serde_json::Map<String, serde_json::Value> = IgnoreReason::ALL
+            .into_iter()
+            .map(|r| (r.name().to_owned(), self.ignored(r).into()))
+            .collect();
+        let resyncs: serde_json::Map<String, serde_json::Value> = ResyncReason::ALL
+            .into_iter()
+            .map(|r| (r.name().to_owned(), self.resyncs(r).into()))
+            .collect();
+        serde_json::json!({
+            "messages": self.messages,
+            "events": self.events,
+            "dumps": self.dumps,
+            "ignored": ignored,
+            "resyncs": resyncs,
+        })
+    }
+}
+
 impl fmt::Display for MirrorCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -186,5 +208,9 @@ mod tests {
         assert_eq!(c.resyncs(ResyncReason::Overrun), 1);
         assert_eq!(c.resyncs(ResyncReason::LinkChange), 0);
         assert!(c.to_string().contains("foreign_interface 1"));
+        let j = c.json();
+        assert_eq!(j["ignored"]["parse_error"], 6);
+        assert_eq!(j["resyncs"]["overrun"], 1);
+        assert_eq!(j["messages"], 0);
     }
 }
