@@ -18,6 +18,8 @@ pub mod burst;
 #[cfg(not(loom))]
 pub mod cpu;
 #[cfg(not(loom))]
+pub mod exception;
+#[cfg(not(loom))]
 pub mod lab_frames;
 #[cfg(not(loom))]
 pub mod mbuf;
