@@ -1,5 +1,6 @@
 //! The `struct ifreq` system calls that configure the kernel side of an
-//! exception interface: create or attach a TAP queue (TUNSETIFF), set its
+//! exception interface: create or attach a TAP queue (TUNSETIFF, and its
+//! virtio-net header size, TUNSETVNETHDRSZ), set its
 //! MAC (SIOCSIFHWADDR), MTU (SIOCSIFMTU) and administrative state
 //! (SIOCGIFFLAGS/SIOCSIFFLAGS).
 //!
@@ -75,6 +76,26 @@ pub fn tun_set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> io::Re
     // ifr_flags is a `short`; the IFF_* TUN flags all fit in 16 bits.
     r.data[..2].copy_from_slice(&(flags as u16).to_ne_bytes());
     r.ioctl(fd, libc::TUNSETIFF as c_ulong)
+}
+
+/// Set the virtio-net header length of a TAP queue opened with
+/// IFF_VNET_HDR (TUNSETVNETHDRSZ).
+pub fn tun_set_vnet_hdr_sz(fd: BorrowedFd<'_>, len: usize) -> io::Result<()> {
+    let len = libc::c_int::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which
+    // points to `len`, alive across the call.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETVNETHDRSZ as _,
+            &len as *const libc::c_int,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// A datagram socket for the SIOC*IF* calls (any socket of the namespace

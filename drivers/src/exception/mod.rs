@@ -24,9 +24,16 @@
 
 mod ifreq;
 pub mod tap_queue;
+mod vhost_ioctl;
+pub mod vhost_queue;
+mod virtq;
+pub mod vnet_features;
 
 pub use ifreq::is_valid_name;
 pub use tap_queue::{TapRx, TapRxCounters, TapTx};
+#[cfg(fastpath_lab)]
+pub use vhost_queue::VhostTrap;
+pub use vhost_queue::{Negotiated, VhostError, VhostRx, VhostTx};
 
 use crate::burst::Burst;
 use crate::mbuf::PortId;
@@ -105,6 +112,9 @@ pub struct ExceptionConfig {
     pub tun_path: PathBuf,
     /// The vhost-net device ([`VHOST_NET_PATH`]).
     pub vhost_path: PathBuf,
+    /// VM lab only: a deliberately wrong vhost-net setting.
+    #[cfg(fastpath_lab)]
+    pub trap: VhostTrap,
 }
 
 impl ExceptionConfig {
@@ -119,6 +129,8 @@ impl ExceptionConfig {
             backend: BackendChoice::Auto,
             tun_path: TUN_PATH.into(),
             vhost_path: VHOST_NET_PATH.into(),
+            #[cfg(fastpath_lab)]
+            trap: VhostTrap::None,
         }
     }
 }
@@ -180,6 +192,16 @@ pub enum ExceptionError {
         path: PathBuf,
         /// errno.
         source: io::Error,
+    },
+    /// vhost-net opened but could not be set up.
+    #[error("exception interface {name}: vhost-net queue {queue}: {source}")]
+    Vhost {
+        /// Interface.
+        name: String,
+        /// Queue.
+        queue: usize,
+        /// What failed.
+        source: VhostError,
     },
     /// The interface exists and is not a TAP we can attach to (another
     /// kind of device, or a single-queue TAP held by someone else).
@@ -301,6 +323,7 @@ pub struct ExceptionIface {
     /// the TAP alive as long as this value lives.
     _fds: Vec<Arc<OwnedFd>>,
     stats: Vec<QueueStats>,
+    negotiated: Option<Negotiated>,
 }
 
 /// Receive half of one exception queue (kernel to us).
@@ -308,6 +331,8 @@ pub struct ExceptionIface {
 pub enum ExceptionRx {
     /// Plain TAP.
     Tap(TapRx),
+    /// vhost-net.
+    Vhost(VhostRx),
 }
 
 /// Transmit half of one exception queue (us to the kernel).
@@ -315,12 +340,15 @@ pub enum ExceptionRx {
 pub enum ExceptionTx {
     /// Plain TAP.
     Tap(TapTx),
+    /// vhost-net.
+    Vhost(VhostTx),
 }
 
 impl RxQueue for ExceptionRx {
     fn rx_burst(&mut self, cache: &mut PoolCache, out: &mut Burst, max: usize) -> usize {
         match self {
             ExceptionRx::Tap(q) => q.rx_burst(cache, out, max),
+            ExceptionRx::Vhost(q) => q.rx_burst(cache, out, max),
         }
     }
 }
@@ -329,6 +357,7 @@ impl TxQueue for ExceptionTx {
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
         match self {
             ExceptionTx::Tap(q) => q.tx_burst(cache, pkts),
+            ExceptionTx::Vhost(q) => q.tx_burst(cache, pkts),
         }
     }
 }
@@ -369,16 +398,13 @@ impl ExceptionIface {
             BackendChoice::Tap => Err(io::Error::from_raw_os_error(libc::ENOENT)),
             _ => open_dev(&cfg.vhost_path),
         };
-        let (backend, _vhost_fd) = pick_backend(cfg, vhost)?;
+        let (backend, mut vhost_fd) = pick_backend(cfg, vhost)?;
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE;
         if backend == ExceptionBackend::VhostNet {
-            return Err(ExceptionError::Io {
-                name: cfg.name.clone(),
-                op: "vhost-net backend",
-                source: io::Error::from_raw_os_error(libc::ENOSYS),
-            });
+            // vhost-net reads and writes a virtio-net header on the TAP.
+            flags |= libc::IFF_VNET_HDR;
         }
-        let flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE;
-        let mut fds = Vec::with_capacity(cfg.queues);
+        let mut tap_fds = Vec::with_capacity(cfg.queues);
         for _ in 0..cfg.queues {
             let fd = open_dev(&cfg.tun_path).map_err(|source| ExceptionError::NoTun {
                 name: cfg.name.clone(),
@@ -396,24 +422,57 @@ impl ExceptionIface {
                 },
                 _ => sys_err(name, "TUNSETIFF", e),
             })?;
-            fds.push(fd);
+            tap_fds.push(Arc::new(fd));
         }
         let ctl = ifreq::control_socket().map_err(|e| sys_err(name, "socket(AF_INET)", e))?;
         let mut stats = Vec::with_capacity(cfg.queues);
         let mut queues = Vec::with_capacity(cfg.queues);
-        let mut shared = Vec::with_capacity(cfg.queues);
-        for fd in fds {
-            let (rx, tx, rxc, txc) = tap_queue::queue(fd, cfg.port);
-            shared.push(rx.fd_handle());
-            stats.push(QueueStats { rx: rxc, tx: txc });
-            queues.push((ExceptionRx::Tap(rx), ExceptionTx::Tap(tx)));
+        let mut negotiated = None;
+        for (q, fd) in tap_fds.iter().enumerate() {
+            match backend {
+                ExceptionBackend::Tap => {
+                    let (rx, tx, rxc, txc) = tap_queue::queue(Arc::clone(fd), cfg.port);
+                    stats.push(QueueStats { rx: rxc, tx: txc });
+                    queues.push((ExceptionRx::Tap(rx), ExceptionTx::Tap(tx)));
+                }
+                ExceptionBackend::VhostNet => {
+                    // One vhost-net device per queue: the one that told us
+                    // vhost-net is there for the first.
+                    let dev = match vhost_fd.take() {
+                        Some(d) => d,
+                        None => open_dev(&cfg.vhost_path).map_err(|source| {
+                            ExceptionError::VhostUnavailable {
+                                name: cfg.name.clone(),
+                                path: cfg.vhost_path.clone(),
+                                source,
+                            }
+                        })?,
+                    };
+                    let (rx, tx, rxc, txc, neg) = vhost_queue::queue(
+                        dev,
+                        Arc::clone(fd),
+                        cfg.port,
+                        #[cfg(fastpath_lab)]
+                        cfg.trap,
+                    )
+                    .map_err(|source| ExceptionError::Vhost {
+                        name: cfg.name.clone(),
+                        queue: q,
+                        source,
+                    })?;
+                    negotiated = Some(neg);
+                    stats.push(QueueStats { rx: rxc, tx: txc });
+                    queues.push((ExceptionRx::Vhost(rx), ExceptionTx::Vhost(tx)));
+                }
+            }
         }
         let iface = ExceptionIface {
             name: cfg.name.clone(),
             backend,
             ctl,
-            _fds: shared,
+            _fds: tap_fds,
             stats,
+            negotiated,
         };
         iface.set_mac(cfg.mac)?;
         iface.set_mtu(cfg.mtu)?;
@@ -428,6 +487,12 @@ impl ExceptionIface {
     /// The backend in use.
     pub fn backend(&self) -> ExceptionBackend {
         self.backend
+    }
+
+    /// With vhost-net: the features acked and the header length the TAP
+    /// was given.
+    pub fn vhost_negotiated(&self) -> Option<Negotiated> {
+        self.negotiated
     }
 
     /// Number of queues.

@@ -57,10 +57,9 @@ pub struct TapTx {
 
 /// The two halves of one queue, and their counters for the interface.
 pub(super) fn queue(
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     port: PortId,
 ) -> (TapRx, TapTx, Arc<TapRxCounters>, Arc<QueueCounters>) {
-    let fd = Arc::new(fd);
     let rxc = Arc::new(TapRxCounters::default());
     let txc = Arc::new(QueueCounters::default());
     (
@@ -112,12 +111,6 @@ impl TapRx {
             };
         }
         Read::Frame(n as usize)
-    }
-
-    /// The queue's file descriptor, shared (the interface holds one so
-    /// that the TAP outlives its queues' owners).
-    pub(super) fn fd_handle(&self) -> Arc<OwnedFd> {
-        Arc::clone(&self.fd)
     }
 
     /// Counters of this queue.
