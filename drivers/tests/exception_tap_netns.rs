@@ -14,64 +14,23 @@
 //! Needs root for the namespace; without it the first test says
 //! "skipped".
 
+mod exception_common;
+
 use drivers::burst::Burst;
 use drivers::exception::{
-    BackendChoice, ExceptionBackend, ExceptionConfig, ExceptionError, ExceptionIface, ExceptionRx,
-    ExceptionTx,
+    BackendChoice, ExceptionBackend, ExceptionConfig, ExceptionError, ExceptionIface,
 };
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
-use drivers::pool::{Pool, PoolCache, PoolConfig};
-use drivers::port::{RxQueue, TxQueue};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use drivers::pool::{Pool, PoolConfig};
+use exception_common::*;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const IFNAME: &str = "fpx0";
-const OUR_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xe0, 0x01]);
 const MAC2: MacAddr = MacAddr([0x02, 0, 0, 0, 0xe0, 0x03]);
-/// The neighbour the fast path pretends to be.
-const PEER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xe0, 0x02]);
-const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-const PEER_PORT: u16 = 7777;
-const ROUNDS: usize = 200;
+const ROUNDS: u32 = 200;
 const INNER_ENV: &str = "FASTPATH_EXC_INNER";
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Output of `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The flags `ip -o link show` prints between `<` and `>`.
-fn link_flags(ifname: &str) -> Vec<String> {
-    let out = ip(&["-o", "link", "show", "dev", ifname]);
-    let start = out.find('<').expect("flags in ip link output") + 1;
-    let end = out[start..].find('>').expect("flags end") + start;
-    out[start..end].split(',').map(str::to_string).collect()
-}
 
 struct Netns(String);
 
@@ -154,135 +113,6 @@ fn unprivileged_open_is_a_typed_error() {
     ));
 }
 
-/// RFC 1071 Internet checksum of `data`.
-fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in data.chunks(2) {
-        let w = if c.len() == 2 {
-            u16::from_be_bytes([c[0], c[1]])
-        } else {
-            u16::from(c[0]) << 8
-        };
-        sum += u32::from(w);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Ethernet + IPv4 + UDP frame from the peer to the kernel's address,
-/// UDP checksum 0 (none; RFC 768 allows it over IPv4).
-fn udp_frame(dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(42 + payload.len());
-    f.extend_from_slice(&OUR_MAC.0);
-    f.extend_from_slice(&PEER_MAC.0);
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let total = (20 + 8 + payload.len()) as u16;
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&PEER_IP.octets());
-    ip[16..20].copy_from_slice(&KERNEL_IP.octets());
-    let c = inet_checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&PEER_PORT.to_be_bytes());
-    f.extend_from_slice(&dst_port.to_be_bytes());
-    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// ARP reply (RFC 826) from the peer to the kernel.
-fn arp_reply() -> Vec<u8> {
-    let mut f = Vec::with_capacity(42);
-    f.extend_from_slice(&OUR_MAC.0);
-    f.extend_from_slice(&PEER_MAC.0);
-    f.extend_from_slice(&0x0806u16.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]);
-    f.extend_from_slice(&PEER_MAC.0);
-    f.extend_from_slice(&PEER_IP.octets());
-    f.extend_from_slice(&OUR_MAC.0);
-    f.extend_from_slice(&KERNEL_IP.octets());
-    f
-}
-
-/// Payload of datagram `seq`, `len` bytes: the sequence number then a
-/// pattern that depends on it.
-fn payload(seq: u32, len: usize) -> Vec<u8> {
-    let mut p: Vec<u8> = (0..len)
-        .map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8)
-        .collect();
-    let n = len.min(4);
-    p[..n].copy_from_slice(&seq.to_be_bytes()[..n]);
-    p
-}
-
-struct Side {
-    queues: Vec<(ExceptionRx, ExceptionTx)>,
-    cache: PoolCache,
-    got: Burst,
-}
-
-impl Side {
-    /// Frames from the kernel, from every queue, until `want` says stop
-    /// or 5 s pass. `want` gets each frame and returns true when done.
-    fn read_until(&mut self, mut want: impl FnMut(&[u8]) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            for (rx, _) in &mut self.queues {
-                rx.rx_burst(&mut self.cache, &mut self.got, 32);
-            }
-            let mut done = false;
-            for m in self.got.drain(..) {
-                done |= want(m.data());
-                self.cache.free(m);
-            }
-            if done {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        false
-    }
-
-    /// Sends one frame on queue `q`.
-    fn send(&mut self, q: usize, frame: &[u8]) {
-        let mut m = self.cache.alloc().expect("a free buffer");
-        m.append(frame.len()).expect("room").copy_from_slice(frame);
-        let mut b = Burst::new();
-        b.push(m);
-        let n = self.queues[q].1.tx_burst(&mut self.cache, &mut b);
-        assert_eq!(n, 1, "the kernel took the frame");
-        assert!(b.is_empty());
-    }
-}
-
-fn is_arp_request_for_peer(f: &[u8]) -> bool {
-    f.len() >= 42
-        && f[12..14] == [0x08, 0x06]
-        && f[20..22] == [0, 1]
-        && f[22..28] == OUR_MAC.0
-        && f[28..32] == KERNEL_IP.octets()
-        && f[38..42] == PEER_IP.octets()
-}
-
-/// The UDP payload of a frame from the kernel to the peer, if it is one.
-fn udp_to_peer(f: &[u8]) -> Option<&[u8]> {
-    if f.len() < 42 || f[..6] != PEER_MAC.0 || f[6..12] != OUR_MAC.0 || f[12..14] != [8, 0] {
-        return None;
-    }
-    if f[23] != 17 || f[30..34] != PEER_IP.octets() || f[36..38] != PEER_PORT.to_be_bytes() {
-        return None;
-    }
-    let ulen = usize::from(u16::from_be_bytes([f[38], f[39]]));
-    f.get(42..34 + ulen)
-}
-
 #[test]
 #[ignore = "run inside its own network namespace by tap_exception_interface_in_a_namespace"]
 fn inner_tap_exchange() {
@@ -325,48 +155,15 @@ fn inner_tap_exchange() {
         cache: pool.cache(),
         got: Burst::new(),
     };
-    let sock = UdpSocket::bind(SocketAddrV4::new(KERNEL_IP, 0)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let kport = sock.local_addr().unwrap().port();
-    let peer = SocketAddrV4::new(PEER_IP, PEER_PORT);
-
-    // The kernel has no neighbour entry: it asks, we answer, then the
-    // datagram it held comes through.
-    sock.send_to(&payload(0, 100), peer).unwrap();
-    assert!(
-        side.read_until(is_arp_request_for_peer),
-        "no ARP request for {PEER_IP}"
-    );
-    side.send(0, &arp_reply());
-    assert!(
-        side.read_until(|f| udp_to_peer(f) == Some(&payload(0, 100)[..])),
-        "the datagram held for ARP never came"
-    );
-    let neigh = ip(&["neigh", "show", "dev", IFNAME]);
-    assert!(
-        neigh.contains(&format!("{PEER_IP} lladdr {PEER_MAC}")),
-        "neighbour not learnt: {neigh}"
-    );
-
-    // Both ways, one at a time, each payload checked.
-    let mut buf = vec![0u8; 2048];
-    for seq in 1..=ROUNDS as u32 {
-        let len = 1 + (seq as usize * 37) % 1400;
-        let p = payload(seq, len);
-        sock.send_to(&p, peer).unwrap();
-        assert!(
-            side.read_until(|f| udp_to_peer(f) == Some(&p[..])),
-            "datagram {seq} to the peer lost"
-        );
-        side.send(seq as usize % 2, &udp_frame(kport, &p));
-        let (n, from) = sock.recv_from(&mut buf).expect("datagram from the peer");
-        assert_eq!(from, std::net::SocketAddr::V4(peer));
-        assert_eq!(&buf[..n], &p[..], "datagram {seq} from the peer");
-    }
+    let (sock, _kport, peer) = kernel_socket();
+    resolve_peer(&mut side, &sock, IFNAME);
+    exchange(&mut side, &sock, 1..=ROUNDS, |seq| {
+        1 + (seq as usize * 37) % 1400
+    });
     let s = iface.stats();
     // The ARP reply, then one datagram per round.
-    assert_eq!(s.to_kernel, ROUNDS as u64 + 1);
-    assert!(s.from_kernel > ROUNDS as u64, "{s:?}");
+    assert_eq!(s.to_kernel, u64::from(ROUNDS) + 1);
+    assert!(s.from_kernel > u64::from(ROUNDS), "{s:?}");
     assert_eq!(s.rx_too_large, 0);
 
     // A frame longer than a buffer: dropped and counted, and the next one

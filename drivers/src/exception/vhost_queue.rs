@@ -115,6 +115,9 @@ pub struct VhostRx {
     vq: Virtq,
     bufs: *mut u8,
     hdr_len: usize,
+    /// MRG_RXBUF acked: the header's `num_buffers` is meaningful (without
+    /// it the field is not written by the kernel).
+    mrg: bool,
     port: PortId,
     counters: Arc<TapRxCounters>,
 }
@@ -238,6 +241,7 @@ pub(super) fn queue(
             vq: rxq,
             bufs,
             hdr_len,
+            mrg: acked & vf::VIRTIO_NET_F_MRG_RXBUF != 0,
             port,
             counters: Arc::clone(&rxc),
         },
@@ -289,7 +293,7 @@ impl VhostRx {
             let nb_le: u16 = unsafe {
                 std::ptr::read_unaligned(self.buf(id).add(NUM_BUFFERS_OFFSET) as *const u16)
             };
-            let nb = if self.hdr_len > NUM_BUFFERS_OFFSET {
+            let nb = if self.mrg {
                 usize::from(u16::from_le(nb_le)).max(1)
             } else {
                 1
