@@ -27,7 +27,6 @@ use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolConfig};
 use exception_common::*;
-use std::net::SocketAddrV4;
 use std::time::Duration;
 
 const MTU: u32 = 9000;
@@ -132,8 +131,7 @@ fn kernel_sends(name: &str, side: &mut Side, count: u32, len: usize) -> (u64, u6
     let (sock, _kport, peer) = kernel_socket();
     let tap_tx0 = sysfs_stat(name, "tx_packets");
     for seq in 0..count {
-        sock.send_to(&payload(seq, len), SocketAddrV4::from(peer))
-            .unwrap();
+        sock.send_to(&payload(seq, len), peer).unwrap();
     }
     let mut got = 0u64;
     side.read_for(Duration::from_secs(2), |f| {
