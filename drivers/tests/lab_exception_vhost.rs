@@ -183,7 +183,11 @@ fn trap_bit_27_acked_loses_every_frame() {
 }
 
 /// The third: no MRG_RXBUF with 2 KiB buffers: frames that fit arrive,
-/// larger ones are lost.
+/// larger ones are lost. vhost-net discards those by reading one byte of
+/// them, which tun refuses before counting (drivers/vhost/net.c
+/// `handle_rx`, "On overrun, truncate and discard"), so the TAP's
+/// tx_packets does not show them: small frames before and after show the
+/// device kept working while the large ones vanished.
 #[test]
 fn trap_no_mrg_rxbuf_loses_frames_larger_than_a_buffer() {
     let pool = pool();
@@ -196,6 +200,16 @@ fn trap_no_mrg_rxbuf_loses_frames_larger_than_a_buffer() {
     );
     let (got, _) = kernel_sends("fpv3", &mut side, 20, 500);
     assert_eq!(got, 20, "frames that fit one buffer must arrive");
-    let (got, sent) = kernel_sends("fpv3", &mut side, 50, 3000);
-    assert_silent_loss(&iface, got, sent, 50);
+    let (got, _) = kernel_sends("fpv3", &mut side, 50, 3000);
+    assert_eq!(
+        got, 0,
+        "the wrong setting lost nothing: the test cannot tell"
+    );
+    let (got, _) = kernel_sends("fpv3", &mut side, 20, 500);
+    assert_eq!(
+        got, 20,
+        "the device stopped: the large frames were not the only loss"
+    );
+    let s = iface.stats();
+    assert_eq!((s.rx_too_large, s.rx_errors), (0, 0), "{s:?}");
 }
