@@ -186,6 +186,24 @@ fn inner_tap_exchange() {
     drop(side);
     assert_eq!(pool.available(), pool.count(), "every buffer back");
     drop(iface);
+
+    // A vhost-net device that opens but cannot serve (/dev/null takes no
+    // vhost call): automatic choice falls back to plain TAP, an explicit
+    // one is an error naming the failed call.
+    let mut cfg = ExceptionConfig::new("fpx1", PortId(4), OUR_MAC);
+    cfg.vhost_path = "/dev/null".into();
+    let (iface1, _q) = ExceptionIface::open(&cfg).expect("automatic fallback");
+    assert_eq!(iface1.backend(), ExceptionBackend::Tap);
+    assert!(iface1.vhost_negotiated().is_none());
+    drop((iface1, _q));
+    cfg.backend = BackendChoice::VhostNet;
+    let err = ExceptionIface::open(&cfg).unwrap_err();
+    assert!(
+        matches!(&err, ExceptionError::Vhost { queue: 0, .. })
+            && err.to_string().contains("VHOST_SET_OWNER"),
+        "{err}"
+    );
+
     let gone = Command::new("ip")
         .args(["link", "show", "dev", IFNAME])
         .output()

@@ -398,7 +398,25 @@ impl ExceptionIface {
             BackendChoice::Tap => Err(io::Error::from_raw_os_error(libc::ENOENT)),
             _ => open_dev(&cfg.vhost_path),
         };
-        let (backend, mut vhost_fd) = pick_backend(cfg, vhost)?;
+        let (backend, vhost_fd) = pick_backend(cfg, vhost)?;
+        match Self::open_with(cfg, backend, vhost_fd) {
+            // The device opened but could not serve (not ours to own, a
+            // feature missing): automatic choice means plain TAP then. The
+            // half-made TAP went with its file descriptors.
+            Err(e @ ExceptionError::Vhost { .. }) if cfg.backend == BackendChoice::Auto => {
+                log::warn!("{e}: plain TAP backend instead");
+                Self::open_with(cfg, ExceptionBackend::Tap, None)
+            }
+            r => r,
+        }
+    }
+
+    fn open_with(
+        cfg: &ExceptionConfig,
+        backend: ExceptionBackend,
+        mut vhost_fd: Option<OwnedFd>,
+    ) -> Result<(ExceptionIface, ExceptionQueues), ExceptionError> {
+        let name = cfg.name.as_str();
         let mut flags = libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE;
         if backend == ExceptionBackend::VhostNet {
             // vhost-net reads and writes a virtio-net header on the TAP.
