@@ -24,6 +24,7 @@ use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pool::{Pool, PoolConfig};
+use drivers::test_netns::{is_root, TestNetns};
 use exception_common::*;
 use std::process::Command;
 
@@ -32,36 +33,14 @@ const MAC2: MacAddr = MacAddr([0x02, 0, 0, 0, 0xe0, 0x03]);
 const ROUNDS: u32 = 200;
 const INNER_ENV: &str = "FASTPATH_EXC_INNER";
 
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn tap_exception_interface_in_a_namespace() {
     if !is_root() {
         drivers::skip_test!("a network namespace and a TAP need root");
         return;
     }
-    let ns = Netns(format!("fastpath-exc-{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    let exe = std::env::current_exe().expect("test binary path");
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args([
-            "--exact",
-            "inner_tap_exchange",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER_ENV, "1")
-        .status()
-        .expect("ip netns exec");
+    let ns = TestNetns::new("fastpath-exc");
+    let status = ns.run_ignored_test("inner_tap_exchange", INNER_ENV);
     assert!(
         status.success(),
         "the test inside the namespace failed: {status}"

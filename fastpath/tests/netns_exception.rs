@@ -20,9 +20,9 @@ use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::ring::{Consumer, Ring};
+use drivers::test_netns::{ip, is_root, TestNetns};
 use fastpath::exception::{ExceptionLoop, ExceptionPort, InjectRing, Punted, RateLimit};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,61 +36,14 @@ const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
 const BURST: u32 = 10;
 const INNER_ENV: &str = "FASTPATH_EXC_LOOP_INNER";
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn exception_loop_on_a_tap_in_a_namespace() {
     if !is_root() {
         drivers::skip_test!("a network namespace and a TAP need root");
         return;
     }
-    let ns = Netns(format!("fastpath-excl-{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    let exe = std::env::current_exe().expect("test binary path");
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args([
-            "--exact",
-            "inner_exception_loop",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER_ENV, "1")
-        .status()
-        .expect("ip netns exec");
+    let ns = TestNetns::new("fastpath-excl");
+    let status = ns.run_ignored_test("inner_exception_loop", INNER_ENV);
     assert!(
         status.success(),
         "the test inside the namespace failed: {status}"

@@ -10,8 +10,8 @@ use drivers::exception::{ExceptionRx, ExceptionTx};
 use drivers::net::MacAddr;
 use drivers::pool::PoolCache;
 use drivers::port::{RxQueue, TxQueue};
+pub use drivers::test_netns::ip;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The exception interface's MAC (the fast-path port's).
@@ -24,35 +24,6 @@ pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// The neighbour's UDP port.
 pub const PEER_PORT: u16 = 7777;
-
-/// True when running as root.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Output of `ip ARGS` (the VM lab's full iproute2 when it says where),
-/// panicking with its stderr on failure.
-pub fn ip(args: &[&str]) -> String {
-    let bin = std::env::var("FASTPATH_LAB_IP").unwrap_or_else(|_| "ip".into());
-    let out = Command::new(&bin)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{bin}` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The flags `ip -o link show` prints between `<` and `>`.
 pub fn link_flags(ifname: &str) -> Vec<String> {
