@@ -40,6 +40,22 @@ pub struct TapRxCounters {
     pub errors: AtomicU64,
 }
 
+impl TapRxCounters {
+    /// Add one burst's tally (only the owning queue calls this).
+    pub(super) fn record(&self, packets: u64, bytes: u64, too_large: u64, errors: u64) {
+        for (counter, v) in [
+            (&self.q.packets, packets),
+            (&self.q.bytes, bytes),
+            (&self.too_large, too_large),
+            (&self.errors, errors),
+        ] {
+            if v > 0 {
+                QueueCounters::add(counter, v);
+            }
+        }
+    }
+}
+
 /// Receive half of one TAP queue.
 #[derive(Debug)]
 pub struct TapRx {
@@ -162,15 +178,7 @@ impl TapRx {
         if let Some(m) = spare {
             cache.free(m);
         }
-        if n > 0 {
-            QueueCounters::add(&c.q.packets, n as u64);
-            QueueCounters::add(&c.q.bytes, bytes);
-        }
-        for (counter, v) in [(&c.too_large, too_large), (&c.errors, errors)] {
-            if v > 0 {
-                QueueCounters::add(counter, v);
-            }
-        }
+        c.record(n as u64, bytes, too_large, errors);
         n
     }
 }

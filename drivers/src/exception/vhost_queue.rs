@@ -361,15 +361,7 @@ impl VhostRx {
         if reposted > 0 && self.vq.publish() {
             vh::signal(self.sh.kicks[RX_VQ as usize].as_fd());
         }
-        if n > 0 {
-            QueueCounters::add(&c.q.packets, n as u64);
-            QueueCounters::add(&c.q.bytes, bytes);
-        }
-        for (counter, v) in [(&c.too_large, too_large), (&c.errors, errors)] {
-            if v > 0 {
-                QueueCounters::add(counter, v);
-            }
-        }
+        c.record(n as u64, bytes, too_large, errors);
         n
     }
 }
