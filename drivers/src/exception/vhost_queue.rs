@@ -308,46 +308,50 @@ impl VhostRx {
                 break;
             };
             let room = m.len() + m.tailroom();
-            let mut total = 0usize;
-            let mut pieces = [(0usize, 0usize, 0usize); 8];
-            let mut ok = nb <= pieces.len();
-            for k in 0..nb.min(pieces.len()) {
+            // The frame's pieces: buffer id, bytes to skip (the header, in
+            // the first), bytes of frame; read from the used ring, which
+            // stays put until `last_used` moves past them.
+            let piece = |k: usize| {
                 let (pid, plen) = self.vq.used_elem(self.vq.last_used.wrapping_add(k as u16));
                 let (pid, plen) = (pid as usize, plen as usize);
                 let skip = if k == 0 { self.hdr_len } else { 0 };
-                if pid >= N || plen > RX_BUF || plen < skip {
-                    ok = false;
-                    break;
+                (pid < N && plen <= RX_BUF && plen >= skip).then_some((pid, skip, plen - skip))
+            };
+            let total = (0..nb).try_fold(0usize, |t, k| piece(k).map(|(_, _, l)| t + l));
+            match total {
+                None => {
+                    errors += 1;
+                    cache.free(m);
                 }
-                pieces[k] = (pid, skip, plen - skip);
-                total += plen - skip;
-            }
-            if !ok {
-                errors += 1;
-                cache.free(m);
-            } else if total > room {
-                too_large += 1;
-                cache.free(m);
-            } else if m.set_len(total).is_ok() {
-                let dst = m.data_mut().as_mut_ptr();
-                let mut at = 0;
-                for &(pid, skip, plen) in &pieces[..nb] {
-                    // SAFETY: source: plen bytes from `skip` inside buffer
-                    // pid (checked above), written by the device before the
-                    // used index; destination: total <= room bytes of the
-                    // mbuf's data, at + plen <= total.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(self.buf(pid).add(skip), dst.add(at), plen)
-                    };
-                    at += plen;
+                Some(total) if total > room => {
+                    too_large += 1;
+                    cache.free(m);
                 }
-                m.set_port(self.port);
-                bytes += total as u64;
-                // Cannot fail: n < max <= remaining capacity.
-                let _ = out.try_push(m);
-                n += 1;
-            } else {
-                cache.free(m);
+                Some(total) => {
+                    // Cannot fail: total <= room.
+                    let _ = m.set_len(total);
+                    let dst = m.data_mut().as_mut_ptr();
+                    let mut at = 0;
+                    for (pid, skip, plen) in (0..nb).filter_map(piece) {
+                        // SAFETY: source: plen bytes from `skip` inside
+                        // buffer pid (checked by `piece`), written by the
+                        // device before the used index; destination: the
+                        // mbuf's data, at + plen <= total <= room.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                self.buf(pid).add(skip),
+                                dst.add(at),
+                                plen,
+                            )
+                        };
+                        at += plen;
+                    }
+                    m.set_port(self.port);
+                    bytes += total as u64;
+                    // Cannot fail: n < max <= remaining capacity.
+                    let _ = out.try_push(m);
+                    n += 1;
+                }
             }
             for k in 0..nb {
                 let (pid, _) = self.vq.used_elem(self.vq.last_used.wrapping_add(k as u16));
