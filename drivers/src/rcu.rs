@@ -311,7 +311,9 @@ impl<T: Send + Sync> Writer<T> {
 
     /// Publish `new` and return the old value once no reader can hold it,
     /// waiting as long as that takes (with a backoff that ends in 1 ms
-    /// sleeps). See [`Writer::publish_within`] for a bounded wait.
+    /// sleeps). See [`Writer::publish_within`] for a bounded wait. A thread
+    /// that holds an online [`Reader`] of this domain must not call it (it
+    /// would wait for itself): take the reader offline around the call.
     pub fn publish(&mut self, new: Box<T>) -> Box<T> {
         self.swap(new).reclaim()
     }
@@ -521,18 +523,28 @@ impl<T> Reader<T> {
     }
 
     /// Run `f` offline (e.g. while the thread sleeps for lack of work), then
-    /// come back online with the newest value.
+    /// come back online with the newest value (also if `f` panics, so a
+    /// caught panic cannot leave a stale pointer behind).
     pub fn offline_during<R>(&mut self, f: impl FnOnce() -> R) -> R {
         // Release: pairs with the writer's Acquire load in `laggard`.
         self.registration
             .slot
             .seen
             .store(OFFLINE, Ordering::Release);
-        let out = f();
-        let (cached, seen) = self.registration.come_online();
-        self.cached = cached;
-        self.seen = seen;
-        out
+        let _online_again = OnlineAgain(self);
+        f()
+    }
+}
+
+/// Brings a reader back online when dropped: the end of
+/// [`Reader::offline_during`], on return or unwind.
+struct OnlineAgain<'a, T>(&'a mut Reader<T>);
+
+impl<T> Drop for OnlineAgain<'_, T> {
+    fn drop(&mut self) {
+        let (cached, seen) = self.0.registration.come_online();
+        self.0.cached = cached;
+        self.0.seen = seen;
     }
 }
 
@@ -864,6 +876,25 @@ mod tests {
         // Online again: the writer waits for it.
         let retired = w.swap(Box::new(3));
         assert!(retired.waiting_for().is_some());
+        r.quiescent();
+        assert!(retired.try_reclaim().is_ok());
+    }
+
+    #[test]
+    fn a_panic_inside_offline_during_brings_the_reader_back_online() {
+        let mut w = Writer::new(Box::new(1u32));
+        let mut r = w.readers().register("worker 0");
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            r.offline_during(|| {
+                drop(w.publish(Box::new(2)));
+                panic!("worker failed while parked");
+            })
+        }));
+        assert!(caught.is_err());
+        // Online again, with the value published while it was away.
+        assert_eq!(*r.get(), 2);
+        let retired = w.swap(Box::new(3));
+        assert_eq!(retired.waiting_for(), Some(r.info().clone()));
         r.quiescent();
         assert!(retired.try_reclaim().is_ok());
     }
