@@ -22,29 +22,19 @@
 //! waiting loop is the writer's grace-period wait, which yields under loom.
 #![cfg(loom)]
 
-use drivers::rcu::Writer;
+use drivers::rcu::{Reader, Writer};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
+mod loom_model;
+use loom_model::check;
+
 /// Preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
 const PREEMPTIONS: usize = 3;
 /// The number a value holds once the writer has taken it back.
 const POISON: u32 = u32::MAX;
-
-/// Run `f` under loom with at most `bound` preemptions (or the
-/// environment's `LOOM_MAX_PREEMPTIONS` when set).
-fn check<F>(bound: usize, f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(bound);
-    }
-    builder.check(f);
-}
 
 /// A published value: its version number, in a cell loom watches.
 struct Version {
@@ -85,6 +75,15 @@ impl Drop for Version {
     }
 }
 
+/// A worker's two loops: read, pass a quiescent point, read again; the
+/// version never goes back.
+fn two_loops(r: &mut Reader<Version>) {
+    let a = r.get().read();
+    r.quiescent();
+    let b = r.get().read();
+    assert!(a <= b, "went back from {a} to {b}");
+}
+
 /// A reader reads, passes a quiescent point, reads again while the writer
 /// publishes once and poisons what it gets back.
 #[test]
@@ -93,10 +92,7 @@ fn reader_never_sees_reclaimed_value() {
         let mut w = Writer::new(Version::boxed(1));
         let mut r = w.readers().register("worker");
         let t = thread::spawn(move || {
-            let a = r.get().read();
-            r.quiescent();
-            let b = r.get().read();
-            assert!(a <= b, "went back from {a} to {b}");
+            two_loops(&mut r);
         });
         let mut old = w.publish(Version::boxed(2));
         old.poison();
@@ -207,10 +203,7 @@ fn two_readers() {
         let readers = [w.readers().register("a"), w.readers().register("b")];
         let threads = readers.map(|mut r| {
             thread::spawn(move || {
-                let a = r.get().read();
-                r.quiescent();
-                let b = r.get().read();
-                assert!(a <= b, "went back from {a} to {b}");
+                two_loops(&mut r);
             })
         });
         let mut old = w.publish(Version::boxed(2));
@@ -230,10 +223,7 @@ fn reader_registered_during_publication() {
         let readers = w.readers();
         let t = thread::spawn(move || {
             let mut r = readers.register("late");
-            let a = r.get().read();
-            r.quiescent();
-            let b = r.get().read();
-            assert!(a <= b, "went back from {a} to {b}");
+            two_loops(&mut r);
         });
         let mut old = w.publish(Version::boxed(2));
         old.poison();
@@ -250,10 +240,7 @@ fn dropped_retired_value_freed_after_grace_period() {
         let mut w = Writer::new(Version::boxed(1));
         let mut r = w.readers().register("worker");
         let t = thread::spawn(move || {
-            let a = r.get().read();
-            r.quiescent();
-            let b = r.get().read();
-            assert!(a <= b, "went back from {a} to {b}");
+            two_loops(&mut r);
         });
         drop(w.swap(Version::boxed(2)));
         // Frees the orphan if its grace period is over by now.

@@ -188,27 +188,19 @@ where
     /// workers take to pass a quiescent point (see
     /// [`LeftRight::apply_within`] for a bounded wait).
     pub fn apply(&mut self, ops: &[Op]) {
-        let mut spare = match self.spare.take() {
+        let spare = match self.spare.take() {
             Some(Spare::Ready(spare)) => spare,
             Some(Spare::Lagging {
                 retired,
                 ops: pending,
                 since,
                 ..
-            }) => {
-                let old = retired.reclaim();
-                self.record_grace(since.elapsed());
-                Self::absorb_all(old, &pending)
-            }
-            None => Box::new(self.writer.get().clone()),
+            }) => self.came_back(retired.reclaim(), since, &pending),
+            None => self.rebuilt_spare(),
         };
-        for op in ops {
-            spare.absorb(op);
-        }
-        let (retired, since) = self.publish(spare, ops.len());
-        let old = retired.reclaim();
-        self.record_grace(since.elapsed());
-        self.spare = Some(Spare::Ready(Self::absorb_all(old, ops)));
+        let (retired, since) = self.publish(spare, ops);
+        let old = self.came_back(retired.reclaim(), since, ops);
+        self.spare = Some(Spare::Ready(old));
     }
 
     /// Apply `ops` and publish them as one batch, waiting at most about
@@ -219,7 +211,7 @@ where
     where
         Op: Clone,
     {
-        let mut spare = match self.spare.take() {
+        let spare = match self.spare.take() {
             Some(Spare::Ready(spare)) => spare,
             Some(Spare::Lagging {
                 retired,
@@ -227,10 +219,7 @@ where
                 since,
                 bytes,
             }) => match retired.reclaim_within(timeout) {
-                Ok(old) => {
-                    self.record_grace(since.elapsed());
-                    Self::absorb_all(old, &pending)
-                }
+                Ok(old) => self.came_back(old, since, &pending),
                 Err(stalled) => {
                     self.stats.stalls += 1;
                     self.spare = Some(Spare::Lagging {
@@ -245,17 +234,14 @@ where
                     });
                 }
             },
-            None => Box::new(self.writer.get().clone()),
+            None => self.rebuilt_spare(),
         };
-        for op in ops {
-            spare.absorb(op);
-        }
         let bytes = self.writer.get().memory_bytes();
-        let (retired, since) = self.publish(spare, ops.len());
+        let (retired, since) = self.publish(spare, ops);
         match retired.reclaim_within(timeout) {
             Ok(old) => {
-                self.record_grace(since.elapsed());
-                self.spare = Some(Spare::Ready(Self::absorb_all(old, ops)));
+                let old = self.came_back(old, since, ops);
+                self.spare = Some(Spare::Ready(old));
                 Ok(())
             }
             Err(stalled) => {
@@ -274,20 +260,33 @@ where
         }
     }
 
-    /// Publish the updated spare; returns the old copy, retired, and when.
-    fn publish(&mut self, spare: Box<T>, ops: usize) -> (Retired<T>, Instant) {
+    /// Apply `ops` to the spare and publish it; returns the old copy,
+    /// retired, and when.
+    fn publish(&mut self, mut spare: Box<T>, ops: &[Op]) -> (Retired<T>, Instant) {
+        for op in ops {
+            spare.absorb(op);
+        }
         let retired = self.writer.swap(spare);
         let since = Instant::now();
         self.stats.publications += 1;
-        self.stats.ops += ops as u64;
+        self.stats.ops += ops.len() as u64;
         (retired, since)
     }
 
-    fn absorb_all(mut copy: Box<T>, ops: &[Op]) -> Box<T> {
+    /// The old copy is back (its grace period, started at `since`, is
+    /// over): bring it up to date with `ops`, the batch published over it.
+    fn came_back(&mut self, mut old: Box<T>, since: Instant, ops: &[Op]) -> Box<T> {
+        self.record_grace(since.elapsed());
         for op in ops {
-            copy.absorb(op);
+            old.absorb(op);
         }
-        copy
+        old
+    }
+
+    /// A spare rebuilt from the published copy, after an `absorb` panicked
+    /// and took the spare with it.
+    fn rebuilt_spare(&self) -> Box<T> {
+        Box::new(self.writer.get().clone())
     }
 
     fn record_grace(&mut self, grace: Duration) {
@@ -315,6 +314,8 @@ mod tests {
     enum Op {
         Insert(u8, u32),
         Remove(u8),
+        /// Makes `absorb` panic, as a bug in a table's update would.
+        Bug,
     }
 
     impl Absorb<Op> for Map {
@@ -326,6 +327,7 @@ mod tests {
                 Op::Remove(k) => {
                     self.0.remove(&k);
                 }
+                Op::Bug => panic!("a table update failed"),
             }
         }
 
@@ -442,6 +444,22 @@ mod tests {
         assert_eq!(*lr.published(), map(&[(2, 2), (4, 4), (5, 5)]));
         assert_eq!(spare(&lr), Some(lr.published()));
         assert_eq!(lr.stats().grace_periods, 4);
+    }
+
+    #[test]
+    fn a_panicking_update_leaves_the_published_copy_whole() {
+        let mut lr = LeftRight::new(map(&[(1, 1)]));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lr.apply(&[Op::Insert(2, 2), Op::Bug]);
+        }));
+        assert!(caught.is_err());
+        // The half-applied spare was never published, and is gone.
+        assert_eq!(*lr.published(), map(&[(1, 1)]));
+        assert_eq!(spare(&lr), None);
+        // The next batch starts from a copy of the published one.
+        lr.apply(&[Op::Insert(3, 3)]);
+        assert_eq!(*lr.published(), map(&[(1, 1), (3, 3)]));
+        assert_eq!(spare(&lr), Some(lr.published()));
     }
 
     /// A table of lanes that every batch sets to the same number: a reader
