@@ -26,7 +26,8 @@
 //!   state costs one load and a not-taken branch per loop, and a publication
 //!   one extra load and one store per reader: no read-modify-write and no
 //!   fence, ever, on the reader's loop (the left-right crate's readers, by
-//!   contrast, do an atomic increment on every read and every release).
+//!   contrast, store an epoch and execute a `SeqCst` fence each time they
+//!   take a read guard, and store again when they drop it).
 //! * A reader's slot is written only by its reader; the writer only reads
 //!   the slots, so a slot's cache line moves to the writer's core once per
 //!   grace-period check, never back and forth per packet.

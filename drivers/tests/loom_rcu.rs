@@ -248,3 +248,26 @@ fn dropped_retired_value_freed_after_grace_period() {
         t.join().unwrap();
     });
 }
+
+/// A reader that goes offline without a quiescent point (a worker about to
+/// park) releases a writer already waiting for it; back online it reads a
+/// live value. (It then passes a quiescent point, as a worker's loop would:
+/// an online reader that never does holds the writer up for good.)
+#[test]
+fn reader_going_offline_releases_a_waiting_writer() {
+    check(PREEMPTIONS, || {
+        let mut w = Writer::new(Version::boxed(1));
+        let r = w.readers().register("worker");
+        let t = thread::spawn(move || {
+            let a = r.get().read();
+            let parked = r.offline();
+            let mut r = parked.online();
+            let b = r.get().read();
+            assert!(a <= b, "went back from {a} to {b}");
+            two_loops(&mut r);
+        });
+        let mut old = w.publish(Version::boxed(2));
+        old.poison();
+        t.join().unwrap();
+    });
+}
