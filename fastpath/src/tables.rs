@@ -6,4 +6,6 @@
 
 pub mod left_right;
 
-pub use left_right::{Absorb, ApplyError, LeftRight, OfflineReader, PublishStats, Reader};
+pub use left_right::{
+    Absorb, ApplyError, LeftRight, OfflineReader, PublishStats, Reader, ReaderInfo, Readers,
+};

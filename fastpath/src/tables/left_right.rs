@@ -51,10 +51,10 @@
 //! after a publication), no fence, because the router's workers already
 //! have a natural quiescent point: the end of each burst.
 
-use drivers::rcu::{ReaderInfo, Readers, Retired, Writer};
+use drivers::rcu::{Retired, Writer};
 use std::time::{Duration, Instant};
 
-pub use drivers::rcu::{OfflineReader, Reader};
+pub use drivers::rcu::{OfflineReader, Reader, ReaderInfo, Readers};
 
 /// A table that can apply operations of type `Op` to itself.
 pub trait Absorb<Op> {
