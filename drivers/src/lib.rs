@@ -10,6 +10,7 @@
 
 #[cfg(not(loom))]
 pub mod mmio;
+pub mod rcu;
 pub mod ring;
 pub mod sync;
 

@@ -21,4 +21,5 @@ pub mod run;
 pub mod sim_ports;
 pub mod stop_signals;
 pub mod summary_json;
+pub mod tables;
 pub mod worker;
