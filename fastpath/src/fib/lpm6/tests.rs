@@ -40,6 +40,18 @@ fn entry_encoding_round_trips() {
     assert_eq!(group_entry(7), 0xff00_0007);
     assert_eq!(Entry::decode(group_entry(7)), Entry::Group(7));
     assert!(is_group(group_entry(0)) && !is_group(hop_entry(128, MAX_NEXT_HOP)));
+    // The update rules on tags: never a group, no route only on add.
+    for depth in [0, 24, 128] {
+        assert!(!add_may_overwrite(group_entry(MAX_NEXT_HOP), depth));
+        assert!(!written_by(group_entry(3), depth));
+        assert!(add_may_overwrite(0, depth));
+        assert!(!written_by(0, depth));
+        assert!(add_may_overwrite(hop_entry(depth, 5), depth));
+        assert!(written_by(hop_entry(depth, 5), depth));
+    }
+    assert!(add_may_overwrite(hop_entry(47, 1), 48));
+    assert!(!add_may_overwrite(hop_entry(49, 1), 48));
+    assert!(!written_by(hop_entry(47, 1), 48));
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! `lpm-bench`: our IPv4 DIR-24-8 table ([`Dir24Lpm`]) measured the way
-//! DPDK 22.11's `lpm_perf_autotest` measures `rte_lpm`: a generated
+//! The IPv4 mode of `lpm-bench`: our DIR-24-8 table ([`Dir24Lpm`]) measured
+//! the way DPDK 22.11's `lpm_perf_autotest` measures `rte_lpm`: a generated
 //! table of 1,076,806 routes with DPDK's prefix-length distribution (the
 //! one it prints, taken from a real BGP table), then lookups of uniformly
 //! random addresses, 100,000 per pass, 1,024 passes, new addresses each
@@ -11,18 +11,9 @@
 //! are unique than added, as in DPDK's run. Before timing anything, a
 //! sample of lookups is checked against [`ReferenceLpm`]; a disagreement
 //! exits with status 1.
-//!
-//! Output, one line per case (TSC cycles; figures only, nothing asserted):
-//! `lpm case=add value=.. unit=cyc/route routes=.. unique=..`
-//! `lpm case=lookup value=.. unit=cyc/addr misses=..%`
-//! `lpm case=bulk value=.. unit=cyc/addr misses=..%`
-//! `lpm case=delete value=.. unit=cyc/route`
-//! `lpm memory bytes=.. groups=.. max_groups=.. tsc_hz=..`
-#![forbid(unsafe_code)]
 
-use bench::pick_cpus;
-use clap::Parser;
-use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz};
+use super::{Args, SplitMix};
+use drivers::cpu::rdtsc;
 use fastpath::fib::{Dir24Lpm, NextHopId, Prefix4, ReferenceLpm};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -43,37 +34,6 @@ const BULK_SIZE: usize = 32;
 /// Addresses checked against the reference before timing.
 const CHECKED: usize = 200_000;
 
-#[derive(Parser, Debug)]
-#[command(about = "IPv4 LPM micro-benchmark, case for case DPDK's lpm_perf_autotest")]
-struct Args {
-    /// A sixteenth of the lookup passes (a smoke run).
-    #[arg(long)]
-    quick: bool,
-    /// Seed of the route and address stream.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// CPU to run on, as a Linux CPU list; the first one is used.
-    #[arg(long)]
-    cpus: Option<String>,
-}
-
-/// splitmix64 (Steele, Lea, Flood 2014): cheap, well mixed, reproducible.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
-    }
-}
-
 /// The generated table, in random order (shorter and longer prefixes
 /// interleaved, as a routing daemon would feed them).
 fn routes(rng: &mut SplitMix) -> Vec<(Prefix4, NextHopId)> {
@@ -93,11 +53,7 @@ fn routes(rng: &mut SplitMix) -> Vec<(Prefix4, NextHopId)> {
             out.push((p, NextHopId(rng.next_u32() & 0xffff)));
         }
     }
-    // Fisher-Yates.
-    for i in (1..out.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        out.swap(i, j);
-    }
+    rng.shuffle(&mut out);
     out
 }
 
@@ -107,20 +63,8 @@ fn fill(rng: &mut SplitMix, batch: &mut [u32]) {
     }
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let cpu = match pick_cpus(args.cpus.as_deref()) {
-        Ok(c) => c[0],
-        Err(e) => {
-            eprintln!("lpm-bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = pin_current_thread(cpu) {
-        eprintln!("lpm-bench: cannot pin to CPU {cpu}: {e}");
-        return ExitCode::FAILURE;
-    }
-    let hz = tsc_hz();
+/// The IPv4 run: the cases of `lpm_perf_autotest`, lines prefixed `lpm`.
+pub fn run(args: &Args, hz: u64) -> ExitCode {
     let mut rng = SplitMix(args.seed);
     let table = routes(&mut rng);
 
