@@ -8,10 +8,14 @@
 //!   (`rte_lpm6`) and `fib6_perf_autotest` (`rte_fib6`).
 //!
 //! Output, one line per case (TSC cycles; figures only, nothing asserted),
-//! prefixed `lpm` for IPv4 and `lpm6` for IPv6:
+//! prefixed `lpm` for IPv4 and `lpm6` for IPv6. `value` is DPDK's figure
+//! (all passes' cycles over all lookups); `best` is the fastest pass's, a
+//! figure that a busy machine inflates less (a pass of 100,000 lookups is
+//! shorter than a scheduler slice, so some run undisturbed), for A/B
+//! comparisons of builds:
 //! `lpm case=add value=.. unit=cyc/route routes=.. unique=..`
-//! `lpm case=lookup value=.. unit=cyc/addr misses=..%`
-//! `lpm case=bulk value=.. unit=cyc/addr misses=..%`
+//! `lpm case=lookup value=.. unit=cyc/addr misses=..% best=..`
+//! `lpm case=bulk value=.. unit=cyc/addr misses=..% best=..`
 //! `lpm case=delete value=.. unit=cyc/route`
 //! `lpm memory bytes=.. groups=.. max_groups=.. hugepages_advised=.. tsc_hz=..`
 #![forbid(unsafe_code)]
