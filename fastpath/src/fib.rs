@@ -9,6 +9,8 @@
 
 pub mod dir24_8;
 pub mod error;
+mod first_level;
+mod group_pool;
 pub mod lpm6;
 pub mod next_hop;
 pub mod prefix6;

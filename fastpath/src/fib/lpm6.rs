@@ -46,6 +46,8 @@
 //! frees every group.
 
 use super::error::FibError;
+use super::first_level::FirstLevel;
+use super::group_pool::GroupPool;
 use super::next_hop::NextHopId;
 use super::prefix6::{mask6_of, Prefix6};
 use std::collections::HashMap;
@@ -53,10 +55,6 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::ops::RangeInclusive;
 
-/// Entries in the first level: one per /24.
-const TBL24_ENTRIES: usize = 1 << 24;
-/// Entries in a group: one per value of the next address byte.
-const GROUP_ENTRIES: usize = 256;
 /// Address bytes the first level consumes; groups start at this byte.
 const FIRST_BYTES: usize = 3;
 /// Where the tag starts in an entry.
@@ -82,9 +80,6 @@ pub const MAX_GROUPS_LIMIT: u32 = 1 << 24;
 /// /16s to /32s) and need far fewer. The pool grows as groups are used,
 /// so the default costs nothing until then.
 pub const DEFAULT_MAX_GROUPS: u32 = 1 << 20;
-
-/// One group: the entries for the 256 values of one address byte.
-type Group = [u32; GROUP_ENTRIES];
 
 /// One entry, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,36 +170,16 @@ enum Slot {
 }
 
 /// The IPv6 longest-prefix-match table. See the module docs for the layout.
+#[derive(Clone)]
 pub struct Lpm6 {
-    /// First level, indexed by the top 24 bits. A fixed-size array so that
-    /// a 24-bit index needs no bounds check.
-    tbl24: Box<[u32; TBL24_ENTRIES]>,
-    /// Groups; an index in `free` is not in use.
-    groups: Vec<Group>,
-    /// Groups allocated once and now free, reused before the pool grows.
-    free: Vec<u32>,
-    /// The pool's bound.
-    max_groups: u32,
+    /// First level, indexed by the top 24 bits.
+    tbl24: FirstLevel,
+    /// The groups below it.
+    groups: GroupPool,
     /// The rule set: for each length 0 to 128, network address to next hop.
     rules: [HashMap<u128, NextHopId>; 129],
     /// Routes in `rules`.
     routes: usize,
-    /// The first level was given transparent hugepages.
-    hugepages: bool,
-}
-
-impl Clone for Lpm6 {
-    /// A copy with its own first level (64 MiB copied on the heap: a
-    /// derived clone would build the array on the stack first).
-    fn clone(&self) -> Self {
-        let mut copy = Self::build(self.max_groups);
-        copy.tbl24.copy_from_slice(&self.tbl24[..]);
-        copy.groups.clone_from(&self.groups);
-        copy.free.clone_from(&self.free);
-        copy.rules.clone_from(&self.rules);
-        copy.routes = self.routes;
-        copy
-    }
 }
 
 impl fmt::Debug for Lpm6 {
@@ -212,9 +187,9 @@ impl fmt::Debug for Lpm6 {
         f.debug_struct("Lpm6")
             .field("routes", &self.routes)
             .field("groups_in_use", &self.groups_in_use())
-            .field("max_groups", &self.max_groups)
+            .field("max_groups", &self.max_groups())
             .field("memory_bytes", &self.memory_bytes())
-            .field("hugepages_advised", &self.hugepages)
+            .field("hugepages_advised", &self.hugepages_advised())
             .finish()
     }
 }
@@ -244,26 +219,11 @@ impl Lpm6 {
     }
 
     fn build(max_groups: u32) -> Self {
-        // Zeroed memory from the allocator is mapped lazily by the kernel:
-        // an empty table costs no resident memory.
-        let tbl24: Box<[u32; TBL24_ENTRIES]> =
-            match vec![0u32; TBL24_ENTRIES].into_boxed_slice().try_into() {
-                Ok(t) => t,
-                // The vector has exactly TBL24_ENTRIES entries.
-                Err(_) => unreachable!("first level has 2^24 entries"),
-            };
-        // As for the IPv4 table: random lookups over 64 MiB miss the TLB
-        // on 4 KiB pages, and advice given before the first write lets
-        // every later fault take a 2 MiB page.
-        let hugepages = matches!(drivers::memory::advise_hugepages(&tbl24[..]), Ok(n) if n > 0);
         Lpm6 {
-            tbl24,
-            groups: Vec::new(),
-            free: Vec::new(),
-            max_groups,
+            tbl24: FirstLevel::new(),
+            groups: GroupPool::new(max_groups),
             rules: std::array::from_fn(|_| HashMap::new()),
             routes: 0,
-            hugepages,
         }
     }
 
@@ -290,8 +250,7 @@ impl Lpm6 {
             // A group entry always indexes an allocated group, and no
             // group hangs below byte 15; a break of either would be a bug,
             // answered as "no route" rather than a panic.
-            let (Some(g), Some(&b)) = (self.groups.get((e & PAYLOAD_MASK) as usize), a.get(i))
-            else {
+            let (Some(g), Some(&b)) = (self.groups.get(e & PAYLOAD_MASK), a.get(i)) else {
                 return 0;
             };
             e = g[usize::from(b)];
@@ -399,10 +358,7 @@ impl Lpm6 {
     fn slot_get(&self, slot: Slot) -> u32 {
         match slot {
             Slot::First(i) => self.tbl24.get(i).copied().unwrap_or(0),
-            Slot::InGroup(g, b) => self
-                .groups
-                .get(g as usize)
-                .map_or(0, |group| group[usize::from(b)]),
+            Slot::InGroup(g, b) => self.groups.get(g).map_or(0, |group| group[usize::from(b)]),
         }
     }
 
@@ -414,7 +370,7 @@ impl Lpm6 {
                 }
             }
             Slot::InGroup(g, b) => {
-                if let Some(group) = self.groups.get_mut(g as usize) {
+                if let Some(group) = self.groups.get_mut(g) {
                     group[usize::from(b)] = e;
                 }
             }
@@ -438,10 +394,9 @@ impl Lpm6 {
     /// the pool first, so that a refusal leaves the table as it was.
     fn group_path(&mut self, a: &[u8; 16], end: usize) -> Result<u32, FibError> {
         let missing = self.groups_missing(a, end);
-        let room = self.free.len() + (self.max_groups as usize).saturating_sub(self.groups.len());
-        if missing > room {
+        if missing > self.groups.room() {
             return Err(FibError::GroupsExhausted {
-                max_groups: self.max_groups,
+                max_groups: self.groups.max(),
             });
         }
         let mut slot = Slot::First(idx24(a));
@@ -451,7 +406,7 @@ impl Lpm6 {
             group = match Entry::decode(e) {
                 Entry::Group(g) => g,
                 _ => {
-                    let g = self.alloc_group(e)?;
+                    let g = self.groups.alloc(e)?;
                     self.slot_set(slot, group_entry(g));
                     g
                 }
@@ -459,41 +414,6 @@ impl Lpm6 {
             slot = Slot::InGroup(group, byte(a, i));
         }
         Ok(group)
-    }
-
-    /// A group from the free list or the pool, every entry set to `fill`.
-    fn alloc_group(&mut self, fill: u32) -> Result<u32, FibError> {
-        let g = match self.free.pop() {
-            Some(g) => g,
-            None if self.groups.len() < self.max_groups as usize => {
-                // Grow by doubling, but never past the pool's bound.
-                let len = self.groups.len();
-                if len == self.groups.capacity() {
-                    let room = self.max_groups as usize - len;
-                    self.groups.reserve_exact(len.max(16).min(room));
-                    // Lookups walk groups at random too: ask for 2 MiB
-                    // pages, which the part not yet touched gets as it
-                    // is faulted in and the rest when khugepaged gets to
-                    // it (lpm-bench --ipv6 --routes 10000: 16 of the 56
-                    // MiB of groups at once). Refused advice only means
-                    // 4 KiB pages.
-                    let _ = drivers::memory::advise_hugepages(&self.groups[..]);
-                    let _ = drivers::memory::advise_hugepages(self.groups.spare_capacity_mut());
-                }
-                self.groups.push([0; GROUP_ENTRIES]);
-                // Below max_groups <= 2^24: fits u32.
-                (self.groups.len() - 1) as u32
-            }
-            None => {
-                return Err(FibError::GroupsExhausted {
-                    max_groups: self.max_groups,
-                })
-            }
-        };
-        if let Some(group) = self.groups.get_mut(g as usize) {
-            group.fill(fill);
-        }
-        Ok(g)
     }
 
     /// The groups on the path of `a` down to byte `end` that exist, each
@@ -519,7 +439,7 @@ impl Lpm6 {
         for (i, &(slot, g)) in path.iter().enumerate().rev() {
             // The group at byte FIRST_BYTES + i holds the bits past this.
             let above = (FIRST_BYTES + i) * 8;
-            let Some(entries) = self.groups.get_mut(g as usize) else {
+            let Some(entries) = self.groups.get(g) else {
                 return;
             };
             let keep = entries.iter().any(|&e| match Entry::decode(e) {
@@ -531,9 +451,8 @@ impl Lpm6 {
                 return;
             }
             let folded = entries[0];
-            entries.fill(0);
+            self.groups.release(g);
             self.slot_set(slot, folded);
-            self.free.push(g);
         }
     }
 
@@ -562,11 +481,7 @@ impl Lpm6 {
         overwrite: impl Fn(u32) -> bool,
     ) {
         let mut below = Vec::new();
-        if let Some(s) = self
-            .groups
-            .get_mut(group as usize)
-            .and_then(|g| g.get_mut(span))
-        {
+        if let Some(s) = self.groups.get_mut(group).and_then(|g| g.get_mut(span)) {
             fill_span(s, entry, &overwrite, &mut below);
         }
         self.fill_below(below, entry, &overwrite);
@@ -577,7 +492,7 @@ impl Lpm6 {
     /// groups at once).
     fn fill_below(&mut self, mut todo: Vec<u32>, entry: u32, overwrite: &impl Fn(u32) -> bool) {
         while let Some(g) = todo.pop() {
-            if let Some(group) = self.groups.get_mut(g as usize) {
+            if let Some(group) = self.groups.get_mut(g) {
                 fill_span(group, entry, overwrite, &mut todo);
             }
         }
@@ -605,17 +520,17 @@ impl Lpm6 {
     /// True if the kernel took the advice to back the first level with
     /// transparent hugepages.
     pub fn hugepages_advised(&self) -> bool {
-        self.hugepages
+        self.tbl24.hugepages_advised()
     }
 
     /// Groups in use.
     pub fn groups_in_use(&self) -> usize {
-        self.groups.len() - self.free.len()
+        self.groups.in_use()
     }
 
     /// The group pool's bound.
     pub fn max_groups(&self) -> u32 {
-        self.max_groups
+        self.groups.max()
     }
 
     /// Bytes the table holds: the first level (64 MiB, of which only the
@@ -628,10 +543,7 @@ impl Lpm6 {
             .iter()
             .map(|m| m.capacity() * (size_of::<u128>() + size_of::<NextHopId>() + 1))
             .sum();
-        size_of_val(&*self.tbl24)
-            + self.groups.capacity() * size_of::<Group>()
-            + self.free.capacity() * size_of::<u32>()
-            + rule_bytes
+        size_of_val(&*self.tbl24) + self.groups.bytes() + rule_bytes
     }
 
     /// True if no first-level entry is set (for tests of emptying).
