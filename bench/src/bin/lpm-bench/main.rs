@@ -25,7 +25,8 @@ mod v6;
 
 use bench::pick_cpus;
 use clap::Parser;
-use drivers::cpu::{pin_current_thread, tsc_hz};
+use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz};
+use fastpath::fib::{Dir24Lpm, Lpm6, NextHopId, Prefix4, Prefix6};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -78,6 +79,116 @@ impl SplitMix {
             v.swap(i, j);
         }
     }
+}
+
+/// The timed lookup passes of one case: cycles, misses, the fastest pass.
+struct Tally {
+    cycles: u64,
+    misses: u64,
+    best: u64,
+    lookups: u64,
+    per_pass: f64,
+}
+
+impl Tally {
+    fn new(per_pass: usize) -> Self {
+        Tally {
+            cycles: 0,
+            misses: 0,
+            best: u64::MAX,
+            lookups: 0,
+            per_pass: per_pass as f64,
+        }
+    }
+
+    /// One pass of `per_pass` lookups took `cycles`.
+    fn pass(&mut self, cycles: u64) {
+        self.cycles += cycles;
+        self.best = self.best.min(cycles);
+        self.lookups += self.per_pass as u64;
+    }
+
+    /// The case's line: `lpm case=lookup value=.. unit=cyc/addr ...`.
+    fn print(&self, family: &str, case: &str) {
+        let total = self.lookups.max(1) as f64;
+        println!(
+            "{family} case={case} value={:.1} unit=cyc/addr misses={:.1}% best={:.1}",
+            self.cycles as f64 / total,
+            self.misses as f64 * 100.0 / total,
+            self.best as f64 / self.per_pass
+        );
+    }
+}
+
+/// What the end of a run needs of either table.
+trait Table {
+    type Prefix: Copy;
+    fn delete(&mut self, p: Self::Prefix) -> Option<NextHopId>;
+    fn len(&self) -> usize;
+    fn groups_in_use(&self) -> usize;
+    fn max_groups(&self) -> u32;
+    fn hugepages_advised(&self) -> bool;
+    fn memory_bytes(&self) -> usize;
+}
+
+macro_rules! table {
+    ($t:ty, $p:ty) => {
+        impl Table for $t {
+            type Prefix = $p;
+            fn delete(&mut self, p: $p) -> Option<NextHopId> {
+                <$t>::delete(self, p)
+            }
+            fn len(&self) -> usize {
+                <$t>::len(self)
+            }
+            fn groups_in_use(&self) -> usize {
+                <$t>::groups_in_use(self)
+            }
+            fn max_groups(&self) -> u32 {
+                <$t>::max_groups(self)
+            }
+            fn hugepages_advised(&self) -> bool {
+                <$t>::hugepages_advised(self)
+            }
+            fn memory_bytes(&self) -> usize {
+                <$t>::memory_bytes(self)
+            }
+        }
+    };
+}
+table!(Dir24Lpm, Prefix4);
+table!(Lpm6, Prefix6);
+
+/// The last cases of a run: the memory the full table holds, then every
+/// route deleted (timed); fails if any route or group is left.
+fn delete_all<T: Table>(
+    family: &str,
+    lpm: &mut T,
+    table: &[(T::Prefix, NextHopId)],
+    hz: u64,
+) -> ExitCode {
+    let memory = lpm.memory_bytes();
+    let groups = lpm.groups_in_use();
+    let begin = rdtsc();
+    for &(p, _) in table {
+        lpm.delete(p);
+    }
+    let delete = (rdtsc() - begin) as f64 / table.len().max(1) as f64;
+    println!("{family} case=delete value={delete:.0} unit=cyc/route");
+    println!(
+        "{family} memory bytes={memory} groups={groups} max_groups={} hugepages_advised={} tsc_hz={hz}",
+        lpm.max_groups(),
+        lpm.hugepages_advised()
+    );
+    if lpm.len() != 0 || lpm.groups_in_use() != 0 {
+        eprintln!(
+            "lpm-bench: {} routes and {} groups left after deleting all",
+            lpm.len(),
+            lpm.groups_in_use()
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {

@@ -12,7 +12,7 @@
 //! sample of lookups is checked against [`ReferenceLpm`]; a disagreement
 //! exits with status 1.
 
-use super::{Args, SplitMix};
+use super::{Args, SplitMix, Tally};
 use drivers::cpu::rdtsc;
 use fastpath::fib::{Dir24Lpm, NextHopId, Prefix4, ReferenceLpm};
 use std::hint::black_box;
@@ -106,69 +106,32 @@ pub fn run(args: &Args, hz: u64) -> ExitCode {
         ITERATIONS
     };
     let mut batch = vec![0u32; BATCH_SIZE];
-    let total = f64::from(passes) * BATCH_SIZE as f64;
-    let per_pass = BATCH_SIZE as f64;
 
-    let (mut cycles, mut misses, mut best) = (0u64, 0u64, u64::MAX);
+    let mut tally = Tally::new(BATCH_SIZE);
     for _ in 0..passes {
         fill(&mut rng, &mut batch);
         let begin = rdtsc();
         for &a in &batch {
             if black_box(lpm.lookup_u32(a)).is_none() {
-                misses += 1;
+                tally.misses += 1;
             }
         }
-        let spent = rdtsc() - begin;
-        cycles += spent;
-        best = best.min(spent);
+        tally.pass(rdtsc() - begin);
     }
-    println!(
-        "lpm case=lookup value={:.1} unit=cyc/addr misses={:.1}% best={:.1}",
-        cycles as f64 / total,
-        misses as f64 * 100.0 / total,
-        best as f64 / per_pass
-    );
+    tally.print("lpm", "lookup");
 
-    let (mut cycles, mut misses, mut best) = (0u64, 0u64, u64::MAX);
+    let mut tally = Tally::new(BATCH_SIZE);
     let mut hops = [None; BULK_SIZE];
     for _ in 0..passes {
         fill(&mut rng, &mut batch);
         let begin = rdtsc();
         for chunk in batch.chunks(BULK_SIZE) {
             lpm.lookup_bulk(chunk, &mut hops);
-            misses += black_box(&hops).iter().filter(|h| h.is_none()).count() as u64;
+            tally.misses += black_box(&hops).iter().filter(|h| h.is_none()).count() as u64;
         }
-        let spent = rdtsc() - begin;
-        cycles += spent;
-        best = best.min(spent);
+        tally.pass(rdtsc() - begin);
     }
-    println!(
-        "lpm case=bulk value={:.1} unit=cyc/addr misses={:.1}% best={:.1}",
-        cycles as f64 / total,
-        misses as f64 * 100.0 / total,
-        best as f64 / per_pass
-    );
+    tally.print("lpm", "bulk");
 
-    let memory = lpm.memory_bytes();
-    let groups = lpm.groups_in_use();
-    let begin = rdtsc();
-    for &(p, _) in &table {
-        lpm.delete(p);
-    }
-    let delete = (rdtsc() - begin) as f64 / table.len() as f64;
-    println!("lpm case=delete value={delete:.0} unit=cyc/route");
-    println!(
-        "lpm memory bytes={memory} groups={groups} max_groups={} hugepages_advised={} tsc_hz={hz}",
-        lpm.max_groups(),
-        lpm.hugepages_advised()
-    );
-    if !lpm.is_empty() || lpm.groups_in_use() != 0 {
-        eprintln!(
-            "lpm-bench: {} routes and {} groups left after deleting all",
-            lpm.len(),
-            lpm.groups_in_use()
-        );
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    super::delete_all("lpm", &mut lpm, &table, hz)
 }

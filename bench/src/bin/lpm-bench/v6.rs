@@ -16,7 +16,7 @@
 //! checked against [`ReferenceLpm6`]; a disagreement exits with status 1.
 //! Lines are prefixed `lpm6`.
 
-use super::{Args, SplitMix};
+use super::{Args, SplitMix, Tally};
 use drivers::cpu::rdtsc;
 use fastpath::fib::{Lpm6, NextHopId, Prefix6, ReferenceLpm6};
 use std::hint::black_box;
@@ -121,65 +121,28 @@ pub fn run(args: &Args, hz: u64) -> ExitCode {
     } else {
         ITERATIONS
     };
-    let total = f64::from(passes) * batch.len() as f64;
-    let per_pass = batch.len() as f64;
 
-    let (mut cycles, mut misses, mut best) = (0u64, 0u64, u64::MAX);
+    let mut tally = Tally::new(batch.len());
     for _ in 0..passes {
         let begin = rdtsc();
         for a in &batch {
             if black_box(lpm.lookup_octets(a)).is_none() {
-                misses += 1;
+                tally.misses += 1;
             }
         }
-        let spent = rdtsc() - begin;
-        cycles += spent;
-        best = best.min(spent);
+        tally.pass(rdtsc() - begin);
     }
-    println!(
-        "lpm6 case=lookup value={:.1} unit=cyc/addr misses={:.1}% best={:.1}",
-        cycles as f64 / total,
-        misses as f64 * 100.0 / total,
-        best as f64 / per_pass
-    );
+    tally.print("lpm6", "lookup");
 
-    let (mut cycles, mut misses, mut best) = (0u64, 0u64, u64::MAX);
+    let mut tally = Tally::new(batch.len());
     let mut hops = vec![None; batch.len()];
     for _ in 0..passes {
         let begin = rdtsc();
         lpm.lookup_bulk(black_box(&batch), &mut hops);
-        let spent = rdtsc() - begin;
-        cycles += spent;
-        best = best.min(spent);
-        misses += black_box(&hops).iter().filter(|h| h.is_none()).count() as u64;
+        tally.pass(rdtsc() - begin);
+        tally.misses += black_box(&hops).iter().filter(|h| h.is_none()).count() as u64;
     }
-    println!(
-        "lpm6 case=bulk value={:.1} unit=cyc/addr misses={:.1}% best={:.1}",
-        cycles as f64 / total,
-        misses as f64 * 100.0 / total,
-        best as f64 / per_pass
-    );
+    tally.print("lpm6", "bulk");
 
-    let memory = lpm.memory_bytes();
-    let groups = lpm.groups_in_use();
-    let begin = rdtsc();
-    for &(p, _) in &table {
-        lpm.delete(p);
-    }
-    let delete = (rdtsc() - begin) as f64 / table.len() as f64;
-    println!("lpm6 case=delete value={delete:.0} unit=cyc/route");
-    println!(
-        "lpm6 memory bytes={memory} groups={groups} max_groups={} hugepages_advised={} tsc_hz={hz}",
-        lpm.max_groups(),
-        lpm.hugepages_advised()
-    );
-    if !lpm.is_empty() || lpm.groups_in_use() != 0 {
-        eprintln!(
-            "lpm-bench: {} routes and {} groups left after deleting all",
-            lpm.len(),
-            lpm.groups_in_use()
-        );
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    super::delete_all("lpm6", &mut lpm, &table, hz)
 }
