@@ -26,7 +26,7 @@ mod v6;
 use bench::pick_cpus;
 use clap::Parser;
 use drivers::cpu::{pin_current_thread, rdtsc, tsc_hz};
-use fastpath::fib::{Dir24Lpm, Lpm6, NextHopId, Prefix4, Prefix6};
+use fastpath::fib::{Dir24Lpm, FibError, Lpm6, NextHopId, Prefix4, Prefix6};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -120,9 +120,10 @@ impl Tally {
     }
 }
 
-/// What the end of a run needs of either table.
+/// What the add and delete cases need of either table.
 trait Table {
-    type Prefix: Copy;
+    type Prefix: Copy + std::fmt::Display;
+    fn add(&mut self, p: Self::Prefix, nh: NextHopId) -> Result<Option<NextHopId>, FibError>;
     fn delete(&mut self, p: Self::Prefix) -> Option<NextHopId>;
     fn len(&self) -> usize;
     fn groups_in_use(&self) -> usize;
@@ -135,6 +136,9 @@ macro_rules! table {
     ($t:ty, $p:ty) => {
         impl Table for $t {
             type Prefix = $p;
+            fn add(&mut self, p: $p, nh: NextHopId) -> Result<Option<NextHopId>, FibError> {
+                <$t>::add(self, p, nh)
+            }
             fn delete(&mut self, p: $p) -> Option<NextHopId> {
                 <$t>::delete(self, p)
             }
@@ -158,6 +162,29 @@ macro_rules! table {
 }
 table!(Dir24Lpm, Prefix4);
 table!(Lpm6, Prefix6);
+
+/// The first case of a run: every route added (timed). An add refused is
+/// reported and fails the run.
+fn add_all<T: Table>(
+    family: &str,
+    lpm: &mut T,
+    table: &[(T::Prefix, NextHopId)],
+) -> Result<(), ExitCode> {
+    let begin = rdtsc();
+    for &(p, nh) in table {
+        if let Err(e) = lpm.add(p, nh) {
+            eprintln!("lpm-bench: add {p}: {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    let add = (rdtsc() - begin) as f64 / table.len().max(1) as f64;
+    println!(
+        "{family} case=add value={add:.0} unit=cyc/route routes={} unique={}",
+        table.len(),
+        lpm.len()
+    );
+    Ok(())
+}
 
 /// The last cases of a run: the memory the full table holds, then every
 /// route deleted (timed); fails if any route or group is left.

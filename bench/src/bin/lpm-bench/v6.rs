@@ -81,19 +81,9 @@ pub fn run(args: &Args, hz: u64) -> ExitCode {
     let batch = addresses(&mut rng, &table);
 
     let mut lpm = Lpm6::new();
-    let begin = rdtsc();
-    for &(p, nh) in &table {
-        if let Err(e) = lpm.add(p, nh) {
-            eprintln!("lpm-bench: add {p}: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(code) = super::add_all("lpm6", &mut lpm, &table) {
+        return code;
     }
-    let add = (rdtsc() - begin) as f64 / table.len() as f64;
-    println!(
-        "lpm6 case=add value={add:.0} unit=cyc/route routes={} unique={}",
-        table.len(),
-        lpm.len()
-    );
 
     let mut reference = ReferenceLpm6::new();
     for &(p, nh) in &table {
