@@ -67,3 +67,20 @@ impl DerefMut for FirstLevel {
         &mut self.entries
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_empty_and_a_clone_is_independent() {
+        let mut t = FirstLevel::new();
+        assert_eq!(t.len(), TBL24_ENTRIES);
+        t[0x0a_0102] = 5;
+        let c = t.clone();
+        t[0x0a_0102] = 6;
+        assert_eq!(c[0x0a_0102], 5);
+        assert_eq!(c[0], 0);
+        assert_eq!(c.hugepages_advised(), t.hugepages_advised());
+    }
+}

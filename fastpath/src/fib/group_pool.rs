@@ -116,3 +116,32 @@ impl GroupPool {
         self.groups.capacity()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_filled_reuses_released_and_stops_at_its_bound() {
+        let mut p = GroupPool::new(2);
+        assert_eq!((p.in_use(), p.room(), p.max()), (0, 2, 2));
+        let a = p.alloc(7).unwrap();
+        assert!(p.get(a).unwrap().iter().all(|&e| e == 7));
+        let b = p.alloc(9).unwrap();
+        assert_ne!(a, b);
+        assert_eq!((p.in_use(), p.room()), (2, 0));
+        assert_eq!(p.alloc(1), Err(FibError::GroupsExhausted { max_groups: 2 }));
+        assert!(p.capacity() <= 2);
+        p.release(a);
+        assert_eq!((p.in_use(), p.room()), (1, 1));
+        // Reused, refilled, not a new one.
+        assert_eq!(p.alloc(3), Ok(a));
+        assert!(p.get(a).unwrap().iter().all(|&e| e == 3));
+        assert_eq!(p.allocated(), 2);
+        // A bad index is no group, and releasing it changes nothing.
+        assert!(p.get(5).is_none());
+        p.release(5);
+        assert_eq!(p.in_use(), 2);
+        assert!(p.bytes() >= 2 * size_of::<Group>());
+    }
+}
