@@ -58,8 +58,8 @@ pub const MAX_GROUPS_LIMIT: u32 = 1 << 24;
 /// 42,000 such prefixes (3.9 %), so at most that many groups, and real
 /// Internet tables have far fewer (most networks filter routes longer than
 /// /24). `rte_lpm`'s own default elsewhere (256 groups, in l3fwd) would
-/// not hold it. The pool grows as groups are used, so the default costs
-/// nothing until then.
+/// not hold it. The pool is reserved as address space and written as
+/// groups are used, so the default costs no memory until then.
 pub const DEFAULT_MAX_GROUPS: u32 = 1 << 16;
 
 /// One entry, decoded.
@@ -151,7 +151,7 @@ impl Dir24Lpm {
     }
 
     /// An empty table whose group pool holds at most `max_groups` groups
-    /// (each 1 KiB, allocated when first needed).
+    /// (each 1 KiB, backed by memory when first used).
     pub fn with_max_groups(max_groups: u32) -> Result<Self, FibError> {
         if max_groups > MAX_GROUPS_LIMIT {
             return Err(FibError::TooManyGroups {
