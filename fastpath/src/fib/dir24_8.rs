@@ -63,11 +63,11 @@ pub const MAX_GROUPS_LIMIT: u32 = 1 << 24;
 pub const DEFAULT_MAX_GROUPS: u32 = 1 << 16;
 
 /// Addresses whose first-level entries [`Dir24Lpm::lookup_bulk`] loads
-/// before using any. lpm-bench, interleaved runs of builds with 4, 8, 16
-/// and 32 against the one-pass loop (12 runs each): 8 took the fewest
-/// cycles, 12.0 per address against 12.9 (median); 16 and 4 were no
-/// better than one pass, 32 worse (its second pass fills the reorder
-/// window before the next chunk's loads can start).
+/// before using any. lpm-bench, interleaved runs of builds against the
+/// one-pass loop (12 runs each, medians): 8 took the fewest cycles, 12.0
+/// per address against 12.9 (fastest pass 10.7 against 11.15); 4 and 16
+/// gained less (fastest pass 10.8 and 11.4), and 32 was worse (its second
+/// pass fills the reorder window before the next chunk's loads start).
 const BULK_CHUNK: usize = 8;
 
 /// The next hop a final (non-group) entry gives a lookup.
