@@ -57,6 +57,7 @@ reasons! {
         TxFull => "tx_full", "the output queue had no room for it";
         Runt => "runt", "too short for the work asked (no Ethernet header in mac mode)";
         PuntRingFull => "punt_ring_full", "the exception ring to the kernel was full";
+        UnknownPort => "unknown_port", "came in on a port the tables do not know yet";
         OtherHost => "other_host", "unicast frame for another station's MAC address";
         BadEthernet => "bad_ethernet", "truncated Ethernet header or VLAN tag stack";
         Ipv4Truncated => "ipv4_truncated", "shorter than an IPv4 header (RFC 1812 5.2.2 (1)/(5))";
@@ -73,6 +74,7 @@ reasons! {
         Ipv6BadDestination => "ipv6_bad_dest", "IPv6 destination unspecified or loopback (RFC 4291 2.5.2, 2.5.3)";
         Blackhole => "blackhole", "the route is a blackhole";
         BadNextHop => "bad_next_hop", "the route names a next hop or port the tables do not hold";
+        Stalled => "stalled", "left at a pipeline stage (a bug: counted, not lost)";
     }
 }
 

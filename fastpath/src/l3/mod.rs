@@ -8,13 +8,25 @@
 //! [`PuntReason`]: crate::reasons::PuntReason
 //! [`DropReason`]: crate::reasons::DropReason
 
+pub mod eth_input;
+pub mod fib_lookup;
+pub mod ip4_input;
+pub mod ip6_input;
+pub mod ip_forward;
 pub mod model;
 pub mod next_hop;
+pub mod output;
+pub mod pipeline;
+pub mod resolve;
+pub mod rewrite;
 pub mod tables;
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod pipeline_tests;
 
 pub use model::{Gateway, ModelError, RouteTarget, RouterModel, Update};
 pub use next_hop::{NextHop, NextHopTable, PortIndex};
+pub use pipeline::{Ctx, L3Out, Meta, Next, Pipeline, PuntBurst, Punted};
 pub use tables::{PortConf, TableOp, Tables, DEFAULT_MTU};
