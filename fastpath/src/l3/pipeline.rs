@@ -105,8 +105,8 @@ pub struct Punted {
 pub type PuntBurst = ArrayVec<Punted, MAX_BURST>;
 
 /// Where the driver puts packets at their ends. The caller sends the TX
-/// buffers (see [`output`]), moves the punts to the exception ring and
-/// frees the drops; the counters are already counted.
+/// buffers (see [`output`]), moves the punts to the exception ring
+/// (counting them) and frees the drops (already counted).
 #[derive(Debug)]
 pub struct L3Out {
     /// Per output port, packets waiting to be sent.
@@ -151,7 +151,8 @@ impl Pipeline {
 
     /// Runs every stage over `burst` (received on `ctx.in_port`), leaving
     /// it empty: each packet is in `out` (a TX buffer, the punts or the
-    /// drops) and counted in `c` if punted or dropped.
+    /// drops); drops are counted in `c`, punts when they are handed on
+    /// ([`super::L3Worker::route`]).
     pub fn run(&mut self, ctx: Ctx<'_>, burst: &mut Burst, out: &mut L3Out, c: &mut CoreSnapshot) {
         // A burst holds at most MAX_BURST packets, the length of `meta`.
         let n = burst.len().min(MAX_BURST);
@@ -180,15 +181,13 @@ fn end(m: Mbuf, next: Next, in_port: PortIndex, out: &mut L3Out, c: &mut CoreSna
             Ok(()) => return,
             Err((m, reason)) => (m, reason),
         },
+        // Counted when handed to the exception ring (or dropped there).
         Next::Punt(reason) => match out.punts.try_push(Punted {
             mbuf: m,
             in_port,
             reason,
         }) {
-            Ok(()) => {
-                c.punts[reason as usize] += 1;
-                return;
-            }
+            Ok(()) => return,
             Err(e) => (e.element().mbuf, DropReason::PuntRingFull),
         },
         Next::Drop(reason) => (m, reason),
