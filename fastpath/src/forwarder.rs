@@ -169,9 +169,10 @@ pub struct L3Setup {
     /// The tables every worker reads. SEAM: a fixed snapshot for now; the
     /// RCU/left-right publisher's reader handles replace it.
     pub tables: Arc<Tables>,
-    /// Per port, the frame `--tx-first` seeds it with (empty: the default
-    /// seed). A benchmark's loop of ring ports needs routable frames.
-    pub seeds: Vec<Vec<u8>>,
+    /// Per port, the frames `--tx-first` seeds it with, in turn (none: the
+    /// default seed). A benchmark's loop of ring ports needs routable
+    /// frames.
+    pub seeds: Vec<Vec<Vec<u8>>>,
 }
 
 /// Tables knowing only the ports (their MACs, the default MTU): no

@@ -200,7 +200,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         counters: &CoreCounters,
     ) {
         let mut burst = Burst::new();
-        for _ in 0..self.tx_first {
+        for round in 0..self.tx_first {
             counters.publish(c);
             for (q_index, q) in self.tx.iter_mut().enumerate() {
                 // Relaxed: as in `run`, the flag carries no data.
@@ -211,15 +211,16 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     return;
                 }
                 let header = self.rewrite.get(q_index).map(MacRewrite::seed_header);
-                let l3_seed = self
+                let l3_seeds = self
                     .l3
                     .as_ref()
                     .and_then(|l3| l3.seeds.get(q_index))
                     .filter(|f| !f.is_empty());
-                for m in burst.iter_mut() {
-                    // L3 mode: a routable frame given by whoever built the
-                    // worker (a benchmark's loop of ring ports).
-                    if let Some(f) = l3_seed {
+                for (i, m) in burst.iter_mut().enumerate() {
+                    // L3 mode: routable frames given by whoever built the
+                    // worker (a benchmark's loop of ring ports), in turn.
+                    let turn = round * burst_size + i;
+                    if let Some(f) = l3_seeds.and_then(|fs| fs.get(turn % fs.len())) {
                         if m.set_len(f.len()).is_ok() {
                             m.data_mut().copy_from_slice(f);
                             continue;

@@ -8,47 +8,54 @@
 use super::pipeline::{Ctx, Meta, Next};
 use crate::fib::NextHopId;
 use crate::reasons::PuntReason;
-use drivers::burst::MAX_BURST;
 use drivers::mbuf::Mbuf;
 
 /// Offset of the destination address in the IPv4 header (RFC 791 3.1).
 const IPV4_DST: usize = 16;
 
+/// Lookups done at once: the scratch arrays stay small (zeroing a whole
+/// burst's worth per burst cost more than the lookups), and a default
+/// burst is one chunk.
+const CHUNK: usize = 32;
+
 /// Runs the stage over the packets parked at [`Next::Lookup4`] and
 /// [`Next::Lookup6`].
 pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
-    let mut addrs = [0u32; MAX_BURST];
-    let mut which = [0u16; MAX_BURST];
-    let mut n = 0;
-    for (i, (p, m)) in pkts.iter().zip(meta.iter_mut()).enumerate() {
-        match m.next {
-            Next::Lookup4 => {
-                let at = usize::from(m.l3) + IPV4_DST;
-                // IPv4 input checked the header is in the frame.
-                match p.data().get(at..at + 4).and_then(|b| b.try_into().ok()) {
-                    Some(b) if n < MAX_BURST => {
-                        addrs[n] = u32::from_be_bytes(b);
-                        which[n] = i as u16;
-                        n += 1;
+    for (pkts, meta) in pkts.chunks(CHUNK).zip(meta.chunks_mut(CHUNK)) {
+        let mut addrs = [0u32; CHUNK];
+        let mut which = [0u8; CHUNK];
+        let mut n = 0;
+        for (i, (p, m)) in pkts.iter().zip(meta.iter_mut()).enumerate() {
+            match m.next {
+                Next::Lookup4 => {
+                    let at = usize::from(m.l3) + IPV4_DST;
+                    // IPv4 input checked the header is in the frame.
+                    let dst = p.data().get(at..at + 4).and_then(|b| b.try_into().ok());
+                    match (dst, addrs.get_mut(n), which.get_mut(n)) {
+                        (Some(b), Some(a), Some(w)) => {
+                            *a = u32::from_be_bytes(b);
+                            *w = i as u8;
+                            n += 1;
+                        }
+                        _ => m.next = Next::Punt(PuntReason::NoRoute),
                     }
-                    _ => m.next = Next::Punt(PuntReason::NoRoute),
                 }
+                Next::Lookup6 => m.next = Next::Punt(PuntReason::NoRoute),
+                _ => {}
             }
-            Next::Lookup6 => m.next = Next::Punt(PuntReason::NoRoute),
-            _ => {}
         }
-    }
-    let mut hops = [None::<NextHopId>; MAX_BURST];
-    ctx.tables.fib4().lookup_bulk(&addrs[..n], &mut hops[..n]);
-    for (i, hop) in which[..n].iter().zip(&hops[..n]) {
-        if let Some(m) = meta.get_mut(usize::from(*i)) {
-            m.next = match hop {
-                Some(id) => {
-                    m.next_hop = *id;
-                    Next::Resolve
-                }
-                None => Next::Punt(PuntReason::NoRoute),
-            };
+        let mut hops = [None::<NextHopId>; CHUNK];
+        ctx.tables.fib4().lookup_bulk(&addrs[..n], &mut hops[..n]);
+        for (i, hop) in which[..n].iter().zip(&hops[..n]) {
+            if let Some(m) = meta.get_mut(usize::from(*i)) {
+                m.next = match hop {
+                    Some(id) => {
+                        m.next_hop = *id;
+                        Next::Resolve
+                    }
+                    None => Next::Punt(PuntReason::NoRoute),
+                };
+            }
         }
     }
 }

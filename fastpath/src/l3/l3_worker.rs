@@ -42,10 +42,10 @@ pub struct L3Worker {
     pub tables: TablesReader,
     /// Punted packets, to the exception thread.
     pub punts: Producer<Punted>,
-    /// Per TX port, the frame `--tx-first` seeds that port with (empty:
-    /// the io/mac modes' seed frame). A loop of ring ports needs frames
-    /// the tables route.
-    pub seeds: Vec<Vec<u8>>,
+    /// Per TX port, the frames `--tx-first` seeds that port with, in turn
+    /// (none: the io/mac modes' seed frame). A loop of ring ports needs
+    /// frames the tables route.
+    pub seeds: Vec<Vec<Vec<u8>>>,
     pipeline: Pipeline,
     out: L3Out,
 }
