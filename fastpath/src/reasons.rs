@@ -86,6 +86,7 @@ reasons! {
         OtherEthertype => "other_ethertype", "neither IPv4, IPv6 nor ARP (LLDP, ...)";
         VlanTagged => "vlan_tagged", "802.1Q/802.1ad tagged: VLANs are the kernel's";
         Local => "local", "for one of our own addresses";
+        L2Broadcast => "l2_broadcast", "link-layer broadcast or multicast to a unicast IP address: never forwarded (RFC 1812 5.3.4), the kernel takes what is for it";
         Ipv4Options => "ipv4_options", "IPv4 header with options (RFC 1812 5.2.4 processing)";
         Ipv4Multicast => "ipv4_multicast", "IPv4 multicast or broadcast destination (OSPF, VRRP, DHCP, ...)";
         Ipv6Multicast => "ipv6_multicast", "IPv6 multicast destination (ND, RS/RA, OSPFv3, VRRP, ...)";

@@ -34,6 +34,7 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
             m.next = Next::Drop(DropReason::OtherHost);
             continue;
         }
+        m.l2_multicast = dst.is_multicast();
         if !eth.tags().is_empty() {
             m.next = Next::Punt(PuntReason::VlanTagged);
             continue;

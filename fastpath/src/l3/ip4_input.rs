@@ -2,7 +2,8 @@
 //! padding trimmed, and what a router must not forward (RFC 1812 5.3.7)
 //! or leaves to the kernel.
 //!
-//! Exits: `Lookup4`; punt `ipv4_options`, `ipv4_multicast`; drop
+//! Exits: `Lookup4`; punt `ipv4_options`, `ipv4_multicast`,
+//! `l2_broadcast`; drop
 //! `ipv4_truncated`, `ipv4_bad_version`, `ipv4_bad_header_len`,
 //! `ipv4_bad_total_len`, `ipv4_bad_checksum`, `ipv4_martian_source`,
 //! `ipv4_martian_dest`. The TTL is checked when forwarding
@@ -19,12 +20,12 @@ use std::net::Ipv4Addr;
 pub fn run(_ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         if m.next == Next::Ip4Input {
-            m.next = check(p, usize::from(m.l3));
+            m.next = check(p, usize::from(m.l3), m.l2_multicast);
         }
     }
 }
 
-fn check(p: &mut Mbuf, l3: usize) -> Next {
+fn check(p: &mut Mbuf, l3: usize, l2_multicast: bool) -> Next {
     let flags = p.ol_flags();
     let Some(bytes) = p.data().get(l3..) else {
         return Next::Drop(DropReason::Ipv4Truncated);
@@ -61,6 +62,11 @@ fn check(p: &mut Mbuf, l3: usize) -> Next {
     }
     if dst.is_multicast() || dst.is_broadcast() {
         return Next::Punt(PuntReason::Ipv4Multicast);
+    }
+    // RFC 1812 5.3.4: a link-layer broadcast or multicast is never
+    // forwarded; the kernel keeps what is addressed to it.
+    if l2_multicast {
+        return Next::Punt(PuntReason::L2Broadcast);
     }
     if options {
         return Next::Punt(PuntReason::Ipv4Options);

@@ -4,7 +4,7 @@
 //! RS/RA, MLD, OSPFv3, VRRP), link-local traffic and hop-by-hop options.
 //!
 //! Exits: `Lookup6`; punt `ipv6_multicast`, `ipv6_link_local`,
-//! `ipv6_hop_by_hop`; drop `ipv6_truncated`, `ipv6_bad_version`,
+//! `l2_broadcast`, `ipv6_hop_by_hop`; drop `ipv6_truncated`, `ipv6_bad_version`,
 //! `ipv6_bad_payload_len`, `ipv6_bad_source`, `ipv6_bad_dest`. The hop
 //! limit is checked when forwarding ([`super::ip_forward`]).
 
@@ -17,12 +17,12 @@ use drivers::mbuf::Mbuf;
 pub fn run(_ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         if m.next == Next::Ip6Input {
-            m.next = check(p, usize::from(m.l3));
+            m.next = check(p, usize::from(m.l3), m.l2_multicast);
         }
     }
 }
 
-fn check(p: &mut Mbuf, l3: usize) -> Next {
+fn check(p: &mut Mbuf, l3: usize, l2_multicast: bool) -> Next {
     let Some(bytes) = p.data().get(l3..) else {
         return Next::Drop(DropReason::Ipv6Truncated);
     };
@@ -57,6 +57,11 @@ fn check(p: &mut Mbuf, l3: usize) -> Next {
     // errors for the rest.
     if dst.is_unicast_link_local() || src.is_unicast_link_local() {
         return Next::Punt(PuntReason::Ipv6LinkLocal);
+    }
+    // As for IPv4 (RFC 1812 5.3.4): link-layer multicast is not
+    // forwarded; the kernel keeps what is for it.
+    if l2_multicast {
+        return Next::Punt(PuntReason::L2Broadcast);
     }
     // RFC 8200 4.3: every node on the path may have to look at these.
     if hop_by_hop {

@@ -117,3 +117,57 @@ impl L3Worker {
         output::flush(&mut self.out.tx, queues, min.max(1), cache, c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::l3::{PortConf, TableOp};
+    use crate::reasons::PuntReason;
+    use drivers::memory::MemoryBacking;
+    use drivers::net::MacAddr;
+    use drivers::pool::{Pool, PoolConfig};
+    use drivers::ring::Ring;
+
+    /// ARP from port 0: a punt each. A ring of 2 takes two; the other
+    /// three are `punt_ring_full` drops, each counted once, freed.
+    #[test]
+    fn a_full_punt_ring_is_a_counted_drop() {
+        let mut cfg = PoolConfig::new("l3-worker-unit", 64).with_backing(MemoryBacking::NoHuge);
+        cfg.cache_size = 0;
+        let pool = Pool::new(&cfg).unwrap();
+        let mut t = Tables::new();
+        t.apply(&TableOp::SetPort {
+            port: PortIndex(0),
+            conf: PortConf {
+                mac: MacAddr::local(0),
+                mtu: 1500,
+            },
+        });
+        let (producer, mut consumer) = Ring::new(2).unwrap().split();
+        let mut w = L3Worker::new(TablesReader(Arc::new(t)), producer, 1);
+        let mut burst = Burst::new();
+        for _ in 0..5 {
+            let mut m = pool.alloc().unwrap();
+            let d = m.append(60).unwrap();
+            d.fill(0);
+            d[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+            d[12..14].copy_from_slice(&[0x08, 0x06]);
+            burst.push(m);
+        }
+        let mut cache = pool.cache();
+        let mut c = CoreSnapshot::default();
+        w.route(PortIndex(0), &mut burst, &mut cache, &mut c);
+        assert!(burst.is_empty());
+        assert_eq!(c.punts_for(PuntReason::Arp), 2);
+        assert_eq!(c.drops_for(DropReason::PuntRingFull), 3);
+        assert_eq!(c.punted() + c.dropped(), 5);
+        let mut got = 0;
+        while let Some(p) = consumer.pop() {
+            assert_eq!((p.reason, p.in_port), (PuntReason::Arp, PortIndex(0)));
+            got += 1;
+        }
+        assert_eq!(got, 2);
+        drop(cache);
+        assert_eq!(pool.available(), pool.count(), "every buffer back");
+    }
+}

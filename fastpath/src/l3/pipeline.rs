@@ -61,6 +61,9 @@ pub struct Meta {
     pub l3: u16,
     /// IPv6 rather than IPv4 (set by Ethernet input).
     pub v6: bool,
+    /// Received as a link-layer broadcast or multicast (set by Ethernet
+    /// input).
+    pub l2_multicast: bool,
     /// The route's next hop (set by the FIB lookup).
     pub next_hop: NextHopId,
     /// Output port (set by resolution).
@@ -74,6 +77,7 @@ impl Meta {
         next: Next::EthInput,
         l3: 0,
         v6: false,
+        l2_multicast: false,
         next_hop: NextHopId(0),
         port: PortIndex(0),
         mac: MacAddr([0; 6]),

@@ -261,6 +261,10 @@ fn ethernet_input_exits() {
     let mut tagged = ethernet(MAC0, 0x8100, &[0x00, 0x07, 0x08, 0x00]);
     tagged.extend_from_slice(&ip);
     assert_eq!(punt_reason(run_one(&tagged)), Some(PuntReason::VlanTagged));
+    // A routable unicast datagram in a broadcast frame: not forwarded.
+    let mut bcast = frame4(&ip);
+    bcast[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    assert_eq!(punt_reason(run_one(&bcast)), Some(PuntReason::L2Broadcast));
     // A port the tables do not know.
     let (t, pool) = (Tables::new(), pool());
     let (out, c) = run_burst(&t, &pool, &[(frame4(&ip), OlFlags::NONE)]);
