@@ -18,24 +18,19 @@ fn mpps(packets: u64, secs: f64) -> f64 {
 }
 
 fn drops_text(s: &CoreSnapshot) -> String {
-    let parts: Vec<String> = DropReason::ALL
-        .iter()
-        .filter(|r| s.drops_for(**r) > 0)
-        .map(|r| format!("{}={}", r, s.drops_for(*r)))
-        .collect();
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join(",")
-    }
+    counts_text(DropReason::ALL.iter().map(|r| (r.name(), s.drops_for(*r))))
 }
 
 /// Punts by reason, as [`drops_text`] does drops.
 fn punts_text(s: &CoreSnapshot) -> String {
-    let parts: Vec<String> = PuntReason::ALL
-        .iter()
-        .filter(|r| s.punts_for(**r) > 0)
-        .map(|r| format!("{}={}", r, s.punts_for(*r)))
+    counts_text(PuntReason::ALL.iter().map(|r| (r.name(), s.punts_for(*r))))
+}
+
+/// `name=N` for each non-zero count, comma separated; "0" if none.
+fn counts_text<'a>(counts: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let parts: Vec<String> = counts
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{r}={n}"))
         .collect();
     if parts.is_empty() {
         "0".into()

@@ -206,6 +206,17 @@ struct Figures {
 }
 
 impl Figures {
+    /// Stops `fwd` and keeps the counters between two snapshots.
+    fn between(fwd: Forwarder, first: &Snapshot, last: Snapshot) -> Figures {
+        let report = fwd.stop();
+        Figures {
+            d: total(&last.cores).since(&total(&first.cores)),
+            secs: (last.elapsed - first.elapsed).as_secs_f64(),
+            last,
+            report,
+        }
+    }
+
     fn mpps(&self) -> f64 {
         self.d.tx as f64 / self.secs / 1e6
     }
@@ -244,15 +255,7 @@ fn steady(fwd: Forwarder, a: &Args) -> Figures {
     let first = fwd.snapshot();
     std::thread::sleep(Duration::from_secs_f64(a.duration.max(0.1)));
     let last = fwd.snapshot();
-    let report = fwd.stop();
-    let d = total(&last.cores).since(&total(&first.cores));
-    let secs = (last.elapsed - first.elapsed).as_secs_f64();
-    Figures {
-        d,
-        secs,
-        last,
-        report,
-    }
+    Figures::between(fwd, &first, last)
 }
 
 /// The l3 loop's lifetime: from the end of the seeding (every seed sent)
@@ -277,15 +280,7 @@ fn lifetime(fwd: Forwarder, a: &Args, seeds: u64) -> Figures {
         };
         last = now;
     }
-    let report = fwd.stop();
-    let d = total(&last.cores).since(&total(&first.cores));
-    let secs = (last.elapsed - first.elapsed).as_secs_f64();
-    Figures {
-        d,
-        secs,
-        last,
-        report,
-    }
+    Figures::between(fwd, &first, last)
 }
 
 /// The pipeline alone on one burst kept in cache: route it, take the
