@@ -9,7 +9,7 @@ use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::fwd_mode::{FwdMode, MacRewrite};
 use crate::l3::{
-    L3Worker, PortConf, PortIndex, Punted, TableOp, Tables, TablesReader, DEFAULT_MTU,
+    L3Worker, PortConf, PortIndex, Punted, SeedFrames, TableOp, Tables, TablesReader, DEFAULT_MTU,
     PUNT_RING_SIZE,
 };
 use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
@@ -172,7 +172,7 @@ pub struct L3Setup {
     /// Per port, the frames `--tx-first` seeds it with, in turn (none: the
     /// default seed). A benchmark's loop of ring ports needs routable
     /// frames.
-    pub seeds: Vec<Vec<Vec<u8>>>,
+    pub seeds: Vec<SeedFrames>,
 }
 
 /// Tables knowing only the ports (their MACs, the default MTU): no

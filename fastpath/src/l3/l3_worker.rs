@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// waited for.
 pub const PUNT_RING_SIZE: usize = 1024;
 
+/// Frames to seed one port with (see [`L3Worker::seeds`]).
+pub type SeedFrames = Vec<Vec<u8>>;
+
 /// How a worker reads the tables.
 ///
 /// SEAM: a plain shared `Arc<Tables>`, fixed at start. The RCU/left-right
@@ -45,7 +48,7 @@ pub struct L3Worker {
     /// Per TX port, the frames `--tx-first` seeds that port with, in turn
     /// (none: the io/mac modes' seed frame). A loop of ring ports needs
     /// frames the tables route.
-    pub seeds: Vec<Vec<Vec<u8>>>,
+    pub seeds: Vec<SeedFrames>,
     pipeline: Pipeline,
     out: L3Out,
 }

@@ -20,6 +20,7 @@ pub mod output;
 pub mod pipeline;
 pub mod resolve;
 pub mod rewrite;
+pub mod ring_loop;
 pub mod tables;
 
 #[cfg(test)]
@@ -27,7 +28,7 @@ mod model_tests;
 #[cfg(test)]
 mod pipeline_tests;
 
-pub use l3_worker::{L3Worker, TablesReader, PUNT_RING_SIZE};
+pub use l3_worker::{L3Worker, SeedFrames, TablesReader, PUNT_RING_SIZE};
 pub use model::{Gateway, ModelError, RouteTarget, RouterModel, Update};
 pub use next_hop::{NextHop, NextHopTable, PortIndex};
 pub use pipeline::{Ctx, L3Out, Meta, Next, Pipeline, PuntBurst, Punted};
