@@ -93,8 +93,14 @@ impl NextHopTable {
         }
     }
 
-    /// Sets `id` (growing the table as needed).
-    pub fn set(&mut self, id: NextHopId, next_hop: NextHop) {
+    /// Sets `id` (growing the table as needed); false, and nothing done,
+    /// for an id above what a FIB entry can hold
+    /// ([`MAX_NEXT_HOP`](crate::fib::dir24_8::MAX_NEXT_HOP)), which no
+    /// route could point at.
+    pub fn set(&mut self, id: NextHopId, next_hop: NextHop) -> bool {
+        if id.0 > crate::fib::dir24_8::MAX_NEXT_HOP {
+            return false;
+        }
         let i = id.0 as usize;
         if i >= self.entries.len() {
             self.entries.resize(i + 1, None);
@@ -102,6 +108,7 @@ impl NextHopTable {
         if let Some(e) = self.entries.get_mut(i) {
             *e = Some(next_hop);
         }
+        true
     }
 
     /// Unsets `id`; trailing unset entries are given back.
@@ -162,6 +169,7 @@ mod tests {
         t.set(NextHopId(3), NextHop::Multipath(vec![NextHopId(2)].into()));
         t.set(NextHopId(4), NextHop::Multipath(Box::new([])));
         assert_eq!(t.select(NextHopId(3), 0), None);
+        assert!(!t.set(NextHopId(u32::MAX), NextHop::Local));
         assert_eq!(t.select(NextHopId(4), 0), None);
         assert_eq!(t.len(), 5);
         t.clear(NextHopId(4));

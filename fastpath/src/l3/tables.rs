@@ -85,12 +85,17 @@ impl Tables {
         }
     }
 
-    /// Applies one op. An op the FIB refuses (its group pool exhausted)
-    /// leaves the tables as they were and is counted in
-    /// [`Tables::failed_ops`]; the refusal is the same on every copy.
+    /// Applies one op. An op the tables refuse (the FIB's group pool
+    /// exhausted, a next-hop id beyond what the FIB holds) leaves them as
+    /// they were and is counted in [`Tables::failed_ops`]; the refusal is
+    /// the same on every copy.
     pub fn apply(&mut self, op: &TableOp) {
         match op {
-            TableOp::SetNextHop { id, next_hop } => self.next_hops.set(*id, next_hop.clone()),
+            TableOp::SetNextHop { id, next_hop } => {
+                if !self.next_hops.set(*id, next_hop.clone()) {
+                    self.failed_ops += 1;
+                }
+            }
             TableOp::ClearNextHop { id } => self.next_hops.clear(*id),
             TableOp::AddRoute4 { prefix, next_hop } => {
                 if self.fib4.add(*prefix, *next_hop).is_err() {
