@@ -1,9 +1,9 @@
-//! FIB lookup: the route for each packet's destination, looked up for the
-//! whole burst at once (DIR-24-8's bulk lookup).
+//! FIB lookup: the route for each packet's destination, IPv4 looked up
+//! for a chunk of the burst at once (DIR-24-8's bulk lookup), IPv6 one by
+//! one.
 //!
 //! Exits: `Resolve` (with [`Meta::next_hop`] set); punt `no_route` (the
-//! kernel sends destination-unreachable, or forwards by routes we do not
-//! hold: every IPv6 packet until the IPv6 FIB is in the tables).
+//! kernel sends destination-unreachable).
 
 use super::pipeline::{Ctx, Meta, Next};
 use crate::fib::NextHopId;
@@ -12,6 +12,9 @@ use drivers::mbuf::Mbuf;
 
 /// Offset of the destination address in the IPv4 header (RFC 791 3.1).
 const IPV4_DST: usize = 16;
+
+/// Offset of the destination address in the IPv6 header (RFC 8200 3).
+const IPV6_DST: usize = 24;
 
 /// Lookups done at once: the scratch arrays stay small (zeroing a whole
 /// burst's worth per burst cost more than the lookups), and a default
@@ -40,7 +43,18 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
                         _ => m.next = Next::Punt(PuntReason::NoRoute),
                     }
                 }
-                Next::Lookup6 => m.next = Next::Punt(PuntReason::NoRoute),
+                Next::Lookup6 => {
+                    let at = usize::from(m.l3) + IPV6_DST;
+                    let dst: Option<[u8; 16]> =
+                        p.data().get(at..at + 16).and_then(|b| b.try_into().ok());
+                    m.next = match dst.and_then(|d| ctx.tables.fib6().lookup_octets(&d)) {
+                        Some(id) => {
+                            m.next_hop = id;
+                            Next::Resolve
+                        }
+                        None => Next::Punt(PuntReason::NoRoute),
+                    };
+                }
                 _ => {}
             }
         }

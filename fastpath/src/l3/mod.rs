@@ -13,6 +13,7 @@ pub mod fib_lookup;
 pub mod ip4_input;
 pub mod ip6_input;
 pub mod ip_forward;
+pub mod ip_prefix;
 pub mod l3_worker;
 pub mod model;
 pub mod next_hop;
@@ -28,6 +29,7 @@ mod model_tests;
 #[cfg(test)]
 mod pipeline_tests;
 
+pub use ip_prefix::{IpPrefix, IpPrefixError};
 pub use l3_worker::{L3Worker, SeedFrames, TablesReader, PUNT_RING_SIZE};
 pub use model::{Gateway, ModelError, RouteTarget, RouterModel, Update};
 pub use next_hop::{NextHop, NextHopTable, PortIndex};

@@ -18,15 +18,16 @@
 //! and only reused by a later batch, so no op in a batch can clobber an id
 //! another op of the same batch still needs.
 //!
-//! IPv6 addresses and neighbours are kept, but IPv6 routes are refused
-//! ([`ModelError::Ipv6Routes`]) until the IPv6 FIB is part of the tables.
+//! IPv4 and IPv6 alike: routes are keyed by [`IpPrefix`], and the host
+//! routes of neighbours are /32 or /128.
 
+use super::ip_prefix::IpPrefix;
 use super::next_hop::{NextHop, PortIndex};
 use super::tables::{PortConf, TableOp};
-use crate::fib::{NextHopId, Prefix4};
+use crate::fib::NextHopId;
 use drivers::net::MacAddr;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// A gateway of a route: its address and the port it is reached through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,14 +58,14 @@ pub enum Update {
     /// A route added or replaced.
     RouteAdd {
         /// Destination.
-        prefix: Prefix4,
+        prefix: IpPrefix,
         /// What to do.
         target: RouteTarget,
     },
     /// A route removed.
     RouteDel {
         /// Destination.
-        prefix: Prefix4,
+        prefix: IpPrefix,
     },
     /// A neighbour learned or changed (reachable, stale, permanent...).
     NeighAdd {
@@ -110,18 +111,16 @@ pub enum Update {
 pub enum ModelError {
     /// A multipath route with no gateway.
     #[error("route {0} has no gateway")]
-    NoGateway(Prefix4),
-    /// An IPv4 route through an IPv6 gateway (RFC 5549 is not supported).
-    #[error("route {prefix} through IPv6 gateway {gateway}")]
+    NoGateway(IpPrefix),
+    /// A route through a gateway of the other family (RFC 5549's IPv4
+    /// over IPv6 next hops is not supported).
+    #[error("route {prefix} through gateway {gateway} of the other family")]
     GatewayFamily {
         /// The route.
-        prefix: Prefix4,
+        prefix: IpPrefix,
         /// The gateway.
         gateway: IpAddr,
     },
-    /// IPv6 routes wait for the IPv6 FIB.
-    #[error("IPv6 routes are not handled by the fast path yet")]
-    Ipv6Routes,
     /// Every next-hop id is in use.
     #[error("next-hop ids exhausted ({0} in use)")]
     NextHopsExhausted(u32),
@@ -150,13 +149,13 @@ struct Held {
 /// The control side's model (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct RouterModel {
-    routes: BTreeMap<Prefix4, RouteTarget>,
+    routes: BTreeMap<IpPrefix, RouteTarget>,
     /// Our addresses, with the ports holding them.
     addrs: BTreeSet<(IpAddr, PortIndex)>,
     /// Neighbours, ordered by address so a prefix's are one range.
     neighbours: BTreeMap<(IpAddr, PortIndex), MacAddr>,
     /// What each FIB prefix points at now.
-    installed: BTreeMap<Prefix4, NhKey>,
+    installed: BTreeMap<IpPrefix, NhKey>,
     ids: HashMap<NhKey, Held>,
     /// The value last sent for each id.
     values: HashMap<NextHopId, NextHop>,
@@ -250,13 +249,17 @@ impl RouterModel {
         self.ids.len()
     }
 
-    fn route_changed(&mut self, prefix: Prefix4, ops: &mut Vec<TableOp>) -> Result<(), ModelError> {
+    fn route_changed(
+        &mut self,
+        prefix: IpPrefix,
+        ops: &mut Vec<TableOp>,
+    ) -> Result<(), ModelError> {
         self.reevaluate(prefix, ops)?;
         // Which neighbours get host routes depends on the longest-matching
         // route of each, so any route change may move those inside it.
-        let hosts: Vec<Ipv4Addr> = self.neighbours_in(prefix).collect();
+        let hosts: Vec<IpAddr> = self.neighbours_in(prefix).collect();
         for h in hosts {
-            self.host_changed(IpAddr::V4(h), ops)?;
+            self.host_changed(h, ops)?;
         }
         Ok(())
     }
@@ -274,37 +277,28 @@ impl RouterModel {
         self.host_changed(ip, ops)
     }
 
-    /// Re-evaluates the /32 of `ip` (an address or neighbour changed).
+    /// Re-evaluates the host prefix of `ip` (an address or neighbour
+    /// changed).
     fn host_changed(&mut self, ip: IpAddr, ops: &mut Vec<TableOp>) -> Result<(), ModelError> {
-        match ip {
-            IpAddr::V4(a) => match Prefix4::new(a, 32) {
-                Ok(p) => self.reevaluate(p, ops),
-                Err(_) => Ok(()),
-            },
-            // Kept for when the IPv6 FIB arrives; no IPv6 op yet.
-            IpAddr::V6(_) => Ok(()),
-        }
+        self.reevaluate(IpPrefix::host(ip), ops)
     }
 
-    fn neighbours_in(&self, prefix: Prefix4) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        let lo = (IpAddr::V4(prefix.addr()), PortIndex(0));
-        let hi = (
-            IpAddr::V4(Ipv4Addr::from(prefix.last())),
-            PortIndex(u16::MAX),
-        );
+    fn neighbours_in(&self, prefix: IpPrefix) -> impl Iterator<Item = IpAddr> + '_ {
+        let (first, last_addr) = prefix.bounds();
+        let lo = (first, PortIndex(0));
+        let hi = (last_addr, PortIndex(u16::MAX));
         let mut last = None;
         self.neighbours
             .range(lo..=hi)
             .filter_map(move |((ip, _), _)| {
-                let IpAddr::V4(a) = ip else { return None };
                 // One entry per address, whatever the ports.
-                (last.replace(*a) != Some(*a)).then_some(*a)
+                (last.replace(*ip) != Some(*ip)).then_some(*ip)
             })
     }
 
     /// What `prefix` should point at now.
-    fn wanted(&self, prefix: Prefix4) -> Option<NhKey> {
-        let host = (prefix.prefix_len() == 32).then(|| IpAddr::V4(prefix.addr()));
+    fn wanted(&self, prefix: IpPrefix) -> Option<NhKey> {
+        let host = prefix.host_addr();
         if let Some(ip) = host {
             let lo = (ip, PortIndex(0));
             let hi = (ip, PortIndex(u16::MAX));
@@ -325,12 +319,8 @@ impl RouterModel {
             });
         }
         let ip = host?;
-        let IpAddr::V4(a) = ip else { return None };
         // A neighbour on the port of the connected route that covers it.
-        let covering = (0..=32u8)
-            .rev()
-            .filter_map(|len| Prefix4::new_masked(a, len).ok())
-            .find_map(|p| self.routes.get(&p))?;
+        let covering = IpPrefix::covering(ip).find_map(|p| self.routes.get(&p))?;
         match covering {
             RouteTarget::Connected(port) if self.neighbours.contains_key(&(ip, *port)) => {
                 Some(NhKey::Neighbour(Gateway { port: *port, ip }))
@@ -339,7 +329,7 @@ impl RouterModel {
         }
     }
 
-    fn reevaluate(&mut self, prefix: Prefix4, ops: &mut Vec<TableOp>) -> Result<(), ModelError> {
+    fn reevaluate(&mut self, prefix: IpPrefix, ops: &mut Vec<TableOp>) -> Result<(), ModelError> {
         let want = self.wanted(prefix);
         let have = self.installed.get(&prefix);
         if want.as_ref() == have {
@@ -348,16 +338,25 @@ impl RouterModel {
         match want {
             Some(key) => {
                 let id = self.acquire(&key, ops)?;
-                ops.push(TableOp::AddRoute4 {
-                    prefix,
-                    next_hop: id,
+                ops.push(match prefix {
+                    IpPrefix::V4(prefix) => TableOp::AddRoute4 {
+                        prefix,
+                        next_hop: id,
+                    },
+                    IpPrefix::V6(prefix) => TableOp::AddRoute6 {
+                        prefix,
+                        next_hop: id,
+                    },
                 });
                 if let Some(old) = self.installed.insert(prefix, key) {
                     self.release(&old);
                 }
             }
             None => {
-                ops.push(TableOp::DelRoute4 { prefix });
+                ops.push(match prefix {
+                    IpPrefix::V4(prefix) => TableOp::DelRoute4 { prefix },
+                    IpPrefix::V6(prefix) => TableOp::DelRoute6 { prefix },
+                });
                 if let Some(old) = self.installed.remove(&prefix) {
                     self.release(&old);
                 }
@@ -482,12 +481,12 @@ impl RouterModel {
     }
 }
 
-fn check_target(prefix: Prefix4, t: &RouteTarget) -> Result<(), ModelError> {
+fn check_target(prefix: IpPrefix, t: &RouteTarget) -> Result<(), ModelError> {
     if let RouteTarget::Via(gws) = t {
         if gws.is_empty() {
             return Err(ModelError::NoGateway(prefix));
         }
-        if let Some(g) = gws.iter().find(|g| g.ip.is_ipv6()) {
+        if let Some(g) = gws.iter().find(|g| g.ip.is_ipv6() != prefix.is_v6()) {
             return Err(ModelError::GatewayFamily {
                 prefix,
                 gateway: g.ip,

@@ -2,14 +2,15 @@
 //! tables built from the model's ops must send every address where a
 //! direct reading of the kernel state says.
 
+use super::ip_prefix::IpPrefix;
 use super::model::{Gateway, RouteTarget, RouterModel, Update};
 use super::next_hop::{NextHop, PortIndex};
 use super::tables::{PortConf, TableOp, Tables};
-use crate::fib::Prefix4;
+use crate::fib::{Prefix4, Prefix6};
 use drivers::net::MacAddr;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where an address goes, as the reference sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,7 +26,7 @@ enum Outcome {
 /// The kernel state, kept the obvious way.
 #[derive(Default)]
 struct Reference {
-    routes: BTreeMap<Prefix4, RouteTarget>,
+    routes: BTreeMap<IpPrefix, RouteTarget>,
     addrs: BTreeSet<(IpAddr, PortIndex)>,
     neighbours: BTreeMap<(IpAddr, PortIndex), MacAddr>,
 }
@@ -62,16 +63,15 @@ impl Reference {
         }
     }
 
-    fn expected(&self, a: Ipv4Addr) -> BTreeSet<Outcome> {
-        let ip = IpAddr::V4(a);
+    fn expected(&self, ip: IpAddr) -> BTreeSet<Outcome> {
         if self.addrs.iter().any(|(x, _)| *x == ip) {
             return [Outcome::Local].into();
         }
         let best = self
             .routes
             .iter()
-            .filter(|(p, _)| p.contains(a))
-            .max_by_key(|(p, _)| p.prefix_len());
+            .filter(|(p, _)| p.contains(ip))
+            .max_by_key(|(p, _)| prefix_len(p));
         match best.map(|(_, t)| t) {
             None => [Outcome::NoRoute].into(),
             Some(RouteTarget::Blackhole) => [Outcome::Blackhole].into(),
@@ -96,8 +96,19 @@ fn outcome(nh: &NextHop) -> Outcome {
     }
 }
 
-fn actual(t: &Tables, a: Ipv4Addr) -> BTreeSet<Outcome> {
-    let Some(id) = t.fib4().lookup(a) else {
+fn prefix_len(p: &IpPrefix) -> u8 {
+    match p {
+        IpPrefix::V4(p) => p.prefix_len(),
+        IpPrefix::V6(p) => p.prefix_len(),
+    }
+}
+
+fn actual(t: &Tables, ip: IpAddr) -> BTreeSet<Outcome> {
+    let id = match ip {
+        IpAddr::V4(a) => t.fib4().lookup(a),
+        IpAddr::V6(a) => t.fib6().lookup(a),
+    };
+    let Some(id) = id else {
         return [Outcome::NoRoute].into();
     };
     match t.next_hops().get(id).expect("route to an unset next hop") {
@@ -109,31 +120,40 @@ fn actual(t: &Tables, a: Ipv4Addr) -> BTreeSet<Outcome> {
     }
 }
 
-/// Addresses 10.0.0.0 to 10.0.0.15: small, so updates collide.
-fn host(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i)
+/// Addresses 10.0.0.0 to 10.0.0.15 and 2001:db8::0 to 2001:db8::f:
+/// small, so updates collide.
+fn host(v6: bool, i: u8) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i)))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))
+    }
 }
 
 fn arb_port() -> impl Strategy<Value = PortIndex> {
     (0u16..3).prop_map(PortIndex)
 }
 
-fn arb_ip() -> impl Strategy<Value = IpAddr> {
-    (0u8..16).prop_map(|i| IpAddr::V4(host(i)))
+fn arb_ip(v6: bool) -> impl Strategy<Value = IpAddr> {
+    (0u8..16).prop_map(move |i| host(v6, i))
 }
 
-fn arb_prefix() -> impl Strategy<Value = Prefix4> {
-    // No /0: it would fill all 2^24 first-level entries in every case.
-    (
-        0u8..16,
-        prop::sample::select(vec![8u8, 16, 24, 28, 29, 30, 31, 32]),
-    )
-        .prop_map(|(i, len)| Prefix4::new_masked(host(i), len).expect("len <= 32"))
+fn arb_prefix(v6: bool) -> impl Strategy<Value = IpPrefix> {
+    // No /0: it would fill the 2^24 first-level entries in every case.
+    let lens = if v6 {
+        vec![32u8, 64, 120, 124, 126, 127, 128]
+    } else {
+        vec![8u8, 16, 24, 28, 29, 30, 31, 32]
+    };
+    (0u8..16, prop::sample::select(lens)).prop_map(move |(i, len)| match host(v6, i) {
+        IpAddr::V4(a) => IpPrefix::V4(Prefix4::new_masked(a, len).expect("len <= 32")),
+        IpAddr::V6(a) => IpPrefix::V6(Prefix6::new_masked(a, len).expect("len <= 128")),
+    })
 }
 
-fn arb_target() -> impl Strategy<Value = RouteTarget> {
+fn arb_target(v6: bool) -> impl Strategy<Value = RouteTarget> {
     prop_oneof![
-        4 => prop::collection::vec((arb_port(), arb_ip()), 1..4)
+        4 => prop::collection::vec((arb_port(), arb_ip(v6)), 1..4)
             .prop_map(|g| RouteTarget::Via(g.into_iter().map(|(port, ip)| Gateway { port, ip }).collect())),
         3 => arb_port().prop_map(RouteTarget::Connected),
         1 => Just(RouteTarget::Blackhole),
@@ -141,22 +161,31 @@ fn arb_target() -> impl Strategy<Value = RouteTarget> {
     ]
 }
 
-fn arb_update() -> impl Strategy<Value = Update> {
+fn arb_update_of(v6: bool) -> impl Strategy<Value = Update> {
     prop_oneof![
-        4 => (arb_prefix(), arb_target()).prop_map(|(prefix, target)| Update::RouteAdd { prefix, target }),
-        2 => arb_prefix().prop_map(|prefix| Update::RouteDel { prefix }),
-        4 => (arb_port(), arb_ip(), 1u16..4).prop_map(|(port, ip, m)| Update::NeighAdd { port, ip, mac: MacAddr::local(m) }),
-        2 => (arb_port(), arb_ip()).prop_map(|(port, ip)| Update::NeighDel { port, ip }),
-        1 => (arb_port(), arb_ip()).prop_map(|(port, ip)| Update::AddrAdd { port, ip }),
-        1 => (arb_port(), arb_ip()).prop_map(|(port, ip)| Update::AddrDel { port, ip }),
+        4 => (arb_prefix(v6), arb_target(v6)).prop_map(|(prefix, target)| Update::RouteAdd { prefix, target }),
+        2 => arb_prefix(v6).prop_map(|prefix| Update::RouteDel { prefix }),
+        4 => (arb_port(), arb_ip(v6), 1u16..4).prop_map(|(port, ip, m)| Update::NeighAdd { port, ip, mac: MacAddr::local(m) }),
+        2 => (arb_port(), arb_ip(v6)).prop_map(|(port, ip)| Update::NeighDel { port, ip }),
+        1 => (arb_port(), arb_ip(v6)).prop_map(|(port, ip)| Update::AddrAdd { port, ip }),
+        1 => (arb_port(), arb_ip(v6)).prop_map(|(port, ip)| Update::AddrDel { port, ip }),
     ]
 }
 
-/// Every address of the universe, and one outside every short prefix.
-fn probes() -> impl Iterator<Item = Ipv4Addr> {
+fn arb_update() -> impl Strategy<Value = Update> {
+    prop_oneof![arb_update_of(false), arb_update_of(true)]
+}
+
+/// Every address of both universes, and some outside every short prefix.
+fn probes() -> impl Iterator<Item = IpAddr> {
     (0u8..16)
-        .map(host)
-        .chain([Ipv4Addr::new(10, 0, 1, 0), Ipv4Addr::new(10, 1, 0, 0)])
+        .flat_map(|i| [host(false, i), host(true, i)])
+        .chain([
+            IpAddr::V4(Ipv4Addr::new(10, 0, 1, 0)),
+            IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 0)),
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb9, 0, 0, 0, 0, 0, 0)),
+        ])
 }
 
 proptest! {
@@ -188,9 +217,14 @@ proptest! {
         a.sort();
         b.sort();
         prop_assert_eq!(a, b);
+        let mut a: Vec<_> = copy.fib6().routes().collect();
+        let mut b: Vec<_> = tables.fib6().routes().collect();
+        a.sort();
+        b.sort();
+        prop_assert_eq!(a, b);
         // Every next hop set is one the model still holds: none leaks.
         prop_assert_eq!(tables.next_hops().len(), model.next_hops_in_use());
-        prop_assert_eq!(tables.fib4().len(), model.installed_routes());
+        prop_assert_eq!(tables.fib4().len() + tables.fib6().len(), model.installed_routes());
         // Undoing everything empties the tables.
         let mut undo = Vec::new();
         for (ip, port) in reference.addrs.clone() {
@@ -205,6 +239,7 @@ proptest! {
         tables.apply_all(&undo);
         prop_assert!(tables.next_hops().is_empty());
         prop_assert!(tables.fib4().is_empty());
+        prop_assert!(tables.fib6().is_empty());
     }
 }
 
@@ -262,7 +297,7 @@ fn a_learned_gateway_resolves_every_route_through_it_in_one_op() {
 fn refusals_change_nothing() {
     let mut m = RouterModel::new();
     let mut ops = Vec::new();
-    let prefix: Prefix4 = "10.0.0.0/8".parse().unwrap();
+    let prefix: IpPrefix = "10.0.0.0/8".parse().unwrap();
     assert!(m
         .update(
             &Update::RouteAdd {

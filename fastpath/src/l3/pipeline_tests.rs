@@ -27,6 +27,10 @@ fn v4(s: &str) -> IpAddr {
     IpAddr::V4(s.parse().unwrap())
 }
 
+fn v6(s: &str) -> IpAddr {
+    IpAddr::V6(s.parse().unwrap())
+}
+
 /// Port 0: 10.0.0.254/24 (MTU 1500), port 1: 192.0.2.254/24 (MTU 1500),
 /// port 2: 192.0.3.254/24 (MTU 100). 198.51.100.0/24 via 192.0.2.1
 /// (resolved); 198.51.101.0/24 via 192.0.2.2 (unresolved);
@@ -40,7 +44,7 @@ fn tables() -> Tables {
     };
     let gw = |p: u16, ip: &str| Gateway {
         port: PortIndex(p),
-        ip: v4(ip),
+        ip: ip.parse().unwrap(),
     };
     let updates = [
         port(0, MAC0, 1500),
@@ -100,6 +104,35 @@ fn tables() -> Tables {
             port: PortIndex(2),
             ip: v4("192.0.3.9"),
             mac: HOST,
+        },
+        // IPv6: port 1 2001:db8:1::fe/64, 2001:db8:100::/48 via
+        // 2001:db8:1::1 (resolved); port 2 (MTU 100) 2001:db8:200::/48 via
+        // 2001:db8:2::1 (resolved).
+        Update::AddrAdd {
+            port: PortIndex(1),
+            ip: v6("2001:db8:1::fe"),
+        },
+        Update::RouteAdd {
+            prefix: "2001:db8:1::/64".parse().unwrap(),
+            target: RouteTarget::Connected(PortIndex(1)),
+        },
+        Update::RouteAdd {
+            prefix: "2001:db8:100::/48".parse().unwrap(),
+            target: RouteTarget::Via(vec![gw(1, "2001:db8:1::1")]),
+        },
+        Update::RouteAdd {
+            prefix: "2001:db8:200::/48".parse().unwrap(),
+            target: RouteTarget::Via(vec![gw(2, "2001:db8:2::1")]),
+        },
+        Update::NeighAdd {
+            port: PortIndex(1),
+            ip: v6("2001:db8:1::1"),
+            mac: GW1,
+        },
+        Update::NeighAdd {
+            port: PortIndex(2),
+            ip: v6("2001:db8:2::1"),
+            mac: GW2,
         },
     ];
     let (ops, r) = RouterModel::new().update_all(&updates);
@@ -427,8 +460,8 @@ fn ipv6_input_checks_and_punts() {
         &[17, 0, 1, 4, 0, 0, 0, 0],
     ));
     assert_eq!(punt_reason(run_one(&hbh)), Some(PuntReason::Ipv6HopByHop));
-    // Until the IPv6 FIB is in the tables, the kernel routes IPv6.
-    let global = f6(ipv6("2001:db8::2", "2001:db8:1::1", 17, &udp));
+    // No route: the kernel sends the unreachable.
+    let global = f6(ipv6("2001:db8::2", "2001:db9::1", 17, &udp));
     assert_eq!(punt_reason(run_one(&global)), Some(PuntReason::NoRoute));
     let mut v = ipv6("2001:db8::2", "2001:db8:1::1", 17, &udp);
     v[0] = 0x40;
@@ -451,6 +484,41 @@ fn ipv6_input_checks_and_punts() {
         run_one(&bad_dst),
         End::Dropped(DropReason::Ipv6BadDestination)
     );
+}
+
+#[test]
+fn ipv6_forwarding() {
+    let udp = [0x04, 0xd2, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00];
+    let f6 = |ip: Vec<u8>| ethernet(MAC0, 0x86dd, &ip);
+    let ip = ipv6("2001:db8::2", "2001:db8:100::7", 17, &udp);
+    let End::Sent(port, f) = run_one(&f6(ip.clone())) else {
+        panic!("not sent")
+    };
+    assert_eq!(port, PortIndex(1));
+    assert_eq!(&f[..6], &GW1.0);
+    assert_eq!(&f[6..12], &MAC1.0);
+    // Hop limit 64 -> 63, nothing else changed.
+    assert_eq!(f[14 + 7], 63);
+    assert_eq!(&f[14..14 + 7], &ip[..7]);
+    assert_eq!(&f[14 + 8..], &ip[8..]);
+    let mut last_hop = ip.clone();
+    last_hop[7] = 1;
+    assert_eq!(
+        punt_reason(run_one(&f6(last_hop))),
+        Some(PuntReason::HopLimitExceeded)
+    );
+    let local = ipv6("2001:db8::2", "2001:db8:1::fe", 17, &udp);
+    assert_eq!(punt_reason(run_one(&f6(local))), Some(PuntReason::Local));
+    let unresolved = ipv6("2001:db8::2", "2001:db8:1::77", 17, &udp);
+    assert_eq!(
+        punt_reason(run_one(&f6(unresolved))),
+        Some(PuntReason::Unresolved)
+    );
+    // Port 2's MTU is 100: 40 + 64 bytes is too big, 40 + 60 fits.
+    let big = ipv6("2001:db8::2", "2001:db8:200::1", 17, &[0; 64]);
+    assert_eq!(punt_reason(run_one(&f6(big))), Some(PuntReason::TooBig));
+    let fits = ipv6("2001:db8::2", "2001:db8:200::1", 17, &[0; 60]);
+    assert!(matches!(run_one(&f6(fits)), End::Sent(PortIndex(2), _)));
 }
 
 fn valid_frames() -> Vec<Vec<u8>> {

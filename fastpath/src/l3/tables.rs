@@ -8,9 +8,9 @@
 //! `apply` is deterministic and never consults anything but the op.
 
 use super::next_hop::{NextHop, NextHopTable, PortIndex};
-use crate::fib::{Dir24Lpm, NextHopId, Prefix4};
+use crate::fib::{Dir24Lpm, Lpm6, NextHopId, Prefix4, Prefix6};
 use drivers::net::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The Ethernet MTU (RFC 894) when a port has not been told otherwise.
 pub const DEFAULT_MTU: u16 = 1500;
@@ -52,6 +52,18 @@ pub enum TableOp {
         /// Destination prefix.
         prefix: Prefix4,
     },
+    /// Add or replace an IPv6 route.
+    AddRoute6 {
+        /// Destination prefix.
+        prefix: Prefix6,
+        /// Its next hop, set by an earlier op.
+        next_hop: NextHopId,
+    },
+    /// Remove an IPv6 route.
+    DelRoute6 {
+        /// Destination prefix.
+        prefix: Prefix6,
+    },
     /// Set a port's address and MTU (growing the port list as needed).
     SetPort {
         /// Which.
@@ -65,6 +77,7 @@ pub enum TableOp {
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
     fib4: Dir24Lpm,
+    fib6: Lpm6,
     next_hops: NextHopTable,
     ports: Vec<Option<PortConf>>,
     failed_ops: u64,
@@ -105,6 +118,14 @@ impl Tables {
             TableOp::DelRoute4 { prefix } => {
                 self.fib4.delete(*prefix);
             }
+            TableOp::AddRoute6 { prefix, next_hop } => {
+                if self.fib6.add(*prefix, *next_hop).is_err() {
+                    self.failed_ops += 1;
+                }
+            }
+            TableOp::DelRoute6 { prefix } => {
+                self.fib6.delete(*prefix);
+            }
             TableOp::SetPort { port, conf } => {
                 let i = port.index();
                 if i >= self.ports.len() {
@@ -130,6 +151,12 @@ impl Tables {
         &self.fib4
     }
 
+    /// The IPv6 FIB.
+    #[inline]
+    pub fn fib6(&self) -> &Lpm6 {
+        &self.fib6
+    }
+
     /// The next hops.
     #[inline]
     pub fn next_hops(&self) -> &NextHopTable {
@@ -147,6 +174,12 @@ impl Tables {
     #[inline]
     pub fn route4(&self, dst: Ipv4Addr, hash: u32) -> Option<&NextHop> {
         self.next_hops.select(self.fib4.lookup(dst)?, hash)
+    }
+
+    /// The IPv6 route's next hop for `dst` and flow hash `hash`.
+    #[inline]
+    pub fn route6(&self, dst: Ipv6Addr, hash: u32) -> Option<&NextHop> {
+        self.next_hops.select(self.fib6.lookup(dst)?, hash)
     }
 
     /// Ops the FIB refused (see [`Tables::apply`]).
