@@ -53,10 +53,12 @@ pub fn ring_loop(nports: usize, dests: usize) -> Result<(Tables, Vec<SeedFrames>
     for p in 0..nports {
         let (o, port) = (p as u8, PortIndex(p as u16));
         let gw = Ipv4Addr::new(192, 0, o, 1);
-        let subnet =
-            Prefix4::new_masked(gw, 24).map_err(|_| ModelError::NoGateway(Prefix4::DEFAULT))?;
-        let routed = Prefix4::new_masked(Ipv4Addr::new(10, o, 0, 0), 16)
-            .map_err(|_| ModelError::NoGateway(Prefix4::DEFAULT))?;
+        let (Ok(subnet), Ok(routed)) = (
+            Prefix4::new_masked(gw, 24),
+            Prefix4::new_masked(Ipv4Addr::new(10, o, 0, 0), 16),
+        ) else {
+            unreachable!("lengths 24 and 16 are valid");
+        };
         updates.push(Update::RouteAdd {
             prefix: subnet,
             target: RouteTarget::Connected(port),
