@@ -7,9 +7,10 @@
 
 use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
+use crate::exception::Punted;
 use crate::fwd_mode::{FwdMode, MacRewrite};
 use crate::l3::{
-    L3Worker, PortConf, PortIndex, Punted, SeedFrames, TableOp, Tables, TablesReader, DEFAULT_MTU,
+    L3Worker, PortConf, PortIndex, SeedFrames, TableOp, Tables, TablesReader, DEFAULT_MTU,
     PUNT_RING_SIZE,
 };
 use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
@@ -504,7 +505,8 @@ impl Forwarder {
     }
 
     /// L3 mode: the workers' punt rings, in worker order, for the
-    /// exception thread to drain (empty in other modes, or once taken).
+    /// exception thread to drain (`ExceptionLoop::new` takes them as they
+    /// are; empty in other modes, or once taken).
     /// Buffers it still holds at [`Forwarder::stop`] are not in the
     /// audit's count: it must drop them first.
     pub fn take_punt_rings(&mut self) -> Vec<Consumer<Punted>> {

@@ -10,6 +10,7 @@ pub mod advice;
 pub mod any_port;
 pub mod cli;
 pub mod counters;
+pub mod exception;
 pub mod fib;
 pub mod forwarder;
 pub mod fwd_mode;

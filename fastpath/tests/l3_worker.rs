@@ -12,10 +12,10 @@ use drivers::port::ring_pair::{RingPort, RingRx, RingTx};
 use drivers::port::{Port, RxQueue, TxQueue};
 use drivers::ring::Ring;
 use fastpath::counters::{CoreCounters, DropReason, PuntReason};
+use fastpath::exception::Punted;
 use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::{
-    Gateway, L3Worker, PortConf, PortIndex, Punted, RouteTarget, RouterModel, Tables, TablesReader,
-    Update,
+    Gateway, L3Worker, PortConf, PortIndex, RouteTarget, RouterModel, Tables, TablesReader, Update,
 };
 use fastpath::packet::checksum;
 use fastpath::worker::{RxBinding, Worker};
@@ -173,8 +173,7 @@ fn routes_punts_and_drops_with_every_buffer_back() {
     }
     assert_eq!(punts.len(), 5);
     for p in &punts {
-        assert_eq!(p.reason, PuntReason::TtlExceeded);
-        assert_eq!(p.in_port, PortIndex(0));
+        assert_eq!(p.port, PortId(0));
     }
     assert_eq!(snap.rx, 48);
     assert_eq!(snap.tx, 40);

@@ -3,11 +3,13 @@
 
 use super::next_hop::PortIndex;
 use super::output;
-use super::pipeline::{Ctx, L3Out, Pipeline, Punted};
+use super::pipeline::{Ctx, L3Out, Pipeline};
 use super::tables::Tables;
 use crate::counters::CoreSnapshot;
+use crate::exception::Punted;
 use crate::reasons::DropReason;
 use drivers::burst::Burst;
+use drivers::mbuf::PortId;
 use drivers::pool::PoolCache;
 use drivers::port::TxQueue;
 use drivers::ring::Producer;
@@ -43,7 +45,9 @@ impl TablesReader {
 pub struct L3Worker {
     /// The tables.
     pub tables: TablesReader,
-    /// Punted packets, to the exception thread.
+    /// Punted packets, to the exception thread (its
+    /// [`ExceptionLoop`](crate::exception::ExceptionLoop) drains the other
+    /// end).
     pub punts: Producer<Punted>,
     /// Per TX port, the frames `--tx-first` seeds that port with, in turn
     /// (none: the io/mac modes' seed frame). A loop of ring ports needs
@@ -94,7 +98,11 @@ impl L3Worker {
         // ended, on the ring or dropped.
         for p in self.out.punts.drain(..) {
             let reason = p.reason;
-            match self.punts.push(p) {
+            let handed = Punted {
+                port: PortId(p.in_port.0),
+                mbuf: p.mbuf,
+            };
+            match self.punts.push(handed) {
                 Ok(()) => c.punts[reason as usize] += 1,
                 Err(p) => {
                     c.drops[DropReason::PuntRingFull as usize] += 1;
@@ -166,7 +174,7 @@ mod tests {
         assert_eq!(c.punted() + c.dropped(), 5);
         let mut got = 0;
         while let Some(p) = consumer.pop() {
-            assert_eq!((p.reason, p.in_port), (PuntReason::Arp, PortIndex(0)));
+            assert_eq!(p.port, PortId(0));
             got += 1;
         }
         assert_eq!(got, 2);

@@ -33,5 +33,5 @@ pub use ip_prefix::{IpPrefix, IpPrefixError};
 pub use l3_worker::{L3Worker, SeedFrames, TablesReader, PUNT_RING_SIZE};
 pub use model::{Gateway, ModelError, RouteTarget, RouterModel, Update};
 pub use next_hop::{NextHop, NextHopTable, PortIndex};
-pub use pipeline::{Ctx, L3Out, Meta, Next, Pipeline, PuntBurst, Punted};
+pub use pipeline::{Ctx, L3Out, L3Punt, Meta, Next, Pipeline, PuntBurst};
 pub use tables::{PortConf, TableOp, Tables, DEFAULT_MTU};

@@ -93,10 +93,10 @@ pub struct Ctx<'a> {
     pub in_port: PortIndex,
 }
 
-/// A packet handed to the kernel: the exception path sends it out of the
-/// kernel interface of `in_port`.
+/// A packet the pipeline leaves for the kernel, with why (the worker
+/// hands it on as an [`exception::Punted`](crate::exception::Punted)).
 #[derive(Debug)]
-pub struct Punted {
+pub struct L3Punt {
     /// The frame, as received (IPv4/IPv6 padding trimmed).
     pub mbuf: Mbuf,
     /// The port it came in on.
@@ -106,7 +106,7 @@ pub struct Punted {
 }
 
 /// A burst's worth of punted packets.
-pub type PuntBurst = ArrayVec<Punted, MAX_BURST>;
+pub type PuntBurst = ArrayVec<L3Punt, MAX_BURST>;
 
 /// Where the driver puts packets at their ends. The caller sends the TX
 /// buffers (see [`output`]), moves the punts to the exception ring
@@ -186,7 +186,7 @@ fn end(m: Mbuf, next: Next, in_port: PortIndex, out: &mut L3Out, c: &mut CoreSna
             Err((m, reason)) => (m, reason),
         },
         // Counted when handed to the exception ring (or dropped there).
-        Next::Punt(reason) => match out.punts.try_push(Punted {
+        Next::Punt(reason) => match out.punts.try_push(L3Punt {
             mbuf: m,
             in_port,
             reason,
