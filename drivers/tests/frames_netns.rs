@@ -27,6 +27,7 @@ use drivers::net::MacAddr;
 use drivers::pool::{Pool, PoolConfig};
 use drivers::port::af_packet::AfPacketPort;
 use drivers::port::{DynPort, Port, TxQueue};
+use drivers::test_netns::{ip, is_root};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -36,31 +37,6 @@ const COUNT: u32 = 10_000;
 /// The host's end (outside the namespace) and the guest's (veth0 inside).
 const HOST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x01]);
 const GUEST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x02]);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The namespace with veth0 in it, our end `outer` outside, and the guest
 /// process; all gone on drop.
