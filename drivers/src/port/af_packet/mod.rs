@@ -157,7 +157,8 @@ pub struct AfPacketTxCounters {
     /// Frames and bytes handed to the kernel's ring; `dropped` = frames
     /// of a length the interface cannot take, freed.
     pub q: QueueCounters,
-    /// Frames handed to the kernel and not yet given back (a gauge).
+    /// Frames handed to the kernel and not yet given back, as of the
+    /// queue's last burst (a gauge).
     pub in_flight: AtomicU64,
     /// Frames the kernel found malformed (TP_STATUS_WRONG_FORMAT).
     pub refused: AtomicU64,

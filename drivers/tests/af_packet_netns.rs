@@ -1,0 +1,321 @@
+//! The AF_PACKET port's rings on a veth pair, inside a network namespace
+//! this test makes: frames both ways with their payload checked, four RX
+//! queues in one fanout group (every frame received exactly once across
+//! them, the flows spread), a frame larger than the buffers counted, the
+//! kernel's counters read, and every buffer back at the end.
+//!
+//! The test makes a namespace (`ip netns add`) holding both ends of a
+//! veth pair, then runs itself inside it (`ip netns exec NS
+//! /proc/self/exe --exact <test>` with `AF_PACKET_NETNS_INNER` set), so
+//! no frame leaves the namespace. Needs root; without it the test says
+//! "skipped". The namespace, and the pair with it, is deleted when the
+//! test ends, failed or not.
+
+use drivers::burst::Burst;
+use drivers::mbuf::PortId;
+use drivers::memory::MemoryBacking;
+use drivers::pool::{Pool, PoolCache, PoolConfig};
+use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
+use drivers::port::{Port, QueueCounters, RxQueue, TxQueue};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const INNER: &str = "AF_PACKET_NETNS_INNER";
+const TEST: &str = "rings_fanout_and_drops_on_a_veth_pair";
+/// Frames each way, and across the fanout.
+const EACH_WAY: u32 = 3000;
+const FLOWS: u32 = 64;
+const QUEUES: usize = 4;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a command, panicking with its stderr on failure.
+fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The namespace; deleted (with the veth pair in it) on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn rings_fanout_and_drops_on_a_veth_pair() {
+    if std::env::var_os(INNER).is_some() {
+        inner();
+        return;
+    }
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        return;
+    }
+    let ns = Netns(format!("fp-afring-{}", std::process::id()));
+    run("ip", &["netns", "add", &ns.0]);
+    run(
+        "ip",
+        &[
+            "-n", &ns.0, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+        ],
+    );
+    for v in ["veth0", "veth1"] {
+        // No IPv6 (no router solicitations or MLD reports among our
+        // frames), and room for a 4000-byte frame.
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns.0,
+                "sh",
+                "-c",
+                &format!("echo 1 > /proc/sys/net/ipv6/conf/{v}/disable_ipv6 || true"),
+            ],
+        );
+        run("ip", &["-n", &ns.0, "link", "set", v, "mtu", "9000", "up"]);
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(exe)
+        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
+        .env(INNER, "1")
+        .output()
+        .expect("ip netns exec");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "inside the namespace:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the inner run ran nothing:\n{text}"
+    );
+    println!("{text}");
+}
+
+/// Frame `seq` of flow `seq % FLOWS` in direction `dir`, `len` bytes: an
+/// IPv4/UDP header (the fanout hashes addresses and ports), then a
+/// payload that depends on every byte's position and the sequence number.
+fn frame(dir: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0xa0, dir ^ 1]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0xa0, dir]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    // 198.18.0.0/15: RFC 2544 benchmarking addresses.
+    f[26..30].copy_from_slice(&[198, 18, dir, 1]);
+    f[30..34].copy_from_slice(&[198, 19, dir, 2]);
+    f[34..36].copy_from_slice(&(20_000 + (seq % FLOWS) as u16).to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+    f[42..46].copy_from_slice(b"AFRN");
+    f[46] = dir;
+    f[47..51].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f.iter_mut().enumerate().skip(51) {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    f
+}
+
+/// (direction, sequence) of one of our frames, checked byte for byte.
+fn ours(d: &[u8]) -> Option<(u8, u32)> {
+    if d.get(42..46) != Some(b"AFRN") || d.len() < 51 {
+        return None;
+    }
+    let (dir, seq) = (d[46], u32::from_be_bytes([d[47], d[48], d[49], d[50]]));
+    assert_eq!(d, &frame(dir, seq, d.len())[..], "payload of {dir}/{seq}");
+    Some((dir, seq))
+}
+
+/// Sends frames `0..n` of direction `dir`, `len(seq)` bytes each, in
+/// bursts of 32, while `poll` drains the other side.
+fn send_all(
+    cache: &mut PoolCache,
+    tx: &mut AfPacketTx,
+    dir: u8,
+    n: u32,
+    len: impl Fn(u32) -> usize,
+    mut poll: impl FnMut(&mut PoolCache),
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seq = 0;
+    let mut burst = Burst::new();
+    while seq < n || !burst.is_empty() {
+        while seq < n && burst.len() < 32 {
+            let mut m = cache.alloc().expect("buffer");
+            let f = frame(dir, seq, len(seq));
+            m.append(f.len()).expect("room").copy_from_slice(&f);
+            burst.push(m);
+            seq += 1;
+        }
+        tx.tx_burst(cache, &mut burst);
+        poll(cache);
+        assert!(Instant::now() < deadline, "the ring never took the frames");
+    }
+}
+
+/// Drains `rxs` into `seen` (counts by sequence, per queue) until `n`
+/// frames of `dir` came or 5 s passed with nothing new.
+fn drain(
+    cache: &mut PoolCache,
+    rxs: &mut [AfPacketRx],
+    dir: u8,
+    seen: &mut [u32],
+    per_queue: &mut [u32],
+) {
+    let mut got = Burst::new();
+    for (q, rx) in rxs.iter_mut().enumerate() {
+        while rx.rx_burst(cache, &mut got, 32) > 0 {
+            for m in got.drain(..) {
+                if let Some((d, seq)) = ours(m.data()) {
+                    assert_eq!(d, dir, "a frame came back the way it went");
+                    seen[seq as usize] += 1;
+                    per_queue[q] += 1;
+                }
+                cache.free(m);
+            }
+        }
+    }
+}
+
+fn wait_all(
+    cache: &mut PoolCache,
+    rxs: &mut [AfPacketRx],
+    dir: u8,
+    seen: &mut [u32],
+    per_queue: &mut [u32],
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.contains(&0) && Instant::now() < deadline {
+        drain(cache, rxs, dir, seen, per_queue);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Anything late would be a duplicate: one more look.
+    std::thread::sleep(Duration::from_millis(20));
+    drain(cache, rxs, dir, seen, per_queue);
+}
+
+fn inner() {
+    // 8 KiB buffers for the sender (a 4000-byte frame fits), the
+    // default 2 KiB for the receivers.
+    let big = Pool::new(&PoolConfig {
+        data_room: 8192,
+        ..PoolConfig::new("afring-big", 512).with_backing(MemoryBacking::NoHuge)
+    })
+    .expect("pool");
+    let pool = Pool::new(&PoolConfig::new("afring", 2048).with_backing(MemoryBacking::NoHuge))
+        .expect("pool");
+    let mut cache = pool.cache();
+    let mut big_cache = big.cache();
+    {
+        let mut a = AfPacketPort::open(PortId(0), "veth0", 8192).expect("port a");
+        let mut b = AfPacketPort::open(PortId(1), "veth1", 2048).expect("port b");
+        let (mut arx, mut atx) = a.queues(1, 1).expect("a queues");
+        let (mut brx, mut btx) = b.queues(QUEUES, 1).expect("b queues");
+        assert!(a.fanout_group().is_none());
+        assert!(b.fanout_group().is_some(), "b's queues are one group");
+
+        // a -> b: across b's four queues, each frame exactly once.
+        let mut seen = vec![0u32; EACH_WAY as usize];
+        let mut per_queue = [0u32; QUEUES];
+        send_all(
+            &mut big_cache,
+            &mut atx[0],
+            0,
+            EACH_WAY,
+            |s| 60 + (s as usize * 13) % 1400,
+            |c| drain(c, &mut brx, 0, &mut seen, &mut per_queue),
+        );
+        wait_all(&mut cache, &mut brx, 0, &mut seen, &mut per_queue);
+        let missing: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] != 1).collect();
+        assert!(
+            missing.is_empty(),
+            "not received exactly once: {missing:?} (kernel drops {})",
+            b.kernel_drops()
+        );
+        assert!(
+            per_queue.iter().filter(|&&c| c > 0).count() >= 2,
+            "{FLOWS} flows over {QUEUES} queues: {per_queue:?}"
+        );
+        println!("a->b: {EACH_WAY} frames over the queues {per_queue:?}");
+
+        // b -> a, through b's TX ring.
+        let mut seen = vec![0u32; EACH_WAY as usize];
+        let mut one = [0u32; 1];
+        send_all(
+            &mut cache,
+            &mut btx[0],
+            1,
+            EACH_WAY,
+            |s| 60 + (s as usize * 7) % 1900,
+            |c| drain(c, &mut arx, 1, &mut seen, &mut one),
+        );
+        wait_all(&mut big_cache, &mut arx, 1, &mut seen, &mut one);
+        assert!(seen.iter().all(|&s| s == 1), "b -> a exactly once");
+
+        // A 4000-byte frame into 2048-byte buffers: dropped and counted,
+        // and the frame after it still comes.
+        let mut seen = vec![0u32; 2];
+        let mut pq = [0u32; QUEUES];
+        send_all(
+            &mut big_cache,
+            &mut atx[0],
+            0,
+            2,
+            |s| if s == 0 { 4000 } else { 100 },
+            |_| {},
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen[1] == 0 && Instant::now() < deadline {
+            drain(&mut cache, &mut brx, 0, &mut seen, &mut pq);
+        }
+        assert_eq!(seen, [0, 1], "the long frame dropped, the next one in");
+        let too_long: u64 = b
+            .rx_counters()
+            .iter()
+            .map(|c| QueueCounters::get(&c.truncated))
+            .sum();
+        assert_eq!(too_long, 1);
+        let x = b.xstats();
+        assert!(x.contains(&("rx_frame_too_long", 1)), "{x:?}");
+        assert!(x.contains(&("rx_bad_block_descriptors", 0)), "{x:?}");
+        assert!(x.contains(&("tx_qdisc_bypass_refused", 0)), "{x:?}");
+        assert_eq!(b.stats().ierrors, 1);
+        assert_eq!(b.kernel_drops(), 0, "the rings kept up");
+        assert_eq!(a.stats().opackets, u64::from(EACH_WAY) + 2);
+        assert_eq!(b.stats().ipackets, u64::from(EACH_WAY) + 1);
+        assert_eq!(b.stats().opackets, u64::from(EACH_WAY));
+        println!("a: {:?}\nb: {:?}\nb xstats: {x:?}", a.stats(), b.stats());
+        // Queues and ports go; no buffer stays with them.
+        drop((arx, atx, brx, btx));
+    }
+    drop((cache, big_cache));
+    assert_eq!(pool.available(), 2048, "every buffer back");
+    assert_eq!(big.available(), 512, "every buffer back");
+}
