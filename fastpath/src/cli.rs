@@ -403,6 +403,21 @@ mod tests {
             ("--ports afpacket:", "--ports", "not an interface name"),
             ("--huge-size 4K", "--huge-size", "unknown hugepage size"),
             ("--mode teleport", "--mode", "unknown forwarding mode"),
+            (
+                "--afpacket-block-size 1000",
+                "--afpacket-block-size",
+                "RX block size 1000 must be a power of two",
+            ),
+            (
+                "--afpacket-blocks 0",
+                "--afpacket-blocks",
+                "RX blocks 0 is out of range",
+            ),
+            (
+                "--afpacket-tx-frames 65537",
+                "--afpacket-tx-frames",
+                "TX frames 65537 is out of range",
+            ),
         ] {
             let e = error(line);
             assert!(e.contains(option) && e.contains(text), "{line}: {e}");
@@ -418,6 +433,29 @@ mod tests {
         );
         let e = error(&format!("--cores {}", usize::MAX));
         assert!(e.starts_with("--cores: "), "{e}");
+    }
+
+    #[test]
+    fn afpacket_ring_options_reach_the_config() {
+        let a = RunArgs::try_from_args(&[
+            "--afpacket-block-size",
+            "131072",
+            "--afpacket-blocks",
+            "8",
+            "--afpacket-retire-ms",
+            "4",
+            "--afpacket-tx-frames",
+            "1024",
+        ])
+        .unwrap();
+        let c = a.to_config().afpacket;
+        assert_eq!(
+            (c.rx_block_size, c.rx_blocks, c.rx_retire_ms, c.tx_frames),
+            (131072, 8, 4, 1024)
+        );
+        assert!(c.qdisc_bypass);
+        let d = RunArgs::try_from_args(&[]).unwrap().to_config().afpacket;
+        assert_eq!(d, AfPacketConfig::default());
     }
 
     #[test]

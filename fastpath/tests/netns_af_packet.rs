@@ -19,7 +19,7 @@ use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::{Port, RxQueue, TxQueue};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// An IEEE "local experimental" EtherType, which no kernel stack answers.
@@ -107,11 +107,12 @@ fn carrier_up(ns: &str, inner: &str, outer: &str) -> bool {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    /// `tag` tells apart the labs of the tests of one process.
+    fn new(tag: char) -> Lab {
         let pid = std::process::id();
         let lab = Lab {
-            ns: format!("fastpath-afp-{pid}"),
-            outer: [format!("fpa{pid}"), format!("fpb{pid}")],
+            ns: format!("fastpath-afp{tag}-{pid}"),
+            outer: [format!("fp{tag}a{pid}"), format!("fp{tag}b{pid}")],
             fastpath: None,
         };
         ip(&["netns", "add", &lab.ns]);
@@ -225,13 +226,9 @@ fn port_counts(summary: &str, port: u32) -> (u64, u64) {
     (after("): rx "), after(", tx "))
 }
 
-#[test]
-fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
-    if !is_root() {
-        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
-        return;
-    }
-    let mut lab = Lab::new();
+/// fastpath on the lab's veth0 and veth1 with `extra` options, started
+/// (its sockets bound); returns its stdout and stderr.
+fn start(lab: &mut Lab, extra: &[&str]) -> (BufReader<ChildStdout>, ChildStderr) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_fastpath")])
         .args([
@@ -244,6 +241,7 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
             "--duration",
             "60",
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -271,6 +269,41 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
         head.contains("on ports afpacket:veth0,afpacket:veth1"),
         "{head}"
     );
+    (stdout, stderr)
+}
+
+/// Stops fastpath with SIGINT and returns its final summary.
+fn stop(lab: &mut Lab, mut stdout: BufReader<ChildStdout>, mut stderr: ChildStderr) -> String {
+    let mut child = lab.fastpath.take().expect("running");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut summary = String::new();
+    stdout.read_to_string(&mut summary).expect("summary");
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err);
+    assert!(status.success(), "{status:?}\n{summary}\n{err}");
+    summary
+}
+
+#[test]
+fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        return;
+    }
+    let mut lab = Lab::new('1');
+    let (stdout, stderr) = start(&mut lab, &[]);
 
     let pool = Pool::new(&PoolConfig::new("netns-test", 1024).with_backing(MemoryBacking::NoHuge))
         .expect("pool");
@@ -292,25 +325,7 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
         "b -> a, in order"
     );
 
-    let mut child = lab.fastpath.take().expect("running");
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut summary = String::new();
-    stdout.read_to_string(&mut summary).expect("summary");
-    let mut err = String::new();
-    let _ = stderr.read_to_string(&mut err);
-    assert!(status.success(), "{status:?}\n{summary}\n{err}");
+    let summary = stop(&mut lab, stdout, stderr);
     // Exactly our frames: IPv6 is off on every interface, so the kernel
     // sent nothing else into the pairs.
     let (rx0, tx0) = port_counts(&summary, 0);
@@ -329,6 +344,128 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
     assert!(
         summary.contains(&format!("total: forwarded {total} packets")),
         "{summary}"
+    );
+    assert!(
+        summary.contains("buffers: 8192 of 8192 back in the pool"),
+        "{summary}"
+    );
+    drop((a, b, cache));
+    assert_eq!(pool.available(), 1024);
+}
+
+/// An IPv4/UDP frame of flow `seq % 64` (source port) carrying `seq`:
+/// the fanout hashes addresses and ports, so the flows spread over the
+/// workers' queues.
+fn udp_frame(seq: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 64];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0xfa, 0xcc]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    // IPv4 to and from RFC 2544's benchmarking range; UDP to port 9.
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&50u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
+    f[30..34].copy_from_slice(&[198, 19, 0, 1]);
+    f[34..36].copy_from_slice(&(30_000 + (seq % 64) as u16).to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&30u16.to_be_bytes());
+    f[42..46].copy_from_slice(b"FPMQ");
+    f[46..50].copy_from_slice(&seq.to_be_bytes());
+    f
+}
+
+/// "core N: rx R ..." -> R for every core line.
+fn core_rx(summary: &str) -> Vec<u64> {
+    summary
+        .lines()
+        .filter(|l| l.starts_with("core "))
+        .filter_map(|l| {
+            l.split(": rx ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Two workers: each AF_PACKET port has two queue pairs, one socket each
+/// in the port's fanout group; the flows spread over both workers and
+/// every frame is forwarded exactly once.
+#[test]
+fn two_workers_share_afpacket_ports_through_fanout() {
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        drivers::skip_test!("needs two CPUs for two workers");
+        return;
+    }
+    let mut lab = Lab::new('2');
+    let (stdout, stderr) = start(&mut lab, &["--cpus", "0,1"]);
+    let pool = Pool::new(&PoolConfig::new("netns-mq", 1024).with_backing(MemoryBacking::NoHuge))
+        .expect("pool");
+    let mut cache = pool.cache();
+    let mut a = side(0, &lab.outer[0]);
+    let mut b = side(1, &lab.outer[1]);
+    const N: u32 = 2000;
+    let mut seen = vec![0u32; N as usize];
+    let mut got = Burst::new();
+    let mut seq = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let drain = |cache: &mut PoolCache, b: &mut Side, seen: &mut [u32], got: &mut Burst| {
+        b.rx.rx_burst(cache, got, 32);
+        for m in got.drain(..) {
+            let d = m.data();
+            if d.len() == 64 && &d[42..46] == b"FPMQ" {
+                let s = u32::from_be_bytes([d[46], d[47], d[48], d[49]]);
+                assert_eq!(d, &udp_frame(s)[..], "payload of {s}");
+                seen[s as usize] += 1;
+            }
+            cache.free(m);
+        }
+    };
+    while seq < N {
+        let mut burst = Burst::new();
+        while seq < N && burst.len() < 16 {
+            let mut m = cache.alloc().expect("buffer");
+            let f = udp_frame(seq);
+            m.append(f.len()).expect("room").copy_from_slice(&f);
+            burst.push(m);
+            seq += 1;
+        }
+        while !burst.is_empty() {
+            a.tx.tx_burst(&mut cache, &mut burst);
+            assert!(Instant::now() < deadline, "the ring never took the frames");
+        }
+        drain(&mut cache, &mut b, &mut seen, &mut got);
+        // Pace the bursts: each worker shares its CPU here.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.contains(&0) && Instant::now() < deadline {
+        drain(&mut cache, &mut b, &mut seen, &mut got);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    drain(&mut cache, &mut b, &mut seen, &mut got);
+    let wrong: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] != 1).collect();
+    let summary = stop(&mut lab, stdout, stderr);
+    assert!(
+        wrong.is_empty(),
+        "not forwarded exactly once: {wrong:?}\n{summary}"
+    );
+    let ((rx0, _), (_, tx1)) = (port_counts(&summary, 0), port_counts(&summary, 1));
+    assert_eq!((rx0, tx1), (u64::from(N), u64::from(N)), "{summary}");
+    let per_core = core_rx(&summary);
+    assert_eq!(per_core.len(), 2, "{summary}");
+    assert!(
+        per_core.iter().all(|&r| r > 0),
+        "both workers got flows: {per_core:?}\n{summary}"
     );
     assert!(
         summary.contains("buffers: 8192 of 8192 back in the pool"),

@@ -71,14 +71,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pool = match Pool::new(&PoolConfig::new("afp-gen", 4096).with_backing(MemoryBacking::NoHuge))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("afp-gen: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let pool =
+        match Pool::new(&PoolConfig::new("afp-gen", 4096).with_backing(MemoryBacking::NoHuge)) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("afp-gen: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let mut cache = pool.cache();
     let (_, mut tx) = match port.queues(0, 1) {
         Ok(q) => q,
