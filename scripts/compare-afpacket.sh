@@ -23,7 +23,11 @@
 #   GEN_CPU=0 FWD_CPU=1 QUICK=1 (= ROUNDS=1 DURATION=3)
 #   FASTPATH=/path/to/fastpath AFP_GEN=/path/to/afp-gen (default: build
 #   both, release) TOTAL_LIMIT=1800 (seconds bound on the whole script)
-# Per-run lines: run N dpdk|fastpath gen_mpps=X fwd_mpps=Y delivered=D cycles_per_pkt=C
+# Per-run lines: run N dpdk|fastpath gen_mpps=X fwd_mpps=Y sent=S delivered=D
+#                delivered_share=D/S cycles_per_pkt=C
+# (delivered_share near 1: the run was generator-bound, as the comparison
+# assumes; well below 1: the forwarder was the bottleneck, e.g. on a busy
+# machine, and its kernel ring dropped the rest)
 # Last line:     compare afpacket burst=.. flows=.. rounds=.. dpdk_gen_mpps=..
 #                fastpath_gen_mpps=.. dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=..
 #                ratio=.. ratio_min=.. ratio_max=..
@@ -55,7 +59,7 @@ NS_GEN=fpafp-gen-$$ NS_FWD=fpafp-fwd-$$ NS_SINK=fpafp-sink-$$
 WORK=$(mktemp -d /tmp/compare-afpacket.XXXXXX)
 TP_PID="" TP_FD="" FP_PID=""
 # shellcheck source=scripts/lib/side-by-side.sh
-. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing
+. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing, wait_log, nap, tp, median
 
 cleanup() {
     local rc=$?
@@ -104,34 +108,34 @@ sleep 1
 sink_rx() {
     ip -n "$NS_SINK" -s link show s1 | awk '/RX:/ {getline; print $2; exit}'
 }
-nap() { sleep "$1" & wait $!; }   # sleep that lets INT/TERM through at once
 
-# generate: runs the generator for DURATION s; sets GEN_MPPS.
+# generate: runs the generator for DURATION s; sets SENT and GEN_MPPS.
 generate() {
     local line
     line=$(ip netns exec "$NS_GEN" taskset -c "$GEN_CPU" timeout -k 5 "$RUN_LIMIT" "$AFP_GEN" \
         --iface g0 --duration "$DURATION" --size "$SIZE" --flows "$FLOWS" --burst "$BURST" | tail -n 1)
-    [[ "$line" =~ mpps=([0-9.]+)$ ]] || die "afp-gen gave no figure: '$line'"
-    GEN_MPPS=${BASH_REMATCH[1]}
+    [[ "$line" =~ sent=([0-9]+)\ .*mpps=([0-9.]+)$ ]] || die "afp-gen gave no figure: '$line'"
+    SENT=${BASH_REMATCH[1]} GEN_MPPS=${BASH_REMATCH[2]}
+}
+
+# measure: the generator's run, with what the sink got meanwhile; sets
+# SENT, GEN_MPPS, DELIVERED and FWD_MPPS (delivered over the window).
+measure() {
+    local before secs
+    before=$(sink_rx)
+    secs=$(date +%s.%N)
+    generate
+    nap 0.2
+    DELIVERED=$(($(sink_rx) - before))
+    secs=$(awk -v a="$secs" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+    FWD_MPPS=$(awk -v d="$DELIVERED" -v s="$secs" 'BEGIN {printf "%.3f", d / s / 1e6}')
 }
 
 # ------------------------------------------------------- runners ----
-# wait_log FILE START_LINE PATTERN: wait until PATTERN appears after line
-# START_LINE of FILE (testpmd's output), at most 20 s.
-wait_log() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        tail -n +"$(($2 + 1))" "$1" | grep -q -- "$3" && return 0
-        kill -0 "$TP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -20 "$1" >&2; die "testpmd: no '$3' in its output"
-}
-tp() { printf '%s\n' "$1" >&"$TP_FD"; }
 
 # run_dpdk: sets GEN_MPPS, FWD_MPPS, DELIVERED, CPP
 run_dpdk() {
-    local logf=$WORK/testpmd.log n before rx secs
+    local logf=$WORK/testpmd.log n rx
     rm -f "$WORK/tp.in"; mkfifo "$WORK/tp.in"
     ip netns exec "$NS_FWD" timeout -k 5 "$RUN_LIMIT" stdbuf -oL -eL dpdk-testpmd \
         -l "$GEN_CPU,$FWD_CPU" --main-lcore "$GEN_CPU" -n 1 --no-pci --no-huge -m 512 \
@@ -144,12 +148,7 @@ run_dpdk() {
     wait_log "$logf" 0 'testpmd> '
     tp start
     nap "$WARMUP"
-    before=$(sink_rx)
-    secs=$(date +%s.%N)
-    generate
-    nap 0.2
-    DELIVERED=$(($(sink_rx) - before))
-    secs=$(awk -v a="$secs" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+    measure
     n=$(wc -l <"$logf"); tp stop
     wait_log "$logf" "$n" 'Done\.'
     CPP=$(tail -n +"$((n + 1))" "$logf" | grep -o 'CPU cycles/packet=[0-9.]*' | tail -1 | cut -d= -f2 || true)
@@ -159,13 +158,12 @@ run_dpdk() {
     exec {TP_FD}>&-; TP_FD=""
     wait "$TP_PID" 2>/dev/null || true; TP_PID=""
     [[ -n "$CPP" ]] || { tail -30 "$logf" >&2; die "testpmd printed no 'CPU cycles/packet='"; }
-    FWD_MPPS=$(awk -v d="$DELIVERED" -v s="$secs" 'BEGIN {printf "%.3f", d / s / 1e6}')
     log "testpmd: rx ${rx:-?} packets over the run"
 }
 
 # run_ours: sets GEN_MPPS, FWD_MPPS, DELIVERED, CPP
 run_ours() {
-    local out=$WORK/fastpath.out err=$WORK/fastpath.err i before secs rc=0 total
+    local out=$WORK/fastpath.out err=$WORK/fastpath.err i rc=0 total
     ip netns exec "$NS_FWD" timeout -k 5 "$RUN_LIMIT" "$FASTPATH" run --no-huge \
         --ports afpacket:f0,afpacket:f1 --cpus "$FWD_CPU" --burst "$BURST" \
         --stats-period 0 --duration $((WARMUP + DURATION + 30)) >"$out" 2>"$err" &
@@ -177,12 +175,7 @@ run_ours() {
     done
     grep -q '^fastpath: port 1 ' "$out" || { tail -20 "$out" "$err" >&2; die "fastpath did not start"; }
     nap "$WARMUP"
-    before=$(sink_rx)
-    secs=$(date +%s.%N)
-    generate
-    nap 0.2
-    DELIVERED=$(($(sink_rx) - before))
-    secs=$(awk -v a="$secs" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+    measure
     kill -INT "$FP_PID"
     wait "$FP_PID" || rc=$?
     FP_PID=""
@@ -190,15 +183,8 @@ run_ours() {
     total=$(grep '^total: forwarded' "$out" || true)
     [[ "$total" =~ ,\ ([0-9.]+)\ busy\ cycles/pkt ]] || { cat "$out" >&2; die "fastpath gave no busy cycles/pkt"; }
     CPP=${BASH_REMATCH[1]}
-    FWD_MPPS=$(awk -v d="$DELIVERED" -v s="$secs" 'BEGIN {printf "%.3f", d / s / 1e6}')
     log "fastpath: $total"
     grep -E '^port [01] counters' "$out" >&2 || true
-}
-
-median() {    # median FMT V1 V2 ...
-    local f=$1; shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$f" '{v[NR] = $1}
-        END {printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
 # ------------------------------------------------------- rounds ----
@@ -207,13 +193,17 @@ d_gen=() d_cpp=() f_gen=() f_cpp=()
 for ((r = 1; r <= ROUNDS; r++)); do
     order=(dpdk fastpath); ((r % 2)) || order=(fastpath dpdk)
     for who in "${order[@]}"; do
-        GEN_MPPS="" FWD_MPPS="" DELIVERED="" CPP=""
+        SENT="" GEN_MPPS="" FWD_MPPS="" DELIVERED="" CPP=""
         if [[ $who == dpdk ]]; then
             run_dpdk; d_gen+=("$GEN_MPPS"); d_cpp+=("$CPP")
         else
             run_ours; f_gen+=("$GEN_MPPS"); f_cpp+=("$CPP")
         fi
-        echo "run $r $who gen_mpps=$GEN_MPPS fwd_mpps=$FWD_MPPS delivered=$DELIVERED cycles_per_pkt=$CPP"
+        # A generator-bound run delivers (nearly) all that was sent; a
+        # forwarder-bound one leaves the rest in the kernel's ring drops.
+        echo "run $r $who gen_mpps=$GEN_MPPS fwd_mpps=$FWD_MPPS sent=$SENT delivered=$DELIVERED" \
+             "delivered_share=$(awk -v d="$DELIVERED" -v s="$SENT" 'BEGIN {printf "%.3f", (s > 0) ? d / s : 0}')" \
+             "cycles_per_pkt=$CPP"
     done
 done
 dc=$(median %.1f "${d_cpp[@]}") fc=$(median %.1f "${f_cpp[@]}")

@@ -27,17 +27,6 @@ const EACH_WAY: u32 = 3000;
 const FLOWS: u32 = 64;
 const QUEUES: usize = 4;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Runs a command, panicking with its stderr on failure.
 fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd)
@@ -67,7 +56,7 @@ fn rings_fanout_and_drops_on_a_veth_pair() {
         inner();
         return;
     }
-    if !is_root() {
+    if !drivers::testing::is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
@@ -116,39 +105,23 @@ fn rings_fanout_and_drops_on_a_veth_pair() {
     println!("{text}");
 }
 
-/// Frame `seq` of flow `seq % FLOWS` in direction `dir`, `len` bytes: an
-/// IPv4/UDP header (the fanout hashes addresses and ports), then a
-/// payload that depends on every byte's position and the sequence number.
+/// Frame `seq` of flow `seq % FLOWS` in direction `dir` (0: a to b, 1:
+/// b to a; the last byte of the source MAC), `len` bytes.
 fn frame(dir: u8, seq: u32, len: usize) -> Vec<u8> {
-    let mut f = vec![0u8; len];
-    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0xa0, dir ^ 1]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0xa0, dir]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    // 198.18.0.0/15: RFC 2544 benchmarking addresses.
-    f[26..30].copy_from_slice(&[198, 18, dir, 1]);
-    f[30..34].copy_from_slice(&[198, 19, dir, 2]);
-    f[34..36].copy_from_slice(&(20_000 + (seq % FLOWS) as u16).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
-    f[42..46].copy_from_slice(b"AFRN");
-    f[46] = dir;
-    f[47..51].copy_from_slice(&seq.to_be_bytes());
-    for (i, b) in f.iter_mut().enumerate().skip(51) {
-        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
-    }
-    f
+    drivers::testing::udp_frame(
+        [0x02, 0, 0, 0, 0xa0, dir ^ 1],
+        [0x02, 0, 0, 0, 0xa0, dir],
+        20_000 + (seq % FLOWS) as u16,
+        b"AFRN",
+        seq,
+        len,
+    )
 }
 
 /// (direction, sequence) of one of our frames, checked byte for byte.
 fn ours(d: &[u8]) -> Option<(u8, u32)> {
-    if d.get(42..46) != Some(b"AFRN") || d.len() < 51 {
-        return None;
-    }
-    let (dir, seq) = (d[46], u32::from_be_bytes([d[47], d[48], d[49], d[50]]));
+    let seq = drivers::testing::udp_frame_seq(d, b"AFRN")?;
+    let dir = d[11];
     assert_eq!(d, &frame(dir, seq, d.len())[..], "payload of {dir}/{seq}");
     Some((dir, seq))
 }

@@ -37,17 +37,6 @@ const COUNT: u32 = 10_000;
 const HOST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x01]);
 const GUEST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x02]);
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Runs `ip ARGS`, panicking with its stderr on failure.
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
@@ -247,7 +236,7 @@ fn host_round(ep: &mut Endpoint<DynPort>, pool: &Pool, round: u32) -> Report {
 
 #[test]
 fn ten_thousand_each_way_across_a_link_flap() {
-    if !is_root() {
+    if !drivers::testing::is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }

@@ -27,17 +27,6 @@ const ETHERTYPE: u16 = 0x88b5;
 const FRAMES_A_TO_B: u32 = 100;
 const FRAMES_B_TO_A: u32 = 40;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Runs `ip ARGS`, panicking with its stderr on failure.
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
@@ -298,7 +287,7 @@ fn stop(lab: &mut Lab, mut stdout: BufReader<ChildStdout>, mut stderr: ChildStde
 
 #[test]
 fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
-    if !is_root() {
+    if !drivers::testing::is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
@@ -357,23 +346,14 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
 /// the fanout hashes addresses and ports, so the flows spread over the
 /// workers' queues.
 fn udp_frame(seq: u32) -> Vec<u8> {
-    let mut f = vec![0u8; 64];
-    f[..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0xfa, 0xcc]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    // IPv4 to and from RFC 2544's benchmarking range; UDP to port 9.
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&50u16.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
-    f[30..34].copy_from_slice(&[198, 19, 0, 1]);
-    f[34..36].copy_from_slice(&(30_000 + (seq % 64) as u16).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&30u16.to_be_bytes());
-    f[42..46].copy_from_slice(b"FPMQ");
-    f[46..50].copy_from_slice(&seq.to_be_bytes());
-    f
+    drivers::testing::udp_frame(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0xfa, 0xcc],
+        30_000 + (seq % 64) as u16,
+        b"FPMQ",
+        seq,
+        64,
+    )
 }
 
 /// "core N: rx R ..." -> R for every core line.
@@ -397,7 +377,7 @@ fn core_rx(summary: &str) -> Vec<u64> {
 /// every frame is forwarded exactly once.
 #[test]
 fn two_workers_share_afpacket_ports_through_fanout() {
-    if !is_root() {
+    if !drivers::testing::is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
@@ -422,8 +402,7 @@ fn two_workers_share_afpacket_ports_through_fanout() {
         b.rx.rx_burst(cache, got, 32);
         for m in got.drain(..) {
             let d = m.data();
-            if d.len() == 64 && &d[42..46] == b"FPMQ" {
-                let s = u32::from_be_bytes([d[46], d[47], d[48], d[49]]);
+            if let Some(s) = drivers::testing::udp_frame_seq(d, b"FPMQ") {
                 assert_eq!(d, &udp_frame(s)[..], "payload of {s}");
                 seen[s as usize] += 1;
             }

@@ -42,20 +42,14 @@ struct Args {
 /// Frame of flow `flow`: to 02:00:00:00:00:01 (no interface's address, so
 /// the kernel at the far end drops it early as PACKET_OTHERHOST).
 fn frame(len: usize, flow: u16) -> Vec<u8> {
-    let mut f = vec![0u8; len];
-    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
-    f[30..34].copy_from_slice(&[198, 19, 0, 1]);
-    f[34..36].copy_from_slice(&(1024 + flow).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
-    f
+    drivers::testing::udp_frame(
+        [0x02, 0, 0, 0, 0, 0x01],
+        [0x02, 0, 0, 0, 0, 0x02],
+        1024 + flow,
+        b"AFPG",
+        0,
+        len,
+    )
 }
 
 fn main() -> ExitCode {

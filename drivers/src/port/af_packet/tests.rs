@@ -263,29 +263,16 @@ fn fanout_spreads_flows_over_the_queues_once_each() {
 
 /// An IPv4 UDP frame of flow `seq % 64` (source port), carrying `seq`.
 pub(super) fn udp_frame(seq: u32) -> Vec<u8> {
-    let mut f = vec![0u8; 64];
-    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0xaf, 0x03]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0xaf, 0x04]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    // IPv4: version 4, IHL 5, total length 50, TTL 64, UDP, 198.18.0.1 ->
-    // 198.18.0.2 (RFC 2544 benchmarking range); checksum left 0 (the
-    // flow hash does not look at it).
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&50u16.to_be_bytes());
-    f[22] = 64;
-    f[23] = 17;
-    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
-    f[30..34].copy_from_slice(&[198, 18, 0, 2]);
-    // UDP: source port by flow, destination 9 (discard), length 30.
-    f[34..36].copy_from_slice(&(10_000 + (seq % 64) as u16).to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&30u16.to_be_bytes());
-    f[42..46].copy_from_slice(b"AFPF");
-    f[46..50].copy_from_slice(&seq.to_be_bytes());
-    f
+    crate::testing::udp_frame(
+        [0x02, 0, 0, 0, 0xaf, 0x03],
+        [0x02, 0, 0, 0, 0xaf, 0x04],
+        10_000 + (seq % 64) as u16,
+        b"AFPF",
+        seq,
+        64,
+    )
 }
 
 pub(super) fn udp_seq(d: &[u8]) -> Option<u32> {
-    (d.len() == 64 && d.get(42..46) == Some(b"AFPF"))
-        .then(|| u32::from_be_bytes([d[46], d[47], d[48], d[49]]))
+    crate::testing::udp_frame_seq(d, b"AFPF")
 }
