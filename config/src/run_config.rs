@@ -325,7 +325,9 @@ impl RunConfigError {
             E::NoPorts | E::TooManyPorts { .. } | E::OddRingPorts { .. } => Setting::Ports,
             E::DuplicatePort { .. } | E::SimWithVf { .. } => Setting::Ports,
             E::NoCores | E::TooManyCores { .. } | E::AfPacketTooManyQueues { .. } => Setting::Cores,
-            E::AfPacketRings(RingConfigError::BlockSize { .. }) => Setting::AfPacketBlockSize,
+            E::AfPacketRings(
+                RingConfigError::BlockSize { .. } | RingConfigError::TooLarge { what: "RX", .. },
+            ) => Setting::AfPacketBlockSize,
             E::AfPacketRings(RingConfigError::Count { what, .. }) if what.starts_with("RX") => {
                 Setting::AfPacketBlocks
             }

@@ -87,6 +87,15 @@ pub enum RingConfigError {
         /// Given.
         count: usize,
     },
+    /// A ring above what the kernel takes in one (its sizes are 32-bit:
+    /// packet_set_ring refuses a block size times count above 4 GiB).
+    #[error("{what} ring of {bytes} bytes: the kernel takes at most 4 GiB per ring")]
+    TooLarge {
+        /// "RX" or "TX".
+        what: &'static str,
+        /// Its size.
+        bytes: usize,
+    },
     /// The TX frame size cannot hold a header and a minimum frame, is not
     /// a multiple of 16, or is above a block.
     #[error(
@@ -164,7 +173,7 @@ impl AfPacketConfig {
         // The frame count must fill whole blocks.
         let per_block = tx_block_size / tx_frame_size;
         let tx_frames = self.tx_frames.next_multiple_of(per_block);
-        Ok(RingSizes {
+        let sizes = RingSizes {
             rx_block_size: s,
             rx_blocks: self.rx_blocks,
             rx_frame_size: (PACKET_HDR_LEN + max_frame.max(64))
@@ -173,7 +182,13 @@ impl AfPacketConfig {
             tx_frame_size,
             tx_frames,
             tx_block_size,
-        })
+        };
+        for (what, bytes) in [("RX", sizes.rx_bytes()), ("TX", sizes.tx_bytes())] {
+            if bytes > u32::MAX as usize {
+                return Err(RingConfigError::TooLarge { what, bytes });
+            }
+        }
+        Ok(sizes)
     }
 }
 
@@ -253,6 +268,14 @@ mod tests {
                     ..d
                 },
                 "TX frame size 100 must be a multiple of 16 from 112 to 4194304 bytes",
+            ),
+            (
+                AfPacketConfig {
+                    rx_block_size: 4 << 20,
+                    rx_blocks: 1024,
+                    ..d
+                },
+                "RX ring of 4294967296 bytes: the kernel takes at most 4 GiB per ring",
             ),
         ] {
             assert_eq!(c.sizes(4096, 2048).unwrap_err().to_string(), want);
