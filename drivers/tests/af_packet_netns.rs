@@ -2,8 +2,9 @@
 //! this test makes: frames both ways with their payload checked, four RX
 //! queues in one fanout group (every frame received exactly once across
 //! them, the flows spread), a frame larger than the buffers counted, an
-//! 802.1Q tag the kernel took off put back, the kernel's counters read,
-//! and every buffer back at the end.
+//! 802.1Q tag the kernel took off put back, a full TX ring (link down)
+//! leaving the rest of a burst with the caller and emptying once the link
+//! is back, the kernel's counters read, and every buffer back at the end.
 //!
 //! The test makes a namespace (`ip netns add`) holding both ends of a
 //! veth pair, then runs itself inside it (`ip netns exec NS
@@ -16,7 +17,7 @@ use drivers::burst::Burst;
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
-use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
+use drivers::port::af_packet::{AfPacketConfig, AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::{Port, QueueCounters, RxQueue, TxQueue};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -320,6 +321,57 @@ fn inner() {
         assert_eq!(b.stats().ipackets, u64::from(EACH_WAY) + 2);
         assert_eq!(b.stats().opackets, u64::from(EACH_WAY));
         println!("a: {:?}\nb: {:?}\nb xstats: {x:?}", a.stats(), b.stats());
+
+        // A full TX ring: with veth0 down the kernel sends nothing (the
+        // kick fails, ENETDOWN), the 16 frames of a 16-frame ring stay the
+        // kernel's, and the rest of the burst stays with the caller. Once
+        // the link is back the next (empty) burst kicks them out, and the
+        // ring empties.
+        let small = AfPacketConfig {
+            tx_frames: 16,
+            ..AfPacketConfig::default()
+        };
+        let mut c = AfPacketPort::open_with(PortId(2), "veth0", 2048, &small).expect("port c");
+        let (_, mut ctx) = c.queues(0, 1).expect("c queue");
+        run("ip", &["link", "set", "veth0", "down"]);
+        let mut burst = Burst::new();
+        for seq in 0..20 {
+            let mut m = cache.alloc().expect("buffer");
+            let f = frame(2, seq, 80);
+            m.append(f.len()).expect("room").copy_from_slice(&f);
+            burst.push(m);
+        }
+        assert_eq!(ctx[0].tx_burst(&mut cache, &mut burst), 16);
+        assert_eq!(burst.len(), 4, "the rest stays with the caller");
+        assert_eq!(ctx[0].tx_burst(&mut cache, &mut burst), 0, "still full");
+        let x = c.xstats();
+        assert!(x.contains(&("tx_ring_in_flight_packets", 16)), "{x:?}");
+        assert!(
+            !x.contains(&("tx_kick_errors", 0)),
+            "ENETDOWN counted: {x:?}"
+        );
+        for m in burst.drain(..) {
+            cache.free(m);
+        }
+        run("ip", &["link", "set", "veth0", "up"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = vec![0u32; 16];
+        let mut pq = [0u32; QUEUES];
+        let mut empty = Burst::new();
+        let ring_empty = |c: &AfPacketPort| c.xstats().contains(&("tx_ring_in_flight_packets", 0));
+        while (seen.contains(&0) || !ring_empty(&c)) && Instant::now() < deadline {
+            ctx[0].tx_burst(&mut cache, &mut empty);
+            drain(&mut cache, &mut brx, 2, &mut seen, &mut pq);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            seen,
+            vec![1u32; 16],
+            "the 16 frames went once the link was up"
+        );
+        assert!(c.xstats().contains(&("tx_ring_in_flight_packets", 0)));
+        assert_eq!(c.stats().opackets, 16);
+        drop(ctx);
         // Queues and ports go; no buffer stays with them.
         drop((arx, atx, brx, btx));
     }
