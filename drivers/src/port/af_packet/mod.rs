@@ -25,6 +25,10 @@
 //!   asks the kernel to send them. Frames still the kernel's are counted
 //!   (`tx_ring_in_flight_packets`, a gauge). PACKET_QDISC_BYPASS is asked
 //!   for; a refusal is logged and counted (`tx_qdisc_bypass_refused`).
+//!   With the bypass a device queue that is full drops the frame the
+//!   kernel was handing it (the device counts it, not us: the kick only
+//!   says ENOBUFS, and the frames after it go at the next kick), as with
+//!   net_af_packet's `qdisc_bypass`.
 //!   A frame the interface cannot take (shorter than an Ethernet header,
 //!   longer than the MTU or a frame slot) is freed and counted
 //!   (`tx_bad_length`).
