@@ -87,6 +87,20 @@ pub enum RingConfigError {
         /// Given.
         count: usize,
     },
+    /// No TX block of whole pages and whole frames fits in
+    /// [`MAX_BLOCK_SIZE`] (their least common multiple is above it).
+    #[error(
+        "TX frame size {size}: a TX block holds whole frames and whole {page}-byte pages, and \
+         the smallest ({block} bytes) is above {MAX_BLOCK_SIZE}; use a power of two"
+    )]
+    TxBlock {
+        /// The frame size.
+        size: usize,
+        /// The page size.
+        page: usize,
+        /// The smallest block.
+        block: usize,
+    },
     /// A ring above what the kernel takes in one (its sizes are 32-bit:
     /// packet_set_ring refuses a block size times count above 4 GiB).
     #[error("{what} ring of {bytes} bytes: the kernel takes at most 4 GiB per ring")]
@@ -170,6 +184,13 @@ impl AfPacketConfig {
         // common multiple (frame sizes are multiples of 16, pages powers
         // of two, so this stays small).
         let tx_block_size = lcm(tx_frame_size, page);
+        if tx_block_size > MAX_BLOCK_SIZE {
+            return Err(RingConfigError::TxBlock {
+                size: tx_frame_size,
+                page,
+                block: tx_block_size,
+            });
+        }
         // The frame count must fill whole blocks.
         let per_block = tx_block_size / tx_frame_size;
         let tx_frames = self.tx_frames.next_multiple_of(per_block);
@@ -207,6 +228,46 @@ fn lcm(a: usize, b: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is asked, accepted sizes are ones the kernel takes
+        /// (packet_set_ring): blocks of whole pages holding whole frames,
+        /// a frame count filling whole blocks, at least what was asked,
+        /// rings within 32 bits, a TX slot holding the largest frame when
+        /// derived.
+        #[test]
+        fn accepted_sizes_are_ones_the_kernel_takes(
+            block_shift in 10u32..24,
+            rx_blocks in 0usize..70_000,
+            tx_frames in 0usize..70_000,
+            tx_frame_size in prop_oneof![Just(0usize), 0usize..20_000],
+            page_shift in 12u32..17,
+            max_frame in 60usize..=65535,
+        ) {
+            let page = 1usize << page_shift;
+            let c = AfPacketConfig {
+                rx_block_size: 1 << block_shift,
+                rx_blocks,
+                tx_frames,
+                tx_frame_size,
+                ..AfPacketConfig::default()
+            };
+            if let Ok(s) = c.sizes(page, max_frame) {
+                prop_assert!(s.rx_block_size.is_multiple_of(page));
+                prop_assert!(s.rx_frame_size.is_multiple_of(libc::TPACKET_ALIGNMENT));
+                prop_assert!(s.rx_frame_size >= PACKET_HDR_LEN && s.rx_frame_size <= s.rx_block_size);
+                prop_assert!(s.tx_block_size.is_multiple_of(page) && s.tx_block_size <= MAX_BLOCK_SIZE);
+                prop_assert!(s.tx_block_size.is_multiple_of(s.tx_frame_size));
+                prop_assert!(s.tx_frames.is_multiple_of(s.tx_block_size / s.tx_frame_size));
+                prop_assert!(s.tx_frames >= tx_frames && rx_blocks >= 1);
+                prop_assert!(s.rx_bytes() <= u32::MAX as usize && s.tx_bytes() <= u32::MAX as usize);
+                if tx_frame_size == 0 {
+                    prop_assert!(s.tx_frame_size - TX_DATA >= max_frame);
+                }
+            }
+        }
+    }
 
     #[test]
     fn defaults_give_rings_the_kernel_takes() {
@@ -268,6 +329,14 @@ mod tests {
                     ..d
                 },
                 "TX frame size 100 must be a multiple of 16 from 112 to 4194304 bytes",
+            ),
+            (
+                AfPacketConfig {
+                    tx_frame_size: 19_984,
+                    ..d
+                },
+                "TX frame size 19984: a TX block holds whole frames and whole 4096-byte pages, and \
+                 the smallest (5115904 bytes) is above 4194304; use a power of two",
             ),
             (
                 AfPacketConfig {
