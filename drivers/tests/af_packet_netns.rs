@@ -5,6 +5,7 @@
 //! 802.1Q tag the kernel took off put back, a full TX ring (link down)
 //! leaving the rest of a burst with the caller and emptying once the link
 //! is back, the kernel's counters read, and every buffer back at the end.
+//! And without CAP_NET_RAW, the error that names the fix.
 //!
 //! The test makes a namespace (`ip netns add`) holding both ends of a
 //! veth pair, then runs itself inside it (`ip netns exec NS
@@ -378,4 +379,56 @@ fn inner() {
     drop((cache, big_cache));
     assert_eq!(pool.available(), 2048, "every buffer back");
     assert_eq!(big.available(), 512, "every buffer back");
+}
+
+const NO_RAW: &str = "AF_PACKET_NO_CAP_NET_RAW";
+const NO_RAW_TEST: &str = "without_cap_net_raw_the_error_names_the_fix";
+
+/// Without CAP_NET_RAW (the test runs itself again with the capability
+/// out of its bounding set, `setpriv --bounding-set=-net_raw`), opening a
+/// port fails with the error that names the interface and the fix.
+#[test]
+fn without_cap_net_raw_the_error_names_the_fix() {
+    if std::env::var_os(NO_RAW).is_some() {
+        let e = AfPacketPort::open(PortId(0), "lo", 2048).unwrap_err();
+        assert!(
+            matches!(e, drivers::port::af_packet::AfPacketError::NotPermitted(_)),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("\"lo\"") && text.contains("CAP_NET_RAW"),
+            "{text}"
+        );
+        return;
+    }
+    if !drivers::testing::is_root() {
+        drivers::skip_test!("needs root to drop CAP_NET_RAW from a process that has it");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = match Command::new("setpriv")
+        .arg("--bounding-set=-net_raw")
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", NO_RAW_TEST, "--nocapture"])
+        .env(NO_RAW, "1")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            drivers::skip_test!("setpriv (util-linux) cannot run: {e}");
+            return;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "without CAP_NET_RAW:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the inner run ran nothing:\n{text}"
+    );
 }
