@@ -6,20 +6,24 @@
 # Three network namespaces made here (and deleted at exit):
 #   gen:  g0 ---veth--- f0 :fwd: f1 ---veth--- s1  :sink
 # The generator (bench's afp-gen: 64-byte UDP frames of FLOWS flows to a
-# MAC nobody has, through our AF_PACKET TX ring, as fast as it goes) sends
-# on g0, pinned to GEN_CPU. The forwarder under test runs in fwd, its one
-# forwarding core on FWD_CPU, io mode f0 -> f1 (and back); the sink's
-# kernel drops the frames (PACKET_OTHERHOST). On this 2-core machine both
-# forwarders are generator-bound (the generator's CPU also runs the
-# kernel's veth and packet-socket work of the receive side), so the rates
-# are about equal and the comparison is the forwarder's busy cycles per
-# packet: testpmd's --record-core-cycles figure ("CPU cycles/packet" at
-# `stop`: busy TSC cycles over packets received) and fastpath's summary
-# ("busy cycles/pkt": busy TSC cycles over packets forwarded).
+# MAC nobody has, through our AF_PACKET TX ring, RATE frames a second)
+# sends on g0, pinned to GEN_CPU. The forwarder under test runs in fwd,
+# its one forwarding core on FWD_CPU, io mode f0 -> f1 (and back); the
+# sink's kernel drops the frames (PACKET_OTHERHOST). Both forwarders are
+# offered the same load, below what either can forward on this 2-core
+# machine (the generator's CPU also runs the kernel's veth and
+# packet-socket work of the receive side; unpaced, RATE=0, it reaches
+# about 0.4 Mpps on a busy machine and 1 Mpps on a quiet one, which
+# overruns both), so both are generator-bound (delivered_share near 1)
+# and the comparison is the forwarder's busy cycles per packet: testpmd's
+# --record-core-cycles figure ("CPU cycles/packet" at `stop`: busy TSC
+# cycles over packets received) and fastpath's summary ("busy
+# cycles/pkt": busy TSC cycles over packets forwarded).
 #
 # Needs root (ip netns, raw sockets, apt-get). Usage:
 #   sudo scripts/compare-afpacket.sh [--quick]
 # Env knobs: ROUNDS=3 DURATION=10 WARMUP=1 BURST=32 FLOWS=64 SIZE=64
+#   RATE=300000 (frames/s offered; 0: as fast as the generator goes)
 #   GEN_CPU=0 FWD_CPU=1 QUICK=1 (= ROUNDS=1 DURATION=3)
 #   FASTPATH=/path/to/fastpath AFP_GEN=/path/to/afp-gen (default: build
 #   both, release) TOTAL_LIMIT=1800 (seconds bound on the whole script)
@@ -28,7 +32,7 @@
 # (delivered_share near 1: the run was generator-bound, as the comparison
 # assumes; well below 1: the forwarder was the bottleneck, e.g. on a busy
 # machine, and its kernel ring dropped the rest)
-# Last line:     compare afpacket burst=.. flows=.. rounds=.. dpdk_gen_mpps=..
+# Last line:     compare afpacket rate=.. burst=.. flows=.. rounds=.. dpdk_gen_mpps=..
 #                fastpath_gen_mpps=.. dpdk_cycles_per_pkt=.. fastpath_cycles_per_pkt=..
 #                ratio=.. ratio_min=.. ratio_max=..
 # ratio is fastpath's median cycles/packet over DPDK's (below 1: fastpath
@@ -45,11 +49,12 @@ export LC_ALL=C
 [[ $# -gt 0 && "$1" != --quick ]] && { echo "usage: $0 [--quick]" >&2; exit 2; }
 if [[ -n "${QUICK:-}" && "${QUICK}" != 0 ]]; then ROUNDS=1 DURATION=3; fi
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-1}
-BURST=${BURST:-32} FLOWS=${FLOWS:-64} SIZE=${SIZE:-64}
+BURST=${BURST:-32} FLOWS=${FLOWS:-64} SIZE=${SIZE:-64} RATE=${RATE:-300000}
 GEN_CPU=${GEN_CPU:-0} FWD_CPU=${FWD_CPU:-1}
 for v in ROUNDS DURATION BURST FLOWS SIZE; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "$v must be a positive integer" >&2; exit 2; }
 done
+[[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE must be a whole number of frames a second" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PKGS=(dpdk-dev librte-net-af-packet23 librte-mempool-ring23 iproute2)
@@ -113,7 +118,8 @@ sink_rx() {
 generate() {
     local line
     line=$(ip netns exec "$NS_GEN" taskset -c "$GEN_CPU" timeout -k 5 "$RUN_LIMIT" "$AFP_GEN" \
-        --iface g0 --duration "$DURATION" --size "$SIZE" --flows "$FLOWS" --burst "$BURST" | tail -n 1)
+        --iface g0 --duration "$DURATION" --size "$SIZE" --flows "$FLOWS" --burst "$BURST" \
+        --pps "$RATE" | tail -n 1)
     [[ "$line" =~ sent=([0-9]+)\ .*mpps=([0-9.]+)$ ]] || die "afp-gen gave no figure: '$line'"
     SENT=${BASH_REMATCH[1]} GEN_MPPS=${BASH_REMATCH[2]}
 }
@@ -164,7 +170,10 @@ run_dpdk() {
 # run_ours: sets GEN_MPPS, FWD_MPPS, DELIVERED, CPP
 run_ours() {
     local out=$WORK/fastpath.out err=$WORK/fastpath.err i rc=0 total
-    ip netns exec "$NS_FWD" timeout -k 5 "$RUN_LIMIT" "$FASTPATH" run --no-huge \
+    # --foreground: timeout passes our SIGINT to fastpath once (without
+    # it, timeout signals its child and then its whole process group,
+    # and fastpath takes a second SIGINT as "exit at once").
+    ip netns exec "$NS_FWD" timeout --foreground -k 5 "$RUN_LIMIT" "$FASTPATH" run --no-huge \
         --ports afpacket:f0,afpacket:f1 --cpus "$FWD_CPU" --burst "$BURST" \
         --stats-period 0 --duration $((WARMUP + DURATION + 30)) >"$out" 2>"$err" &
     FP_PID=$!
@@ -173,13 +182,13 @@ run_ours() {
         kill -0 "$FP_PID" 2>/dev/null || break
         sleep 0.1
     done
-    grep -q '^fastpath: port 1 ' "$out" || { tail -20 "$out" "$err" >&2; die "fastpath did not start"; }
+    grep -q '^fastpath: port 1 ' "$out" || { tail -n 20 "$out" "$err" >&2; die "fastpath did not start"; }
     nap "$WARMUP"
     measure
     kill -INT "$FP_PID"
     wait "$FP_PID" || rc=$?
     FP_PID=""
-    ((rc == 0)) || { tail -20 "$out" "$err" >&2; die "fastpath failed (rc=$rc)"; }
+    ((rc == 0)) || { tail -n 20 "$out" "$err" >&2; die "fastpath failed (rc=$rc)"; }
     total=$(grep '^total: forwarded' "$out" || true)
     [[ "$total" =~ ,\ ([0-9.]+)\ busy\ cycles/pkt ]] || { cat "$out" >&2; die "fastpath gave no busy cycles/pkt"; }
     CPP=${BASH_REMATCH[1]}
@@ -188,7 +197,7 @@ run_ours() {
 }
 
 # ------------------------------------------------------- rounds ----
-log "burst=$BURST flows=$FLOWS size=$SIZE rounds=$ROUNDS duration=${DURATION}s gen_cpu=$GEN_CPU fwd_cpu=$FWD_CPU"
+log "rate=$RATE burst=$BURST flows=$FLOWS size=$SIZE rounds=$ROUNDS duration=${DURATION}s gen_cpu=$GEN_CPU fwd_cpu=$FWD_CPU"
 d_gen=() d_cpp=() f_gen=() f_cpp=()
 for ((r = 1; r <= ROUNDS; r++)); do
     order=(dpdk fastpath); ((r % 2)) || order=(fastpath dpdk)
@@ -210,7 +219,7 @@ dc=$(median %.1f "${d_cpp[@]}") fc=$(median %.1f "${f_cpp[@]}")
 round_ratios=$(for ((i = 0; i < ROUNDS; i++)); do
     awk -v a="${f_cpp[i]}" -v b="${d_cpp[i]}" 'BEGIN {printf "%.2f\n", (b > 0) ? a / b : 0}'
 done | sort -g)
-echo "compare afpacket burst=$BURST flows=$FLOWS rounds=$ROUNDS" \
+echo "compare afpacket rate=$RATE burst=$BURST flows=$FLOWS rounds=$ROUNDS" \
      "dpdk_gen_mpps=$(median %.3f "${d_gen[@]}") fastpath_gen_mpps=$(median %.3f "${f_gen[@]}")" \
      "dpdk_cycles_per_pkt=$dc fastpath_cycles_per_pkt=$fc" \
      "ratio=$(awk -v a="$fc" -v b="$dc" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}')" \

@@ -133,7 +133,7 @@ run_ours() {
     FB_PID=$!
     wait "$FB_PID" || rc=$?
     FB_PID=""
-    ((rc == 0)) || { tail -20 "$WORK/fwd-bench.err" "$out" >&2; die "fwd-bench failed (rc=$rc)"; }
+    ((rc == 0)) || { tail -n 20 "$WORK/fwd-bench.err" "$out" >&2; die "fwd-bench failed (rc=$rc)"; }
     last=$(tail -n 1 "$out")
     [[ "$last" =~ ^fwd\ .*\ mpps=([0-9.]+)\ cycles_per_pkt=([0-9.]+)$ ]] ||
         { tail -20 "$WORK/fwd-bench.err" >&2; die "fwd-bench gave no figure; last line: '$last'"; }

@@ -1,7 +1,7 @@
 //! A traffic generator on one kernel interface through our AF_PACKET port
 //! (its TX ring): 64-byte IPv4/UDP frames of `--flows` flows (by source
 //! port) to a unicast MAC that no interface has, as fast as the ring takes
-//! them, for `--duration` seconds. scripts/compare-afpacket.sh runs it in
+//! them or at `--pps`, for `--duration` seconds. scripts/compare-afpacket.sh runs it in
 //! its own namespace against both forwarders, so both see the same
 //! generator. The frames' addresses are RFC 2544's benchmarking range.
 //!
@@ -37,6 +37,11 @@ struct Args {
     /// Frames per burst.
     #[arg(long, default_value_t = 32)]
     burst: usize,
+    /// Frames per second to offer (0: as fast as the ring takes them).
+    /// Bursts are spaced evenly, by spinning: a forwarder compared at a
+    /// rate below what it can do is measured at the same offered load.
+    #[arg(long, default_value_t = 0)]
+    pps: u64,
 }
 
 /// Frame of flow `flow`: to 02:00:00:00:00:01 (no interface's address, so
@@ -90,7 +95,22 @@ fn main() -> ExitCode {
     let end = start + Duration::from_secs_f64(a.duration.max(0.1));
     let (mut sent, mut next) = (0u64, 0usize);
     let mut burst = Burst::new();
+    // When the next burst is due, with --pps.
+    let gap = (a.pps > 0).then(|| Duration::from_secs_f64(a.burst as f64 / a.pps as f64));
+    let mut due = start;
     while Instant::now() < end {
+        if let Some(gap) = gap {
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            due += gap;
+            // Behind by more than a few bursts (descheduled): start
+            // afresh rather than send a catch-up flood.
+            let now = Instant::now();
+            if now > due + gap * 4 {
+                due = now;
+            }
+        }
         while burst.len() < a.burst {
             let Some(mut m) = cache.alloc() else { break };
             let f = &frames[next % frames.len()];
