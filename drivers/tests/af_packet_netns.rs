@@ -87,25 +87,36 @@ fn rings_fanout_and_drops_on_a_veth_pair() {
         );
         run("ip", &["-n", &ns.0, "link", "set", v, "mtu", "9000", "up"]);
     }
+    let text = rerun(
+        Command::new("ip").args(["netns", "exec", &ns.0]),
+        TEST,
+        INNER,
+    )
+    .expect("ip netns exec");
+    println!("{text}");
+}
+
+/// Runs this test binary's test `test` again under `wrapper` (`ip netns
+/// exec NS`, `setpriv ...`) with `env` set, and checks that it ran and
+/// passed; returns its output. Err: the wrapper could not be started.
+fn rerun(wrapper: &mut Command, test: &str, env: &str) -> std::io::Result<String> {
     let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+    let out = wrapper
         .arg(exe)
-        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
-        .env(INNER, "1")
-        .output()
-        .expect("ip netns exec");
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(env, "1")
+        .output()?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "inside the namespace:\n{text}");
+    assert!(out.status.success(), "{test} under {wrapper:?}:\n{text}");
     assert!(
         text.contains("1 passed"),
         "the inner run ran nothing:\n{text}"
     );
-    println!("{text}");
+    Ok(text)
 }
 
 /// Frame `seq` of flow `seq % FLOWS` in direction `dir` (0: a to b, 1:
@@ -406,29 +417,9 @@ fn without_cap_net_raw_the_error_names_the_fix() {
         drivers::skip_test!("needs root to drop CAP_NET_RAW from a process that has it");
         return;
     }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = match Command::new("setpriv")
-        .arg("--bounding-set=-net_raw")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", NO_RAW_TEST, "--nocapture"])
-        .env(NO_RAW, "1")
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            drivers::skip_test!("setpriv (util-linux) cannot run: {e}");
-            return;
-        }
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "without CAP_NET_RAW:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the inner run ran nothing:\n{text}"
-    );
+    let mut setpriv = Command::new("setpriv");
+    setpriv.args(["--bounding-set=-net_raw", "--"]);
+    if let Err(e) = rerun(&mut setpriv, NO_RAW_TEST, NO_RAW) {
+        drivers::skip_test!("setpriv (util-linux) cannot run: {e}");
+    }
 }
