@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format, lints, unit / property /
-# integration tests, and the loom model checks of the lock-free ring.
+# integration tests, and the loom model checks of the lock-free ring and of
+# the QSBR publication (drivers::rcu).
 #
 # A test that cannot run on this machine (no root, no hugepages, no
 # CAP_NET_RAW, ...) says so through drivers::skip_test!: it is counted as
@@ -85,9 +86,9 @@ export FASTPATH_SKIP_LOG=$skips
 rc=0
 
 if [[ -z "${SKIP_LOOM:-}" ]]; then
-    step "loom model checks (drivers/tests/loom_ring.rs)"
+    step "loom model checks (drivers/tests/loom_ring.rs, drivers/tests/loom_rcu.rs)"
     RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-        cargo test -p drivers --release --test loom_ring 2>&1 | tee -a "$log" || rc=$?
+        cargo test -p drivers --release --test loom_ring --test loom_rcu 2>&1 | tee -a "$log" || rc=$?
 fi
 
 step "cargo test --workspace"

@@ -10,6 +10,7 @@
 
 #[cfg(not(loom))]
 pub mod mmio;
+pub mod rcu;
 pub mod ring;
 pub mod sync;
 
@@ -17,6 +18,8 @@ pub mod sync;
 pub mod burst;
 #[cfg(not(loom))]
 pub mod cpu;
+#[cfg(not(loom))]
+pub mod exception;
 #[cfg(not(loom))]
 pub mod lab_frames;
 #[cfg(not(loom))]
@@ -36,6 +39,7 @@ pub mod port;
 /// Device models for tests: no hardware. Test and `sim` builds only.
 #[cfg(all(not(loom), any(test, feature = "sim")))]
 pub mod sim;
+pub mod test_netns;
 pub mod testing;
 #[cfg(not(loom))]
 pub mod vfio;

@@ -2,13 +2,17 @@
 //!
 //! Built with `RUSTFLAGS="--cfg loom"`, the lock-free structures run under the
 //! loom model checker, which explores every interleaving the memory model
-//! allows. Only code that must be model checked (the [`crate::ring`]) goes
-//! through this module.
+//! allows. Only code that must be model checked (the [`crate::ring`] and
+//! [`crate::rcu`]) goes through this module.
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{AtomicU32, Ordering};
+pub use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+#[cfg(loom)]
+pub use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub use std::sync::atomic::{AtomicU32, Ordering};
+pub use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Back off inside a spin-wait. Under loom this yields, so the model checker
 /// can schedule the thread being waited for.

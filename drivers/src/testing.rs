@@ -101,20 +101,6 @@ fn record(test: &str, why: &str, required: bool, log: Option<&Path>, echo: &mut 
     }
 }
 
-/// True when the process runs as root (effective uid 0, from
-/// /proc/self/status): what the tests that make network namespaces or
-/// open raw sockets need, checked before they skip.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// An Ethernet/IPv4/UDP frame for tests of ports that spread flows (a
 /// fanout hashes addresses and ports): `len` bytes (51 at least), from
 /// `src` to `dst`, 198.18.0.1 to 198.19.0.1 (RFC 2544's benchmarking

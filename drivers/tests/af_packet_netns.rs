@@ -20,6 +20,7 @@ use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::{AfPacketConfig, AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::{Port, QueueCounters, RxQueue, TxQueue};
+use drivers::test_netns::{ip, is_root, TestNetns};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,69 +31,37 @@ const EACH_WAY: u32 = 3000;
 const FLOWS: u32 = 64;
 const QUEUES: usize = 4;
 
-/// Runs a command, panicking with its stderr on failure.
-fn run(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The namespace; deleted (with the veth pair in it) on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn rings_fanout_and_drops_on_a_veth_pair() {
     if std::env::var_os(INNER).is_some() {
         inner();
         return;
     }
-    if !drivers::testing::is_root() {
+    if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
-    let ns = Netns(format!("fp-afring-{}", std::process::id()));
-    run("ip", &["netns", "add", &ns.0]);
-    run(
-        "ip",
-        &[
-            "-n", &ns.0, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
-        ],
-    );
+    // Deleted on drop, and the veth pair in it with it.
+    let ns = TestNetns::new("fp-afring");
+    let n = ns.name();
+    ip(&[
+        "-n", n, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+    ]);
     for v in ["veth0", "veth1"] {
         // No IPv6 (no router solicitations or MLD reports among our
         // frames), and room for a 4000-byte frame.
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns.0,
-                "sh",
-                "-c",
-                &format!("echo 1 > /proc/sys/net/ipv6/conf/{v}/disable_ipv6 || true"),
-            ],
-        );
-        run("ip", &["-n", &ns.0, "link", "set", v, "mtu", "9000", "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            n,
+            "sh",
+            "-c",
+            &format!("echo 1 > /proc/sys/net/ipv6/conf/{v}/disable_ipv6 || true"),
+        ]);
+        ip(&["-n", n, "link", "set", v, "mtu", "9000", "up"]);
     }
-    let text = rerun(
-        Command::new("ip").args(["netns", "exec", &ns.0]),
-        TEST,
-        INNER,
-    )
-    .expect("ip netns exec");
+    let text =
+        rerun(Command::new("ip").args(["netns", "exec", n]), TEST, INNER).expect("ip netns exec");
     println!("{text}");
 }
 
@@ -345,7 +314,7 @@ fn inner() {
         };
         let mut c = AfPacketPort::open_with(PortId(2), "veth0", 2048, &small).expect("port c");
         let (_, mut ctx) = c.queues(0, 1).expect("c queue");
-        run("ip", &["link", "set", "veth0", "down"]);
+        ip(&["link", "set", "veth0", "down"]);
         let mut burst = Burst::new();
         for seq in 0..20 {
             let mut m = cache.alloc().expect("buffer");
@@ -365,7 +334,7 @@ fn inner() {
         for m in burst.drain(..) {
             cache.free(m);
         }
-        run("ip", &["link", "set", "veth0", "up"]);
+        ip(&["link", "set", "veth0", "up"]);
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = vec![0u32; 16];
         let mut pq = [0u32; QUEUES];
@@ -413,7 +382,7 @@ fn without_cap_net_raw_the_error_names_the_fix() {
         );
         return;
     }
-    if !drivers::testing::is_root() {
+    if !is_root() {
         drivers::skip_test!("needs root to drop CAP_NET_RAW from a process that has it");
         return;
     }

@@ -27,6 +27,7 @@ use drivers::net::MacAddr;
 use drivers::pool::{Pool, PoolConfig};
 use drivers::port::af_packet::AfPacketPort;
 use drivers::port::{DynPort, Port, TxQueue};
+use drivers::test_netns::{ip, is_root};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -36,20 +37,6 @@ const COUNT: u32 = 10_000;
 /// The host's end (outside the namespace) and the guest's (veth0 inside).
 const HOST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x01]);
 const GUEST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x5f, 0x02]);
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The namespace with veth0 in it, our end `outer` outside, and the guest
 /// process; all gone on drop.
@@ -236,7 +223,7 @@ fn host_round(ep: &mut Endpoint<DynPort>, pool: &Pool, round: u32) -> Report {
 
 #[test]
 fn ten_thousand_each_way_across_a_link_flap() {
-    if !drivers::testing::is_root() {
+    if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }

@@ -32,23 +32,13 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
+mod loom_model;
+use loom_model::check;
+
 /// Preemption bound used unless `LOOM_MAX_PREEMPTIONS` says otherwise.
 const PREEMPTIONS: usize = 3;
 /// Attempts at one ring operation before a test thread gives up on it.
 const TRIES: usize = 2;
-
-/// Run `f` under loom with at most `bound` preemptions (or the
-/// environment's `LOOM_MAX_PREEMPTIONS` when set).
-fn check<F>(bound: usize, f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(bound);
-    }
-    builder.check(f);
-}
 
 /// Push `items` in order, each with up to [`TRIES`] attempts; returns the
 /// ones not pushed (the suffix from the first that did not fit).

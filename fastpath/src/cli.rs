@@ -82,7 +82,8 @@ pub struct RunArgs {
     /// process's affinity and cgroup cpuset.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuSet>,
-    /// Forwarding mode: io (untouched) or mac (rewrite Ethernet addresses).
+    /// Forwarding mode: io (untouched), mac (rewrite Ethernet addresses) or
+    /// l3 (route by the tables; what cannot be forwarded goes to the kernel).
     #[arg(long, allow_hyphen_values = true, default_value = "io")]
     pub mode: FwdMode,
     /// Packets per burst (1-512).

@@ -18,6 +18,7 @@ use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::{Port, RxQueue, TxQueue};
+use drivers::test_netns::{ip, is_root};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,20 +27,6 @@ use std::time::{Duration, Instant};
 const ETHERTYPE: u16 = 0x88b5;
 const FRAMES_A_TO_B: u32 = 100;
 const FRAMES_B_TO_A: u32 = 40;
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The namespace, two veth pairs into it, and fastpath running in it;
 /// all torn down on drop.
@@ -287,7 +274,7 @@ fn stop(lab: &mut Lab, mut stdout: BufReader<ChildStdout>, mut stderr: ChildStde
 
 #[test]
 fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
-    if !drivers::testing::is_root() {
+    if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }
@@ -377,7 +364,7 @@ fn core_rx(summary: &str) -> Vec<u64> {
 /// every frame is forwarded exactly once.
 #[test]
 fn two_workers_share_afpacket_ports_through_fanout() {
-    if !drivers::testing::is_root() {
+    if !is_root() {
         drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
         return;
     }

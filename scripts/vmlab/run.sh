@@ -38,7 +38,9 @@ APT_TIMEOUT=${VMLAB_APT_TIMEOUT:-900}
 KEEP_RUNS=${VMLAB_KEEP_RUNS:-20}
 read -r -a MODES <<<"${VMLAB_MODES:-type1 noiommu}"
 # Kernel modules the guest loads, with their dependencies resolved on the host.
-MODULES=(igb igbvf vfio vfio_iommu_type1 vfio-pci)
+# tun, tap, vhost_iotlb, vhost and vhost_net: the exception path's TAP and
+# its vhost-net backend (drivers/tests/lab_exception_vhost.rs).
+MODULES=(igb igbvf vfio vfio_iommu_type1 vfio-pci tun tap vhost_iotlb vhost vhost_net)
 
 T0=$EPOCHSECONDS
 say() { printf 'vmlab: %s\n' "$*" >&2; }
@@ -151,7 +153,10 @@ say "host ready ($(qemu-system-x86_64 --version | head -1)), $(elapsed)"
 # modules and modules.list; .ready marks a complete extraction.
 prepare_kernel() {
     local kdir
-    if [[ -e $WORK/kernel/current/.ready ]]; then
+    # A cached kernel whose modules were picked for another module list is
+    # extracted again.
+    if [[ -e $WORK/kernel/current/.ready &&
+        $(cat "$WORK/kernel/current/modules.wanted" 2>/dev/null) == "${MODULES[*]}" ]]; then
         KDIR=$(readlink -f "$WORK/kernel/current")
         return
     fi
@@ -193,6 +198,7 @@ prepare_kernel() {
         cp "$kdir/root$m" "$kdir/modules$m"
     done <"$kdir/modules.list"
     echo "$kver" >"$kdir/kver"
+    echo "${MODULES[*]}" >"$kdir/modules.wanted"
     rm -rf "$kdir/root"
     touch "$kdir/.ready"
     ln -sfn "$pkg" "$WORK/kernel/current"

@@ -28,15 +28,12 @@
 //! group folds back into its first-level entry and returns to the free list.
 
 use super::error::FibError;
+use super::first_level::FirstLevel;
+use super::group_pool::GroupPool;
 use super::next_hop::{NextHopId, Prefix4};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
-
-/// Entries in the first level: one per /24.
-const TBL24_ENTRIES: usize = 1 << 24;
-/// Entries in a second-level group: one per address of a /24.
-const GROUP_ENTRIES: usize = 256;
 
 /// Entry bit: a route covers these addresses.
 const VALID: u32 = 1 << 31;
@@ -117,36 +114,16 @@ fn written_by(e: u32, depth: u8) -> bool {
 
 /// The DIR-24-8 IPv4 longest-prefix-match table. See the module docs for
 /// the layout.
+#[derive(Clone)]
 pub struct Dir24Lpm {
-    /// First level, indexed by the top 24 bits. A fixed-size array so that
-    /// `addr >> 8` indexes it with no bounds check.
-    tbl24: Box<[u32; TBL24_ENTRIES]>,
-    /// Second-level groups; an index in `free` is not in use.
-    groups: Vec<[u32; GROUP_ENTRIES]>,
-    /// Groups allocated once and now free, reused before the pool grows.
-    free: Vec<u32>,
-    /// The pool's bound.
-    max_groups: u32,
+    /// First level, indexed by the top 24 bits.
+    tbl24: FirstLevel,
+    /// Second-level groups.
+    groups: GroupPool,
     /// The rule set: for each length 0 to 32, network address to next hop.
     rules: [HashMap<u32, NextHopId>; 33],
     /// Routes in `rules`.
     routes: usize,
-    /// The first level was given transparent hugepages.
-    hugepages: bool,
-}
-
-impl Clone for Dir24Lpm {
-    /// A copy with its own first level (64 MiB copied on the heap: a
-    /// derived clone would build the array on the stack first).
-    fn clone(&self) -> Self {
-        let mut copy = Self::build(self.max_groups);
-        copy.tbl24.copy_from_slice(&self.tbl24[..]);
-        copy.groups.clone_from(&self.groups);
-        copy.free.clone_from(&self.free);
-        copy.rules.clone_from(&self.rules);
-        copy.routes = self.routes;
-        copy
-    }
 }
 
 impl fmt::Debug for Dir24Lpm {
@@ -154,9 +131,9 @@ impl fmt::Debug for Dir24Lpm {
         f.debug_struct("Dir24Lpm")
             .field("routes", &self.routes)
             .field("groups_in_use", &self.groups_in_use())
-            .field("max_groups", &self.max_groups)
+            .field("max_groups", &self.max_groups())
             .field("memory_bytes", &self.memory_bytes())
-            .field("hugepages_advised", &self.hugepages)
+            .field("hugepages_advised", &self.hugepages_advised())
             .finish()
     }
 }
@@ -186,28 +163,11 @@ impl Dir24Lpm {
     }
 
     fn build(max_groups: u32) -> Self {
-        // vec! of zeros asks the allocator for zeroed memory, which the
-        // kernel maps lazily: an empty table costs no resident memory.
-        let tbl24: Box<[u32; TBL24_ENTRIES]> =
-            match vec![0u32; TBL24_ENTRIES].into_boxed_slice().try_into() {
-                Ok(t) => t,
-                // The vector has exactly TBL24_ENTRIES entries.
-                Err(_) => unreachable!("first level has 2^24 entries"),
-            };
-        // Random lookups over 64 MiB miss the TLB on every 4 KiB page;
-        // on 2 MiB pages they do not (lpm-bench: bulk lookup about half
-        // the cycles). Advised before the first write, so every later
-        // fault can take a hugepage. Without transparent hugepages the
-        // table works the same, slower.
-        let hugepages = matches!(drivers::memory::advise_hugepages(&tbl24[..]), Ok(n) if n > 0);
         Dir24Lpm {
-            tbl24,
-            groups: Vec::new(),
-            free: Vec::new(),
-            max_groups,
+            tbl24: FirstLevel::new(),
+            groups: GroupPool::new(max_groups),
             rules: std::array::from_fn(|_| HashMap::new()),
             routes: 0,
-            hugepages,
         }
     }
 
@@ -239,7 +199,7 @@ impl Dir24Lpm {
         }
         // A group entry always indexes an allocated group; a missing one
         // would be a bug, answered as "no route" rather than a panic.
-        match self.groups.get((e & PAYLOAD_MASK) as usize) {
+        match self.groups.get(e & PAYLOAD_MASK) {
             Some(g) => g[(addr & 0xff) as usize],
             None => 0,
         }
@@ -342,7 +302,7 @@ impl Dir24Lpm {
         };
         for e in span {
             if let Entry::Group(g) = Entry::decode(*e) {
-                if let Some(group) = self.groups.get_mut(g as usize) {
+                if let Some(group) = self.groups.get_mut(g) {
                     for ge in group.iter_mut().filter(|ge| overwrite(**ge)) {
                         *ge = entry;
                     }
@@ -366,7 +326,7 @@ impl Dir24Lpm {
         let last = (prefix.last() & 0xff) as usize;
         let Some(span) = self
             .groups
-            .get_mut(group as usize)
+            .get_mut(group)
             .and_then(|g| g.get_mut(first..=last))
         else {
             return;
@@ -384,29 +344,7 @@ impl Dir24Lpm {
         if let Entry::Group(g) = Entry::decode(e) {
             return Ok(g);
         }
-        let g = match self.free.pop() {
-            Some(g) => g,
-            None if self.groups.len() < self.max_groups as usize => {
-                // Grow by doubling, but never past the pool's bound: a
-                // plain push could reserve up to twice max_groups.
-                let len = self.groups.len();
-                if len == self.groups.capacity() {
-                    let room = self.max_groups as usize - len;
-                    self.groups.reserve_exact(len.max(16).min(room));
-                }
-                self.groups.push([0; GROUP_ENTRIES]);
-                // Below max_groups <= 2^24: fits u32.
-                (self.groups.len() - 1) as u32
-            }
-            None => {
-                return Err(FibError::GroupsExhausted {
-                    max_groups: self.max_groups,
-                })
-            }
-        };
-        if let Some(group) = self.groups.get_mut(g as usize) {
-            group.fill(e);
-        }
+        let g = self.groups.alloc(e)?;
         self.tbl24[i] = group_entry(g);
         Ok(g)
     }
@@ -415,7 +353,7 @@ impl Dir24Lpm {
     /// entry once no prefix longer than /24 remains in it: its entries are
     /// then all the same (the /24's longest cover, or no route).
     fn recycle(&mut self, addr: u32, group: u32) {
-        let Some(entries) = self.groups.get_mut(group as usize) else {
+        let Some(entries) = self.groups.get(group) else {
             return;
         };
         let long = entries
@@ -425,9 +363,8 @@ impl Dir24Lpm {
             return;
         }
         let folded = entries[0];
-        entries.fill(0);
+        self.groups.release(group);
         self.tbl24[idx24(addr)] = folded;
-        self.free.push(group);
     }
 
     /// Routes in the table.
@@ -453,17 +390,17 @@ impl Dir24Lpm {
     /// transparent hugepages (it may still use 4 KiB pages where none are
     /// free; `AnonHugePages` in /proc/PID/smaps_rollup tells).
     pub fn hugepages_advised(&self) -> bool {
-        self.hugepages
+        self.tbl24.hugepages_advised()
     }
 
     /// Second-level groups in use.
     pub fn groups_in_use(&self) -> usize {
-        self.groups.len() - self.free.len()
+        self.groups.in_use()
     }
 
     /// The group pool's bound.
     pub fn max_groups(&self) -> u32 {
-        self.max_groups
+        self.groups.max()
     }
 
     /// Bytes the table holds: the first level (64 MiB, of which only the
@@ -476,10 +413,7 @@ impl Dir24Lpm {
             .iter()
             .map(|m| m.capacity() * (size_of::<u32>() + size_of::<NextHopId>() + 1))
             .sum();
-        size_of_val(&*self.tbl24)
-            + self.groups.capacity() * size_of::<[u32; GROUP_ENTRIES]>()
-            + self.free.capacity() * size_of::<u32>()
-            + rule_bytes
+        size_of_val(&*self.tbl24) + self.groups.bytes() + rule_bytes
     }
 
     /// True if no first-level entry is set (for tests of emptying).

@@ -1,0 +1,46 @@
+//! The exception loop on a real TAP, in a network namespace of its own.
+//!
+//! The outer test makes the namespace and re-runs this binary inside it
+//! (`ip netns exec NS <this binary> --exact inner_exception_loop
+//! --ignored`). Inside, a fast-path port's exception interface (a TAP with
+//! the kernel's address) is served by `fastpath::exception::ExceptionLoop` on its own
+//! thread; the test plays a worker: it punts an ARP request for the
+//! kernel's address and a UDP datagram, as if received on the port, and
+//! checks that the kernel's ARP reply comes back through the port's
+//! injection ring, that the kernel learnt the neighbour, and that the
+//! datagram reached a kernel socket. Then a flood of punted ARP requests
+//! over the port's rate limit: the burst (and one a second) reaches the kernel, the
+//! rest is counted as rate-limited, and every buffer comes back.
+//!
+//! Needs root for the namespace; without it the test says "skipped".
+
+mod exception_loop_common;
+
+use drivers::exception::{BackendChoice, ExceptionBackend};
+use drivers::test_netns::{is_root, TestNetns};
+
+const INNER_ENV: &str = "FASTPATH_EXC_LOOP_INNER";
+
+#[test]
+fn exception_loop_on_a_tap_in_a_namespace() {
+    if !is_root() {
+        drivers::skip_test!("a network namespace and a TAP need root");
+        return;
+    }
+    let ns = TestNetns::new("fastpath-excl");
+    let status = ns.run_ignored_test("inner_exception_loop", INNER_ENV);
+    assert!(
+        status.success(),
+        "the test inside the namespace failed: {status}"
+    );
+}
+
+#[test]
+#[ignore = "run inside its own network namespace by exception_loop_on_a_tap_in_a_namespace"]
+fn inner_exception_loop() {
+    assert!(
+        std::env::var_os(INNER_ENV).is_some(),
+        "run by the outer test"
+    );
+    exception_loop_common::punt_and_inject(BackendChoice::Tap, ExceptionBackend::Tap);
+}
