@@ -14,11 +14,14 @@ pub enum FwdMode {
     /// Rewrite the Ethernet addresses (testpmd `mac`): destination = the
     /// peer of the output port, source = the output port's own address.
     Mac,
+    /// Route (IPv4, IPv6): the router pipeline, by the tables the kernel
+    /// mirror fills; what it cannot forward goes to the kernel.
+    L3,
 }
 
 /// A mode name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown forwarding mode {0:?}: expected io or mac")]
+#[error("unknown forwarding mode {0:?}: expected io, mac or l3")]
 pub struct UnknownMode(pub String);
 
 impl FwdMode {
@@ -27,6 +30,7 @@ impl FwdMode {
         match self {
             FwdMode::Io => "io",
             FwdMode::Mac => "mac",
+            FwdMode::L3 => "l3",
         }
     }
 }
@@ -43,6 +47,7 @@ impl FromStr for FwdMode {
         match s {
             "io" => Ok(FwdMode::Io),
             "mac" => Ok(FwdMode::Mac),
+            "l3" => Ok(FwdMode::L3),
             _ => Err(UnknownMode(s.to_string())),
         }
     }
@@ -54,13 +59,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for m in [FwdMode::Io, FwdMode::Mac] {
+        for m in [FwdMode::Io, FwdMode::Mac, FwdMode::L3] {
             assert_eq!(m.to_string().parse::<FwdMode>(), Ok(m));
         }
         let e = "teleport".parse::<FwdMode>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown forwarding mode \"teleport\": expected io or mac"
+            "unknown forwarding mode \"teleport\": expected io, mac or l3"
         );
     }
 }

@@ -1,35 +1,7 @@
 //! Per-core counters: written by one worker, read by the control thread.
 
-use std::fmt;
+pub use crate::reasons::{DropReason, PuntReason};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Why the fast path dropped a packet. Every drop has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// The output queue had no room for it.
-    TxFull,
-    /// Too short for the work asked (e.g. no Ethernet header in mac mode).
-    Runt,
-}
-
-impl DropReason {
-    /// Every reason, in counter order.
-    pub const ALL: [DropReason; 2] = [DropReason::TxFull, DropReason::Runt];
-
-    /// Name shown in statistics.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::TxFull => "tx_full",
-            DropReason::Runt => "runt",
-        }
-    }
-}
-
-impl fmt::Display for DropReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The counters of one worker core, on cache lines of their own.
 ///
@@ -43,7 +15,8 @@ impl fmt::Display for DropReason {
 pub struct CoreCounters {
     rx: AtomicU64,
     tx: AtomicU64,
-    drops: [AtomicU64; DropReason::ALL.len()],
+    drops: [AtomicU64; DropReason::COUNT],
+    punts: [AtomicU64; PuntReason::COUNT],
     busy_cycles: AtomicU64,
     idle_cycles: AtomicU64,
     loops: AtomicU64,
@@ -57,7 +30,9 @@ pub struct CoreSnapshot {
     /// Packets sent.
     pub tx: u64,
     /// Drops, by [`DropReason`] index.
-    pub drops: [u64; DropReason::ALL.len()],
+    pub drops: [u64; DropReason::COUNT],
+    /// Packets handed to the kernel, by [`PuntReason`] index.
+    pub punts: [u64; PuntReason::COUNT],
     /// TSC cycles spent in loops that moved packets.
     pub busy_cycles: u64,
     /// TSC cycles spent in loops that found nothing.
@@ -77,16 +52,31 @@ impl CoreSnapshot {
         self.drops[r as usize]
     }
 
+    /// All punts.
+    pub fn punted(&self) -> u64 {
+        self.punts.iter().sum()
+    }
+
+    /// Punts for one reason.
+    pub fn punts_for(&self, r: PuntReason) -> u64 {
+        self.punts[r as usize]
+    }
+
     /// Counters accumulated since `earlier`.
     pub fn since(&self, earlier: &CoreSnapshot) -> CoreSnapshot {
         let mut drops = self.drops;
         for (d, e) in drops.iter_mut().zip(earlier.drops) {
             *d -= e;
         }
+        let mut punts = self.punts;
+        for (d, e) in punts.iter_mut().zip(earlier.punts) {
+            *d -= e;
+        }
         CoreSnapshot {
             rx: self.rx - earlier.rx,
             tx: self.tx - earlier.tx,
             drops,
+            punts,
             busy_cycles: self.busy_cycles - earlier.busy_cycles,
             idle_cycles: self.idle_cycles - earlier.idle_cycles,
             loops: self.loops - earlier.loops,
@@ -119,6 +109,9 @@ impl CoreCounters {
         for (c, v) in self.drops.iter().zip(s.drops) {
             c.store(v, Ordering::Relaxed);
         }
+        for (c, v) in self.punts.iter().zip(s.punts) {
+            c.store(v, Ordering::Relaxed);
+        }
         self.busy_cycles.store(s.busy_cycles, Ordering::Relaxed);
         self.idle_cycles.store(s.idle_cycles, Ordering::Relaxed);
         self.loops.store(s.loops, Ordering::Relaxed);
@@ -126,14 +119,19 @@ impl CoreCounters {
 
     /// Read the counters (any thread).
     pub fn snapshot(&self) -> CoreSnapshot {
-        let mut drops = [0; DropReason::ALL.len()];
+        let mut drops = [0; DropReason::COUNT];
         for (d, c) in drops.iter_mut().zip(&self.drops) {
+            *d = c.load(Ordering::Relaxed);
+        }
+        let mut punts = [0; PuntReason::COUNT];
+        for (d, c) in punts.iter_mut().zip(&self.punts) {
             *d = c.load(Ordering::Relaxed);
         }
         CoreSnapshot {
             rx: self.rx.load(Ordering::Relaxed),
             tx: self.tx.load(Ordering::Relaxed),
             drops,
+            punts,
             busy_cycles: self.busy_cycles.load(Ordering::Relaxed),
             idle_cycles: self.idle_cycles.load(Ordering::Relaxed),
             loops: self.loops.load(Ordering::Relaxed),

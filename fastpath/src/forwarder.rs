@@ -7,7 +7,12 @@
 
 use crate::any_port::{AnyPort, AnyRx, AnyTx};
 use crate::counters::{CoreCounters, CoreSnapshot};
+use crate::exception::Punted;
 use crate::fwd_mode::{FwdMode, MacRewrite};
+use crate::l3::{
+    L3Worker, PortConf, PortIndex, SeedFrames, TableOp, Tables, TablesReader, DEFAULT_MTU,
+    PUNT_RING_SIZE,
+};
 use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
 use crate::worker::{RxBinding, Stopped, Worker};
 use config::cpus::{allowed_cpus, CpuConfigError};
@@ -25,6 +30,7 @@ use drivers::port::af_packet::{AfPacketError, AfPacketPort};
 use drivers::port::null::NullPort;
 use drivers::port::ring_pair::RingPort;
 use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats, ServiceEvent, XStat};
+use drivers::ring::{Consumer, Ring, RingError};
 use drivers::vfio::{Container, VfioError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -55,6 +61,9 @@ pub enum WorkerError {
 /// Why the forwarder did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A worker's punt ring could not be made (L3 mode).
+    #[error("punt ring: {0}")]
+    PuntRing(#[from] RingError),
     /// CPUs not allowed, too few, or unreadable.
     #[error(transparent)]
     Cpus(#[from] CpuConfigError),
@@ -150,6 +159,37 @@ pub struct Forwarder {
     started: Instant,
     mode: FwdMode,
     burst: usize,
+    /// L3 mode: each worker's punt ring, the exception thread's end
+    /// (until it takes them, see [`Forwarder::take_punt_rings`]).
+    punt_rings: Vec<Consumer<Punted>>,
+}
+
+/// What L3 mode starts with (see [`Forwarder::start_l3`]).
+#[derive(Debug, Clone)]
+pub struct L3Setup {
+    /// The tables every worker reads. SEAM: a fixed snapshot for now; the
+    /// RCU/left-right publisher's reader handles replace it.
+    pub tables: Arc<Tables>,
+    /// Per port, the frames `--tx-first` seeds it with, in turn (none: the
+    /// default seed). A benchmark's loop of ring ports needs routable
+    /// frames.
+    pub seeds: Vec<SeedFrames>,
+}
+
+/// Tables knowing only the ports (their MACs, the default MTU): no
+/// route, so every packet goes to the kernel until routes are added.
+fn port_tables(ports: &[AnyPort]) -> Tables {
+    let mut t = Tables::new();
+    for (i, p) in ports.iter().enumerate() {
+        t.apply(&TableOp::SetPort {
+            port: PortIndex(u16::try_from(i).unwrap_or(u16::MAX)),
+            conf: PortConf {
+                mac: p.info().mac,
+                mtu: DEFAULT_MTU,
+            },
+        });
+    }
+    t
 }
 
 /// Counters at one moment.
@@ -211,6 +251,13 @@ impl Forwarder {
         Self::start_interruptible(cfg, &AtomicBool::new(false))
     }
 
+    /// [`start`](Self::start) in L3 mode with the given tables and seeds
+    /// (`cfg.mode` must be [`FwdMode::L3`]). Without it, L3 mode starts
+    /// with tables that know only the ports.
+    pub fn start_l3(cfg: &ValidRunConfig, setup: L3Setup) -> Result<Forwarder, StartError> {
+        Self::start_with(cfg, &AtomicBool::new(false), Some(setup))
+    }
+
     /// [`start`](Self::start), giving up between steps (VF checks, vfio,
     /// the pool, each port, the queues) as soon as `interrupt` is set, with
     /// [`StartError::Interrupted`] and the buffer audit of what was built.
@@ -220,6 +267,14 @@ impl Forwarder {
     pub fn start_interruptible(
         cfg: &ValidRunConfig,
         interrupt: &AtomicBool,
+    ) -> Result<Forwarder, StartError> {
+        Self::start_with(cfg, interrupt, None)
+    }
+
+    fn start_with(
+        cfg: &ValidRunConfig,
+        interrupt: &AtomicBool,
+        l3: Option<L3Setup>,
     ) -> Result<Forwarder, StartError> {
         let started = Instant::now();
         // Relaxed: the flag carries no data (the signal watcher sets it).
@@ -299,7 +354,11 @@ impl Forwarder {
             let (rxq, txq) = port.queues(workers, workers)?;
             let out = paired_output(p, nports);
             for (w, q) in rxq.into_iter().enumerate() {
-                rx_by_worker[w].push(RxBinding { queue: q, out });
+                rx_by_worker[w].push(RxBinding {
+                    queue: q,
+                    out,
+                    port: p,
+                });
             }
             for (w, q) in txq.into_iter().enumerate() {
                 tx_by_worker[w].push(q);
@@ -313,6 +372,28 @@ impl Forwarder {
                 src: port.info().mac,
             })
             .collect();
+
+        let l3 = match (cfg.mode, l3) {
+            (FwdMode::L3, Some(setup)) => Some(setup),
+            (FwdMode::L3, None) => Some(L3Setup {
+                tables: Arc::new(port_tables(&ports)),
+                seeds: Vec::new(),
+            }),
+            _ => None,
+        };
+        let mut punt_rings = Vec::new();
+        let mut l3_workers = Vec::new();
+        if let Some(setup) = &l3 {
+            for _ in 0..workers {
+                let (producer, consumer) = Ring::new(PUNT_RING_SIZE)?.split();
+                let mut w =
+                    L3Worker::new(TablesReader(Arc::clone(&setup.tables)), producer, nports);
+                w.seeds = setup.seeds.clone();
+                l3_workers.push(w);
+                punt_rings.push(consumer);
+            }
+        }
+        let mut l3_workers = l3_workers.into_iter();
 
         let stop = Arc::new(AtomicBool::new(false));
         // Opened once the VF ports' links are up (`await_links`).
@@ -330,6 +411,7 @@ impl Forwarder {
                 tx_first: cfg.tx_first(),
                 seed_gate: Some(Arc::clone(&seed_gate)),
                 cache: pool.cache(),
+                l3: l3_workers.next(),
             };
             let c = Arc::new(CoreCounters::default());
             counters.push(Arc::clone(&c));
@@ -389,6 +471,7 @@ impl Forwarder {
             started: Instant::now(),
             mode: cfg.mode,
             burst: cfg.burst,
+            punt_rings,
         };
         if let Some(e) = failure {
             let _ = fwd.stop();
@@ -419,6 +502,15 @@ impl Forwarder {
                 log::debug!("port {i}, waiting for its link: {r:?}");
             }
         }
+    }
+
+    /// L3 mode: the workers' punt rings, in worker order, for the
+    /// exception thread to drain (`ExceptionLoop::new` takes them as they
+    /// are; empty in other modes, or once taken).
+    /// Buffers it still holds at [`Forwarder::stop`] are not in the
+    /// audit's count: it must drop them first.
+    pub fn take_punt_rings(&mut self) -> Vec<Consumer<Punted>> {
+        std::mem::take(&mut self.punt_rings)
     }
 
     /// The CPUs the workers run on.
@@ -530,8 +622,9 @@ impl Forwarder {
         }
         let last = self.snapshot();
         // Queues (with packets still in rings), caches and ports give their
-        // buffers back as they drop.
+        // buffers back as they drop; so do punts no one took.
         drop(stopped);
+        drop(std::mem::take(&mut self.punt_rings));
         // Ports next: a device port stops its device's DMA (queues read
         // back disabled, device reset, bus mastering off), then unmaps its
         // descriptor rings. The pool is unmapped when it goes, after them.
@@ -681,7 +774,7 @@ fn build_ports(
                 u16::try_from(cfg.packet_size).unwrap_or(u16::MAX),
             )),
             PortSpec::AfPacket(ifname) => AnyPort::AfPacket(
-                AfPacketPort::open(id, ifname.as_str(), pool.data_room())
+                AfPacketPort::open_with(id, ifname.as_str(), pool.data_room(), &cfg.afpacket)
                     .map_err(|source| StartError::AfPacket { port: i, source })?,
             ),
             PortSpec::Pci(address) => {

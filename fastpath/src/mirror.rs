@@ -45,7 +45,6 @@ pub mod datagram;
 pub mod error;
 pub mod event;
 pub mod kernel_mirror;
-pub mod prefix6;
 pub mod route_set;
 pub mod socket;
 pub mod state;
@@ -58,7 +57,6 @@ pub use event::{
     Addr, IfIndex, KernelEvent, Link, Neigh, NeighState, NextHop, Route, RouteKind, RoutePrefix,
 };
 pub use kernel_mirror::{KernelMirror, MirrorConfig};
-pub use prefix6::{Prefix6, Prefix6Error};
 pub use route_set::{RouteSet, RouteUpdate};
 pub use state::MirrorState;
 pub use translate::{translate, MAIN_TABLE};

@@ -3,7 +3,7 @@
 //! Every drop shows in both, by named reason: the cores' reasons
 //! ([`DropReason`]) and each port's ([`port_drops`]).
 
-use crate::counters::{CoreSnapshot, DropReason};
+use crate::counters::{CoreSnapshot, DropReason, PuntReason};
 use crate::forwarder::{FinalReport, Snapshot};
 use crate::port_drops::{drops_since, is_traffic, port_drops};
 use drivers::port::LinkState;
@@ -18,10 +18,19 @@ fn mpps(packets: u64, secs: f64) -> f64 {
 }
 
 fn drops_text(s: &CoreSnapshot) -> String {
-    let parts: Vec<String> = DropReason::ALL
-        .iter()
-        .filter(|r| s.drops_for(**r) > 0)
-        .map(|r| format!("{}={}", r, s.drops_for(*r)))
+    counts_text(DropReason::ALL.iter().map(|r| (r.name(), s.drops_for(*r))))
+}
+
+/// Punts by reason, as [`drops_text`] does drops.
+fn punts_text(s: &CoreSnapshot) -> String {
+    counts_text(PuntReason::ALL.iter().map(|r| (r.name(), s.punts_for(*r))))
+}
+
+/// `name=N` for each non-zero count, comma separated; "0" if none.
+fn counts_text<'a>(counts: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let parts: Vec<String> = counts
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{r}={n}"))
         .collect();
     if parts.is_empty() {
         "0".into()
@@ -51,18 +60,25 @@ pub fn link_text(l: &LinkState) -> String {
 }
 
 /// `name=N` for each non-zero count, space separated.
-fn named_counts<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+fn named_counts<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u64)>) -> String {
     counts
         .into_iter()
         .filter(|(_, v)| *v > 0)
-        .map(|(n, v)| format!("{n}={v}"))
+        .map(|(n, v)| format!("{}={v}", n.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// A core's drops by reason.
-fn core_drops(s: &CoreSnapshot) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-    DropReason::ALL.iter().map(|r| (r.name(), s.drops_for(*r)))
+/// A core's drops by reason, then its punts ("punt_" and the reason).
+fn core_drops(s: &CoreSnapshot) -> impl Iterator<Item = (String, u64)> + '_ {
+    let drops = DropReason::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), s.drops_for(*r)));
+    let punts = PuntReason::ALL
+        .iter()
+        .filter(|r| s.punts_for(**r) > 0)
+        .map(|r| (format!("punt_{}", r.name()), s.punts_for(*r)));
+    drops.chain(punts)
 }
 
 /// The drop counters of port `p` of a snapshot, by name.
@@ -128,7 +144,8 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     let _ = write!(line, " | total fwd {:.2} Mpps", mpps(total.tx, secs));
     let mut drops = Vec::new();
     for ((cpu, a), (_, b)) in prev.cores.iter().zip(&now.cores) {
-        let named = named_counts(core_drops(&b.since(a)));
+        let since = b.since(a);
+        let named = named_counts(core_drops(&since));
         if !named.is_empty() {
             drops.push(format!("cpu{cpu} {named}"));
         }
@@ -194,10 +211,11 @@ pub fn final_summary(r: &FinalReport) -> String {
     for (cpu, c) in &r.last.cores {
         let _ = writeln!(
             s,
-            "core {cpu}: rx {} tx {} drops {} busy {:.1}% cycles/pkt {} ({:.2} Mpps)",
+            "core {cpu}: rx {} tx {} drops {} punts {} busy {:.1}% cycles/pkt {} ({:.2} Mpps)",
             c.rx,
             c.tx,
             drops_text(c),
+            punts_text(c),
             c.busy_ratio() * 100.0,
             cycles_text(c),
             mpps(c.tx, secs)
@@ -208,14 +226,19 @@ pub fn final_summary(r: &FinalReport) -> String {
         for (t, d) in total.drops.iter_mut().zip(c.drops) {
             *t += d;
         }
+        for (t, d) in total.punts.iter_mut().zip(c.punts) {
+            *t += d;
+        }
     }
     let _ = writeln!(
         s,
-        "total: forwarded {} packets ({:.2} Mpps), dropped {} ({}), {} busy cycles/pkt",
+        "total: forwarded {} packets ({:.2} Mpps), dropped {} ({}), punted {} ({}), {} busy cycles/pkt",
         total.tx,
         mpps(total.tx, secs),
         total.dropped(),
         drops_text(&total),
+        total.punted(),
+        punts_text(&total),
         cycles_text(&total)
     );
     let port_total = total_port_drops(&r.last);

@@ -4,7 +4,7 @@
 //! Written with serde_json from these plain structures, built from a
 //! [`FinalReport`]; nothing is formatted by hand.
 
-use crate::counters::{CoreSnapshot, DropReason};
+use crate::counters::{CoreSnapshot, DropReason, PuntReason};
 use crate::forwarder::FinalReport;
 use crate::port_drops::port_drops;
 use crate::report::total_port_drops;
@@ -116,6 +116,10 @@ pub struct CoreSummary {
     pub dropped: u64,
     /// Drops by reason, every reason listed.
     pub drops: BTreeMap<&'static str, u64>,
+    /// All packets handed to the kernel.
+    pub punted: u64,
+    /// Punts by reason, every reason listed.
+    pub punts: BTreeMap<&'static str, u64>,
     /// TSC cycles in loops that moved packets.
     pub busy_cycles: u64,
     /// TSC cycles in loops that found nothing.
@@ -139,6 +143,10 @@ pub struct Totals {
     pub dropped: u64,
     /// The cores' drops by reason.
     pub drops: BTreeMap<&'static str, u64>,
+    /// Packets the cores handed to the kernel.
+    pub punted: u64,
+    /// The cores' punts by reason.
+    pub punts: BTreeMap<&'static str, u64>,
     /// The ports' drops by name, added over ports.
     pub port_drops: BTreeMap<&'static str, u64>,
     /// Forwarded per second, in millions.
@@ -170,6 +178,13 @@ fn reasons(c: &CoreSnapshot) -> BTreeMap<&'static str, u64> {
     DropReason::ALL
         .iter()
         .map(|r| (r.name(), c.drops_for(*r)))
+        .collect()
+}
+
+fn punt_reasons(c: &CoreSnapshot) -> BTreeMap<&'static str, u64> {
+    PuntReason::ALL
+        .iter()
+        .map(|r| (r.name(), c.punts_for(*r)))
         .collect()
 }
 
@@ -225,12 +240,17 @@ impl Summary {
                 for (t, d) in total.drops.iter_mut().zip(c.drops) {
                     *t += d;
                 }
+                for (t, d) in total.punts.iter_mut().zip(c.punts) {
+                    *t += d;
+                }
                 CoreSummary {
                     cpu: cpu.0,
                     rx: c.rx,
                     tx: c.tx,
                     dropped: c.dropped(),
                     drops: reasons(c),
+                    punted: c.punted(),
+                    punts: punt_reasons(c),
                     busy_cycles: c.busy_cycles,
                     idle_cycles: c.idle_cycles,
                     loops: c.loops,
@@ -254,6 +274,8 @@ impl Summary {
                 received: total.rx,
                 dropped: total.dropped(),
                 drops: reasons(&total),
+                punted: total.punted(),
+                punts: punt_reasons(&total),
                 port_drops: total_port_drops(&r.last).into_iter().collect(),
                 mpps: mpps(total.tx, secs),
                 cycles_per_packet: total.cycles_per_packet(),

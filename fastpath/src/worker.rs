@@ -9,6 +9,7 @@
 
 use crate::counters::{CoreCounters, CoreSnapshot, DropReason};
 use crate::fwd_mode::{FwdMode, MacRewrite, SEED_HEADER_LEN};
+use crate::l3::{L3Worker, PortIndex};
 use drivers::burst::{Burst, MAX_BURST};
 use drivers::cpu::rdtsc;
 use drivers::pool::PoolCache;
@@ -29,8 +30,13 @@ pub const TX_POLL_LOOPS: u64 = 1024;
 pub struct RxBinding<R> {
     /// The queue.
     pub queue: R,
-    /// Index (into the worker's `tx`) of the output queue.
+    /// Index (into the worker's `tx`) of the output queue (io and mac
+    /// modes).
     pub out: usize,
+    /// Index of the port the queue belongs to: the input port of what it
+    /// receives (L3 mode; never the buffer's `port` field, which ring
+    /// ports leave as it was).
+    pub port: usize,
 }
 
 /// Everything a worker owns.
@@ -57,6 +63,9 @@ pub struct Worker<R, T> {
     pub seed_gate: Option<Arc<AtomicBool>>,
     /// The worker's buffer cache.
     pub cache: PoolCache,
+    /// The router (L3 mode): when set, every RX burst goes through the
+    /// pipeline instead of to `out`.
+    pub l3: Option<L3Worker>,
 }
 
 /// What a worker gives back when it stops: its queues and cache (so every
@@ -126,6 +135,14 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 continue;
             }
             got += n;
+            if let Some(l3) = self.l3.as_mut() {
+                let in_port = PortIndex(u16::try_from(b.port).unwrap_or(u16::MAX));
+                l3.route(in_port, burst, &mut self.cache, c);
+                // Full buffers go at once; the rest after the last queue,
+                // so bursts from several queues to one port share a send.
+                l3.flush(&mut self.tx, burst_size, &mut self.cache, c);
+                continue;
+            }
             if self.mode == FwdMode::Mac {
                 self.rewrite[b.out].apply(burst, runts);
                 if !runts.is_empty() {
@@ -138,6 +155,9 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                 c.drops[DropReason::TxFull as usize] += burst.len() as u64;
                 self.cache.free_bulk(burst);
             }
+        }
+        if let Some(l3) = self.l3.as_mut() {
+            l3.flush(&mut self.tx, 1, &mut self.cache, c);
         }
         let now = rdtsc();
         let spent = now.wrapping_sub(*last);
@@ -180,7 +200,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         counters: &CoreCounters,
     ) {
         let mut burst = Burst::new();
-        for _ in 0..self.tx_first {
+        for round in 0..self.tx_first {
             counters.publish(c);
             for (q_index, q) in self.tx.iter_mut().enumerate() {
                 // Relaxed: as in `run`, the flag carries no data.
@@ -191,7 +211,21 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
                     return;
                 }
                 let header = self.rewrite.get(q_index).map(MacRewrite::seed_header);
-                for m in burst.iter_mut() {
+                let l3_seeds = self
+                    .l3
+                    .as_ref()
+                    .and_then(|l3| l3.seeds.get(q_index))
+                    .filter(|f| !f.is_empty());
+                for (i, m) in burst.iter_mut().enumerate() {
+                    // L3 mode: routable frames given by whoever built the
+                    // worker (a benchmark's loop of ring ports), in turn.
+                    let turn = round * burst_size + i;
+                    if let Some(f) = l3_seeds.and_then(|fs| fs.get(turn % fs.len())) {
+                        if m.set_len(f.len()).is_ok() {
+                            m.data_mut().copy_from_slice(f);
+                            continue;
+                        }
+                    }
                     // A minimum frame, addressed as testpmd's tx_first
                     // frames are: to the port's peer, from the port, so
                     // that a switch (a modelled PF's) delivers it.

@@ -14,9 +14,7 @@
 //! body; the mirror's socket sees that namespace only. Needs root; without it the test says "skipped". The
 //! namespaces (and with them the veths) are deleted when the test ends.
 
-mod common;
-
-use common::{ip, is_root};
+use drivers::test_netns::{ip, is_root, TestNetns};
 use fastpath::mirror::{
     IgnoreReason, KernelEvent, KernelMirror, MirrorConfig, NeighState, ResyncReason, RouteKind,
     RoutePrefix,
@@ -36,51 +34,41 @@ const PEER_MAC: &str = "02:00:00:00:00:aa";
 /// fails: far above the milliseconds expected, for a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// The namespaces; deleted on drop.
+/// The namespaces, deleted on drop.
 struct Namespaces {
-    ours: String,
-    peer: String,
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in [&self.ours, &self.peer] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
+    ours: TestNetns,
+    peer: TestNetns,
 }
 
 impl Namespaces {
     fn new(tag: &str) -> Namespaces {
-        let pid = std::process::id();
         let n = Namespaces {
-            ours: format!("fp-mirror-{tag}-{pid}"),
-            peer: format!("fp-mirror-{tag}-peer-{pid}"),
+            ours: TestNetns::new(&format!("fp-mirror-{tag}")),
+            peer: TestNetns::new(&format!("fp-mirror-{tag}-peer")),
         };
-        ip(&["netns", "add", &n.ours]);
-        ip(&["netns", "add", &n.peer]);
-        for (name, peer, mac) in [
+        let (ours, peer) = (n.ours.name(), n.peer.name());
+        for (name, peer_end, mac) in [
             ("fp0", "fp0p", PEER_MAC),
             ("other0", "other0p", "02:00:00:00:00:bb"),
         ] {
             ip(&[
-                "-n", &n.ours, "link", "add", name, "type", "veth", "peer", "name", peer,
-                "address", mac, "netns", &n.peer,
+                "-n", ours, "link", "add", name, "type", "veth", "peer", "name", peer_end,
+                "address", mac, "netns", peer,
             ]);
-            ip(&["-n", &n.peer, "link", "set", peer, "up"]);
+            ip(&["-n", peer, "link", "set", peer_end, "up"]);
         }
-        ip(&["-n", &n.ours, "link", "set", "lo", "up"]);
-        ip(&["-n", &n.ours, "link", "set", "other0", "up"]);
+        ip(&["-n", ours, "link", "set", "lo", "up"]);
+        ip(&["-n", ours, "link", "set", "other0", "up"]);
         ip(&[
             "-n",
-            &n.ours,
+            ours,
             "addr",
             "add",
             "198.51.100.10/24",
             "dev",
             "other0",
         ]);
-        ip(&["-n", &n.peer, "addr", "add", "192.0.2.1/24", "dev", "fp0p"]);
+        ip(&["-n", peer, "addr", "add", "192.0.2.1/24", "dev", "fp0p"]);
         n
     }
 
@@ -94,10 +82,10 @@ impl Namespaces {
         );
         let exe = std::env::current_exe().expect("the test binary");
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.ours])
+            .args(["netns", "exec", self.ours.name()])
             .arg(exe)
             .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(GUEST_VAR, &self.ours)
+            .env(GUEST_VAR, self.ours.name())
             .output()
             .expect("ip netns exec");
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -42,7 +42,11 @@ fn rig(mode: FwdMode, ring_size: usize, count: u32) -> Rig {
     let rx = inside_rx
         .into_iter()
         .enumerate()
-        .map(|(p, queue)| RxBinding { queue, out: p ^ 1 })
+        .map(|(p, queue)| RxBinding {
+            queue,
+            out: p ^ 1,
+            port: p,
+        })
         .collect();
     let rewrite = (0..2u16)
         .map(|p| MacRewrite {
@@ -59,6 +63,7 @@ fn rig(mode: FwdMode, ring_size: usize, count: u32) -> Rig {
         tx_first: 0,
         seed_gate: None,
         cache: pool.cache(),
+        l3: None,
     };
     Rig {
         pool,
@@ -237,6 +242,7 @@ fn idle_tx_queues_are_polled() {
         rx: vec![RxBinding {
             queue: EmptyRx,
             out: 0,
+            port: 0,
         }],
         tx: vec![CountingTx(Arc::clone(&calls))],
         rewrite: vec![MacRewrite {
@@ -248,6 +254,7 @@ fn idle_tx_queues_are_polled() {
         tx_first: 0,
         seed_gate: None,
         cache: pool.cache(),
+        l3: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(CoreCounters::default());

@@ -196,10 +196,12 @@ impl Rig {
                 RxBinding {
                     queue: AnyRx::Ring(q0.0),
                     out: 1,
+                    port: 0,
                 },
                 RxBinding {
                     queue: AnyRx::Ring(q1.0),
                     out: 0,
+                    port: 1,
                 },
             ],
             tx: vec![AnyTx::Ring(q0.1), AnyTx::Ring(q1.1)],
@@ -214,6 +216,7 @@ impl Rig {
             tx_first: 0,
             seed_gate: None,
             cache: pool.cache(),
+            l3: None,
         };
         let counters = Arc::new(CoreCounters::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -28,15 +28,12 @@
 //! group folds back into its first-level entry and returns to the free list.
 
 use super::error::FibError;
+use super::first_level::FirstLevel;
+use super::group_pool::GroupPool;
 use super::next_hop::{NextHopId, Prefix4};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
-
-/// Entries in the first level: one per /24.
-const TBL24_ENTRIES: usize = 1 << 24;
-/// Entries in a second-level group: one per address of a /24.
-const GROUP_ENTRIES: usize = 256;
 
 /// Entry bit: a route covers these addresses.
 const VALID: u32 = 1 << 31;
@@ -61,9 +58,27 @@ pub const MAX_GROUPS_LIMIT: u32 = 1 << 24;
 /// 42,000 such prefixes (3.9 %), so at most that many groups, and real
 /// Internet tables have far fewer (most networks filter routes longer than
 /// /24). `rte_lpm`'s own default elsewhere (256 groups, in l3fwd) would
-/// not hold it. The pool grows as groups are used, so the default costs
-/// nothing until then.
+/// not hold it. The pool is reserved as address space and written as
+/// groups are used, so the default costs no memory until then.
 pub const DEFAULT_MAX_GROUPS: u32 = 1 << 16;
+
+/// Addresses whose first-level entries [`Dir24Lpm::lookup_bulk`] loads
+/// before using any. lpm-bench, interleaved runs of builds against the
+/// one-pass loop (12 runs each, medians): 8 took the fewest cycles, 12.0
+/// per address against 12.9 (fastest pass 10.7 against 11.15); 4 and 16
+/// gained less (fastest pass 10.8 and 11.4), and 32 was worse (its second
+/// pass fills the reorder window before the next chunk's loads start).
+const BULK_CHUNK: usize = 8;
+
+/// The next hop a final (non-group) entry gives a lookup.
+#[inline(always)]
+fn hop_of(e: u32) -> Option<NextHopId> {
+    if e & VALID != 0 {
+        Some(NextHopId(e & PAYLOAD_MASK))
+    } else {
+        None
+    }
+}
 
 /// One entry, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,36 +132,16 @@ fn written_by(e: u32, depth: u8) -> bool {
 
 /// The DIR-24-8 IPv4 longest-prefix-match table. See the module docs for
 /// the layout.
+#[derive(Clone)]
 pub struct Dir24Lpm {
-    /// First level, indexed by the top 24 bits. A fixed-size array so that
-    /// `addr >> 8` indexes it with no bounds check.
-    tbl24: Box<[u32; TBL24_ENTRIES]>,
-    /// Second-level groups; an index in `free` is not in use.
-    groups: Vec<[u32; GROUP_ENTRIES]>,
-    /// Groups allocated once and now free, reused before the pool grows.
-    free: Vec<u32>,
-    /// The pool's bound.
-    max_groups: u32,
+    /// First level, indexed by the top 24 bits.
+    tbl24: FirstLevel,
+    /// Second-level groups.
+    groups: GroupPool,
     /// The rule set: for each length 0 to 32, network address to next hop.
     rules: [HashMap<u32, NextHopId>; 33],
     /// Routes in `rules`.
     routes: usize,
-    /// The first level was given transparent hugepages.
-    hugepages: bool,
-}
-
-impl Clone for Dir24Lpm {
-    /// A copy with its own first level (64 MiB copied on the heap: a
-    /// derived clone would build the array on the stack first).
-    fn clone(&self) -> Self {
-        let mut copy = Self::build(self.max_groups);
-        copy.tbl24.copy_from_slice(&self.tbl24[..]);
-        copy.groups.clone_from(&self.groups);
-        copy.free.clone_from(&self.free);
-        copy.rules.clone_from(&self.rules);
-        copy.routes = self.routes;
-        copy
-    }
 }
 
 impl fmt::Debug for Dir24Lpm {
@@ -154,9 +149,9 @@ impl fmt::Debug for Dir24Lpm {
         f.debug_struct("Dir24Lpm")
             .field("routes", &self.routes)
             .field("groups_in_use", &self.groups_in_use())
-            .field("max_groups", &self.max_groups)
+            .field("max_groups", &self.max_groups())
             .field("memory_bytes", &self.memory_bytes())
-            .field("hugepages_advised", &self.hugepages)
+            .field("hugepages_advised", &self.hugepages_advised())
             .finish()
     }
 }
@@ -174,7 +169,7 @@ impl Dir24Lpm {
     }
 
     /// An empty table whose group pool holds at most `max_groups` groups
-    /// (each 1 KiB, allocated when first needed).
+    /// (each 1 KiB, backed by memory when first used).
     pub fn with_max_groups(max_groups: u32) -> Result<Self, FibError> {
         if max_groups > MAX_GROUPS_LIMIT {
             return Err(FibError::TooManyGroups {
@@ -186,28 +181,11 @@ impl Dir24Lpm {
     }
 
     fn build(max_groups: u32) -> Self {
-        // vec! of zeros asks the allocator for zeroed memory, which the
-        // kernel maps lazily: an empty table costs no resident memory.
-        let tbl24: Box<[u32; TBL24_ENTRIES]> =
-            match vec![0u32; TBL24_ENTRIES].into_boxed_slice().try_into() {
-                Ok(t) => t,
-                // The vector has exactly TBL24_ENTRIES entries.
-                Err(_) => unreachable!("first level has 2^24 entries"),
-            };
-        // Random lookups over 64 MiB miss the TLB on every 4 KiB page;
-        // on 2 MiB pages they do not (lpm-bench: bulk lookup about half
-        // the cycles). Advised before the first write, so every later
-        // fault can take a hugepage. Without transparent hugepages the
-        // table works the same, slower.
-        let hugepages = matches!(drivers::memory::advise_hugepages(&tbl24[..]), Ok(n) if n > 0);
         Dir24Lpm {
-            tbl24,
-            groups: Vec::new(),
-            free: Vec::new(),
-            max_groups,
+            tbl24: FirstLevel::new(),
+            groups: GroupPool::new(max_groups),
             rules: std::array::from_fn(|_| HashMap::new()),
             routes: 0,
-            hugepages,
         }
     }
 
@@ -221,25 +199,26 @@ impl Dir24Lpm {
     /// (`u32::from_be_bytes` of the header's four bytes).
     #[inline]
     pub fn lookup_u32(&self, addr: u32) -> Option<NextHopId> {
-        let e = self.resolve(addr);
-        if e & VALID != 0 {
-            Some(NextHopId(e & PAYLOAD_MASK))
-        } else {
-            None
-        }
+        hop_of(self.resolve(addr))
     }
 
     /// The final (non-group) entry for `addr`.
     #[inline(always)]
     fn resolve(&self, addr: u32) -> u32 {
         // addr >> 8 < 2^24: in bounds by type, no check emitted.
-        let e = self.tbl24[(addr >> 8) as usize];
+        self.below(self.tbl24[(addr >> 8) as usize], addr)
+    }
+
+    /// The final entry for `addr` given its first-level entry `e`: `e`
+    /// itself, or the second-level entry if `e` is a group.
+    #[inline(always)]
+    fn below(&self, e: u32, addr: u32) -> u32 {
         if e & GROUP == 0 {
             return e;
         }
         // A group entry always indexes an allocated group; a missing one
         // would be a bug, answered as "no route" rather than a panic.
-        match self.groups.get((e & PAYLOAD_MASK) as usize) {
+        match self.groups.get(e & PAYLOAD_MASK) {
             Some(g) => g[(addr & 0xff) as usize],
             None => 0,
         }
@@ -249,13 +228,22 @@ impl Dir24Lpm {
     /// same position of `out`. If the slices differ in length, only the
     /// shorter length is looked up.
     pub fn lookup_bulk(&self, addrs: &[u32], out: &mut [Option<NextHopId>]) {
-        for (a, o) in addrs.iter().zip(out.iter_mut()) {
-            let e = self.resolve(*a);
-            *o = if e & VALID != 0 {
-                Some(NextHopId(e & PAYLOAD_MASK))
-            } else {
-                None
-            };
+        let mut a = addrs.chunks_exact(BULK_CHUNK);
+        let mut o = out.chunks_exact_mut(BULK_CHUNK);
+        for (ac, oc) in (&mut a).zip(&mut o) {
+            // First every first-level load of the chunk, nothing depending
+            // on them, so that their cache misses overlap; then the rare
+            // second-level loads and the results.
+            let mut first = [0u32; BULK_CHUNK];
+            for (e, &x) in first.iter_mut().zip(ac) {
+                *e = self.tbl24[(x >> 8) as usize];
+            }
+            for ((r, &e), &x) in oc.iter_mut().zip(&first).zip(ac) {
+                *r = hop_of(self.below(e, x));
+            }
+        }
+        for (&x, r) in a.remainder().iter().zip(o.into_remainder()) {
+            *r = hop_of(self.resolve(x));
         }
     }
 
@@ -342,7 +330,7 @@ impl Dir24Lpm {
         };
         for e in span {
             if let Entry::Group(g) = Entry::decode(*e) {
-                if let Some(group) = self.groups.get_mut(g as usize) {
+                if let Some(group) = self.groups.get_mut(g) {
                     for ge in group.iter_mut().filter(|ge| overwrite(**ge)) {
                         *ge = entry;
                     }
@@ -366,7 +354,7 @@ impl Dir24Lpm {
         let last = (prefix.last() & 0xff) as usize;
         let Some(span) = self
             .groups
-            .get_mut(group as usize)
+            .get_mut(group)
             .and_then(|g| g.get_mut(first..=last))
         else {
             return;
@@ -384,29 +372,7 @@ impl Dir24Lpm {
         if let Entry::Group(g) = Entry::decode(e) {
             return Ok(g);
         }
-        let g = match self.free.pop() {
-            Some(g) => g,
-            None if self.groups.len() < self.max_groups as usize => {
-                // Grow by doubling, but never past the pool's bound: a
-                // plain push could reserve up to twice max_groups.
-                let len = self.groups.len();
-                if len == self.groups.capacity() {
-                    let room = self.max_groups as usize - len;
-                    self.groups.reserve_exact(len.max(16).min(room));
-                }
-                self.groups.push([0; GROUP_ENTRIES]);
-                // Below max_groups <= 2^24: fits u32.
-                (self.groups.len() - 1) as u32
-            }
-            None => {
-                return Err(FibError::GroupsExhausted {
-                    max_groups: self.max_groups,
-                })
-            }
-        };
-        if let Some(group) = self.groups.get_mut(g as usize) {
-            group.fill(e);
-        }
+        let g = self.groups.alloc(e)?;
         self.tbl24[i] = group_entry(g);
         Ok(g)
     }
@@ -415,7 +381,7 @@ impl Dir24Lpm {
     /// entry once no prefix longer than /24 remains in it: its entries are
     /// then all the same (the /24's longest cover, or no route).
     fn recycle(&mut self, addr: u32, group: u32) {
-        let Some(entries) = self.groups.get_mut(group as usize) else {
+        let Some(entries) = self.groups.get(group) else {
             return;
         };
         let long = entries
@@ -425,9 +391,8 @@ impl Dir24Lpm {
             return;
         }
         let folded = entries[0];
-        entries.fill(0);
+        self.groups.release(group);
         self.tbl24[idx24(addr)] = folded;
-        self.free.push(group);
     }
 
     /// Routes in the table.
@@ -453,17 +418,17 @@ impl Dir24Lpm {
     /// transparent hugepages (it may still use 4 KiB pages where none are
     /// free; `AnonHugePages` in /proc/PID/smaps_rollup tells).
     pub fn hugepages_advised(&self) -> bool {
-        self.hugepages
+        self.tbl24.hugepages_advised()
     }
 
     /// Second-level groups in use.
     pub fn groups_in_use(&self) -> usize {
-        self.groups.len() - self.free.len()
+        self.groups.in_use()
     }
 
     /// The group pool's bound.
     pub fn max_groups(&self) -> u32 {
-        self.max_groups
+        self.groups.max()
     }
 
     /// Bytes the table holds: the first level (64 MiB, of which only the
@@ -476,10 +441,7 @@ impl Dir24Lpm {
             .iter()
             .map(|m| m.capacity() * (size_of::<u32>() + size_of::<NextHopId>() + 1))
             .sum();
-        size_of_val(&*self.tbl24)
-            + self.groups.capacity() * size_of::<[u32; GROUP_ENTRIES]>()
-            + self.free.capacity() * size_of::<u32>()
-            + rule_bytes
+        size_of_val(&*self.tbl24) + self.groups.bytes() + rule_bytes
     }
 
     /// True if no first-level entry is set (for tests of emptying).

@@ -4,8 +4,9 @@
 /// returns one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FibError {
-    /// Every second-level group is in use: the prefix longer than /24 needs
-    /// one more. Raise the table's `max_groups`, or drop long prefixes.
+    /// Every group is in use: the prefix longer than /24 needs one more (the
+    /// IPv4 table's second level; the IPv6 table's groups below its first
+    /// level). Raise the table's `max_groups`, or drop long prefixes.
     #[error("second-level group pool exhausted ({max_groups} groups in use)")]
     GroupsExhausted {
         /// The configured pool size.

@@ -1,8 +1,7 @@
 //! What the kernel mirror reports, in the fast path's own types (never the
 //! netlink crate's, so the consumers do not depend on it).
 
-use super::prefix6::Prefix6;
-use crate::fib::Prefix4;
+use crate::fib::{Prefix4, Prefix6};
 use drivers::net::MacAddr;
 use std::fmt;
 use std::net::IpAddr;

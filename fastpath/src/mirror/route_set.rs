@@ -112,8 +112,8 @@ impl RouteSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fib::Prefix6;
     use crate::mirror::event::{IfIndex, NextHop, RouteKind};
-    use crate::mirror::prefix6::Prefix6;
     use std::net::IpAddr;
 
     fn hop(gw: &str) -> NextHop {

@@ -9,8 +9,7 @@ use super::counters::IgnoreReason;
 use super::event::{
     Addr, IfIndex, KernelEvent, Link, Neigh, NeighState, NextHop, Route, RouteKind, RoutePrefix,
 };
-use super::prefix6::Prefix6;
-use crate::fib::Prefix4;
+use crate::fib::{Prefix4, Prefix6};
 use drivers::net::MacAddr;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};

@@ -1,4 +1,4 @@
-//! What the tests that run the `fastpath` binary, or need root, share.
+//! What the tests that run the `fastpath` binary share.
 
 #![allow(dead_code)] // each test crate uses its own part
 
@@ -75,30 +75,4 @@ pub fn read_all(pipe: Option<impl std::io::Read>) -> String {
         .read_to_string(&mut out)
         .expect("text output");
     out
-}
-
-/// True when the tests run as root (uid 0), as the namespace tests need.
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

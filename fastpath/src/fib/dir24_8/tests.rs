@@ -129,7 +129,7 @@ fn a_25_splits_a_24_into_a_group_freed_when_it_goes() {
     assert_eq!(t.lookup(a("192.0.2.200")), nh(24));
     // The freed group is reused, not a new one.
     t.add(p("198.51.100.0/26"), NextHopId(26)).unwrap();
-    assert_eq!(t.groups.len(), 1);
+    assert_eq!(t.groups.allocated(), 1);
     assert_eq!(t.groups_in_use(), 1);
 }
 
@@ -316,5 +316,34 @@ proptest! {
         for &x in &addrs {
             prop_assert_eq!(t.lookup_u32(x), None);
         }
+    }
+}
+
+#[test]
+fn bulk_lookup_in_chunks_and_a_remainder() {
+    let mut t = Dir24Lpm::new();
+    t.add(p("10.0.0.0/8"), NextHopId(8)).unwrap();
+    t.add(p("10.1.2.0/25"), NextHopId(25)).unwrap();
+    // Two whole chunks of 8 and a remainder of 3; group and no-route
+    // entries in both parts.
+    let addrs: Vec<u32> = (0..19u32)
+        .map(|i| match i % 3 {
+            0 => 0x0a01_0200 | i, // 10.1.2.i: in the /25's group
+            1 => 0x0a01_0280 | i, // 10.1.2.128+i: the group, the /8
+            _ => 0x0b00_0000 | i, // 11.0.0.i: no route
+        })
+        .collect();
+    let mut out = vec![Some(NextHopId(7)); addrs.len()];
+    t.lookup_bulk(&addrs, &mut out);
+    let want: Vec<_> = (0..19)
+        .map(|i| match i % 3 {
+            0 => nh(25),
+            1 => nh(8),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(out, want);
+    for (&x, got) in addrs.iter().zip(&out) {
+        assert_eq!(t.lookup_u32(x), *got);
     }
 }
