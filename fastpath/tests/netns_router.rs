@@ -356,6 +356,19 @@ fn router_between_two_namespaces() {
         || ping_once(&h1, "10.77.2.2"),
     );
 
+    // The link of port 0 follows p1's carrier: h1 down takes fp0 down
+    // (the forwarder's housekeeping, every 100 ms), h1 up brings it back.
+    let fp0_up = || {
+        sh_output(&fp, "ip link show fp0 up")
+            .stdout
+            .windows(3)
+            .any(|w| w == b"UP,")
+    };
+    sh(&h1, "ip link set h1 down");
+    wait_until("fp0 down after h1", Duration::from_secs(5), || !fp0_up());
+    sh(&h1, "ip link set h1 up");
+    wait_until("fp0 up after h1", Duration::from_secs(5), fp0_up);
+
     // Stop, and read the final summary.
     let mut child = lab.fastpath.take().expect("fastpath runs");
     common::kill(&child, "-INT");
@@ -433,6 +446,63 @@ fn router_between_two_namespaces() {
         tables["max_event_to_workers_us"],
         tables
     );
+}
+
+/// Runs `fastpath run --mode l3` on null ports inside `ns` through
+/// `prefix` (empty, or `setpriv ...`), which must fail; its stderr.
+fn failed_start(ns: &str, prefix: &[&str]) -> String {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns]).args(prefix);
+    let o = cmd
+        .arg(env!("CARGO_BIN_EXE_fastpath"))
+        .args([
+            "run",
+            "--mode",
+            "l3",
+            "--ports",
+            "null,null",
+            "--no-huge",
+            "--duration",
+            "2",
+            "--stats-period",
+            "0",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run fastpath");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    err
+}
+
+/// A start that cannot make its exception interfaces says why and what
+/// to do: the name taken by another interface, no CAP_NET_ADMIN. Nothing
+/// is left behind.
+#[test]
+fn router_start_failures_name_the_fix() {
+    if !is_root() {
+        drivers::skip_test!("needs root (network namespaces, TAP interfaces)");
+        return;
+    }
+    // Deleted on drop, with whatever is in it.
+    let netns = drivers::test_netns::TestNetns::new("rtfail");
+    let ns = netns.name().to_owned();
+    sh(&ns, "ip link add fp0 type veth peer name taken1");
+    let err = failed_start(&ns, &[]);
+    assert!(
+        err.contains("port 0: exception interface fp0") && err.contains("ip link show fp0"),
+        "{err}"
+    );
+    // The other port's interface was not left behind.
+    assert!(!sh_output(&ns, "ip link show fp1").status.success());
+    sh(&ns, "ip link del fp0");
+    if Command::new("setpriv").arg("--help").output().is_err() {
+        drivers::skip_test!("setpriv (util-linux) is not installed");
+        return;
+    }
+    let err = failed_start(&ns, &["setpriv", "--bounding-set=-net_admin", "--"]);
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+    assert!(!sh_output(&ns, "ip link show fp0").status.success());
 }
 
 fn hex(mac: &[u8; 6]) -> String {
