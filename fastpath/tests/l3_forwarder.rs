@@ -3,7 +3,7 @@
 //! to the kernel's ring; the counts are exact and every buffer returns.
 
 use config::port_spec::PortSpec;
-use config::run_config::RunConfig;
+use config::run_config::{RunConfig, ValidRunConfig};
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
 use fastpath::counters::PuntReason;
@@ -12,17 +12,23 @@ use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::ring_loop::{ring_loop, SEED_TTL};
 use std::time::{Duration, Instant};
 
-#[test]
-fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
-    let cfg = RunConfig {
+/// Two ring ports in L3 mode on ordinary pages, seeding `tx_first`
+/// bursts on each.
+fn ring_pair_l3(tx_first: usize) -> ValidRunConfig {
+    RunConfig {
         ports: vec![PortSpec::Ring, PortSpec::Ring],
         backing: MemoryBacking::NoHuge,
         mode: FwdMode::L3,
-        tx_first: Some(2),
+        tx_first: Some(tx_first),
         ..RunConfig::default()
     }
     .validate()
-    .expect("valid configuration");
+    .expect("valid configuration")
+}
+
+#[test]
+fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
+    let cfg = ring_pair_l3(2);
     let (tables, seeds) = ring_loop(2, 16).unwrap();
     let setup = L3Setup { tables, seeds };
     let mut fwd = Forwarder::start_l3(&cfg, setup).expect("forwarder starts");
@@ -73,15 +79,7 @@ fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
 /// the kernel's) from port 1; counted as injected, sent and punted.
 #[test]
 fn injected_frames_leave_by_their_port() {
-    let cfg = RunConfig {
-        ports: vec![PortSpec::Ring, PortSpec::Ring],
-        backing: MemoryBacking::NoHuge,
-        mode: FwdMode::L3,
-        tx_first: Some(0),
-        ..RunConfig::default()
-    }
-    .validate()
-    .expect("valid configuration");
+    let cfg = ring_pair_l3(0);
     let mut fwd = Forwarder::start(&cfg).expect("forwarder starts");
     let mut rings = fwd.take_punt_rings();
     let mut inject = fwd.take_inject_rings();

@@ -145,14 +145,18 @@ fn udp_flow(ns: &str, dst: &str, count: u64) {
     );
 }
 
-fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
-    let text = sh(ns, &format!("cat /sys/class/net/{ifname}/address"));
+/// "aa:bb:cc:dd:ee:ff" as bytes.
+fn parse_mac(text: &str) -> [u8; 6] {
     let bytes: Vec<u8> = text
         .trim()
         .split(':')
         .map(|b| u8::from_str_radix(b, 16).expect("hex"))
         .collect();
     bytes.try_into().expect("6 bytes")
+}
+
+fn mac_of(ns: &str, ifname: &str) -> [u8; 6] {
+    parse_mac(&sh(ns, &format!("cat /sys/class/net/{ifname}/address")))
 }
 
 fn lab() -> Lab {
@@ -595,13 +599,7 @@ fn malformed_frames_from_h1() {
         .map(|i| u8::from_str_radix(&dst[2 * i..2 * i + 2], 16).expect("hex MAC"))
         .collect();
     let dst: [u8; 6] = dst.try_into().expect("6 bytes");
-    let src = std::fs::read_to_string("/sys/class/net/h1/address").expect("h1's MAC");
-    let src: Vec<u8> = src
-        .trim()
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-        .collect();
-    let src: [u8; 6] = src.try_into().expect("6 bytes");
+    let src = parse_mac(&std::fs::read_to_string("/sys/class/net/h1/address").expect("h1's MAC"));
     let pool = Pool::new(&PoolConfig::new("malformed", 256).with_backing(MemoryBacking::NoHuge))
         .expect("pool");
     let mut cache = pool.cache();
