@@ -6,7 +6,7 @@
 //! Compiled in every build, as [`crate::testing`] is, so that every
 //! crate's integration tests can reach it.
 
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 
 /// True when this process runs as root (uid 0).
 pub fn is_root() -> bool {
