@@ -6,7 +6,9 @@ use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, ValidRunConfig};
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
+use drivers::ring::Consumer;
 use fastpath::counters::PuntReason;
+use fastpath::exception::Punted;
 use fastpath::forwarder::{Forwarder, L3Setup};
 use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::ring_loop::{ring_loop, SEED_TTL};
@@ -26,6 +28,21 @@ fn ring_pair_l3(tx_first: usize) -> ValidRunConfig {
     .expect("valid configuration")
 }
 
+/// What the workers punt, until `n` packets or 20 s.
+fn take_punts(rings: &mut [Consumer<Punted>], n: u64) -> Vec<Punted> {
+    let mut punted = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (punted.len() as u64) < n && Instant::now() < deadline {
+        for r in rings.iter_mut() {
+            while let Some(p) = r.pop() {
+                punted.push(p);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    punted
+}
+
 #[test]
 fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
     let cfg = ring_pair_l3(2);
@@ -36,16 +53,7 @@ fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
     assert_eq!(rings.len(), fwd.cpus().len());
     // 2 ports x 2 bursts x 32 seeds, one worker.
     let seeds = 2 * 2 * 32 * fwd.cpus().len() as u64;
-    let mut punted = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while (punted.len() as u64) < seeds && Instant::now() < deadline {
-        for r in rings.iter_mut() {
-            while let Some(p) = r.pop() {
-                punted.push(p);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let punted = take_punts(&mut rings, seeds);
     let passes = u64::from(SEED_TTL) - 1;
     let s = fwd.snapshot();
     let (_, c) = s.cores[0];
@@ -98,16 +106,7 @@ fn injected_frames_leave_by_their_port() {
         inject[0].push(m).expect("room in the injection ring");
     }
     drop(cache);
-    let mut punted = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while (punted.len() as u64) < N && Instant::now() < deadline {
-        for r in rings.iter_mut() {
-            while let Some(p) = r.pop() {
-                punted.push(p);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let punted = take_punts(&mut rings, N);
     let s = fwd.snapshot();
     let (_, c) = s.cores[0];
     assert_eq!(punted.len() as u64, N);
