@@ -16,8 +16,8 @@ use super::stats::{ExceptionIfaceStats, RouterStats};
 use crate::exception::{
     ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
 };
-use crate::forwarder::Forwarder;
-use crate::l3::{RouterModel, DEFAULT_MTU};
+use crate::forwarder::{Forwarder, INJECT_RING_SIZE};
+use crate::l3::{RouterModel, DEFAULT_MTU, PUNT_RING_SIZE};
 use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
@@ -120,6 +120,31 @@ fn port_mtu(cfg: &ValidRunConfig, p: usize) -> u32 {
     }
 }
 
+/// Buffers the exception path can hold at once, beyond the workers' own
+/// demand: every punt ring and injection ring full, and the exception
+/// thread's cache (1.5 x its size, as a worker's) and burst.
+fn exception_demand(cfg: &ValidRunConfig, workers: usize, ports: usize) -> u64 {
+    let rings = workers * PUNT_RING_SIZE + ports * INJECT_RING_SIZE;
+    (rings + cfg.cache_size * 3 / 2 + cfg.burst) as u64
+}
+
+/// Warns when the pool cannot hold both the workers' minimum and a full
+/// exception path: a stalled exception thread could then starve the
+/// workers' receive queues (counted as `rx_nombuf`, never silent).
+fn warn_if_pool_short(fwd: &Forwarder, cfg: &ValidRunConfig) {
+    let need = cfg
+        .pool_demand()
+        .minimum()
+        .unwrap_or(u64::MAX)
+        .saturating_add(exception_demand(cfg, fwd.cpus().len(), cfg.ports.len()));
+    let have = fwd.pool().count() as u64;
+    if have < need {
+        log::warn!(
+            "pool of {have} buffers: the workers' minimum and a full exception path (punt and injection rings, the exception thread's cache) need {need}; raise --nb-mbuf"
+        );
+    }
+}
+
 /// The exception thread's CPU: the one asked for (checked), else the
 /// first allowed CPU no worker uses, else none (unpinned, with a warning).
 fn exception_cpu(asked: Option<CpuId>, workers: &[CpuId]) -> Result<Option<CpuId>, RouterError> {
@@ -198,6 +223,7 @@ impl Router {
             });
             ifaces.push(iface);
         }
+        warn_if_pool_short(fwd, cfg);
         let tables = fwd.take_publisher().ok_or(RouterError::NotL3)?;
         let punts = fwd.take_punt_rings();
         if punts.is_empty() {
