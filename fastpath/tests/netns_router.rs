@@ -25,7 +25,8 @@
 //! datagrams from h1 reach h2 while FP's kernel forwards at most a few
 //! (`ForwDatagrams`); a route added with `ip route` in FP is used, by the
 //! fast path; a TTL 1 ping gets time-exceeded from FP's kernel; malformed
-//! frames are each dropped with their reason counted; and the final JSON
+//! frames are each dropped with their reason counted; port 0's link and
+//! MTU are followed by fp0; and the final JSON
 //! shows the fast path's and the exception path's counters agreeing, and
 //! every buffer back.
 //!
