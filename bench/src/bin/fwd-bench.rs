@@ -75,6 +75,11 @@ struct Args {
     /// pipeline's own work from the cost of touching packets.
     #[arg(long)]
     hot: bool,
+    /// With `--hot`: also time each stage of the pipeline on its own (the
+    /// stages run one after another over the burst, each timed; the sum
+    /// is a little above the whole for the timer reads).
+    #[arg(long)]
+    stages: bool,
 }
 
 fn total(s: &[(drivers::cpu::CpuId, CoreSnapshot)]) -> CoreSnapshot {
@@ -202,13 +207,13 @@ fn lifetime(mut fwd: Forwarder, a: &Args, seeds: u64) -> Figures {
     Figures::between(fwd, &first, last)
 }
 
-/// The pipeline alone on one burst kept in cache: route it, take the
-/// routed frames back, restore their TTL and checksum, again. Returns
-/// cycles per packet of the routing alone.
-fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, String> {
+/// One burst of the seeds of port 0, in buffers of a pool of its own.
+fn hot_burst(
+    setup: &L3Setup,
+    burst_size: usize,
+) -> Result<(drivers::pool::Pool, drivers::burst::Burst), String> {
     use drivers::burst::Burst;
     use drivers::pool::{Pool, PoolConfig};
-    use fastpath::l3::{Ctx, L3Out, Pipeline};
     let pool = Pool::new(&PoolConfig::new("hot", 1024).with_backing(MemoryBacking::NoHuge))
         .map_err(|e| e.to_string())?;
     let frames = setup.seeds.first().ok_or("no seeds")?;
@@ -221,35 +226,117 @@ fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, 
             .copy_from_slice(f);
         burst.push(m);
     }
+    Ok((pool, burst))
+}
+
+/// Takes the routed frames back from `out` into `burst`, each restored
+/// to the seed it was (TTL, checksum, addresses, length), and checks all
+/// `n` came back.
+fn take_back(
+    setup: &L3Setup,
+    out: &mut fastpath::l3::L3Out,
+    burst: &mut drivers::burst::Burst,
+    n: usize,
+) -> Result<(), String> {
+    let frames = setup.seeds.first().ok_or("no seeds")?;
+    for b in out.tx.iter_mut() {
+        for mut m in b.drain(..) {
+            let f = &frames[burst.len() % frames.len()];
+            let d = m.data_mut();
+            let k = d.len().min(f.len());
+            d[..k].copy_from_slice(&f[..k]);
+            burst.push(m);
+        }
+    }
+    if burst.len() != n {
+        return Err(format!("{} of {n} frames came back routed", burst.len()));
+    }
+    Ok(())
+}
+
+/// The context the hot runs route in: frames arrive on port 1 (the seeds
+/// of port 0 are addressed to it).
+fn hot_ctx(setup: &L3Setup) -> fastpath::l3::Ctx<'_> {
+    fastpath::l3::Ctx {
+        tables: &setup.tables,
+        in_port: PortIndex(1),
+    }
+}
+
+/// The pipeline alone on one burst kept in cache: route it, take the
+/// routed frames back, restore their TTL and checksum, again. Returns
+/// cycles per packet of the routing alone.
+fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, String> {
+    use fastpath::l3::{L3Out, Pipeline};
+    let (_pool, mut burst) = hot_burst(setup, burst_size)?;
     let n = burst.len();
     let mut pipeline = Pipeline::new();
     let mut out = L3Out::new(setup.seeds.len());
     let mut c = CoreSnapshot::default();
-    // Frames arrive on port 1 (the seeds of port 0 are addressed to it).
-    let ctx = Ctx {
-        tables: &setup.tables,
-        in_port: PortIndex(1),
-    };
+    let ctx = hot_ctx(setup);
     let mut cycles = 0u64;
     for _ in 0..rounds {
         let t0 = drivers::cpu::rdtsc();
         pipeline.run(ctx, &mut burst, &mut out, &mut c);
         cycles += drivers::cpu::rdtsc().wrapping_sub(t0);
-        for b in out.tx.iter_mut() {
-            for mut m in b.drain(..) {
-                // Back to the seed's TTL, checksum and addresses.
-                let f = &frames[0];
-                let d = m.data_mut();
-                let k = d.len().min(f.len());
-                d[..k].copy_from_slice(&f[..k]);
-                burst.push(m);
-            }
-        }
-        if burst.len() != n {
-            return Err(format!("{} of {n} frames came back routed", burst.len()));
-        }
+        take_back(setup, &mut out, &mut burst, n)?;
     }
     Ok(cycles as f64 / (f64::from(rounds) * n as f64))
+}
+
+/// The staged stages one by one on a hot burst, each timed: cycles per
+/// packet of each, by name, the last the sorting of the packets into
+/// their ends.
+fn hot_stages(
+    setup: &L3Setup,
+    burst_size: usize,
+    rounds: u32,
+) -> Result<Vec<(&'static str, f64)>, String> {
+    use fastpath::l3::{
+        eth_input, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite, L3Out,
+        Meta, Next,
+    };
+    type Stage = fn(fastpath::l3::Ctx<'_>, &mut [drivers::mbuf::Mbuf], &mut [Meta]);
+    let stages: [(&'static str, Stage); 7] = [
+        ("eth_input", eth_input::run),
+        ("ip4_input", ip4_input::run),
+        ("ip6_input", ip6_input::run),
+        ("fib_lookup", fib_lookup::run),
+        ("resolve", resolve::run),
+        ("ip_forward", ip_forward::run),
+        ("rewrite", rewrite::run),
+    ];
+    let (_pool, mut burst) = hot_burst(setup, burst_size)?;
+    let n = burst.len();
+    let mut out = L3Out::new(setup.seeds.len());
+    let ctx = hot_ctx(setup);
+    let mut meta = vec![Meta::START; n];
+    let mut cycles = [0u64; 8];
+    for _ in 0..rounds {
+        meta.fill(Meta::START);
+        for ((_, run), c) in stages.iter().zip(cycles.iter_mut()) {
+            let t0 = drivers::cpu::rdtsc();
+            run(ctx, &mut burst, &mut meta);
+            *c += drivers::cpu::rdtsc().wrapping_sub(t0);
+        }
+        let t0 = drivers::cpu::rdtsc();
+        for (m, meta) in burst.drain(..).zip(meta.iter()) {
+            let Next::Output(port) = meta.next else {
+                return Err(format!("a seed ended at {:?}", meta.next));
+            };
+            output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+        }
+        cycles[7] += drivers::cpu::rdtsc().wrapping_sub(t0);
+        take_back(setup, &mut out, &mut burst, n)?;
+    }
+    let per = |c: u64| c as f64 / (f64::from(rounds) * n as f64);
+    Ok(stages
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["ends"])
+        .zip(cycles)
+        .map(|(name, c)| (name, per(c)))
+        .collect())
 }
 
 fn start(cfg: &ValidRunConfig, setup: Option<L3Setup>) -> Result<Forwarder, String> {
@@ -325,6 +412,23 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("fwd-bench: hot pipeline: {e}");
                     return ExitCode::FAILURE;
+                }
+            }
+            if a.stages {
+                match hot_stages(&setup, a.burst, 200_000) {
+                    Ok(s) => {
+                        let sum: f64 = s.iter().map(|(_, c)| c).sum();
+                        let each: Vec<String> =
+                            s.iter().map(|(n, c)| format!("{n} {c:.1}")).collect();
+                        eprintln!(
+                            "fwd-bench: l3 stages, cycles/pkt: {} (sum {sum:.1})",
+                            each.join(", ")
+                        );
+                    }
+                    Err(e) => {
+                        eprintln!("fwd-bench: hot stages: {e}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
         }

@@ -15,7 +15,9 @@
 
 use super::next_hop::PortIndex;
 use super::tables::Tables;
-use super::{eth_input, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite};
+use super::{
+    eth_input, fast_path, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite,
+};
 use crate::counters::CoreSnapshot;
 use crate::fib::NextHopId;
 use crate::reasons::{DropReason, PuntReason};
@@ -73,7 +75,9 @@ pub struct Meta {
 }
 
 impl Meta {
-    const START: Meta = Meta {
+    /// A packet as it enters the pipeline: at Ethernet input, nothing
+    /// known yet.
+    pub const START: Meta = Meta {
         next: Next::EthInput,
         l3: 0,
         v6: false,
@@ -163,16 +167,55 @@ impl Pipeline {
         let meta = &mut self.meta[..n];
         meta.fill(Meta::START);
         let pkts = &mut burst[..n];
-        eth_input::run(ctx, pkts, meta);
-        ip4_input::run(ctx, pkts, meta);
-        ip6_input::run(ctx, pkts, meta);
-        fib_lookup::run(ctx, pkts, meta);
-        resolve::run(ctx, pkts, meta);
-        ip_forward::run(ctx, pkts, meta);
-        rewrite::run(ctx, pkts, meta);
-        for (m, meta) in burst.drain(..).zip(meta.iter()) {
-            end(m, meta.next, ctx.in_port, out, c);
+        // The common case fused; the stages only when it left a packet
+        // at one of them.
+        if fast_path::run(ctx, pkts, meta) < n {
+            stages(ctx, pkts, meta);
         }
+        ends(burst, meta, ctx.in_port, out, c);
+    }
+
+    /// [`Pipeline::run`] by the stages alone, without the fused common
+    /// case: the reference the fused path is checked against, and the
+    /// baseline its benchmark compares with.
+    pub fn run_staged(
+        &mut self,
+        ctx: Ctx<'_>,
+        burst: &mut Burst,
+        out: &mut L3Out,
+        c: &mut CoreSnapshot,
+    ) {
+        let n = burst.len().min(MAX_BURST);
+        let meta = &mut self.meta[..n];
+        meta.fill(Meta::START);
+        stages(ctx, &mut burst[..n], meta);
+        ends(burst, meta, ctx.in_port, out, c);
+    }
+}
+
+/// Every stage, in the graph's order, over the packets parked at each.
+fn stages(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
+    eth_input::run(ctx, pkts, meta);
+    ip4_input::run(ctx, pkts, meta);
+    ip6_input::run(ctx, pkts, meta);
+    fib_lookup::run(ctx, pkts, meta);
+    resolve::run(ctx, pkts, meta);
+    ip_forward::run(ctx, pkts, meta);
+    rewrite::run(ctx, pkts, meta);
+}
+
+/// Every packet of `burst` to its end, in burst order (so packets of one
+/// flow leave in the order they came).
+#[inline]
+fn ends(
+    burst: &mut Burst,
+    meta: &[Meta],
+    in_port: PortIndex,
+    out: &mut L3Out,
+    c: &mut CoreSnapshot,
+) {
+    for (m, meta) in burst.drain(..).zip(meta.iter()) {
+        end(m, meta.next, in_port, out, c);
     }
 }
 

@@ -9,12 +9,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ip_protocol::IpProtocol;
 
-/// Folds a wide sum of 16-bit words to 16 bits with end-around carry.
+/// Folds a wide sum of 16-bit words to 16 bits with end-around carry,
+/// in a fixed number of steps (no loop on the data path): 2^32 and 2^16
+/// are both 1 modulo 0xffff, so each step keeps the value modulo 0xffff,
+/// and a nonzero sum never folds to 0.
 #[inline]
-fn fold(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
+fn fold(s: u64) -> u16 {
+    // Below 2^33, then below 2^17 + 2^16, then 0xffff + 2, then 0xffff.
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
 
@@ -67,6 +72,13 @@ pub fn checksum_with(pseudo: u16, data: &[u8]) -> u16 {
 /// True if `data`, which includes its checksum field, verifies.
 pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xffff
+}
+
+/// [`verify`] of an IPv4 header without options: five 32-bit words, the
+/// length known, so the sum is a few straight-line additions.
+#[inline(always)]
+pub fn verify_header(header: &[u8; 20]) -> bool {
+    fold(wide_sum(header)) == 0xffff
 }
 
 /// True if `data` verifies behind a pseudo-header whose sum is `pseudo`.
@@ -158,6 +170,18 @@ mod tests {
     }
 
     #[test]
+    fn fold_keeps_the_ones_complement_value() {
+        // 0 stays 0; any other multiple of 0xffff is 0xffff, never 0.
+        assert_eq!(fold(0), 0);
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0xffff * 0x1_0001), 0xffff);
+        assert_eq!(fold(u64::MAX), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
+        assert_eq!(fold(0x1_0000_0000), 1);
+        assert_eq!(fold(0x1_fffe), 0xffff);
+    }
+
+    #[test]
     fn odd_length_pads_right() {
         assert_eq!(sum(&[0xab]), 0xab00);
         assert_eq!(sum(&[0x12, 0x34, 0xab]), 0x12 * 256 + 0x34 + 0xab00);
@@ -196,6 +220,20 @@ mod tests {
         #[test]
         fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(sum(&data), reference_sum(&data));
+        }
+
+        #[test]
+        fn verify_header_is_verify(h in any::<[u8; 20]>()) {
+            prop_assert_eq!(verify_header(&h), verify(&h));
+        }
+
+        #[test]
+        fn fold_matches_the_loop(s in any::<u64>()) {
+            let mut l = s;
+            while l >> 16 != 0 {
+                l = (l & 0xffff) + (l >> 16);
+            }
+            prop_assert_eq!(fold(s), l as u16);
         }
 
         #[test]
