@@ -284,17 +284,17 @@ fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, 
     Ok(cycles as f64 / (f64::from(rounds) * n as f64))
 }
 
-/// The staged stages one by one on a hot burst, each timed: cycles per
-/// packet of each, by name, the last the sorting of the packets into
-/// their ends.
+/// The fused common case (meta fill, fused pass, ends) and then the
+/// stages one by one on a hot burst, each timed: cycles per packet of
+/// each, by name.
 fn hot_stages(
     setup: &L3Setup,
     burst_size: usize,
     rounds: u32,
 ) -> Result<Vec<(&'static str, f64)>, String> {
     use fastpath::l3::{
-        eth_input, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite, L3Out,
-        Meta, Next,
+        eth_input, fast_path, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve,
+        rewrite, L3Out, Meta, Next,
     };
     type Stage = fn(fastpath::l3::Ctx<'_>, &mut [drivers::mbuf::Mbuf], &mut [Meta]);
     let stages: [(&'static str, Stage); 7] = [
@@ -329,13 +329,42 @@ fn hot_stages(
         cycles[7] += drivers::cpu::rdtsc().wrapping_sub(t0);
         take_back(setup, &mut out, &mut burst, n)?;
     }
+    // The fused common case the same way: fill, fused pass, ends.
+    let mut fused = [0u64; 3];
+    for _ in 0..rounds {
+        let t0 = drivers::cpu::rdtsc();
+        meta.fill(Meta::START);
+        let t1 = drivers::cpu::rdtsc();
+        let done = fast_path::run(ctx, &mut burst, &mut meta);
+        let t2 = drivers::cpu::rdtsc();
+        for (m, meta) in burst.drain(..).zip(meta.iter()) {
+            let Next::Output(port) = meta.next else {
+                return Err(format!("a seed ended at {:?}", meta.next));
+            };
+            output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+        }
+        let t3 = drivers::cpu::rdtsc();
+        if done != n {
+            return Err(format!("the fused path took {done} of {n} seeds"));
+        }
+        for (c, (a, b)) in fused.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
+            *c += b.wrapping_sub(a);
+        }
+        take_back(setup, &mut out, &mut burst, n)?;
+    }
     let per = |c: u64| c as f64 / (f64::from(rounds) * n as f64);
-    Ok(stages
-        .iter()
-        .map(|(name, _)| *name)
-        .chain(["ends"])
-        .zip(cycles)
+    Ok(["fill", "fast_path", "ends"]
+        .into_iter()
+        .zip(fused)
         .map(|(name, c)| (name, per(c)))
+        .chain(
+            stages
+                .iter()
+                .map(|(name, _)| *name)
+                .chain(["ends"])
+                .zip(cycles)
+                .map(|(name, c)| (name, per(c))),
+        )
         .collect())
 }
 
@@ -417,13 +446,16 @@ fn main() -> ExitCode {
             if a.stages {
                 match hot_stages(&setup, a.burst, 200_000) {
                     Ok(s) => {
-                        let sum: f64 = s.iter().map(|(_, c)| c).sum();
-                        let each: Vec<String> =
-                            s.iter().map(|(n, c)| format!("{n} {c:.1}")).collect();
-                        eprintln!(
-                            "fwd-bench: l3 stages, cycles/pkt: {} (sum {sum:.1})",
-                            each.join(", ")
-                        );
+                        let (fused, staged) = s.split_at(3.min(s.len()));
+                        for (what, part) in [("fused", fused), ("stages", staged)] {
+                            let sum: f64 = part.iter().map(|(_, c)| c).sum();
+                            let each: Vec<String> =
+                                part.iter().map(|(n, c)| format!("{n} {c:.1}")).collect();
+                            eprintln!(
+                                "fwd-bench: l3 {what}, cycles/pkt: {} (sum {sum:.1})",
+                                each.join(", ")
+                            );
+                        }
                     }
                     Err(e) => {
                         eprintln!("fwd-bench: hot stages: {e}");
