@@ -331,11 +331,12 @@ fn hot_stages(
     }
     // The fused common case the same way: fill, fused pass, ends.
     let mut fused = [0u64; 3];
+    let mut scratch = Box::<fast_path::Scratch>::default();
     for _ in 0..rounds {
         let t0 = drivers::cpu::rdtsc();
         meta.fill(Meta::START);
         let t1 = drivers::cpu::rdtsc();
-        let done = fast_path::run(ctx, &mut burst, &mut meta);
+        let done = fast_path::run(ctx, &mut burst, &mut meta, &mut scratch);
         let t2 = drivers::cpu::rdtsc();
         for (m, meta) in burst.drain(..).zip(meta.iter()) {
             let Next::Output(port) = meta.next else {

@@ -17,13 +17,14 @@
 //! bytes and counters on random and mutated frames.
 
 use super::ip4_input;
-use super::next_hop::NextHop;
+use super::next_hop::{NextHop, PortIndex};
 use super::pipeline::{Ctx, Meta, Next};
+use crate::fib::NextHopId;
 use crate::packet::checksum;
 use crate::reasons::PuntReason;
-use arrayvec::ArrayVec;
 use drivers::burst::MAX_BURST;
 use drivers::mbuf::{Mbuf, OlFlags};
+use drivers::net::MacAddr;
 use std::net::Ipv4Addr;
 
 /// Ethernet header (no tag) and IPv4 header without options: what the
@@ -44,11 +45,66 @@ const CHECKSUM: usize = ETH + 10;
 const SRC: usize = ETH + 12;
 const DST: usize = ETH + 16;
 
+/// The fused path's per-burst arrays, kept from burst to burst (one per
+/// [`Pipeline`](super::Pipeline)) so that no burst pays for zeroing them.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    /// Destinations of the packets that passed the input checks.
+    dst: [u32; MAX_BURST],
+    /// Each one's index in the burst.
+    at: [u16; MAX_BURST],
+    /// Each one's route.
+    hop: [Option<NextHopId>; MAX_BURST],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            dst: [0; MAX_BURST],
+            at: [0; MAX_BURST],
+            hop: [None; MAX_BURST],
+        }
+    }
+}
+
+/// What a resolved next hop means for the packets sent through it, worked
+/// out once for a run of packets through the same one.
+#[derive(Debug, Clone, Copy)]
+struct Via {
+    id: NextHopId,
+    port: PortIndex,
+    mac: MacAddr,
+    /// The rewritten addresses: the next hop's, then the port's.
+    addrs: [u8; 12],
+    mtu: usize,
+}
+
+impl Via {
+    /// `None` unless `id` is resolved to one station on a known port.
+    #[inline]
+    fn new(ctx: Ctx<'_>, id: NextHopId) -> Option<Via> {
+        let Some(NextHop::Resolved { port, mac }) = ctx.tables.next_hops().get(id) else {
+            return None;
+        };
+        let out = ctx.tables.port(*port)?;
+        let mut addrs = [0u8; 12];
+        addrs[..6].copy_from_slice(&mac.0);
+        addrs[6..].copy_from_slice(&out.mac.0);
+        Some(Via {
+            id,
+            port: *port,
+            mac: *mac,
+            addrs,
+            mtu: usize::from(out.mtu),
+        })
+    }
+}
+
 /// Runs the fused common case over a burst whose `meta` is all
 /// [`Meta::START`]. Returns how many packets it took to an end; the rest
 /// are parked at a stage for the staged pipeline to finish.
 #[inline]
-pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) -> usize {
+pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) -> usize {
     let Some(port) = ctx.tables.port(ctx.in_port) else {
         return 0;
     };
@@ -59,52 +115,66 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) -> usize {
     }
     let our_mac = port.mac.0;
     // Pass 1: headers checked, padding trimmed, destinations collected.
-    let mut dsts = ArrayVec::<(u32, u16), MAX_BURST>::new();
+    let mut k = 0;
     for (i, (p, m)) in pkts.iter_mut().zip(meta.iter_mut()).enumerate() {
-        if let Some(dst) = input(p, &our_mac) {
-            // As Ethernet and IPv4 input leave it: IPv4 at offset 14,
-            // received as unicast, waiting for the lookup.
-            m.l3 = ETH as u16;
-            m.next = Next::Lookup4;
-            // `dsts` holds MAX_BURST and a burst no more.
-            let _ = dsts.try_push((dst, i as u16));
-        }
-    }
-    // Pass 2: the lookups (independent loads the CPU overlaps), next
-    // hop, TTL, checksum, MAC rewrite.
-    let (fib, hops) = (ctx.tables.fib4(), ctx.tables.next_hops());
-    let mut done = 0;
-    for &(dst, i) in &dsts {
-        let (Some(p), Some(m)) = (pkts.get_mut(usize::from(i)), meta.get_mut(usize::from(i)))
-        else {
+        let Some(dst) = input(p, &our_mac) else {
             continue;
         };
-        let Some(id) = fib.lookup_u32(dst) else {
+        // As Ethernet and IPv4 input leave it: IPv4 at offset 14,
+        // received as unicast, waiting for the lookup.
+        m.l3 = ETH as u16;
+        m.next = Next::Lookup4;
+        // A burst is at most MAX_BURST, the arrays' length.
+        if let (Some(d), Some(a)) = (s.dst.get_mut(k), s.at.get_mut(k)) {
+            *d = dst;
+            *a = i as u16;
+            k += 1;
+        }
+    }
+    // Pass 2: the lookups alone, independent loads the CPU overlaps.
+    let (Some(dsts), Some(hops), Some(at)) = (s.dst.get(..k), s.hop.get_mut(..k), s.at.get(..k))
+    else {
+        return 0;
+    };
+    ctx.tables.fib4().lookup_bulk(dsts, hops);
+    // Pass 3: next hop, TTL and checksum, MAC rewrite.
+    let mut via: Option<Via> = None;
+    let mut done = 0;
+    for (&i, &hop) in at.iter().zip(hops.iter()) {
+        let i = usize::from(i);
+        let (Some(p), Some(m)) = (pkts.get_mut(i), meta.get_mut(i)) else {
+            continue;
+        };
+        let Some(id) = hop else {
             m.next = Next::Punt(PuntReason::NoRoute);
             done += 1;
             continue;
         };
         m.next_hop = id;
         m.next = Next::Resolve;
-        let Some(NextHop::Resolved { port, mac }) = hops.get(id) else {
-            continue;
+        let v = match via {
+            Some(v) if v.id == id => v,
+            _ => match Via::new(ctx, id) {
+                Some(v) => {
+                    via = Some(v);
+                    v
+                }
+                // Resolution's exceptions are the stages'.
+                None => continue,
+            },
         };
-        m.port = *port;
-        m.mac = *mac;
+        m.port = v.port;
+        m.mac = v.mac;
         m.next = Next::Forward;
-        let Some(out) = ctx.tables.port(*port) else {
-            continue;
-        };
         let Some(h) = p.data_mut().first_chunk_mut::<HEAD>() else {
             continue;
         };
-        if !forward(h, usize::from(out.mtu)) {
+        if !forward(h, v.mtu) {
             continue;
         }
         // MAC rewrite (the rewrite stage's work).
-        h[..6].copy_from_slice(&mac.0);
-        h[6..12].copy_from_slice(&out.mac.0);
-        m.next = Next::Output(*port);
+        h[..12].copy_from_slice(&v.addrs);
+        m.next = Next::Output(v.port);
         done += 1;
     }
     done

@@ -141,6 +141,7 @@ impl L3Out {
 #[derive(Debug)]
 pub struct Pipeline {
     meta: Box<[Meta; MAX_BURST]>,
+    fast: Box<fast_path::Scratch>,
 }
 
 impl Default for Pipeline {
@@ -154,6 +155,7 @@ impl Pipeline {
     pub fn new() -> Self {
         Pipeline {
             meta: Box::new([Meta::START; MAX_BURST]),
+            fast: Box::default(),
         }
     }
 
@@ -169,7 +171,7 @@ impl Pipeline {
         let pkts = &mut burst[..n];
         // The common case fused; the stages only when it left a packet
         // at one of them.
-        if fast_path::run(ctx, pkts, meta) < n {
+        if fast_path::run(ctx, pkts, meta, &mut self.fast) < n {
             stages(ctx, pkts, meta);
         }
         ends(burst, meta, ctx.in_port, out, c);
