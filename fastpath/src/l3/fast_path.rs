@@ -6,8 +6,9 @@
 //! collecting destinations, one looking them up, resolving and rewriting.
 //!
 //! The staged pipeline stays the reference. This pass only ever moves a
-//! packet to where the stages would have moved it, with the same
-//! [`Meta`] and the same bytes: it takes a packet as far as its common
+//! packet to where the stages would have moved it, with the same bytes
+//! and, for a packet left at a stage, the [`Meta`] fields that stage
+//! and the later ones read: it takes a packet as far as its common
 //! case goes and leaves it parked at the stage that handles the
 //! exception (`EthInput` for a header it does not recognise, `Resolve`
 //! for a group or unresolved next hop, `Forward` for a TTL or MTU case),
@@ -150,8 +151,6 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
             done += 1;
             continue;
         };
-        m.next_hop = id;
-        m.next = Next::Resolve;
         let v = match via {
             Some(v) if v.id == id => v,
             _ => match Via::new(ctx, id) {
@@ -160,22 +159,29 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
                     v
                 }
                 // Resolution's exceptions are the stages'.
-                None => continue,
+                None => {
+                    m.next_hop = id;
+                    m.next = Next::Resolve;
+                    continue;
+                }
             },
         };
-        m.port = v.port;
-        m.mac = v.mac;
-        m.next = Next::Forward;
-        let Some(h) = p.data_mut().first_chunk_mut::<HEAD>() else {
-            continue;
+        let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
+            Some(h) => forward(h, &v),
+            None => false,
         };
-        if !forward(h, v.mtu) {
-            continue;
+        if forwarded {
+            // Only the end is read from here on.
+            m.next = Next::Output(v.port);
+            done += 1;
+        } else {
+            // TTL and MTU exceptions are IP forward's, with what
+            // resolution left.
+            m.next_hop = id;
+            m.port = v.port;
+            m.mac = v.mac;
+            m.next = Next::Forward;
         }
-        // MAC rewrite (the rewrite stage's work).
-        h[..12].copy_from_slice(&v.addrs);
-        m.next = Next::Output(v.port);
-        done += 1;
     }
     done
 }
@@ -230,23 +236,23 @@ fn header_sums(h: &[u8; HEAD]) -> bool {
     }
 }
 
-/// IP forward's common case: TTL above 1 and the datagram within `mtu`,
-/// then the TTL decremented and the checksum updated (RFC 1624) as
+/// IP forward's and rewrite's common case: TTL above 1 and the datagram
+/// within the MTU, then the TTL decremented, the checksum updated (RFC
+/// 1624) to what
 /// [`Ipv4Packet::decrement_ttl`](crate::packet::Ipv4Packet::decrement_ttl)
-/// does. False, and nothing written, for the stage to handle.
+/// writes, and the addresses rewritten. False, and nothing written, for
+/// the stages to handle.
 #[inline(always)]
-fn forward(h: &mut [u8; HEAD], mtu: usize) -> bool {
+fn forward(h: &mut [u8; HEAD], v: &Via) -> bool {
     let ttl = h[TTL];
     let total = usize::from(u16::from_be_bytes([h[TOTAL_LEN], h[TOTAL_LEN + 1]]));
-    if ttl <= 1 || total > mtu {
+    if ttl <= 1 || total > v.mtu {
         return false;
     }
-    // TTL and protocol share one 16-bit word (RFC 791 3.1).
-    let old = u16::from_be_bytes([ttl, h[TTL + 1]]);
-    let new = old.wrapping_sub(0x100);
     let check = u16::from_be_bytes([h[CHECKSUM], h[CHECKSUM + 1]]);
-    let check = checksum::update16(check, old, new);
+    let check = checksum::ttl_decremented(check);
     h[TTL] = ttl - 1;
     h[CHECKSUM..CHECKSUM + 2].copy_from_slice(&check.to_be_bytes());
+    h[..12].copy_from_slice(&v.addrs);
     true
 }

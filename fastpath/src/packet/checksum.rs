@@ -74,11 +74,35 @@ pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xffff
 }
 
-/// [`verify`] of an IPv4 header without options: five 32-bit words, the
-/// length known, so the sum is a few straight-line additions.
+/// [`verify`] of an IPv4 header without options, in a few straight-line
+/// additions: the header as two 64-bit words and a 32-bit one, in the
+/// machine's byte order. RFC 1071 section 2(B): the sum of byte-swapped
+/// words is the byte-swapped sum, and 0xffff, the verdict, is its own
+/// swap; 2(A): 64-bit words summed as 32-bit halves, then folded.
 #[inline(always)]
 pub fn verify_header(header: &[u8; 20]) -> bool {
-    fold(wide_sum(header)) == 0xffff
+    let (a, rest) = header.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let (b, c) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let c = c.first_chunk::<4>().unwrap_or(&[0; 4]);
+    let (a, b, c) = (
+        u64::from_ne_bytes(*a),
+        u64::from_ne_bytes(*b),
+        u64::from(u32::from_ne_bytes(*c)),
+    );
+    let s = (a & 0xffff_ffff) + (a >> 32) + (b & 0xffff_ffff) + (b >> 32) + c;
+    fold(s) == 0xffff
+}
+
+/// The header checksum after the TTL is decremented (the TTL at least
+/// 1): [`update16`] of the TTL/protocol word `old` to `old - 0x100`,
+/// which does not depend on `old`: `!old + new` is always 0xfeff, so
+/// `~(~HC + 0xfeff)` works out as `HC + 0x100` with the end-around
+/// carry taken as soon as the sum reaches 0xffff (a test checks it
+/// against `update16` for every checksum).
+#[inline(always)]
+pub fn ttl_decremented(check: u16) -> u16 {
+    let s = u32::from(check) + 0x100;
+    (if s >= 0xffff { s - 0xffff } else { s }) as u16
 }
 
 /// True if `data` verifies behind a pseudo-header whose sum is `pseudo`.
@@ -179,6 +203,19 @@ mod tests {
         assert_eq!(fold(0x1_0000), 1);
         assert_eq!(fold(0x1_0000_0000), 1);
         assert_eq!(fold(0x1_fffe), 0xffff);
+    }
+
+    #[test]
+    fn ttl_decremented_is_update16_for_every_checksum() {
+        for check in 0..=u16::MAX {
+            for old in [0x0100, 0x0211, 0x4006, 0xff3a] {
+                assert_eq!(
+                    ttl_decremented(check),
+                    update16(check, old, old - 0x100),
+                    "checksum {check:#06x}, TTL/protocol {old:#06x}"
+                );
+            }
+        }
     }
 
     #[test]
