@@ -80,6 +80,13 @@ struct Args {
     /// is a little above the whole for the timer reads).
     #[arg(long)]
     stages: bool,
+    /// Bursts routed by `--hot` (and by each part of `--stages`).
+    #[arg(long, default_value_t = 200_000)]
+    hot_rounds: u32,
+    /// With `--hot`: only the hot runs, no io or ring run (for counting
+    /// instructions under valgrind, where the ring threads would crawl).
+    #[arg(long)]
+    hot_only: bool,
 }
 
 fn total(s: &[(drivers::cpu::CpuId, CoreSnapshot)]) -> CoreSnapshot {
@@ -408,7 +415,7 @@ fn main() -> ExitCode {
     };
     let mut ok = true;
     let mut io_cpp = None;
-    if a.mode == FwdMode::L3 {
+    if a.mode == FwdMode::L3 && !(a.hot && a.hot_only) {
         if a.ports != PortSpec::Ring {
             eprintln!("fwd-bench: --mode l3 needs --ports ring (a loop the seeds go round)");
             return ExitCode::FAILURE;
@@ -434,7 +441,7 @@ fn main() -> ExitCode {
             }
         };
         if a.hot {
-            match hot_pipeline(&setup, a.burst, 200_000) {
+            match hot_pipeline(&setup, a.burst, a.hot_rounds) {
                 Ok(c) => eprintln!(
                     "fwd-bench: l3 pipeline alone, hot burst of {}: {c:.1} cycles/pkt",
                     a.burst
@@ -445,7 +452,7 @@ fn main() -> ExitCode {
                 }
             }
             if a.stages {
-                match hot_stages(&setup, a.burst, 200_000) {
+                match hot_stages(&setup, a.burst, a.hot_rounds) {
                     Ok(s) => {
                         let (fused, staged) = s.split_at(3.min(s.len()));
                         for (what, part) in [("fused", fused), ("stages", staged)] {
@@ -463,6 +470,9 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 }
+            }
+            if a.hot_only {
+                return ExitCode::SUCCESS;
             }
         }
         // As many seeds as the ring ports hold: the loop's lifetime is

@@ -43,8 +43,6 @@ const VER_IHL_PLAIN: u8 = 0x45;
 const TOTAL_LEN: usize = ETH + 2;
 const TTL: usize = ETH + 8;
 const CHECKSUM: usize = ETH + 10;
-const SRC: usize = ETH + 12;
-const DST: usize = ETH + 16;
 
 /// The fused path's per-burst arrays, kept from burst to burst (one per
 /// [`Pipeline`](super::Pipeline)) so that no burst pays for zeroing them.
@@ -211,8 +209,10 @@ fn input(p: &mut Mbuf, our_mac: &[u8; 6]) -> Option<u32> {
     {
         return None;
     }
-    let src = Ipv4Addr::from([h[SRC], h[SRC + 1], h[SRC + 2], h[SRC + 3]]);
-    let dst = Ipv4Addr::from([h[DST], h[DST + 1], h[DST + 2], h[DST + 3]]);
+    // Both addresses in one load: they are adjacent (RFC 791 3.1).
+    let addrs = h.last_chunk::<8>().map_or(0, |a| u64::from_be_bytes(*a));
+    let src = Ipv4Addr::from_bits((addrs >> 32) as u32);
+    let dst = Ipv4Addr::from_bits(addrs as u32);
     if ip4_input::martian_source(src)
         || ip4_input::martian_destination(dst)
         || dst.is_multicast()
