@@ -352,8 +352,8 @@ fn hot_stages(
             output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
         }
         let t3 = drivers::cpu::rdtsc();
-        if done != n {
-            return Err(format!("the fused path took {done} of {n} seeds"));
+        if done.done != n {
+            return Err(format!("the fused path took {} of {n} seeds", done.done));
         }
         for (c, (a, b)) in fused.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
             *c += b.wrapping_sub(a);

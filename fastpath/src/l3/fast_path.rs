@@ -99,30 +99,41 @@ impl Via {
     }
 }
 
+/// What the fused pass did with a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fused {
+    /// Packets it took to an end; the rest are parked at a stage for the
+    /// staged pipeline to finish.
+    pub done: usize,
+    /// The port every packet of the burst is to be sent on, if they all
+    /// are and to the same one: the burst can go to its TX buffer whole.
+    pub all_to: Option<PortIndex>,
+}
+
 /// Runs the fused common case over a burst whose `meta` is all
-/// [`Meta::START`]. Returns how many packets it took to an end; the rest
-/// are parked at a stage for the staged pipeline to finish.
+/// [`Meta::START`].
 #[inline]
-pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) -> usize {
+pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) -> Fused {
+    let none = Fused {
+        done: 0,
+        all_to: None,
+    };
     let Some(port) = ctx.tables.port(ctx.in_port) else {
-        return 0;
+        return none;
     };
     // A group address as our own would make every frame for us an L2
     // multicast (punted): not the common case.
     if port.mac.is_multicast() {
-        return 0;
+        return none;
     }
     let our_mac = port.mac.0;
     // Pass 1: headers checked, padding trimmed, destinations collected.
+    // `meta` is written only for the packets parked later on.
     let mut k = 0;
-    for (i, (p, m)) in pkts.iter_mut().zip(meta.iter_mut()).enumerate() {
+    for (i, p) in pkts.iter_mut().enumerate() {
         let Some(dst) = input(p, &our_mac) else {
             continue;
         };
-        // As Ethernet and IPv4 input leave it: IPv4 at offset 14,
-        // received as unicast, waiting for the lookup.
-        m.l3 = ETH as u16;
-        m.next = Next::Lookup4;
         // A burst is at most MAX_BURST, the arrays' length.
         if let (Some(d), Some(a)) = (s.dst.get_mut(k), s.at.get_mut(k)) {
             *d = dst;
@@ -133,55 +144,99 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
     // Pass 2: the lookups alone, independent loads the CPU overlaps.
     let (Some(dsts), Some(hops), Some(at)) = (s.dst.get(..k), s.hop.get_mut(..k), s.at.get(..k))
     else {
-        return 0;
+        return none;
     };
     ctx.tables.fib4().lookup_bulk(dsts, hops);
     // Pass 3: next hop, TTL and checksum, MAC rewrite.
-    let mut via: Option<Via> = None;
-    let mut done = 0;
-    for (&i, &hop) in at.iter().zip(hops.iter()) {
-        let i = usize::from(i);
-        let (Some(p), Some(m)) = (pkts.get_mut(i), meta.get_mut(i)) else {
-            continue;
-        };
-        let Some(id) = hop else {
-            m.next = Next::Punt(PuntReason::NoRoute);
-            done += 1;
-            continue;
-        };
-        let v = match via {
-            Some(v) if v.id == id => v,
-            _ => match Via::new(ctx, id) {
-                Some(v) => {
-                    via = Some(v);
-                    v
-                }
-                // Resolution's exceptions are the stages'.
-                None => {
-                    m.next_hop = id;
-                    m.next = Next::Resolve;
-                    continue;
-                }
-            },
-        };
-        let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
-            Some(h) => forward(h, &v),
-            None => false,
-        };
-        if forwarded {
-            // Only the end is read from here on.
-            m.next = Next::Output(v.port);
-            done += 1;
-        } else {
-            // TTL and MTU exceptions are IP forward's, with what
-            // resolution left.
-            m.next_hop = id;
-            m.port = v.port;
-            m.mac = v.mac;
-            m.next = Next::Forward;
+    let mut t = Tally {
+        via: None,
+        done: 0,
+        to: None,
+        uniform: true,
+    };
+    if k == pkts.len() {
+        // Every packet passed (the common burst): no indexing.
+        for ((p, m), &hop) in pkts.iter_mut().zip(meta.iter_mut()).zip(hops.iter()) {
+            finish(ctx, p, m, hop, &mut t);
+        }
+    } else {
+        for (&i, &hop) in at.iter().zip(hops.iter()) {
+            let i = usize::from(i);
+            if let (Some(p), Some(m)) = (pkts.get_mut(i), meta.get_mut(i)) {
+                finish(ctx, p, m, hop, &mut t);
+            }
         }
     }
-    done
+    Fused {
+        done: t.done,
+        all_to: t.to.filter(|_| t.uniform && t.done == pkts.len()),
+    }
+}
+
+/// What pass 3 carries from packet to packet.
+struct Tally {
+    /// The last next hop worked out.
+    via: Option<Via>,
+    /// Packets at an end.
+    done: usize,
+    /// The first packet's output port.
+    to: Option<PortIndex>,
+    /// Every packet so far sent on `to`.
+    uniform: bool,
+}
+
+/// Pass 3 for one packet that passed the input checks, with its route:
+/// to `Output`, or to `no_route`, or parked at the stage that handles
+/// what it is (with the `Meta` fields that stage reads).
+#[inline(always)]
+fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &mut Tally) {
+    let Some(id) = hop else {
+        m.next = Next::Punt(PuntReason::NoRoute);
+        t.done += 1;
+        t.uniform = false;
+        return;
+    };
+    let v = match t.via {
+        Some(v) if v.id == id => v,
+        _ => match Via::new(ctx, id) {
+            Some(v) => {
+                t.via = Some(v);
+                v
+            }
+            // Resolution's exceptions are the stages'.
+            None => {
+                // As Ethernet and IPv4 input leave it: IPv4 at offset 14
+                // (received as unicast, not v6: as `START`).
+                m.l3 = ETH as u16;
+                m.next_hop = id;
+                m.next = Next::Resolve;
+                t.uniform = false;
+                return;
+            }
+        },
+    };
+    let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
+        Some(h) => forward(h, &v),
+        None => false,
+    };
+    if forwarded {
+        // Only the end is read from here on.
+        m.next = Next::Output(v.port);
+        t.done += 1;
+        match t.to {
+            None => t.to = Some(v.port),
+            Some(to) => t.uniform &= to == v.port,
+        }
+    } else {
+        // TTL and MTU exceptions are IP forward's, with what resolution
+        // left.
+        m.l3 = ETH as u16;
+        m.next_hop = id;
+        m.port = v.port;
+        m.mac = v.mac;
+        m.next = Next::Forward;
+        t.uniform = false;
+    }
 }
 
 /// Ethernet and IPv4 input's common case: the destination address if the

@@ -10,7 +10,7 @@ use super::pipeline_tests::{ethernet, frame4, ipv4_udp, ipv6, pool, tables, vali
 use super::tables::Tables;
 use crate::counters::CoreSnapshot;
 use crate::packet::checksum;
-use drivers::burst::Burst;
+use drivers::burst::{Burst, MAX_BURST};
 use drivers::mbuf::OlFlags;
 use drivers::pool::Pool;
 use proptest::prelude::*;
@@ -33,6 +33,19 @@ fn route(
     in_port: PortIndex,
     staged: bool,
 ) -> Ends {
+    route_after(t, pool, frames, in_port, staged, 0)
+}
+
+/// [`route`] with port 1's TX buffer already holding `queued` empty
+/// packets (a TX queue that took nothing of the last bursts).
+fn route_after(
+    t: &Tables,
+    pool: &Pool,
+    frames: &[(Vec<u8>, OlFlags)],
+    in_port: PortIndex,
+    staged: bool,
+    queued: usize,
+) -> Ends {
     let mut burst = Burst::new();
     for (f, flags) in frames {
         let mut m = pool.alloc().expect("pool has room");
@@ -41,6 +54,9 @@ fn route(
         burst.push(m);
     }
     let mut out = L3Out::new(3);
+    for _ in 0..queued {
+        out.tx[1].push(pool.alloc().expect("pool has room"));
+    }
     let mut c = CoreSnapshot::default();
     let ctx = Ctx { tables: t, in_port };
     let mut p = Pipeline::new();
@@ -160,6 +176,45 @@ fn every_seed_ends_the_same_either_way() {
     }
 }
 
+/// A burst all forwarded to one port goes to its buffer whole; with too
+/// little room left there, packet by packet, the overflow counted
+/// `tx_full`: the same either way.
+#[test]
+fn a_burst_to_one_port_ends_the_same_either_way() {
+    let (t, pool) = (tables(), pool());
+    let frame = frame4(&ipv4_udp("10.0.0.1", "198.51.100.7", 64));
+    let frames = vec![(frame, OlFlags::NONE); 40];
+    for queued in [0, MAX_BURST - 40, MAX_BURST - 39, MAX_BURST - 1] {
+        let fused = route_after(&t, &pool, &frames, PortIndex(0), false, queued);
+        let staged = route_after(&t, &pool, &frames, PortIndex(0), true, queued);
+        assert_eq!(fused, staged, "{queued} queued");
+        let full = (queued + 40).saturating_sub(MAX_BURST);
+        assert_eq!(fused.sent[1].len(), queued + 40 - full);
+        assert_eq!(fused.drops.1, full, "{queued} queued");
+    }
+}
+
+/// Every packet forwarded, but not all to one port: sorted packet by
+/// packet, in burst order.
+#[test]
+fn a_burst_to_two_ports_ends_the_same_either_way() {
+    let (t, pool) = (tables(), pool());
+    let to1 = frame4(&ipv4_udp("10.0.0.1", "198.51.100.7", 64));
+    let to2 = frame4(&ipv4_udp("10.0.0.1", "192.0.3.9", 64));
+    for split in [1, 20, 39] {
+        let frames: Vec<_> = (0..40)
+            .map(|i| (if i < split { &to1 } else { &to2 }).clone())
+            .map(|f| (f, OlFlags::NONE))
+            .collect();
+        let fused = route(&t, &pool, &frames, PortIndex(0), false);
+        assert_eq!(fused, route(&t, &pool, &frames, PortIndex(0), true));
+        assert_eq!(
+            (fused.sent[1].len(), fused.sent[2].len()),
+            (split, 40 - split)
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -186,6 +241,26 @@ proptest! {
         let (t, pool) = (tables(), pool());
         let before = pool.available();
         let input: Vec<_> = frames.into_iter().map(|(f, k)| (f, flags(k))).collect();
+        let fused = route(&t, &pool, &input, PortIndex(in_port), false);
+        let staged = route(&t, &pool, &input, PortIndex(in_port), true);
+        prop_assert_eq!(fused, staged);
+        prop_assert_eq!(pool.available(), before);
+    }
+
+    /// Bursts of copies of one frame, the fused path's whole-burst case
+    /// when the frame is forwarded.
+    #[test]
+    fn fused_and_staged_agree_on_uniform_bursts(
+        seed in any::<usize>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 0..2),
+        fix in any::<bool>(),
+        k in any::<u8>(),
+        n in 1usize..64,
+        in_port in prop_oneof![Just(0u16), 0u16..4],
+    ) {
+        let (t, pool) = (tables(), pool());
+        let before = pool.available();
+        let input = vec![(mutate(seed, &flips, 0, fix), flags(k)); n];
         let fused = route(&t, &pool, &input, PortIndex(in_port), false);
         let staged = route(&t, &pool, &input, PortIndex(in_port), true);
         prop_assert_eq!(fused, staged);
