@@ -90,7 +90,9 @@ pub fn verify_header(header: &[u8; 20]) -> bool {
         u64::from(u32::from_ne_bytes(*c)),
     );
     let s = (a & 0xffff_ffff) + (a >> 32) + (b & 0xffff_ffff) + (b >> 32) + c;
-    fold(s) == 0xffff
+    // `fold(s) == 0xffff`, without the folding: folding keeps the value
+    // modulo 0xffff and gives 0 only for 0.
+    s != 0 && s % 0xffff == 0
 }
 
 /// The header checksum after the TTL is decremented (the TTL at least
@@ -206,6 +208,13 @@ mod tests {
     }
 
     #[test]
+    fn verify_header_of_zeros_and_ones() {
+        // A sum of 0 (all zeros) is not 0xffff; all ones is.
+        assert!(!verify_header(&[0; 20]) && !verify(&[0; 20]));
+        assert!(verify_header(&[0xff; 20]) && verify(&[0xff; 20]));
+    }
+
+    #[test]
     fn ttl_decremented_is_update16_for_every_checksum() {
         for check in 0..=u16::MAX {
             for old in [0x0100, 0x0211, 0x4006, 0xff3a] {
@@ -260,9 +269,21 @@ mod tests {
         }
 
         #[test]
-        fn verify_header_is_verify(h in any::<[u8; 20]>()) {
+        fn verify_header_is_verify(mut h in any::<[u8; 20]>(), fill in any::<bool>(), flip in 0usize..200) {
+            if fill {
+                // A header whose checksum is right, one bit flipped (below
+                // 160) or not.
+                h[10..12].fill(0);
+                let c = checksum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                prop_assert!(verify_header(&h));
+                if flip < 160 {
+                    h[flip / 8] ^= 1 << (flip % 8);
+                }
+            }
             prop_assert_eq!(verify_header(&h), verify(&h));
         }
+
 
         #[test]
         fn fold_matches_the_loop(s in any::<u64>()) {
