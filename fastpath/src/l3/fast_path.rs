@@ -195,27 +195,22 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
         t.uniform = false;
         return;
     };
-    let v = match t.via {
-        Some(v) if v.id == id => v,
-        _ => match Via::new(ctx, id) {
-            Some(v) => {
-                t.via = Some(v);
-                v
-            }
-            // Resolution's exceptions are the stages'.
-            None => {
-                // As Ethernet and IPv4 input leave it: IPv4 at offset 14
-                // (received as unicast, not v6: as `START`).
-                m.l3 = ETH as u16;
-                m.next_hop = id;
-                m.next = Next::Resolve;
-                t.uniform = false;
-                return;
-            }
-        },
+    if t.via.is_none_or(|v| v.id != id) {
+        t.via = Via::new(ctx, id);
+    }
+    // Read in place (a copy per packet costs more than the work).
+    let Some(v) = &t.via else {
+        // Resolution's exceptions are the stages': the packet as
+        // Ethernet and IPv4 input leave it, IPv4 at offset 14 (received
+        // as unicast, not v6: as `START`).
+        m.l3 = ETH as u16;
+        m.next_hop = id;
+        m.next = Next::Resolve;
+        t.uniform = false;
+        return;
     };
     let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
-        Some(h) => forward(h, &v),
+        Some(h) => forward(h, v),
         None => false,
     };
     if forwarded {
