@@ -16,6 +16,13 @@
 //! falling by one each time: after 254 passes it goes to the kernel (punt
 //! ring), so the l3 window is the seeds' lifetime (about half a million
 //! packets with one core), not `--duration`.
+//!
+//! `--hot` also times the pipeline alone on one burst kept in cache;
+//! `--stages` splits that time into the fused common case's parts and each
+//! stage of the staged pipeline (the reference the fused path is checked
+//! against); `--hot-only` stops there (for counting instructions under
+//! valgrind: `valgrind --tool=callgrind fwd-bench --mode l3 --ports ring
+//! --hot --hot-only --hot-rounds 20000`).
 #![forbid(unsafe_code)]
 
 use clap::Parser;
