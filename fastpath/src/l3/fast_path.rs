@@ -150,8 +150,9 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
     let mut t = Tally {
         via: None,
         done: 0,
-        to: None,
-        uniform: true,
+        sent: 0,
+        any: 0,
+        all: u16::MAX,
     };
     if k == pkts.len() {
         // Every packet passed (the common burst): no indexing.
@@ -166,9 +167,11 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
             }
         }
     }
+    // Every packet sent, and the ports' bits all agree: one port.
+    let one_port = t.sent == pkts.len() && t.sent > 0 && t.any == t.all;
     Fused {
         done: t.done,
-        all_to: t.to.filter(|_| t.uniform && t.done == pkts.len()),
+        all_to: one_port.then_some(PortIndex(t.any)),
     }
 }
 
@@ -178,10 +181,12 @@ struct Tally {
     via: Option<Via>,
     /// Packets at an end.
     done: usize,
-    /// The first packet's output port.
-    to: Option<PortIndex>,
-    /// Every packet so far sent on `to`.
-    uniform: bool,
+    /// Packets to be sent.
+    sent: usize,
+    /// Their output ports ORed, and ANDed: equal if all are one port
+    /// (kept branch-free rather than compared packet by packet).
+    any: u16,
+    all: u16,
 }
 
 /// Pass 3 for one packet that passed the input checks, with its route:
@@ -192,7 +197,6 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
     let Some(id) = hop else {
         m.next = Next::Punt(PuntReason::NoRoute);
         t.done += 1;
-        t.uniform = false;
         return;
     };
     if t.via.is_none_or(|v| v.id != id) {
@@ -206,7 +210,6 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
         m.l3 = ETH as u16;
         m.next_hop = id;
         m.next = Next::Resolve;
-        t.uniform = false;
         return;
     };
     let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
@@ -217,10 +220,9 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
         // Only the end is read from here on.
         m.next = Next::Output(v.port);
         t.done += 1;
-        match t.to {
-            None => t.to = Some(v.port),
-            Some(to) => t.uniform &= to == v.port,
-        }
+        t.sent += 1;
+        t.any |= v.port.0;
+        t.all &= v.port.0;
     } else {
         // TTL and MTU exceptions are IP forward's, with what resolution
         // left.
@@ -229,7 +231,6 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
         m.port = v.port;
         m.mac = v.mac;
         m.next = Next::Forward;
-        t.uniform = false;
     }
 }
 
