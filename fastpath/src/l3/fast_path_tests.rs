@@ -6,11 +6,13 @@
 
 use super::next_hop::PortIndex;
 use super::pipeline::{Ctx, L3Out, Pipeline};
-use super::pipeline_tests::{ethernet, frame4, ipv4_udp, ipv6, pool, tables, valid_frames, MAC0};
+use super::pipeline_tests::{
+    burst_of, ethernet, frame4, ipv4_udp, ipv6, pool, tables, valid_frames, MAC0,
+};
 use super::tables::Tables;
 use crate::counters::CoreSnapshot;
 use crate::packet::checksum;
-use drivers::burst::{Burst, MAX_BURST};
+use drivers::burst::MAX_BURST;
 use drivers::mbuf::OlFlags;
 use drivers::pool::Pool;
 use proptest::prelude::*;
@@ -46,13 +48,7 @@ fn route_after(
     staged: bool,
     queued: usize,
 ) -> Ends {
-    let mut burst = Burst::new();
-    for (f, flags) in frames {
-        let mut m = pool.alloc().expect("pool has room");
-        m.append(f.len()).unwrap().copy_from_slice(f);
-        m.set_ol_flags(*flags);
-        burst.push(m);
-    }
+    let mut burst = burst_of(pool, frames);
     let mut out = L3Out::new(3);
     for _ in 0..queued {
         out.tx[1].push(pool.alloc().expect("pool has room"));

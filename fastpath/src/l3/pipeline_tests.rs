@@ -196,7 +196,8 @@ enum End {
     Dropped(DropReason),
 }
 
-fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, CoreSnapshot) {
+/// The frames in buffers from `pool`, with their offload flags.
+pub(super) fn burst_of(pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> Burst {
     let mut burst = Burst::new();
     for (f, flags) in frames {
         let mut m = pool.alloc().expect("pool has room");
@@ -204,6 +205,11 @@ fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, 
         m.set_ol_flags(*flags);
         burst.push(m);
     }
+    burst
+}
+
+fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, CoreSnapshot) {
+    let mut burst = burst_of(pool, frames);
     let mut out = L3Out::new(3);
     let mut c = CoreSnapshot::default();
     let ctx = Ctx {
