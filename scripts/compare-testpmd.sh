@@ -49,7 +49,7 @@ PFX=fpcmp$$                                  # our own DPDK --file-prefix
 WORK=$(mktemp -d /tmp/compare-testpmd.XXXXXX)
 TP_PID="" TP_FD="" FB_PID=""
 # shellcheck source=scripts/lib/side-by-side.sh
-. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing
+. "$ROOT/scripts/lib/side-by-side.sh"         # log, die, apt_install_missing, wait_log, nap, tp, median
 
 cleanup() {
     local rc=$?
@@ -91,19 +91,6 @@ fi
 [[ -x "$FWD_BENCH" ]] || die "fwd-bench not found at $FWD_BENCH"
 
 # ------------------------------------------------------- runners ----
-# wait_log FILE START_LINE PATTERN [COUNT]: wait until PATTERN appears COUNT
-# times after line START_LINE of FILE (testpmd's output), at most 20 s.
-wait_log() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        (($(tail -n +"$(($2 + 1))" "$1" | grep -c -- "$3") >= ${4:-1})) && return 0
-        kill -0 "$TP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -20 "$1" >&2; die "testpmd: no '$3' in its output"
-}
-nap() { sleep "$1" & wait $!; }   # sleep that lets INT/TERM through at once
-tp() { printf '%s\n' "$1" >&"$TP_FD"; }
 
 # run_dpdk: sets MPPS and CPP (no subshell, so cleanup knows TP_PID)
 run_dpdk() {
@@ -146,17 +133,11 @@ run_ours() {
     FB_PID=$!
     wait "$FB_PID" || rc=$?
     FB_PID=""
-    ((rc == 0)) || { tail -20 "$WORK/fwd-bench.err" "$out" >&2; die "fwd-bench failed (rc=$rc)"; }
+    ((rc == 0)) || { tail -n 20 "$WORK/fwd-bench.err" "$out" >&2; die "fwd-bench failed (rc=$rc)"; }
     last=$(tail -n 1 "$out")
     [[ "$last" =~ ^fwd\ .*\ mpps=([0-9.]+)\ cycles_per_pkt=([0-9.]+)$ ]] ||
         { tail -20 "$WORK/fwd-bench.err" >&2; die "fwd-bench gave no figure; last line: '$last'"; }
     MPPS=${BASH_REMATCH[1]} CPP=${BASH_REMATCH[2]}
-}
-
-median() {    # median FMT V1 V2 ...
-    local f=$1; shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$f" '{v[NR] = $1}
-        END {printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
 # ------------------------------------------------------- rounds ----

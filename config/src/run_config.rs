@@ -22,6 +22,7 @@ use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pmd::DEFAULT_VF_TX_RING;
 use drivers::pool::{DEFAULT_CACHE_SIZE, MAX_CACHE_SIZE};
+use drivers::port::af_packet::{self, AfPacketConfig, RingConfigError, MAX_QUEUES};
 use drivers::port::null::DEFAULT_PACKET_SIZE;
 use drivers::port::ring_pair::DEFAULT_RING_SIZE;
 use std::ops::Deref;
@@ -75,6 +76,8 @@ pub struct RunConfig {
     pub eth_peers: Vec<EthPeer>,
     /// Where the pool's memory comes from.
     pub backing: MemoryBacking,
+    /// Ring sizes of every AF_PACKET port's queues.
+    pub afpacket: AfPacketConfig,
 }
 
 impl Default for RunConfig {
@@ -95,6 +98,7 @@ impl Default for RunConfig {
             ring_size: DEFAULT_RING_SIZE,
             eth_peers: Vec::new(),
             backing: MemoryBacking::default(),
+            afpacket: AfPacketConfig::default(),
         }
     }
 }
@@ -194,12 +198,13 @@ pub enum RunConfigError {
         /// Workers asked.
         count: usize,
     },
-    /// An AF_PACKET port has one queue pair, so one worker.
+    /// An AF_PACKET port gets one queue pair (one socket in its fanout
+    /// group) per worker, and a group has at most [`MAX_QUEUES`].
     #[error(
-        "port {port} (afpacket:{ifname}) has one queue pair, which one worker only can poll; \
-         {workers} worker cores asked"
+        "port {port} (afpacket:{ifname}) would get one queue per worker, {workers}, and an \
+         AF_PACKET port has at most {MAX_QUEUES}"
     )]
-    AfPacketNeedsOneWorker {
+    AfPacketTooManyQueues {
         /// Port index.
         port: usize,
         /// Interface.
@@ -207,6 +212,9 @@ pub enum RunConfigError {
         /// Workers asked.
         workers: usize,
     },
+    /// The AF_PACKET ring sizes are not ones the kernel takes.
+    #[error("AF_PACKET rings: {0}")]
+    AfPacketRings(RingConfigError),
     /// Burst out of range.
     #[error("burst {burst} is out of range: 1 to {MAX_BURST} packets")]
     Burst {
@@ -316,9 +324,14 @@ impl RunConfigError {
         match self {
             E::NoPorts | E::TooManyPorts { .. } | E::OddRingPorts { .. } => Setting::Ports,
             E::DuplicatePort { .. } | E::SimWithVf { .. } => Setting::Ports,
-            E::NoCores | E::TooManyCores { .. } | E::AfPacketNeedsOneWorker { .. } => {
-                Setting::Cores
+            E::NoCores | E::TooManyCores { .. } | E::AfPacketTooManyQueues { .. } => Setting::Cores,
+            E::AfPacketRings(
+                RingConfigError::BlockSize { .. } | RingConfigError::TooLarge { what: "RX", .. },
+            ) => Setting::AfPacketBlockSize,
+            E::AfPacketRings(RingConfigError::Count { what, .. }) if what.starts_with("RX") => {
+                Setting::AfPacketBlocks
             }
+            E::AfPacketRings(_) => Setting::AfPacketTxFrames,
             E::Burst { .. } => Setting::Burst,
             E::CacheSize { .. } => Setting::CacheSize,
             E::PacketSize { .. } => Setting::PacketSize,
@@ -466,10 +479,10 @@ impl RunConfig {
         if workers > MAX_WORKERS {
             return Err(RunConfigError::TooManyCores { count: workers });
         }
-        if workers > 1 {
+        if workers > MAX_QUEUES {
             for (port, spec) in self.ports.iter().enumerate() {
                 if let PortSpec::AfPacket(ifname) = spec {
-                    return Err(RunConfigError::AfPacketNeedsOneWorker {
+                    return Err(RunConfigError::AfPacketTooManyQueues {
                         port,
                         ifname: ifname.clone(),
                         workers,
@@ -481,6 +494,9 @@ impl RunConfig {
     }
 
     fn check_ranges(&self) -> Result<(), RunConfigError> {
+        self.afpacket
+            .sizes(af_packet::page_size(), usize::from(DEFAULT_DATA_ROOM))
+            .map_err(RunConfigError::AfPacketRings)?;
         if self.burst == 0 || self.burst > MAX_BURST {
             return Err(RunConfigError::Burst { burst: self.burst });
         }
@@ -750,15 +766,22 @@ mod tests {
             err(|c| c.cores = CoreChoice::Count(usize::MAX)),
             RunConfigError::TooManyCores { count: usize::MAX }
         );
-        let e = err(|c| {
+        // One AF_PACKET queue pair per worker, up to a fanout group's
+        // worth.
+        assert!(with(|c| {
             c.ports = ports("afpacket:veth0,afpacket:veth1");
             c.cores = CoreChoice::Count(2);
+        })
+        .is_ok());
+        let e = err(|c| {
+            c.ports = ports("null,afpacket:veth1");
+            c.cores = CoreChoice::Count(MAX_QUEUES + 1);
         });
         assert_eq!(e.setting(), Setting::Cores);
-        assert!(
-            e.to_string()
-                .contains("port 0 (afpacket:veth0) has one queue pair"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "port 1 (afpacket:veth1) would get one queue per worker, 65, and an AF_PACKET port \
+             has at most 64"
         );
         assert!(with(|c| c.ports = ports("afpacket:veth0,afpacket:veth1")).is_ok());
     }
@@ -793,6 +816,21 @@ mod tests {
                 Setting::RingSize,
             ),
             (err(|c| c.ring_size = 0), "ring size 0", Setting::RingSize),
+            (
+                err(|c| c.afpacket.rx_block_size = 1000),
+                "AF_PACKET rings: RX block size 1000 must be a power of two",
+                Setting::AfPacketBlockSize,
+            ),
+            (
+                err(|c| c.afpacket.rx_blocks = 0),
+                "AF_PACKET rings: RX blocks 0 is out of range: 1 to 65536",
+                Setting::AfPacketBlocks,
+            ),
+            (
+                err(|c| c.afpacket.tx_frames = 70000),
+                "AF_PACKET rings: TX frames 70000 is out of range",
+                Setting::AfPacketTxFrames,
+            ),
             (
                 err(|c| c.ring_size = 2147483648),
                 "ring size 2147483648",

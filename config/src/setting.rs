@@ -35,11 +35,17 @@ pub enum Setting {
     EthPeer,
     /// Where the pool's memory comes from.
     Memory,
+    /// Bytes of an AF_PACKET RX block.
+    AfPacketBlockSize,
+    /// AF_PACKET RX blocks per queue.
+    AfPacketBlocks,
+    /// AF_PACKET TX frames per queue.
+    AfPacketTxFrames,
 }
 
 impl Setting {
     /// Every setting.
-    pub const ALL: [Setting; 13] = [
+    pub const ALL: [Setting; 16] = [
         Setting::Ports,
         Setting::Cores,
         Setting::Mode,
@@ -53,6 +59,9 @@ impl Setting {
         Setting::RingSize,
         Setting::EthPeer,
         Setting::Memory,
+        Setting::AfPacketBlockSize,
+        Setting::AfPacketBlocks,
+        Setting::AfPacketTxFrames,
     ];
 }
 
@@ -73,6 +82,9 @@ impl fmt::Display for Setting {
             Setting::RingSize => "ring size",
             Setting::EthPeer => "peer MAC",
             Setting::Memory => "pool memory",
+            Setting::AfPacketBlockSize => "AF_PACKET RX block size",
+            Setting::AfPacketBlocks => "AF_PACKET RX blocks",
+            Setting::AfPacketTxFrames => "AF_PACKET TX frames",
         })
     }
 }

@@ -6,7 +6,7 @@
 //! Compiled in every build, as [`crate::testing`] is, so that every
 //! crate's integration tests can reach it.
 
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 
 /// True when this process runs as root (uid 0).
 pub fn is_root() -> bool {
@@ -56,24 +56,36 @@ impl TestNetns {
         &self.0
     }
 
-    /// Runs this test binary's ignored test `test` inside the namespace,
-    /// with `env_var` set to 1 (so that the inner test knows it was run
-    /// this way), output not captured.
-    pub fn run_ignored_test(&self, test: &str, env_var: &str) -> ExitStatus {
+    /// Re-runs the calling test (`test`, its name in this binary) inside
+    /// the namespace with `env_var` set, and panics unless it passed. The
+    /// test checks `env_var` first: set, it is the run inside and does
+    /// the work; unset, it is the outer run, which calls this. No test is
+    /// `#[ignore]`d for it. The inner run's output is captured and printed
+    /// through `eprintln!` (which libtest captures in turn, showing it when
+    /// the test fails), so its own `test result:` line never reaches the
+    /// suite's tally: each such test counts once.
+    pub fn run_test_inside(&self, test: &str, env_var: &str) {
         let exe = std::env::current_exe().expect("test binary path");
-        Command::new("ip")
+        let out = Command::new("ip")
             .args(["netns", "exec", &self.0])
             .arg(exe)
-            .args([
-                "--exact",
-                test,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(env_var, "1")
-            .status()
-            .expect("ip netns exec")
+            .output()
+            .expect("ip netns exec");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{test} inside namespace {} failed: {}",
+            self.0,
+            out.status
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "{test} did not run inside namespace {}",
+            self.0
+        );
     }
 }
 

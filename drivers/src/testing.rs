@@ -101,6 +101,52 @@ fn record(test: &str, why: &str, required: bool, log: Option<&Path>, echo: &mut 
     }
 }
 
+/// An Ethernet/IPv4/UDP frame for tests of ports that spread flows (a
+/// fanout hashes addresses and ports): `len` bytes (51 at least), from
+/// `src` to `dst`, 198.18.0.1 to 198.19.0.1 (RFC 2544's benchmarking
+/// range; IPv4 checksum left 0, no hash reads it), UDP from port `sport`
+/// to 9 (discard); at byte 42 `marker`, at 46 `seq` big-endian, then
+/// bytes that depend on their position and `seq`, so that any corruption
+/// shows. Panics below 51 bytes (a test's own mistake).
+pub fn udp_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    sport: u16,
+    marker: &[u8; 4],
+    seq: u32,
+    len: usize,
+) -> Vec<u8> {
+    assert!(len >= 51, "a test UDP frame has 51 bytes at least");
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
+    f[30..34].copy_from_slice(&[198, 19, 0, 1]);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+    f[42..46].copy_from_slice(marker);
+    f[46..50].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f.iter_mut().enumerate().skip(50) {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    f
+}
+
+/// The sequence number of a frame [`udp_frame`] made with `marker`, if
+/// `d` is one.
+pub fn udp_frame_seq(d: &[u8], marker: &[u8; 4]) -> Option<u32> {
+    if d.get(42..46) != Some(&marker[..]) {
+        return None;
+    }
+    Some(u32::from_be_bytes(d.get(46..50)?.try_into().ok()?))
+}
+
 /// For the VM lab's tests, which exist only in its build (`--cfg
 /// fastpath_lab`, scripts/vmlab/build-tests.sh): fails the test unless it
 /// runs in the lab guest, whose init sets `FASTPATH_LAB=1`. A lab binary run

@@ -20,6 +20,10 @@ use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
 use drivers::cpu::CpuSet;
 use drivers::memory::{HugepageSize, MemoryBacking};
+use drivers::port::af_packet::{
+    AfPacketConfig, DEFAULT_RX_BLOCKS, DEFAULT_RX_BLOCK_SIZE, DEFAULT_RX_RETIRE_MS,
+    DEFAULT_TX_FRAMES,
+};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,7 +55,8 @@ pub enum Command {
 pub struct RunArgs {
     /// Ports, comma separated: `null` (RX makes packets, TX frees them),
     /// `ring` (consecutive ring ports are connected in pairs),
-    /// `afpacket:IFACE` (a kernel interface through an AF_PACKET socket),
+    /// `afpacket:IFACE` (a kernel interface through AF_PACKET sockets with
+    /// memory-mapped rings, one queue pair per worker in a fanout group),
     /// `sim:ixgbevf[:82599|x540|x550|x550em_x]` or
     /// `sim:iavf[:xl710|avf]` (a simulated VF of one
     /// modelled PF: no hardware needed), or a VF's PCI address such as
@@ -124,6 +129,20 @@ pub struct RunArgs {
     /// Hugepage size: auto, 2M or 1G.
     #[arg(long, allow_hyphen_values = true, default_value = "auto", value_parser = parse_hugepage_size)]
     pub huge_size: HugepageSize,
+    /// Bytes of each RX block of an AF_PACKET queue's TPACKET_V3 ring (a
+    /// power of two from the page size to 4 MiB).
+    #[arg(long, allow_hyphen_values = true, default_value_t = DEFAULT_RX_BLOCK_SIZE)]
+    pub afpacket_block_size: usize,
+    /// RX blocks per AF_PACKET queue (1-65536).
+    #[arg(long, allow_hyphen_values = true, default_value_t = DEFAULT_RX_BLOCKS)]
+    pub afpacket_blocks: usize,
+    /// Milliseconds after which the kernel hands over an AF_PACKET RX
+    /// block that is not full (0: the kernel's choice).
+    #[arg(long, allow_hyphen_values = true, default_value_t = DEFAULT_RX_RETIRE_MS)]
+    pub afpacket_retire_ms: u32,
+    /// TX frames per AF_PACKET queue (1-65536).
+    #[arg(long, allow_hyphen_values = true, default_value_t = DEFAULT_TX_FRAMES)]
+    pub afpacket_tx_frames: usize,
     /// Print the final summary as one JSON document on stdout (start-up
     /// and live lines go to stderr).
     #[arg(long)]
@@ -197,6 +216,13 @@ impl RunArgs {
             ring_size: self.ring_size,
             eth_peers: self.eth_peer.clone(),
             backing,
+            afpacket: AfPacketConfig {
+                rx_block_size: self.afpacket_block_size,
+                rx_blocks: self.afpacket_blocks,
+                rx_retire_ms: self.afpacket_retire_ms,
+                tx_frames: self.afpacket_tx_frames,
+                ..AfPacketConfig::default()
+            },
         }
     }
 
@@ -217,6 +243,9 @@ impl RunArgs {
             Setting::RingSize => "--ring-size",
             Setting::EthPeer => "--eth-peer",
             Setting::Memory => "--huge-dir",
+            Setting::AfPacketBlockSize => "--afpacket-block-size",
+            Setting::AfPacketBlocks => "--afpacket-blocks",
+            Setting::AfPacketTxFrames => "--afpacket-tx-frames",
         }
     }
 
@@ -375,6 +404,21 @@ mod tests {
             ("--ports afpacket:", "--ports", "not an interface name"),
             ("--huge-size 4K", "--huge-size", "unknown hugepage size"),
             ("--mode teleport", "--mode", "unknown forwarding mode"),
+            (
+                "--afpacket-block-size 1000",
+                "--afpacket-block-size",
+                "RX block size 1000 must be a power of two",
+            ),
+            (
+                "--afpacket-blocks 0",
+                "--afpacket-blocks",
+                "RX blocks 0 is out of range",
+            ),
+            (
+                "--afpacket-tx-frames 65537",
+                "--afpacket-tx-frames",
+                "TX frames 65537 is out of range",
+            ),
         ] {
             let e = error(line);
             assert!(e.contains(option) && e.contains(text), "{line}: {e}");
@@ -390,6 +434,29 @@ mod tests {
         );
         let e = error(&format!("--cores {}", usize::MAX));
         assert!(e.starts_with("--cores: "), "{e}");
+    }
+
+    #[test]
+    fn afpacket_ring_options_reach_the_config() {
+        let a = RunArgs::try_from_args(&[
+            "--afpacket-block-size",
+            "131072",
+            "--afpacket-blocks",
+            "8",
+            "--afpacket-retire-ms",
+            "4",
+            "--afpacket-tx-frames",
+            "1024",
+        ])
+        .unwrap();
+        let c = a.to_config().afpacket;
+        assert_eq!(
+            (c.rx_block_size, c.rx_blocks, c.rx_retire_ms, c.tx_frames),
+            (131072, 8, 4, 1024)
+        );
+        assert!(c.qdisc_bypass);
+        let d = RunArgs::try_from_args(&[]).unwrap().to_config().afpacket;
+        assert_eq!(d, AfPacketConfig::default());
     }
 
     #[test]

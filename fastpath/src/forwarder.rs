@@ -774,7 +774,7 @@ fn build_ports(
                 u16::try_from(cfg.packet_size).unwrap_or(u16::MAX),
             )),
             PortSpec::AfPacket(ifname) => AnyPort::AfPacket(
-                AfPacketPort::open(id, ifname.as_str(), pool.data_room())
+                AfPacketPort::open_with(id, ifname.as_str(), pool.data_room(), &cfg.afpacket)
                     .map_err(|source| StartError::AfPacket { port: i, source })?,
             ),
             PortSpec::Pci(address) => {

@@ -15,6 +15,7 @@ pub mod fib;
 pub mod forwarder;
 pub mod fwd_mode;
 pub mod l3;
+pub mod mirror;
 pub mod packet;
 pub mod port_drops;
 pub mod reasons;

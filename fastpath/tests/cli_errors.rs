@@ -78,7 +78,9 @@ refused! {
     ports_unknown: ["--ports", "null,warp"] => ["'--ports <PORTS>'", "unknown port \"warp\": expected null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf or a PCI address"];
     ports_bad_interface: ["--ports", "afpacket:a/b"] => ["'--ports <PORTS>'", "\"a/b\" is not an interface name"];
     ports_duplicate_interface: ["--ports", "afpacket:lo,afpacket:lo"] => ["fastpath: error: --ports: afpacket:lo is given twice (ports 0 and 1)"];
-    afpacket_with_two_workers: ["--ports", "afpacket:lo,null", "--cores", "2"] => ["fastpath: error: --cores: port 0 (afpacket:lo) has one queue pair"];
+    afpacket_more_workers_than_queues: ["--ports", "afpacket:lo,null", "--cores", "65"] => ["fastpath: error: --cores: port 0 (afpacket:lo) would get one queue per worker, 65, and an AF_PACKET port has at most 64"];
+    afpacket_no_blocks: ["--ports", "afpacket:lo", "--afpacket-blocks", "0"] => ["fastpath: error: --afpacket-blocks: AF_PACKET rings: RX blocks 0 is out of range: 1 to 65536"];
+    afpacket_block_size: ["--afpacket-block-size", "5000"] => ["fastpath: error: --afpacket-block-size: AF_PACKET rings: RX block size 5000 must be a power of two"];
     cpus_reversed: ["--cpus", "3-1"] => ["'--cpus <CPUS>'", "reversed CPU range \"3-1\""];
     cpus_empty: ["--cpus", ""] => ["fastpath: error: --cpus: no worker core"];
     huge_dir_empty: ["--huge-dir", ""] => ["a value is required for '--huge-dir <HUGE_DIR>'"];

@@ -18,39 +18,15 @@ use drivers::memory::MemoryBacking;
 use drivers::pool::{Pool, PoolCache, PoolConfig};
 use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::{Port, RxQueue, TxQueue};
+use drivers::test_netns::{ip, is_root};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// An IEEE "local experimental" EtherType, which no kernel stack answers.
 const ETHERTYPE: u16 = 0x88b5;
 const FRAMES_A_TO_B: u32 = 100;
 const FRAMES_B_TO_A: u32 = 40;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `ip ARGS`, panicking with its stderr on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The namespace, two veth pairs into it, and fastpath running in it;
 /// all torn down on drop.
@@ -107,11 +83,12 @@ fn carrier_up(ns: &str, inner: &str, outer: &str) -> bool {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    /// `tag` tells apart the labs of the tests of one process.
+    fn new(tag: char) -> Lab {
         let pid = std::process::id();
         let lab = Lab {
-            ns: format!("fastpath-afp-{pid}"),
-            outer: [format!("fpa{pid}"), format!("fpb{pid}")],
+            ns: format!("fastpath-afp{tag}-{pid}"),
+            outer: [format!("fp{tag}a{pid}"), format!("fp{tag}b{pid}")],
             fastpath: None,
         };
         ip(&["netns", "add", &lab.ns]);
@@ -225,13 +202,9 @@ fn port_counts(summary: &str, port: u32) -> (u64, u64) {
     (after("): rx "), after(", tx "))
 }
 
-#[test]
-fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
-    if !is_root() {
-        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
-        return;
-    }
-    let mut lab = Lab::new();
+/// fastpath on the lab's veth0 and veth1 with `extra` options, started
+/// (its sockets bound); returns its stdout and stderr.
+fn start(lab: &mut Lab, extra: &[&str]) -> (BufReader<ChildStdout>, ChildStderr) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_fastpath")])
         .args([
@@ -244,6 +217,7 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
             "--duration",
             "60",
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -271,6 +245,41 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
         head.contains("on ports afpacket:veth0,afpacket:veth1"),
         "{head}"
     );
+    (stdout, stderr)
+}
+
+/// Stops fastpath with SIGINT and returns its final summary.
+fn stop(lab: &mut Lab, mut stdout: BufReader<ChildStdout>, mut stderr: ChildStderr) -> String {
+    let mut child = lab.fastpath.take().expect("running");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut summary = String::new();
+    stdout.read_to_string(&mut summary).expect("summary");
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err);
+    assert!(status.success(), "{status:?}\n{summary}\n{err}");
+    summary
+}
+
+#[test]
+fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        return;
+    }
+    let mut lab = Lab::new('1');
+    let (stdout, stderr) = start(&mut lab, &[]);
 
     let pool = Pool::new(&PoolConfig::new("netns-test", 1024).with_backing(MemoryBacking::NoHuge))
         .expect("pool");
@@ -292,25 +301,7 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
         "b -> a, in order"
     );
 
-    let mut child = lab.fastpath.take().expect("running");
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut summary = String::new();
-    stdout.read_to_string(&mut summary).expect("summary");
-    let mut err = String::new();
-    let _ = stderr.read_to_string(&mut err);
-    assert!(status.success(), "{status:?}\n{summary}\n{err}");
+    let summary = stop(&mut lab, stdout, stderr);
     // Exactly our frames: IPv6 is off on every interface, so the kernel
     // sent nothing else into the pairs.
     let (rx0, tx0) = port_counts(&summary, 0);
@@ -329,6 +320,118 @@ fn afpacket_ports_forward_between_veth_pairs_in_a_namespace() {
     assert!(
         summary.contains(&format!("total: forwarded {total} packets")),
         "{summary}"
+    );
+    assert!(
+        summary.contains("buffers: 8192 of 8192 back in the pool"),
+        "{summary}"
+    );
+    drop((a, b, cache));
+    assert_eq!(pool.available(), 1024);
+}
+
+/// An IPv4/UDP frame of flow `seq % 64` (source port) carrying `seq`:
+/// the fanout hashes addresses and ports, so the flows spread over the
+/// workers' queues.
+fn udp_frame(seq: u32) -> Vec<u8> {
+    drivers::testing::udp_frame(
+        [0xff; 6],
+        [0x02, 0, 0, 0, 0xfa, 0xcc],
+        30_000 + (seq % 64) as u16,
+        b"FPMQ",
+        seq,
+        64,
+    )
+}
+
+/// "core N: rx R ..." -> R for every core line.
+fn core_rx(summary: &str) -> Vec<u64> {
+    summary
+        .lines()
+        .filter(|l| l.starts_with("core "))
+        .filter_map(|l| {
+            l.split(": rx ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Two workers: each AF_PACKET port has two queue pairs, one socket each
+/// in the port's fanout group; the flows spread over both workers and
+/// every frame is forwarded exactly once.
+#[test]
+fn two_workers_share_afpacket_ports_through_fanout() {
+    if !is_root() {
+        drivers::skip_test!("needs root (CAP_NET_ADMIN for ip netns, CAP_NET_RAW)");
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        drivers::skip_test!("needs two CPUs for two workers");
+        return;
+    }
+    let mut lab = Lab::new('2');
+    let (stdout, stderr) = start(&mut lab, &["--cpus", "0,1"]);
+    let pool = Pool::new(&PoolConfig::new("netns-mq", 1024).with_backing(MemoryBacking::NoHuge))
+        .expect("pool");
+    let mut cache = pool.cache();
+    let mut a = side(0, &lab.outer[0]);
+    let mut b = side(1, &lab.outer[1]);
+    const N: u32 = 2000;
+    let mut seen = vec![0u32; N as usize];
+    let mut got = Burst::new();
+    let mut seq = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let drain = |cache: &mut PoolCache, b: &mut Side, seen: &mut [u32], got: &mut Burst| {
+        b.rx.rx_burst(cache, got, 32);
+        for m in got.drain(..) {
+            let d = m.data();
+            if let Some(s) = drivers::testing::udp_frame_seq(d, b"FPMQ") {
+                assert_eq!(d, &udp_frame(s)[..], "payload of {s}");
+                seen[s as usize] += 1;
+            }
+            cache.free(m);
+        }
+    };
+    while seq < N {
+        let mut burst = Burst::new();
+        while seq < N && burst.len() < 16 {
+            let mut m = cache.alloc().expect("buffer");
+            let f = udp_frame(seq);
+            m.append(f.len()).expect("room").copy_from_slice(&f);
+            burst.push(m);
+            seq += 1;
+        }
+        while !burst.is_empty() {
+            a.tx.tx_burst(&mut cache, &mut burst);
+            assert!(Instant::now() < deadline, "the ring never took the frames");
+        }
+        drain(&mut cache, &mut b, &mut seen, &mut got);
+        // Pace the bursts: each worker shares its CPU here.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.contains(&0) && Instant::now() < deadline {
+        drain(&mut cache, &mut b, &mut seen, &mut got);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    drain(&mut cache, &mut b, &mut seen, &mut got);
+    let wrong: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] != 1).collect();
+    let summary = stop(&mut lab, stdout, stderr);
+    assert!(
+        wrong.is_empty(),
+        "not forwarded exactly once: {wrong:?}\n{summary}"
+    );
+    let ((rx0, _), (_, tx1)) = (port_counts(&summary, 0), port_counts(&summary, 1));
+    assert_eq!((rx0, tx1), (u64::from(N), u64::from(N)), "{summary}");
+    let per_core = core_rx(&summary);
+    assert_eq!(per_core.len(), 2, "{summary}");
+    assert!(
+        per_core.iter().all(|&r| r > 0),
+        "both workers got flows: {per_core:?}\n{summary}"
     );
     assert!(
         summary.contains("buffers: 8192 of 8192 back in the pool"),

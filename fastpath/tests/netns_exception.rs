@@ -1,8 +1,8 @@
 //! The exception loop on a real TAP, in a network namespace of its own.
 //!
 //! The outer test makes the namespace and re-runs this binary inside it
-//! (`ip netns exec NS <this binary> --exact inner_exception_loop
-//! --ignored`). Inside, a fast-path port's exception interface (a TAP with
+//! (`ip netns exec NS <this binary> --exact exception_loop_on_a_tap_in_a_namespace`
+//! with an environment variable set). Inside, a fast-path port's exception interface (a TAP with
 //! the kernel's address) is served by `fastpath::exception::ExceptionLoop` on its own
 //! thread; the test plays a worker: it punts an ARP request for the
 //! kernel's address and a UDP datagram, as if received on the port, and
@@ -23,20 +23,19 @@ const INNER_ENV: &str = "FASTPATH_EXC_LOOP_INNER";
 
 #[test]
 fn exception_loop_on_a_tap_in_a_namespace() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_exception_loop();
+        return;
+    }
     if !is_root() {
         drivers::skip_test!("a network namespace and a TAP need root");
         return;
     }
     let ns = TestNetns::new("fastpath-excl");
-    let status = ns.run_ignored_test("inner_exception_loop", INNER_ENV);
-    assert!(
-        status.success(),
-        "the test inside the namespace failed: {status}"
-    );
+    ns.run_test_inside("exception_loop_on_a_tap_in_a_namespace", INNER_ENV);
 }
 
-#[test]
-#[ignore = "run inside its own network namespace by exception_loop_on_a_tap_in_a_namespace"]
+/// The part run inside the namespace.
 fn inner_exception_loop() {
     assert!(
         std::env::var_os(INNER_ENV).is_some(),

@@ -1,6 +1,8 @@
 # side-by-side.sh -- what the scripts that run DPDK next to fastpath share
-# (compare-testpmd.sh, bench-micro.sh); sourced, after each has set WORK (its
-# temporary directory) and PFX (its DPDK --file-prefix).
+# (compare-testpmd.sh, compare-afpacket.sh, bench-micro.sh); sourced, after
+# each has set WORK (its temporary directory) and PFX (its DPDK
+# --file-prefix). The testpmd helpers (wait_log, tp) use TP_PID and TP_FD,
+# the running testpmd and the write end of its input fifo.
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -42,4 +44,24 @@ apt_install_missing() {
     done
     tail -20 "$aptlog" >&2
     return 1
+}
+
+# wait_log FILE START_LINE PATTERN [COUNT]: wait until PATTERN appears COUNT
+# times after line START_LINE of FILE (testpmd's output), at most 20 s.
+wait_log() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        (($(tail -n +"$(($2 + 1))" "$1" | grep -c -- "$3") >= ${4:-1})) && return 0
+        kill -0 "$TP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    tail -20 "$1" >&2; die "testpmd: no '$3' in its output"
+}
+nap() { sleep "$1" & wait $!; }   # sleep that lets INT/TERM through at once
+tp() { printf '%s\n' "$1" >&"$TP_FD"; }   # a line to testpmd's prompt
+
+median() {    # median FMT V1 V2 ...
+    local f=$1; shift
+    printf '%s\n' "$@" | sort -g | awk -v f="$f" '{v[NR] = $1}
+        END {printf f, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }

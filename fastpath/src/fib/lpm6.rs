@@ -77,8 +77,9 @@ pub const MAX_GROUPS_LIMIT: u32 = 1 << 24;
 /// 5,516 groups for 985 distinct routes, and 551,414 groups (539 MiB) for
 /// 93,012 with `--routes 100000`, so this pool holds some 175,000 such
 /// routes. Real tables share most groups (prefixes cluster under a few
-/// /16s to /32s) and need far fewer. The pool grows as groups are used,
-/// so the default costs nothing until then.
+/// /16s to /32s) and need far fewer. The pool is reserved as address
+/// space and written as groups are used, so the default costs no memory
+/// until then.
 pub const DEFAULT_MAX_GROUPS: u32 = 1 << 20;
 
 /// One entry, decoded.
@@ -207,7 +208,7 @@ impl Lpm6 {
     }
 
     /// An empty table whose group pool holds at most `max_groups` groups
-    /// (each 1 KiB, allocated when first needed).
+    /// (each 1 KiB, backed by memory when first used).
     pub fn with_max_groups(max_groups: u32) -> Result<Self, FibError> {
         if max_groups > MAX_GROUPS_LIMIT {
             return Err(FibError::TooManyGroups {

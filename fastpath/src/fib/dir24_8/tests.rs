@@ -318,3 +318,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bulk_lookup_in_chunks_and_a_remainder() {
+    let mut t = Dir24Lpm::new();
+    t.add(p("10.0.0.0/8"), NextHopId(8)).unwrap();
+    t.add(p("10.1.2.0/25"), NextHopId(25)).unwrap();
+    // Two whole chunks of 8 and a remainder of 3; group and no-route
+    // entries in both parts.
+    let addrs: Vec<u32> = (0..19u32)
+        .map(|i| match i % 3 {
+            0 => 0x0a01_0200 | i, // 10.1.2.i: in the /25's group
+            1 => 0x0a01_0280 | i, // 10.1.2.128+i: the group, the /8
+            _ => 0x0b00_0000 | i, // 11.0.0.i: no route
+        })
+        .collect();
+    let mut out = vec![Some(NextHopId(7)); addrs.len()];
+    t.lookup_bulk(&addrs, &mut out);
+    let want: Vec<_> = (0..19)
+        .map(|i| match i % 3 {
+            0 => nh(25),
+            1 => nh(8),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(out, want);
+    for (&x, got) in addrs.iter().zip(&out) {
+        assert_eq!(t.lookup_u32(x), *got);
+    }
+}
