@@ -352,11 +352,18 @@ fn hot_stages(
         let t1 = drivers::cpu::rdtsc();
         let done = fast_path::run(ctx, &mut burst, &mut meta, &mut scratch);
         let t2 = drivers::cpu::rdtsc();
-        for (m, meta) in burst.drain(..).zip(meta.iter()) {
-            let Next::Output(port) = meta.next else {
-                return Err(format!("a seed ended at {:?}", meta.next));
-            };
-            output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+        // As the pipeline ends a burst: whole to one port's buffer, or
+        // packet by packet.
+        match done.all_to.and_then(|p| out.tx.get_mut(p.index())) {
+            Some(buf) if buf.remaining_capacity() >= burst.len() => buf.extend(burst.drain(..)),
+            _ => {
+                for (m, meta) in burst.drain(..).zip(meta.iter()) {
+                    let Next::Output(port) = meta.next else {
+                        return Err(format!("a seed ended at {:?}", meta.next));
+                    };
+                    output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+                }
+            }
         }
         let t3 = drivers::cpu::rdtsc();
         if done.done != n {
