@@ -109,8 +109,12 @@ pub struct Fused {
     pub all_to: Option<PortIndex>,
 }
 
-/// Runs the fused common case over a burst whose `meta` is all
-/// [`Meta::START`].
+/// Runs the fused common case over a burst. `meta` need not be
+/// initialised: every packet's is written, [`Meta::START`] for those left
+/// to the stages from Ethernet input, the end for those at one, and for a
+/// packet parked later the fields its stage and the later ones read (the
+/// others as `START`). Filling the whole array first cost as much as a
+/// stage.
 #[inline]
 pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) -> Fused {
     let none = Fused {
@@ -118,31 +122,41 @@ pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) 
         all_to: None,
     };
     let Some(port) = ctx.tables.port(ctx.in_port) else {
+        meta.fill(Meta::START);
         return none;
     };
     // A group address as our own would make every frame for us an L2
     // multicast (punted): not the common case.
     if port.mac.is_multicast() {
+        meta.fill(Meta::START);
         return none;
     }
     let our_mac = port.mac.0;
-    // Pass 1: headers checked, padding trimmed, destinations collected.
-    // `meta` is written only for the packets parked later on.
+    // Pass 1: headers checked, padding trimmed, destinations collected;
+    // the others left to the stages. The packets that passed get their
+    // `meta` in pass 3.
     let mut k = 0;
-    for (i, p) in pkts.iter_mut().enumerate() {
+    for (i, (p, m)) in pkts.iter_mut().zip(meta.iter_mut()).enumerate() {
         let Some(dst) = input(p, &our_mac) else {
+            *m = Meta::START;
             continue;
         };
-        // A burst is at most MAX_BURST, the arrays' length.
-        if let (Some(d), Some(a)) = (s.dst.get_mut(k), s.at.get_mut(k)) {
-            *d = dst;
-            *a = i as u16;
-            k += 1;
+        // A burst is at most MAX_BURST, the arrays' length; were it not,
+        // the stages would take the packet (its padding trimmed changes
+        // nothing for them).
+        match (s.dst.get_mut(k), s.at.get_mut(k)) {
+            (Some(d), Some(a)) => {
+                *d = dst;
+                *a = i as u16;
+                k += 1;
+            }
+            _ => *m = Meta::START,
         }
     }
     // Pass 2: the lookups alone, independent loads the CPU overlaps.
     let (Some(dsts), Some(hops), Some(at)) = (s.dst.get(..k), s.hop.get_mut(..k), s.at.get(..k))
     else {
+        meta.fill(Meta::START);
         return none;
     };
     ctx.tables.fib4().lookup_bulk(dsts, hops);
@@ -207,9 +221,12 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
         // Resolution's exceptions are the stages': the packet as
         // Ethernet and IPv4 input leave it, IPv4 at offset 14 (received
         // as unicast, not v6: as `START`).
-        m.l3 = ETH as u16;
-        m.next_hop = id;
-        m.next = Next::Resolve;
+        *m = Meta {
+            next: Next::Resolve,
+            l3: ETH as u16,
+            next_hop: id,
+            ..Meta::START
+        };
         return;
     };
     let forwarded = match p.data_mut().first_chunk_mut::<HEAD>() {
@@ -226,11 +243,14 @@ fn finish(ctx: Ctx<'_>, p: &mut Mbuf, m: &mut Meta, hop: Option<NextHopId>, t: &
     } else {
         // TTL and MTU exceptions are IP forward's, with what resolution
         // left.
-        m.l3 = ETH as u16;
-        m.next_hop = id;
-        m.port = v.port;
-        m.mac = v.mac;
-        m.next = Next::Forward;
+        *m = Meta {
+            next: Next::Forward,
+            l3: ETH as u16,
+            next_hop: id,
+            port: v.port,
+            mac: v.mac,
+            ..Meta::START
+        };
     }
 }
 

@@ -55,7 +55,7 @@ fn route_after(
     }
     let mut c = CoreSnapshot::default();
     let ctx = Ctx { tables: t, in_port };
-    let mut p = Pipeline::new();
+    let mut p = used_pipeline(t, pool);
     if staged {
         p.run_staged(ctx, &mut burst, &mut out, &mut c);
     } else {
@@ -75,6 +75,34 @@ fn route_after(
             .collect(),
         drops: (c.drops.to_vec(), out.drops.len()),
     }
+}
+
+/// A pipeline that has routed a burst already: what it keeps per packet
+/// from burst to burst holds that burst's ends (sent on port 1, punted,
+/// parked at a stage), not the fresh state, so a packet whose state a
+/// burst forgot to set would end where the last burst's did.
+fn used_pipeline(t: &Tables, pool: &Pool) -> Pipeline {
+    let sent = frame4(&ipv4_udp("10.0.0.1", "198.51.100.7", 64));
+    let frames: Vec<_> = seeds()
+        .into_iter()
+        .chain(std::iter::repeat_n(sent, 40))
+        .cycle()
+        .take(100)
+        .map(|f| (f, OlFlags::NONE))
+        .collect();
+    let mut burst = burst_of(pool, &frames);
+    let mut p = Pipeline::new();
+    let ctx = Ctx {
+        tables: t,
+        in_port: PortIndex(0),
+    };
+    p.run(
+        ctx,
+        &mut burst,
+        &mut L3Out::new(3),
+        &mut CoreSnapshot::default(),
+    );
+    p
 }
 
 /// Frames the fused path takes to every one of its exits, besides the

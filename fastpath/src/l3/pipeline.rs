@@ -167,10 +167,9 @@ impl Pipeline {
         // A burst holds at most MAX_BURST packets, the length of `meta`.
         let n = burst.len().min(MAX_BURST);
         let meta = &mut self.meta[..n];
-        meta.fill(Meta::START);
         let pkts = &mut burst[..n];
-        // The common case fused; the stages only when it left a packet
-        // at one of them.
+        // The common case fused (it writes every packet's `meta`); the
+        // stages only when it left a packet at one of them.
         let fused = fast_path::run(ctx, pkts, meta, &mut self.fast);
         if fused.done < n {
             stages(ctx, pkts, meta);
