@@ -12,6 +12,13 @@
 //!            └─ ip6_input ── fib_lookup(6) ─┴─ resolve ── ip_forward ── rewrite ── output
 //! every stage: ─ punt(reason) │ drop(reason)
 //! ```
+//!
+//! [`Pipeline::run`] first runs the fused common case
+//! ([`fast_path`](super::fast_path): IPv4 to our MAC, forwarded, in two
+//! tight passes), which takes most packets to their end and parks the
+//! rest where the stages pick them up; the stages then run only if it
+//! parked any. [`Pipeline::run_staged`] runs the stages alone: the
+//! reference the fused path is tested against.
 
 use super::next_hop::PortIndex;
 use super::tables::Tables;
@@ -159,7 +166,8 @@ impl Pipeline {
         }
     }
 
-    /// Runs every stage over `burst` (received on `ctx.in_port`), leaving
+    /// Routes `burst` (received on `ctx.in_port`) by the fused common
+    /// case and, for what it leaves, the stages, leaving
     /// it empty: each packet is in `out` (a TX buffer, the punts or the
     /// drops); drops are counted in `c`, punts when they are handed on
     /// ([`super::L3Worker::route`]).
