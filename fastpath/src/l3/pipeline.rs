@@ -14,7 +14,7 @@
 //! ```
 //!
 //! [`Pipeline::run`] first runs the fused common case
-//! ([`fast_path`](super::fast_path): IPv4 to our MAC, forwarded, in two
+//! ([`fast_path`]: IPv4 to our MAC, forwarded, in two
 //! tight passes), which takes most packets to their end and parks the
 //! rest where the stages pick them up; the stages then run only if it
 //! parked any. [`Pipeline::run_staged`] runs the stages alone: the
