@@ -88,7 +88,7 @@ pub fn verify_header(header: &[u8; 20]) -> bool {
         .sum();
     // `fold(s) == 0xffff`, without the folding: folding keeps the value
     // modulo 0xffff and gives 0 only for 0.
-    s != 0 && s % 0xffff == 0
+    s != 0 && s.is_multiple_of(0xffff)
 }
 
 /// The header checksum after the TTL is decremented (the TTL at least
