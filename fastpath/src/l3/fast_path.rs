@@ -1,9 +1,10 @@
 //! The common case of every stage, fused: IPv4 unicast to our MAC,
 //! untagged, no options, checksum good, sane addresses, route found and
 //! resolved to one next hop, TTL above 1, within the output MTU. Such a
-//! packet is taken to `Output` here in two tight passes over the burst
-//! (VPP's and DPDK l3fwd's structure): one reading the headers and
-//! collecting destinations, one looking them up, resolving and rewriting.
+//! packet is taken to `Output` here in tight passes over the burst (VPP's
+//! and DPDK l3fwd's structure): one reading the headers and collecting
+//! destinations, one looking them all up (the loads overlap), one
+//! resolving, decrementing the TTL and rewriting.
 //!
 //! The staged pipeline stays the reference. This pass only ever moves a
 //! packet to where the stages would have moved it, with the same bytes
@@ -14,8 +15,9 @@
 //! for a group or unresolved next hop, `Forward` for a TTL or MTU case),
 //! and the stages, run after it, finish those. Where its checks are not
 //! the stages' own functions, a test shows they refuse at least what the
-//! stages would (the address checks: `ordinary`); a proptest (`fast_path_tests`) checks the two give the same ends,
-//! bytes and counters on random and mutated frames.
+//! stages would (the address checks: `ordinary`); a proptest
+//! (`fast_path_tests`) checks the two give the same ends, bytes and
+//! counters on random and mutated frames.
 
 use super::next_hop::{NextHop, PortIndex};
 use super::pipeline::{Ctx, Meta, Next};
@@ -113,8 +115,8 @@ pub struct Fused {
 /// initialised: every packet's is written, [`Meta::START`] for those left
 /// to the stages from Ethernet input, the end for those at one, and for a
 /// packet parked later the fields its stage and the later ones read (the
-/// others as `START`). Filling the whole array first cost as much as a
-/// stage.
+/// others as `START`), so the caller does not fill the whole array
+/// first.
 #[inline]
 pub fn run(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta], s: &mut Scratch) -> Fused {
     let none = Fused {
