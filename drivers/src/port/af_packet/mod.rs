@@ -38,6 +38,7 @@
 
 mod block;
 mod config;
+pub mod partial_csum;
 mod ring;
 mod socket;
 
@@ -147,6 +148,9 @@ pub struct AfPacketRxCounters {
     pub truncated: AtomicU64,
     /// Frames this host sent (PACKET_OUTGOING), skipped.
     pub outgoing: AtomicU64,
+    /// Frames whose UDP or TCP checksum the sender left unfinished
+    /// (TP_STATUS_CSUMNOTREADY), finished here ([`partial_csum`]).
+    pub checksums_completed: AtomicU64,
     /// Blocks (or their rests) abandoned because an offset in them pointed
     /// outside the block.
     pub bad_blocks: AtomicU64,
@@ -453,6 +457,10 @@ impl Port for AfPacketPort {
             ("rx_frame_too_long", rx(|c| &c.truncated)),
             ("rx_bad_block_descriptors", rx(|c| &c.bad_blocks)),
             ("rx_own_outgoing_packets", rx(|c| &c.outgoing)),
+            (
+                "rx_checksum_completed_packets",
+                rx(|c| &c.checksums_completed),
+            ),
             ("rx_kernel_ring_full_drops", sock(|s| &s.kernel_drops)),
             ("rx_kernel_queue_freezes", sock(|s| &s.kernel_freezes)),
             ("tx_bad_length", tx(|c| &c.q.dropped)),
@@ -514,6 +522,7 @@ struct RxTally {
     bytes: u64,
     truncated: u64,
     outgoing: u64,
+    completed: u64,
     bad: u64,
     blocks: u64,
     nombuf: u64,
@@ -580,6 +589,9 @@ impl RxQueue for AfPacketRx {
                             spare = Some(m);
                             continue;
                         }
+                        if p.csum_not_ready && partial_csum::complete(m.data_mut()) {
+                            t.completed += 1;
+                        }
                         m.set_port(self.port);
                         t.bytes += len as u64;
                         // Cannot fail: n < max <= remaining capacity.
@@ -615,6 +627,7 @@ impl RxQueue for AfPacketRx {
         for (counter, v) in [
             (&c.truncated, t.truncated),
             (&c.outgoing, t.outgoing),
+            (&c.checksums_completed, t.completed),
             (&c.bad_blocks, t.bad),
             (&c.blocks, t.blocks),
             (&c.q.dropped, t.nombuf),
