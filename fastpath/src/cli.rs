@@ -7,6 +7,8 @@
 //! binary and the tests go through [`parse`], so what the tests see is
 //! what an operator gets.
 
+use crate::exception::RateLimit;
+use crate::router::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
 use crate::run::Output;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use config::core_choice::CoreChoice;
@@ -18,7 +20,8 @@ use config::hugepage_size::parse_hugepage_size;
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
-use drivers::cpu::CpuSet;
+use drivers::cpu::{CpuId, CpuSet};
+use drivers::exception::BackendChoice;
 use drivers::memory::{HugepageSize, MemoryBacking};
 use drivers::port::af_packet::{
     AfPacketConfig, DEFAULT_RX_BLOCKS, DEFAULT_RX_BLOCK_SIZE, DEFAULT_RX_RETIRE_MS,
@@ -143,6 +146,26 @@ pub struct RunArgs {
     /// TX frames per AF_PACKET queue (1-65536).
     #[arg(long, allow_hyphen_values = true, default_value_t = DEFAULT_TX_FRAMES)]
     pub afpacket_tx_frames: usize,
+    /// L3 mode: the exception interfaces' names, in port order (ports
+    /// beyond the list: `fp<N>`). Each is made as a TAP with its port's MAC
+    /// and MTU, its link following the port's; the kernel's addresses,
+    /// routes and neighbours on them are what the fast path forwards by.
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ',')]
+    pub exception_ifnames: Vec<String>,
+    /// L3 mode: how frames move to and from the exception interfaces:
+    /// auto (vhost-net when /dev/vhost-net opens, else tap), tap or
+    /// vhost-net.
+    #[arg(long = "exception", allow_hyphen_values = true, default_value = "auto", value_parser = parse_backend)]
+    pub exception: BackendChoice,
+    /// L3 mode: the exception thread's CPU (default: an allowed CPU no
+    /// worker uses; none left: unpinned, with a warning).
+    #[arg(long, allow_hyphen_values = true)]
+    pub exception_cpu: Option<u32>,
+    /// L3 mode: most packets per second (and burst) each port hands the
+    /// kernel, `PPS[,BURST]`; the rest are dropped and counted
+    /// (`rate_limited`). Default: 10000,512.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
+    pub exception_rate: Option<RateLimit>,
     /// Print the final summary as one JSON document on stdout (start-up
     /// and live lines go to stderr).
     #[arg(long)]
@@ -152,8 +175,9 @@ pub struct RunArgs {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Invocation {
-    /// `fastpath run`, with its configuration checked, and how to print.
-    Run(ValidRunConfig, Output),
+    /// `fastpath run`, with its configuration checked, how to print, and
+    /// the router's options (used in L3 mode).
+    Run(ValidRunConfig, Output, RouterOptions),
 }
 
 /// Why the command line was refused.
@@ -176,6 +200,12 @@ pub enum CliError {
         /// Why.
         source: RunConfigError,
     },
+    /// Router options that do not fit the ports.
+    #[error("--exception-ifnames: {0}")]
+    Router(#[from] RouterOptionsError),
+    /// A router option without `--mode l3`.
+    #[error("{0} is an option of the router: it needs --mode l3")]
+    RouterOnly(&'static str),
 }
 
 impl CliError {
@@ -184,7 +214,10 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(e) => e.exit_code(),
-            CliError::Invalid { .. } | CliError::Unexpected(_) => 2,
+            CliError::Invalid { .. }
+            | CliError::Unexpected(_)
+            | CliError::Router(_)
+            | CliError::RouterOnly(_) => 2,
         }
     }
 }
@@ -249,6 +282,31 @@ impl RunArgs {
         }
     }
 
+    /// The router's options, checked against the configuration: names
+    /// that fit the ports, and only in L3 mode.
+    pub fn router_options(&self, cfg: &ValidRunConfig) -> Result<RouterOptions, CliError> {
+        let defaults = RouterOptions::default();
+        let opts = RouterOptions {
+            ifnames: self.exception_ifnames.clone(),
+            backend: self.exception,
+            exception_cpu: self.exception_cpu.map(CpuId),
+            rate: self.exception_rate.unwrap_or(defaults.rate),
+        };
+        if cfg.mode != FwdMode::L3 {
+            let given = [
+                (!opts.ifnames.is_empty(), "--exception-ifnames"),
+                (opts.backend != defaults.backend, "--exception"),
+                (opts.exception_cpu.is_some(), "--exception-cpu"),
+                (self.exception_rate.is_some(), "--exception-rate"),
+            ];
+            if let Some((_, option)) = given.into_iter().find(|(g, _)| *g) {
+                return Err(CliError::RouterOnly(option));
+            }
+        }
+        opts.ifnames_for(cfg.ports.len())?;
+        Ok(opts)
+    }
+
     /// Validates the configuration, naming the option of any problem.
     pub fn validate(&self) -> Result<ValidRunConfig, CliError> {
         self.to_config()
@@ -274,7 +332,9 @@ where
     match cli.command {
         Command::Run(a) => {
             let output = if a.json { Output::Json } else { Output::Text };
-            a.validate().map(|cfg| Invocation::Run(cfg, output))
+            let cfg = a.validate()?;
+            let router = a.router_options(&cfg)?;
+            Ok(Invocation::Run(cfg, output, router))
         }
     }
 }
@@ -312,7 +372,7 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .map(String::from)
         .chain(args.iter().cloned());
     match parse(argv)? {
-        Invocation::Run(cfg, _) => Ok(cfg),
+        Invocation::Run(cfg, _, _) => Ok(cfg),
     }
 }
 

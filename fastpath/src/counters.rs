@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct CoreCounters {
     rx: AtomicU64,
     tx: AtomicU64,
+    injected: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     punts: [AtomicU64; PuntReason::COUNT],
     busy_cycles: AtomicU64,
@@ -27,8 +28,11 @@ pub struct CoreCounters {
 pub struct CoreSnapshot {
     /// Packets received.
     pub rx: u64,
-    /// Packets sent.
+    /// Packets sent (forwarded, and the kernel's frames injected).
     pub tx: u64,
+    /// Frames the kernel sent out of a port through this worker (L3
+    /// mode: taken from its injection rings; those sent are in `tx` too).
+    pub injected: u64,
     /// Drops, by [`DropReason`] index.
     pub drops: [u64; DropReason::COUNT],
     /// Packets handed to the kernel, by [`PuntReason`] index.
@@ -75,6 +79,7 @@ impl CoreSnapshot {
         CoreSnapshot {
             rx: self.rx - earlier.rx,
             tx: self.tx - earlier.tx,
+            injected: self.injected - earlier.injected,
             drops,
             punts,
             busy_cycles: self.busy_cycles - earlier.busy_cycles,
@@ -106,6 +111,7 @@ impl CoreCounters {
     pub fn publish(&self, s: &CoreSnapshot) {
         self.rx.store(s.rx, Ordering::Relaxed);
         self.tx.store(s.tx, Ordering::Relaxed);
+        self.injected.store(s.injected, Ordering::Relaxed);
         for (c, v) in self.drops.iter().zip(s.drops) {
             c.store(v, Ordering::Relaxed);
         }
@@ -130,6 +136,7 @@ impl CoreCounters {
         CoreSnapshot {
             rx: self.rx.load(Ordering::Relaxed),
             tx: self.tx.load(Ordering::Relaxed),
+            injected: self.injected.load(Ordering::Relaxed),
             drops,
             punts,
             busy_cycles: self.busy_cycles.load(Ordering::Relaxed),

@@ -10,16 +10,16 @@ use crate::counters::{CoreCounters, CoreSnapshot};
 use crate::exception::Punted;
 use crate::fwd_mode::{FwdMode, MacRewrite};
 use crate::l3::{
-    L3Worker, PortConf, PortIndex, SeedFrames, TableOp, Tables, TablesReader, DEFAULT_MTU,
-    PUNT_RING_SIZE,
+    L3Worker, PortConf, PortIndex, SeedFrames, TableOp, Tables, TablesPublisher, TablesReader,
+    DEFAULT_MTU, PUNT_RING_SIZE,
 };
 use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
-use crate::worker::{RxBinding, Stopped, Worker};
+use crate::worker::{InjectIn, RxBinding, Stopped, Worker};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
 use config::run_config::ValidRunConfig;
 use drivers::cpu::{pin_current_thread, CpuId};
-use drivers::mbuf::PortId;
+use drivers::mbuf::{Mbuf, PortId};
 use drivers::memory::DmaMapper;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
@@ -30,7 +30,7 @@ use drivers::port::af_packet::{AfPacketError, AfPacketPort};
 use drivers::port::null::NullPort;
 use drivers::port::ring_pair::RingPort;
 use drivers::port::{LinkState, Port, PortError, PortInfo, PortStats, ServiceEvent, XStat};
-use drivers::ring::{Consumer, Ring, RingError};
+use drivers::ring::{Consumer, Producer, Ring, RingError};
 use drivers::vfio::{Container, VfioError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -43,6 +43,11 @@ use std::time::{Duration, Instant};
 /// 90 checks of CHECK_INTERVAL 100 ms, 9 s). A link still down then gets
 /// its seeds refused and counted.
 pub const LINK_WAIT: Duration = Duration::from_secs(9);
+
+/// Slots of each port's injection ring (L3 mode: the kernel's frames on
+/// their way out): the kernel's traffic is low-rate, and what does not fit
+/// is counted by the exception thread (`inject_full`).
+pub const INJECT_RING_SIZE: usize = 1024;
 
 /// How often the housekeeping runs while start-up waits for links.
 const LINK_POLL: Duration = Duration::from_millis(10);
@@ -162,14 +167,22 @@ pub struct Forwarder {
     /// L3 mode: each worker's punt ring, the exception thread's end
     /// (until it takes them, see [`Forwarder::take_punt_rings`]).
     punt_rings: Vec<Consumer<Punted>>,
+    /// L3 mode: per port, the way in to the worker that sends the
+    /// kernel's frames out of it (until taken, see
+    /// [`Forwarder::take_inject_rings`]).
+    inject_rings: Vec<Producer<Mbuf>>,
+    /// L3 mode: the tables' publisher (until taken, see
+    /// [`Forwarder::take_publisher`]). Dropped after the workers.
+    publisher: Option<TablesPublisher>,
 }
 
 /// What L3 mode starts with (see [`Forwarder::start_l3`]).
 #[derive(Debug, Clone)]
 pub struct L3Setup {
-    /// The tables every worker reads. SEAM: a fixed snapshot for now; the
-    /// RCU/left-right publisher's reader handles replace it.
-    pub tables: Arc<Tables>,
+    /// The tables the workers start with: published as the first copy of
+    /// a [`TablesPublisher`] (see [`Forwarder::take_publisher`]), each
+    /// worker reading it through its own reader.
+    pub tables: Tables,
     /// Per port, the frames `--tx-first` seeds it with, in turn (none: the
     /// default seed). A benchmark's loop of ring ports needs routable
     /// frames.
@@ -376,24 +389,43 @@ impl Forwarder {
         let l3 = match (cfg.mode, l3) {
             (FwdMode::L3, Some(setup)) => Some(setup),
             (FwdMode::L3, None) => Some(L3Setup {
-                tables: Arc::new(port_tables(&ports)),
+                tables: port_tables(&ports),
                 seeds: Vec::new(),
             }),
             _ => None,
         };
         let mut punt_rings = Vec::new();
         let mut l3_workers = Vec::new();
-        if let Some(setup) = &l3 {
-            for _ in 0..workers {
+        let mut inject_rings = Vec::new();
+        let mut inject_by_worker: Vec<Vec<InjectIn>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut publisher = None;
+        if let Some(setup) = l3 {
+            let lr = TablesPublisher::new(setup.tables);
+            for &cpu in &cpus {
                 let (producer, consumer) = Ring::new(PUNT_RING_SIZE)?.split();
-                let mut w =
-                    L3Worker::new(TablesReader(Arc::clone(&setup.tables)), producer, nports);
+                let reader = TablesReader(lr.readers().register(&format!("worker on CPU {cpu}")));
+                let mut w = L3Worker::new(reader, producer, nports);
                 w.seeds = setup.seeds.clone();
                 l3_workers.push(w);
                 punt_rings.push(consumer);
             }
+            // Port p's way out for the kernel's frames is worker p % workers:
+            // the ports are spread over the workers, and each port's frames
+            // stay in order on one queue.
+            for p in 0..nports {
+                let (producer, consumer) = Ring::new(INJECT_RING_SIZE)?.split();
+                if let Some(w) = inject_by_worker.get_mut(p % workers.max(1)) {
+                    w.push(InjectIn {
+                        port: p,
+                        ring: consumer,
+                    });
+                }
+                inject_rings.push(producer);
+            }
+            publisher = Some(lr);
         }
         let mut l3_workers = l3_workers.into_iter();
+        let mut inject_by_worker = inject_by_worker.into_iter();
 
         let stop = Arc::new(AtomicBool::new(false));
         // Opened once the VF ports' links are up (`await_links`).
@@ -412,6 +444,7 @@ impl Forwarder {
                 seed_gate: Some(Arc::clone(&seed_gate)),
                 cache: pool.cache(),
                 l3: l3_workers.next(),
+                inject: inject_by_worker.next().unwrap_or_default(),
             };
             let c = Arc::new(CoreCounters::default());
             counters.push(Arc::clone(&c));
@@ -472,6 +505,8 @@ impl Forwarder {
             mode: cfg.mode,
             burst: cfg.burst,
             punt_rings,
+            inject_rings,
+            publisher,
         };
         if let Some(e) = failure {
             let _ = fwd.stop();
@@ -511,6 +546,21 @@ impl Forwarder {
     /// audit's count: it must drop them first.
     pub fn take_punt_rings(&mut self) -> Vec<Consumer<Punted>> {
         std::mem::take(&mut self.punt_rings)
+    }
+
+    /// L3 mode: per port (in port order), the ring to the worker that
+    /// sends the kernel's frames out of it: the exception loop's
+    /// [`InjectRing`](crate::exception::InjectRing)s. Empty in other modes,
+    /// or once taken.
+    pub fn take_inject_rings(&mut self) -> Vec<Producer<Mbuf>> {
+        std::mem::take(&mut self.inject_rings)
+    }
+
+    /// L3 mode: the tables' publisher, for the control thread to apply
+    /// the router model's batches with. `None` in other modes, or once
+    /// taken. The workers' readers are registered with it already.
+    pub fn take_publisher(&mut self) -> Option<TablesPublisher> {
+        self.publisher.take()
     }
 
     /// The CPUs the workers run on.
@@ -625,6 +675,7 @@ impl Forwarder {
         // buffers back as they drop; so do punts no one took.
         drop(stopped);
         drop(std::mem::take(&mut self.punt_rings));
+        drop(std::mem::take(&mut self.inject_rings));
         // Ports next: a device port stops its device's DMA (queues read
         // back disabled, device reset, bus mastering off), then unmaps its
         // descriptor rings. The pool is unmapped when it goes, after them.

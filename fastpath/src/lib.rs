@@ -20,6 +20,7 @@ pub mod packet;
 pub mod port_drops;
 pub mod reasons;
 pub mod report;
+pub mod router;
 pub mod run;
 pub mod sim_ports;
 pub mod stop_signals;

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let (cfg, output) = match parse(std::env::args_os()) {
-        Ok(Invocation::Run(cfg, output)) => (cfg, output),
+    let (cfg, output, router) = match parse(std::env::args_os()) {
+        Ok(Invocation::Run(cfg, output, router)) => (cfg, output, router),
         // clap prints its own errors, help and version, with their status.
         Err(CliError::Usage(e)) => e.exit(),
         Err(e) => {
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&cfg, output) {
+    match run(&cfg, output, &router) {
         Ok(outcome) => ExitCode::from(outcome.exit_status()),
         Err(e) => {
             let mut err = std::io::stderr().lock();

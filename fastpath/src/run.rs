@@ -11,7 +11,9 @@
 //! buffers audited, and the summary on stderr only if the audit failed.
 
 use crate::forwarder::{FinalReport, Forwarder, StartError};
+use crate::fwd_mode::FwdMode;
 use crate::report::{final_summary, interval_line, link_text};
+use crate::router::{Router, RouterError, RouterOptions, RouterStats};
 use crate::stop_signals::{StopReason, StopSignals};
 use crate::summary_json::Summary;
 use config::run_config::ValidRunConfig;
@@ -37,6 +39,10 @@ pub enum RunError {
     /// The forwarder did not start.
     #[error(transparent)]
     Start(StartError),
+    /// The router (exception path, kernel mirror) did not start; the
+    /// forwarder was stopped, its buffers audited.
+    #[error(transparent)]
+    Router(RouterError),
 }
 
 /// How a run ended.
@@ -110,8 +116,13 @@ impl Console {
 }
 
 /// Runs the forwarder configured by `cfg`, printing as `output` says,
-/// until `cfg.duration` ends, a stop signal arrives or stdout closes.
-pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
+/// until `cfg.duration` ends, a stop signal arrives or stdout closes. In
+/// L3 mode the router (`router_opts`) runs around it.
+pub fn run(
+    cfg: &ValidRunConfig,
+    output: Output,
+    router_opts: &RouterOptions,
+) -> Result<Outcome, RunError> {
     let signals = StopSignals::install().map_err(RunError::Signals)?;
     // Zero: the final summary only.
     let stats_period = Some(cfg.stats_period).filter(|p| !p.is_zero());
@@ -129,9 +140,23 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
             console.line(&format!(
                 "fastpath: start-up interrupted by {reason} ({phase})"
             ));
-            return Ok(finish(&mut console, &report, reason, Some(phase)));
+            return Ok(finish(&mut console, &report, None, reason, Some(phase)));
         }
         Err(e) => return Err(RunError::Start(e)),
+    };
+    let mut router = if cfg.mode == FwdMode::L3 {
+        match Router::start(&mut fwd, cfg, router_opts) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let report = fwd.stop();
+                if !report.clean() {
+                    log::error!("{}", final_summary(&report));
+                }
+                return Err(RunError::Router(e));
+            }
+        }
+    } else {
+        None
     };
     console.line(&format!(
         "fastpath: forwarding ({} mode, burst {}) on ports {} with workers on CPUs {}; pool of {} buffers in {}",
@@ -152,12 +177,31 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
             link_text(&link)
         ));
     }
+    if let Some(r) = &router {
+        let s = r.stats();
+        let cpu = r
+            .exception_cpu()
+            .map_or_else(|| "unpinned".to_owned(), |c| format!("CPU {c}"));
+        for i in &s.interfaces {
+            console.line(&format!(
+                "fastpath: port {} exception interface {} ({} backend)",
+                i.port, i.ifname, i.backend
+            ));
+        }
+        console.line(&format!(
+            "fastpath: exception thread on {cpu}, at most {} packets/s (burst {}) to the kernel per port; kernel mirror on {}",
+            router_opts.rate.pps(),
+            router_opts.rate.burst(),
+            r.ifnames().join(",")
+        ));
+    }
     let start = Instant::now();
     // A duration too long to add to now is no deadline at all.
     let deadline = cfg.duration.and_then(|d| start.checked_add(d));
     let mut next_print = stats_period.and_then(|p| start.checked_add(p));
     let mut next_service = start + SERVICE_PERIOD;
     let mut prev = fwd.snapshot();
+    let mut prev_router = router.as_ref().map(Router::stats);
     let reason = loop {
         if let Some(r) = signals.received() {
             break r;
@@ -178,6 +222,9 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
         let now = Instant::now();
         if now >= next_service {
             service(&mut fwd);
+            if let Some(r) = router.as_mut() {
+                r.mirror_links(&fwd);
+            }
             next_service = now + SERVICE_PERIOD;
         }
         if let (Some(at), Some(period)) = (next_print, stats_period) {
@@ -185,6 +232,15 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
                 let snap = fwd.snapshot();
                 console.line(&interval_line(&prev, &snap));
                 prev = snap;
+                if let (Some(r), Some(before)) = (&router, &prev_router) {
+                    let now_r = r.stats();
+                    console.line(&format!(
+                        "  exception: {} | {}",
+                        now_r.exception_since(before),
+                        now_r.tables_line()
+                    ));
+                    prev_router = Some(now_r);
+                }
                 // Skip the periods a slow stop or a suspended process
                 // missed instead of printing them in a burst.
                 next_print = at.checked_add(period).map(|n| n.max(now));
@@ -196,8 +252,17 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
             "fastpath: stopping ({reason}); a second signal exits at once"
         ));
     }
+    // The router first: its threads give their buffers back before the
+    // forwarder's audit counts them.
+    let router_stats = router.take().map(Router::stop);
     let report = fwd.stop();
-    Ok(finish(&mut console, &report, reason, None))
+    Ok(finish(
+        &mut console,
+        &report,
+        router_stats.as_ref(),
+        reason,
+        None,
+    ))
 }
 
 /// Prints the final summary of a stopped (or interrupted) run and says how
@@ -205,6 +270,7 @@ pub fn run(cfg: &ValidRunConfig, output: Output) -> Result<Outcome, RunError> {
 fn finish(
     console: &mut Console,
     report: &FinalReport,
+    router: Option<&RouterStats>,
     reason: StopReason,
     interrupted_during: Option<&'static str>,
 ) -> Outcome {
@@ -213,9 +279,15 @@ fn finish(
         clean: report.clean(),
     };
     match console.output {
-        Output::Text => console.stdout(&final_summary(report)),
+        Output::Text => {
+            console.stdout(&final_summary(report));
+            if let Some(r) = router {
+                console.stdout(&r.summary());
+            }
+        }
         Output::Json => {
-            let doc = Summary::new(report, reason, interrupted_during, outcome.exit_status());
+            let mut doc = Summary::new(report, reason, interrupted_during, outcome.exit_status());
+            doc.router = router.map(RouterStats::json);
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => console.stdout(&text),
                 // Plain structures of numbers and strings always

@@ -49,6 +49,10 @@ pub struct Summary {
     /// Rules the device models of simulated ports saw the driver break
     /// (`rule`, `section`, `detail`); empty in a clean run.
     pub violations: Vec<ModelViolation>,
+    /// L3 mode: the router's counters (exception interfaces with their
+    /// backend, kernel mirror, tables); absent in other modes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<serde_json::Value>,
 }
 
 /// One port.
@@ -110,8 +114,10 @@ pub struct CoreSummary {
     pub cpu: u32,
     /// Packets received.
     pub rx: u64,
-    /// Packets sent.
+    /// Packets sent (forwarded, and the kernel's frames injected).
     pub tx: u64,
+    /// Frames the kernel sent out through this worker (L3 mode).
+    pub injected: u64,
     /// All drops.
     pub dropped: u64,
     /// Drops by reason, every reason listed.
@@ -247,6 +253,7 @@ impl Summary {
                     cpu: cpu.0,
                     rx: c.rx,
                     tx: c.tx,
+                    injected: c.injected,
                     dropped: c.dropped(),
                     drops: reasons(c),
                     punted: c.punted(),
@@ -288,6 +295,7 @@ impl Summary {
             panicked_cpus: r.panicked.iter().map(|c| c.0).collect(),
             switch: r.last.switch.iter().copied().collect(),
             violations: r.violations.clone(),
+            router: None,
         }
     }
 }

@@ -6,14 +6,21 @@
 //! take with a counted drop, and publishes its counters. The loop does not
 //! allocate, lock, log or make system calls; it reads the TSC once per
 //! iteration to split busy from idle cycles.
+//!
+//! In L3 mode a loop also sends what the kernel emitted for the ports
+//! this worker is the way out of (its [`InjectIn`] rings, filled by the
+//! exception thread), and ends with a quiescent point of its tables
+//! reader, where a newly published batch of routes becomes visible.
 
 use crate::counters::{CoreCounters, CoreSnapshot, DropReason};
 use crate::fwd_mode::{FwdMode, MacRewrite, SEED_HEADER_LEN};
 use crate::l3::{L3Worker, PortIndex};
 use drivers::burst::{Burst, MAX_BURST};
 use drivers::cpu::rdtsc;
+use drivers::mbuf::Mbuf;
 use drivers::pool::PoolCache;
 use drivers::port::{RxQueue, TxQueue};
+use drivers::ring::Consumer;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -37,6 +44,17 @@ pub struct RxBinding<R> {
     /// receives (L3 mode; never the buffer's `port` field, which ring
     /// ports leave as it was).
     pub port: usize,
+}
+
+/// What the kernel sends out of one port, handed over by the exception
+/// thread (its [`InjectRing`](crate::exception::InjectRing) is the other
+/// end): the worker sends it on its own TX queue of that port.
+#[derive(Debug)]
+pub struct InjectIn {
+    /// Index (into the worker's `tx`) of the port.
+    pub port: usize,
+    /// The ring.
+    pub ring: Consumer<Mbuf>,
 }
 
 /// Everything a worker owns.
@@ -66,6 +84,9 @@ pub struct Worker<R, T> {
     /// The router (L3 mode): when set, every RX burst goes through the
     /// pipeline instead of to `out`.
     pub l3: Option<L3Worker>,
+    /// L3 mode: the kernel's frames to send, per port this worker is the
+    /// way out of (empty otherwise).
+    pub inject: Vec<InjectIn>,
 }
 
 /// What a worker gives back when it stops: its queues and cache (so every
@@ -129,6 +150,7 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         last: &mut u64,
     ) {
         let mut got = 0;
+        let mut injected = 0;
         for b in self.rx.iter_mut() {
             let n = b.queue.rx_burst(&mut self.cache, burst, burst_size);
             if n == 0 {
@@ -158,11 +180,18 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         }
         if let Some(l3) = self.l3.as_mut() {
             l3.flush(&mut self.tx, 1, &mut self.cache, c);
+            if !self.inject.is_empty() {
+                injected = self.inject_from_kernel(burst_size, burst, c);
+            }
+            // No reference into the tables lives past the bursts above.
+            if let Some(l3) = self.l3.as_mut() {
+                l3.tables.quiescent();
+            }
         }
         let now = rdtsc();
         let spent = now.wrapping_sub(*last);
         *last = now;
-        if got > 0 {
+        if got + injected > 0 {
             c.rx += got as u64;
             c.busy_cycles += spent;
         } else {
@@ -172,6 +201,37 @@ impl<R: RxQueue, T: TxQueue> Worker<R, T> {
         if c.loops.is_multiple_of(TX_POLL_LOOPS) {
             self.poll_tx();
         }
+    }
+
+    /// Sends a burst of each injection ring on its port's TX queue; what
+    /// the queue does not take is a counted `tx_full` drop, as for any
+    /// burst. Returns how many frames were taken from the rings.
+    #[inline]
+    fn inject_from_kernel(
+        &mut self,
+        burst_size: usize,
+        burst: &mut Burst,
+        c: &mut CoreSnapshot,
+    ) -> usize {
+        let mut got = 0;
+        for i in self.inject.iter_mut() {
+            let n = i.ring.dequeue_burst(burst, burst_size);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            c.injected += n as u64;
+            // A port with no queue here (not built that way by the
+            // forwarder) leaves the burst whole: counted below, not lost.
+            if let Some(q) = self.tx.get_mut(i.port) {
+                c.tx += q.tx_burst(&mut self.cache, burst) as u64;
+            }
+            if !burst.is_empty() {
+                c.drops[DropReason::TxFull as usize] += burst.len() as u64;
+                self.cache.free_bulk(burst);
+            }
+        }
+        got
     }
 
     /// An empty burst on every TX queue. A queue is otherwise only called

@@ -155,6 +155,12 @@ proptest! {
                 });
                 prop_assert!(named, "{:?}: {}", args, msg);
             }
+            Err(e @ CliError::Router(_)) => {
+                prop_assert!(e.to_string().starts_with("--exception-ifnames: "), "{}", e);
+            }
+            Err(CliError::RouterOnly(option)) => {
+                prop_assert!(args.iter().any(|a| a.starts_with(option)), "{:?}: {}", args, option);
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ use fastpath::counters::{CoreCounters, DropReason, PuntReason};
 use fastpath::exception::Punted;
 use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::{
-    Gateway, L3Worker, PortConf, PortIndex, RouteTarget, RouterModel, Tables, TablesReader, Update,
+    Gateway, L3Worker, PortConf, PortIndex, RouteTarget, RouterModel, Tables, TablesPublisher,
+    TablesReader, Update,
 };
 use fastpath::packet::checksum;
 use fastpath::worker::{RxBinding, Worker};
@@ -116,7 +117,12 @@ fn routes_punts_and_drops_with_every_buffer_back() {
         tx_first: 0,
         seed_gate: None,
         cache: pool.cache(),
-        l3: Some(L3Worker::new(TablesReader(Arc::new(tables())), producer, 2)),
+        l3: Some(L3Worker::new(
+            TablesReader(TablesPublisher::new(tables()).readers().register("w")),
+            producer,
+            2,
+        )),
+        inject: Vec::new(),
     };
     // 40 routed, 5 with TTL 1, 3 for another station.
     let mut cache = pool.cache();

@@ -64,6 +64,7 @@ fn rig(mode: FwdMode, ring_size: usize, count: u32) -> Rig {
         seed_gate: None,
         cache: pool.cache(),
         l3: None,
+        inject: Vec::new(),
     };
     Rig {
         pool,
@@ -255,6 +256,7 @@ fn idle_tx_queues_are_polled() {
         seed_gate: None,
         cache: pool.cache(),
         l3: None,
+        inject: Vec::new(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(CoreCounters::default());

@@ -33,7 +33,6 @@ use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::ring_loop::{ring_loop, ring_mac};
 use fastpath::l3::PortIndex;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -99,10 +98,7 @@ const DESTS: usize = 64;
 
 fn l3_setup(nports: usize) -> Result<L3Setup, String> {
     let (tables, seeds) = ring_loop(nports, DESTS).map_err(|e| e.to_string())?;
-    Ok(L3Setup {
-        tables: Arc::new(tables),
-        seeds,
-    })
+    Ok(L3Setup { tables, seeds })
 }
 
 /// A run's figures.

@@ -217,6 +217,7 @@ impl Rig {
             seed_gate: None,
             cache: pool.cache(),
             l3: None,
+            inject: Vec::new(),
         };
         let counters = Arc::new(CoreCounters::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -1,4 +1,4 @@
-//! What a worker holds to route: the tables (through the reader seam),
+//! What a worker holds to route: the tables (through its RCU reader),
 //! its punt ring to the exception thread, and the pipeline's scratch.
 
 use super::next_hop::PortIndex;
@@ -8,13 +8,13 @@ use super::tables::Tables;
 use crate::counters::CoreSnapshot;
 use crate::exception::Punted;
 use crate::reasons::DropReason;
+use crate::tables::Reader;
 use drivers::burst::Burst;
 use drivers::mbuf::PortId;
 use drivers::pool::PoolCache;
 use drivers::port::TxQueue;
 use drivers::ring::Producer;
 use std::fmt;
-use std::sync::Arc;
 
 /// Slots of a worker's punt ring: exception traffic is low-rate, and a
 /// burst of punts larger than this is counted (`punt_ring_full`), not
@@ -24,20 +24,27 @@ pub const PUNT_RING_SIZE: usize = 1024;
 /// Frames to seed one port with (see [`L3Worker::seeds`]).
 pub type SeedFrames = Vec<Vec<u8>>;
 
-/// How a worker reads the tables.
-///
-/// SEAM: a plain shared `Arc<Tables>`, fixed at start. The RCU/left-right
-/// publisher's reader handle replaces it at integration: `read` is called
-/// once per RX burst and its result used for the whole burst, which is
-/// the read-side critical section such a handle needs.
-#[derive(Debug, Clone)]
-pub struct TablesReader(pub Arc<Tables>);
+/// How a worker reads the tables: its reader of the published copy (see
+/// [`super::published`]). [`TablesReader::read`] is taken once per RX
+/// burst and its result used for the whole burst; [`TablesReader::quiescent`]
+/// is called once per worker loop, outside any burst, and is where a new
+/// publication becomes visible. The borrow rules keep the two apart: no
+/// reference from `read` lives across `quiescent`.
+#[derive(Debug)]
+pub struct TablesReader(pub Reader<Tables>);
 
 impl TablesReader {
     /// The tables for one burst.
     #[inline]
     pub fn read(&self) -> &Tables {
-        &self.0
+        self.0.get()
+    }
+
+    /// This worker holds no reference into the tables: the publisher may
+    /// take the old copy back.
+    #[inline]
+    pub fn quiescent(&mut self) {
+        self.0.quiescent();
     }
 }
 
@@ -155,7 +162,8 @@ mod tests {
             },
         });
         let (producer, mut consumer) = Ring::new(2).unwrap().split();
-        let mut w = L3Worker::new(TablesReader(Arc::new(t)), producer, 1);
+        let lr = crate::l3::TablesPublisher::new(t);
+        let mut w = L3Worker::new(TablesReader(lr.readers().register("w")), producer, 1);
         let mut burst = Burst::new();
         for _ in 0..5 {
             let mut m = pool.alloc().unwrap();

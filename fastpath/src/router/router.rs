@@ -1,0 +1,353 @@
+//! [`Router`]: what `--mode l3` adds to a running forwarder. Per port an
+//! exception interface (the port's MAC and MTU, its link mirrored from the
+//! port's); the exception thread that moves punted packets to those
+//! interfaces and the kernel's frames back out; and the control thread
+//! that mirrors the kernel's routes, neighbours and addresses into the
+//! workers' tables.
+//!
+//! Start after the forwarder, stop before it: [`Router::stop`] joins both
+//! threads and closes the interfaces, so every buffer the exception path
+//! held is back in the pool before the forwarder's audit counts them.
+
+use super::control::{Control, ControlStats};
+use super::event_updates::PortMap;
+use super::options::{RouterOptions, RouterOptionsError};
+use super::stats::{ExceptionIfaceStats, RouterStats};
+use crate::exception::{
+    ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
+};
+use crate::forwarder::Forwarder;
+use crate::l3::{RouterModel, DEFAULT_MTU};
+use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
+use config::cpus::{allowed_cpus, CpuConfigError};
+use config::port_spec::PortSpec;
+use config::run_config::ValidRunConfig;
+use drivers::cpu::{pin_current_thread, CpuId};
+use drivers::exception::{ExceptionConfig, ExceptionError, ExceptionIface};
+use drivers::mbuf::PortId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long the exception thread sleeps after a round that moved nothing:
+/// the added latency of an idle exception path (a ping's first ARP), and
+/// what keeps its CPU mostly idle when there is no exception traffic.
+const EXCEPTION_IDLE: Duration = Duration::from_micros(100);
+
+/// Why the router could not start. Each message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The forwarder was not started in L3 mode, or its L3 parts were
+    /// taken already.
+    #[error("the router needs a forwarder in l3 mode (--mode l3)")]
+    NotL3,
+    /// Interface names that do not fit the ports.
+    #[error("--exception-ifnames: {0}")]
+    Options(#[from] RouterOptionsError),
+    /// An exception interface could not be made (the message says why:
+    /// no CAP_NET_ADMIN, the name taken, no /dev/net/tun, ...).
+    #[error("port {port}: {source}")]
+    Exception {
+        /// Port index.
+        port: usize,
+        /// Why.
+        source: ExceptionError,
+    },
+    /// The exception loop refused its configuration.
+    #[error(transparent)]
+    Loop(#[from] ExceptionLoopError),
+    /// The kernel mirror could not open (rtnetlink).
+    #[error("kernel mirror: {0}")]
+    Mirror(#[from] MirrorError),
+    /// The allowed CPUs could not be read.
+    #[error(transparent)]
+    Cpus(#[from] CpuConfigError),
+    /// `--exception-cpu` names a worker's CPU.
+    #[error("--exception-cpu {0}: a worker runs there; choose a CPU the workers do not use")]
+    CpuIsWorker(CpuId),
+    /// `--exception-cpu` names a CPU the process may not use.
+    #[error("--exception-cpu {cpu}: not an allowed CPU (allowed: {allowed})")]
+    CpuNotAllowed {
+        /// The CPU asked for.
+        cpu: CpuId,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A thread could not be spawned.
+    #[error("cannot spawn the {what} thread: {source}")]
+    Spawn {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The running exception path and control plane of an L3 forwarder.
+pub struct Router {
+    ifaces: Vec<ExceptionIface>,
+    /// The link state last mirrored onto each interface.
+    links: Vec<Option<bool>>,
+    stop: Arc<AtomicBool>,
+    exception: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
+    counters: Arc<ExceptionCounters>,
+    control_stats: Arc<Mutex<ControlStats>>,
+    exception_cpu: Option<CpuId>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("ifaces", &self.ifaces.len())
+            .field("exception_cpu", &self.exception_cpu)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The MTU of port `p`: an AF_PACKET port's interface's (sysfs), else
+/// Ethernet's default.
+fn port_mtu(cfg: &ValidRunConfig, p: usize) -> u32 {
+    match cfg.ports.get(p) {
+        Some(PortSpec::AfPacket(ifname)) => {
+            std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(u32::from(DEFAULT_MTU))
+        }
+        _ => u32::from(DEFAULT_MTU),
+    }
+}
+
+/// The exception thread's CPU: the one asked for (checked), else the
+/// first allowed CPU no worker uses, else none (unpinned, with a warning).
+fn exception_cpu(asked: Option<CpuId>, workers: &[CpuId]) -> Result<Option<CpuId>, RouterError> {
+    let allowed = allowed_cpus()?;
+    if let Some(cpu) = asked {
+        if workers.contains(&cpu) {
+            return Err(RouterError::CpuIsWorker(cpu));
+        }
+        if !allowed.set.contains(cpu) {
+            return Err(RouterError::CpuNotAllowed {
+                cpu,
+                allowed: allowed.to_string(),
+            });
+        }
+        return Ok(Some(cpu));
+    }
+    let free = allowed.set.iter().find(|c| !workers.contains(c));
+    if free.is_none() {
+        log::warn!(
+            "exception thread: every allowed CPU runs a worker; it runs unpinned and takes time from them (give a spare CPU with --exception-cpu, or fewer --cores)"
+        );
+    }
+    Ok(free)
+}
+
+impl Router {
+    /// Opens the exception interfaces and the mirror, and starts the
+    /// exception and control threads, for `fwd` (started in L3 mode from
+    /// `cfg`). On error everything made so far is closed again, and the
+    /// caller stops the forwarder.
+    pub fn start(
+        fwd: &mut Forwarder,
+        cfg: &ValidRunConfig,
+        opts: &RouterOptions,
+    ) -> Result<Router, RouterError> {
+        let ports = fwd.ports();
+        let names = opts.ifnames_for(ports.len())?;
+        let cpu = exception_cpu(opts.exception_cpu, fwd.cpus())?;
+        let queues = fwd.cpus().len().max(1);
+        let mut ifaces = Vec::with_capacity(ports.len());
+        let mut exc_ports = Vec::with_capacity(ports.len());
+        let mut links = Vec::with_capacity(ports.len());
+        let mut inject = fwd.take_inject_rings().into_iter();
+        for (p, (info, link)) in ports.iter().enumerate() {
+            let mut ecfg = ExceptionConfig::new(names[p].clone(), info.id, info.mac);
+            ecfg.mtu = port_mtu(cfg, p);
+            ecfg.queues = queues;
+            ecfg.backend = opts.backend;
+            let (iface, q) = ExceptionIface::open(&ecfg)
+                .map_err(|source| RouterError::Exception { port: p, source })?;
+            iface
+                .set_link(link.up)
+                .map_err(|source| RouterError::Exception { port: p, source })?;
+            links.push(Some(link.up));
+            let out = inject.next().ok_or(RouterError::NotL3)?;
+            exc_ports.push(ExceptionPort {
+                port: PortId(info.id.0),
+                queues: q,
+                out: InjectRing(out),
+                limit: Some(opts.rate),
+            });
+            ifaces.push(iface);
+        }
+        let tables = fwd.take_publisher().ok_or(RouterError::NotL3)?;
+        let punts = fwd.take_punt_rings();
+        if punts.is_empty() {
+            return Err(RouterError::NotL3);
+        }
+        let mut exc = ExceptionLoop::new(exc_ports, punts, fwd.pool().cache(), cfg.burst, 0)?;
+        let counters = exc.counters();
+
+        let mirror = KernelMirror::open(&MirrorConfig::new(names.iter().cloned()))?;
+        let mut map = PortMap::new(names.clone(), ports.iter().map(|(i, _)| i.mac).collect());
+        for n in &names {
+            if let Some(i) = mirror.ifindex(n) {
+                map.learn(i, n);
+            }
+        }
+        let control_stats = Arc::new(Mutex::new(ControlStats::default()));
+        let control = Control {
+            mirror,
+            map,
+            model: RouterModel::new(),
+            tables,
+            stats: Arc::clone(&control_stats),
+        };
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_e = Arc::clone(&stop);
+        let exception = std::thread::Builder::new()
+            .name("fp-exception".into())
+            .spawn(move || {
+                if let Some(c) = cpu {
+                    if let Err(e) = pin_current_thread(c) {
+                        log::warn!("exception thread: cannot pin to CPU {c} ({e}); unpinned");
+                    }
+                }
+                exc.run(&stop_e, EXCEPTION_IDLE);
+                // Dropping the loop gives back the buffers its cache, its
+                // rings and its staging held.
+                drop(exc);
+            })
+            .map_err(|source| RouterError::Spawn {
+                what: "exception",
+                source,
+            })?;
+        let stop_c = Arc::clone(&stop);
+        let control = match std::thread::Builder::new()
+            .name("fp-control".into())
+            .spawn(move || control.run(&stop_c))
+        {
+            Ok(h) => h,
+            Err(source) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = exception.join();
+                return Err(RouterError::Spawn {
+                    what: "control",
+                    source,
+                });
+            }
+        };
+        Ok(Router {
+            ifaces,
+            links,
+            stop,
+            exception: Some(exception),
+            control: Some(control),
+            counters,
+            control_stats,
+            exception_cpu: cpu,
+        })
+    }
+
+    /// Mirrors each port's link state onto its exception interface when
+    /// it changed (call from the control loop's housekeeping).
+    pub fn mirror_links(&mut self, fwd: &Forwarder) {
+        for (p, (_, link)) in fwd.ports().iter().enumerate() {
+            let (Some(iface), Some(last)) = (self.ifaces.get(p), self.links.get_mut(p)) else {
+                continue;
+            };
+            if *last == Some(link.up) {
+                continue;
+            }
+            match iface.set_link(link.up) {
+                Ok(()) => {
+                    log::info!(
+                        "port {p}: link {}, exception interface {} set {}",
+                        if link.up { "up" } else { "down" },
+                        iface.name(),
+                        if link.up { "up" } else { "down" }
+                    );
+                    *last = Some(link.up);
+                }
+                Err(e) => {
+                    log::warn!("port {p}: {e}");
+                    // Tried again at the next housekeeping.
+                    *last = None;
+                }
+            }
+        }
+    }
+
+    /// The exception interfaces' names, in port order.
+    pub fn ifnames(&self) -> Vec<String> {
+        self.ifaces.iter().map(|i| i.name().to_owned()).collect()
+    }
+
+    /// The exception thread's CPU (`None`: unpinned).
+    pub fn exception_cpu(&self) -> Option<CpuId> {
+        self.exception_cpu
+    }
+
+    /// Every counter now.
+    pub fn stats(&self) -> RouterStats {
+        let per_port = self.counters.all();
+        RouterStats {
+            exception_cpu: self.exception_cpu.map(|c| c.0),
+            interfaces: self
+                .ifaces
+                .iter()
+                .enumerate()
+                .map(|(p, i)| ExceptionIfaceStats {
+                    port: p,
+                    ifname: i.name().to_owned(),
+                    backend: i.backend().name(),
+                    counters: per_port
+                        .iter()
+                        .find(|(id, _)| usize::from(id.0) == p)
+                        .map(|(_, s)| *s)
+                        .unwrap_or_default(),
+                    kernel_dropped: i.kernel_dropped(),
+                })
+                .collect(),
+            unknown_port: self.counters.unknown_port.load(Ordering::Relaxed),
+            control: self
+                .control_stats
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Stops both threads (the exception loop's buffers go back to the
+    /// pool), closes the interfaces (the kernel deletes them) and returns
+    /// the last figures.
+    pub fn stop(mut self) -> RouterStats {
+        self.halt();
+        self.stats()
+    }
+
+    fn halt(&mut self) {
+        // Relaxed: the joins order everything the threads did.
+        self.stop.store(true, Ordering::Relaxed);
+        for h in [self.exception.take(), self.control.take()]
+            .into_iter()
+            .flatten()
+        {
+            if h.join().is_err() {
+                log::error!("a router thread panicked (its buffers were still returned)");
+            }
+        }
+    }
+}
+
+impl Drop for Router {
+    /// A router dropped without [`Router::stop`] (an error path) still
+    /// joins its threads, so their buffers are back before the audit.
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
