@@ -203,6 +203,9 @@ struct Host {
 
 impl Host {
     fn new(ns: &'static str, dev: &str, addr: Ipv4Addr, gateway: Ipv4Addr) -> Host {
+        // `ip netns add` makes /run/netns but not /run, which the guest's
+        // initramfs lacks.
+        std::fs::create_dir_all("/run/netns").expect("mkdir /run/netns");
         ip(&["netns", "add", ns]);
         let host = Host {
             ns,
@@ -534,8 +537,9 @@ fn udp_flow(h1: &Host, h2: &Host) -> (u32, bool, String) {
         for l in BufReader::new(out).lines() {
             let Ok(l) = l else { break };
             // Only the receiver's own report: the inner libtest's lines
-            // ("test result: ...") must not reach the lab's tally.
-            if let Some(r) = l.strip_prefix(REPORT) {
+            // ("test result: ...") must not reach the lab's tally. The
+            // first report follows libtest's "test NAME ... " on its line.
+            if let Some((_, r)) = l.split_once(REPORT) {
                 if tx.send(r.to_owned()).is_err() {
                     break;
                 }
@@ -554,7 +558,7 @@ fn udp_flow(h1: &Host, h2: &Host) -> (u32, bool, String) {
         .expect("run the UDP sender in h1");
     let sent_report: String = String::from_utf8_lossy(&sent.stdout)
         .lines()
-        .filter_map(|l| l.strip_prefix(REPORT))
+        .filter_map(|l| l.split_once(REPORT).map(|(_, r)| r))
         .collect();
     if !sent.status.success() {
         let _ = recv.kill();
