@@ -52,7 +52,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -81,6 +81,13 @@ const H1_ADDR: Ipv4Addr = Ipv4Addr::new(10, 71, 1, 2);
 const FP1_ADDR: Ipv4Addr = Ipv4Addr::new(10, 71, 2, 1);
 const H2_ADDR: Ipv4Addr = Ipv4Addr::new(10, 71, 2, 2);
 const PREFIX_LEN: u8 = 24;
+const FP0_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x71, 1, 0, 0, 0, 1);
+const H1_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x71, 1, 0, 0, 0, 2);
+const FP1_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x71, 2, 0, 0, 0, 1);
+const H2_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x71, 2, 0, 0, 0, 2);
+const PREFIX_LEN6: u8 = 64;
+/// IPv6 forwarding of every interface (the router's namespace).
+const FORWARD6: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
 /// The UDP flow's destination port on h2.
 const UDP_PORT: u16 = 7071;
 /// Datagrams in the UDP flow: modest, as TCG is slow, and well below the
@@ -229,8 +236,12 @@ impl Host {
     }
 
     /// `ping` from this host: (transmitted, received) and the output.
-    fn ping(&self, dst: Ipv4Addr, args: &[&str]) -> (u32, u32, String) {
+    fn ping(&self, dst: impl Into<IpAddr>, args: &[&str]) -> (u32, u32, String) {
+        let dst: IpAddr = dst.into();
         let mut a: Vec<&str> = args.to_vec();
+        if dst.is_ipv6() {
+            a.push("-6");
+        }
         let dst = dst.to_string();
         a.push(&dst);
         let out = in_ns(self.ns, "ping", &a);
@@ -253,7 +264,8 @@ impl Host {
 
     /// Pings `dst` once at a time until one is answered; how many were
     /// sent. The first ones may go unanswered while ARP resolves.
-    fn ping_until_answered(&self, dst: Ipv4Addr) -> u32 {
+    fn ping_until_answered(&self, dst: impl Into<IpAddr>) -> u32 {
+        let dst: IpAddr = dst.into();
         let t = Instant::now();
         let mut sent = 0;
         let mut last = String::new();
@@ -272,7 +284,7 @@ impl Host {
     }
 
     /// The link address the host's kernel has for `addr`, if any.
-    fn neighbour(&self, addr: Ipv4Addr) -> Option<String> {
+    fn neighbour(&self, addr: impl Into<IpAddr>) -> Option<String> {
         neighbour(&["-n", self.ns], addr)
     }
 
@@ -283,6 +295,37 @@ impl Host {
             .nth(1)
             .unwrap_or_else(|| panic!("no MAC in {out}"))
             .to_owned()
+    }
+
+    /// Adds the host's IPv6 address and default route, with its router's
+    /// link address configured by hand: the igb model delivers multicast
+    /// to a VF only when the VF asked for it (SET_MULTICAST), which our
+    /// driver does not, so the host's neighbour solicitations for the
+    /// router never reach fp0 or fp1 (the router's own, to the hosts' kernel
+    /// drivers, do).
+    fn add_ipv6(&self, addr: Ipv6Addr, gateway: Ipv6Addr, gateway_mac: &str) {
+        let (cidr, gw) = (format!("{addr}/{PREFIX_LEN6}"), gateway.to_string());
+        let ns = self.ns;
+        ip(&[
+            "-n", ns, "-6", "addr", "add", &cidr, "dev", &self.dev, "nodad",
+        ]);
+        // `replace`: the hosts may have a default route already, from the
+        // router advertisements of QEMU's user network behind the PF.
+        ip(&["-n", ns, "-6", "route", "replace", "default", "via", &gw]);
+        ip(&[
+            "-n",
+            ns,
+            "-6",
+            "neigh",
+            "replace",
+            &gw,
+            "lladdr",
+            gateway_mac,
+            "dev",
+            &self.dev,
+            "nud",
+            "permanent",
+        ]);
     }
 
     /// Runs this test binary inside the namespace with `action`.
@@ -313,7 +356,8 @@ impl Drop for Host {
 }
 
 /// The `lladdr` of `addr` in `ip [ns] neigh show`, if the entry has one.
-fn neighbour(ns_args: &[&str], addr: Ipv4Addr) -> Option<String> {
+fn neighbour(ns_args: &[&str], addr: impl Into<IpAddr>) -> Option<String> {
+    let addr: IpAddr = addr.into();
     let mut args = ns_args.to_vec();
     let a = addr.to_string();
     args.extend(["neigh", "show", &a]);
@@ -585,18 +629,20 @@ fn udp_flow(h1: &Host, h2: &Host) -> (u32, bool, String) {
     (got, in_order, format!("{sent_report}; {report}"))
 }
 
-/// Traces h2 from h1 one hop deep (a UDP probe with TTL 1, busybox
-/// traceroute) until the hop answers; the probes sent and the hop's line.
-fn traceroute_first_hop(h1: &Host) -> (u32, String) {
+/// Traces `dst` from `host` one hop deep (a UDP probe with TTL or hop
+/// limit 1, busybox traceroute) until `hop` answers with time-exceeded;
+/// the probes sent and the hop's line.
+fn traceroute_first_hop(host: &Host, dst: IpAddr, hop: IpAddr) -> (u32, String) {
     let t = Instant::now();
     let mut probes = 0;
     let mut last = String::new();
-    let dst = H2_ADDR.to_string();
+    let (dst, hop) = (dst.to_string(), hop.to_string());
+    let family = if hop.contains(':') { "-6" } else { "-4" };
     while t.elapsed() < READY {
         let out = in_ns(
-            h1.ns,
+            host.ns,
             "traceroute",
-            &["-n", "-m", "1", "-q", "1", "-w", "3", &dst],
+            &[family, "-n", "-m", "1", "-q", "1", "-w", "3", &dst],
         );
         probes += 1;
         last = format!(
@@ -605,14 +651,17 @@ fn traceroute_first_hop(h1: &Host) -> (u32, String) {
             String::from_utf8_lossy(&out.stderr)
         );
         // " 1  10.71.1.1  3.456 ms" (or " 1  *" when nothing came).
-        if let Some(hop) = last
+        if let Some(line) = last
             .lines()
-            .find(|l| l.trim_start().starts_with("1 ") && l.contains(&FP0_ADDR.to_string()))
+            .find(|l| l.split_whitespace().take(2).eq(["1", hop.as_str()]))
         {
-            return (probes, hop.trim().to_owned());
+            return (probes, line.trim().to_owned());
         }
     }
-    panic!("no time-exceeded from {FP0_ADDR} for h1's TTL-1 probes in {READY:?}: {last}");
+    panic!(
+        "no time-exceeded from {hop} for {}'s probes to {dst} in {READY:?}: {last}",
+        host.ns
+    );
 }
 
 #[test]
@@ -644,7 +693,12 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
         .expect("ip_forward")
         .trim()
         .to_owned();
+    let forward6_before = std::fs::read_to_string(FORWARD6)
+        .expect("IPv6 forwarding")
+        .trim()
+        .to_owned();
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+    write_sysctl(FORWARD6, "1");
 
     let mut fp = Fastpath::start(&vf0, &vf2);
     let expect: Vec<String> = (0..2)
@@ -653,20 +707,34 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
         .collect();
     fp.wait_for(&expect, READY);
     let up_s = t0.elapsed().as_secs_f64();
-    for (dev, addr) in [("fp0", FP0_ADDR), ("fp1", FP1_ADDR)] {
+    for (dev, addr, addr6) in [("fp0", FP0_ADDR, FP0_ADDR6), ("fp1", FP1_ADDR, FP1_ADDR6)] {
         // Both "links" are one broadcast domain in the NIC's switch: each
         // interface answers ARP for its own address only.
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{dev}/arp_ignore"), "1");
         ip(&["addr", "add", &format!("{addr}/{PREFIX_LEN}"), "dev", dev]);
+        let cidr6 = format!("{addr6}/{PREFIX_LEN6}");
+        ip(&["-6", "addr", "add", &cidr6, "dev", dev, "nodad"]);
         ip(&["link", "set", dev, "up"]);
     }
-    let fp0_mac = std::fs::read_to_string("/sys/class/net/fp0/address")
-        .expect("fp0's MAC")
-        .trim()
-        .to_owned();
+    let mac = |dev: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/address"))
+            .unwrap_or_else(|e| panic!("{dev}'s MAC: {e}"))
+            .trim()
+            .to_owned()
+    };
+    let (fp0_mac, fp1_mac) = (mac("fp0"), mac("fp1"));
     wait_carrier(&["fp0", "fp1"]);
+    h1.add_ipv6(H1_ADDR6, FP0_ADDR6, &fp0_mac);
+    h2.add_ipv6(H2_ADDR6, FP1_ADDR6, &fp1_mac);
+
+    // What the kernel received from the exception path (the TAP's rx
+    // counters count the frames written into it, vhost-net's too), and
+    // what it forwarded itself.
+    let kernel_rx = || netdev_counter("fp0", "rx_packets") + netdev_counter("fp1", "rx_packets");
+    let kernel_forwarded = || snmp_counter(&root_snmp(), "Ip", "ForwDatagrams");
 
     // 1. h1 -> fp0: ARP and ICMP over the exception path.
+    let k_before = kernel_rx();
     let t = Instant::now();
     let pings_fp0 = h1.ping_until_answered(FP0_ADDR);
     let fp0_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -677,9 +745,15 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     );
     let (tx, rx, text) = h1.ping(FP0_ADDR, &["-c", "3", "-i", "0.2", "-W", "5"]);
     assert_eq!((tx, rx), (3, 3), "h1 -> fp0: {text}");
+    // The counters below show the kernel's part: here they must move (an
+    // ARP request and four echo requests at the least).
+    let k_fp0 = kernel_rx() - k_before;
+    assert!(k_fp0 >= 4, "the kernel counted {k_fp0} frames from fp0/fp1");
 
     // 2. h1 -> h2 through the fast path: the first echo requests find the
-    // next hop unresolved and go to the kernel, which resolves h2 on fp1.
+    // next hop unresolved and go to the kernel, which resolves h2 on fp1
+    // and forwards them itself.
+    let fwd_before = kernel_forwarded();
     let t = Instant::now();
     let pings_h2 = h1.ping_until_answered(H2_ADDR);
     let h2_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -691,19 +765,17 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     );
     let (tx, rx, text) = h1.ping(H2_ADDR, &["-c", &PINGS.to_string(), "-i", "0.2", "-W", "5"]);
     assert_eq!((tx, rx), (PINGS, PINGS), "h1 -> h2: {text}");
+    let fwd_unresolved = kernel_forwarded() - fwd_before;
+    assert!(
+        fwd_unresolved >= 1,
+        "the kernel forwarded none of the first echo requests to h2 (unresolved)"
+    );
 
     // 3. A UDP flow h1 -> h2: the workers forward it; the kernel sees at
     // most a few frames meanwhile, and forwards none of it.
-    let kernel_rx = || netdev_counter("fp0", "rx_packets") + netdev_counter("fp1", "rx_packets");
-    let (k0, fwd0) = (
-        kernel_rx(),
-        snmp_counter(&root_snmp(), "Ip", "ForwDatagrams"),
-    );
+    let (k0, fwd0) = (kernel_rx(), kernel_forwarded());
     let (got, in_order, udp_report) = udp_flow(&h1, &h2);
-    let (k1, fwd1) = (
-        kernel_rx(),
-        snmp_counter(&root_snmp(), "Ip", "ForwDatagrams"),
-    );
+    let (k1, fwd1) = (kernel_rx(), kernel_forwarded());
     assert_eq!(
         (got, in_order),
         (UDP_COUNT, true),
@@ -720,14 +792,39 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     // 4. TTL 1: the fast path punts it, the kernel sends time-exceeded from
     // fp0's address.
     let exceeded0 = snmp_counter(&ns_snmp(h1.ns), "Icmp", "InTimeExcds");
-    let (probes, hop) = traceroute_first_hop(&h1);
+    let (probes, hop) = traceroute_first_hop(&h1, H2_ADDR.into(), FP0_ADDR.into());
     let exceeded1 = snmp_counter(&ns_snmp(h1.ns), "Icmp", "InTimeExcds");
     assert!(exceeded1 > exceeded0, "h1 counted no ICMP time-exceeded");
+
+    // 5. IPv6: h1 -> fp0 (the router resolves h1 by ND over the exception
+    // path), h1 -> h2 through the fast path (h2 resolved the same way),
+    // hop limit 1.
+    let pings6_fp0 = h1.ping_until_answered(FP0_ADDR6);
+    assert_eq!(
+        neighbour(&[], H1_ADDR6).as_deref(),
+        Some(h1.mac().as_str()),
+        "the router's kernel did not resolve h1 by ND on fp0"
+    );
+    let t = Instant::now();
+    let pings6_h2 = h1.ping_until_answered(H2_ADDR6);
+    let h2_6_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(
+        neighbour(&[], H2_ADDR6).as_deref(),
+        Some(h2_mac.as_str()),
+        "the router's kernel did not resolve h2 by ND on fp1"
+    );
+    let (tx, rx, text) = h1.ping(
+        H2_ADDR6,
+        &["-c", &PINGS.to_string(), "-i", "0.2", "-W", "5"],
+    );
+    assert_eq!((tx, rx), (PINGS, PINGS), "h1 -> h2 (IPv6): {text}");
+    let (probes6, hop6) = traceroute_first_hop(&h1, H2_ADDR6.into(), FP0_ADDR6.into());
 
     let (code, s) = fp.stop();
     let run_s = t0.elapsed().as_secs_f64();
     drop((h1, h2));
     write_sysctl("/proc/sys/net/ipv4/ip_forward", &forward_before);
+    write_sysctl(FORWARD6, &forward6_before);
     wait_carrier(&[&pf_net, &vf1_net]);
 
     let r = &s["router"];
@@ -748,10 +845,13 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     };
     say!(
         "LAB-FIGURE router ({iommu}, exception vhost-net): fastpath up {up_s:.1} s after the \
-         start; h1 -> fp0 answered after {fp0_ms:.0} ms ({pings_fp0} pings), h1 -> h2 after \
-         {h2_ms:.0} ms ({pings_h2} pings), then {PINGS}/{PINGS}; UDP {got}/{UDP_COUNT} h1 -> h2 \
+         start; h1 -> fp0 answered after {fp0_ms:.0} ms ({pings_fp0} pings; the kernel got \
+         {k_fp0} frames), h1 -> h2 after {h2_ms:.0} ms ({pings_h2} pings; the kernel forwarded \
+         {fwd_unresolved} while h2 was unresolved), then {PINGS}/{PINGS}; UDP {got}/{UDP_COUNT} h1 -> h2 \
          ({udp_report}), kernel saw {} frames on fp0/fp1 and forwarded {} meanwhile; TTL 1: \
-         `{hop}` after {probes} probe(s); workers forwarded {worker_forwarded} (port 1 tx \
+         `{hop}` after {probes} probe(s); IPv6: h1 -> fp0 answered after {pings6_fp0} \
+         ping(s), h1 -> h2 after {h2_6_ms:.0} ms ({pings6_h2} pings), then {PINGS}/{PINGS}, hop \
+         limit 1: `{hop6}` after {probes6} probe(s); workers forwarded {worker_forwarded} (port 1 tx \
          {p1_tx}), injected {injected}; punts: {}; drops: {}; fp0 to_kernel {} from_kernel {}, fp1 to_kernel {} from_kernel {}; buffers {}/{}; \
          {run_s:.1} s in all",
         k1 - k0,
@@ -769,10 +869,10 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     assert_eq!(backends, ["vhost-net", "vhost-net"], "{r:#}");
     assert_eq!(s["buffers"]["all_returned"], Value::Bool(true), "{s:#}");
     // The workers sent every forwarded packet: the UDP flow and both ways
-    // of every answered echo, at the least.
-    let floor = u64::from(UDP_COUNT + 2 * PINGS);
+    // of every answered echo (IPv4 and IPv6), at the least.
+    let floor = u64::from(UDP_COUNT + 4 * PINGS);
     assert!(
-        worker_forwarded >= floor && p1_tx >= u64::from(UDP_COUNT + PINGS),
+        worker_forwarded >= floor && p1_tx >= u64::from(UDP_COUNT + 2 * PINGS),
         "workers forwarded {worker_forwarded} (< {floor}?), port 1 sent {p1_tx}: {s:#}"
     );
     // The exception path carried the ARP, the pings to fp0 and the TTL-1
