@@ -298,9 +298,44 @@ fn inner() {
         assert!(x.contains(&("tx_qdisc_bypass_refused", 0)), "{x:?}");
         assert_eq!(b.stats().ierrors, 1);
         assert_eq!(b.kernel_drops(), 0, "the rings kept up");
+
         assert_eq!(a.stats().opackets, u64::from(EACH_WAY) + 3);
         assert_eq!(b.stats().ipackets, u64::from(EACH_WAY) + 2);
         assert_eq!(b.stats().opackets, u64::from(EACH_WAY));
+
+        // The TX queues follow the interface's MTU through the port's
+        // housekeeping: at MTU 1500 a 3000-byte frame is refused and
+        // counted before it reaches the ring; at 9000 it is sent.
+        let bad_len = |p: &AfPacketPort| {
+            p.xstats()
+                .iter()
+                .find(|(n, _)| *n == "tx_bad_length")
+                .map_or(0, |x| x.1)
+        };
+        let send_one = |cache: &mut PoolCache, q: &mut AfPacketTx| {
+            let mut m = cache.alloc().expect("buffer");
+            m.append(3000)
+                .expect("room")
+                .copy_from_slice(&frame(0, 8888, 3000));
+            let mut one = Burst::new();
+            one.push(m);
+            let n = q.tx_burst(cache, &mut one);
+            cache.free_bulk(&mut one);
+            n
+        };
+        ip(&["link", "set", "veth0", "mtu", "1500"]);
+        a.service().expect("housekeeping");
+        let before = bad_len(&a);
+        send_one(&mut big_cache, &mut atx[0]);
+        assert_eq!(bad_len(&a), before + 1, "over the MTU: counted");
+        ip(&["link", "set", "veth0", "mtu", "9000"]);
+        a.service().expect("housekeeping");
+        assert_eq!(
+            send_one(&mut big_cache, &mut atx[0]),
+            1,
+            "within the new MTU: sent"
+        );
+        assert_eq!(bad_len(&a), before + 1);
         println!("a: {:?}\nb: {:?}\nb xstats: {x:?}", a.stats(), b.stats());
 
         // A full TX ring: with veth0 down the kernel sends nothing (the

@@ -798,6 +798,10 @@ fn lab_igbvf_traffic_with_the_kernel_and_pf_resets() {
     let reset1 = lab.kernel_to_vf_across_reset(STREAM_RX + 1, &[mtu], 2000);
     assert_eq!(reset1.after, 2000);
 
+    // The AF_PACKET port follows the PF's new MTU at its housekeeping
+    // (the control thread calls it every 100 ms in a run).
+    kport.service().expect("AF_PACKET housekeeping");
+
     // A frame larger than one RX buffer: dropped and counted, never a panic,
     // and traffic after it is intact.
     let c = std::sync::Arc::clone(lab.port.rx_counters(0).expect("rx counters"));

@@ -390,6 +390,57 @@ mod tests {
             .to_string()
     }
 
+    fn router(line: &str) -> Result<RouterOptions, CliError> {
+        let argv = ["fastpath", "run"]
+            .into_iter()
+            .map(String::from)
+            .chain(args(line));
+        parse(argv).map(|Invocation::Run(_, _, r)| r)
+    }
+
+    #[test]
+    fn router_options_parse_and_need_l3() {
+        let r = router("--mode l3").unwrap();
+        assert_eq!(r, RouterOptions::default());
+        let r = router(
+            "--mode l3 --exception-ifnames up0 --exception tap --exception-cpu 3 --exception-rate 500,20",
+        )
+        .unwrap();
+        assert_eq!(r.ifnames_for(2).unwrap(), ["up0", "fp1"]);
+        assert_eq!(r.backend, BackendChoice::Tap);
+        assert_eq!(r.exception_cpu, Some(CpuId(3)));
+        assert_eq!((r.rate.pps(), r.rate.burst()), (500, 20));
+        for (line, want) in [
+            (
+                "--exception tap",
+                "--exception is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--mode mac --exception-rate 10",
+                "--exception-rate is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--mode l3 --exception-ifnames a,b,c",
+                "--exception-ifnames: 3 exception interface names for 2 ports (at most one per port)",
+            ),
+            (
+                "--mode l3 --exception-ifnames fp1",
+                "--exception-ifnames: interface name \"fp1\" given to two ports",
+            ),
+        ] {
+            assert_eq!(router(line).unwrap_err().to_string(), want, "{line}");
+        }
+        for (line, option) in [
+            ("--mode l3 --exception-rate 0", "--exception-rate"),
+            ("--mode l3 --exception vde", "--exception"),
+            ("--mode l3 --exception-cpu x", "--exception-cpu"),
+        ] {
+            let e = router(line).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{line}");
+            assert!(e.to_string().contains(option), "{line}: {e}");
+        }
+    }
+
     #[test]
     fn defaults_and_units() {
         let c = parse_run_args(&[]).unwrap();

@@ -211,9 +211,15 @@ pub fn final_summary(r: &FinalReport) -> String {
     for (cpu, c) in &r.last.cores {
         let _ = writeln!(
             s,
-            "core {cpu}: rx {} tx {} drops {} punts {} busy {:.1}% cycles/pkt {} ({:.2} Mpps)",
+            "core {cpu}: rx {} tx {}{} drops {} punts {} busy {:.1}% cycles/pkt {} ({:.2} Mpps)",
             c.rx,
             c.tx,
+            // L3 mode: of the frames sent, those the kernel emitted.
+            if c.injected > 0 {
+                format!(" (injected {})", c.injected)
+            } else {
+                String::new()
+            },
             drops_text(c),
             punts_text(c),
             c.busy_ratio() * 100.0,

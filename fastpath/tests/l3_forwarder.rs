@@ -3,36 +3,36 @@
 //! to the kernel's ring; the counts are exact and every buffer returns.
 
 use config::port_spec::PortSpec;
-use config::run_config::RunConfig;
+use config::run_config::{RunConfig, ValidRunConfig};
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
+use drivers::ring::Consumer;
 use fastpath::counters::PuntReason;
+use fastpath::exception::Punted;
 use fastpath::forwarder::{Forwarder, L3Setup};
 use fastpath::fwd_mode::FwdMode;
 use fastpath::l3::ring_loop::{ring_loop, SEED_TTL};
 use std::time::{Duration, Instant};
 
-#[test]
-fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
-    let cfg = RunConfig {
+/// Two ring ports in L3 mode on ordinary pages, seeding `tx_first`
+/// bursts on each.
+fn ring_pair_l3(tx_first: usize) -> ValidRunConfig {
+    RunConfig {
         ports: vec![PortSpec::Ring, PortSpec::Ring],
         backing: MemoryBacking::NoHuge,
         mode: FwdMode::L3,
-        tx_first: Some(2),
+        tx_first: Some(tx_first),
         ..RunConfig::default()
     }
     .validate()
-    .expect("valid configuration");
-    let (tables, seeds) = ring_loop(2, 16).unwrap();
-    let setup = L3Setup { tables, seeds };
-    let mut fwd = Forwarder::start_l3(&cfg, setup).expect("forwarder starts");
-    let mut rings = fwd.take_punt_rings();
-    assert_eq!(rings.len(), fwd.cpus().len());
-    // 2 ports x 2 bursts x 32 seeds, one worker.
-    let seeds = 2 * 2 * 32 * fwd.cpus().len() as u64;
+    .expect("valid configuration")
+}
+
+/// What the workers punt, until `n` packets or 20 s.
+fn take_punts(rings: &mut [Consumer<Punted>], n: u64) -> Vec<Punted> {
     let mut punted = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while (punted.len() as u64) < seeds && Instant::now() < deadline {
+    while (punted.len() as u64) < n && Instant::now() < deadline {
         for r in rings.iter_mut() {
             while let Some(p) = r.pop() {
                 punted.push(p);
@@ -40,6 +40,20 @@ fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    punted
+}
+
+#[test]
+fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
+    let cfg = ring_pair_l3(2);
+    let (tables, seeds) = ring_loop(2, 16).unwrap();
+    let setup = L3Setup { tables, seeds };
+    let mut fwd = Forwarder::start_l3(&cfg, setup).expect("forwarder starts");
+    let mut rings = fwd.take_punt_rings();
+    assert_eq!(rings.len(), fwd.cpus().len());
+    // 2 ports x 2 bursts x 32 seeds, one worker.
+    let seeds = 2 * 2 * 32 * fwd.cpus().len() as u64;
+    let punted = take_punts(&mut rings, seeds);
     let passes = u64::from(SEED_TTL) - 1;
     let s = fwd.snapshot();
     let (_, c) = s.cores[0];
@@ -73,15 +87,7 @@ fn seeds_are_routed_until_their_ttl_runs_out_then_punted() {
 /// the kernel's) from port 1; counted as injected, sent and punted.
 #[test]
 fn injected_frames_leave_by_their_port() {
-    let cfg = RunConfig {
-        ports: vec![PortSpec::Ring, PortSpec::Ring],
-        backing: MemoryBacking::NoHuge,
-        mode: FwdMode::L3,
-        tx_first: Some(0),
-        ..RunConfig::default()
-    }
-    .validate()
-    .expect("valid configuration");
+    let cfg = ring_pair_l3(0);
     let mut fwd = Forwarder::start(&cfg).expect("forwarder starts");
     let mut rings = fwd.take_punt_rings();
     let mut inject = fwd.take_inject_rings();
@@ -100,16 +106,7 @@ fn injected_frames_leave_by_their_port() {
         inject[0].push(m).expect("room in the injection ring");
     }
     drop(cache);
-    let mut punted = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while (punted.len() as u64) < N && Instant::now() < deadline {
-        for r in rings.iter_mut() {
-            while let Some(p) = r.pop() {
-                punted.push(p);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let punted = take_punts(&mut rings, N);
     let s = fwd.snapshot();
     let (_, c) = s.cores[0];
     assert_eq!(punted.len() as u64, N);

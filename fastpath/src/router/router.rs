@@ -22,7 +22,7 @@ use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
 use config::run_config::ValidRunConfig;
-use drivers::cpu::{pin_current_thread, CpuId};
+use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
 use drivers::exception::{ExceptionConfig, ExceptionError, ExceptionIface};
 use drivers::mbuf::PortId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,25 +124,40 @@ fn port_mtu(cfg: &ValidRunConfig, p: usize) -> u32 {
 /// first allowed CPU no worker uses, else none (unpinned, with a warning).
 fn exception_cpu(asked: Option<CpuId>, workers: &[CpuId]) -> Result<Option<CpuId>, RouterError> {
     let allowed = allowed_cpus()?;
-    if let Some(cpu) = asked {
-        if workers.contains(&cpu) {
-            return Err(RouterError::CpuIsWorker(cpu));
-        }
-        if !allowed.set.contains(cpu) {
-            return Err(RouterError::CpuNotAllowed {
-                cpu,
-                allowed: allowed.to_string(),
-            });
-        }
-        return Ok(Some(cpu));
-    }
-    let free = allowed.set.iter().find(|c| !workers.contains(c));
-    if free.is_none() {
+    let cpu = pick_exception_cpu(asked, workers, &allowed.set).map_err(|e| match e {
+        RouterError::CpuNotAllowed { cpu, .. } => RouterError::CpuNotAllowed {
+            cpu,
+            allowed: allowed.to_string(),
+        },
+        e => e,
+    })?;
+    if cpu.is_none() {
         log::warn!(
             "exception thread: every allowed CPU runs a worker; it runs unpinned and takes time from them (give a spare CPU with --exception-cpu, or fewer --cores)"
         );
     }
-    Ok(free)
+    Ok(cpu)
+}
+
+/// [`exception_cpu`]'s choice among `allowed`.
+fn pick_exception_cpu(
+    asked: Option<CpuId>,
+    workers: &[CpuId],
+    allowed: &CpuSet,
+) -> Result<Option<CpuId>, RouterError> {
+    match asked {
+        Some(cpu) if workers.contains(&cpu) => Err(RouterError::CpuIsWorker(cpu)),
+        Some(cpu) if !allowed.contains(cpu) => Err(RouterError::CpuNotAllowed {
+            cpu,
+            allowed: allowed
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        }),
+        Some(cpu) => Ok(Some(cpu)),
+        None => Ok(allowed.iter().find(|c| !workers.contains(c))),
+    }
 }
 
 impl Router {
@@ -349,5 +364,38 @@ impl Drop for Router {
     /// joins its threads, so their buffers are back before the audit.
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exception_cpu_is_never_a_workers() {
+        let allowed = CpuSet::from_ids([CpuId(0), CpuId(1), CpuId(2)]);
+        let workers = [CpuId(1), CpuId(2)];
+        assert_eq!(
+            pick_exception_cpu(None, &workers, &allowed).unwrap(),
+            Some(CpuId(0))
+        );
+        assert_eq!(
+            pick_exception_cpu(None, &[CpuId(0), CpuId(1), CpuId(2)], &allowed).unwrap(),
+            None
+        );
+        assert_eq!(
+            pick_exception_cpu(Some(CpuId(0)), &workers, &allowed).unwrap(),
+            Some(CpuId(0))
+        );
+        let e = pick_exception_cpu(Some(CpuId(2)), &workers, &allowed).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--exception-cpu 2: a worker runs there; choose a CPU the workers do not use"
+        );
+        let e = pick_exception_cpu(Some(CpuId(7)), &workers, &allowed).unwrap_err();
+        assert!(
+            matches!(e, RouterError::CpuNotAllowed { cpu: CpuId(7), .. }),
+            "{e}"
+        );
     }
 }

@@ -74,6 +74,9 @@ pub struct BlockPacket<'a> {
     /// as (TPID, TCI): it must be put back for the frame to be forwarded
     /// as it came.
     pub vlan: Option<(u16, u16)>,
+    /// TP_STATUS_CSUMNOTREADY: the UDP or TCP checksum holds only the
+    /// pseudo-header's sum (see [`super::partial_csum`]).
+    pub csum_not_ready: bool,
 }
 
 impl BlockPacket<'_> {
@@ -226,6 +229,7 @@ impl BlockCursor {
                 wire_len,
                 pkttype,
                 vlan,
+                csum_not_ready: status & libc::TP_STATUS_CSUMNOTREADY != 0,
             },
             next,
         ))

@@ -38,6 +38,7 @@
 
 mod block;
 mod config;
+pub mod partial_csum;
 mod ring;
 mod socket;
 
@@ -49,7 +50,7 @@ pub use config::{
 
 use super::{
     check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, TxQueue, XStat,
+    QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, PortId};
@@ -60,7 +61,7 @@ use socket::{raw_socket, QueuePlan, QueueSocket};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Largest frame the kernel hands an AF_PACKET socket (64 KiB).
@@ -147,6 +148,9 @@ pub struct AfPacketRxCounters {
     pub truncated: AtomicU64,
     /// Frames this host sent (PACKET_OUTGOING), skipped.
     pub outgoing: AtomicU64,
+    /// Frames whose UDP or TCP checksum the sender left unfinished
+    /// (TP_STATUS_CSUMNOTREADY), finished here ([`partial_csum`]).
+    pub checksums_completed: AtomicU64,
     /// Blocks (or their rests) abandoned because an offset in them pointed
     /// outside the block.
     pub bad_blocks: AtomicU64,
@@ -178,8 +182,12 @@ pub struct AfPacketPort {
     ifindex: libc::c_int,
     config: AfPacketConfig,
     sizes: RingSizes,
-    /// Largest frame TX sends: the MTU plus header and tag, or a slot.
-    tx_max: usize,
+    /// Largest frame TX sends: the MTU plus header and tag, capped by a
+    /// slot's room in each queue. Shared with the TX queues (one relaxed
+    /// load per burst: it carries no other data) and refreshed from the
+    /// interface's MTU by [`Port::service`], so an MTU change (`ip link
+    /// set .. mtu 9000`) reaches the queues within one housekeeping round.
+    tx_max: Arc<AtomicUsize>,
     /// The first queue's socket, made at open so that the errors an
     /// operator can fix (permission, kernel) show there.
     first: Option<OwnedFd>,
@@ -188,6 +196,15 @@ pub struct AfPacketPort {
     tx: Vec<Arc<AfPacketTxCounters>>,
     fanout: Option<u16>,
     given: bool,
+}
+
+/// The largest frame the kernel sends on `ifname`: its MTU plus the
+/// Ethernet header and one tag; without a readable MTU, any size (the
+/// queue's slot still caps it).
+fn tx_max_for(ifname: &str) -> usize {
+    sysfs_read(ifname, "mtu")
+        .and_then(|s| s.parse::<usize>().ok())
+        .map_or(MAX_FRAME, |mtu| mtu.saturating_add(MTU_OVERHEAD))
 }
 
 fn sysfs_read(ifname: &str, attr: &str) -> Option<String> {
@@ -238,10 +255,7 @@ impl AfPacketPort {
         let mac = sysfs_read(ifname, "address")
             .and_then(|s| s.parse().ok())
             .unwrap_or_default();
-        let slot = sizes.tx_frame_size - ring::TX_DATA;
-        let tx_max = sysfs_read(ifname, "mtu")
-            .and_then(|s| s.parse::<usize>().ok())
-            .map_or(slot, |mtu| slot.min(mtu.saturating_add(MTU_OVERHEAD)));
+        let tx_max = Arc::new(AtomicUsize::new(tx_max_for(ifname)));
         Ok(AfPacketPort {
             info: PortInfo {
                 id,
@@ -352,7 +366,8 @@ impl AfPacketPort {
                 let c = Arc::new(AfPacketTxCounters::default());
                 self.tx.push(Arc::clone(&c));
                 txq.push(AfPacketTx {
-                    max_len: self.tx_max.min(ring.room()),
+                    max_len: Arc::clone(&self.tx_max),
+                    room: ring.room(),
                     ring,
                     socket: Arc::clone(&open.socket),
                     counters: c,
@@ -442,6 +457,10 @@ impl Port for AfPacketPort {
             ("rx_frame_too_long", rx(|c| &c.truncated)),
             ("rx_bad_block_descriptors", rx(|c| &c.bad_blocks)),
             ("rx_own_outgoing_packets", rx(|c| &c.outgoing)),
+            (
+                "rx_checksum_completed_packets",
+                rx(|c| &c.checksums_completed),
+            ),
             ("rx_kernel_ring_full_drops", sock(|s| &s.kernel_drops)),
             ("rx_kernel_queue_freezes", sock(|s| &s.kernel_freezes)),
             ("tx_bad_length", tx(|c| &c.q.dropped)),
@@ -450,6 +469,14 @@ impl Port for AfPacketPort {
             ("tx_ring_in_flight_packets", tx(|c| &c.in_flight)),
             ("tx_qdisc_bypass_refused", bypass_refused),
         ]
+    }
+
+    /// Follows the interface's MTU: the TX queues send frames up to it.
+    fn service(&mut self) -> Result<ServiceEvent, PortError> {
+        // Relaxed: see `tx_max`.
+        self.tx_max
+            .store(tx_max_for(&self.ifname), Ordering::Relaxed);
+        Ok(ServiceEvent::Idle)
     }
 
     fn queues(
@@ -495,6 +522,7 @@ struct RxTally {
     bytes: u64,
     truncated: u64,
     outgoing: u64,
+    completed: u64,
     bad: u64,
     blocks: u64,
     nombuf: u64,
@@ -561,6 +589,9 @@ impl RxQueue for AfPacketRx {
                             spare = Some(m);
                             continue;
                         }
+                        if p.csum_not_ready && partial_csum::complete(m.data_mut()) {
+                            t.completed += 1;
+                        }
                         m.set_port(self.port);
                         t.bytes += len as u64;
                         // Cannot fail: n < max <= remaining capacity.
@@ -596,6 +627,7 @@ impl RxQueue for AfPacketRx {
         for (counter, v) in [
             (&c.truncated, t.truncated),
             (&c.outgoing, t.outgoing),
+            (&c.checksums_completed, t.completed),
             (&c.bad_blocks, t.bad),
             (&c.blocks, t.blocks),
             (&c.q.dropped, t.nombuf),
@@ -614,8 +646,11 @@ pub struct AfPacketTx {
     ring: TxRing,
     socket: Arc<QueueSocket>,
     counters: Arc<AfPacketTxCounters>,
-    /// Largest frame sent.
-    max_len: usize,
+    /// Largest frame the interface takes (its MTU and header), kept up to
+    /// date by the port's housekeeping.
+    max_len: Arc<AtomicUsize>,
+    /// Largest frame a slot of the ring holds.
+    room: usize,
     /// Next frame to fill.
     head: usize,
     /// Oldest frame handed to the kernel and not seen back.
@@ -655,9 +690,11 @@ impl TxQueue for AfPacketTx {
     fn tx_burst(&mut self, cache: &mut PoolCache, pkts: &mut Burst) -> usize {
         let refused = self.reclaim();
         let (mut done, mut sent, mut bytes, mut bad_len) = (0usize, 0u64, 0u64, 0u64);
+        // Relaxed: the value carries no other data (see AfPacketPort::tx_max).
+        let max_len = self.max_len.load(Ordering::Relaxed).min(self.room);
         for m in pkts.iter() {
             let data = m.data();
-            if data.len() < ETH_HLEN || data.len() > self.max_len {
+            if data.len() < ETH_HLEN || data.len() > max_len {
                 bad_len += 1;
                 done += 1;
                 continue;
