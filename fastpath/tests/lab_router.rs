@@ -5,10 +5,12 @@
 //! own.
 //!
 //! ```text
-//!  h1: VF1 (igbvf)          fastpath (root namespace)            h2: PF (igb)
-//!  10.71.1.2/24  --switch--> VF0 = port 0 | fp0 10.71.1.1/24
-//!                                         | fp1 10.71.2.1/24
-//!                                    VF2 = port 1  --switch-->  10.71.2.2/24
+//!  h1: VF1 (igbvf)                fastpath (root namespace)               h2: PF (igb)
+//!  10.71.1.2/24    --switch-->  VF0 = port 0 | fp0 10.71.1.1/24
+//!  2001:db8:71:1::2/64                       |     2001:db8:71:1::1/64
+//!                                            | fp1 10.71.2.1/24
+//!                               VF2 = port 1 |     2001:db8:71:2::1/64 --switch-->  10.71.2.2/24
+//!                                                                     2001:db8:71:2::2/64
 //! ```
 //!
 //! The igb model's embedded switch (docs/facts/nic-facts-igbvf.md C.10.1)
@@ -27,13 +29,19 @@
 //! the kernel's exception interfaces and IP forwarding counters move by at
 //! most a few (the kernel did not forward it, the workers did); a probe
 //! with TTL 1 gets an ICMP time-exceeded from 10.71.1.1 (traceroute); the
-//! statistics name vhost-net as both ports' backend; and at the end every
-//! buffer is back and fastpath exits 0.
+//! same over IPv6 (h1 pings fp0 and h2, the router's kernel resolving the
+//! hosts by ND over the exception path; hop limit 1 gets time-exceeded
+//! from 2001:db8:71:1::1); the statistics name vhost-net as both ports'
+//! backend; and at the end every buffer is back and fastpath exits 0.
 //!
-//! IPv4 only: the model delivers multicast to a VF's pool only when its MTA
-//! hash is set and the pool has VMOLR.ROMPE, which the Linux PF sets for a
-//! VF that sent SET_MULTICAST; our igbvf driver sends none, so ND's
-//! solicited-node multicast never reaches VF0 or VF2.
+//! ND one way only: the model delivers multicast to a VF's pool only when
+//! the multicast table has the address's hash and the pool has VMOLR.ROMPE,
+//! which the Linux PF sets for a VF that sent SET_MULTICAST; our igbvf
+//! driver sends none, so the hosts' neighbour solicitations
+//! (solicited-node multicast) never reach VF0 or VF2 (seen in the lab: h1's
+//! entry for fp0 stays INCOMPLETE, and no ipv6_multicast punt is counted).
+//! The router's own solicitations reach the hosts (igbvf and igb ask for
+//! their groups). So each host is given its router's link address by hand.
 //!
 //! The hosts run their traffic through busybox (`ping`, `traceroute`) and
 //! through this test binary run again inside a namespace (`ip netns exec
