@@ -207,6 +207,29 @@ fn write_sysctl(path: &str, value: &str) {
     std::fs::write(path, value).unwrap_or_else(|e| panic!("write {value} to {path}: {e}"));
 }
 
+/// A sysctl set for the test, its old value written back on drop.
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Sysctl {
+        let old = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        write_sysctl(path, value);
+        Sysctl {
+            path,
+            old: old.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path, &self.old);
+    }
+}
+
 /// One host: a kernel netdev of the NIC moved into a namespace of its own,
 /// with an address and a default route through the router. Dropped, the
 /// netdev goes back to the root namespace, up (the later lab tests find
@@ -697,16 +720,10 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     // PF resets the VFs; fastpath starts after that.
     let h1 = Host::new(H1_NS, &vf1_net, H1_ADDR, FP0_ADDR);
     let h2 = Host::new(H2_NS, &pf_net, H2_ADDR, FP1_ADDR);
-    let forward_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
-        .expect("ip_forward")
-        .trim()
-        .to_owned();
-    let forward6_before = std::fs::read_to_string(FORWARD6)
-        .expect("IPv6 forwarding")
-        .trim()
-        .to_owned();
-    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-    write_sysctl(FORWARD6, "1");
+    let _forwarding = [
+        Sysctl::set("/proc/sys/net/ipv4/ip_forward", "1"),
+        Sysctl::set(FORWARD6, "1"),
+    ];
 
     let mut fp = Fastpath::start(&vf0, &vf2);
     let expect: Vec<String> = (0..2)
@@ -831,8 +848,6 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     let (code, s) = fp.stop();
     let run_s = t0.elapsed().as_secs_f64();
     drop((h1, h2));
-    write_sysctl("/proc/sys/net/ipv4/ip_forward", &forward_before);
-    write_sysctl(FORWARD6, &forward6_before);
     wait_carrier(&[&pf_net, &vf1_net]);
 
     let r = &s["router"];
