@@ -58,6 +58,7 @@
 // passes --cfg fastpath_lab): on a host they would have nothing to test.
 #![cfg(fastpath_lab)]
 
+use drivers::test_netns::ip;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket};
@@ -121,24 +122,10 @@ const IDLE: Duration = Duration::from_secs(20);
 /// stops fastpath (SIGTERM) itself.
 const DURATION: &str = "600";
 
-/// The full iproute2 (`netns` support); the guest's busybox `ip` has none.
+/// The full iproute2 (`netns` support; [`ip`] runs it too); the guest's
+/// busybox `ip` has none.
 fn ip_bin() -> String {
     std::env::var("FASTPATH_LAB_IP").unwrap_or_else(|_| "ip".into())
-}
-
-/// `ip ARGS`, panicking with its stderr on failure; its stdout.
-fn ip(args: &[&str]) -> String {
-    let out = Command::new(ip_bin())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", ip_bin()));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `ip netns exec NS PROGRAM ARGS`, its output (success or not).
