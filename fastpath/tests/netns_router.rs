@@ -25,7 +25,8 @@
 //! datagrams from h1 reach h2 while FP's kernel forwards at most a few
 //! (`ForwDatagrams`); a route added with `ip route` in FP is used, by the
 //! fast path; a TTL 1 ping gets time-exceeded from FP's kernel; malformed
-//! frames are each dropped with their reason counted; and the final JSON
+//! frames are each dropped with their reason counted; port 0's link and
+//! MTU are followed by fp0; and the final JSON
 //! shows the fast path's and the exception path's counters agreeing, and
 //! every buffer back.
 //!
@@ -379,7 +380,7 @@ fn router_between_two_namespaces() {
     );
 
     // The link of port 0 follows p1's carrier: h1 down takes fp0 down
-    // (the forwarder's housekeeping, every 100 ms), h1 up brings it back.
+    // (the run's housekeeping, every 100 ms), h1 up brings it back.
     let fp0_up = || {
         sh_output(&fp, "ip link show fp0 up")
             .stdout
@@ -390,6 +391,11 @@ fn router_between_two_namespaces() {
     wait_until("fp0 down after h1", Duration::from_secs(5), || !fp0_up());
     sh(&h1, "ip link set h1 up");
     wait_until("fp0 up after h1", Duration::from_secs(5), fp0_up);
+    // And its MTU follows p1's.
+    sh(&fp, "ip link set p1 mtu 1400");
+    wait_until("fp0's MTU follows p1's", Duration::from_secs(5), || {
+        sh(&fp, "cat /sys/class/net/fp0/mtu").trim() == "1400"
+    });
 
     // Stop, and read the final summary.
     let mut child = lab.fastpath.take().expect("fastpath runs");

@@ -16,6 +16,13 @@
 //! falling by one each time: after 254 passes it goes to the kernel (punt
 //! ring), so the l3 window is the seeds' lifetime (about half a million
 //! packets with one core), not `--duration`.
+//!
+//! `--hot` also times the pipeline alone on one burst kept in cache;
+//! `--stages` splits that time into the fused common case's parts and each
+//! stage of the staged pipeline (the reference the fused path is checked
+//! against); `--hot-only` stops there (for counting instructions under
+//! valgrind: `valgrind --tool=callgrind fwd-bench --mode l3 --ports ring
+//! --hot --hot-only --hot-rounds 20000`).
 #![forbid(unsafe_code)]
 
 use clap::Parser;
@@ -74,6 +81,18 @@ struct Args {
     /// pipeline's own work from the cost of touching packets.
     #[arg(long)]
     hot: bool,
+    /// With `--hot`: also time each stage of the pipeline on its own (the
+    /// stages run one after another over the burst, each timed; the sum
+    /// is a little above the whole for the timer reads).
+    #[arg(long)]
+    stages: bool,
+    /// Bursts routed by `--hot` (and by each part of `--stages`).
+    #[arg(long, default_value_t = 200_000)]
+    hot_rounds: u32,
+    /// With `--hot`: only the hot runs, no io or ring run (for counting
+    /// instructions under valgrind, where the ring threads would crawl).
+    #[arg(long)]
+    hot_only: bool,
 }
 
 fn total(s: &[(drivers::cpu::CpuId, CoreSnapshot)]) -> CoreSnapshot {
@@ -198,13 +217,13 @@ fn lifetime(mut fwd: Forwarder, a: &Args, seeds: u64) -> Figures {
     Figures::between(fwd, &first, last)
 }
 
-/// The pipeline alone on one burst kept in cache: route it, take the
-/// routed frames back, restore their TTL and checksum, again. Returns
-/// cycles per packet of the routing alone.
-fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, String> {
+/// One burst of the seeds of port 0, in buffers of a pool of its own.
+fn hot_burst(
+    setup: &L3Setup,
+    burst_size: usize,
+) -> Result<(drivers::pool::Pool, drivers::burst::Burst), String> {
     use drivers::burst::Burst;
     use drivers::pool::{Pool, PoolConfig};
-    use fastpath::l3::{Ctx, L3Out, Pipeline};
     let pool = Pool::new(&PoolConfig::new("hot", 1024).with_backing(MemoryBacking::NoHuge))
         .map_err(|e| e.to_string())?;
     let frames = setup.seeds.first().ok_or("no seeds")?;
@@ -217,35 +236,153 @@ fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, 
             .copy_from_slice(f);
         burst.push(m);
     }
+    Ok((pool, burst))
+}
+
+/// Takes the routed frames back from `out` into `burst`, each restored
+/// to the seed it was (TTL, checksum, addresses, length), and checks all
+/// `n` came back.
+fn take_back(
+    setup: &L3Setup,
+    out: &mut fastpath::l3::L3Out,
+    burst: &mut drivers::burst::Burst,
+    n: usize,
+) -> Result<(), String> {
+    let frames = setup.seeds.first().ok_or("no seeds")?;
+    for b in out.tx.iter_mut() {
+        for mut m in b.drain(..) {
+            let f = &frames[burst.len() % frames.len()];
+            let d = m.data_mut();
+            let k = d.len().min(f.len());
+            d[..k].copy_from_slice(&f[..k]);
+            burst.push(m);
+        }
+    }
+    if burst.len() != n {
+        return Err(format!("{} of {n} frames came back routed", burst.len()));
+    }
+    Ok(())
+}
+
+/// The context the hot runs route in: frames arrive on port 1 (the seeds
+/// of port 0 are addressed to it).
+fn hot_ctx(setup: &L3Setup) -> fastpath::l3::Ctx<'_> {
+    fastpath::l3::Ctx {
+        tables: &setup.tables,
+        in_port: PortIndex(1),
+    }
+}
+
+/// The pipeline alone on one burst kept in cache: route it, take the
+/// routed frames back, restore their TTL and checksum, again. Returns
+/// cycles per packet of the routing alone.
+fn hot_pipeline(setup: &L3Setup, burst_size: usize, rounds: u32) -> Result<f64, String> {
+    use fastpath::l3::{L3Out, Pipeline};
+    let (_pool, mut burst) = hot_burst(setup, burst_size)?;
     let n = burst.len();
     let mut pipeline = Pipeline::new();
     let mut out = L3Out::new(setup.seeds.len());
     let mut c = CoreSnapshot::default();
-    // Frames arrive on port 1 (the seeds of port 0 are addressed to it).
-    let ctx = Ctx {
-        tables: &setup.tables,
-        in_port: PortIndex(1),
-    };
+    let ctx = hot_ctx(setup);
     let mut cycles = 0u64;
     for _ in 0..rounds {
         let t0 = drivers::cpu::rdtsc();
         pipeline.run(ctx, &mut burst, &mut out, &mut c);
         cycles += drivers::cpu::rdtsc().wrapping_sub(t0);
-        for b in out.tx.iter_mut() {
-            for mut m in b.drain(..) {
-                // Back to the seed's TTL, checksum and addresses.
-                let f = &frames[0];
-                let d = m.data_mut();
-                let k = d.len().min(f.len());
-                d[..k].copy_from_slice(&f[..k]);
-                burst.push(m);
-            }
-        }
-        if burst.len() != n {
-            return Err(format!("{} of {n} frames came back routed", burst.len()));
-        }
+        take_back(setup, &mut out, &mut burst, n)?;
     }
     Ok(cycles as f64 / (f64::from(rounds) * n as f64))
+}
+
+/// The fused common case (fused pass, ends) and then the
+/// stages one by one on a hot burst, each timed: cycles per packet of
+/// each, by name.
+fn hot_stages(
+    setup: &L3Setup,
+    burst_size: usize,
+    rounds: u32,
+) -> Result<Vec<(&'static str, f64)>, String> {
+    use fastpath::l3::{
+        eth_input, fast_path, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve,
+        rewrite, L3Out, Meta, Next,
+    };
+    type Stage = fn(fastpath::l3::Ctx<'_>, &mut [drivers::mbuf::Mbuf], &mut [Meta]);
+    let stages: [(&'static str, Stage); 7] = [
+        ("eth_input", eth_input::run),
+        ("ip4_input", ip4_input::run),
+        ("ip6_input", ip6_input::run),
+        ("fib_lookup", fib_lookup::run),
+        ("resolve", resolve::run),
+        ("ip_forward", ip_forward::run),
+        ("rewrite", rewrite::run),
+    ];
+    let (_pool, mut burst) = hot_burst(setup, burst_size)?;
+    let n = burst.len();
+    let mut out = L3Out::new(setup.seeds.len());
+    let ctx = hot_ctx(setup);
+    let mut meta = vec![Meta::START; n];
+    let mut cycles = [0u64; 8];
+    for _ in 0..rounds {
+        meta.fill(Meta::START);
+        for ((_, run), c) in stages.iter().zip(cycles.iter_mut()) {
+            let t0 = drivers::cpu::rdtsc();
+            run(ctx, &mut burst, &mut meta);
+            *c += drivers::cpu::rdtsc().wrapping_sub(t0);
+        }
+        let t0 = drivers::cpu::rdtsc();
+        for (m, meta) in burst.drain(..).zip(meta.iter()) {
+            let Next::Output(port) = meta.next else {
+                return Err(format!("a seed ended at {:?}", meta.next));
+            };
+            output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+        }
+        cycles[7] += drivers::cpu::rdtsc().wrapping_sub(t0);
+        take_back(setup, &mut out, &mut burst, n)?;
+    }
+    // The fused common case the same way: fused pass (it sets every
+    // packet's `Meta`, no fill first), ends.
+    let mut fused = [0u64; 2];
+    let mut scratch = Box::<fast_path::Scratch>::default();
+    for _ in 0..rounds {
+        let t1 = drivers::cpu::rdtsc();
+        let done = fast_path::run(ctx, &mut burst, &mut meta, &mut scratch);
+        let t2 = drivers::cpu::rdtsc();
+        // As the pipeline ends a burst: whole to one port's buffer, or
+        // packet by packet.
+        match done.all_to.and_then(|p| out.tx.get_mut(p.index())) {
+            Some(buf) if buf.remaining_capacity() >= burst.len() => buf.extend(burst.drain(..)),
+            _ => {
+                for (m, meta) in burst.drain(..).zip(meta.iter()) {
+                    let Next::Output(port) = meta.next else {
+                        return Err(format!("a seed ended at {:?}", meta.next));
+                    };
+                    output::buffer(&mut out, port, m).map_err(|(_, r)| r.to_string())?;
+                }
+            }
+        }
+        let t3 = drivers::cpu::rdtsc();
+        if done.done != n {
+            return Err(format!("the fused path took {} of {n} seeds", done.done));
+        }
+        for (c, (a, b)) in fused.iter_mut().zip([(t1, t2), (t2, t3)]) {
+            *c += b.wrapping_sub(a);
+        }
+        take_back(setup, &mut out, &mut burst, n)?;
+    }
+    let per = |c: u64| c as f64 / (f64::from(rounds) * n as f64);
+    Ok(["fast_path", "ends"]
+        .into_iter()
+        .zip(fused)
+        .map(|(name, c)| (name, per(c)))
+        .chain(
+            stages
+                .iter()
+                .map(|(name, _)| *name)
+                .chain(["ends"])
+                .zip(cycles)
+                .map(|(name, c)| (name, per(c))),
+        )
+        .collect())
 }
 
 fn start(cfg: &ValidRunConfig, setup: Option<L3Setup>) -> Result<Forwarder, String> {
@@ -287,7 +424,7 @@ fn main() -> ExitCode {
     };
     let mut ok = true;
     let mut io_cpp = None;
-    if a.mode == FwdMode::L3 {
+    if a.mode == FwdMode::L3 && !(a.hot && a.hot_only) {
         if a.ports != PortSpec::Ring {
             eprintln!("fwd-bench: --mode l3 needs --ports ring (a loop the seeds go round)");
             return ExitCode::FAILURE;
@@ -313,7 +450,7 @@ fn main() -> ExitCode {
             }
         };
         if a.hot {
-            match hot_pipeline(&setup, a.burst, 200_000) {
+            match hot_pipeline(&setup, a.burst, a.hot_rounds) {
                 Ok(c) => eprintln!(
                     "fwd-bench: l3 pipeline alone, hot burst of {}: {c:.1} cycles/pkt",
                     a.burst
@@ -322,6 +459,29 @@ fn main() -> ExitCode {
                     eprintln!("fwd-bench: hot pipeline: {e}");
                     return ExitCode::FAILURE;
                 }
+            }
+            if a.stages {
+                match hot_stages(&setup, a.burst, a.hot_rounds) {
+                    Ok(s) => {
+                        let (fused, staged) = s.split_at(2.min(s.len()));
+                        for (what, part) in [("fused", fused), ("stages", staged)] {
+                            let sum: f64 = part.iter().map(|(_, c)| c).sum();
+                            let each: Vec<String> =
+                                part.iter().map(|(n, c)| format!("{n} {c:.1}")).collect();
+                            eprintln!(
+                                "fwd-bench: l3 {what}, cycles/pkt: {} (sum {sum:.1})",
+                                each.join(", ")
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("fwd-bench: hot stages: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            if a.hot_only {
+                return ExitCode::SUCCESS;
             }
         }
         // As many seeds as the ring ports hold: the loop's lifetime is

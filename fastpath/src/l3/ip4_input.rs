@@ -46,13 +46,10 @@ fn check(p: &mut Mbuf, l3: usize, l2_multicast: bool) -> Next {
     let (src, dst) = (ip.src(), ip.dst());
     let padding = ip.padding_len();
     let options = ip.has_options();
-    // RFC 1812 5.3.7: never forward from 0/8, 127/8, multicast or limited
-    // broadcast sources.
-    if is_this_net(src) || src.is_loopback() || src.is_multicast() || src.is_broadcast() {
+    if martian_source(src) {
         return Next::Drop(DropReason::Ipv4MartianSource);
     }
-    // ... nor to 0/8 or 127/8.
-    if is_this_net(dst) || dst.is_loopback() {
+    if martian_destination(dst) {
         return Next::Drop(DropReason::Ipv4MartianDestination);
     }
     // The frame may run past the datagram (Ethernet pads to 60 bytes):
@@ -72,6 +69,19 @@ fn check(p: &mut Mbuf, l3: usize, l2_multicast: bool) -> Next {
         return Next::Punt(PuntReason::Ipv4Options);
     }
     Next::Lookup4
+}
+
+/// RFC 1812 5.3.7: never forward from 0/8, 127/8, multicast or limited
+/// broadcast sources.
+#[inline(always)]
+pub fn martian_source(src: Ipv4Addr) -> bool {
+    is_this_net(src) || src.is_loopback() || src.is_multicast() || src.is_broadcast()
+}
+
+/// RFC 1812 5.3.7: ... nor to 0/8 or 127/8.
+#[inline(always)]
+pub fn martian_destination(dst: Ipv4Addr) -> bool {
+    is_this_net(dst) || dst.is_loopback()
 }
 
 /// 0.0.0.0/8, "this network" (RFC 1122 3.2.1.3 (a)).

@@ -9,6 +9,7 @@
 //! [`DropReason`]: crate::reasons::DropReason
 
 pub mod eth_input;
+pub mod fast_path;
 pub mod fib_lookup;
 pub mod ip4_input;
 pub mod ip6_input;
@@ -25,6 +26,8 @@ pub mod rewrite;
 pub mod ring_loop;
 pub mod tables;
 
+#[cfg(test)]
+mod fast_path_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

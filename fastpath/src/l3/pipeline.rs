@@ -12,10 +12,19 @@
 //!            └─ ip6_input ── fib_lookup(6) ─┴─ resolve ── ip_forward ── rewrite ── output
 //! every stage: ─ punt(reason) │ drop(reason)
 //! ```
+//!
+//! [`Pipeline::run`] first runs the fused common case
+//! ([`fast_path`]: IPv4 to our MAC, forwarded, in two
+//! tight passes), which takes most packets to their end and parks the
+//! rest where the stages pick them up; the stages then run only if it
+//! parked any. [`Pipeline::run_staged`] runs the stages alone: the
+//! reference the fused path is tested against.
 
 use super::next_hop::PortIndex;
 use super::tables::Tables;
-use super::{eth_input, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite};
+use super::{
+    eth_input, fast_path, fib_lookup, ip4_input, ip6_input, ip_forward, output, resolve, rewrite,
+};
 use crate::counters::CoreSnapshot;
 use crate::fib::NextHopId;
 use crate::reasons::{DropReason, PuntReason};
@@ -73,7 +82,9 @@ pub struct Meta {
 }
 
 impl Meta {
-    const START: Meta = Meta {
+    /// A packet as it enters the pipeline: at Ethernet input, nothing
+    /// known yet.
+    pub const START: Meta = Meta {
         next: Next::EthInput,
         l3: 0,
         v6: false,
@@ -137,6 +148,7 @@ impl L3Out {
 #[derive(Debug)]
 pub struct Pipeline {
     meta: Box<[Meta; MAX_BURST]>,
+    fast: Box<fast_path::Scratch>,
 }
 
 impl Default for Pipeline {
@@ -150,10 +162,12 @@ impl Pipeline {
     pub fn new() -> Self {
         Pipeline {
             meta: Box::new([Meta::START; MAX_BURST]),
+            fast: Box::default(),
         }
     }
 
-    /// Runs every stage over `burst` (received on `ctx.in_port`), leaving
+    /// Routes `burst` (received on `ctx.in_port`) by the fused common
+    /// case and, for what it leaves, the stages, leaving
     /// it empty: each packet is in `out` (a TX buffer, the punts or the
     /// drops); drops are counted in `c`, punts when they are handed on
     /// ([`super::L3Worker::route`]).
@@ -161,18 +175,65 @@ impl Pipeline {
         // A burst holds at most MAX_BURST packets, the length of `meta`.
         let n = burst.len().min(MAX_BURST);
         let meta = &mut self.meta[..n];
-        meta.fill(Meta::START);
         let pkts = &mut burst[..n];
-        eth_input::run(ctx, pkts, meta);
-        ip4_input::run(ctx, pkts, meta);
-        ip6_input::run(ctx, pkts, meta);
-        fib_lookup::run(ctx, pkts, meta);
-        resolve::run(ctx, pkts, meta);
-        ip_forward::run(ctx, pkts, meta);
-        rewrite::run(ctx, pkts, meta);
-        for (m, meta) in burst.drain(..).zip(meta.iter()) {
-            end(m, meta.next, ctx.in_port, out, c);
+        // The common case fused (it writes every packet's `meta`); the
+        // stages only when it left a packet at one of them.
+        let fused = fast_path::run(ctx, pkts, meta, &mut self.fast);
+        if fused.done < n {
+            stages(ctx, pkts, meta);
         }
+        // The whole burst to one port (a router's most common burst):
+        // moved without looking at each packet's end.
+        if let Some(buf) = fused.all_to.and_then(|p| out.tx.get_mut(p.index())) {
+            if buf.remaining_capacity() >= burst.len() {
+                buf.extend(burst.drain(..));
+                return;
+            }
+        }
+        ends(burst, meta, ctx.in_port, out, c);
+    }
+
+    /// [`Pipeline::run`] by the stages alone, without the fused common
+    /// case: the reference the fused path is checked against, and the
+    /// baseline its benchmark compares with.
+    pub fn run_staged(
+        &mut self,
+        ctx: Ctx<'_>,
+        burst: &mut Burst,
+        out: &mut L3Out,
+        c: &mut CoreSnapshot,
+    ) {
+        let n = burst.len().min(MAX_BURST);
+        let meta = &mut self.meta[..n];
+        meta.fill(Meta::START);
+        stages(ctx, &mut burst[..n], meta);
+        ends(burst, meta, ctx.in_port, out, c);
+    }
+}
+
+/// Every stage, in the graph's order, over the packets parked at each.
+fn stages(ctx: Ctx<'_>, pkts: &mut [Mbuf], meta: &mut [Meta]) {
+    eth_input::run(ctx, pkts, meta);
+    ip4_input::run(ctx, pkts, meta);
+    ip6_input::run(ctx, pkts, meta);
+    fib_lookup::run(ctx, pkts, meta);
+    resolve::run(ctx, pkts, meta);
+    ip_forward::run(ctx, pkts, meta);
+    rewrite::run(ctx, pkts, meta);
+}
+
+/// Every packet of `burst` to its end, in burst order (so packets of one
+/// flow leave in the order they came).
+#[inline]
+fn ends(
+    burst: &mut Burst,
+    meta: &[Meta],
+    in_port: PortIndex,
+    out: &mut L3Out,
+    c: &mut CoreSnapshot,
+) {
+    for (m, meta) in burst.drain(..).zip(meta.iter()) {
+        end(m, meta.next, in_port, out, c);
     }
 }
 

@@ -17,7 +17,7 @@ use drivers::pool::{Pool, PoolConfig};
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const MAC0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
+pub(super) const MAC0: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
 const MAC1: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
 const HOST: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
 const GW1: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xa1]);
@@ -37,7 +37,7 @@ fn v6(s: &str) -> IpAddr {
 /// 203.0.113.0/24 ECMP via 192.0.2.1 and 192.0.3.1 (both resolved);
 /// 100.64.0.0/10 blackhole; 198.18.0.0/15 unreachable; 192.0.3.0/24's
 /// host 192.0.3.9 resolved (MTU 100 there).
-fn tables() -> Tables {
+pub(super) fn tables() -> Tables {
     let port = |p: u16, mac, mtu| Update::Port {
         port: PortIndex(p),
         conf: PortConf { mac, mtu },
@@ -142,13 +142,13 @@ fn tables() -> Tables {
     t
 }
 
-fn pool() -> Pool {
+pub(super) fn pool() -> Pool {
     let mut cfg = PoolConfig::new("l3-test", 1024).with_backing(MemoryBacking::NoHuge);
     cfg.cache_size = 0;
     Pool::new(&cfg).unwrap()
 }
 
-fn ethernet(dst: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn ethernet(dst: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst.0);
     f.extend_from_slice(&HOST.0);
@@ -158,7 +158,7 @@ fn ethernet(dst: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv4 header (checksum filled) and an 8-byte UDP header 1234 -> 53.
-fn ipv4_udp(src: &str, dst: &str, ttl: u8) -> Vec<u8> {
+pub(super) fn ipv4_udp(src: &str, dst: &str, ttl: u8) -> Vec<u8> {
     let mut ip = vec![0x45, 0, 0, 28, 0, 1, 0, 0, ttl, 17, 0, 0];
     ip.extend_from_slice(&src.parse::<Ipv4Addr>().unwrap().octets());
     ip.extend_from_slice(&dst.parse::<Ipv4Addr>().unwrap().octets());
@@ -169,7 +169,7 @@ fn ipv4_udp(src: &str, dst: &str, ttl: u8) -> Vec<u8> {
 }
 
 /// A frame to port 0 (`MAC0`) carrying `ip`, padded to the 60-byte minimum.
-fn frame4(ip: &[u8]) -> Vec<u8> {
+pub(super) fn frame4(ip: &[u8]) -> Vec<u8> {
     let mut f = ethernet(MAC0, 0x0800, ip);
     if f.len() < 60 {
         f.resize(60, 0);
@@ -178,7 +178,7 @@ fn frame4(ip: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv6 header, next header `nh`, hop limit 64, and `payload`.
-fn ipv6(src: &str, dst: &str, nh: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn ipv6(src: &str, dst: &str, nh: u8, payload: &[u8]) -> Vec<u8> {
     let mut ip = vec![0x60, 0, 0, 0];
     ip.extend_from_slice(&(payload.len() as u16).to_be_bytes());
     ip.extend_from_slice(&[nh, 64]);
@@ -196,7 +196,8 @@ enum End {
     Dropped(DropReason),
 }
 
-fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, CoreSnapshot) {
+/// The frames in buffers from `pool`, with their offload flags.
+pub(super) fn burst_of(pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> Burst {
     let mut burst = Burst::new();
     for (f, flags) in frames {
         let mut m = pool.alloc().expect("pool has room");
@@ -204,6 +205,11 @@ fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, 
         m.set_ol_flags(*flags);
         burst.push(m);
     }
+    burst
+}
+
+fn run_burst(t: &Tables, pool: &Pool, frames: &[(Vec<u8>, OlFlags)]) -> (L3Out, CoreSnapshot) {
+    let mut burst = burst_of(pool, frames);
     let mut out = L3Out::new(3);
     let mut c = CoreSnapshot::default();
     let ctx = Ctx {
@@ -521,7 +527,7 @@ fn ipv6_forwarding() {
     assert!(matches!(run_one(&f6(fits)), End::Sent(PortIndex(2), _)));
 }
 
-fn valid_frames() -> Vec<Vec<u8>> {
+pub(super) fn valid_frames() -> Vec<Vec<u8>> {
     vec![
         frame4(&ipv4_udp("10.0.0.1", "198.51.100.7", 64)),
         frame4(&ipv4_udp("10.0.0.1", "203.0.113.5", 2)),

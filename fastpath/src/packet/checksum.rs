@@ -9,12 +9,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ip_protocol::IpProtocol;
 
-/// Folds a wide sum of 16-bit words to 16 bits with end-around carry.
+/// Folds a wide sum of 16-bit words to 16 bits with end-around carry,
+/// in a fixed number of steps (no loop on the data path): 2^32 and 2^16
+/// are both 1 modulo 0xffff, so each step keeps the value modulo 0xffff,
+/// and a nonzero sum never folds to 0.
 #[inline]
-fn fold(mut s: u64) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
+fn fold(s: u64) -> u16 {
+    // Below 2^33, then below 2^17 + 2^16, then 0xffff + 2, then 0xffff.
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
 
@@ -67,6 +72,35 @@ pub fn checksum_with(pseudo: u16, data: &[u8]) -> u16 {
 /// True if `data`, which includes its checksum field, verifies.
 pub fn verify(data: &[u8]) -> bool {
     sum(data) == 0xffff
+}
+
+/// [`verify`] of an IPv4 header without options, in a few straight-line
+/// additions: the header as five 32-bit words in the machine's byte
+/// order. RFC 1071 section 2(B): the sum of byte-swapped words is the
+/// byte-swapped sum, and 0xffff, the verdict, is its own swap; 2(A):
+/// summed in 32-bit words.
+#[inline(always)]
+pub fn verify_header(header: &[u8; 20]) -> bool {
+    let (words, _) = header.as_chunks::<4>();
+    let s: u64 = words
+        .iter()
+        .map(|w| u64::from(u32::from_ne_bytes(*w)))
+        .sum();
+    // `fold(s) == 0xffff`, without the folding: folding keeps the value
+    // modulo 0xffff and gives 0 only for 0.
+    s != 0 && s.is_multiple_of(0xffff)
+}
+
+/// The header checksum after the TTL is decremented (the TTL at least
+/// 1): [`update16`] of the TTL/protocol word `old` to `old - 0x100`,
+/// which does not depend on `old`: `!old + new` is always 0xfeff, so
+/// `~(~HC + 0xfeff)` works out as `HC + 0x100` with the end-around
+/// carry taken as soon as the sum reaches 0xffff (a test checks it
+/// against `update16` for every checksum).
+#[inline(always)]
+pub fn ttl_decremented(check: u16) -> u16 {
+    let s = u32::from(check) + 0x100;
+    (if s >= 0xffff { s - 0xffff } else { s }) as u16
 }
 
 /// True if `data` verifies behind a pseudo-header whose sum is `pseudo`.
@@ -158,6 +192,38 @@ mod tests {
     }
 
     #[test]
+    fn fold_keeps_the_ones_complement_value() {
+        // 0 stays 0; any other multiple of 0xffff is 0xffff, never 0.
+        assert_eq!(fold(0), 0);
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0xffff * 0x1_0001), 0xffff);
+        assert_eq!(fold(u64::MAX), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
+        assert_eq!(fold(0x1_0000_0000), 1);
+        assert_eq!(fold(0x1_fffe), 0xffff);
+    }
+
+    #[test]
+    fn verify_header_of_zeros_and_ones() {
+        // A sum of 0 (all zeros) is not 0xffff; all ones is.
+        assert!(!verify_header(&[0; 20]) && !verify(&[0; 20]));
+        assert!(verify_header(&[0xff; 20]) && verify(&[0xff; 20]));
+    }
+
+    #[test]
+    fn ttl_decremented_is_update16_for_every_checksum() {
+        for check in 0..=u16::MAX {
+            for old in [0x0100, 0x0211, 0x4006, 0xff3a] {
+                assert_eq!(
+                    ttl_decremented(check),
+                    update16(check, old, old - 0x100),
+                    "checksum {check:#06x}, TTL/protocol {old:#06x}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn odd_length_pads_right() {
         assert_eq!(sum(&[0xab]), 0xab00);
         assert_eq!(sum(&[0x12, 0x34, 0xab]), 0x12 * 256 + 0x34 + 0xab00);
@@ -196,6 +262,32 @@ mod tests {
         #[test]
         fn sum_matches_reference(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(sum(&data), reference_sum(&data));
+        }
+
+        #[test]
+        fn verify_header_is_verify(mut h in any::<[u8; 20]>(), fill in any::<bool>(), flip in 0usize..200) {
+            if fill {
+                // A header whose checksum is right, one bit flipped (below
+                // 160) or not.
+                h[10..12].fill(0);
+                let c = checksum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                prop_assert!(verify_header(&h));
+                if flip < 160 {
+                    h[flip / 8] ^= 1 << (flip % 8);
+                }
+            }
+            prop_assert_eq!(verify_header(&h), verify(&h));
+        }
+
+
+        #[test]
+        fn fold_matches_the_loop(s in any::<u64>()) {
+            let mut l = s;
+            while l >> 16 != 0 {
+                l = (l & 0xffff) + (l >> 16);
+            }
+            prop_assert_eq!(fold(s), l as u16);
         }
 
         #[test]

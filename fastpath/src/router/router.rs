@@ -16,8 +16,8 @@ use super::stats::{ExceptionIfaceStats, RouterStats};
 use crate::exception::{
     ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
 };
-use crate::forwarder::Forwarder;
-use crate::l3::{RouterModel, DEFAULT_MTU};
+use crate::forwarder::{Forwarder, INJECT_RING_SIZE};
+use crate::l3::{RouterModel, DEFAULT_MTU, PUNT_RING_SIZE};
 use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
@@ -89,6 +89,9 @@ pub struct Router {
     ifaces: Vec<ExceptionIface>,
     /// The link state last mirrored onto each interface.
     links: Vec<Option<bool>>,
+    /// Per port, the kernel interface behind it (AF_PACKET ports), whose
+    /// MTU the exception interface follows, and the MTU last set.
+    mtus: Vec<(Option<String>, u32)>,
     stop: Arc<AtomicBool>,
     exception: Option<JoinHandle<()>>,
     control: Option<JoinHandle<()>>,
@@ -106,17 +109,45 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// The MTU of port `p`: an AF_PACKET port's interface's (sysfs), else
-/// Ethernet's default.
-fn port_mtu(cfg: &ValidRunConfig, p: usize) -> u32 {
+/// The kernel interface behind port `p`, if it is an AF_PACKET port.
+fn kernel_ifname(cfg: &ValidRunConfig, p: usize) -> Option<String> {
     match cfg.ports.get(p) {
-        Some(PortSpec::AfPacket(ifname)) => {
-            std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(u32::from(DEFAULT_MTU))
-        }
-        _ => u32::from(DEFAULT_MTU),
+        Some(PortSpec::AfPacket(ifname)) => Some(ifname.to_string()),
+        _ => None,
+    }
+}
+
+/// The MTU of a kernel interface (sysfs), if it can be read.
+fn sysfs_mtu(ifname: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Buffers the exception path can hold at once, beyond the workers' own
+/// demand: every punt ring and injection ring full, and the exception
+/// thread's cache (1.5 x its size, as a worker's) and burst.
+fn exception_demand(cfg: &ValidRunConfig, workers: usize, ports: usize) -> u64 {
+    let rings = workers * PUNT_RING_SIZE + ports * INJECT_RING_SIZE;
+    (rings + cfg.cache_size * 3 / 2 + cfg.burst) as u64
+}
+
+/// Warns when the pool cannot hold both the workers' minimum and a full
+/// exception path: a stalled exception thread could then starve the
+/// workers' receive queues (counted as `rx_nombuf`, never silent).
+fn warn_if_pool_short(fwd: &Forwarder, cfg: &ValidRunConfig) {
+    let need = cfg
+        .pool_demand()
+        .minimum()
+        .unwrap_or(u64::MAX)
+        .saturating_add(exception_demand(cfg, fwd.cpus().len(), cfg.ports.len()));
+    let have = fwd.pool().count() as u64;
+    if have < need {
+        log::warn!(
+            "pool of {have} buffers: the workers' minimum and a full exception path (punt and injection rings, the exception thread's cache) need {need}; raise --nb-mbuf"
+        );
     }
 }
 
@@ -177,10 +208,16 @@ impl Router {
         let mut ifaces = Vec::with_capacity(ports.len());
         let mut exc_ports = Vec::with_capacity(ports.len());
         let mut links = Vec::with_capacity(ports.len());
+        let mut mtus = Vec::with_capacity(ports.len());
         let mut inject = fwd.take_inject_rings().into_iter();
         for (p, (info, link)) in ports.iter().enumerate() {
             let mut ecfg = ExceptionConfig::new(names[p].clone(), info.id, info.mac);
-            ecfg.mtu = port_mtu(cfg, p);
+            let kernel = kernel_ifname(cfg, p);
+            ecfg.mtu = kernel
+                .as_deref()
+                .and_then(sysfs_mtu)
+                .unwrap_or(u32::from(DEFAULT_MTU));
+            mtus.push((kernel, ecfg.mtu));
             ecfg.queues = queues;
             ecfg.backend = opts.backend;
             let (iface, q) = ExceptionIface::open(&ecfg)
@@ -198,6 +235,7 @@ impl Router {
             });
             ifaces.push(iface);
         }
+        warn_if_pool_short(fwd, cfg);
         let tables = fwd.take_publisher().ok_or(RouterError::NotL3)?;
         let punts = fwd.take_punt_rings();
         if punts.is_empty() {
@@ -259,6 +297,7 @@ impl Router {
         Ok(Router {
             ifaces,
             links,
+            mtus,
             stop,
             exception: Some(exception),
             control: Some(control),
@@ -268,30 +307,47 @@ impl Router {
         })
     }
 
-    /// Mirrors each port's link state onto its exception interface when
-    /// it changed (call from the control loop's housekeeping).
+    /// Mirrors each port's link state, and an AF_PACKET port's MTU, onto
+    /// its exception interface when they changed (call from the control
+    /// loop's housekeeping). The kernel then reports the interface's new
+    /// MTU through the mirror, and the tables follow.
     pub fn mirror_links(&mut self, fwd: &Forwarder) {
         for (p, (_, link)) in fwd.ports().iter().enumerate() {
-            let (Some(iface), Some(last)) = (self.ifaces.get(p), self.links.get_mut(p)) else {
+            let Some(iface) = self.ifaces.get(p) else {
                 continue;
             };
-            if *last == Some(link.up) {
-                continue;
-            }
-            match iface.set_link(link.up) {
-                Ok(()) => {
-                    log::info!(
-                        "port {p}: link {}, exception interface {} set {}",
-                        if link.up { "up" } else { "down" },
-                        iface.name(),
-                        if link.up { "up" } else { "down" }
-                    );
-                    *last = Some(link.up);
+            if let Some(last) = self.links.get_mut(p) {
+                if *last != Some(link.up) {
+                    let state = if link.up { "up" } else { "down" };
+                    match iface.set_link(link.up) {
+                        Ok(()) => {
+                            log::info!(
+                                "port {p}: link {state}, exception interface {} set {state}",
+                                iface.name()
+                            );
+                            *last = Some(link.up);
+                        }
+                        Err(e) => {
+                            log::warn!("port {p}: {e}");
+                            // Tried again at the next housekeeping.
+                            *last = None;
+                        }
+                    }
                 }
-                Err(e) => {
-                    log::warn!("port {p}: {e}");
-                    // Tried again at the next housekeeping.
-                    *last = None;
+            }
+            if let Some((Some(kernel), last)) = self.mtus.get_mut(p) {
+                match sysfs_mtu(kernel) {
+                    Some(mtu) if mtu != *last => match iface.set_mtu(mtu) {
+                        Ok(()) => {
+                            log::info!(
+                                "port {p}: MTU {mtu}, exception interface {} set to it",
+                                iface.name()
+                            );
+                            *last = mtu;
+                        }
+                        Err(e) => log::warn!("port {p}: {e}"),
+                    },
+                    _ => {}
                 }
             }
         }
