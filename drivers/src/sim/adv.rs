@@ -308,6 +308,10 @@ pub struct Queue {
     pub octets: u64,
     /// TX: context slots filled since the enable (A.8 #3).
     tx_ctx: [bool; 2],
+    /// TX, at hand-over: the last data descriptor checked had no EOP, so
+    /// the next one continues its packet (CC and PAYLEN are read from a
+    /// packet's first data descriptor only, A.8 #3).
+    tx_check_mid: bool,
     /// TX: malicious-driver detection stopped the queue (A.8 #3).
     pub mdd_stopped: bool,
     /// RX frames dropped (queue off, PF off, FIFO full).
@@ -357,6 +361,7 @@ impl Queue {
             frames: 0,
             octets: 0,
             tx_ctx: [false; 2],
+            tx_check_mid: false,
             mdd_stopped: false,
             dropped: 0,
             late_writes: 0,
@@ -427,6 +432,7 @@ impl Queue {
         self.tx_paylen = None;
         self.tx_deferred.clear();
         self.tx_ctx = [false; 2];
+        self.tx_check_mid = false;
         self.mdd_stopped = false;
         iommu.owners().release_queue(self.tag);
     }
@@ -796,7 +802,13 @@ impl Queue {
             bad("IFCS clear on a data descriptor");
         }
         let mut mdd = false;
-        if let Some(cc) = self.spec.tx_cc {
+        // CC and IDX count on a packet's first data descriptor: Linux's
+        // ixgbevf writes olinfo_status 0 on the further descriptors of a
+        // multi-fragment packet (ixgbevf_tx_map), and the hardware sends
+        // it (the vfio-user lab, where Linux's driver is the judge).
+        let first = !self.tx_check_mid;
+        self.tx_check_mid = cmd & TX_EOP == 0;
+        if let (true, Some(cc)) = (first, self.spec.tx_cc) {
             let idx = (olinfo >> TX_IDX_SHIFT) & TX_IDX_MASK;
             let stop = if cc.mdd_stops {
                 "; malicious-driver detection stops the queue"

@@ -212,7 +212,10 @@ const QUEUE_RULES: QueueRules = QueueRules {
 };
 
 const CC_RULES: CcRules = CcRules {
-    missing_cc: rule!("tx-cc-missing", "A.8 #3 (CC on every data descriptor)"),
+    missing_cc: rule!(
+        "tx-cc-missing",
+        "A.8 #3 (CC on the first data descriptor of every packet)"
+    ),
     missing_context: rule!(
         "tx-context-missing",
         "A.8 #3, A.7.1 step 8 (a context descriptor before the first data one)"

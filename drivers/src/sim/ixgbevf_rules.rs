@@ -522,6 +522,43 @@ fn cc_missing_on_82599_is_reported() {
     t.pool.free(m);
 }
 
+/// A packet in two data descriptors with CC on the first only, as Linux's
+/// ixgbevf writes a multi-fragment skb (olinfo_status 0 on the further
+/// descriptors, ixgbevf_tx_map): clean, and the frame goes out whole. CC
+/// missing on the next packet's first descriptor is still reported.
+#[test]
+fn cc_counts_on_a_packets_first_descriptor_only() {
+    let t = raw();
+    t.init();
+    let ring = t.tx_ring(0, 8);
+    let mut m = t.buf();
+    m.append(100).unwrap().fill(4);
+    let a = m.data_iova().get();
+    let first = 40 | adv::TX_DTYP_DATA | adv::TX_DEXT | adv::TX_IFCS;
+    let last = 60 | adv::TX_DTYP_DATA | adv::TX_DEXT | adv::TX_IFCS | adv::TX_EOP | adv::TX_RS;
+    put(&ring, 0, ctx_desc(0));
+    put(
+        &ring,
+        1,
+        [
+            lo(a),
+            hi(a),
+            first,
+            adv::TX_CC | 100 << adv::TX_PAYLEN_SHIFT,
+        ],
+    );
+    put(&ring, 2, [lo(a + 40), hi(a + 40), last, 0]);
+    t.w(txr(0, Q_TAIL), 3);
+    t.wait_dd(&ring, 2, 3);
+    assert_eq!(t.dev.take_wire().len(), 1);
+    t.dev.violations().assert_clean();
+    t.post_tx_olinfo(&ring, 3, &m, 60, 0);
+    t.w(txr(0, Q_TAIL), 4);
+    t.dev.violations().expect("tx-cc-missing");
+    t.wait_dd(&ring, 3, 3);
+    t.pool.free(m);
+}
+
 /// X550: CC missing stops the queue (MDD): nothing goes out, the buffer
 /// stays the device's until the queue is disabled, then comes back.
 #[test]
