@@ -50,10 +50,11 @@ use super::first_level::FirstLevel;
 use super::group_pool::GroupPool;
 use super::next_hop::NextHopId;
 use super::prefix6::{mask6_of, Prefix6};
-use std::collections::HashMap;
+use super::rule_map::{rule_map, RuleMap};
+use super::span_fill::fill_span;
 use std::fmt;
 use std::net::Ipv6Addr;
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
 
 /// Address bytes the first level consumes; groups start at this byte.
 const FIRST_BYTES: usize = 3;
@@ -178,7 +179,7 @@ pub struct Lpm6 {
     /// The groups below it.
     groups: GroupPool,
     /// The rule set: for each length 0 to 128, network address to next hop.
-    rules: [HashMap<u128, NextHopId>; 129],
+    rules: [RuleMap<u128>; 129],
     /// Routes in `rules`.
     routes: usize,
 }
@@ -221,9 +222,9 @@ impl Lpm6 {
 
     fn build(max_groups: u32) -> Self {
         Lpm6 {
-            tbl24: FirstLevel::new(),
+            tbl24: FirstLevel::new(GROUP_TAG as u8),
             groups: GroupPool::new(max_groups),
-            rules: std::array::from_fn(|_| HashMap::new()),
+            rules: std::array::from_fn(|_| rule_map()),
             routes: 0,
         }
     }
@@ -290,11 +291,18 @@ impl Lpm6 {
                 max: MAX_NEXT_HOP,
             });
         }
+        // The same route again: the entries already say so, and a short
+        // prefix would rewrite up to millions of them for nothing.
+        if self.get(prefix) == Some(next_hop) {
+            return Ok(Some(next_hop));
+        }
         let depth = prefix.prefix_len();
         let entry = hop_entry(depth, next_hop.0);
         let a = prefix.addr().octets();
         if depth <= 24 {
-            self.fill_first(span24(&a, depth), entry, |e| add_may_overwrite(e, depth));
+            let mut below = Vec::new();
+            self.tbl24.fill_add(span24(&a, depth), entry, &mut below);
+            self.fill_below(below, entry, &|e| add_may_overwrite(e, depth));
         } else {
             let group = self.group_path(&a, end_byte(depth))?;
             self.fill_in_group(group, span_in_group(&a, depth), entry, |e| {
@@ -327,7 +335,11 @@ impl Lpm6 {
         };
         let a = prefix.addr().octets();
         if depth <= 24 {
-            self.fill_first(span24(&a, depth), replacement, |e| written_by(e, depth));
+            let mut below = Vec::new();
+            let own = tag_of_depth(depth);
+            self.tbl24
+                .fill_delete(span24(&a, depth), own, replacement, &mut below);
+            self.fill_below(below, replacement, &|e| written_by(e, depth));
         } else {
             let end = end_byte(depth);
             let path = self.existing_path(&a, end);
@@ -366,9 +378,7 @@ impl Lpm6 {
     fn slot_set(&mut self, slot: Slot, e: u32) {
         match slot {
             Slot::First(i) => {
-                if let Some(x) = self.tbl24.get_mut(i) {
-                    *x = e;
-                }
+                self.tbl24.set(i, e);
             }
             Slot::InGroup(g, b) => {
                 if let Some(group) = self.groups.get_mut(g) {
@@ -457,21 +467,6 @@ impl Lpm6 {
         }
     }
 
-    /// Writes `entry` over the first-level entries of `span` that
-    /// `overwrite` accepts, and over those of the groups below them.
-    fn fill_first(
-        &mut self,
-        span: RangeInclusive<usize>,
-        entry: u32,
-        overwrite: impl Fn(u32) -> bool,
-    ) {
-        let mut below = Vec::new();
-        if let Some(s) = self.tbl24.get_mut(span) {
-            fill_span(s, entry, &overwrite, &mut below);
-        }
-        self.fill_below(below, entry, &overwrite);
-    }
-
     /// Writes `entry` over the entries of `span` in `group` that
     /// `overwrite` accepts, and over those of the groups below them.
     fn fill_in_group(
@@ -483,7 +478,7 @@ impl Lpm6 {
     ) {
         let mut below = Vec::new();
         if let Some(s) = self.groups.get_mut(group).and_then(|g| g.get_mut(span)) {
-            fill_span(s, entry, &overwrite, &mut below);
+            fill_span(s, entry, &overwrite, is_group, &mut below);
         }
         self.fill_below(below, entry, &overwrite);
     }
@@ -494,7 +489,7 @@ impl Lpm6 {
     fn fill_below(&mut self, mut todo: Vec<u32>, entry: u32, overwrite: &impl Fn(u32) -> bool) {
         while let Some(g) = todo.pop() {
             if let Some(group) = self.groups.get_mut(g) {
-                fill_span(group, entry, overwrite, &mut todo);
+                fill_span(group, entry, overwrite, is_group, &mut todo);
             }
         }
     }
@@ -554,33 +549,17 @@ impl Lpm6 {
     }
 }
 
-/// Writes `entry` over the entries of `span` that `overwrite` accepts and
-/// notes the groups met in `below`. `overwrite` never accepts a group
-/// entry, so the write loop needs no branch on the entry's kind and
-/// compiles to vector selects; the groups are looked for in a separate
-/// pass over the same chunk, still in L1 (a /1 rewrites 8 Mi entries).
-fn fill_span(span: &mut [u32], entry: u32, overwrite: &impl Fn(u32) -> bool, below: &mut Vec<u32>) {
-    for chunk in span.chunks_mut(64) {
-        if chunk.iter().any(|&e| is_group(e)) {
-            below.extend(
-                chunk
-                    .iter()
-                    .filter(|&&e| is_group(e))
-                    .map(|&e| e & PAYLOAD_MASK),
-            );
-        }
-        for e in chunk.iter_mut() {
-            if overwrite(*e) {
-                *e = entry;
-            }
-        }
-    }
+/// The first-level entries of a prefix of /24 or shorter.
+fn span24(a: &[u8; 16], depth: u8) -> Range<usize> {
+    let first = idx24(a);
+    first..first + (1usize << (24 - u32::from(depth.min(24))))
 }
 
-/// The first-level entries of a prefix of /24 or shorter.
-fn span24(a: &[u8; 16], depth: u8) -> RangeInclusive<usize> {
-    let first = idx24(a);
-    first..=first + (1usize << (24 - u32::from(depth.min(24)))) - 1
+/// The tag (top byte) of the entries a prefix of `depth` writes, as
+/// [`FirstLevel`] keeps bounds of.
+fn tag_of_depth(depth: u8) -> u8 {
+    // Truncation meant: the top byte.
+    (hop_entry(depth, 0) >> TAG_SHIFT) as u8
 }
 
 /// The entries of a prefix longer than /24 in the group of its last byte:
