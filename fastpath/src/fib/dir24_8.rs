@@ -141,6 +141,9 @@ fn tag_of(e: u32) -> u8 {
     (e >> DEPTH_SHIFT) as u8
 }
 
+/// The tag of every group entry.
+const GROUP_TAG: u8 = ((VALID | GROUP) >> DEPTH_SHIFT) as u8;
+
 /// The tag of the entries a prefix of `depth` writes.
 fn tag_of_depth(depth: u8) -> u8 {
     tag_of(hop_entry(depth, 0))
@@ -203,7 +206,7 @@ impl Dir24Lpm {
 
     fn build(max_groups: u32) -> Self {
         Dir24Lpm {
-            tbl24: FirstLevel::new(tag_of(VALID | GROUP)),
+            tbl24: FirstLevel::new(GROUP_TAG),
             groups: GroupPool::new(max_groups),
             rules: std::array::from_fn(|_| rule_map()),
             routes: 0,
@@ -297,12 +300,14 @@ impl Dir24Lpm {
         let depth = prefix.prefix_len();
         let entry = hop_entry(depth, next_hop.0);
         if depth <= 24 {
-            let mut below = Vec::new();
-            self.tbl24.fill_add(span24(prefix), entry, &mut below);
-            self.fill_groups(below, entry, |e| add_may_overwrite(e, depth));
+            let groups = &mut self.groups;
+            self.tbl24.fill_add(span24(prefix), entry, |below| {
+                groups.fill_groups(below, entry, |e| add_may_overwrite(e, depth), GROUP_TAG)
+            });
         } else {
             let group = self.group_for(prefix.first())?;
             self.fill_long(group, prefix, entry, |e| add_may_overwrite(e, depth));
+            self.tbl24.widen(idx24(prefix.first()), tag_of(entry));
         }
         let previous = self
             .rules
@@ -329,13 +334,15 @@ impl Dir24Lpm {
             None => 0,
         };
         if depth <= 24 {
-            let mut below = Vec::new();
+            let groups = &mut self.groups;
             let own = tag_of_depth(depth);
             self.tbl24
-                .fill_delete(span24(prefix), own, replacement, &mut below);
-            self.fill_groups(below, replacement, |e| written_by(e, depth));
+                .fill_delete(span24(prefix), own, replacement, |below| {
+                    groups.fill_groups(below, replacement, |e| written_by(e, depth), GROUP_TAG)
+                });
         } else if let Entry::Group(group) = Entry::decode(self.tbl24[idx24(prefix.first())]) {
             self.fill_long(group, prefix, replacement, |e| written_by(e, depth));
+            self.tbl24.widen(idx24(prefix.first()), tag_of(replacement));
             self.recycle(prefix.first(), group);
         }
         Some(removed)
@@ -351,18 +358,6 @@ impl Dir24Lpm {
             }
             m.get(&(prefix.first() & mask_of(d))).map(|nh| (d, *nh))
         })
-    }
-
-    /// Writes `entry` over the entries that `overwrite` accepts in the
-    /// groups `below` (those under a prefix of /24 or shorter, met by its
-    /// first-level fill).
-    fn fill_groups(&mut self, below: Vec<u32>, entry: u32, overwrite: impl Fn(u32) -> bool) {
-        for g in below {
-            if let Some(group) = self.groups.get_mut(g) {
-                // Second-level entries are never groups.
-                fill_span(group, entry, &overwrite, |_| false, &mut Vec::new());
-            }
-        }
     }
 
     /// Writes `entry` over the entries of a prefix longer than /24 that

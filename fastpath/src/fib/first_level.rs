@@ -22,7 +22,7 @@
 //! widens them to the tag written, so they stay bounds, and a stale wide
 //! bound only costs a compare.
 
-use super::span_fill::fill_span;
+use super::span_fill::{fill_span, tag, widen, NO_TAGS};
 use std::ops::{Deref, Range};
 
 /// Entries in a first level: one per /24.
@@ -35,23 +35,19 @@ const BLOCK: usize = 1 << 10;
 /// Blocks in a first level.
 const BLOCKS: usize = TBL24_ENTRIES / BLOCK;
 
-/// The tag of an entry: its top byte.
-#[inline(always)]
-fn tag(e: u32) -> u8 {
-    // Truncation meant: the top byte.
-    (e >> 24) as u8
-}
-
 /// A first level of 2^24 packed `u32` entries, all 0 ("no route") when
 /// made. A fixed-size array, so that an index below 2^24 needs no bounds
 /// check. Read through `Deref`; written only through the methods below,
 /// which keep the block bounds.
 pub(crate) struct FirstLevel {
     entries: Box<[u32; TBL24_ENTRIES]>,
-    /// Per block: no entry in it has a smaller tag.
+    /// Per block: no next hop or empty entry in it, or in the groups below
+    /// it, has a smaller tag.
     low: Box<[u8; BLOCKS]>,
-    /// Per block: no entry in it has a larger tag.
+    /// Per block: none has a larger tag.
     high: Box<[u8; BLOCKS]>,
+    /// Per block: its group entries (at most [`BLOCK`]).
+    group_count: Box<[u16; BLOCKS]>,
     /// The tag of a group entry in this table's format.
     group_tag: u8,
     /// The kernel took the hugepage advice.
@@ -81,87 +77,124 @@ impl FirstLevel {
             entries,
             low: Box::new([0; BLOCKS]),
             high: Box::new([0; BLOCKS]),
+            group_count: Box::new([0; BLOCKS]),
             group_tag,
             hugepages,
         }
     }
 
-    /// Writes entry `i` (ignored past the end).
+    /// Writes entry `i` (ignored past the end). A group entry replacing a
+    /// next hop leaves the bounds as they were: the new group's entries
+    /// are copies of that next hop.
     pub(crate) fn set(&mut self, i: usize, e: u32) {
-        if let Some(x) = self.entries.get_mut(i) {
-            *x = e;
-            let b = i / BLOCK;
-            if let (Some(lo), Some(hi)) = (self.low.get_mut(b), self.high.get_mut(b)) {
-                *lo = (*lo).min(tag(e));
-                *hi = (*hi).max(tag(e));
-            }
+        let b = i / BLOCK;
+        let (Some(x), Some(n)) = (self.entries.get_mut(i), self.group_count.get_mut(b)) else {
+            return;
+        };
+        let was_group = tag(*x) == self.group_tag;
+        *x = e;
+        if tag(e) == self.group_tag {
+            *n += u16::from(!was_group);
+        } else {
+            *n = n.saturating_sub(u16::from(was_group));
+            self.widen(i, tag(e));
+        }
+    }
+
+    /// Widens the bounds of the block of entry `i` to tag `t`: the caller
+    /// wrote entries of that tag in a group below it.
+    pub(crate) fn widen(&mut self, i: usize, t: u8) {
+        let b = i / BLOCK;
+        if let (Some(lo), Some(hi)) = (self.low.get_mut(b), self.high.get_mut(b)) {
+            *lo = (*lo).min(t);
+            *hi = (*hi).max(t);
         }
     }
 
     /// An add's rewrite of `span`: `entry` over every entry whose tag is
-    /// at most its own; the groups met are appended to `below`.
-    pub(crate) fn fill_add(&mut self, span: Range<usize>, entry: u32, below: &mut Vec<u32>) {
-        self.fill(span, 0, tag(entry), entry, below);
+    /// at most its own, here and in the groups below (`descend`, see
+    /// [`fill`](Self::fill)).
+    pub(crate) fn fill_add(
+        &mut self,
+        span: Range<usize>,
+        entry: u32,
+        descend: impl FnMut(&mut Vec<u32>) -> (u8, u8),
+    ) {
+        self.fill(span, 0, tag(entry), entry, descend);
     }
 
     /// A delete's rewrite of `span`: `entry` over every entry whose tag is
-    /// `own` (the deleted prefix's); the groups met are appended to
-    /// `below`.
+    /// `own` (the deleted prefix's), here and in the groups below
+    /// (`descend`, see [`fill`](Self::fill)).
     pub(crate) fn fill_delete(
         &mut self,
         span: Range<usize>,
         own: u8,
         entry: u32,
-        below: &mut Vec<u32>,
+        descend: impl FnMut(&mut Vec<u32>) -> (u8, u8),
     ) {
-        self.fill(span, own, own, entry, below);
+        self.fill(span, own, own, entry, descend);
     }
 
     /// Writes `entry` over the entries of `span` whose tags are from
     /// `from` to `to` (never a group's), block by block: a block whose
-    /// bounds lie outside those tags (and that has no group) is skipped
-    /// unread, one inside them
-    /// and wholly in the span is stored whole, and any other is compared
-    /// entry by entry (and its bounds then recomputed if it was whole, in
-    /// L1 by then, or widened to the entry's tag if not).
-    fn fill(&mut self, span: Range<usize>, from: u8, to: u8, entry: u32, below: &mut Vec<u32>) {
+    /// bounds lie outside those tags is skipped unread, one inside them,
+    /// without groups and wholly in the span is stored whole, and any
+    /// other is compared entry by entry, after which `descend` gets the
+    /// groups met there, rewrites them and those below them, and returns
+    /// the bounds of the tags they hold then ([`NO_TAGS`] for none). A
+    /// compared block wholly in the span had all its groups visited, so
+    /// its bounds are recomputed exactly; one partly in it is widened to
+    /// the entry's tag.
+    fn fill(
+        &mut self,
+        span: Range<usize>,
+        from: u8,
+        to: u8,
+        entry: u32,
+        mut descend: impl FnMut(&mut Vec<u32>) -> (u8, u8),
+    ) {
         let end = span.end.min(TBL24_ENTRIES);
         let group_tag = self.group_tag;
         let t = tag(entry);
         // One compare: tags below `from` wrap above `to - from`.
         let width = to.wrapping_sub(from);
         let overwrite = move |e: u32| tag(e).wrapping_sub(from) <= width;
+        let mut below = Vec::new();
         let mut at = span.start;
         while at < end {
             let b = at / BLOCK;
             let stop = ((b + 1) * BLOCK).min(end);
-            let (Some(lo), Some(hi), Some(s)) = (
+            let (Some(lo), Some(hi), Some(&groups), Some(s)) = (
                 self.low.get_mut(b),
                 self.high.get_mut(b),
+                self.group_count.get(b),
                 self.entries.get_mut(at..stop),
             ) else {
                 return;
             };
             at = stop;
-            // A block with a group may hold any tag below it: never
-            // skipped.
-            if (*hi < from || *lo > to) && *hi < group_tag {
+            if *hi < from || *lo > to {
                 continue;
             }
             let full = s.len() == BLOCK;
-            if full && from <= *lo && *hi <= to {
+            if full && groups == 0 && from <= *lo && *hi <= to {
                 s.fill(entry);
                 (*lo, *hi) = (t, t);
                 continue;
             }
-            fill_span(s, entry, overwrite, |e| tag(e) >= group_tag, below);
-            if full {
-                (*lo, *hi) = s
-                    .iter()
-                    .fold((u8::MAX, 0), |(l, h), &e| (l.min(tag(e)), h.max(tag(e))));
+            below.clear();
+            fill_span(s, entry, overwrite, |e| tag(e) >= group_tag, &mut below);
+            let sub = if below.is_empty() {
+                NO_TAGS
             } else {
-                (*lo, *hi) = ((*lo).min(t), (*hi).max(t));
-            }
+                descend(&mut below)
+            };
+            (*lo, *hi) = if full {
+                widen(sub, s, group_tag)
+            } else {
+                ((*lo).min(t).min(sub.0), (*hi).max(t).max(sub.1))
+            };
         }
     }
 
@@ -181,6 +214,7 @@ impl Clone for FirstLevel {
         copy.entries.copy_from_slice(&self.entries[..]);
         copy.low.copy_from_slice(&self.low[..]);
         copy.high.copy_from_slice(&self.high[..]);
+        copy.group_count.copy_from_slice(&self.group_count[..]);
         copy
     }
 }

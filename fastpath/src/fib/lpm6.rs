@@ -62,6 +62,8 @@ const FIRST_BYTES: usize = 3;
 const TAG_SHIFT: u32 = 24;
 /// The tag of a group entry.
 const GROUP_TAG: u32 = 0xff;
+/// [`GROUP_TAG`] as the byte it is.
+const GROUP_TAG8: u8 = 0xff;
 /// The payload: a next-hop id or a group index.
 const PAYLOAD_MASK: u32 = (1 << TAG_SHIFT) - 1;
 
@@ -222,7 +224,7 @@ impl Lpm6 {
 
     fn build(max_groups: u32) -> Self {
         Lpm6 {
-            tbl24: FirstLevel::new(GROUP_TAG as u8),
+            tbl24: FirstLevel::new(GROUP_TAG8),
             groups: GroupPool::new(max_groups),
             rules: std::array::from_fn(|_| rule_map()),
             routes: 0,
@@ -300,12 +302,13 @@ impl Lpm6 {
         let entry = hop_entry(depth, next_hop.0);
         let a = prefix.addr().octets();
         if depth <= 24 {
-            let mut below = Vec::new();
-            self.tbl24.fill_add(span24(&a, depth), entry, &mut below);
-            self.fill_below(below, entry, &|e| add_may_overwrite(e, depth));
+            let groups = &mut self.groups;
+            self.tbl24.fill_add(span24(&a, depth), entry, |below| {
+                groups.fill_groups(below, entry, |e| add_may_overwrite(e, depth), GROUP_TAG8)
+            });
         } else {
             let group = self.group_path(&a, end_byte(depth))?;
-            self.fill_in_group(group, span_in_group(&a, depth), entry, |e| {
+            self.fill_in_group(idx24(&a), group, span_in_group(&a, depth), entry, |e| {
                 add_may_overwrite(e, depth)
             });
         }
@@ -335,11 +338,12 @@ impl Lpm6 {
         };
         let a = prefix.addr().octets();
         if depth <= 24 {
-            let mut below = Vec::new();
+            let groups = &mut self.groups;
             let own = tag_of_depth(depth);
             self.tbl24
-                .fill_delete(span24(&a, depth), own, replacement, &mut below);
-            self.fill_below(below, replacement, &|e| written_by(e, depth));
+                .fill_delete(span24(&a, depth), own, replacement, |below| {
+                    groups.fill_groups(below, replacement, |e| written_by(e, depth), GROUP_TAG8)
+                });
         } else {
             let end = end_byte(depth);
             let path = self.existing_path(&a, end);
@@ -347,9 +351,13 @@ impl Lpm6 {
             // down to the byte it ends in.
             if path.len() == end + 1 - FIRST_BYTES {
                 if let Some(&(_, group)) = path.last() {
-                    self.fill_in_group(group, span_in_group(&a, depth), replacement, |e| {
-                        written_by(e, depth)
-                    });
+                    self.fill_in_group(
+                        idx24(&a),
+                        group,
+                        span_in_group(&a, depth),
+                        replacement,
+                        |e| written_by(e, depth),
+                    );
                 }
                 self.recycle(&path);
             }
@@ -468,9 +476,12 @@ impl Lpm6 {
     }
 
     /// Writes `entry` over the entries of `span` in `group` that
-    /// `overwrite` accepts, and over those of the groups below them.
+    /// `overwrite` accepts, and over those of the groups below them; the
+    /// group hangs under first-level entry `first`, whose block bounds
+    /// are widened to the entry's tag.
     fn fill_in_group(
         &mut self,
+        first: usize,
         group: u32,
         span: RangeInclusive<usize>,
         entry: u32,
@@ -480,18 +491,9 @@ impl Lpm6 {
         if let Some(s) = self.groups.get_mut(group).and_then(|g| g.get_mut(span)) {
             fill_span(s, entry, &overwrite, is_group, &mut below);
         }
-        self.fill_below(below, entry, &overwrite);
-    }
-
-    /// [`fill_span`] over every entry of the groups in `todo` and of the
-    /// groups below them (a work list: no recursion, no borrow of two
-    /// groups at once).
-    fn fill_below(&mut self, mut todo: Vec<u32>, entry: u32, overwrite: &impl Fn(u32) -> bool) {
-        while let Some(g) = todo.pop() {
-            if let Some(group) = self.groups.get_mut(g) {
-                fill_span(group, entry, overwrite, is_group, &mut todo);
-            }
-        }
+        self.groups
+            .fill_groups(&mut below, entry, &overwrite, GROUP_TAG8);
+        self.tbl24.widen(first, tag_of(entry));
     }
 
     /// Routes in the table.
@@ -555,11 +557,15 @@ fn span24(a: &[u8; 16], depth: u8) -> Range<usize> {
     first..first + (1usize << (24 - u32::from(depth.min(24))))
 }
 
-/// The tag (top byte) of the entries a prefix of `depth` writes, as
-/// [`FirstLevel`] keeps bounds of.
-fn tag_of_depth(depth: u8) -> u8 {
+/// The tag (top byte) of an entry, as [`FirstLevel`] keeps bounds of.
+fn tag_of(e: u32) -> u8 {
     // Truncation meant: the top byte.
-    (hop_entry(depth, 0) >> TAG_SHIFT) as u8
+    (e >> TAG_SHIFT) as u8
+}
+
+/// The tag of the entries a prefix of `depth` writes.
+fn tag_of_depth(depth: u8) -> u8 {
+    tag_of(hop_entry(depth, 0))
 }
 
 /// The entries of a prefix longer than /24 in the group of its last byte:

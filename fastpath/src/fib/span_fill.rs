@@ -45,6 +45,26 @@ pub(crate) fn fill_span(
     }
 }
 
+/// The tag of an entry in both tables' formats: its top byte (0 no route,
+/// growing with a next hop's prefix length, largest for a group).
+#[inline(always)]
+pub(crate) fn tag(e: u32) -> u8 {
+    // Truncation meant: the top byte.
+    (e >> 24) as u8
+}
+
+/// No tags yet: the bounds [`widen`] starts from.
+pub(crate) const NO_TAGS: (u8, u8) = (u8::MAX, 0);
+
+/// `bounds` (lowest, highest) widened to the tags of the entries of
+/// `span` that are not groups (tag `group_tag`).
+pub(crate) fn widen(bounds: (u8, u8), span: &[u32], group_tag: u8) -> (u8, u8) {
+    span.iter()
+        .map(|&e| tag(e))
+        .filter(|&t| t != group_tag)
+        .fold(bounds, |(lo, hi), t| (lo.min(t), hi.max(t)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +103,10 @@ mod tests {
         fill_span(&mut plain, 5, |e| e == 0, |e| e >= 0xff00_0000, &mut none);
         assert!(none.is_empty());
         assert_eq!(plain, [5; 10]);
+        // Tag bounds skip groups and keep what they started from.
+        let mixed = [0x0300_0001, 0xff00_0002, 0x0700_0000];
+        assert_eq!(widen(NO_TAGS, &mixed, 0xff), (3, 7));
+        assert_eq!(widen((1, 2), &mixed, 0xff), (1, 7));
+        assert_eq!(widen(NO_TAGS, &[0xff00_0000], 0xff), NO_TAGS);
     }
 }
