@@ -22,6 +22,10 @@
 //! written by a prefix no longer than its own, and a delete rewrites only
 //! entries of its own depth, with the next hop of the longest remaining
 //! prefix that covers it (found in the rule set, one map per length).
+//! The first level keeps bounds of the tags (depths) in each block of
+//! 1,024 entries and the groups below them, so that a prefix of /14 or
+//! shorter stores whole blocks it owns and skips those it cannot change
+//! (see `first_level`).
 //!
 //! Groups come from a pool bounded by `max_groups`, allocated on first use
 //! and recycled: when the last prefix longer than /24 in a group goes, the

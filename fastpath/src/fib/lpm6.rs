@@ -37,6 +37,12 @@
 //! than its own, a delete rewrites only entries of its own length (with the
 //! next hop of the longest remaining prefix that covers it, found in the
 //! rule set, one map per length), both descending into the groups below.
+//! The first level keeps bounds of the tags in each block of 1,024
+//! entries and the groups below them (see `first_level`): a short prefix
+//! stores whole blocks it owns and skips, groups and all, those it cannot
+//! change, which is what lets DPDK's table shape scaled to 100,000 routes
+//! (hundreds of /1 to /4 added again with new next hops, over some
+//! 550,000 groups) build in about 2 s instead of about 100.
 //!
 //! Groups come from a pool bounded by `max_groups`, allocated on first use
 //! and recycled. A group exists exactly while some prefix longer than the
