@@ -16,6 +16,8 @@ pub mod next_hop;
 pub mod prefix6;
 pub mod reference;
 pub mod reference6;
+mod rule_map;
+mod span_fill;
 
 pub use dir24_8::Dir24Lpm;
 pub use error::FibError;

@@ -22,6 +22,10 @@
 //! written by a prefix no longer than its own, and a delete rewrites only
 //! entries of its own depth, with the next hop of the longest remaining
 //! prefix that covers it (found in the rule set, one map per length).
+//! The first level keeps bounds of the tags (depths) in each block of
+//! 1,024 entries and the groups below them, so that a prefix of /14 or
+//! shorter stores whole blocks it owns and skips those it cannot change
+//! (see `first_level`).
 //!
 //! Groups come from a pool bounded by `max_groups`, allocated on first use
 //! and recycled: when the last prefix longer than /24 in a group goes, the
@@ -30,8 +34,9 @@
 use super::error::FibError;
 use super::first_level::FirstLevel;
 use super::group_pool::GroupPool;
-use super::next_hop::{NextHopId, Prefix4};
-use std::collections::HashMap;
+use super::next_hop::{mask_of, NextHopId, Prefix4};
+use super::rule_map::{rule_map, RuleMap};
+use super::span_fill::fill_span;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -117,17 +122,40 @@ fn group_entry(group: u32) -> u32 {
 
 /// An entry a prefix of `depth` may overwrite on add: empty, or written by
 /// a prefix no longer than it (equal: the same prefix, being replaced).
+/// One compare, so that fill loops vectorise: no route is 0, a hop of
+/// depth d is `VALID | d << 24 | id`, and a group entry, with `GROUP` set,
+/// is above every hop (depths stop at 32).
+#[inline(always)]
 fn add_may_overwrite(e: u32, depth: u8) -> bool {
-    match Entry::decode(e) {
-        Entry::Empty => true,
-        Entry::Hop { depth: d, .. } => d <= depth,
-        Entry::Group(_) => false,
-    }
+    e < VALID | ((u32::from(depth) + 1) << DEPTH_SHIFT)
 }
 
-/// An entry written by the prefix of `depth` being deleted.
+/// An entry written by the prefix of `depth` being deleted: its top byte
+/// is `VALID` and that depth (a group's has `GROUP` too).
+#[inline(always)]
 fn written_by(e: u32, depth: u8) -> bool {
-    matches!(Entry::decode(e), Entry::Hop { depth: d, .. } if d == depth)
+    e >> DEPTH_SHIFT == (VALID >> DEPTH_SHIFT) | u32::from(depth)
+}
+
+/// The tag [`FirstLevel`] keeps bounds of: an entry's top byte (0 for no
+/// route, `VALID` and the depth for a hop, `VALID | GROUP` for a group:
+/// ordered as it needs).
+fn tag_of(e: u32) -> u8 {
+    // Truncation meant: the top byte.
+    (e >> DEPTH_SHIFT) as u8
+}
+
+/// The tag of every group entry.
+const GROUP_TAG: u8 = ((VALID | GROUP) >> DEPTH_SHIFT) as u8;
+
+/// The tag of the entries a prefix of `depth` writes.
+fn tag_of_depth(depth: u8) -> u8 {
+    tag_of(hop_entry(depth, 0))
+}
+
+/// The first-level entries of a prefix of /24 or shorter.
+fn span24(prefix: Prefix4) -> std::ops::Range<usize> {
+    idx24(prefix.first())..idx24(prefix.last()) + 1
 }
 
 /// The DIR-24-8 IPv4 longest-prefix-match table. See the module docs for
@@ -139,7 +167,7 @@ pub struct Dir24Lpm {
     /// Second-level groups.
     groups: GroupPool,
     /// The rule set: for each length 0 to 32, network address to next hop.
-    rules: [HashMap<u32, NextHopId>; 33],
+    rules: [RuleMap<u32>; 33],
     /// Routes in `rules`.
     routes: usize,
 }
@@ -182,9 +210,9 @@ impl Dir24Lpm {
 
     fn build(max_groups: u32) -> Self {
         Dir24Lpm {
-            tbl24: FirstLevel::new(),
+            tbl24: FirstLevel::new(GROUP_TAG),
             groups: GroupPool::new(max_groups),
-            rules: std::array::from_fn(|_| HashMap::new()),
+            rules: std::array::from_fn(|_| rule_map()),
             routes: 0,
         }
     }
@@ -268,13 +296,22 @@ impl Dir24Lpm {
                 max: MAX_NEXT_HOP,
             });
         }
+        // The same route again: the entries already say so, and a short
+        // prefix would rewrite up to millions of them for nothing.
+        if self.get(prefix) == Some(next_hop) {
+            return Ok(Some(next_hop));
+        }
         let depth = prefix.prefix_len();
         let entry = hop_entry(depth, next_hop.0);
         if depth <= 24 {
-            self.fill_short(prefix, entry, |e| add_may_overwrite(e, depth));
+            let groups = &mut self.groups;
+            self.tbl24.fill_add(span24(prefix), entry, |below| {
+                groups.fill_groups(below, entry, |e| add_may_overwrite(e, depth), GROUP_TAG)
+            });
         } else {
             let group = self.group_for(prefix.first())?;
             self.fill_long(group, prefix, entry, |e| add_may_overwrite(e, depth));
+            self.tbl24.widen(idx24(prefix.first()), tag_of(entry));
         }
         let previous = self
             .rules
@@ -301,9 +338,15 @@ impl Dir24Lpm {
             None => 0,
         };
         if depth <= 24 {
-            self.fill_short(prefix, replacement, |e| written_by(e, depth));
+            let groups = &mut self.groups;
+            let own = tag_of_depth(depth);
+            self.tbl24
+                .fill_delete(span24(prefix), own, replacement, |below| {
+                    groups.fill_groups(below, replacement, |e| written_by(e, depth), GROUP_TAG)
+                });
         } else if let Entry::Group(group) = Entry::decode(self.tbl24[idx24(prefix.first())]) {
             self.fill_long(group, prefix, replacement, |e| written_by(e, depth));
+            self.tbl24.widen(idx24(prefix.first()), tag_of(replacement));
             self.recycle(prefix.first(), group);
         }
         Some(removed)
@@ -312,33 +355,13 @@ impl Dir24Lpm {
     /// The longest route strictly shorter than `prefix` that contains it.
     fn cover(&self, prefix: Prefix4) -> Option<(u8, NextHopId)> {
         (0..prefix.prefix_len()).rev().find_map(|d| {
-            let p = Prefix4::new_masked(prefix.addr(), d).ok()?;
-            self.rules
-                .get(usize::from(d))
-                .and_then(|m| m.get(&p.first()))
-                .map(|nh| (d, *nh))
-        })
-    }
-
-    /// Writes `entry` over the entries of a prefix of /24 or shorter that
-    /// `overwrite` accepts, in the first level and in the groups below it.
-    fn fill_short(&mut self, prefix: Prefix4, entry: u32, overwrite: impl Fn(u32) -> bool) {
-        let first = idx24(prefix.first());
-        let last = idx24(prefix.last());
-        let Some(span) = self.tbl24.get_mut(first..=last) else {
-            return;
-        };
-        for e in span {
-            if let Entry::Group(g) = Entry::decode(*e) {
-                if let Some(group) = self.groups.get_mut(g) {
-                    for ge in group.iter_mut().filter(|ge| overwrite(**ge)) {
-                        *ge = entry;
-                    }
-                }
-            } else if overwrite(*e) {
-                *e = entry;
+            let m = self.rules.get(usize::from(d))?;
+            // Most lengths hold no route in real tables: no hash, no miss.
+            if m.is_empty() {
+                return None;
             }
-        }
+            m.get(&(prefix.first() & mask_of(d))).map(|nh| (d, *nh))
+        })
     }
 
     /// Writes `entry` over the entries of a prefix longer than /24 that
@@ -359,9 +382,7 @@ impl Dir24Lpm {
         else {
             return;
         };
-        for e in span.iter_mut().filter(|e| overwrite(**e)) {
-            *e = entry;
-        }
+        fill_span(span, entry, overwrite, |_| false, &mut Vec::new());
     }
 
     /// The group under the /24 of `addr`, allocating one (filled with the
@@ -373,7 +394,7 @@ impl Dir24Lpm {
             return Ok(g);
         }
         let g = self.groups.alloc(e)?;
-        self.tbl24[i] = group_entry(g);
+        self.tbl24.set(i, group_entry(g));
         Ok(g)
     }
 
@@ -392,7 +413,7 @@ impl Dir24Lpm {
         }
         let folded = entries[0];
         self.groups.release(group);
-        self.tbl24[idx24(addr)] = folded;
+        self.tbl24.set(idx24(addr), folded);
     }
 
     /// Routes in the table.

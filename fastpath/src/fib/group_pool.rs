@@ -3,6 +3,7 @@
 //! first): allocated on first use, bounded, recycled through a free list.
 
 use super::error::FibError;
+use super::span_fill::{fill_span, tag, widen, NO_TAGS};
 
 /// Entries in a group: one per value of the next address byte.
 pub(crate) const GROUP_ENTRIES: usize = 256;
@@ -106,6 +107,28 @@ impl GroupPool {
             group.fill(0);
             self.free.push(g);
         }
+    }
+
+    /// Writes `entry` over the entries that `overwrite` accepts in the
+    /// groups of `todo` and in those below them (met as entries of tag
+    /// `group_tag`; a work list, no recursion), emptying `todo`. Returns
+    /// the bounds of the other tags the visited groups hold after
+    /// ([`NO_TAGS`] if none), for the first level's block bounds.
+    pub(crate) fn fill_groups(
+        &mut self,
+        todo: &mut Vec<u32>,
+        entry: u32,
+        overwrite: impl Fn(u32) -> bool,
+        group_tag: u8,
+    ) -> (u8, u8) {
+        let mut bounds = NO_TAGS;
+        while let Some(g) = todo.pop() {
+            if let Some(group) = self.groups.get_mut(g as usize) {
+                fill_span(group, entry, &overwrite, |e| tag(e) == group_tag, todo);
+                bounds = widen(bounds, group, group_tag);
+            }
+        }
+        bounds
     }
 
     /// The group at `g`, if allocated.

@@ -347,3 +347,54 @@ fn bulk_lookup_in_chunks_and_a_remainder() {
         assert_eq!(t.lookup_u32(x), *got);
     }
 }
+
+#[test]
+fn a_short_prefix_reaches_a_group_in_a_block_of_longer_prefixes() {
+    // The first-level block of 10.0.0.0/14 (1,024 entries): its first /24
+    // holds a group (for the /32), every other entry a prefix longer than
+    // the /10 added next, so the block's lowest first-level tag outranks
+    // the /10, yet the group's other entries are the /10's to take.
+    let mut t = Dir24Lpm::new();
+    t.add(p("10.0.0.1/32"), NextHopId(32)).unwrap();
+    let rest = [
+        "10.2.0.0/15",
+        "10.1.0.0/16",
+        "10.0.128.0/17",
+        "10.0.64.0/18",
+        "10.0.32.0/19",
+        "10.0.16.0/20",
+        "10.0.8.0/21",
+        "10.0.4.0/22",
+        "10.0.2.0/23",
+        "10.0.1.0/24",
+    ];
+    for (i, r) in (15u32..).zip(rest) {
+        t.add(p(r), NextHopId(i)).unwrap();
+    }
+    t.add(p("10.0.0.0/10"), NextHopId(10)).unwrap();
+    assert_eq!(t.lookup(a("10.0.0.2")), nh(10));
+    assert_eq!(t.lookup(a("10.0.0.1")), nh(32));
+    assert_eq!(t.lookup(a("10.0.1.5")), nh(24));
+    assert_eq!(t.lookup(a("10.3.255.255")), nh(15));
+    // The next block had nothing: stored whole.
+    assert_eq!(t.lookup(a("10.4.0.1")), nh(10));
+    assert_eq!(t.lookup(a("10.63.255.255")), nh(10));
+    // The same route again changes nothing and says so.
+    assert_eq!(t.add(p("10.0.0.0/10"), NextHopId(10)), Ok(nh(10)));
+    assert_eq!(t.len(), 12);
+    // A /12 over the stored block and part of the next: whole, then
+    // compared.
+    t.add(p("10.0.0.0/12"), NextHopId(12)).unwrap();
+    assert_eq!(t.lookup(a("10.4.0.1")), nh(12));
+    assert_eq!(t.lookup(a("10.0.0.2")), nh(12));
+    assert_eq!(t.lookup(a("10.16.0.0")), nh(10));
+    // And the deletes find the group and the stored blocks again.
+    assert_eq!(t.delete(p("10.0.0.0/12")), nh(12));
+    assert_eq!(t.lookup(a("10.0.0.2")), nh(10));
+    assert_eq!(t.lookup(a("10.4.0.1")), nh(10));
+    assert_eq!(t.delete(p("10.0.0.0/10")), nh(10));
+    assert_eq!(t.lookup(a("10.0.0.2")), None);
+    assert_eq!(t.lookup(a("10.4.0.1")), None);
+    assert_eq!(t.lookup(a("10.0.0.1")), nh(32));
+    assert_eq!(t.lookup(a("10.0.2.1")), nh(23));
+}

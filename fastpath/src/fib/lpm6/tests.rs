@@ -67,8 +67,8 @@ fn spans_of_prefixes() {
     assert_eq!(end_byte(128), 15);
     // /16 covers 256 first-level entries; /0 all of them.
     let z = p("2001::/16").addr().octets();
-    assert_eq!(span24(&z, 16), 0x20_0100..=0x20_01ff);
-    assert_eq!(span24(&[0; 16], 0), 0..=(1 << 24) - 1);
+    assert_eq!(span24(&z, 16), 0x20_0100..0x20_0200);
+    assert_eq!(span24(&[0; 16], 0), 0..1 << 24);
 }
 
 #[test]
@@ -430,4 +430,55 @@ proptest! {
             prop_assert_eq!(t.lookup_octets(x), None);
         }
     }
+}
+
+#[test]
+fn a_short_prefix_reaches_a_group_in_a_block_of_longer_prefixes() {
+    // The first-level block of 2000::/14 (1,024 entries): its first /24
+    // holds a group (for the /128), every other entry a prefix longer than
+    // the /10 added next, so the block's lowest first-level tag outranks
+    // the /10, yet the group's other entries are the /10's to take.
+    let mut t = Lpm6::new();
+    t.add(p("2000::1/128"), NextHopId(128)).unwrap();
+    let rest = [
+        "2002::/15",
+        "2001::/16",
+        "2000:8000::/17",
+        "2000:4000::/18",
+        "2000:2000::/19",
+        "2000:1000::/20",
+        "2000:800::/21",
+        "2000:400::/22",
+        "2000:200::/23",
+        "2000:100::/24",
+    ];
+    for (i, r) in (15u32..).zip(rest) {
+        t.add(p(r), NextHopId(i)).unwrap();
+    }
+    t.add(p("2000::/10"), NextHopId(10)).unwrap();
+    assert_eq!(t.lookup(a("2000::2")), nh(10));
+    assert_eq!(t.lookup(a("2000::1")), nh(128));
+    assert_eq!(t.lookup(a("2000:100::5")), nh(24));
+    assert_eq!(t.lookup(a("2003:ffff::")), nh(15));
+    // The next block had nothing: stored whole.
+    assert_eq!(t.lookup(a("2004::1")), nh(10));
+    assert_eq!(t.lookup(a("203f:ffff::")), nh(10));
+    // The same route again changes nothing and says so.
+    assert_eq!(t.add(p("2000::/10"), NextHopId(10)), Ok(nh(10)));
+    assert_eq!(t.len(), 12);
+    // A /12 over the stored block and part of the next: whole, then
+    // compared.
+    t.add(p("2000::/12"), NextHopId(12)).unwrap();
+    assert_eq!(t.lookup(a("2004::1")), nh(12));
+    assert_eq!(t.lookup(a("2000::2")), nh(12));
+    assert_eq!(t.lookup(a("2010::")), nh(10));
+    // And the deletes find the group and the stored blocks again.
+    assert_eq!(t.delete(p("2000::/12")), nh(12));
+    assert_eq!(t.lookup(a("2000::2")), nh(10));
+    assert_eq!(t.lookup(a("2004::1")), nh(10));
+    assert_eq!(t.delete(p("2000::/10")), nh(10));
+    assert_eq!(t.lookup(a("2000::2")), None);
+    assert_eq!(t.lookup(a("2004::1")), None);
+    assert_eq!(t.lookup(a("2000::1")), nh(128));
+    assert_eq!(t.lookup(a("2000:200::1")), nh(23));
 }
