@@ -201,18 +201,22 @@ fn lifetime(mut fwd: Forwarder, a: &Args, seeds: u64) -> Figures {
         std::thread::sleep(Duration::from_micros(100));
         first = fwd.snapshot();
     }
+    // The window ends at the last snapshot that saw packets move, not
+    // after the idle polls that tell the loop has died: those 20 ms would
+    // count as the window's (idle) time and dilute its packet rate. At most
+    // one poll (2 ms) of idle time after the seeds' end stays in it.
     let mut last = fwd.snapshot();
     let mut still = 0;
     while still < 10 && std::time::Instant::now() < end {
         std::thread::sleep(poll);
         drain();
         let now = fwd.snapshot();
-        still = if total(&now.cores).rx == total(&last.cores).rx {
-            still + 1
+        if total(&now.cores).rx == total(&last.cores).rx {
+            still += 1;
         } else {
-            0
-        };
-        last = now;
+            still = 0;
+            last = now;
+        }
     }
     Figures::between(fwd, &first, last)
 }
