@@ -12,6 +12,7 @@ pub mod core_choice;
 pub mod cpu_list;
 pub mod cpus;
 pub mod duration;
+pub mod env_syntax;
 pub mod eth_peer;
 pub mod fwd_mode;
 pub mod hugepage_size;
