@@ -14,6 +14,7 @@ pub mod cpus;
 pub mod duration;
 pub mod env_syntax;
 pub mod eth_peer;
+pub mod fast_path_env;
 pub mod fwd_mode;
 pub mod hugepage_size;
 pub mod pool_sizing;
