@@ -8,7 +8,8 @@
 //! - `: ${VAR:=value}`: the value applies only if VAR is unset or empty at
 //!   that point, so the environment (or an earlier line) wins;
 //! - values unquoted, in `'single'` quotes (literal) or `"double"` quotes
-//!   (`\"`, `\\`, `` \` `` and `\$` escaped), values with spaces quoted;
+//!   (`\"`, `\\`, `` \` `` and `\$` escaped), values with spaces quoted,
+//!   outside quotes `\` taking the next character literally;
 //! - `#` comments at the start of a line or after whitespace, blank lines.
 //!
 //! Anything else (commands, `$VAR` expansion, `$(...)`) is a typed error
@@ -93,6 +94,15 @@ pub enum EnvSyntaxError {
         var: String,
         /// The value text as written.
         text: String,
+    },
+    /// A backslash ending the line: values continued onto the next line
+    /// are not supported.
+    #[error("line {line}: {var}: a '\\' at the end of the line continues the value; write it on one line")]
+    LineContinuation {
+        /// Line number.
+        line: usize,
+        /// The variable.
+        var: String,
     },
     /// `: ${VAR:=value` without its closing brace.
     #[error("line {line}: {var}: missing '}}' closing : ${{{var}:=...}}")]
@@ -244,6 +254,17 @@ fn read_value<'a>(
                     None => return Err(unterminated('"')),
                 }
             },
+            // Unquoted, a backslash takes the next character literally; at
+            // the end of the line it would continue onto the next one.
+            '\\' => match chars.next() {
+                Some((_, c)) => value.push(c),
+                None => {
+                    return Err(EnvSyntaxError::LineContinuation {
+                        line,
+                        var: var.to_string(),
+                    })
+                }
+            },
             '$' | '`' => return Err(expansion()),
             '}' if in_brace => return Ok((value, text.get(i..).unwrap_or(""))),
             c if c.is_whitespace() => return Ok((value, text.get(i..).unwrap_or(""))),
@@ -321,6 +342,13 @@ mod tests {
     }
 
     #[test]
+    fn an_unquoted_backslash_escapes_the_next_character() {
+        assert_eq!(one("A=a\\ b").value, "a b");
+        assert_eq!(one("A=a\\\\b").value, "a\\b");
+        assert_eq!(one("A=\\#x").value, "#x");
+    }
+
+    #[test]
     fn set_overrides_the_environment_and_default_yields_to_it() {
         let v = parse_assignments("A=file\n: ${B:=file}\n: ${C:=file}\n: ${A:=again}\n").unwrap();
         let env: BTreeMap<String, String> = [("A", "env"), ("B", "env"), ("PATH", "/bin")]
@@ -377,6 +405,11 @@ mod tests {
         let e = parse_assignments("A=$HOME").unwrap_err();
         assert!(
             matches!(e, EnvSyntaxError::Expansion { line: 1, .. }),
+            "{e:?}"
+        );
+        let e = parse_assignments("A=1\\\nB=2").unwrap_err();
+        assert!(
+            matches!(e, EnvSyntaxError::LineContinuation { line: 1, .. }),
             "{e:?}"
         );
         let e = parse_assignments(": ${A:=1").unwrap_err();
