@@ -10,11 +10,13 @@
 use crate::exception::RateLimit;
 use crate::router::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
 use crate::run::Output;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::core_choice::CoreChoice;
 use config::cpu_list::parse_cpu_list;
 use config::duration::parse_duration;
 use config::eth_peer::EthPeer;
+use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask, FpPorts};
 use config::fwd_mode::FwdMode;
 use config::hugepage_size::parse_hugepage_size;
 use config::port_spec::PortSpec;
@@ -27,6 +29,7 @@ use drivers::port::af_packet::{
     AfPacketConfig, DEFAULT_RX_BLOCKS, DEFAULT_RX_BLOCK_SIZE, DEFAULT_RX_RETIRE_MS,
     DEFAULT_TX_FRAMES,
 };
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -170,6 +173,11 @@ pub struct RunArgs {
     /// and live lines go to stderr).
     #[arg(long)]
     pub json: bool,
+    /// A 6WIND-style fast-path.env (see config/fast-path.env.sample): its
+    /// FP_PORTS, FP_MASK (as a CPU list), NB_MBUF and, in L3 mode,
+    /// EXC_LCOREID apply where the command line does not say otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub env: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -206,6 +214,22 @@ pub enum CliError {
     /// A router option without `--mode l3`.
     #[error("{0} is an option of the router: it needs --mode l3")]
     RouterOnly(&'static str),
+    /// The `--env` file cannot be read.
+    #[error("--env {path}: {source}")]
+    EnvRead {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `--env` file is refused (its line and variable are named).
+    #[error("--env {path}: {source}")]
+    EnvFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: FastPathEnvError,
+    },
 }
 
 impl CliError {
@@ -217,7 +241,9 @@ impl CliError {
             CliError::Invalid { .. }
             | CliError::Unexpected(_)
             | CliError::Router(_)
-            | CliError::RouterOnly(_) => 2,
+            | CliError::RouterOnly(_)
+            | CliError::EnvRead { .. }
+            | CliError::EnvFile { .. } => 2,
         }
     }
 }
@@ -328,15 +354,69 @@ where
     if argv.get(1).is_some_and(|w| w == "run") {
         check_short_words(&argv[2..])?;
     }
-    let cli = Cli::try_parse_from(argv)?;
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
-        Command::Run(a) => {
+        Command::Run(mut a) => {
+            if let (Some(path), Some(given)) = (a.env.clone(), matches.subcommand_matches("run")) {
+                let env: BTreeMap<String, String> = std::env::vars().collect();
+                apply_env_file(&mut a, &path, &env, given)?;
+            }
             let output = if a.json { Output::Json } else { Output::Text };
             let cfg = a.validate()?;
             let router = a.router_options(&cfg)?;
             Ok(Invocation::Run(cfg, output, router))
         }
     }
+}
+
+/// Fills `a` from the fast-path.env at `path` where the command line
+/// (`given`) did not set the option: the command line wins over the file,
+/// as fast-path.sh's environment wins over `: ${VAR:=...}` lines.
+fn apply_env_file(
+    a: &mut RunArgs,
+    path: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    given: &ArgMatches,
+) -> Result<(), CliError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::EnvRead {
+        path: shown.clone(),
+        source,
+    })?;
+    let file = FastPathEnv::parse(&text, env).map_err(|source| CliError::EnvFile {
+        path: shown.clone(),
+        source,
+    })?;
+    let on_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
+    if let (false, Some(FpPorts::List(ports))) = (on_line("ports"), &file.fp_ports) {
+        a.ports = ports.clone();
+    }
+    if let (false, false, Some(FpMask::Cpus(set))) =
+        (on_line("cores"), on_line("cpus"), &file.fp_mask)
+    {
+        a.cpus = Some(set.clone());
+    }
+    if !on_line("nb_mbuf") && file.run.nb_mbuf.is_some() {
+        a.nb_mbuf = file.run.nb_mbuf;
+    }
+    // The exception thread exists only in L3 mode; elsewhere EXC_LCOREID
+    // is reported as not applied rather than refused.
+    if !on_line("exception_cpu") && a.mode == FwdMode::L3 {
+        if let Some(cpu) = file.exception_cpu {
+            a.exception_cpu = Some(cpu.0);
+        }
+    }
+    for w in &file.warnings {
+        eprintln!(
+            "--env {shown}: line {}: unknown variable {}, ignored",
+            w.line, w.var
+        );
+    }
+    for n in &file.not_applied {
+        eprintln!("--env {shown}: {} is not supported yet, ignored", n.var);
+    }
+    Ok(())
 }
 
 /// Refuses a word that starts with a single '-' where no option's value is
@@ -396,6 +476,33 @@ mod tests {
             .map(String::from)
             .chain(args(line));
         parse(argv).map(|Invocation::Run(_, _, r)| r)
+    }
+
+    #[test]
+    fn an_env_file_fills_what_the_command_line_leaves() {
+        let path =
+            std::env::temp_dir().join(format!("fastpath-cli-env-{}.env", std::process::id()));
+        std::fs::write(
+            &path,
+            ": ${FP_PORTS:='ring ring'}\nFP_MASK=1\nNB_MBUF=4096\n",
+        )
+        .unwrap();
+        let p = path.display().to_string();
+        let cfg = parse_run_args(&args(&format!("--env {p} --nb-mbuf 8192"))).unwrap();
+        assert_eq!(cfg.ports, vec![PortSpec::Ring, PortSpec::Ring]);
+        assert_eq!(cfg.cores, CoreChoice::List(parse_cpu_list("1").unwrap()));
+        assert_eq!(cfg.nb_mbuf(), 8192);
+        let cfg = parse_run_args(&args(&format!("--env {p} --ports null,null --cores 1"))).unwrap();
+        assert_eq!(cfg.ports, vec![PortSpec::Null, PortSpec::Null]);
+        assert_eq!(
+            (cfg.cores.clone(), cfg.nb_mbuf()),
+            (CoreChoice::Count(1), 4096)
+        );
+        std::fs::write(&path, "NB_MBUF=4096\nNB_RXD=100\n").unwrap();
+        let e = error(&format!("--env {p}"));
+        assert!(e.starts_with(&format!("--env {p}: line 2: NB_RXD=")), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        assert!(error(&format!("--env {p}")).starts_with(&format!("--env {p}: ")));
     }
 
     #[test]

@@ -161,6 +161,10 @@ proptest! {
             Err(CliError::RouterOnly(option)) => {
                 prop_assert!(args.iter().any(|a| a.starts_with(option)), "{:?}: {}", args, option);
             }
+            Err(e @ (CliError::EnvRead { .. } | CliError::EnvFile { .. })) => {
+                prop_assert!(args.iter().any(|a| a.starts_with("--env")), "{:?}: {}", args, e);
+                prop_assert!(e.to_string().starts_with("--env "), "{}", e);
+            }
         }
     }
 }
