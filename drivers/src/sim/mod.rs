@@ -49,10 +49,10 @@ pub mod ownership;
 pub mod toeplitz;
 pub mod veb;
 pub mod vf_port;
-pub mod wire;
 #[cfg(any(test, feature = "vfio-user"))]
 pub mod vfio_user;
 mod violation;
+pub mod wire;
 
 pub use iommu::{Iommu, Miss};
 pub use violation::{Rule, Violation, Violations};
