@@ -1,7 +1,8 @@
 //! `fastpath demo`'s options.
 
 use clap::Args;
-use config::duration::parse_duration;
+use config::duration::{format_duration, parse_duration};
+use config::run_config::MAX_DURATION;
 use std::time::Duration;
 
 /// `fastpath demo` options.
@@ -9,7 +10,7 @@ use std::time::Duration;
 pub struct DemoArgs {
     /// Stop after this long: seconds (`10`, `2.5`) or with a unit
     /// (`500ms`, `1m`). Ctrl-C stops earlier, with the same summary.
-    #[arg(long, allow_hyphen_values = true, default_value = "10", value_parser = parse_duration)]
+    #[arg(long, allow_hyphen_values = true, default_value = "10", value_parser = parse_demo_duration)]
     pub duration: Duration,
     /// Frames per second the two hosts send together, or `max` (as fast
     /// as the VFs' receive FIFOs take them, never overflowing them).
@@ -32,6 +33,22 @@ pub enum DemoRate {
     Max,
 }
 
+/// A duration as `fastpath run --duration` takes it: more than 0, at
+/// most [`MAX_DURATION`].
+pub fn parse_demo_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Ok(Duration::ZERO) => Err(format!(
+            "{s:?}: a demo of 0 s would show nothing; give a positive duration"
+        )),
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "{s:?}: longer than the maximum {}",
+            format_duration(MAX_DURATION)
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `max`, or a whole number of frames per second, 1 to 100 million.
 pub fn parse_rate(s: &str) -> Result<DemoRate, String> {
     if s.eq_ignore_ascii_case("max") {
@@ -48,6 +65,15 @@ pub fn parse_rate(s: &str) -> Result<DemoRate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_positive_and_bounded() {
+        assert_eq!(parse_demo_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_demo_duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["0", "0s", "-1", "x", "2y", "400d"] {
+            assert!(parse_demo_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn rates_parse_or_say_what_is_allowed() {

@@ -7,7 +7,7 @@ use config::core_choice::CoreChoice;
 use config::fwd_mode::FwdMode;
 use config::port_spec::{IavfModel, IxgbevfModel, PortSpec, SimModel};
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
-use drivers::memory::{hugepage_status, HugepageSize, MemoryBacking, PageSize};
+use drivers::memory::{hugepage_status, HugepageSize, HugepageStatus, MemoryBacking, PageSize};
 use drivers::pool::{PoolConfig, PoolError};
 
 /// The ports: an 82599 VF under our ixgbevf driver and an XL710 VF under
@@ -25,6 +25,18 @@ pub fn demo_ports() -> Vec<PortSpec> {
 /// free, else on ordinary pages; the second value is the line that says
 /// so (none on hugepages).
 pub fn demo_config(args: &DemoArgs) -> Result<(ValidRunConfig, Option<String>), RunConfigError> {
+    let huge_2m = hugepage_status()
+        .into_iter()
+        .find(|s| s.size == PageSize::Size2M);
+    demo_config_with(args, huge_2m)
+}
+
+/// [`demo_config`] with the 2M hugepage pool as `huge_2m` says (`None`:
+/// the kernel offers none).
+pub fn demo_config_with(
+    args: &DemoArgs,
+    huge_2m: Option<HugepageStatus>,
+) -> Result<(ValidRunConfig, Option<String>), RunConfigError> {
     let base = RunConfig {
         ports: demo_ports(),
         // Simulated VFs have one queue pair each: one worker.
@@ -38,10 +50,7 @@ pub fn demo_config(args: &DemoArgs) -> Result<(ValidRunConfig, Option<String>), 
     };
     let on_pages = base.clone().validate()?;
     let need = hugepages_needed(&on_pages);
-    let free = hugepage_status()
-        .into_iter()
-        .find(|s| s.size == PageSize::Size2M)
-        .map_or((0, 0), |s| (s.free, s.total));
+    let free = huge_2m.map_or((0, 0), |s| (s.free, s.total));
     if free.0 >= need {
         let cfg = RunConfig {
             backing: MemoryBacking::Hugepages(HugepageSize::Size2M),
@@ -85,15 +94,50 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn the_preset_is_a_valid_l3_run_over_two_simulated_vfs() {
-        let args = DemoArgs {
+    fn args() -> DemoArgs {
+        DemoArgs {
             duration: Duration::from_secs(3),
             rate: super::super::args::DemoRate::Max,
             flows: 4,
             packet_size: 64,
-        };
-        let (cfg, note) = demo_config(&args).unwrap();
+        }
+    }
+
+    fn pool_2m(free: u64, total: u64) -> Option<HugepageStatus> {
+        Some(HugepageStatus {
+            size: PageSize::Size2M,
+            total,
+            free,
+        })
+    }
+
+    /// Hugepages when enough are free, else ordinary pages and a line
+    /// that says how many were free and needed; never an error.
+    #[test]
+    fn hugepages_only_when_enough_are_free() {
+        let (flat, _) = demo_config_with(&args(), None).unwrap();
+        let need = hugepages_needed(&flat);
+        let (cfg, note) = demo_config_with(&args(), pool_2m(need, need + 10)).unwrap();
+        assert_eq!(cfg.backing, MemoryBacking::Hugepages(HugepageSize::Size2M));
+        assert_eq!(note, None);
+        for (huge, want) in [
+            (None, format!("0 of 0 2M hugepages free, {need} needed")),
+            (
+                pool_2m(need - 1, 512),
+                format!("{} of 512 2M hugepages free, {need} needed", need - 1),
+            ),
+        ] {
+            let (cfg, note) = demo_config_with(&args(), huge).unwrap();
+            assert_eq!(cfg.backing, MemoryBacking::NoHuge);
+            let note = note.expect("a line about the pages");
+            assert!(note.contains(&want), "{note}");
+            assert!(note.contains("ordinary pages"), "{note}");
+        }
+    }
+
+    #[test]
+    fn the_preset_is_a_valid_l3_run_over_two_simulated_vfs() {
+        let (cfg, note) = demo_config(&args()).unwrap();
         assert_eq!(cfg.mode, FwdMode::L3);
         assert_eq!(cfg.duration, Some(Duration::from_secs(3)));
         assert_eq!(
