@@ -55,8 +55,8 @@ pub enum RunError {
 pub struct Outcome {
     /// Why it stopped.
     pub reason: StopReason,
-    /// Every buffer came back, no worker panicked, and no device model
-    /// saw a rule broken.
+    /// Every buffer came back, no worker panicked, no device model saw a
+    /// rule broken, and the companion's own checks (if any) passed.
     pub clean: bool,
 }
 

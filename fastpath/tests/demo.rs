@@ -154,7 +154,7 @@ mod sim {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-        assert!(stdout.contains("7 UDP flows each, 200-byte frames, as fast as the VFs take them"));
+        assert!(stdout.contains("7 UDP flows each, 200-byte frames, as fast as the fast path takes them (at most 256 on their way)"));
         let f = clean_demo(&stdout);
         assert_eq!(
             after(&stdout, "lost on the way", "switch could not deliver"),

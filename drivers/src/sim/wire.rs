@@ -13,8 +13,14 @@
 //!
 //! Pace: [`Rate::Pps`] sends on a schedule whatever the VFs take (a frame
 //! the switch cannot deliver, its inbox full, is the switch's counted
-//! drop and [`WireStats::not_taken`] here); [`Rate::Max`] sends only what
-//! the target VF's inbox has room for, so nothing is lost on the way in.
+//! drop and [`WireStats::not_taken`] here); [`Rate::Max`] sends as fast as
+//! the VFs and what is behind them (the fast path) take frames: at most
+//! [`MAX_IN_FLIGHT`] frames sent and not back at the sink yet, as a
+//! window-limited sender does, and never more than the target VF's inbox
+//! has room for. A frame lost on the way (dropped by the receiver) never
+//! comes back: when nothing has come back for [`STALL`] with the window
+//! full, what is outstanding is written off as lost and the window opens
+//! again.
 //!
 //! The sink drains the uplink (the switch keeps up to [`UPLINK_KEEP`]
 //! frames for it; past that it drops them, counted as `uplink_dropped`)
@@ -40,6 +46,12 @@ pub const MIN_FRAME: usize = 60;
 pub const MAX_FRAME: usize = 1514;
 /// Frames the switch's uplink keeps for the sink between two drains.
 pub const UPLINK_KEEP: usize = 4096;
+/// [`Rate::Max`]: most frames sent and not back at the sink. Below a VF's
+/// 512 receive descriptors, so a full window never overruns one.
+pub const MAX_IN_FLIGHT: u64 = 256;
+/// [`Rate::Max`]: how long a full window waits for a frame to come back
+/// before writing the outstanding ones off as lost.
+pub const STALL: Duration = Duration::from_millis(50);
 /// Most frames sent in one pass of the thread before it drains the sink.
 const BATCH: u64 = 64;
 /// The thread's pause when it has nothing to do: how late a frame may be
@@ -79,7 +91,8 @@ pub struct Stream {
 pub enum Rate {
     /// Frames per second, all streams together.
     Pps(u64),
-    /// As fast as the VFs' inboxes take them (never more than they hold).
+    /// As fast as the VFs and the fast path behind them take them: at
+    /// most [`MAX_IN_FLIGHT`] frames on their way (see the module).
     Max,
 }
 
@@ -223,6 +236,7 @@ impl Wire {
             frame: Vec::with_capacity(MAX_FRAME),
             uplink: VecDeque::with_capacity(UPLINK_KEEP),
             seq: 0,
+            window: Window::default(),
         };
         let thread = std::thread::Builder::new()
             .name("sim-wire".into())
@@ -284,6 +298,39 @@ struct Running {
     uplink: VecDeque<Vec<u8>>,
     /// Frames sent so far (picks the stream and the flow).
     seq: u64,
+    window: Window,
+}
+
+/// [`Rate::Max`]'s count of frames on their way.
+#[derive(Default)]
+struct Window {
+    /// Frames sent and taken by the switch.
+    taken: u64,
+    /// Frames back at the sink.
+    back: u64,
+    /// Frames written off as lost.
+    written_off: u64,
+    /// When the last frame came back (or the window was last opened).
+    progress: Option<Instant>,
+}
+
+impl Window {
+    /// How many more frames may be sent `now`.
+    fn room(&mut self, now: Instant) -> u64 {
+        let out = self.taken.saturating_sub(self.back + self.written_off);
+        if out < MAX_IN_FLIGHT {
+            return MAX_IN_FLIGHT - out;
+        }
+        let since = *self.progress.get_or_insert(now);
+        if now.duration_since(since) < STALL {
+            return 0;
+        }
+        // Nothing came back for a while: the outstanding frames were
+        // dropped on the way (the receiver counted them).
+        self.written_off += out;
+        self.progress = Some(now);
+        MAX_IN_FLIGHT
+    }
 }
 
 impl Running {
@@ -311,7 +358,7 @@ impl Running {
                 let due = (elapsed.as_nanos() * u128::from(pps) / 1_000_000_000) as u64;
                 due.saturating_sub(self.seq).min(BATCH)
             }
-            Rate::Max => BATCH,
+            Rate::Max => self.window.room(Instant::now()).min(BATCH),
         };
         let mut sent = 0;
         while n > 0 {
@@ -328,6 +375,8 @@ impl Running {
                 .fetch_add(self.frame.len() as u64, Ordering::Relaxed);
             if taken == 0 {
                 c.not_taken.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.window.taken += 1;
             }
             self.seq += 1;
             sent += 1;
@@ -340,6 +389,10 @@ impl Running {
     fn sink(&mut self) -> u64 {
         self.veb.take_uplink_into(&mut self.uplink);
         let n = self.uplink.len() as u64;
+        if n > 0 {
+            self.window.back += n;
+            self.window.progress = Some(Instant::now());
+        }
         let c = &self.counters;
         for f in self.uplink.drain(..) {
             // Relaxed: see `Counters::get`.
@@ -613,8 +666,9 @@ mod tests {
         }
     }
 
-    /// At full speed the source never overflows the VF's inbox: every
-    /// frame sent is taken, and the VF gets exactly what was sent; what
+    /// At full speed the source never overflows the VF's inbox, and keeps
+    /// at most its window on the way: every frame sent is taken, and the
+    /// VF gets exactly what was sent; what
     /// the VF sends out of the uplink is sunk and counted, a damaged
     /// frame as bad.
     #[test]
@@ -666,5 +720,24 @@ mod tests {
         assert_eq!(s.sunk_bytes, got * 100 + 60);
         assert_eq!(s.sunk_bad, 1);
         assert_eq!(veb.counters().uplink_dropped, 0);
+    }
+
+    /// The window opens as frames come back, stays shut while they may
+    /// still come, and opens again once they are written off.
+    #[test]
+    fn the_window_of_frames_on_their_way() {
+        let t0 = Instant::now();
+        let mut w = Window::default();
+        assert_eq!(w.room(t0), MAX_IN_FLIGHT);
+        w.taken = MAX_IN_FLIGHT;
+        assert_eq!(w.room(t0), 0);
+        w.back = 10;
+        assert_eq!(w.room(t0), 10);
+        w.taken += 10;
+        w.progress = Some(t0);
+        assert_eq!(w.room(t0 + STALL / 2), 0);
+        assert_eq!(w.room(t0 + STALL), MAX_IN_FLIGHT);
+        assert_eq!(w.written_off, MAX_IN_FLIGHT);
+        assert_eq!(w.room(t0 + STALL), MAX_IN_FLIGHT);
     }
 }

@@ -12,8 +12,9 @@ pub struct DemoArgs {
     /// (`500ms`, `1m`). Ctrl-C stops earlier, with the same summary.
     #[arg(long, allow_hyphen_values = true, default_value = "10", value_parser = parse_demo_duration)]
     pub duration: Duration,
-    /// Frames per second the two hosts send together, or `max` (as fast
-    /// as the VFs' receive FIFOs take them, never overflowing them).
+    /// Frames per second the two hosts send together, or `max`: as fast
+    /// as the fast path takes them, with at most 256 frames on their way
+    /// (a lost frame is written off after 50 ms).
     #[arg(long, allow_hyphen_values = true, default_value = "20000", value_parser = parse_rate)]
     pub rate: DemoRate,
     /// UDP flows (distinct 5-tuples) each host sends, 1 to 65535.
@@ -29,7 +30,7 @@ pub struct DemoArgs {
 pub enum DemoRate {
     /// Frames per second, both hosts together.
     Pps(u64),
-    /// As fast as the VFs take them.
+    /// As fast as the fast path takes them (`drivers::sim::wire::Rate::Max`).
     Max,
 }
 

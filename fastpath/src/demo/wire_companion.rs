@@ -13,7 +13,7 @@ use crate::forwarder::{FinalReport, Forwarder, Snapshot};
 use crate::l3::{RouterModel, TablesPublisher};
 use crate::tables::ApplyError;
 use drivers::ring::Consumer;
-use drivers::sim::wire::{Rate, Stream, Wire, WireConfig, WireStats};
+use drivers::sim::wire::{Rate, Stream, Wire, WireConfig, WireStats, MAX_IN_FLIGHT};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -284,7 +284,9 @@ impl DemoWire {
             self.packet_size,
             match self.rate {
                 DemoRate::Pps(n) => format!("{n} frames/s in all"),
-                DemoRate::Max => "as fast as the VFs take them".to_owned(),
+                DemoRate::Max => format!(
+                    "as fast as the fast path takes them (at most {MAX_IN_FLIGHT} on their way)"
+                ),
             }
         ));
         Ok(lines)
