@@ -62,15 +62,18 @@ pub enum Command {
     /// 10.0.0.0/24, 10.0.1.2 on port 1's 10.0.1.0/24) sends UDP flows to the
     /// network behind the other (198.18.0.0/16, 198.19.0.0/16). The fast path
     /// routes each frame (TTL, checksum, MAC rewrite) out of the other VF; a
-    /// sink on the wire takes and checks what comes out. The router's
-    /// tables are set once from that network (no kernel to mirror), and
-    /// what the workers would hand to the kernel is counted and freed. The
-    /// pool is on hugepages if enough are free, else on ordinary pages.
+    /// sink on the wire takes and checks what comes out. One frame in 1000
+    /// is a traceroute probe (TTL 1), which a router hands to its kernel:
+    /// here the router's tables are set once from that network (no kernel
+    /// to mirror), and what the workers hand to the kernel is counted by
+    /// reason and freed. The pool is on hugepages if enough are free, else
+    /// on ordinary pages.
     ///
     /// Every second: the worker's line (rx, tx, drops by reason, busy %,
-    /// cycles per packet), each port's, and the wire's (sent, sunk, lost,
-    /// in flight). At the end: every counter, the wire's accounting (each
-    /// frame sent was sunk or lost for a named reason), and the buffer
+    /// cycles per packet), each port's, and the wire's (sent, sunk, punted,
+    /// dropped, in flight). At the end: every counter, the wire's
+    /// accounting (each frame sent was sunk, punted or dropped for a named
+    /// reason), and the buffer
     /// audit (every buffer back in the pool). Exit status 0, or 3 when a
     /// buffer, a frame or a device-model rule is found broken.
     ///

@@ -33,7 +33,9 @@ mod sim {
     struct Final {
         sent: u64,
         sunk: u64,
-        lost: u64,
+        punted_wire: u64,
+        dropped_wire: u64,
+        probes: u64,
         in_flight: i64,
         damaged: u64,
         forwarded: u64,
@@ -66,7 +68,9 @@ mod sim {
         Final {
             sent: u("accounting:", "sent"),
             sunk: u("accounting:", "sunk"),
-            lost: u("accounting:", "lost"),
+            punted_wire: u("accounting:", "punted"),
+            dropped_wire: u("accounting:", "dropped"),
+            probes: u("hosts: sent", "UDP flows,"),
             in_flight: after(out, "accounting:", "in flight"),
             damaged: u("sink:", "IPv4/UDP,"),
             forwarded: u("total:", "forwarded"),
@@ -87,19 +91,22 @@ mod sim {
     }
 
     /// Checks a clean demo's final text: frames came in from the hosts,
-    /// were routed and sunk, each one accounted for (nothing in flight),
-    /// none damaged, every buffer back.
+    /// were routed and sunk, the probes punted, each frame accounted for
+    /// (nothing in flight), none damaged, every buffer back.
     fn clean_demo(out: &str) -> Final {
         let f = final_figures(out);
         assert!(f.sent > 0, "{f:?}\n{out}");
         assert!(f.sunk > 0, "{f:?}\n{out}");
         assert_eq!(f.in_flight, 0, "{f:?}\n{out}");
-        assert_eq!(f.sent, f.sunk + f.lost, "{f:?}");
+        assert_eq!(f.sent, f.sunk + f.punted_wire + f.dropped_wire, "{f:?}");
         assert_eq!(f.damaged, 0, "{f:?}");
-        // Routed frames are what the sink got, and the fast path's drops
-        // and punts are among the losses by reason.
+        // Routed frames are what the sink got; the punts are the fast
+        // path's, and its drops are among those of the way.
         assert!(f.forwarded >= f.sunk, "{f:?}");
-        assert!(f.dropped + f.punted <= f.lost, "{f:?}");
+        assert_eq!(f.punted, f.punted_wire, "{f:?}");
+        assert!(f.dropped <= f.dropped_wire, "{f:?}");
+        // One frame in 1000 is a TTL-1 probe.
+        assert_eq!(f.probes, f.sent / 1000, "{f:?}");
         all_buffers_back(out);
         f
     }
@@ -132,6 +139,15 @@ mod sim {
             .count();
         assert!(live >= 1 && wire == live, "{live} {wire}:\n{stdout}");
         let f = clean_demo(&stdout);
+        // At this pace nothing is dropped: every probe is punted, as
+        // ttl_exceeded, and everything else is routed to the sink.
+        assert_eq!(f.dropped_wire, 0, "{f:?}\n{stdout}");
+        assert_eq!(f.punted, f.probes, "{f:?}");
+        assert!(
+            stdout.contains(&format!("punted {} (ttl_exceeded={})", f.probes, f.probes)),
+            "{stdout}"
+        );
+        assert_eq!(f.sunk, f.sent - f.probes, "{f:?}");
         // Both ports received and sent: each host's flows cross to the other.
         for p in ["port 0 (ixgbevf", "port 1 (iavf"] {
             assert!(after(&stdout, p, "): rx") > 0, "{p}:\n{stdout}");
@@ -157,7 +173,7 @@ mod sim {
         assert!(stdout.contains("7 UDP flows each, 200-byte frames, as fast as the fast path takes them (at most 256 on their way)"));
         let f = clean_demo(&stdout);
         assert_eq!(
-            after(&stdout, "lost on the way", "switch could not deliver"),
+            after(&stdout, "dropped on the way", "switch could not deliver"),
             0,
             "{f:?}"
         );

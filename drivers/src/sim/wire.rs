@@ -9,7 +9,9 @@
 //! whose destination address and both ports vary with the flow, so a
 //! VF's RSS would spread them. Every frame is well formed: IPv4 header
 //! and UDP checksums right, so a router forwards it, and the sink can
-//! tell whether what came back out was damaged on the way.
+//! tell whether what came back out was damaged on the way. One frame in
+//! [`WireConfig::probe_every`] can be a traceroute probe (TTL 1), which a
+//! router does not forward but hands to its kernel.
 //!
 //! Pace: [`Rate::Pps`] sends on a schedule whatever the VFs take (a frame
 //! the switch cannot deliver, its inbox full, is the switch's counted
@@ -105,6 +107,10 @@ pub struct WireConfig {
     pub rate: Rate,
     /// Length of each frame, [`MIN_FRAME`] to [`MAX_FRAME`].
     pub frame_len: usize,
+    /// Every this many frames one is a traceroute probe, sent with TTL 1
+    /// (a router hands it to its kernel, which answers time-exceeded);
+    /// 0: none.
+    pub probe_every: u64,
 }
 
 /// A wire configuration that cannot run.
@@ -137,6 +143,8 @@ pub struct WireStats {
     pub sent: u64,
     /// Their bytes.
     pub sent_bytes: u64,
+    /// Of them, traceroute probes (TTL 1).
+    pub probes: u64,
     /// Sent frames no VF took (the switch counted why: the VF's inbox
     /// full, the link down).
     pub not_taken: u64,
@@ -153,6 +161,7 @@ pub struct WireStats {
 struct Counters {
     sent: AtomicU64,
     sent_bytes: AtomicU64,
+    probes: AtomicU64,
     not_taken: AtomicU64,
     sunk: AtomicU64,
     sunk_bytes: AtomicU64,
@@ -168,6 +177,7 @@ impl Counters {
         WireStats {
             sent: r(&self.sent),
             sent_bytes: r(&self.sent_bytes),
+            probes: r(&self.probes),
             not_taken: r(&self.not_taken),
             sunk: r(&self.sunk),
             sunk_bytes: r(&self.sunk_bytes),
@@ -366,16 +376,23 @@ impl Running {
             if self.cfg.rate == Rate::Max && self.veb.wire_room(stream.to).unwrap_or(0) == 0 {
                 break;
             }
-            udp_frame(&stream, self.seq, self.cfg.frame_len, &mut self.frame);
+            let every = self.cfg.probe_every;
+            let probe = every > 0 && (self.seq + 1).is_multiple_of(every);
+            let ttl = if probe { 1 } else { SOURCE_TTL };
+            udp_frame(&stream, self.seq, self.cfg.frame_len, ttl, &mut self.frame);
             let taken = self.veb.inject_from_wire(&self.frame);
             let c = &self.counters;
             // Relaxed: see `Counters::get`.
             c.sent.fetch_add(1, Ordering::Relaxed);
             c.sent_bytes
                 .fetch_add(self.frame.len() as u64, Ordering::Relaxed);
+            if probe {
+                c.probes.fetch_add(1, Ordering::Relaxed);
+            }
             if taken == 0 {
                 c.not_taken.fetch_add(1, Ordering::Relaxed);
-            } else {
+            } else if !probe {
+                // A probe is not forwarded: it never comes back.
                 self.window.taken += 1;
             }
             self.seq += 1;
@@ -419,12 +436,12 @@ pub fn flow_tuple(s: &Stream, f: u16) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
 }
 
 /// Writes into `out` frame number `seq` of stream `s`, `len` bytes:
-/// Ethernet II, IPv4 (no options, DF, TTL [`SOURCE_TTL`], identification
+/// Ethernet II, IPv4 (no options, DF, TTL `ttl`, identification
 /// the low 16 bits of `seq`), UDP of flow `seq % flows` with its
 /// checksum, and a payload that starts with `seq` (8 bytes, big-endian),
 /// then bytes counting up from it. `len` is clamped to
 /// [`MIN_FRAME`]..=[`MAX_FRAME`].
-pub fn udp_frame(s: &Stream, seq: u64, len: usize, out: &mut Vec<u8>) {
+pub fn udp_frame(s: &Stream, seq: u64, len: usize, ttl: u8, out: &mut Vec<u8>) {
     let len = len.clamp(MIN_FRAME, MAX_FRAME);
     let flow = (seq % u64::from(s.flows.max(1))) as u16;
     let (src, dst, sport, dport) = flow_tuple(s, flow);
@@ -441,7 +458,7 @@ pub fn udp_frame(s: &Stream, seq: u64, len: usize, out: &mut Vec<u8>) {
         ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
         ip[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
         ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
-        ip[8] = SOURCE_TTL;
+        ip[8] = ttl;
         ip[9] = IPPROTO_UDP;
         ip[12..16].copy_from_slice(&src.octets());
         ip[16..20].copy_from_slice(&dst.octets());
@@ -549,7 +566,7 @@ mod tests {
         let mut tuples = HashSet::new();
         for seq in 0..64u64 {
             for len in [MIN_FRAME, 64, 1000, MAX_FRAME] {
-                udp_frame(&s, seq, len, &mut f);
+                udp_frame(&s, seq, len, SOURCE_TTL, &mut f);
                 assert_eq!(f.len(), len);
                 assert!(well_formed_udp(&f), "seq {seq} len {len}");
                 assert_eq!(&f[0..6], &s.to.0);
@@ -570,6 +587,9 @@ mod tests {
             tuples.insert(t);
         }
         assert_eq!(tuples.len(), 16);
+        udp_frame(&s, 3, 64, 1, &mut f);
+        assert_eq!(f[22], 1);
+        assert!(well_formed_udp(&f));
     }
 
     /// The check finds any one byte changed in the headers or the payload
@@ -578,7 +598,7 @@ mod tests {
     #[test]
     fn the_sink_check_catches_damage() {
         let mut f = Vec::new();
-        udp_frame(&stream(1), 7, 80, &mut f);
+        udp_frame(&stream(1), 7, 80, SOURCE_TTL, &mut f);
         for i in 14..f.len() {
             let mut g = f.clone();
             g[i] ^= 0x10;
@@ -603,6 +623,7 @@ mod tests {
             streams: vec![stream(0)],
             rate: Rate::Max,
             frame_len: 64,
+            probe_every: 0,
         };
         assert_eq!(ok.check(), Ok(()));
         let mut c = ok.clone();
@@ -634,6 +655,7 @@ mod tests {
                 streams: vec![stream(0), stream(1)],
                 rate: Rate::Pps(20_000),
                 frame_len: 64,
+                probe_every: 100,
             },
         )
         .unwrap();
@@ -645,6 +667,7 @@ mod tests {
         let s = wire.stop();
         assert!(s.sent >= 500, "{s:?}");
         assert_eq!(s.sent_bytes, s.sent * 64);
+        assert_eq!(s.probes, s.sent / 100);
         assert_eq!(s.not_taken, s.sent);
         assert_eq!(veb.counters().wire_unknown, s.sent);
         assert_eq!((s.sunk, s.sunk_bad), (0, 0));
@@ -683,6 +706,7 @@ mod tests {
                 streams: vec![stream(0)],
                 rate: Rate::Max,
                 frame_len: 100,
+                probe_every: 0,
             },
         )
         .unwrap();

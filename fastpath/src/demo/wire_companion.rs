@@ -29,6 +29,11 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(1);
 /// stopped. The models move a frame in tens of microseconds.
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
+/// One frame in this many is a traceroute probe (TTL 1), which the fast
+/// path hands to the kernel stand-in (`ttl_exceeded`): the punt path and
+/// its counters at work.
+pub const PROBE_EVERY: u64 = 1000;
+
 /// The kernel stand-in's pause when the punt rings are empty.
 const PUNT_IDLE: Duration = Duration::from_millis(1);
 
@@ -173,20 +178,18 @@ impl Accounting {
         }
     }
 
-    /// Frames that did not reach the sink, each for a counted reason.
-    pub fn lost(&self) -> u64 {
-        self.not_taken
-            + self.rx_fifo
-            + self.fast_path_dropped
-            + self.punted
-            + self.spoofed
-            + self.uplink_dropped
+    /// Frames dropped on the way, each for a counted reason.
+    pub fn dropped(&self) -> u64 {
+        self.not_taken + self.rx_fifo + self.fast_path_dropped + self.spoofed + self.uplink_dropped
     }
 
-    /// Frames neither sunk nor lost: still on their way (negative would
-    /// be a frame counted twice).
+    /// Frames neither sunk, punted nor dropped: still on their way
+    /// (negative would be a frame counted twice).
     pub fn in_flight(&self) -> i128 {
-        i128::from(self.sent) - i128::from(self.sunk) - i128::from(self.lost())
+        i128::from(self.sent)
+            - i128::from(self.sunk)
+            - i128::from(self.punted)
+            - i128::from(self.dropped())
     }
 }
 
@@ -265,6 +268,7 @@ impl DemoWire {
                 DemoRate::Max => Rate::Max,
             },
             frame_len: usize::from(self.packet_size),
+            probe_every: PROBE_EVERY,
         })?);
         self.last = Some((Instant::now(), WireStats::default()));
         let mut lines: Vec<String> = self.memory_note.iter().cloned().collect();
@@ -317,14 +321,15 @@ impl Companion for DemoWire {
         let w = now.1;
         let acc = Accounting::new(&w, &fwd.snapshot());
         Some(format!(
-            "  wire: hosts sent {:.1} kpps (not taken {}) | sink {:.1} kpps (bad {}) | total sent {} sunk {} lost {} in flight {}",
+            "  wire: hosts sent {:.1} kpps (not taken {}) | sink {:.1} kpps (bad {}) | total sent {} sunk {} punted {} dropped {} in flight {}",
             kpps(w.sent - before.sent, over),
             w.not_taken - before.not_taken,
             kpps(w.sunk - before.sunk, over),
             w.sunk_bad - before.sunk_bad,
             acc.sent,
             acc.sunk,
-            acc.lost(),
+            acc.punted,
+            acc.dropped(),
             acc.in_flight()
         ))
     }
@@ -354,9 +359,10 @@ impl Companion for DemoWire {
         let mut lines = vec![
             "---- demo wire ----".to_owned(),
             format!(
-                "hosts: sent {} frames ({} bytes) in {flows} UDP flows; the switch delivered {} to the VFs",
+                "hosts: sent {} frames ({} bytes) in {flows} UDP flows, {} of them traceroute probes (TTL 1, one in {PROBE_EVERY}); the switch delivered {} to the VFs",
                 w.sent,
                 w.sent_bytes,
+                w.probes,
                 w.sent - w.not_taken
             ),
             format!(
@@ -367,14 +373,19 @@ impl Companion for DemoWire {
                 w.sunk_bad
             ),
             format!(
-                "lost on the way, by reason: switch could not deliver {}, VF receive FIFO {}, fast path dropped {}, punted to the kernel stand-in {}, spoofed {}, uplink full {}",
-                acc.not_taken, acc.rx_fifo, acc.fast_path_dropped, acc.punted, acc.spoofed, acc.uplink_dropped
+                "punted to the kernel stand-in: {} (by reason on the total line)",
+                acc.punted
             ),
             format!(
-                "accounting: sent {} = sunk {} + lost {} + in flight {}",
+                "dropped on the way, by reason: switch could not deliver {}, VF receive FIFO {}, fast path {} (by reason on the total line), spoofed source {}, uplink full {}",
+                acc.not_taken, acc.rx_fifo, acc.fast_path_dropped, acc.spoofed, acc.uplink_dropped
+            ),
+            format!(
+                "accounting: sent {} = sunk {} + punted {} + dropped {} + in flight {}",
                 acc.sent,
                 acc.sunk,
-                acc.lost(),
+                acc.punted,
+                acc.dropped(),
                 acc.in_flight()
             ),
         ];
