@@ -33,4 +33,9 @@ pub trait Companion {
     /// checks passed (false makes the run's exit status 3, as a failed
     /// buffer audit does).
     fn summary(&mut self, report: &FinalReport) -> (Vec<String>, bool);
+
+    /// The same figures for the JSON summary (its `wire` member), if any.
+    fn json(&self, _report: &FinalReport) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -320,8 +320,13 @@ fn finish(
     reason: StopReason,
     interrupted_during: Option<&'static str>,
 ) -> Outcome {
-    let (companion_lines, companion_ok) =
-        companion.map_or((Vec::new(), true), |c| c.summary(report));
+    let (companion_lines, companion_ok, companion_json) = match companion {
+        Some(c) => {
+            let (lines, ok) = c.summary(report);
+            (lines, ok, c.json(report))
+        }
+        None => (Vec::new(), true, None),
+    };
     let outcome = Outcome {
         reason,
         clean: report.clean() && companion_ok,
@@ -342,6 +347,7 @@ fn finish(
             }
             let mut doc = Summary::new(report, reason, interrupted_during, outcome.exit_status());
             doc.router = router.map(RouterStats::json);
+            doc.wire = companion_json;
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => console.stdout(&text),
                 // Plain structures of numbers and strings always

@@ -196,6 +196,44 @@ mod sim {
         clean_demo(&rest);
     }
 
+    /// `--json`: one document on stdout with the wire's figures, which
+    /// add up; the start-up and live lines on stderr.
+    #[test]
+    fn json_carries_the_wires_accounting() {
+        let out = fastpath()
+            .args(["demo", "--duration", "1", "--rate", "4000", "--json"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(stderr.contains("fastpath demo: wire: 2 hosts"), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{stdout}"));
+        let u = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{v}"));
+        let w = &doc["wire"];
+        let dropped: u64 = w["dropped"]
+            .as_object()
+            .expect("drops by reason")
+            .values()
+            .map(u)
+            .sum();
+        assert!(u(&w["sent"]) > 0, "{w}");
+        assert_eq!(w["in_flight"], 0, "{w}");
+        assert_eq!(
+            u(&w["sent"]),
+            u(&w["sunk"]) + u(&w["punted"]) + dropped,
+            "{w}"
+        );
+        assert_eq!(u(&w["sunk_bad"]), 0, "{w}");
+        assert_eq!(w["flows"], 512);
+        assert_eq!(w["rate_pps"], 4000);
+        assert_eq!(doc["mode"], "l3");
+        assert_eq!(doc["exit_status"], 0);
+        assert_eq!(doc["buffers"]["all_returned"], true, "{doc}");
+        assert_eq!(u(&doc["totals"]["punted"]), u(&w["punted"]), "{doc}");
+    }
+
     #[test]
     fn help_says_what_it_simulates_and_bad_options_are_refused() {
         let out = fastpath().args(["demo", "--help"]).output().unwrap();

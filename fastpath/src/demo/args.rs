@@ -23,6 +23,10 @@ pub struct DemoArgs {
     /// Length of each frame, 60 to 1514 bytes (without the FCS).
     #[arg(long, allow_hyphen_values = true, default_value_t = 64, value_parser = clap::value_parser!(u16).range(60..=1514))]
     pub packet_size: u16,
+    /// The final summary as one JSON document on stdout (with the wire's
+    /// figures as `wire`); the other lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The source's pace.

@@ -58,7 +58,12 @@ pub fn run_demo(args: &DemoArgs) -> Result<Outcome, DemoError> {
         let (cfg, memory_note) = preset::demo_config(args)?;
         let mut wire = wire_companion::DemoWire::new(args, memory_note);
         let opts = RouterOptions::default();
-        match run_with(&cfg, Output::Text, &opts, Some(&mut wire)) {
+        let output = if args.json {
+            Output::Json
+        } else {
+            Output::Text
+        };
+        match run_with(&cfg, output, &opts, Some(&mut wire)) {
             // Enough hugepages looked free, yet the pool could not have
             // them (a hugetlb cgroup limit, another process first): the
             // demo runs on ordinary pages instead of failing.
@@ -68,7 +73,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<Outcome, DemoError> {
                     "fastpath demo: hugepages refused ({e}); the pool is on ordinary pages"
                 );
                 let mut wire = wire_companion::DemoWire::new(args, Some(note));
-                Ok(run_with(&cfg, Output::Text, &opts, Some(&mut wire))?)
+                Ok(run_with(&cfg, output, &opts, Some(&mut wire))?)
             }
             r => Ok(r?),
         }

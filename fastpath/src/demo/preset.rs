@@ -100,6 +100,7 @@ mod tests {
             rate: super::super::args::DemoRate::Max,
             flows: 4,
             packet_size: 64,
+            json: false,
         }
     }
 

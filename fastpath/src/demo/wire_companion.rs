@@ -398,4 +398,32 @@ impl Companion for DemoWire {
         }
         (lines, ok)
     }
+
+    fn json(&self, report: &FinalReport) -> Option<serde_json::Value> {
+        let w = self.final_wire;
+        let acc = Accounting::new(&w, &report.last);
+        Some(serde_json::json!({
+            "flows": 2 * u64::from(self.flows),
+            "frame_len": self.packet_size,
+            "rate_pps": match self.rate {
+                DemoRate::Pps(n) => serde_json::Value::from(n),
+                DemoRate::Max => serde_json::Value::from("max"),
+            },
+            "sent": w.sent,
+            "sent_bytes": w.sent_bytes,
+            "probes": w.probes,
+            "sunk": w.sunk,
+            "sunk_bytes": w.sunk_bytes,
+            "sunk_bad": w.sunk_bad,
+            "punted": acc.punted,
+            "dropped": {
+                "switch_not_delivered": acc.not_taken,
+                "vf_rx_fifo": acc.rx_fifo,
+                "fast_path": acc.fast_path_dropped,
+                "spoofed_source": acc.spoofed,
+                "uplink_full": acc.uplink_dropped,
+            },
+            "in_flight": i64::try_from(acc.in_flight()).unwrap_or(i64::MIN),
+        }))
+    }
 }
