@@ -134,6 +134,9 @@ else
     say "static fastpath built in $((SECONDS - start)) s"
 fi
 trap cleanup EXIT
+# A timeout (CI's) or Ctrl-C still removes the containers and the image.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 start=$SECONDS
 timeout 600 scripts/container-build.sh --binary "$binary" --tag "$tag" >/tmp/fastpath-ct-build.log 2>&1 || {
     tail -n 25 /tmp/fastpath-ct-build.log | sed 's/^/    | /'
