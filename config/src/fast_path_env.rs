@@ -20,6 +20,7 @@ use crate::pool_sizing::MAX_NB_MBUF;
 use crate::port_spec::PortSpec;
 use crate::run_config::RunConfig;
 use crate::setting::Setting;
+use crate::table_limits::{parse_fp_options, TableLimits, FP_OPTIONS_SYNTAX};
 use drivers::cpu::{CpuId, CpuSet, MAX_CPU_ID};
 use drivers::pci::PciAddress;
 use drivers::pmd::ring_limits::{RingDir, RING_LIMITS};
@@ -31,7 +32,7 @@ use std::fmt;
 pub const DEFAULT_PATH: &str = "/etc/fast-path.env";
 
 /// The variables this module maps (onto [`RunConfig`] or a typed field).
-pub const MAPPED: [&str; 9] = [
+pub const MAPPED: [&str; 10] = [
     "FP_MASK",
     "FP_PORTS",
     "CORE_PORT_MAPPING",
@@ -41,18 +42,18 @@ pub const MAPPED: [&str; 9] = [
     "NB_TXD",
     "EXC_LCOREID",
     "DPVI_MASK",
+    "FP_OPTIONS",
 ];
 
 /// 6WIND variables we recognise but do not act on (no equivalent yet, or
 /// nothing to do in a container: hugepages are prepared by the platform).
-pub const RECOGNISED: [&str; 9] = [
+pub const RECOGNISED: [&str; 8] = [
     "VM_MEMORY",
     "NB_MEM_CHANNELS",
     "NB_HUGEPAGES",
     "HUGEPAGES_DIR",
     "FP_OFFLOAD",
     "FPNSDK_OPTIONS",
-    "FP_OPTIONS",
     "EAL_OPTIONS",
     "IGNORE_NETDEV",
 ];
@@ -178,6 +179,8 @@ pub struct FastPathEnv {
     pub origins: BTreeMap<Setting, Origin>,
     /// The origin of `exception_cpu`.
     pub exception_origin: Option<Origin>,
+    /// FP_OPTIONS' router table limits (`--max-route=N --max-neigh=N`).
+    pub table_limits: TableLimits,
     /// Things we do differently from what the file may expect, one
     /// sentence each (DPVI_MASK with several CPUs, FP_MASK CPUs no
     /// mapping entry uses).
@@ -201,6 +204,7 @@ impl FastPathEnv {
             exception_cpu: None,
             origins: BTreeMap::new(),
             exception_origin: None,
+            table_limits: TableLimits::default(),
             notes: Vec::new(),
             not_applied: Vec::new(),
             warnings: Vec::new(),
@@ -335,6 +339,16 @@ impl FastPathEnv {
                 }
                 out.exception_cpu = first;
                 out.exception_origin = Some(o);
+            }
+        }
+        if let Some(o) = given("FP_OPTIONS") {
+            let opts = parse_fp_options(&o.value).map_err(|r| bad(&o, r, FP_OPTIONS_SYNTAX))?;
+            out.table_limits = opts.limits;
+            if !opts.ignored.is_empty() {
+                out.notes.push(format!(
+                    "FP_OPTIONS {} has no effect here",
+                    opts.ignored.join(" ")
+                ));
             }
         }
         for var in RECOGNISED {
@@ -649,6 +663,23 @@ mod tests {
         assert_eq!(f.exception_cpu, Some(CpuId(5)));
         assert_eq!(f.exception_origin.unwrap().var, "EXC_LCOREID");
         assert_eq!(bad_value("DPVI_MASK=0x0"), (Some(1), "DPVI_MASK"));
+    }
+
+    #[test]
+    fn fp_options_give_the_table_limits() {
+        let f = parse("FP_OPTIONS='--max-route=100 --max-vr=512 --max-neigh=20'");
+        assert_eq!(
+            f.table_limits,
+            TableLimits {
+                max_routes: Some(100),
+                max_neighbours: Some(20)
+            }
+        );
+        assert_eq!(f.notes, ["FP_OPTIONS --max-vr=512 has no effect here"]);
+        assert_eq!(
+            bad_value("\nFP_OPTIONS=--max-route=0"),
+            (Some(2), "FP_OPTIONS")
+        );
     }
 
     #[test]

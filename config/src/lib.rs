@@ -23,3 +23,4 @@ pub mod pool_sizing;
 pub mod port_spec;
 pub mod run_config;
 pub mod setting;
+pub mod table_limits;

@@ -24,6 +24,7 @@ use config::hugepage_size::parse_hugepage_size;
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
+use config::table_limits::{parse_table_limit, TableLimits};
 use drivers::cpu::{CpuId, CpuSet};
 use drivers::exception::BackendChoice;
 use drivers::memory::{HugepageSize, MemoryBacking};
@@ -171,6 +172,15 @@ pub struct RunArgs {
     /// (`rate_limited`). Default: 10000,512.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
     pub exception_rate: Option<RateLimit>,
+    /// L3 mode: most routes (IPv4 and IPv6 together) the router installs;
+    /// more are refused and counted (FP_OPTIONS `--max-route=N`).
+    /// Default: no limit.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_table_limit)]
+    pub max_routes: Option<usize>,
+    /// L3 mode: most neighbours (ARP and ND entries) the router installs
+    /// (FP_OPTIONS `--max-neigh=N`). Default: no limit.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_table_limit)]
+    pub max_neighbours: Option<usize>,
     /// Print the final summary as one JSON document on stdout (start-up
     /// and live lines go to stderr).
     #[arg(long)]
@@ -383,6 +393,10 @@ impl RunArgs {
             backend: self.exception,
             exception_cpu: self.exception_cpu.map(CpuId),
             rate: self.exception_rate.unwrap_or(defaults.rate),
+            limits: TableLimits {
+                max_routes: self.max_routes,
+                max_neighbours: self.max_neighbours,
+            },
         };
         if cfg.mode != FwdMode::L3 {
             let given = [
@@ -390,6 +404,8 @@ impl RunArgs {
                 (opts.backend != defaults.backend, "--exception"),
                 (opts.exception_cpu.is_some(), "--exception-cpu"),
                 (self.exception_rate.is_some(), "--exception-rate"),
+                (self.max_routes.is_some(), "--max-routes"),
+                (self.max_neighbours.is_some(), "--max-neighbours"),
             ];
             if let Some((_, option)) = given.into_iter().find(|(g, _)| *g) {
                 return Err(CliError::RouterOnly(option));
@@ -567,6 +583,18 @@ fn apply_env_file(
             _ => a.fp_memory = file.run.memory_cap_mib,
         }
         took(setting);
+    }
+    // The router's limits, in L3 mode (elsewhere there is no router).
+    let limits = file.table_limits;
+    if a.mode == FwdMode::L3 {
+        if !on_line("max_routes") && limits.max_routes.is_some() {
+            a.max_routes = limits.max_routes;
+        }
+        if !on_line("max_neighbours") && limits.max_neighbours.is_some() {
+            a.max_neighbours = limits.max_neighbours;
+        }
+    } else if limits != TableLimits::default() {
+        eprintln!("--env {shown}: FP_OPTIONS' table limits apply in --mode l3 only, ignored");
     }
     // The exception thread exists only in L3 mode; elsewhere EXC_LCOREID
     // and DPVI_MASK are reported as not applied rather than refused.
@@ -859,6 +887,17 @@ mod tests {
         assert_eq!(r.backend, BackendChoice::Tap);
         assert_eq!(r.exception_cpu, Some(CpuId(3)));
         assert_eq!((r.rate.pps(), r.rate.burst()), (500, 20));
+        let r = router("--mode l3 --max-routes 1000 --max-neighbours 50").unwrap();
+        assert_eq!(
+            (r.limits.max_routes, r.limits.max_neighbours),
+            (Some(1000), Some(50))
+        );
+        let f = EnvFile::new("FP_OPTIONS='--max-route=7 --max-neigh=8'\n");
+        let r = router(&format!("--mode l3 --env {} --max-neighbours 9", f.path)).unwrap();
+        assert_eq!(
+            (r.limits.max_routes, r.limits.max_neighbours),
+            (Some(7), Some(9))
+        );
         for (line, want) in [
             (
                 "--exception tap",
@@ -867,6 +906,10 @@ mod tests {
             (
                 "--mode mac --exception-rate 10",
                 "--exception-rate is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--max-routes 10",
+                "--max-routes is an option of the router: it needs --mode l3",
             ),
             (
                 "--mode l3 --exception-ifnames a,b,c",
