@@ -536,10 +536,11 @@ fn apply_env_file(
         a.core_port_mapping = Some(map);
         took(Setting::CorePortMapping);
     }
-    // FP_MASK applies when the command line names no cores and no mapping
-    // picked them; a word is resolved here, against this machine.
+    // FP_MASK applies when the command line names no cores (a mapping
+    // typed there names them); a word is resolved here, on this machine.
     let mask_origin = file.origins.get(&Setting::Cores).cloned();
-    if let (false, Some(mask), Some(origin)) = (cores_typed, &file.fp_mask, mask_origin) {
+    let cores_named = cores_typed || on_line("core_port_mapping");
+    if let (false, Some(mask), Some(origin)) = (cores_named, &file.fp_mask, mask_origin) {
         let set = match mask {
             FpMask::Cpus(set) => set.clone(),
             FpMask::Word(w) => resolve_word_here(*w).map_err(|source| CliError::EnvMask {
