@@ -23,7 +23,7 @@ use crate::setting::Setting;
 use crate::table_limits::{parse_fp_options, TableLimits, FP_OPTIONS_SYNTAX};
 use drivers::cpu::{CpuId, CpuSet, MAX_CPU_ID};
 use drivers::pci::PciAddress;
-use drivers::pmd::ring_limits::{RingDir, RING_LIMITS};
+use drivers::pmd::ring_limits::{describe_ring_limits, RingDir, RING_LIMITS};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -303,8 +303,8 @@ impl FastPathEnv {
             ("NB_TXD", RingDir::Tx, Setting::TxDescriptors),
         ] {
             if let Some(o) = given(var) {
-                let n =
-                    parse_desc(o.value.trim(), dir).map_err(|r| bad(&o, r, &allowed_desc(dir)))?;
+                let n = parse_desc(o.value.trim(), dir)
+                    .map_err(|r| bad(&o, r, &describe_ring_limits(dir)))?;
                 match dir {
                     RingDir::Rx => out.run.rx_descriptors = Some(n),
                     RingDir::Tx => out.run.tx_descriptors = Some(n),
@@ -391,24 +391,6 @@ fn parse_number(s: &str, min: u64, max: u64) -> Result<u64, String> {
         return Err(format!("{n} is out of range {min}..={max}"));
     }
     Ok(n)
-}
-
-/// What NB_RXD / NB_TXD take: a count some VF driver accepts (each port's
-/// own driver is checked by [`RunConfig::validate`] or at start).
-fn allowed_desc(dir: RingDir) -> String {
-    RING_LIMITS
-        .iter()
-        .map(|l| {
-            format!(
-                "{}: a multiple of {} from {} to {}",
-                l.driver,
-                l.multiple(dir),
-                l.min,
-                l.max
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn parse_desc(s: &str, dir: RingDir) -> Result<usize, String> {

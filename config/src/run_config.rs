@@ -23,7 +23,9 @@ use drivers::mbuf::DEFAULT_DATA_ROOM;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pci::DriverKind;
-use drivers::pmd::ring_limits::{ring_limits, RingDir, RingSizeError, RING_LIMITS};
+use drivers::pmd::ring_limits::{
+    describe_ring_limits, ring_limits, RingDir, RingSizeError, RING_LIMITS,
+};
 use drivers::pmd::{DEFAULT_VF_RX_RING, DEFAULT_VF_TX_RING};
 use drivers::pool::PoolConfig;
 use drivers::pool::{DEFAULT_CACHE_SIZE, MAX_CACHE_SIZE};
@@ -422,23 +424,6 @@ pub const MIB: u64 = 1 << 20;
 /// descriptors (docs/facts/nic-facts.md B.4.3), the larger of the two
 /// formats (ixgbevf and igbvf use 16).
 pub const CAP_DESC_BYTES: u64 = 32;
-
-/// "ixgbevf: a multiple of 8 from 64 to 4096; ...", for messages.
-fn describe_ring_limits(dir: RingDir) -> String {
-    RING_LIMITS
-        .iter()
-        .map(|l| {
-            format!(
-                "{}: a multiple of {} from {} to {}",
-                l.driver,
-                l.multiple(dir),
-                l.min,
-                l.max
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// What the memory cap is checked against: the pool and the VF rings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

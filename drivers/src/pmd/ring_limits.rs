@@ -86,6 +86,24 @@ pub fn ring_limits(driver: DriverKind) -> RingLimits {
     }
 }
 
+/// Every driver's limits for `dir`, for messages: "ixgbevf: a multiple of
+/// 8 from 64 to 4096; igbvf: ...; iavf: ...".
+pub fn describe_ring_limits(dir: RingDir) -> String {
+    RING_LIMITS
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: a multiple of {} from {} to {}",
+                l.driver,
+                l.multiple(dir),
+                l.min,
+                l.max
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Why a descriptor count was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
