@@ -877,7 +877,9 @@ mod tests {
                     .chain(args(line)),
             )
             .unwrap();
-            let Command::Run(a) = cli.command;
+            let Command::Run(a) = cli.command else {
+                unreachable!("parsed after `run`")
+            };
             env_file_to_read(&a, default)
         };
         assert_eq!(run(""), Some(default.to_path_buf()));
@@ -886,7 +888,9 @@ mod tests {
         assert_eq!(run("--env /x.env"), Some(PathBuf::from("/x.env")));
         let absent = default.with_extension("absent");
         let cli = Cli::try_parse_from(["fastpath", "run"]).unwrap();
-        let Command::Run(a) = cli.command;
+        let Command::Run(a) = cli.command else {
+            unreachable!("parsed after `run`")
+        };
         assert_eq!(env_file_to_read(&a, &absent), None);
         assert!(error("--env x --no-env").contains("--no-env"));
     }
