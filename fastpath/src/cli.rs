@@ -47,11 +47,42 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// One value per process, parsed once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Forward packets between ports on pinned worker cores, printing
     /// statistics every second, until Ctrl-C / SIGTERM or --duration.
     Run(RunArgs),
+    /// Try it on any machine: route UDP between two simulated VFs, drivers
+    /// included, with live statistics (no root, no hugepages, no network).
+    ///
+    /// What runs is `fastpath run --mode l3 --ports sim:ixgbevf,sim:iavf`:
+    /// the real fast path and our ixgbevf and iavf drivers, each on the
+    /// device model of its VF (an 82599 VF and an XL710 VF of one modelled
+    /// PF, whose embedded switch joins them to the wire). Behind the PF, on
+    /// the wire, a host on each side (10.0.0.2 on port 0's subnet
+    /// 10.0.0.0/24, 10.0.1.2 on port 1's 10.0.1.0/24) sends UDP flows to the
+    /// network behind the other (198.18.0.0/16, 198.19.0.0/16). The fast path
+    /// routes each frame (TTL, checksum, MAC rewrite) out of the other VF; a
+    /// sink on the wire takes and checks what comes out. One frame in 1000
+    /// is a traceroute probe (TTL 1), which a router hands to its kernel:
+    /// here the router's tables are set once from that network (no kernel
+    /// to mirror), and what the workers hand to the kernel is counted by
+    /// reason and freed. The pool is on hugepages if enough are free, else
+    /// on ordinary pages.
+    ///
+    /// Every second: the worker's line (rx, tx, drops by reason, busy %,
+    /// cycles per packet), each port's, and the wire's (sent, sunk, punted,
+    /// dropped, in flight). At the end: every counter, the wire's
+    /// accounting (each frame sent was sunk, punted or dropped for a named
+    /// reason), and the buffer
+    /// audit (every buffer back in the pool). Exit status 0, or 3 when a
+    /// buffer, a frame or a device-model rule is found broken.
+    ///
+    /// Speed means nothing here: the device models take a lock per register
+    /// access, so this moves tens of thousands of packets a second.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `fastpath run` options, as typed values (each parsed by the config
@@ -226,11 +257,15 @@ pub struct EnvOrigins {
 }
 
 /// What the command line asks for.
+// One value per process: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Invocation {
     /// `fastpath run`, with its configuration checked, how to print, and
     /// the router's options (used in L3 mode).
     Run(ValidRunConfig, Output, RouterOptions),
+    /// `fastpath demo`, with its options.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Why the command line was refused.
@@ -465,6 +500,7 @@ where
             let router = a.router_options(&cfg)?;
             Ok(Invocation::Run(cfg, output, router))
         }
+        Command::Demo(a) => Ok(Invocation::Demo(a)),
     }
 }
 
@@ -661,6 +697,8 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .chain(args.iter().cloned());
     match parse(argv)? {
         Invocation::Run(cfg, _, _) => Ok(cfg),
+        // `run` comes first, so never `demo`.
+        Invocation::Demo(_) => Err(CliError::Unexpected("demo".into())),
     }
 }
 
@@ -683,7 +721,10 @@ mod tests {
             .into_iter()
             .map(String::from)
             .chain(args(line));
-        parse(argv).map(|Invocation::Run(_, _, r)| r)
+        match parse(argv)? {
+            Invocation::Run(_, _, r) => Ok(r),
+            Invocation::Demo(_) => unreachable!("parsed after `run`"),
+        }
     }
 
     /// A fast-path.env in a temporary directory (removed when the
@@ -836,7 +877,9 @@ mod tests {
                     .chain(args(line)),
             )
             .unwrap();
-            let Command::Run(a) = cli.command;
+            let Command::Run(a) = cli.command else {
+                unreachable!("parsed after `run`")
+            };
             env_file_to_read(&a, default)
         };
         assert_eq!(run(""), Some(default.to_path_buf()));
@@ -845,7 +888,9 @@ mod tests {
         assert_eq!(run("--env /x.env"), Some(PathBuf::from("/x.env")));
         let absent = default.with_extension("absent");
         let cli = Cli::try_parse_from(["fastpath", "run"]).unwrap();
-        let Command::Run(a) = cli.command;
+        let Command::Run(a) = cli.command else {
+            unreachable!("parsed after `run`")
+        };
         assert_eq!(env_file_to_read(&a, &absent), None);
         assert!(error("--env x --no-env").contains("--no-env"));
     }
@@ -1076,6 +1121,7 @@ mod tests {
             let cli = Cli::try_parse_from(["fastpath", "run"].iter().chain(args))?;
             match cli.command {
                 Command::Run(a) => Ok(a),
+                Command::Demo(_) => unreachable!("parsed after `run`"),
             }
         }
     }

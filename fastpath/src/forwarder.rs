@@ -587,6 +587,11 @@ impl Forwarder {
         &self.cpus
     }
 
+    /// The simulated ports' DMA space and PF (`fastpath demo`'s wire).
+    pub fn sim_ports(&self) -> &SimPorts {
+        &self.sim
+    }
+
     /// The pool.
     pub fn pool(&self) -> &Pool {
         &self.pool

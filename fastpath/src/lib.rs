@@ -9,7 +9,9 @@
 pub mod advice;
 pub mod any_port;
 pub mod cli;
+pub mod companion;
 pub mod counters;
+pub mod demo;
 pub mod exception;
 pub mod fib;
 pub mod forwarder;

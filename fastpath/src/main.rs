@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (cfg, output, router) = match parse(std::env::args_os()) {
         Ok(Invocation::Run(cfg, output, router)) => (cfg, output, router),
+        Ok(Invocation::Demo(args)) => return demo(&args),
         // clap prints its own errors, help and version, with their status.
         Err(CliError::Usage(e)) => e.exit(),
         Err(e) => {
@@ -30,6 +31,17 @@ fn main() -> ExitCode {
                     let _ = writeln!(err, "fastpath: hint: {hint}");
                 }
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `fastpath demo`: exit status as `fastpath run`'s.
+fn demo(args: &fastpath::demo::DemoArgs) -> ExitCode {
+    match fastpath::demo::run_demo(args) {
+        Ok(outcome) => ExitCode::from(outcome.exit_status()),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "fastpath: error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@
 //! `| head`) ends the run like a signal does, quietly: workers stopped,
 //! buffers audited, and the summary on stderr only if the audit failed.
 
+use crate::companion::{Companion, CompanionError};
 use crate::forwarder::{FinalReport, Forwarder, StartError};
 use crate::fwd_mode::FwdMode;
 use crate::report::{final_summary, interval_line, link_text};
@@ -43,6 +44,10 @@ pub enum RunError {
     /// forwarder was stopped, its buffers audited.
     #[error(transparent)]
     Router(RouterError),
+    /// What runs beside the forwarder (`fastpath demo`'s wire) did not
+    /// start; the forwarder was stopped, its buffers audited.
+    #[error("{0}")]
+    Companion(CompanionError),
 }
 
 /// How a run ended.
@@ -50,8 +55,8 @@ pub enum RunError {
 pub struct Outcome {
     /// Why it stopped.
     pub reason: StopReason,
-    /// Every buffer came back, no worker panicked, and no device model
-    /// saw a rule broken.
+    /// Every buffer came back, no worker panicked, no device model saw a
+    /// rule broken, and the companion's own checks (if any) passed.
     pub clean: bool,
 }
 
@@ -123,6 +128,18 @@ pub fn run(
     output: Output,
     router_opts: &RouterOptions,
 ) -> Result<Outcome, RunError> {
+    run_with(cfg, output, router_opts, None)
+}
+
+/// [`run`], with `companion` started beside the forwarder and stopped
+/// before it (in L3 mode it stands in for the router, which is then not
+/// started).
+pub fn run_with(
+    cfg: &ValidRunConfig,
+    output: Output,
+    router_opts: &RouterOptions,
+    mut companion: Option<&mut dyn Companion>,
+) -> Result<Outcome, RunError> {
     let signals = StopSignals::install().map_err(RunError::Signals)?;
     // Zero: the final summary only.
     let stats_period = Some(cfg.stats_period).filter(|p| !p.is_zero());
@@ -140,11 +157,29 @@ pub fn run(
             console.line(&format!(
                 "fastpath: start-up interrupted by {reason} ({phase})"
             ));
-            return Ok(finish(&mut console, &report, None, reason, Some(phase)));
+            return Ok(finish(
+                &mut console,
+                &report,
+                None,
+                None,
+                reason,
+                Some(phase),
+            ));
         }
         Err(e) => return Err(RunError::Start(e)),
     };
-    let mut router = if cfg.mode == FwdMode::L3 {
+    let companion_lines = match companion.as_deref_mut().map(|c| c.start(&mut fwd)) {
+        None => Vec::new(),
+        Some(Ok(lines)) => lines,
+        Some(Err(e)) => {
+            let report = fwd.stop();
+            if !report.clean() {
+                log::error!("{}", final_summary(&report));
+            }
+            return Err(RunError::Companion(e));
+        }
+    };
+    let mut router = if cfg.mode == FwdMode::L3 && companion.is_none() {
         match Router::start(&mut fwd, cfg, router_opts) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -195,6 +230,9 @@ pub fn run(
             r.ifnames().join(",")
         ));
     }
+    for l in &companion_lines {
+        console.line(l);
+    }
     let start = Instant::now();
     // A duration too long to add to now is no deadline at all.
     let deadline = cfg.duration.and_then(|d| start.checked_add(d));
@@ -241,6 +279,9 @@ pub fn run(
                     ));
                     prev_router = Some(now_r);
                 }
+                if let Some(l) = companion.as_deref_mut().and_then(|c| c.interval_line(&fwd)) {
+                    console.line(&l);
+                }
                 // Skip the periods a slow stop or a suspended process
                 // missed instead of printing them in a burst.
                 next_print = at.checked_add(period).map(|n| n.max(now));
@@ -255,11 +296,15 @@ pub fn run(
     // The router first: its threads give their buffers back before the
     // forwarder's audit counts them.
     let router_stats = router.take().map(Router::stop);
+    if let Some(c) = companion.as_deref_mut() {
+        c.wind_down(&fwd);
+    }
     let report = fwd.stop();
     Ok(finish(
         &mut console,
         &report,
         router_stats.as_ref(),
+        companion,
         reason,
         None,
     ))
@@ -271,12 +316,20 @@ fn finish(
     console: &mut Console,
     report: &FinalReport,
     router: Option<&RouterStats>,
+    companion: Option<&mut dyn Companion>,
     reason: StopReason,
     interrupted_during: Option<&'static str>,
 ) -> Outcome {
+    let (companion_lines, companion_ok, companion_json) = match companion {
+        Some(c) => {
+            let (lines, ok) = c.summary(report);
+            (lines, ok, c.json(report))
+        }
+        None => (Vec::new(), true, None),
+    };
     let outcome = Outcome {
         reason,
-        clean: report.clean(),
+        clean: report.clean() && companion_ok,
     };
     match console.output {
         Output::Text => {
@@ -284,10 +337,17 @@ fn finish(
             if let Some(r) = router {
                 console.stdout(&r.summary());
             }
+            for l in &companion_lines {
+                console.stdout(l);
+            }
         }
         Output::Json => {
+            for l in &companion_lines {
+                console.line(l);
+            }
             let mut doc = Summary::new(report, reason, interrupted_during, outcome.exit_status());
             doc.router = router.map(RouterStats::json);
+            doc.wire = companion_json;
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => console.stdout(&text),
                 // Plain structures of numbers and strings always

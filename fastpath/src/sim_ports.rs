@@ -115,6 +115,12 @@ mod built {
                 .map_err(|source| SimPortError::Open { port, source })
         }
 
+        /// The space, once a simulated port was opened (its PF's switch
+        /// takes a wire: `SimSpace::start_wire`).
+        pub fn opened_space(&self) -> Option<&SimSpace> {
+            self.0.as_ref()
+        }
+
         /// Violations recorded and not taken yet.
         pub fn pending_violations(&self) -> usize {
             self.0.as_ref().map_or(0, SimSpace::pending_violations)

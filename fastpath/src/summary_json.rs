@@ -53,6 +53,10 @@ pub struct Summary {
     /// backend, kernel mirror, tables); absent in other modes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<serde_json::Value>,
+    /// `fastpath demo`: the simulated wire's figures and accounting
+    /// (`Companion::json`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<serde_json::Value>,
 }
 
 /// One port.
@@ -296,6 +300,7 @@ impl Summary {
             switch: r.last.switch.iter().copied().collect(),
             violations: r.violations.clone(),
             router: None,
+            wire: None,
         }
     }
 }

@@ -24,6 +24,8 @@
 //!   [`iavf_pf`] and its data path in [`iavf_queue`].
 //! - [`veb`]: a modelled PF's embedded switch between its VFs (ixgbevf or
 //!   iavf models; each publishes the receive filter its PF holds).
+//! - [`wire`]: hosts on a modelled PF's wire sending UDP to its VFs, and a
+//!   sink checking what they send out (`fastpath demo`).
 //! - [`vf_port`]: a model with our driver on it as a port of a run
 //!   (`fastpath run --ports sim:ixgbevf,sim:iavf`).
 //! - `vfio_user`: serving a model to a guest kernel over vfio-user (cargo
@@ -50,6 +52,7 @@ pub mod vf_port;
 #[cfg(any(test, feature = "vfio-user"))]
 pub mod vfio_user;
 mod violation;
+pub mod wire;
 
 pub use iommu::{Iommu, Miss};
 pub use violation::{Rule, Violation, Violations};

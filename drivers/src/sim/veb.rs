@@ -319,6 +319,9 @@ struct State {
     link_up: bool,
     in_reset: bool,
     uplink: VecDeque<Vec<u8>>,
+    /// Frames the uplink keeps before it drops (`VebConfig::uplink_frames`
+    /// until [`Veb::keep_uplink`] changes it: a wire that drains it).
+    uplink_keep: usize,
     counters: VebCounters,
 }
 
@@ -479,7 +482,7 @@ impl State {
             // Shorter than a MAC header: no VF filter takes it; from a VF
             // the wire takes it as sent (the queue checked lengths).
             match from {
-                Some(_) => self.send_up(cfg, frame),
+                Some(_) => self.send_up(frame),
                 None => self.counters.wire_unknown += 1,
             }
             return;
@@ -502,7 +505,7 @@ impl State {
                 }
             }
             match from {
-                Some(_) => self.send_up(cfg, frame),
+                Some(_) => self.send_up(frame),
                 None => self.counters.wire_unknown += 1,
             }
             return;
@@ -514,13 +517,13 @@ impl State {
             }
         }
         if from.is_some() {
-            self.send_up(cfg, frame);
+            self.send_up(frame);
         }
     }
 
-    fn send_up(&mut self, cfg: &VebConfig, frame: Vec<u8>) {
+    fn send_up(&mut self, frame: Vec<u8>) {
         self.counters.uplink_frames += 1;
-        if self.uplink.len() >= cfg.uplink_frames {
+        if self.uplink.len() >= self.uplink_keep {
             self.counters.uplink_dropped += 1;
             return;
         }
@@ -531,6 +534,7 @@ impl State {
 impl Veb {
     /// A switch with no VF attached, link up.
     pub fn new(cfg: VebConfig) -> Arc<Veb> {
+        let uplink_keep = cfg.uplink_frames;
         Arc::new(Veb {
             cfg,
             state: Mutex::new(State {
@@ -538,6 +542,7 @@ impl Veb {
                 link_up: true,
                 in_reset: false,
                 uplink: VecDeque::new(),
+                uplink_keep,
                 counters: VebCounters::default(),
             }),
         })
@@ -619,6 +624,28 @@ impl Veb {
     /// Take the frames the uplink kept (sent out to the wire), in order.
     pub fn take_uplink(&self) -> Vec<Vec<u8>> {
         self.lock().uplink.drain(..).collect()
+    }
+
+    /// Move the frames the uplink kept to the end of `out`, in order (a
+    /// wire draining it: no allocation once `out` has grown).
+    pub fn take_uplink_into(&self, out: &mut VecDeque<Vec<u8>>) {
+        out.append(&mut self.lock().uplink);
+    }
+
+    /// From now on the uplink keeps up to `frames` frames for whoever
+    /// takes them ([`take_uplink_into`](Self::take_uplink_into)) and
+    /// drops past that, counted (`uplink_dropped`).
+    pub fn keep_uplink(&self, frames: usize) {
+        self.lock().uplink_keep = frames;
+    }
+
+    /// Room left in the inbox of the VF that owns the unicast `dst` (what
+    /// a frame from the wire to it can fill without an overflow); `None`
+    /// when no VF owns it.
+    pub fn wire_room(&self, dst: MacAddr) -> Option<usize> {
+        let st = self.lock();
+        let slot = st.ports.iter().flatten().find(|s| s.filter.owns(dst))?;
+        Some(self.cfg.inbox_frames.saturating_sub(slot.inbox.len()))
     }
 
     /// The switch's counters.

@@ -28,6 +28,7 @@ use super::ixgbevf::{
     Flavor as IxgbevfFlavor, Ixgbevf, IxgbevfBar, IxgbevfConfig as IxgbevfModelConfig, IxgbevfSim,
 };
 use super::veb::{Veb, VebConfig, MAX_PORTS};
+use super::wire::{Wire, WireConfig, WireError};
 use super::{DeviceModel, Iommu, SimDevice, Violation};
 use crate::memory::DmaMapper;
 use crate::net::MacAddr;
@@ -227,6 +228,12 @@ impl SimSpace {
             ("uplink_dropped", c.uplink_dropped),
             ("link_down_dropped", c.down_drops),
         ]
+    }
+
+    /// Starts a wire on the PF's uplink ([`Wire`]): hosts sending to the
+    /// VFs, and a sink for what they send out.
+    pub fn start_wire(&self, cfg: WireConfig) -> Result<Wire, WireError> {
+        Wire::start(&self.veb, cfg)
     }
 
     /// Where the pool is mapped (`PoolConfig::dma`), as a vfio container
