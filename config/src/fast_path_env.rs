@@ -4,7 +4,7 @@
 //! [`crate::env_syntax`]) against an environment given as a map, checks
 //! every variable it knows, and returns the [`RunConfig`] those variables
 //! fill in plus, typed, what the forwarder cannot apply yet (CPU keywords
-//! that need the topology, `FP_PORTS=all`, the core/port mapping, hugepage
+//! that need the topology, the core/port mapping, hugepage
 //! memory, descriptor counts, the exception CPU). Nothing read is dropped:
 //! variables we know but do not act on are listed in
 //! [`FastPathEnv::not_applied`], unknown ones in [`FastPathEnv::warnings`].
@@ -167,8 +167,9 @@ pub struct FastPathEnv {
     /// FP_MASK as given (keywords need the CPU topology to resolve, so
     /// they leave `run.cores` at its default).
     pub fp_mask: Option<FpMask>,
-    /// FP_PORTS as given (`all` needs discovery and leaves `run.ports` at
-    /// its default).
+    /// FP_PORTS as given (`all` is resolved in `run.ports` to the PCI
+    /// addresses of the environment's PCIDEVICE_* variables,
+    /// [`crate::k8s::pci_ports_from_env`]).
     pub fp_ports: Option<FpPorts>,
     /// CORE_PORT_MAPPING, parsed and checked; the forwarder does not take
     /// a per-core port assignment yet.
@@ -221,9 +222,15 @@ impl FastPathEnv {
         if let Some((v, line)) = given("FP_PORTS") {
             let ports =
                 parse_ports(v).map_err(|reason| bad(line, "FP_PORTS", v, reason, ALLOWED_PORTS))?;
-            if let FpPorts::List(list) = &ports {
-                out.run.ports = list.clone();
-            }
+            out.run.ports = match &ports {
+                FpPorts::List(list) => list.clone(),
+                // In a pod: every VF the SR-IOV device plugin gave it.
+                FpPorts::All => crate::k8s::pci_ports_from_env(env)
+                    .map_err(|e| bad(line, "FP_PORTS", v, e.to_string(), ALLOWED_PORTS))?
+                    .into_iter()
+                    .map(PortSpec::Pci)
+                    .collect(),
+            };
             out.fp_ports = Some(ports);
         }
         if let Some((v, line)) = given("CORE_PORT_MAPPING") {
@@ -491,8 +498,21 @@ mod tests {
         let f = parse("FP_PORTS=\"0000:06:00.1 afpacket:eth1\"");
         assert_eq!(f.run.ports.len(), 2);
         assert!(f.run.ports[0].is_vf());
-        assert_eq!(parse("FP_PORTS=all").fp_ports, Some(FpPorts::All));
-        assert_eq!(parse("FP_PORTS=all").run.ports, RunConfig::default().ports);
+        let pod = env(&[
+            ("PCIDEVICE_INTEL_COM_B", "0000:05:00.1"),
+            ("PCIDEVICE_INTEL_COM_A", "0000:03:02.1,0000:03:02.0"),
+        ]);
+        let all = FastPathEnv::parse("FP_PORTS=all", &pod).unwrap();
+        assert_eq!(all.fp_ports, Some(FpPorts::All));
+        assert_eq!(
+            all.run
+                .ports
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["0000:03:02.1", "0000:03:02.0", "0000:05:00.1"]
+        );
+        assert_eq!(bad_value("FP_PORTS=all"), (Some(1), "FP_PORTS"));
         assert_eq!(bad_value("FP_PORTS='ring bogus'"), (Some(1), "FP_PORTS"));
     }
 

@@ -16,7 +16,7 @@ use config::core_choice::CoreChoice;
 use config::cpu_list::parse_cpu_list;
 use config::duration::parse_duration;
 use config::eth_peer::EthPeer;
-use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask, FpPorts};
+use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask};
 use config::fwd_mode::FwdMode;
 use config::hugepage_size::parse_hugepage_size;
 use config::port_spec::PortSpec;
@@ -49,6 +49,11 @@ pub enum Command {
     /// Forward packets between ports on pinned worker cores, printing
     /// statistics every second, until Ctrl-C / SIGTERM or --duration.
     Run(RunArgs),
+    /// Check what the pod (or machine) gives against what `run` with the
+    /// same options needs: VFs, addresses, CPUs, hugepages, NUMA,
+    /// capabilities, device nodes. OK / WARN / FAIL with the fix; exit
+    /// status 1 on any FAIL.
+    Check(crate::check::CheckArgs),
 }
 
 /// `fastpath run` options, as typed values (each parsed by the config
@@ -181,11 +186,16 @@ pub struct RunArgs {
 }
 
 /// What the command line asks for.
+// Made once per process: the size difference between variants costs
+// nothing, and boxing `Run` would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Invocation {
     /// `fastpath run`, with its configuration checked, how to print, and
     /// the router's options (used in L3 mode).
     Run(ValidRunConfig, Output, RouterOptions),
+    /// `fastpath check`, with the matches of its options (for `--env`).
+    Check(Box<crate::check::CheckArgs>, ArgMatches),
 }
 
 /// Why the command line was refused.
@@ -367,13 +377,17 @@ where
             let router = a.router_options(&cfg)?;
             Ok(Invocation::Run(cfg, output, router))
         }
+        Command::Check(a) => {
+            let given = matches.subcommand_matches("check").cloned();
+            Ok(Invocation::Check(Box::new(a), given.unwrap_or_default()))
+        }
     }
 }
 
 /// Fills `a` from the fast-path.env at `path` where the command line
 /// (`given`) did not set the option: the command line wins over the file,
 /// as fast-path.sh's environment wins over `: ${VAR:=...}` lines.
-fn apply_env_file(
+pub(crate) fn apply_env_file(
     a: &mut RunArgs,
     path: &std::path::Path,
     env: &BTreeMap<String, String>,
@@ -389,8 +403,8 @@ fn apply_env_file(
         source,
     })?;
     let on_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
-    if let (false, Some(FpPorts::List(ports))) = (on_line("ports"), &file.fp_ports) {
-        a.ports = ports.clone();
+    if let (false, Some(_)) = (on_line("ports"), &file.fp_ports) {
+        a.ports = file.run.ports.clone();
     }
     if let (false, false, Some(FpMask::Cpus(set))) =
         (on_line("cores"), on_line("cpus"), &file.fp_mask)
@@ -453,6 +467,7 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .chain(args.iter().cloned());
     match parse(argv)? {
         Invocation::Run(cfg, _, _) => Ok(cfg),
+        other => Err(CliError::Unexpected(format!("{other:?}"))),
     }
 }
 
@@ -475,7 +490,10 @@ mod tests {
             .into_iter()
             .map(String::from)
             .chain(args(line));
-        parse(argv).map(|Invocation::Run(_, _, r)| r)
+        match parse(argv)? {
+            Invocation::Run(_, _, r) => Ok(r),
+            other => Err(CliError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     #[test]
@@ -690,6 +708,7 @@ mod tests {
             let cli = Cli::try_parse_from(["fastpath", "run"].iter().chain(args))?;
             match cli.command {
                 Command::Run(a) => Ok(a),
+                other => panic!("not run: {other:?}"),
             }
         }
     }

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let (cfg, output, router) = match parse(std::env::args_os()) {
         Ok(Invocation::Run(cfg, output, router)) => (cfg, output, router),
+        Ok(Invocation::Check(args, given)) => return fastpath::check::main(&args, &given),
         // clap prints its own errors, help and version, with their status.
         Err(CliError::Usage(e)) => e.exit(),
         Err(e) => {

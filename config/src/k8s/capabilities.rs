@@ -50,7 +50,8 @@ pub fn parse_proc_status(text: &str) -> Option<ProcStatus> {
             .map(str::trim)
     };
     let cap_eff = u64::from_str_radix(field("CapEff:")?, 16).ok()?;
-    let second = |name: &str| -> Option<u32> { field(name)?.split_whitespace().nth(1)?.parse().ok() };
+    let second =
+        |name: &str| -> Option<u32> { field(name)?.split_whitespace().nth(1)?.parse().ok() };
     Some(ProcStatus {
         cap_eff,
         euid: second("Uid:").unwrap_or(u32::MAX),
@@ -208,7 +209,12 @@ Max locked memory         8388608              8388608              bytes
         let f = check_capabilities(r.path(), 64 << 20, true);
         assert_eq!(by(&f, "cap-ipc-lock"), Status::Fail);
         assert_eq!(by(&f, "cap-net-admin"), Status::Fail);
-        assert!(f[0].found.contains("memlock 8192 KiB is below the 65536 KiB"), "{}", f[0].found);
+        assert!(
+            f[0].found
+                .contains("memlock 8192 KiB is below the 65536 KiB"),
+            "{}",
+            f[0].found
+        );
         // Small enough to fit the limit: WARN.
         let f = check_capabilities(r.path(), 4 << 20, false);
         assert_eq!(by(&f, "cap-ipc-lock"), Status::Warn);
@@ -220,6 +226,9 @@ Max locked memory         8388608              8388608              bytes
         let f = check_capabilities(r.path(), 64 << 20, true);
         assert!(f.iter().all(|f| f.status == Status::Ok), "{f:?}");
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(check_capabilities(empty.path(), 0, false)[0].status, Status::Warn);
+        assert_eq!(
+            check_capabilities(empty.path(), 0, false)[0].status,
+            Status::Warn
+        );
     }
 }

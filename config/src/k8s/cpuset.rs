@@ -189,7 +189,11 @@ mod tests {
         assert_eq!(f[0].status, Status::Ok, "{f:?}");
         assert_eq!(f[1].status, Status::Fail);
         assert_eq!(f[1].name, "cores");
-        assert!(f[1].found.starts_with("CPUs 4-5 are not allowed"), "{}", f[1].found);
+        assert!(
+            f[1].found.starts_with("CPUs 4-5 are not allowed"),
+            "{}",
+            f[1].found
+        );
         assert!(f[1].fix.as_ref().unwrap().contains("within 2-3"), "{f:?}");
     }
 

@@ -149,7 +149,10 @@ pub(crate) mod tests {
             unquote(r#""[{\"name\": \"a\"}]\n""#).unwrap(),
             "[{\"name\": \"a\"}]\n"
         );
-        assert_eq!(unquote(r#""\a\b\f\r\t\v\\""#).unwrap(), "\x07\x08\x0c\r\t\x0b\\");
+        assert_eq!(
+            unquote(r#""\a\b\f\r\t\v\\""#).unwrap(),
+            "\x07\x08\x0c\r\t\x0b\\"
+        );
         assert_eq!(unquote(r#""\x41\101\u00e9\U0001F600""#).unwrap(), "AAé😀");
         assert_eq!(unquote(r#""\xc3\xa9""#).unwrap(), "é");
         assert_eq!(unquote("\"é\"").unwrap(), "é");

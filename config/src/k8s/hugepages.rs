@@ -212,7 +212,10 @@ pub fn check_hugepages(root: &Path, need: &MemoryNeed) -> Vec<Finding> {
             .join("; ");
         out.push(Finding::fail(
             format!("hugepages-{}", s.size),
-            format!("not enough hugepages: {}; {detail}", explain(s.size, *pages)),
+            format!(
+                "not enough hugepages: {}; {detail}",
+                explain(s.size, *pages)
+            ),
             reserve_fix(s.size, need, s.total, pages.saturating_sub(s.free)),
         ));
     }
@@ -237,7 +240,8 @@ fn mounts_finding(mounts: &[HugetlbfsMount], need: &MemoryNeed) -> Finding {
             format!(
                 "{} ({})",
                 m.mount_point.display(),
-                m.page.map_or("unsupported size".to_string(), |p| p.to_string())
+                m.page
+                    .map_or("unsupported size".to_string(), |p| p.to_string())
             )
         })
         .collect::<Vec<_>>()
@@ -265,7 +269,10 @@ fn mounts_finding(mounts: &[HugetlbfsMount], need: &MemoryNeed) -> Finding {
         {
             Finding::fail(
                 "hugetlbfs",
-                format!("{} has a page size fastpath does not use ({list})", dir.display()),
+                format!(
+                    "{} has a page size fastpath does not use ({list})",
+                    dir.display()
+                ),
                 "use an emptyDir with medium: HugePages-2Mi or HugePages-1Gi",
             )
         }
@@ -304,7 +311,10 @@ mod tests {
 
     fn root_with(total: u64, free: u64, extra: &[(&str, &str)]) -> tempfile::TempDir {
         let owned = pools(total, free);
-        let mut files: Vec<(&str, &str)> = owned.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut files: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         files.extend_from_slice(extra);
         tree(&files)
     }
@@ -328,7 +338,10 @@ mod tests {
                  nodev /dev/hugepages hugetlbfs rw,relatime 0 0\n\
                  nodev /odd hugetlbfs rw,pagesize=16M 0 0\n",
             ),
-            ("proc/meminfo", "MemTotal: 1 kB\nHugepagesize:       2048 kB\n"),
+            (
+                "proc/meminfo",
+                "MemTotal: 1 kB\nHugepagesize:       2048 kB\n",
+            ),
         ]);
         let m = hugetlbfs_mounts(r.path());
         assert_eq!(
@@ -353,7 +366,11 @@ mod tests {
         let f = check_hugepages(r.path(), &need(MemoryBacking::default(), 64, 2));
         assert_eq!(f[1].status, Status::Ok, "{f:?}");
         assert_eq!(f[1].name, "hugepages-2M");
-        assert!(f[1].found.starts_with("needs 34 2M pages"), "{}", f[1].found);
+        assert!(
+            f[1].found.starts_with("needs 34 2M pages"),
+            "{}",
+            f[1].found
+        );
     }
 
     #[test]
@@ -365,9 +382,16 @@ mod tests {
         );
         let h = &f[1];
         assert_eq!(h.status, Status::Fail, "{f:?}");
-        assert!(h.found.contains("2M needs 33, 10 free of 64"), "{}", h.found);
+        assert!(
+            h.found.contains("2M needs 33, 10 free of 64"),
+            "{}",
+            h.found
+        );
         let fix = h.fix.as_ref().unwrap();
-        assert!(fix.contains("echo 87 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"), "{fix}");
+        assert!(
+            fix.contains("echo 87 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"),
+            "{fix}"
+        );
         assert!(fix.contains("hugepages-2Mi: 66Mi"), "{fix}");
         // 1G asked, but the kernel has only 2M pages.
         let f = check_hugepages(
@@ -375,7 +399,11 @@ mod tests {
             &need(MemoryBacking::Hugepages(HugepageSize::Size1G), 64, 0),
         );
         assert_eq!(f[1].status, Status::Fail);
-        assert!(f[1].found.contains("1G needs 1, 0 free of 0"), "{}", f[1].found);
+        assert!(
+            f[1].found.contains("1G needs 1, 0 free of 0"),
+            "{}",
+            f[1].found
+        );
     }
 
     #[test]
@@ -383,7 +411,10 @@ mod tests {
         let r = root_with(
             512,
             512,
-            &[("proc/mounts", "nodev /hugepages hugetlbfs rw,pagesize=2M 0 0\n")],
+            &[(
+                "proc/mounts",
+                "nodev /hugepages hugetlbfs rw,pagesize=2M 0 0\n",
+            )],
         );
         let f = check_hugepages(
             r.path(),

@@ -84,7 +84,8 @@ pub fn check_pod(c: &PodCheck) -> PodReport {
     let pinned = if c.vf_ports.is_empty() {
         0
     } else {
-        c.memory.bytes(sizes.first().copied().unwrap_or(PageSize::Size4K))
+        c.memory
+            .bytes(sizes.first().copied().unwrap_or(PageSize::Size4K))
     };
     findings.extend(capabilities::check_capabilities(
         root,

@@ -119,12 +119,11 @@ pub fn parse_annotations(text: &str) -> Result<BTreeMap<String, String>, Network
             line,
             reason: "no '='".to_string(),
         })?;
-        let value = unquote(quoted.trim_end()).map_err(|e: UnquoteError| {
-            NetworkStatusError::Line {
+        let value =
+            unquote(quoted.trim_end()).map_err(|e: UnquoteError| NetworkStatusError::Line {
                 line,
                 reason: format!("value of {key}: {e}"),
-            }
-        })?;
+            })?;
         out.insert(key.trim().to_string(), value);
     }
     Ok(out)
@@ -293,7 +292,11 @@ mod tests {
         let e = parse_network_status("a=\"x\"\nnot a line\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: not key=\"value\": no '='");
         let e = parse_network_status("a=x\n").unwrap_err();
-        assert!(e.to_string().starts_with("line 1: not key=\"value\": value of a: not a double-quoted"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("line 1: not key=\"value\": value of a: not a double-quoted"),
+            "{e}"
+        );
         let e = parse_network_status(&file("{\"name\": 1}")).unwrap_err();
         assert!(matches!(e, NetworkStatusError::Json(_)), "{e}");
         let bad_ip = STATUS.replace("192.168.10.5", "192.168.10.500");

@@ -46,12 +46,20 @@ pub fn check_numa(
             format!("{} NUMA node(s): nothing to align", nodes.len()),
         )];
     }
-    let node_of = |cpu: CpuId| nodes.iter().find(|(_, set)| set.contains(cpu)).map(|(n, _)| *n);
+    let node_of = |cpu: CpuId| {
+        nodes
+            .iter()
+            .find(|(_, set)| set.contains(cpu))
+            .map(|(n, _)| *n)
+    };
     let mut out = Vec::new();
     for vf in vfs {
         let name = format!("numa-{}", vf.address);
         let Some(node) = vf.numa_node else {
-            out.push(Finding::ok(name, format!("{} has no NUMA node", vf.address)));
+            out.push(Finding::ok(
+                name,
+                format!("{} has no NUMA node", vf.address),
+            ));
             continue;
         };
         let mut problems = Vec::new();
@@ -79,12 +87,19 @@ pub fn check_numa(
         if problems.is_empty() {
             out.push(Finding::ok(
                 name,
-                format!("{} on node {node}, with its cores and free hugepages", vf.address),
+                format!(
+                    "{} on node {node}, with its cores and free hugepages",
+                    vf.address
+                ),
             ));
         } else {
             out.push(Finding::warn(
                 name,
-                format!("{} is on NUMA node {node}: {}", vf.address, problems.join("; ")),
+                format!(
+                    "{} is on NUMA node {node}: {}",
+                    vf.address,
+                    problems.join("; ")
+                ),
                 "set the kubelet's --topology-manager-policy=single-numa-node (with the static \
                  CPU manager and the Static memory manager) so the pod's CPUs, VFs and \
                  hugepages come from one node; or pick FP_MASK CPUs on the VF's node",
@@ -132,14 +147,33 @@ mod tests {
             ),
         ]);
         let sizes = [PageSize::Size2M];
-        let f = check_numa(r.path(), &[vf(Some(0))], Some(&[CpuId(2), CpuId(3)]), &sizes);
+        let f = check_numa(
+            r.path(),
+            &[vf(Some(0))],
+            Some(&[CpuId(2), CpuId(3)]),
+            &sizes,
+        );
         assert_eq!(f[0].status, Status::Ok, "{f:?}");
-        let f = check_numa(r.path(), &[vf(Some(0))], Some(&[CpuId(3), CpuId(5)]), &sizes);
+        let f = check_numa(
+            r.path(),
+            &[vf(Some(0))],
+            Some(&[CpuId(3), CpuId(5)]),
+            &sizes,
+        );
         assert_eq!(f[0].status, Status::Warn);
-        assert!(f[0].found.contains("worker CPU 5 on another node than the VF's node 0 (0-3)"), "{}", f[0].found);
+        assert!(
+            f[0].found
+                .contains("worker CPU 5 on another node than the VF's node 0 (0-3)"),
+            "{}",
+            f[0].found
+        );
         let f = check_numa(r.path(), &[vf(Some(1))], Some(&[CpuId(5)]), &sizes);
         assert_eq!(f[0].status, Status::Warn);
-        assert!(f[0].found.contains("no free hugepages on node 1"), "{}", f[0].found);
+        assert!(
+            f[0].found.contains("no free hugepages on node 1"),
+            "{}",
+            f[0].found
+        );
         let f = check_numa(r.path(), &[vf(None)], None, &sizes);
         assert_eq!(f[0].status, Status::Ok);
     }
@@ -147,7 +181,12 @@ mod tests {
     #[test]
     fn one_node_is_fine() {
         let r = tree(&[("sys/devices/system/node/node0/cpulist", "0-1\n")]);
-        let f = check_numa(r.path(), &[vf(Some(0))], Some(&[CpuId(1)]), &[PageSize::Size2M]);
+        let f = check_numa(
+            r.path(),
+            &[vf(Some(0))],
+            Some(&[CpuId(1)]),
+            &[PageSize::Size2M],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].status, Status::Ok);
     }

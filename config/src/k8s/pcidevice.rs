@@ -271,7 +271,8 @@ mod tests {
         for json in ["", "{", "[1]", r#"{"0000:03:02.1": 5}"#, "null"] {
             let e = parse_info("PCIDEVICE_X_INFO", json).unwrap_err();
             assert!(
-                matches!(e, InfoError::Json { .. }) && e.to_string().starts_with("PCIDEVICE_X_INFO"),
+                matches!(e, InfoError::Json { .. })
+                    && e.to_string().starts_with("PCIDEVICE_X_INFO"),
                 "{json}: {e}"
             );
         }

@@ -141,9 +141,7 @@ pub fn check_vf(
         }
         None => out.push(Finding::fail(
             name,
-            format!(
-                "{address} is in IOMMU group {group} but {expected} is not in the container"
-            ),
+            format!("{address} is in IOMMU group {group} but {expected} is not in the container"),
             "request the VF through the device plugin (resources.limits \
              intel.com/<pool>), whose vfio-pci pools add the group node; outside \
              Kubernetes, pass --device /dev/vfio/vfio --device "
@@ -157,10 +155,13 @@ pub fn check_vf(
 /// `/dev/vfio/<group>` or, in no-IOMMU mode, `/dev/vfio/noiommu-<group>`
 /// under `root`, whichever exists.
 fn group_node(root: &Path, group: u32) -> Option<PathBuf> {
-    [format!("dev/vfio/{group}"), format!("dev/vfio/noiommu-{group}")]
-        .into_iter()
-        .map(|rel| root.join(rel))
-        .find(|p| p.exists())
+    [
+        format!("dev/vfio/{group}"),
+        format!("dev/vfio/noiommu-{group}"),
+    ]
+    .into_iter()
+    .map(|rel| root.join(rel))
+    .find(|p| p.exists())
 }
 
 /// `path` as the operator knows it: without the `--root` prefix.
