@@ -74,8 +74,8 @@ pub struct PodReport {
 pub fn check_pod(c: &PodCheck) -> PodReport {
     let root = c.root.as_path();
     let mut findings = Vec::new();
-    let vfs = check_sriov(c, &mut findings);
-    let addressing = check_network_status(root, &c.annotations, &vfs, &mut findings);
+    let (named, vfs) = check_sriov(c, &mut findings);
+    let addressing = check_network_status(root, &c.annotations, &named, &mut findings);
     let (cpu_findings, workers) = cpuset::check_cpuset(root, c.affinity.clone(), &c.cpus);
     findings.extend(cpu_findings);
     findings.extend(hugepages::check_hugepages(root, &c.memory));
@@ -117,8 +117,9 @@ fn page_sizes(backing: &MemoryBacking) -> Vec<PageSize> {
 }
 
 /// The VFs of the device plugin's variables and device-info files, and
-/// the run's own PCI ports, each checked once.
-fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> Vec<VfFound> {
+/// the run's own PCI ports, each checked once: every address named, and
+/// those that exist.
+fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> (Vec<PciAddress>, Vec<VfFound>) {
     let root = c.root.as_path();
     let resources = pcidevice::pci_resources(&c.env);
     let files = devinfo::read_devinfo_dir(root);
@@ -214,7 +215,7 @@ fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> Vec<VfFound> {
         out.extend(f);
         vfs.extend(found);
     }
-    vfs
+    (seen, vfs)
 }
 
 /// The network-status annotation: per VF, the addresses its exception
@@ -222,7 +223,7 @@ fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> Vec<VfFound> {
 fn check_network_status(
     root: &Path,
     path: &Path,
-    vfs: &[VfFound],
+    vfs: &[PciAddress],
     out: &mut Vec<Finding>,
 ) -> Vec<PortAddressing> {
     let shown = path.display();
@@ -271,7 +272,7 @@ fn check_network_status(
                     "{}: network {} interface {iface}, IPs [{ips}], MAC {mac}",
                     a.pci_address, a.network
                 );
-                if vfs.iter().any(|v| v.address == a.pci_address) {
+                if vfs.contains(&a.pci_address) {
                     out.push(Finding::ok("network-status", text));
                 } else {
                     out.push(Finding::warn(
@@ -291,3 +292,6 @@ fn check_network_status(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
