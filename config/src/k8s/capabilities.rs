@@ -168,6 +168,7 @@ pub fn check_capabilities(root: &Path, dma_bytes: u64, exception_path: bool) -> 
 mod tests {
     use super::*;
     use crate::k8s::finding::Status;
+    use crate::k8s::fixture::tree;
 
     const LIMITS: &str = "\
 Limit                     Soft Limit           Hard Limit           Units     
@@ -180,11 +181,10 @@ Max locked memory         8388608              8388608              bytes
     }
 
     fn root(cap_eff: u64, limits: &str) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("proc/self")).unwrap();
-        std::fs::write(dir.path().join("proc/self/status"), status(cap_eff)).unwrap();
-        std::fs::write(dir.path().join("proc/self/limits"), limits).unwrap();
-        dir
+        tree(&[
+            ("proc/self/status", &status(cap_eff)),
+            ("proc/self/limits", limits),
+        ])
     }
 
     #[test]

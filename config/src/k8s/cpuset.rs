@@ -150,6 +150,7 @@ fn fix_for(allowed: &AllowedCpus) -> String {
 mod tests {
     use super::*;
     use crate::k8s::finding::Status;
+    use crate::k8s::fixture::tree;
 
     fn set(s: &str) -> CpuSet {
         parse_cpu_list(s).unwrap()
@@ -157,20 +158,15 @@ mod tests {
 
     /// A root with a v2 cgroup whose cpuset is `cpus`, on a node with `online`.
     fn root(cpus: &str, online: &str) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, text: &str| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
-        w("proc/self/cgroup", "0::/\n");
-        w(
-            "proc/self/mountinfo",
-            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
-        );
-        w("sys/fs/cgroup/cpuset.cpus.effective", cpus);
-        w("sys/devices/system/cpu/online", online);
-        dir
+        tree(&[
+            ("proc/self/cgroup", "0::/\n"),
+            (
+                "proc/self/mountinfo",
+                "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            ),
+            ("sys/fs/cgroup/cpuset.cpus.effective", cpus),
+            ("sys/devices/system/cpu/online", online),
+        ])
     }
 
     fn request(workers: CoreChoice) -> CpuRequest {

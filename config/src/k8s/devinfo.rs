@@ -93,19 +93,19 @@ pub fn read_devinfo_dir(root: &Path) -> Vec<DevInfoFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::fixture::tree;
 
     #[test]
     fn reads_the_spec_shape_and_skips_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let dp = dir.path().join(DEVINFO_DP_DIR);
-        std::fs::create_dir_all(&dp).unwrap();
-        std::fs::write(
-            dp.join("intel.com-sriov-0000:03:02.1-device.json"),
-            r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:02.1","pf-pci-address":"0000:03:00.0","vhost-net":"/dev/vhost-net"}}"#,
-        )
-        .unwrap();
-        std::fs::write(dp.join("broken-device.json"), "{\"type\":").unwrap();
-        std::fs::write(dp.join("notes.txt"), "x").unwrap();
+        let dp = |name: &str| format!("{DEVINFO_DP_DIR}/{name}");
+        let dir = tree(&[
+            (
+                &dp("intel.com-sriov-0000:03:02.1-device.json"),
+                r#"{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:02.1","pf-pci-address":"0000:03:00.0","vhost-net":"/dev/vhost-net"}}"#,
+            ),
+            (&dp("broken-device.json"), "{\"type\":"),
+            (&dp("notes.txt"), "x"),
+        ]);
         let files = read_devinfo_dir(dir.path());
         assert_eq!(files.len(), 2);
         assert!(files[0].info.is_err(), "{:?}", files[0]);

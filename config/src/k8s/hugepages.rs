@@ -288,16 +288,7 @@ fn mounts_finding(mounts: &[HugetlbfsMount], need: &MemoryNeed) -> Finding {
 mod tests {
     use super::*;
     use crate::k8s::finding::Status;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
+    use crate::k8s::fixture::tree;
 
     const H2M: &str = "sys/kernel/mm/hugepages/hugepages-2048kB";
 

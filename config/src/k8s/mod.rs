@@ -294,4 +294,6 @@ fn check_network_status(
 }
 
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
 mod tests;

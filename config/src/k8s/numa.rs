@@ -113,16 +113,7 @@ pub fn check_numa(
 mod tests {
     use super::*;
     use crate::k8s::finding::Status;
-
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
+    use crate::k8s::fixture::tree;
 
     fn vf(node: Option<u32>) -> VfFound {
         VfFound {

@@ -204,14 +204,8 @@ pub fn pci_ports_from_env(env: &BTreeMap<String, String>) -> Result<Vec<PciAddre
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::fixture::env;
     use proptest::prelude::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn addr(s: &str) -> PciAddress {
         s.parse().unwrap()

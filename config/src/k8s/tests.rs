@@ -58,9 +58,7 @@ impl FakePod {
     }
 
     fn write(&self, rel: &str, text: &str) -> &Self {
-        let p = self.root().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        fixture::write(self.root(), &[(rel, text)]);
         self
     }
 
@@ -101,10 +99,7 @@ impl FakePod {
         let vf_ports: Vec<PciAddress> = ports.iter().map(|p| p.parse().unwrap()).collect();
         check_pod(&PodCheck {
             root: self.root().to_path_buf(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: fixture::env(env),
             affinity: None,
             cpus: CpuRequest {
                 workers: CoreChoice::List(parse_cpu_list("1").unwrap()),
