@@ -10,8 +10,16 @@
 //! hugetlbfs mount's page size as its `pagesize=` option (fs/hugetlbfs/inode.c,
 //! `hugetlbfs_show_options`, with a K, M or G unit); without it the mount
 //! uses the default size (`Hugepagesize:` of /proc/meminfo).
+//!
+//! In a pod the node's free count is not the whole story: the container's
+//! hugetlb cgroup caps what it may take (its `hugepages-<size>` limit).
+//! cgroup v2 files `hugetlb.<size>.max` and `.current`, v1
+//! `hugetlb.<size>.limit_in_bytes` and `.usage_in_bytes`, with sizes named
+//! `2MB`, `1GB` (Documentation/admin-guide/cgroup-v2.rst "HugeTLB",
+//! Documentation/admin-guide/cgroup-v1/hugetlb.rst).
 
 use super::finding::Finding;
+use crate::cpus::{cgroup_dir_at, CgroupVersion};
 use drivers::memory::{hugepage_status_at, HugepageSize, HugepageStatus, MemoryBacking, PageSize};
 use std::path::{Path, PathBuf};
 
@@ -130,6 +138,46 @@ pub fn free_on_node(root: &Path, node: u32, size: PageSize) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// What the container's hugetlb cgroup still lets it take of `size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgroupHugetlb {
+    /// The limit in bytes.
+    pub limit: u64,
+    /// Bytes charged already.
+    pub usage: u64,
+}
+
+impl CgroupHugetlb {
+    /// Pages of `size` that may still be taken.
+    pub fn pages_left(&self, size: PageSize) -> u64 {
+        self.limit.saturating_sub(self.usage) / size.bytes() as u64
+    }
+}
+
+/// The hugetlb cgroup limit of `size` under `root`; `None` when there is
+/// no hugetlb controller or no limit.
+pub fn cgroup_hugetlb(root: &Path, size: PageSize) -> Option<CgroupHugetlb> {
+    let (version, dir) = cgroup_dir_at(root, "hugetlb")?;
+    let name = match size {
+        PageSize::Size1G => "1GB",
+        _ => "2MB",
+    };
+    let (limit_file, usage_file) = match version {
+        CgroupVersion::V2 => ("max", "current"),
+        CgroupVersion::V1 => ("limit_in_bytes", "usage_in_bytes"),
+    };
+    let read = |suffix: &str| {
+        std::fs::read_to_string(dir.join(format!("hugetlb.{name}.{suffix}")))
+            .ok()
+            .map(|t| t.trim().to_string())
+    };
+    // "max" (v2) or a value near 2^63 (v1's unlimited, page-rounded)
+    // mean no limit.
+    let limit: u64 = read(limit_file)?.parse().ok().filter(|l| *l < 1 << 62)?;
+    let usage = read(usage_file).and_then(|u| u.parse().ok()).unwrap_or(0);
+    Some(CgroupHugetlb { limit, usage })
+}
+
 /// The fix when pages of `size` are short by `short`.
 fn reserve_fix(size: PageSize, need: &MemoryNeed, total: u64, short: u64) -> String {
     format!(
@@ -172,10 +220,15 @@ pub fn check_hugepages(root: &Path, need: &MemoryNeed) -> Vec<Finding> {
     let sizes = need.sizes(&mounts);
     let mut fits = Vec::new();
     let mut short = Vec::new();
+    let mut capped = Vec::new();
     for size in &sizes {
         let pages = need.pages(*size);
+        let cap = cgroup_hugetlb(root, *size);
         match status.iter().find(|s| s.size == *size) {
-            Some(s) if s.free >= pages => fits.push((*s, pages)),
+            Some(s) if s.free >= pages => match cap {
+                Some(c) if c.pages_left(*size) < pages => capped.push((*s, pages, c)),
+                _ => fits.push((*s, pages, cap)),
+            },
             Some(s) => short.push((*s, pages)),
             None => short.push((
                 HugepageStatus {
@@ -194,14 +247,40 @@ pub fn check_hugepages(root: &Path, need: &MemoryNeed) -> Vec<Finding> {
             need.vf_ports
         )
     };
-    if let Some((s, pages)) = fits.first() {
+    if let Some((s, pages, cap)) = fits.first() {
+        let limit = cap.map_or(String::new(), |c| {
+            format!(
+                ", cgroup limit {} MiB ({} MiB used)",
+                c.limit >> 20,
+                c.usage >> 20
+            )
+        });
         out.push(Finding::ok(
             format!("hugepages-{}", s.size),
             format!(
-                "needs {}; {} free of {}",
+                "needs {}; {} free of {}{limit}",
                 explain(s.size, *pages),
                 s.free,
                 s.total
+            ),
+        ));
+    } else if let Some((s, pages, c)) = capped.first() {
+        out.push(Finding::fail(
+            format!("hugepages-{}", s.size),
+            format!(
+                "needs {}; the node has {} free but the container's hugetlb cgroup allows \
+                 {} MiB ({} MiB used): {} pages left",
+                explain(s.size, *pages),
+                s.free,
+                c.limit >> 20,
+                c.usage >> 20,
+                c.pages_left(s.size)
+            ),
+            format!(
+                "raise the container's resources.limits {} (and requests, equal) to at least {}Mi, \
+                 or lower NB_MBUF / --nb-mbuf",
+                s.size.k8s_resource(),
+                need.bytes(s.size).saturating_add(c.usage) >> 20
             ),
         ));
     } else if let Some((s, pages)) = short.first() {
@@ -427,6 +506,60 @@ mod tests {
         assert!(f.iter().all(|f| f.status == Status::Ok), "{f:?}");
         let f = check_hugepages(empty.path(), &need(MemoryBacking::default(), 8, 0));
         assert_eq!(f[1].status, Status::Fail, "{f:?}");
+    }
+
+    #[test]
+    fn the_cgroup_limit_caps_the_free_pages() {
+        let r = root_with(
+            512,
+            512,
+            &[
+                ("proc/self/cgroup", "0::/\n"),
+                (
+                    "proc/self/mountinfo",
+                    "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                ),
+                ("sys/fs/cgroup/hugetlb.2MB.max", "33554432\n"),
+                ("sys/fs/cgroup/hugetlb.2MB.current", "4194304\n"),
+                ("sys/fs/cgroup/hugetlb.1GB.max", "max\n"),
+            ],
+        );
+        assert_eq!(
+            cgroup_hugetlb(r.path(), PageSize::Size2M),
+            Some(CgroupHugetlb {
+                limit: 32 << 20,
+                usage: 4 << 20
+            })
+        );
+        assert_eq!(cgroup_hugetlb(r.path(), PageSize::Size1G), None);
+        // 16 MiB + 1 VF = 9 pages; 14 left under the limit: OK.
+        let f = check_hugepages(r.path(), &need(MemoryBacking::default(), 16, 1));
+        assert_eq!(f[1].status, Status::Ok, "{f:?}");
+        assert!(
+            f[1].found.ends_with("cgroup limit 32 MiB (4 MiB used)"),
+            "{}",
+            f[1].found
+        );
+        // 64 MiB: 32 pages, 14 left: FAIL naming the limit and the resource.
+        let f = check_hugepages(
+            r.path(),
+            &need(MemoryBacking::Hugepages(HugepageSize::Size2M), 64, 0),
+        );
+        assert_eq!(f[1].status, Status::Fail, "{f:?}");
+        assert!(
+            f[1].found
+                .contains("allows 32 MiB (4 MiB used): 14 pages left"),
+            "{}",
+            f[1].found
+        );
+        assert!(
+            f[1].fix
+                .as_ref()
+                .unwrap()
+                .contains("resources.limits hugepages-2Mi (and requests, equal) to at least 68Mi"),
+            "{:?}",
+            f[1].fix
+        );
     }
 
     #[test]
