@@ -29,6 +29,7 @@ pub const EXIT_FAIL: u8 = 1;
 
 /// `fastpath check` options: those of `fastpath run`, and where to look.
 #[derive(Args, Debug, Clone)]
+#[command(mut_arg("json", |a| a.help("Print the findings as one JSON array on stdout")))]
 pub struct CheckArgs {
     /// The run to check for (`--ports`, `--cores`, `--env FILE`, `--json`,
     /// ... as `fastpath run` takes them).
