@@ -211,7 +211,7 @@ fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> (Vec<PciAddress>, Vec<Vf
                 "use FP_PORTS=all (the pod's PCIDEVICE_* VFs) or their addresses",
             ));
         }
-        let (f, found) = check_vf(root, "the run's ports", *address, None);
+        let (f, found) = check_vf(root, "--ports / FP_PORTS", *address, None);
         out.extend(f);
         vfs.extend(found);
     }

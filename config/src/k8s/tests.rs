@@ -307,4 +307,14 @@ fn a_port_the_plugin_did_not_give_warns() {
     let f = named(&r, "0000:03:02.2");
     assert_eq!(f[0].status, Status::Warn, "{f:?}");
     assert_eq!(f[1].status, Status::Ok, "{f:?}");
+    assert!(f[1].found.contains("from --ports / FP_PORTS"), "{f:?}");
+    // An absent port of the command line: the fix is not the plugin's.
+    let r = pod.check(&[], &["0000:09:00.0"]);
+    let f = named(&r, "0000:09:00.0");
+    assert_eq!(f[0].status, Status::Fail, "{f:?}");
+    let fix = f[0].fix.as_ref().unwrap();
+    assert!(
+        fix.contains("FP_PORTS=all") && !fix.contains("device plugin's allocation"),
+        "{fix}"
+    );
 }

@@ -9,7 +9,7 @@
 //! drivers/vfio/group.c, `vfio_group_alloc`: "noiommu-%d").
 
 use super::finding::Finding;
-use super::pcidevice::DeviceInfo;
+use super::pcidevice::{DeviceInfo, PCIDEVICE_PREFIX};
 use drivers::pci::{lookup, PciAddress, PciError, Sysfs, VFIO_PCI_DRIVER};
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,20 @@ pub fn check_vf(
     let dev = match sysfs.device(address) {
         Ok(d) => d,
         Err(PciError::NotFound { path, .. }) => {
+            let exists = format!(
+                "check the VF exists (`lspci -D -s {address}` on the node; VFs vanish \
+                 when the PF's sriov_numvfs changes)"
+            );
+            let fix = if source.starts_with(PCIDEVICE_PREFIX) || source.contains("devinfo") {
+                format!(
+                    "the device plugin's allocation does not match this node: {exists}, \
+                     restart the sriov-device-plugin pod on the node so it re-advertises, \
+                     and recreate this pod; and check /sys is the host's sysfs (not a copy \
+                     or an empty mount)"
+                )
+            } else {
+                format!("{exists}; in a pod, use FP_PORTS=all to take the device plugin's VFs")
+            };
             let f = Finding::fail(
                 name,
                 format!(
@@ -45,13 +59,7 @@ pub fn check_vf(
                      ({} does not exist)",
                     path.display()
                 ),
-                format!(
-                    "the device plugin's allocation does not match this node: check the VF \
-                     exists (`lspci -D -s {address}` on the node; VFs vanish when the PF's \
-                     sriov_numvfs changes), restart the sriov-device-plugin pod on the node \
-                     so it re-advertises, and recreate this pod; and check /sys is the \
-                     host's sysfs (not a copy or an empty mount)"
-                ),
+                fix,
             );
             return (vec![f], None);
         }
