@@ -89,7 +89,7 @@ impl Finding {
 /// line for WARN and FAIL.
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<4} {:<16} {}", self.status, self.name, self.found)?;
+        write!(f, "{:<4} {:<17} {}", self.status, self.name, self.found)?;
         if let Some(fix) = &self.fix {
             write!(f, "\n     fix: {fix}")?;
         }
@@ -115,10 +115,10 @@ mod tests {
         let f = Finding::fail("cpuset", "CPU 5 is outside 0-3", "set FP_MASK=1-3");
         assert_eq!(
             f.to_string(),
-            "FAIL cpuset           CPU 5 is outside 0-3\n     fix: set FP_MASK=1-3"
+            "FAIL cpuset            CPU 5 is outside 0-3\n     fix: set FP_MASK=1-3"
         );
         let ok = Finding::ok("caps", "IPC_LOCK NET_ADMIN");
-        assert_eq!(ok.to_string(), "OK   caps             IPC_LOCK NET_ADMIN");
+        assert_eq!(ok.to_string(), "OK   caps              IPC_LOCK NET_ADMIN");
         assert_eq!(
             serde_json::to_string(&[&ok, &f]).unwrap(),
             r#"[{"status":"OK","name":"caps","found":"IPC_LOCK NET_ADMIN"},{"status":"FAIL","name":"cpuset","found":"CPU 5 is outside 0-3","fix":"set FP_MASK=1-3"}]"#

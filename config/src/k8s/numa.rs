@@ -71,7 +71,7 @@ pub fn check_numa(
                 .collect();
             if !far.is_empty() {
                 problems.push(format!(
-                    "worker CPU {} on another node than the VF's node {node} ({})",
+                    "worker CPU(s) {} are not on its node (node {node} has CPUs {})",
                     CpuSet::from_ids(far),
                     nodes.get(&node).map_or("?".to_string(), |s| s.to_string())
                 ));
@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(f[0].status, Status::Warn);
         assert!(
             f[0].found
-                .contains("worker CPU 5 on another node than the VF's node 0 (0-3)"),
+                .contains("worker CPU(s) 5 are not on its node (node 0 has CPUs 0-3)"),
             "{}",
             f[0].found
         );
