@@ -118,6 +118,11 @@ impl FakePod {
     }
 }
 
+/// Asserts finding `i` of `f` says `text`.
+fn says(f: &[&Finding], i: usize, text: &str) {
+    assert!(f[i].found.contains(text), "{:?} lacks {text:?}", f[i].found);
+}
+
 fn named<'a>(r: &'a PodReport, name: &str) -> Vec<&'a Finding> {
     r.findings.iter().filter(|f| f.name == name).collect()
 }
@@ -153,12 +158,10 @@ fn a_good_pod_is_all_ok() {
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
     let vf = named(&r, A);
-    assert!(
-        vf[0]
-            .found
-            .contains("vfio-pci, IOMMU group 42 (/dev/vfio/42), NUMA node 0"),
-        "{}",
-        vf[0].found
+    says(
+        &vf,
+        0,
+        "vfio-pci, IOMMU group 42 (/dev/vfio/42), NUMA node 0",
     );
     assert_eq!(r.addressing.len(), 1);
     assert_eq!(r.addressing[0].ips[0].addr.to_string(), "10.1.0.5");
@@ -195,11 +198,7 @@ fn a_device_on_its_kernel_driver_fails() {
     let r = pod.check(&[("PCIDEVICE_INTEL_COM_SRIOV_A", A)], &[A]);
     let f = named(&r, A);
     assert_eq!(f[0].status, Status::Fail, "{f:?}");
-    assert!(
-        f[0].found.contains("is bound to ixgbevf, not vfio-pci"),
-        "{}",
-        f[0].found
-    );
+    says(&f, 0, "is bound to ixgbevf, not vfio-pci");
     assert!(f[0]
         .fix
         .as_ref()
@@ -215,22 +214,14 @@ fn group_node_missing_or_disagreeing_fails() {
     let r = pod.check(&[("PCIDEVICE_X", A)], &[]);
     let f = named(&r, A);
     assert_eq!(f[0].status, Status::Fail);
-    assert!(
-        f[0].found.contains("/dev/vfio/42 is not in the container"),
-        "{}",
-        f[0].found
-    );
+    says(&f, 0, "/dev/vfio/42 is not in the container");
 
     pod.write("dev/vfio/42", "");
     let info = format!(r#"{{"{A}":{{"vfio":{{"dev-mount":"/dev/vfio/7"}}}}}}"#);
     let r = pod.check(&[("PCIDEVICE_X", A), ("PCIDEVICE_X_INFO", &info)], &[]);
     let f = named(&r, A);
     assert_eq!(f[0].status, Status::Fail);
-    assert!(
-        f[0].found.contains("group node /dev/vfio/7"),
-        "{}",
-        f[0].found
-    );
+    says(&f, 0, "group node /dev/vfio/7");
 }
 
 #[test]
@@ -255,13 +246,7 @@ fn malformed_inputs_are_findings_not_panics() {
     assert_eq!(named(&r, "PCIDEVICE_X_INFO")[0].status, Status::Warn);
     let bad = named(&r, "PCIDEVICE_X");
     assert_eq!(bad[0].status, Status::Fail);
-    assert!(
-        bad[0]
-            .found
-            .contains("invalid PCI address \"not-an-address\""),
-        "{}",
-        bad[0].found
-    );
+    says(&bad, 0, "invalid PCI address \"not-an-address\"");
     assert_eq!(named(&r, "network-status")[0].status, Status::Warn);
     assert_eq!(named(&r, "devinfo")[0].status, Status::Warn);
     // The device itself is still checked (and fine).
@@ -280,11 +265,7 @@ fn devinfo_files_name_vfs_too() {
     assert!(named(&r, "sriov").is_empty(), "{:#?}", r.findings);
     let f = named(&r, A);
     assert_eq!(f[0].status, Status::Ok, "{f:?}");
-    assert!(
-        f[0].found.contains("/var/run/k8s.cni.cncf.io/devinfo/dp/"),
-        "{}",
-        f[0].found
-    );
+    says(&f, 0, "/var/run/k8s.cni.cncf.io/devinfo/dp/");
 }
 
 #[test]
