@@ -193,3 +193,24 @@ fn a_bad_env_file_is_a_fail_and_the_rest_is_still_checked() {
     assert!(line(&out, "WARN sriov").contains("not in a pod with SR-IOV VFs"));
     line(&out, "OK   cores");
 }
+
+#[test]
+fn fp_ports_all_reaches_fastpath_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("fast-path.env");
+    std::fs::write(&env_file, "FP_PORTS=all\n").unwrap();
+    // No such device on any machine (bus 0xfe, device 0x1f): the run gets
+    // as far as opening it, which proves FP_PORTS=all became its ports.
+    let out = Command::new(env!("CARGO_BIN_EXE_fastpath"))
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("PCIDEVICE_INTEL_COM_SRIOV_A", "0000:fe:1f.7")
+        .args(["run", "--duration", "1", "--env"])
+        .arg(&env_file)
+        .output()
+        .expect("the fastpath binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("0000:fe:1f.7"), "{err}");
+    assert!(!err.contains("FP_PORTS"), "{err}");
+}
