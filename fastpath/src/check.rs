@@ -8,9 +8,9 @@
 //! OK, WARN or FAIL with the fix; any FAIL makes the exit status 1 (2
 //! stays a usage error, as for `fastpath run`).
 
-use crate::cli::{apply_env_file, RunArgs};
+use crate::cli::{apply_env_file, env_file_to_read, RunArgs};
 use clap::{ArgMatches, Args};
-use config::fast_path_env::FastPathEnv;
+use config::fast_path_env::DEFAULT_PATH;
 use config::fwd_mode::FwdMode;
 use config::k8s::{
     check_pod, worst, CpuRequest, Finding, MemoryNeed, PodCheck, PodReport, Status,
@@ -18,7 +18,7 @@ use config::k8s::{
 };
 use config::pool_sizing::{pool_bytes, DEFAULT_NB_MBUF_FLOOR};
 use config::port_spec::PortSpec;
-use drivers::cpu::{thread_affinity, CpuId, CpuSet};
+use drivers::cpu::{thread_affinity, CpuId};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,23 +87,16 @@ pub fn check(args: &CheckArgs, given: &ArgMatches, env: &BTreeMap<String, String
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let mut findings = Vec::new();
     let mut a = args.run.clone();
-    let mut mapping = None;
-    let mut exception = a.exception_cpu.map(CpuId);
-    if let Some(path) = a.env.clone() {
+    // The file `fastpath run` would read: --env, else the default path
+    // (under --root in tests) when it exists.
+    let default = root.join(DEFAULT_PATH.trim_start_matches('/'));
+    if let Some(path) = env_file_to_read(&a, &default) {
         match apply_env_file(&mut a, &path, env, given) {
             Ok(()) => {
                 findings.push(Finding::ok(
                     "fast-path.env",
                     format!("{} read", path.display()),
                 ));
-                if let Some(file) = read_env(&path, env) {
-                    mapping = file
-                        .core_port_mapping
-                        .map(|m| CpuSet::from_ids(m.iter().map(|c| c.cpu)));
-                    if a.mode == FwdMode::L3 {
-                        exception = exception.or(file.exception_cpu);
-                    }
-                }
             }
             Err(e) => findings.push(Finding::fail(
                 "fast-path.env",
@@ -161,8 +154,8 @@ pub fn check(args: &CheckArgs, given: &ArgMatches, env: &BTreeMap<String, String
         affinity: on_this_machine.then(|| thread_affinity().ok()).flatten(),
         cpus: CpuRequest {
             workers: cfg.cores.clone(),
-            mapping,
-            exception,
+            mapping: cfg.core_port_mapping.as_ref().map(|m| m.cpus()),
+            exception: a.exception_cpu.map(CpuId),
         },
         memory: MemoryNeed {
             backing: cfg.backing.clone(),
@@ -179,11 +172,4 @@ pub fn check(args: &CheckArgs, given: &ArgMatches, env: &BTreeMap<String, String
     findings.append(&mut report.findings);
     report.findings = findings;
     report
-}
-
-/// The `--env` file parsed again for what `RunArgs` has no place for
-/// (CORE_PORT_MAPPING, EXC_LCOREID); its errors were reported already.
-fn read_env(path: &Path, env: &BTreeMap<String, String>) -> Option<FastPathEnv> {
-    let text = std::fs::read_to_string(path).ok()?;
-    FastPathEnv::parse(&text, env).ok()
 }

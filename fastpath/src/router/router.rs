@@ -255,7 +255,7 @@ impl Router {
         let control = Control {
             mirror,
             map,
-            model: RouterModel::new(),
+            model: RouterModel::with_limits(opts.limits),
             tables,
             stats: Arc::clone(&control_stats),
         };
