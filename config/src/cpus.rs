@@ -391,6 +391,42 @@ fn find_cgroup_cpuset(root: &Path) -> Result<Option<CgroupCpuset>, CpuConfigErro
     Ok(None)
 }
 
+/// This process's cgroup directory in the hierarchy of `controller`: the
+/// v1 hierarchy that names it, else the unified v2 one; `None` when there
+/// is no cgroup information. Under `root`, found as [`allowed_cpus_at`]
+/// finds the cpuset (when our directory is not visible under the mount,
+/// the mount point itself, a container's own cgroup). Other controllers'
+/// files (hugetlb limits for `fastpath check`) are read there.
+pub fn cgroup_dir_at(root: &Path, controller: &str) -> Option<(CgroupVersion, PathBuf)> {
+    let lines = parse_proc_cgroup(&std::fs::read_to_string(root.join("proc/self/cgroup")).ok()?);
+    let mut mounts = std::fs::read_to_string(root.join("proc/self/mountinfo"))
+        .map(|t| parse_mountinfo(&t))
+        .unwrap_or_default();
+    if mounts.is_empty() {
+        mounts = default_mounts(root);
+    }
+    let v1 = lines
+        .iter()
+        .find(|l| l.controllers.iter().any(|c| c == controller))
+        .and_then(|line| {
+            let m = mounts.iter().filter(|m| {
+                m.version == CgroupVersion::V1 && m.super_options.iter().any(|o| o == controller)
+            });
+            Some((pick_mount(m, &line.path)?, line))
+        });
+    let (mount, line) = v1.or_else(|| {
+        let line = lines.iter().find(|l| l.unified)?;
+        let m = mounts.iter().filter(|m| m.version == CgroupVersion::V2);
+        Some((pick_mount(m, &line.path)?, line))
+    })?;
+    let top = under_root(root, &mount.mount_point);
+    let dir = match relative_to_mount_root(&mount.root, &line.path) {
+        Some(rel) if top.join(&rel).is_dir() => top.join(rel),
+        _ => top,
+    };
+    Some((mount.version, dir))
+}
+
 /// Among mounts of one hierarchy (a container may see several bind mounts),
 /// prefer the one whose mounted root contains our cgroup most closely.
 fn pick_mount<'a>(
@@ -837,6 +873,36 @@ mod tests {
             err.to_string(),
             "CPUs 4-7,9 are not allowed for this process: allowed CPUs are 0-3 \
              (sched_getaffinity 0-3, no cgroup cpuset found)"
+        );
+    }
+
+    #[test]
+    fn cgroup_dir_of_a_controller() {
+        let fs = FakeRoot::new("dir-v1");
+        fs.write("proc/self/cgroup", "5:hugetlb:/kubepods/pod1\n0::/\n")
+            .write(
+                "proc/self/mountinfo",
+                "36 31 0:33 / /sys/fs/cgroup/hugetlb rw - cgroup cgroup rw,hugetlb\n",
+            )
+            .mkdir("sys/fs/cgroup/hugetlb/kubepods/pod1");
+        assert_eq!(
+            cgroup_dir_at(fs.dir.path(), "hugetlb"),
+            Some((
+                CgroupVersion::V1,
+                fs.path("sys/fs/cgroup/hugetlb/kubepods/pod1")
+            ))
+        );
+        let fs = FakeRoot::new("dir-v2");
+        fs.write("proc/self/cgroup", "0::/kubepods/pod1\n")
+            .write("proc/self/mountinfo", MOUNTINFO_V2);
+        // Not visible under the mount (a namespaced container): the mount.
+        assert_eq!(
+            cgroup_dir_at(fs.dir.path(), "hugetlb"),
+            Some((CgroupVersion::V2, fs.path("sys/fs/cgroup")))
+        );
+        assert_eq!(
+            cgroup_dir_at(FakeRoot::new("dir-none").dir.path(), "hugetlb"),
+            None
         );
     }
 

@@ -19,6 +19,7 @@ pub mod fast_path_env;
 pub mod fp_mask;
 pub mod fwd_mode;
 pub mod hugepage_size;
+pub mod k8s;
 pub mod pool_sizing;
 pub mod port_spec;
 pub mod run_config;

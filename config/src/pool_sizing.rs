@@ -25,7 +25,9 @@
 //! overflows is reported as too large, never wrapped.
 
 use drivers::burst::MAX_BURST;
+use drivers::memory::MemoryBacking;
 use drivers::pmd::{DEFAULT_VF_RX_RING, DEFAULT_VF_TX_RING};
+use drivers::pool::PoolConfig;
 
 /// Most buffers in a pool: 2^24 - 1, the maximum of 6WIND's NB_MBUF
 /// (reference/anchors.md section 2.2). At 2240 bytes a buffer that is
@@ -131,6 +133,18 @@ impl PoolDemand {
     }
 }
 
+/// Bytes of memory a pool of `nb_mbuf` buffers asks of `backing`, before
+/// the region rounds them up to its page size: the run's pool
+/// (`fastpath::forwarder` builds it from `PoolConfig::new` with these
+/// defaults), laid out as the drivers crate lays it out.
+pub fn pool_bytes(nb_mbuf: u32, backing: &MemoryBacking) -> u64 {
+    let bytes = PoolConfig::new("mbuf_pool", nb_mbuf)
+        .with_backing(backing.clone())
+        .region_bytes();
+    // usize is at most 64 bits on every target Rust supports.
+    bytes as u64
+}
+
 /// "1 worker", "2 workers".
 fn plural(n: usize, what: &str) -> String {
     if n == 1 {
@@ -179,6 +193,14 @@ mod tests {
             d.explain_minimum(),
             "1 worker x (1.5 x cache 256 + burst 32 + 2 ports x 0 tx-first bursts x 32 + 0 VF ports x 1024 descriptors)"
         );
+    }
+
+    #[test]
+    fn pool_bytes_follow_the_layout() {
+        // 2240-byte buffers: 936 fit in a 2 MiB page, the rest of it unused.
+        assert_eq!(pool_bytes(936, &MemoryBacking::default()), 2 << 20);
+        assert_eq!(pool_bytes(937, &MemoryBacking::default()), 4 << 20);
+        assert_eq!(pool_bytes(10, &MemoryBacking::NoHuge), 22_400);
     }
 
     #[test]

@@ -90,6 +90,20 @@ impl PoolConfig {
     pub fn element_size(&self) -> usize {
         (HEADER_SIZE + self.headroom as usize + self.data_room as usize).next_multiple_of(64)
     }
+
+    /// Bytes of memory the pool asks for, before the region rounds them up
+    /// to its page size: with hugepages no element straddles a 2 MiB
+    /// boundary, so a page's tail can go unused (see `Layout`). What
+    /// `fastpath check` compares with the free hugepages and the memlock
+    /// limit.
+    pub fn region_bytes(&self) -> usize {
+        Layout::for_pages(
+            self.element_size(),
+            self.count as usize,
+            page_size_of(&self.backing),
+        )
+        .bytes
+    }
 }
 
 /// Why a pool could not be created.

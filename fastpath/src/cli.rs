@@ -21,6 +21,7 @@ use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask, FpPorts, Orig
 use config::fp_mask::{resolve_word_here, ResolveError};
 use config::fwd_mode::FwdMode;
 use config::hugepage_size::parse_hugepage_size;
+use config::k8s::{pci_ports_from_env, PciEnvError};
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
@@ -83,6 +84,11 @@ pub enum Command {
     /// Speed means nothing here: the device models take a lock per register
     /// access, so this moves tens of thousands of packets a second.
     Demo(crate::demo::DemoArgs),
+    /// Check what the pod (or machine) gives against what `run` with the
+    /// same options needs: VFs, addresses, CPUs, hugepages, NUMA,
+    /// capabilities, device nodes. OK / WARN / FAIL with the fix; exit
+    /// status 1 on any FAIL.
+    Check(crate::check::CheckArgs),
 }
 
 /// `fastpath run` options, as typed values (each parsed by the config
@@ -257,7 +263,8 @@ pub struct EnvOrigins {
 }
 
 /// What the command line asks for.
-// One value per process: the variants' sizes do not matter.
+// Made once per process: the size difference between variants costs
+// nothing, and boxing `Run` would only add an indirection.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Invocation {
@@ -266,6 +273,8 @@ pub enum Invocation {
     Run(ValidRunConfig, Output, RouterOptions),
     /// `fastpath demo`, with its options.
     Demo(crate::demo::DemoArgs),
+    /// `fastpath check`, with the matches of its options (for `--env`).
+    Check(Box<crate::check::CheckArgs>, ArgMatches),
 }
 
 /// Why the command line was refused.
@@ -330,6 +339,14 @@ pub enum CliError {
         /// Why.
         source: Box<FastPathEnvError>,
     },
+    /// FP_PORTS=all, but the environment names no VF.
+    #[error("--env {path}: FP_PORTS=all: {source}")]
+    EnvPorts {
+        /// The file.
+        path: String,
+        /// Why.
+        source: PciEnvError,
+    },
 }
 
 impl CliError {
@@ -345,7 +362,8 @@ impl CliError {
             | CliError::EnvRead { .. }
             | CliError::EnvFile { .. }
             | CliError::EnvInvalid { .. }
-            | CliError::EnvMask { .. } => 2,
+            | CliError::EnvMask { .. }
+            | CliError::EnvPorts { .. } => 2,
         }
     }
 }
@@ -501,12 +519,16 @@ where
             Ok(Invocation::Run(cfg, output, router))
         }
         Command::Demo(a) => Ok(Invocation::Demo(a)),
+        Command::Check(a) => {
+            let given = matches.subcommand_matches("check").cloned();
+            Ok(Invocation::Check(Box::new(a), given.unwrap_or_default()))
+        }
     }
 }
 
 /// The fast-path.env to read: `--env FILE` (`none`: no file), nothing
 /// with `--no-env`, else `default` when it exists.
-fn env_file_to_read(a: &RunArgs, default: &std::path::Path) -> Option<PathBuf> {
+pub(crate) fn env_file_to_read(a: &RunArgs, default: &std::path::Path) -> Option<PathBuf> {
     match &a.env {
         _ if a.no_env => None,
         Some(p) if p.as_os_str() == "none" => None,
@@ -518,7 +540,7 @@ fn env_file_to_read(a: &RunArgs, default: &std::path::Path) -> Option<PathBuf> {
 /// Fills `a` from the fast-path.env at `path` where the command line
 /// (`given`) did not set the option: the command line wins over the file,
 /// as fast-path.sh's environment wins over `: ${VAR:=...}` lines.
-fn apply_env_file(
+pub(crate) fn apply_env_file(
     a: &mut RunArgs,
     path: &std::path::Path,
     env: &BTreeMap<String, String>,
@@ -529,11 +551,20 @@ fn apply_env_file(
         path: shown.clone(),
         source,
     })?;
-    let file = FastPathEnv::parse(&text, env).map_err(|source| CliError::EnvFile {
+    let mut file = FastPathEnv::parse(&text, env).map_err(|source| CliError::EnvFile {
         path: shown.clone(),
         source: Box::new(source),
     })?;
     let on_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
+    // FP_PORTS=all: in a pod, every VF the SR-IOV device plugin gave it.
+    if file.fp_ports == Some(FpPorts::All) && !on_line("ports") {
+        let found = pci_ports_from_env(env).map_err(|source| CliError::EnvPorts {
+            path: shown.clone(),
+            source,
+        })?;
+        file.apply_discovered_ports(&found);
+        a.ports = file.run.ports.clone();
+    }
     let mut origins = EnvOrigins {
         path: shown.clone(),
         by_setting: BTreeMap::new(),
@@ -546,12 +577,6 @@ fn apply_env_file(
     if let (false, Some(FpPorts::List(ports))) = (on_line("ports"), &file.fp_ports) {
         a.ports = ports.clone();
         took(Setting::Ports);
-    }
-    if file.fp_ports == Some(FpPorts::All) && !on_line("ports") {
-        eprintln!(
-            "--env {shown}: FP_PORTS=all needs device discovery, not applied yet: give the \
-             ports (FP_PORTS or --ports)"
-        );
     }
     let cores_typed = on_line("cores") || on_line("cpus");
     // The file's mapping, unless the command line gives its own, or a
@@ -697,8 +722,7 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .chain(args.iter().cloned());
     match parse(argv)? {
         Invocation::Run(cfg, _, _) => Ok(cfg),
-        // `run` comes first, so never `demo`.
-        Invocation::Demo(_) => Err(CliError::Unexpected("demo".into())),
+        other => Err(CliError::Unexpected(format!("{other:?}"))),
     }
 }
 
@@ -723,7 +747,7 @@ mod tests {
             .chain(args(line));
         match parse(argv)? {
             Invocation::Run(_, _, r) => Ok(r),
-            Invocation::Demo(_) => unreachable!("parsed after `run`"),
+            other => Err(CliError::Unexpected(format!("{other:?}"))),
         }
     }
 
@@ -878,7 +902,7 @@ mod tests {
             )
             .unwrap();
             let Command::Run(a) = cli.command else {
-                unreachable!("parsed after `run`")
+                panic!("not run");
             };
             env_file_to_read(&a, default)
         };
@@ -889,7 +913,7 @@ mod tests {
         let absent = default.with_extension("absent");
         let cli = Cli::try_parse_from(["fastpath", "run"]).unwrap();
         let Command::Run(a) = cli.command else {
-            unreachable!("parsed after `run`")
+            panic!("not run");
         };
         assert_eq!(env_file_to_read(&a, &absent), None);
         assert!(error("--env x --no-env").contains("--no-env"));
@@ -1121,7 +1145,7 @@ mod tests {
             let cli = Cli::try_parse_from(["fastpath", "run"].iter().chain(args))?;
             match cli.command {
                 Command::Run(a) => Ok(a),
-                Command::Demo(_) => unreachable!("parsed after `run`"),
+                other => panic!("not run: {other:?}"),
             }
         }
     }

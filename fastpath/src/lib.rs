@@ -8,6 +8,7 @@
 
 pub mod advice;
 pub mod any_port;
+pub mod check;
 pub mod cli;
 pub mod companion;
 pub mod counters;

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let (cfg, output, router) = match parse(std::env::args_os()) {
         Ok(Invocation::Run(cfg, output, router)) => (cfg, output, router),
         Ok(Invocation::Demo(args)) => return demo(&args),
+        Ok(Invocation::Check(args, given)) => return fastpath::check::main(&args, &given),
         // clap prints its own errors, help and version, with their status.
         Err(CliError::Usage(e)) => e.exit(),
         Err(e) => {

@@ -168,7 +168,7 @@ proptest! {
             Err(e @ (CliError::EnvInvalid { .. } | CliError::EnvMask { .. })) => {
                 prop_assert!(args.iter().any(|a| a.starts_with("--env")), "{:?}: {}", args, e);
             }
-            Err(e @ (CliError::EnvRead { .. } | CliError::EnvFile { .. })) => {
+            Err(e @ (CliError::EnvRead { .. } | CliError::EnvFile { .. } | CliError::EnvPorts { .. })) => {
                 prop_assert!(args.iter().any(|a| a.starts_with("--env")), "{:?}: {}", args, e);
                 prop_assert!(e.to_string().starts_with("--env "), "{}", e);
             }

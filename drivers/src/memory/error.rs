@@ -181,14 +181,8 @@ fn reserve_command(size: PageSize, pages: impl fmt::Display) -> String {
     }
 }
 
-/// The Kubernetes extended resource for hugepages of `size`
-/// (https://kubernetes.io/docs/tasks/manage-hugepages/scheduling-hugepages).
 fn k8s_resource(size: PageSize) -> &'static str {
-    match size {
-        PageSize::Size4K => "memory",
-        PageSize::Size2M => "hugepages-2Mi",
-        PageSize::Size1G => "hugepages-1Gi",
-    }
+    size.k8s_resource()
 }
 
 /// How the hugetlb cgroup controller names a page size in its file names

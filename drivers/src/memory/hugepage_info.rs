@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::MemoryError;
 
@@ -41,9 +41,24 @@ impl PageSize {
             .find(|size| size.bytes() as u64 == bytes)
     }
 
+    /// The Kubernetes resource that grants pages of this size to a
+    /// container (https://kubernetes.io/docs/tasks/manage-hugepages/scheduling-hugepages).
+    pub fn k8s_resource(self) -> &'static str {
+        match self {
+            PageSize::Size4K => "memory",
+            PageSize::Size2M => "hugepages-2Mi",
+            PageSize::Size1G => "hugepages-1Gi",
+        }
+    }
+
     /// The sysfs directory holding this size's counters.
     pub(crate) fn sysfs_dir(self) -> String {
         format!("{SYSFS_HUGEPAGES}/hugepages-{}kB", self.bytes() >> 10)
+    }
+
+    /// [`sysfs_dir`](Self::sysfs_dir) under `root`.
+    fn sysfs_dir_at(self, root: &Path) -> PathBuf {
+        root.join(self.sysfs_dir().trim_start_matches('/'))
     }
 }
 
@@ -74,15 +89,25 @@ pub struct HugepageStatus {
 /// use (2M and 1G), smallest first. Sizes whose counters cannot be read are
 /// left out; an empty list means no hugepage support at all.
 pub fn hugepage_status() -> Vec<HugepageStatus> {
+    hugepage_status_at(Path::new("/"))
+}
+
+/// [`hugepage_status`] with sysfs read under `root` instead of `/` (a
+/// test tree, or `fastpath check --root`).
+pub fn hugepage_status_at(root: &Path) -> Vec<HugepageStatus> {
     [PageSize::Size2M, PageSize::Size1G]
         .into_iter()
-        .filter_map(status_of)
+        .filter_map(|size| status_at(root, size))
         .collect()
 }
 
 /// The pool of one size, or None if the kernel does not offer that size.
 pub(crate) fn status_of(size: PageSize) -> Option<HugepageStatus> {
-    let dir = size.sysfs_dir();
+    status_at(Path::new("/"), size)
+}
+
+fn status_at(root: &Path, size: PageSize) -> Option<HugepageStatus> {
+    let dir = size.sysfs_dir_at(root);
     let total = read_counter(&dir, "nr_hugepages")?;
     let free = read_counter(&dir, "free_hugepages")?;
     // Older kernels may lack resv_hugepages in sysfs; then nothing is known
@@ -100,18 +125,18 @@ pub(crate) fn status_of(size: PageSize) -> Option<HugepageStatus> {
 /// mmap can succeed although `free` is too small, so the free-count check
 /// must not refuse it.
 pub(crate) fn overcommit_headroom(size: PageSize) -> u64 {
-    let dir = size.sysfs_dir();
+    let dir = size.sysfs_dir_at(Path::new("/"));
     let allowed = read_counter(&dir, "nr_overcommit_hugepages").unwrap_or(0);
     let surplus = read_counter(&dir, "surplus_hugepages").unwrap_or(0);
     allowed.saturating_sub(surplus)
 }
 
-fn read_counter(dir: &str, name: &str) -> Option<u64> {
-    let path = format!("{dir}/{name}");
+fn read_counter(dir: &Path, name: &str) -> Option<u64> {
+    let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => text.trim().parse().ok(),
         Err(err) => {
-            log::debug!("cannot read {path}: {err}");
+            log::debug!("cannot read {}: {err}", path.display());
             None
         }
     }

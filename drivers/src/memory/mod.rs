@@ -24,7 +24,7 @@ pub use arena::{ArenaError, DmaArena, DmaSlice};
 pub use dma_map::{same_mapper, DmaMapError, DmaMapper, IovaLayout};
 pub use error::MemoryError;
 pub use huge_advice::advise_hugepages;
-pub use hugepage_info::{hugepage_status, HugepageStatus, PageSize};
+pub use hugepage_info::{hugepage_status, hugepage_status_at, HugepageStatus, PageSize};
 pub use iova::Iova;
 pub use region::{DmaRegion, HugepageSize, MemoryBacking};
 #[cfg(any(test, feature = "sim"))]
