@@ -7,6 +7,9 @@
 //! binary and the tests go through [`parse`], so what the tests see is
 //! what an operator gets.
 
+use crate::control::commands::{ShowCommand, WatchArgs};
+use crate::control::options::{parse_metrics_addr, SocketChoice, DEFAULT_SOCKET};
+use crate::control::ControlOptions;
 use crate::exception::RateLimit;
 use crate::router::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
 use crate::run::Output;
@@ -44,11 +47,19 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Made once per process: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Forward packets between ports on pinned worker cores, printing
     /// statistics every second, until Ctrl-C / SIGTERM or --duration.
     Run(RunArgs),
+    /// Ask the running `fastpath run` (over its control socket).
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Live rates from the running `fastpath run`, every second, until
+    /// Ctrl-C (or --count lines).
+    Watch(WatchArgs),
 }
 
 /// `fastpath run` options, as typed values (each parsed by the config
@@ -178,14 +189,29 @@ pub struct RunArgs {
     /// EXC_LCOREID apply where the command line does not say otherwise.
     #[arg(long, value_name = "FILE")]
     pub env: Option<PathBuf>,
+    /// The control socket `fastpath show` and `fastpath watch` ask
+    /// (`none`: no socket). Made mode 0600, in a directory made 0700 when
+    /// missing; refused while another fastpath serves it.
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, default_value = DEFAULT_SOCKET)]
+    pub control_socket: SocketChoice,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by
+    /// default).
+    #[arg(long, value_name = "ADDR:PORT", allow_hyphen_values = true, value_parser = parse_metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What the command line asks for.
+// Made once per process: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Invocation {
-    /// `fastpath run`, with its configuration checked, how to print, and
-    /// the router's options (used in L3 mode).
-    Run(ValidRunConfig, Output, RouterOptions),
+    /// `fastpath run`, with its configuration checked, how to print, the
+    /// router's options (used in L3 mode) and the control plane's.
+    Run(ValidRunConfig, Output, RouterOptions, Box<ControlOptions>),
+    /// `fastpath show ...`.
+    Show(ShowCommand),
+    /// `fastpath watch`.
+    Watch(WatchArgs),
 }
 
 /// Why the command line was refused.
@@ -358,6 +384,7 @@ where
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Run(mut a) => {
+            let before_env = a.clone();
             if let (Some(path), Some(given)) = (a.env.clone(), matches.subcommand_matches("run")) {
                 let env: BTreeMap<String, String> = std::env::vars().collect();
                 apply_env_file(&mut a, &path, &env, given)?;
@@ -365,8 +392,17 @@ where
             let output = if a.json { Output::Json } else { Output::Text };
             let cfg = a.validate()?;
             let router = a.router_options(&cfg)?;
-            Ok(Invocation::Run(cfg, output, router))
+            let control = ControlOptions::of_run(
+                &a,
+                &before_env,
+                matches.subcommand_matches("run"),
+                &cfg,
+                &router,
+            );
+            Ok(Invocation::Run(cfg, output, router, Box::new(control)))
         }
+        Command::Show(s) => Ok(Invocation::Show(s)),
+        Command::Watch(w) => Ok(Invocation::Watch(w)),
     }
 }
 
@@ -452,7 +488,10 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .map(String::from)
         .chain(args.iter().cloned());
     match parse(argv)? {
-        Invocation::Run(cfg, _, _) => Ok(cfg),
+        Invocation::Run(cfg, ..) => Ok(cfg),
+        Invocation::Show(_) | Invocation::Watch(_) => {
+            unreachable!("the command line starts with `run`")
+        }
     }
 }
 
@@ -475,7 +514,10 @@ mod tests {
             .into_iter()
             .map(String::from)
             .chain(args(line));
-        parse(argv).map(|Invocation::Run(_, _, r)| r)
+        match parse(argv)? {
+            Invocation::Run(_, _, r, _) => Ok(r),
+            other => panic!("not run: {other:?}"),
+        }
     }
 
     #[test]
@@ -690,6 +732,7 @@ mod tests {
             let cli = Cli::try_parse_from(["fastpath", "run"].iter().chain(args))?;
             match cli.command {
                 Command::Run(a) => Ok(a),
+                other => panic!("not run: {other:?}"),
             }
         }
     }

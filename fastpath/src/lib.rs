@@ -9,6 +9,7 @@
 pub mod advice;
 pub mod any_port;
 pub mod cli;
+pub mod control;
 pub mod counters;
 pub mod exception;
 pub mod fib;
