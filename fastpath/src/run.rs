@@ -225,6 +225,12 @@ pub fn run_with(
             path.display()
         ));
     }
+    if let Some(path) = control_plane.skipped_socket() {
+        console.line(&format!(
+            "fastpath: no control socket: another fastpath serves the default {} (give this one --control-socket PATH)",
+            path.display()
+        ));
+    }
     if let Some(addr) = control_plane.metrics_addr() {
         console.line(&format!("fastpath: metrics on http://{addr}/metrics"));
     }

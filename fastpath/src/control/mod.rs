@@ -64,6 +64,8 @@ pub enum ControlError {
 pub struct ControlPlane {
     /// Stops the threads and removes the socket's file on drop.
     socket: Option<ControlServer>,
+    /// The default socket, left to the other fastpath serving it.
+    skipped: Option<std::path::PathBuf>,
     metrics: Option<MetricsServer>,
 }
 
@@ -77,11 +79,12 @@ impl ControlPlane {
             return Ok((ControlPlane::default(), None));
         }
         let (asker, queries) = Asker::channel();
+        let mut skipped = None;
         let file = match &opts.socket {
             Some(path) => match SocketFile::bind(path) {
                 Ok(f) => Some(f),
-                Err(e @ SocketFileError::InUse(_)) if !opts.socket_required => {
-                    log::warn!("{e}; running without a control socket");
+                Err(SocketFileError::InUse(p)) if !opts.socket_required => {
+                    skipped = Some(p);
                     None
                 }
                 Err(e) => return Err(e.into()),
@@ -96,12 +99,25 @@ impl ControlPlane {
             Some(addr) => Some(MetricsServer::start(addr, move || scrape(&asker))?),
             None => None,
         };
-        Ok((ControlPlane { socket, metrics }, Some(queries)))
+        Ok((
+            ControlPlane {
+                socket,
+                skipped,
+                metrics,
+            },
+            Some(queries),
+        ))
     }
 
     /// The control socket served, if one is.
     pub fn socket_path(&self) -> Option<&std::path::Path> {
         self.socket.as_ref().map(ControlServer::path)
+    }
+
+    /// The default socket path, when another fastpath serves it and this
+    /// one runs without a socket.
+    pub fn skipped_socket(&self) -> Option<&std::path::Path> {
+        self.skipped.as_deref()
     }
 
     /// Where the metrics are served, if they are.
@@ -134,4 +150,33 @@ fn scrape(asker: &Asker) -> http::Body {
         r => return Err(fail(r)),
     };
     Ok(metrics::render(&ports, &cores, exception.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config_view::ConfigView;
+    use super::*;
+
+    #[test]
+    fn a_default_socket_in_use_is_left_to_its_owner_an_asked_one_refuses_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut opts = ControlOptions::off(ConfigView {
+            daemon_version: "test".into(),
+            settings: Vec::new(),
+        });
+        opts.socket = Some(path.clone());
+        let (plane, queries) = ControlPlane::start(&opts).unwrap();
+        assert_eq!(plane.skipped_socket(), Some(path.as_path()));
+        assert!(plane.socket_path().is_none() && queries.is_some());
+        drop(plane);
+        assert!(path.exists(), "the other daemon's socket was removed");
+        opts.socket_required = true;
+        let e = ControlPlane::start(&opts).unwrap_err();
+        assert!(
+            matches!(e, ControlError::Socket(SocketFileError::InUse(_))),
+            "{e}"
+        );
+    }
 }

@@ -74,3 +74,62 @@ impl Sources<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{parse, Invocation};
+    use crate::control::config_view::Source;
+
+    fn config_of(line: &str) -> Vec<(String, String, Source)> {
+        let argv = ["fastpath", "run"]
+            .into_iter()
+            .map(String::from)
+            .chain(line.split_whitespace().map(String::from));
+        match parse(argv).unwrap() {
+            Invocation::Run(_, _, _, c) => c
+                .config
+                .settings
+                .iter()
+                .map(|s| (s.name.clone(), s.value.clone(), s.source.clone()))
+                .collect(),
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_value_names_the_command_line_the_env_file_or_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("fast-path.env");
+        std::fs::write(
+            &env,
+            ": ${FP_PORTS:='ring ring'}\nNB_MBUF=4096\nFP_MASK=1\n",
+        )
+        .unwrap();
+        let c = config_of(&format!(
+            "--env {} --burst 16 --cpus 1 --control-socket none",
+            env.display()
+        ));
+        let get = |n: &str| c.iter().find(|(name, _, _)| name == n).unwrap().clone();
+        let file = Source::EnvFile { path: env.clone() };
+        assert_eq!(
+            get("ports"),
+            ("ports".into(), "ring,ring".into(), file.clone())
+        );
+        assert_eq!(get("nb_mbuf").1, "4096");
+        assert_eq!(get("nb_mbuf").2, file);
+        let line = |o: &str| Source::CommandLine { option: o.into() };
+        // The command line wins over FP_MASK, and says so.
+        assert_eq!(get("cores").2, line("--cpus"));
+        assert_eq!(get("burst").2, line("--burst"));
+        assert_eq!(get("mode").2, Source::Default);
+        assert_eq!(get("control_socket").1, "none");
+        assert_eq!(get("control_socket").2, line("--control-socket"));
+        assert_eq!(get("metrics").1, "off");
+        let c = config_of("--no-huge --mode l3 --exception-cpu 0");
+        let get = |n: &str| c.iter().find(|(name, _, _)| name == n).unwrap().clone();
+        assert_eq!(get("memory").2, line("--no-huge"));
+        assert_eq!(get("exception_cpu").1, "0");
+        assert_eq!(get("exception_cpu").2, line("--exception-cpu"));
+        assert_eq!(get("exception_ifnames").1, "fp0,fp1");
+    }
+}
