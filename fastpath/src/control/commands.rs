@@ -199,7 +199,7 @@ fn watch_text(l: &WatchLine) -> String {
     let mut s = format!("[{:7.1}s]", l.elapsed_secs);
     for c in &l.cores {
         s.push_str(&format!(
-            " cpu{}: rx {:.2} tx {:.2} Mpps busy {:.0}% {} cyc/pkt |",
+            " cpu{}: rx {:.2} tx {:.2} Mpps busy {:.0}% {} cyc/rx pkt |",
             c.cpu,
             c.rx_pps / 1e6,
             c.tx_pps / 1e6,

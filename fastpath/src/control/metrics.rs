@@ -258,7 +258,7 @@ fn render_cores(out: &mut String, v: &CoresView) {
         out,
         "fastpath_core_cycles_per_packet",
         "gauge",
-        "Busy TSC cycles per packet sent over the last interval (absent when none was sent).",
+        "Busy TSC cycles per packet received over the last interval (absent when none came).",
     );
     for (c, cpu) in v.cores.iter().zip(&cpus) {
         if let Some(x) = c.cycles_per_packet {

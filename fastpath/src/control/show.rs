@@ -79,7 +79,7 @@ pub fn cores(v: &CoresView) -> String {
     let _ = writeln!(
         s,
         "{:>6} {:>7} {:>12} {:>12} {:>12}",
-        "cpu", "busy", "cycles/pkt", "rx pkt/s", "tx pkt/s"
+        "cpu", "busy", "cyc/rx pkt", "rx pkt/s", "tx pkt/s"
     );
     for c in &v.cores {
         let _ = writeln!(

@@ -85,8 +85,9 @@ pub struct CoreView {
     pub cpu: u32,
     /// Busy share over the interval, in percent.
     pub busy_percent: f64,
-    /// Busy TSC cycles per packet sent over the interval; null when none
-    /// was sent.
+    /// Busy TSC cycles per packet received over the interval (what
+    /// fp-cpu-usage calls "average cycles/packets received from NIC"; the
+    /// live line's figure is per packet sent); null when none came.
     pub cycles_per_packet: Option<f64>,
     /// Packets received per second over the interval.
     pub rx_pps: f64,
@@ -293,7 +294,7 @@ impl CoresView {
                 CoreView {
                     cpu: cpu.0,
                     busy_percent: d.busy_ratio() * 100.0,
-                    cycles_per_packet: d.cycles_per_packet(),
+                    cycles_per_packet: (d.rx > 0).then(|| d.busy_cycles as f64 / d.rx as f64),
                     rx_pps: per_sec(d.rx),
                     tx_pps: per_sec(d.tx),
                     total: CoreTotals {
@@ -408,5 +409,59 @@ impl NeighboursView {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drivers::cpu::CpuId;
+    use std::time::Duration;
+
+    fn snap(secs: u64, rx: u64, tx: u64, busy: u64, idle: u64) -> Snapshot {
+        let mut c = CoreSnapshot {
+            rx,
+            tx,
+            busy_cycles: busy,
+            idle_cycles: idle,
+            ..CoreSnapshot::default()
+        };
+        c.drops[DropReason::TxFull as usize] = rx - tx;
+        Snapshot {
+            elapsed: Duration::from_secs(secs),
+            cores: vec![(CpuId(3), c)],
+            ports: Vec::new(),
+            xstats: Vec::new(),
+            pool_available: 0,
+            pool_count: 0,
+            violations: 0,
+            switch: Vec::new(),
+        }
+    }
+
+    /// The loads are over the interval, the totals since start; cycles
+    /// per packet are per packet received (fp-cpu-usage's figure).
+    #[test]
+    fn core_loads_are_over_the_interval() {
+        let v = CoresView::new(
+            &snap(10, 1_000, 900, 4_000, 6_000),
+            &snap(12, 3_000, 2_500, 10_000, 8_000),
+        );
+        assert_eq!(v.interval_secs, 2.0);
+        let c = &v.cores[0];
+        assert_eq!(c.cpu, 3);
+        // 6000 busy of 8000 cycles in the interval.
+        assert_eq!(c.busy_percent, 75.0);
+        assert_eq!(c.cycles_per_packet, Some(3.0));
+        assert_eq!((c.rx_pps, c.tx_pps), (1_000.0, 800.0));
+        assert_eq!((c.total.rx, c.total.drops["tx_full"]), (3_000, 500));
+        assert!(v.note.contains("top"));
+        // An idle interval: no packet, no figure.
+        let idle = CoresView::new(
+            &snap(12, 3_000, 2_500, 10_000, 8_000),
+            &snap(13, 3_000, 2_500, 10_000, 9_000),
+        );
+        assert_eq!(idle.cores[0].cycles_per_packet, None);
+        assert_eq!(idle.cores[0].busy_percent, 0.0);
     }
 }
