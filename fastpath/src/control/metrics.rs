@@ -132,59 +132,54 @@ fn render_ports(out: &mut String, v: &PortsView) {
             f.sample(&labels(i), Value::Count(n));
         }
     }
-    let mut f = family(
-        out,
-        "fastpath_port_drops_total",
-        "counter",
-        "Packets the port dropped, by reason (rx_nombuf: no free buffer; rx_errors; tx_errors; the driver's own).",
-    );
-    for (i, p) in v.ports.iter().enumerate() {
-        for (reason, n) in &p.drops {
-            let [a, b, c] = labels(i);
-            f.sample(&[a, b, c, ("reason", reason)], Value::Count(*n));
+    // Per port, a map of counts labelled by `key`.
+    type Counts = fn(&super::views::PortView) -> &std::collections::BTreeMap<String, u64>;
+    let maps: [(&'static str, &str, &str, Counts); 2] = [
+        (
+            "fastpath_port_drops_total",
+            "Packets the port dropped, by reason (rx_nombuf: no free buffer; rx_errors; tx_errors; the driver's own).",
+            "reason",
+            |p| &p.drops,
+        ),
+        (
+            "fastpath_port_xstats_total",
+            "Every named counter of the port (DPDK xstats).",
+            "xstat",
+            |p| &p.xstats,
+        ),
+    ];
+    for (name, help, key, counts) in maps {
+        let mut f = family(out, name, "counter", help);
+        for (i, p) in v.ports.iter().enumerate() {
+            for (k, n) in counts(p) {
+                let [a, b, c] = labels(i);
+                f.sample(&[a, b, c, (key, k)], Value::Count(*n));
+            }
         }
     }
-    let mut f = family(
-        out,
-        "fastpath_port_xstats_total",
-        "counter",
-        "Every named counter of the port (DPDK xstats).",
-    );
-    for (i, p) in v.ports.iter().enumerate() {
-        for (x, n) in &p.xstats {
-            let [a, b, c] = labels(i);
-            f.sample(&[a, b, c, ("xstat", x)], Value::Count(*n));
+    type Gauge = fn(&super::views::PortView) -> u64;
+    let gauges: [(&'static str, &str, Gauge); 3] = [
+        (
+            "fastpath_port_link_up",
+            "1 when the port's link is up.",
+            |p| u64::from(p.link.up),
+        ),
+        (
+            "fastpath_port_link_speed_bits_per_second",
+            "The port's link speed (0: unknown).",
+            |p| u64::from(p.link.speed_mbps) * 1_000_000,
+        ),
+        (
+            "fastpath_port_queues",
+            "RX queues of the port in use (one per worker core; as many TX queues).",
+            |p| p.rx_queues as u64,
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let mut f = family(out, name, "gauge", help);
+        for (i, p) in v.ports.iter().enumerate() {
+            f.sample(&labels(i), Value::Count(pick(p)));
         }
-    }
-    let mut f = family(
-        out,
-        "fastpath_port_link_up",
-        "gauge",
-        "1 when the port's link is up.",
-    );
-    for (i, p) in v.ports.iter().enumerate() {
-        f.sample(&labels(i), Value::Count(u64::from(p.link.up)));
-    }
-    let mut f = family(
-        out,
-        "fastpath_port_link_speed_bits_per_second",
-        "gauge",
-        "The port's link speed (0: unknown).",
-    );
-    for (i, p) in v.ports.iter().enumerate() {
-        f.sample(
-            &labels(i),
-            Value::Count(u64::from(p.link.speed_mbps) * 1_000_000),
-        );
-    }
-    let mut f = family(
-        out,
-        "fastpath_port_queues",
-        "gauge",
-        "RX queues of the port in use (one per worker core; as many TX queues).",
-    );
-    for (i, p) in v.ports.iter().enumerate() {
-        f.sample(&labels(i), Value::Count(p.rx_queues as u64));
     }
 }
 
