@@ -241,9 +241,11 @@ fn render_cores(out: &mut String, v: &CoresView) {
             f.sample(&[("cpu", cpu), ("reason", reason)], Value::Count(*n));
         }
     }
+    // A HELP text is the same on every scrape: the interval is the
+    // answer's, about LOAD_INTERVAL.
     let help = format!(
-        "Busy share of the worker over the last {} s interval, 0 to 1 ({}).",
-        v.interval_secs, v.note
+        "Busy share of the worker over the last second, 0 to 1 ({}).",
+        super::views::POLLING_NOTE
     );
     let mut f = family(out, "fastpath_core_busy_ratio", "gauge", &help);
     for (c, cpu) in v.cores.iter().zip(&cpus) {
