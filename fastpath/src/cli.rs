@@ -191,7 +191,8 @@ pub struct RunArgs {
     pub env: Option<PathBuf>,
     /// The control socket `fastpath show` and `fastpath watch` ask
     /// (`none`: no socket). Made mode 0600, in a directory made 0700 when
-    /// missing; refused while another fastpath serves it.
+    /// missing. A path given here that another fastpath serves refuses the
+    /// run; at the default path this one runs without a socket.
     #[arg(long, value_name = "PATH", allow_hyphen_values = true, default_value = DEFAULT_SOCKET)]
     pub control_socket: SocketChoice,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by
