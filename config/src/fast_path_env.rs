@@ -3,24 +3,36 @@
 //! [`FastPathEnv::parse`] reads the file's text (syntax in
 //! [`crate::env_syntax`]) against an environment given as a map, checks
 //! every variable it knows, and returns the [`RunConfig`] those variables
-//! fill in plus, typed, what the forwarder cannot apply yet (CPU keywords
-//! that need the topology, `FP_PORTS=all`, the core/port mapping, hugepage
-//! memory, descriptor counts, the exception CPU). Nothing read is dropped:
-//! variables we know but do not act on are listed in
+//! fill in, where each setting came from ([`Origin`], so a later
+//! validation error can name the line), and what needs the machine to
+//! resolve (FP_MASK's words, see [`crate::fp_mask`]). Nothing read is
+//! dropped: variables we know but do not act on are listed in
 //! [`FastPathEnv::not_applied`], unknown ones in [`FastPathEnv::warnings`].
-//! Meaning and syntax of each variable: anchors.md section 2.2.
+//! Meaning and syntax of each variable: anchors.md section 2.2; what we do
+//! with each: config/fast-path.env.sample.
 
 use crate::core_choice::CoreChoice;
+use crate::core_port_mapping::{CorePortMapping, MAPPING_SYNTAX};
 use crate::cpu_list::{parse_cpu_list, parse_cpu_mask};
 use crate::env_syntax::{parse_assignments, resolve, EnvSyntaxError};
+use crate::fp_mask::FpMaskWord;
 use crate::pool_sizing::MAX_NB_MBUF;
 use crate::port_spec::PortSpec;
 use crate::run_config::RunConfig;
+use crate::setting::Setting;
+use crate::table_limits::{parse_fp_options, TableLimits, FP_OPTIONS_SYNTAX};
 use drivers::cpu::{CpuId, CpuSet, MAX_CPU_ID};
+use drivers::pci::PciAddress;
+use drivers::pmd::ring_limits::{describe_ring_limits, RingDir, RING_LIMITS};
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// 6WIND's default path of the file (anchors.md section 2.1), read by
+/// `fastpath run` when no `--env` is given.
+pub const DEFAULT_PATH: &str = "/etc/fast-path.env";
 
 /// The variables this module maps (onto [`RunConfig`] or a typed field).
-pub const MAPPED: [&str; 8] = [
+pub const MAPPED: [&str; 10] = [
     "FP_MASK",
     "FP_PORTS",
     "CORE_PORT_MAPPING",
@@ -29,42 +41,29 @@ pub const MAPPED: [&str; 8] = [
     "NB_RXD",
     "NB_TXD",
     "EXC_LCOREID",
+    "DPVI_MASK",
+    "FP_OPTIONS",
 ];
 
 /// 6WIND variables we recognise but do not act on (no equivalent yet, or
 /// nothing to do in a container: hugepages are prepared by the platform).
-pub const RECOGNISED: [&str; 10] = [
+pub const RECOGNISED: [&str; 8] = [
     "VM_MEMORY",
     "NB_MEM_CHANNELS",
     "NB_HUGEPAGES",
     "HUGEPAGES_DIR",
     "FP_OFFLOAD",
     "FPNSDK_OPTIONS",
-    "DPVI_MASK",
-    "FP_OPTIONS",
     "EAL_OPTIONS",
     "IGNORE_NETDEV",
 ];
 
-/// Descriptor counts must fill whole 128-byte blocks of 16-byte
-/// descriptors: the ring length registers of ixgbe/iavf VFs take
-/// multiples of 128 bytes (82599 datasheet 8.2.3.8.2 RDLEN).
-pub const DESC_MULTIPLE: u32 = 8;
-/// Largest descriptor count accepted (the ring size ixgbe and i40e/iavf
-/// hardware is documented to take at most).
-pub const MAX_DESC: u32 = 4096;
-
 /// FP_MASK: which CPUs run the fast path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FpMask {
-    /// `min`: one physical core per socket.
-    Min,
-    /// `half`: half the physical cores.
-    Half,
-    /// `max`: all physical cores but one.
-    Max,
-    /// `auto`: the product's default.
-    Auto,
+    /// `min`, `half`, `max` or `auto`: resolved against the allowed CPUs
+    /// by [`crate::fp_mask::resolve_word`].
+    Word(FpMaskWord),
     /// A CPU list (`1-4,6`) or hex mask (`0x1e`).
     Cpus(CpuSet),
 }
@@ -72,28 +71,33 @@ pub enum FpMask {
 /// FP_PORTS: which ports the fast path uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FpPorts {
-    /// `all`: every supported port found (needs device discovery).
+    /// `all`: every supported port found (needs device discovery: see
+    /// [`FastPathEnv::apply_discovered_ports`]).
     All,
     /// PCI addresses or our port specs, in port-id order.
     List(Vec<PortSpec>),
 }
 
-/// One `c<cpu>=<port>[:<port>...]` entry of CORE_PORT_MAPPING.
+/// Where a setting's value came from: a line of the file or the
+/// environment, the variable and its value as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorePorts {
-    /// The polling CPU.
-    pub cpu: CpuId,
-    /// The ports it polls (port ids, FP_PORTS order).
-    pub ports: Vec<u16>,
+pub struct Origin {
+    /// Line number (`None`: the environment).
+    pub line: Option<usize>,
+    /// The variable.
+    pub var: &'static str,
+    /// Its value.
+    pub value: String,
 }
 
-/// FP_MEMORY: hugepage memory of the fast path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FpMemory {
-    /// `auto`.
-    Auto,
-    /// This many MiB.
-    Megabytes(u64),
+impl fmt::Display for Origin {
+    /// "12: FP_MASK=\"1-3\"" (file) or "environment: FP_MASK=\"1-3\"".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{n}: {}={:?}", self.var, self.value),
+            None => write!(f, "environment: {}={:?}", self.var, self.value),
+        }
+    }
 }
 
 /// A variable in the file we do not know (a typo, or another product's).
@@ -105,7 +109,7 @@ pub struct UnknownVariable {
     pub var: String,
 }
 
-/// A recognised variable that has no effect yet.
+/// A recognised variable that has no effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotApplied {
     /// Line number (`None`: from the environment).
@@ -134,7 +138,7 @@ pub enum FastPathEnvError {
         /// What is wrong with it.
         reason: String,
         /// What the variable accepts.
-        allowed: &'static str,
+        allowed: String,
     },
 }
 
@@ -148,41 +152,40 @@ fn line_prefix(line: Option<usize>) -> String {
 const ALLOWED_MASK: &str =
     "min, half, max, auto, a CPU list such as 1-4,6 or a hex mask such as 0x1e";
 const ALLOWED_PORTS: &str = "all, or space-separated PCI addresses (0000:01:10.0) or port specs (null, ring, afpacket:IFACE, sim:ixgbevf, sim:iavf)";
-const ALLOWED_MAPPING: &str =
-    "c<cpu>=<port>[:<port>...] entries joined by '/', such as c1=0/c2=1:2, each CPU once";
-const ALLOWED_MEMORY: &str = "auto or a positive number of MiB";
+const ALLOWED_MEMORY: &str = "auto (no cap) or a positive number of MiB";
 const ALLOWED_MBUF: &str = "1 to 16777215 buffers";
-const ALLOWED_DESC: &str = "a multiple of 8 from 8 to 4096";
 const ALLOWED_CPU: &str = "a CPU number from 0 to 65535";
+const ALLOWED_DPVI: &str = "a CPU list such as 0 or 0-1, or a hex mask such as 0x1";
 
-/// A fast-path.env, checked: the [`RunConfig`] it describes and what does
-/// not map onto it yet.
+/// A fast-path.env, checked: the [`RunConfig`] it describes, where each
+/// setting came from, and what needs the machine to resolve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FastPathEnv {
-    /// The run configuration: `FP_MASK` as a CPU list/mask gives the
-    /// cores, `FP_PORTS` as a list gives the ports, `NB_MBUF` the pool
-    /// size (unset: the sizing rule of [`crate::pool_sizing`]); everything
-    /// else keeps [`RunConfig::default`].
+    /// The run configuration: FP_PORTS (a list), FP_MASK (a list),
+    /// CORE_PORT_MAPPING, NB_MBUF, NB_RXD/NB_TXD and FP_MEMORY fill it;
+    /// everything else keeps [`RunConfig::default`].
     pub run: RunConfig,
-    /// FP_MASK as given (keywords need the CPU topology to resolve, so
-    /// they leave `run.cores` at its default).
+    /// FP_MASK as given. A word leaves `run.cores` alone: the front end
+    /// resolves it on the machine ([`crate::fp_mask::resolve_word_here`]).
+    /// With CORE_PORT_MAPPING, the mapping's CPUs are the workers and
+    /// FP_MASK only bounds them.
     pub fp_mask: Option<FpMask>,
-    /// FP_PORTS as given (`all` needs discovery and leaves `run.ports` at
-    /// its default).
+    /// FP_PORTS as given (`all` leaves `run.ports` at its default).
     pub fp_ports: Option<FpPorts>,
-    /// CORE_PORT_MAPPING, parsed and checked; the forwarder does not take
-    /// a per-core port assignment yet.
-    pub core_port_mapping: Option<Vec<CorePorts>>,
-    /// FP_MEMORY; the pool is sized from buffers, not MiB, today.
-    pub fp_memory: Option<FpMemory>,
-    /// NB_RXD; VF rings use the drivers' fixed default today.
-    pub nb_rxd: Option<u32>,
-    /// NB_TXD; likewise.
-    pub nb_txd: Option<u32>,
-    /// EXC_LCOREID: the exception thread's CPU (the router's
-    /// `--exception-cpu`).
+    /// EXC_LCOREID, or else the first CPU of DPVI_MASK: the exception
+    /// thread's CPU (the router's `--exception-cpu`).
     pub exception_cpu: Option<CpuId>,
-    /// Recognised variables with no effect yet.
+    /// Where each setting of `run` the file filled came from.
+    pub origins: BTreeMap<Setting, Origin>,
+    /// The origin of `exception_cpu`.
+    pub exception_origin: Option<Origin>,
+    /// FP_OPTIONS' router table limits (`--max-route=N --max-neigh=N`).
+    pub table_limits: TableLimits,
+    /// Things we do differently from what the file may expect, one
+    /// sentence each (DPVI_MASK with several CPUs, FP_MASK CPUs no
+    /// mapping entry uses).
+    pub notes: Vec<String>,
+    /// Recognised variables with no effect.
     pub not_applied: Vec<NotApplied>,
     /// Variables assigned in the file that we do not know.
     pub warnings: Vec<UnknownVariable>,
@@ -194,76 +197,164 @@ impl FastPathEnv {
     pub fn parse(text: &str, env: &BTreeMap<String, String>) -> Result<Self, FastPathEnvError> {
         let assignments = parse_assignments(text)?;
         let values = resolve(&assignments, env);
-        let get = |var: &str| values.get(var).map(|(v, line)| (v.as_str(), *line));
         let mut out = FastPathEnv {
             run: RunConfig::default(),
             fp_mask: None,
             fp_ports: None,
-            core_port_mapping: None,
-            fp_memory: None,
-            nb_rxd: None,
-            nb_txd: None,
             exception_cpu: None,
+            origins: BTreeMap::new(),
+            exception_origin: None,
+            table_limits: TableLimits::default(),
+            notes: Vec::new(),
             not_applied: Vec::new(),
             warnings: Vec::new(),
         };
         // An empty value means "unset" to fast-path.sh (`${VAR:=...}`
         // treats it so), hence the filter.
-        let given = |var: &'static str| get(var).filter(|(v, _)| !v.trim().is_empty());
-        if let Some((v, line)) = given("FP_MASK") {
-            let mask =
-                parse_mask(v).map_err(|reason| bad(line, "FP_MASK", v, reason, ALLOWED_MASK))?;
+        let given = |var: &'static str| {
+            values
+                .get(var)
+                .filter(|(v, _)| !v.trim().is_empty())
+                .map(|(v, line)| Origin {
+                    line: *line,
+                    var,
+                    value: v.clone(),
+                })
+        };
+        let bad = |o: &Origin, reason: String, allowed: &str| FastPathEnvError::BadValue {
+            line: o.line,
+            var: o.var,
+            value: o.value.clone(),
+            reason,
+            allowed: allowed.to_string(),
+        };
+        if let Some(o) = given("FP_MASK") {
+            let mask = parse_mask(&o.value).map_err(|r| bad(&o, r, ALLOWED_MASK))?;
             if let FpMask::Cpus(set) = &mask {
                 out.run.cores = CoreChoice::List(set.clone());
             }
+            out.origins.insert(Setting::Cores, o);
             out.fp_mask = Some(mask);
         }
-        if let Some((v, line)) = given("FP_PORTS") {
-            let ports =
-                parse_ports(v).map_err(|reason| bad(line, "FP_PORTS", v, reason, ALLOWED_PORTS))?;
+        if let Some(o) = given("FP_PORTS") {
+            let ports = parse_ports(&o.value).map_err(|r| bad(&o, r, ALLOWED_PORTS))?;
             if let FpPorts::List(list) = &ports {
                 out.run.ports = list.clone();
+                out.origins.insert(Setting::Ports, o);
             }
             out.fp_ports = Some(ports);
         }
-        if let Some((v, line)) = given("CORE_PORT_MAPPING") {
-            let mapping = parse_mapping(v)
-                .and_then(|m| check_mapping(m, out.fp_mask.as_ref(), out.fp_ports.as_ref()))
-                .map_err(|reason| bad(line, "CORE_PORT_MAPPING", v, reason, ALLOWED_MAPPING))?;
-            out.core_port_mapping = Some(mapping);
+        if let Some(o) = given("CORE_PORT_MAPPING") {
+            let map: CorePortMapping =
+                o.value
+                    .parse()
+                    .map_err(|e: crate::core_port_mapping::MappingSyntaxError| {
+                        bad(&o, e.to_string(), MAPPING_SYNTAX)
+                    })?;
+            // The mapping's CPUs are the workers; FP_MASK, when a list,
+            // must hold them (a word is checked once resolved).
+            let cpus = map.cpus();
+            if let Some(FpMask::Cpus(mask)) = &out.fp_mask {
+                if let Some(cpu) = cpus.iter().find(|&c| !mask.contains(c)) {
+                    return Err(bad(
+                        &o,
+                        format!("CPU {cpu} is not in FP_MASK ({mask})"),
+                        MAPPING_SYNTAX,
+                    ));
+                }
+                let idle: Vec<String> = mask
+                    .iter()
+                    .filter(|&c| !cpus.contains(c))
+                    .map(|c| c.to_string())
+                    .collect();
+                if !idle.is_empty() {
+                    out.notes.push(format!(
+                        "FP_MASK CPU(s) {} poll no port in CORE_PORT_MAPPING: no worker runs there",
+                        idle.join(",")
+                    ));
+                }
+            }
+            out.run.cores = CoreChoice::List(cpus);
+            out.run.core_port_mapping = Some(map);
+            out.origins.insert(Setting::Cores, o.clone());
+            out.origins.insert(Setting::CorePortMapping, o);
         }
-        if let Some((v, line)) = given("FP_MEMORY") {
-            let m = match v.trim() {
-                "auto" => Ok(FpMemory::Auto),
-                s => parse_number(s, 1, u64::from(u32::MAX)).map(FpMemory::Megabytes),
-            };
-            out.fp_memory =
-                Some(m.map_err(|reason| bad(line, "FP_MEMORY", v, reason, ALLOWED_MEMORY))?);
-        }
-        if let Some((v, line)) = given("NB_MBUF") {
-            out.run.nb_mbuf = Some(
-                parse_number(v.trim(), 1, MAX_NB_MBUF)
-                    .map_err(|reason| bad(line, "NB_MBUF", v, reason, ALLOWED_MBUF))?,
-            );
-        }
-        for (var, slot) in [("NB_RXD", &mut out.nb_rxd), ("NB_TXD", &mut out.nb_txd)] {
-            if let Some((v, line)) = given(var) {
-                *slot = Some(
-                    parse_desc(v.trim())
-                        .map_err(|reason| bad(line, var, v, reason, ALLOWED_DESC))?,
-                );
+        if let Some(o) = given("FP_MEMORY") {
+            match o.value.trim() {
+                // Fuel's `auto`: we size by the pool rule, with no cap.
+                "auto" => {}
+                v => {
+                    let mib = parse_number(v, 1, u64::from(u32::MAX))
+                        .map_err(|r| bad(&o, r, ALLOWED_MEMORY))?;
+                    out.run.memory_cap_mib = Some(mib);
+                    out.origins.insert(Setting::MemoryCap, o);
+                }
             }
         }
-        if let Some((v, line)) = given("EXC_LCOREID") {
-            let id = parse_number(v.trim(), 0, u64::from(MAX_CPU_ID))
-                .map_err(|reason| bad(line, "EXC_LCOREID", v, reason, ALLOWED_CPU))?;
+        if let Some(o) = given("NB_MBUF") {
+            out.run.nb_mbuf = Some(
+                parse_number(o.value.trim(), 1, MAX_NB_MBUF)
+                    .map_err(|r| bad(&o, r, ALLOWED_MBUF))?,
+            );
+            out.origins.insert(Setting::NbMbuf, o);
+        }
+        for (var, dir, setting) in [
+            ("NB_RXD", RingDir::Rx, Setting::RxDescriptors),
+            ("NB_TXD", RingDir::Tx, Setting::TxDescriptors),
+        ] {
+            if let Some(o) = given(var) {
+                let n = parse_desc(o.value.trim(), dir)
+                    .map_err(|r| bad(&o, r, &describe_ring_limits(dir)))?;
+                match dir {
+                    RingDir::Rx => out.run.rx_descriptors = Some(n),
+                    RingDir::Tx => out.run.tx_descriptors = Some(n),
+                }
+                out.origins.insert(setting, o);
+            }
+        }
+        if let Some(o) = given("EXC_LCOREID") {
+            let id = parse_number(o.value.trim(), 0, u64::from(MAX_CPU_ID))
+                .map_err(|r| bad(&o, r, ALLOWED_CPU))?;
             // parse_number bounded it by MAX_CPU_ID, a u32.
             out.exception_cpu = u32::try_from(id).ok().map(CpuId);
+            out.exception_origin = Some(o);
+        }
+        if let Some(o) = given("DPVI_MASK") {
+            let set = parse_cpus(&o.value).map_err(|r| bad(&o, r, ALLOWED_DPVI))?;
+            if out.exception_cpu.is_some() {
+                out.notes.push(format!(
+                    "DPVI_MASK={} is not used: EXC_LCOREID already gives the exception CPU",
+                    o.value
+                ));
+            } else {
+                // 6WIND spreads exceptions over the mask's CPUs; we have
+                // one exception thread, on the first.
+                let first = set.iter().next();
+                if set.len() > 1 {
+                    out.notes.push(format!(
+                        "DPVI_MASK={}: one exception thread runs, on CPU {}; the other CPUs are not used",
+                        o.value,
+                        first.map_or(0, |c| c.0)
+                    ));
+                }
+                out.exception_cpu = first;
+                out.exception_origin = Some(o);
+            }
+        }
+        if let Some(o) = given("FP_OPTIONS") {
+            let opts = parse_fp_options(&o.value).map_err(|r| bad(&o, r, FP_OPTIONS_SYNTAX))?;
+            out.table_limits = opts.limits;
+            if !opts.ignored.is_empty() {
+                out.notes.push(format!(
+                    "FP_OPTIONS {} has no effect here",
+                    opts.ignored.join(" ")
+                ));
+            }
         }
         for var in RECOGNISED {
-            if let Some((v, line)) = get(var) {
+            if let Some((v, line)) = values.get(var) {
                 out.not_applied.push(NotApplied {
-                    line,
+                    line: *line,
                     var,
                     value: v.to_string(),
                 });
@@ -280,21 +371,17 @@ impl FastPathEnv {
         }
         Ok(out)
     }
-}
 
-fn bad(
-    line: Option<usize>,
-    var: &'static str,
-    value: &str,
-    reason: String,
-    allowed: &'static str,
-) -> FastPathEnvError {
-    FastPathEnvError::BadValue {
-        line,
-        var,
-        value: value.to_string(),
-        reason,
-        allowed,
+    /// FP_PORTS=all, once device discovery found the VFs: `addresses`
+    /// become the ports, in that order. Does nothing unless the file said
+    /// `all` (an explicit list wins). For Kubernetes discovery
+    /// (PCIDEVICE_* variables), which owns how the list is found.
+    pub fn apply_discovered_ports(&mut self, addresses: &[PciAddress]) -> bool {
+        if self.fp_ports != Some(FpPorts::All) {
+            return false;
+        }
+        self.run.ports = addresses.iter().copied().map(PortSpec::Pci).collect();
+        true
     }
 }
 
@@ -306,30 +393,33 @@ fn parse_number(s: &str, min: u64, max: u64) -> Result<u64, String> {
     Ok(n)
 }
 
-fn parse_desc(s: &str) -> Result<u32, String> {
-    let n = parse_number(s, u64::from(DESC_MULTIPLE), u64::from(MAX_DESC))?;
-    let n = u32::try_from(n).map_err(|_| format!("{n} is too large"))?;
-    if n % DESC_MULTIPLE != 0 {
-        return Err(format!("{n} is not a multiple of {DESC_MULTIPLE}"));
+fn parse_desc(s: &str, dir: RingDir) -> Result<usize, String> {
+    let n = parse_number(s, 1, u64::from(u32::MAX))?;
+    let n = usize::try_from(n).map_err(|_| format!("{n} is too large"))?;
+    if RING_LIMITS.iter().any(|l| l.check(dir, n).is_ok()) {
+        Ok(n)
+    } else {
+        Err(format!("no VF driver takes {n} {dir} descriptors"))
     }
-    Ok(n)
+}
+
+fn parse_cpus(v: &str) -> Result<CpuSet, String> {
+    let s = v.trim();
+    let set = if s.starts_with("0x") || s.starts_with("0X") {
+        parse_cpu_mask(s).map_err(|e| e.to_string())?
+    } else {
+        parse_cpu_list(s).map_err(|e| e.to_string())?
+    };
+    if set.is_empty() {
+        return Err("no CPU in it".to_string());
+    }
+    Ok(set)
 }
 
 fn parse_mask(v: &str) -> Result<FpMask, String> {
-    let s = v.trim();
-    let mask = match s {
-        "min" => FpMask::Min,
-        "half" => FpMask::Half,
-        "max" => FpMask::Max,
-        "auto" => FpMask::Auto,
-        _ if s.starts_with("0x") || s.starts_with("0X") => {
-            FpMask::Cpus(parse_cpu_mask(s).map_err(|e| e.to_string())?)
-        }
-        _ => FpMask::Cpus(parse_cpu_list(s).map_err(|e| e.to_string())?),
-    };
-    match &mask {
-        FpMask::Cpus(set) if set.is_empty() => Err("no CPU in it".to_string()),
-        _ => Ok(mask),
+    match FpMaskWord::parse(v.trim()) {
+        Some(w) => Ok(FpMask::Word(w)),
+        None => parse_cpus(v).map(FpMask::Cpus),
     }
 }
 
@@ -343,57 +433,6 @@ fn parse_ports(v: &str) -> Result<FpPorts, String> {
         .map(|w| w.parse::<PortSpec>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()
         .map(FpPorts::List)
-}
-
-fn parse_mapping(v: &str) -> Result<Vec<CorePorts>, String> {
-    let mut out: Vec<CorePorts> = Vec::new();
-    for entry in v.trim().split('/') {
-        let (core, ports) = entry
-            .strip_prefix('c')
-            .and_then(|rest| rest.split_once('='))
-            .ok_or_else(|| format!("entry {entry:?} is not c<cpu>=<ports>"))?;
-        let cpu = parse_number(core, 0, u64::from(MAX_CPU_ID))
-            .map_err(|e| format!("entry {entry:?}: CPU {e}"))?;
-        let cpu = CpuId(u32::try_from(cpu).map_err(|_| format!("entry {entry:?}: CPU too large"))?);
-        if out.iter().any(|c| c.cpu == cpu) {
-            return Err(format!("CPU {} is given twice", cpu.0));
-        }
-        let ports = ports
-            .split(':')
-            .map(|p| {
-                parse_number(p, 0, u64::from(u16::MAX))
-                    .and_then(|n| u16::try_from(n).map_err(|_| format!("{n} is too large")))
-                    .map_err(|e| format!("entry {entry:?}: port {e}"))
-            })
-            .collect::<Result<Vec<u16>, String>>()?;
-        out.push(CorePorts { cpu, ports });
-    }
-    Ok(out)
-}
-
-/// The mapping against FP_MASK and FP_PORTS when those are explicit: every
-/// CPU must run the fast path and every port id must name a port.
-fn check_mapping(
-    mapping: Vec<CorePorts>,
-    mask: Option<&FpMask>,
-    ports: Option<&FpPorts>,
-) -> Result<Vec<CorePorts>, String> {
-    for entry in &mapping {
-        if let Some(FpMask::Cpus(set)) = mask {
-            if !set.contains(entry.cpu) {
-                return Err(format!("CPU {} is not in FP_MASK ({set})", entry.cpu.0));
-            }
-        }
-        if let Some(FpPorts::List(list)) = ports {
-            if let Some(p) = entry.ports.iter().find(|&&p| usize::from(p) >= list.len()) {
-                return Err(format!(
-                    "port {p} does not exist: FP_PORTS has {} port(s)",
-                    list.len()
-                ));
-            }
-        }
-    }
-    Ok(mapping)
 }
 
 #[cfg(test)]
@@ -419,21 +458,28 @@ mod tests {
         }
     }
 
+    fn message(text: &str) -> String {
+        FastPathEnv::parse(text, &BTreeMap::new())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn the_sample_gives_a_valid_run_config() {
         let f =
             FastPathEnv::parse(include_str!("../fast-path.env.sample"), &BTreeMap::new()).unwrap();
         assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        assert!(f.not_applied.is_empty(), "{:?}", f.not_applied);
         assert_eq!(f.run.ports, vec![PortSpec::Ring, PortSpec::Ring]);
         assert_eq!(f.run.cores, CoreChoice::List(parse_cpu_list("1").unwrap()));
-        assert_eq!(f.fp_memory, Some(FpMemory::Auto));
-        assert_eq!((f.nb_rxd, f.nb_txd), (Some(512), Some(512)));
+        assert_eq!(f.fp_mask, Some(FpMask::Word(FpMaskWord::Auto)));
         assert_eq!(
-            f.core_port_mapping,
-            Some(vec![CorePorts {
-                cpu: CpuId(1),
-                ports: vec![0, 1]
-            }])
+            f.run.core_port_mapping.as_ref().map(|m| m.to_string()),
+            Some("c1=0:1".to_string())
+        );
+        assert_eq!(
+            (f.run.rx_descriptors, f.run.tx_descriptors),
+            (Some(512), Some(512))
         );
         f.run.validate().unwrap();
     }
@@ -446,7 +492,12 @@ mod tests {
             f.run.cores,
             CoreChoice::List(parse_cpu_list("3-4").unwrap())
         );
+        assert_eq!(f.origins[&Setting::Cores].line, None);
         assert_eq!(f.run.nb_mbuf, Some(4096));
+        assert_eq!(
+            f.origins[&Setting::NbMbuf].to_string(),
+            "2: NB_MBUF=\"4096\""
+        );
         // A bad value from the environment is reported as such.
         let e = FastPathEnv::parse(text, &env(&[("FP_MASK", "x")])).unwrap_err();
         assert!(
@@ -472,18 +523,25 @@ mod tests {
             parse("FP_MASK=0x6").run.cores,
             CoreChoice::List(parse_cpu_list("1-2").unwrap())
         );
-        for (word, mask) in [
-            ("min", FpMask::Min),
-            ("half", FpMask::Half),
-            ("max", FpMask::Max),
-            ("auto", FpMask::Auto),
+        for (word, w) in [
+            ("min", FpMaskWord::Min),
+            ("half", FpMaskWord::Half),
+            ("max", FpMaskWord::Max),
+            ("auto", FpMaskWord::Auto),
         ] {
             let f = parse(&format!("FP_MASK={word}"));
-            assert_eq!(f.fp_mask, Some(mask));
+            assert_eq!(f.fp_mask, Some(FpMask::Word(w)));
             assert_eq!(f.run.cores, CoreChoice::default());
+            assert_eq!(f.origins[&Setting::Cores].value, word);
         }
         assert_eq!(bad_value("\n\nFP_MASK=1-x"), (Some(3), "FP_MASK"));
         assert_eq!(bad_value("FP_MASK=0x0"), (Some(1), "FP_MASK"));
+        assert_eq!(
+            message("FP_MASK=most"),
+            "line 1: FP_MASK=\"most\": invalid CPU list entry \"most\": expected a CPU number \
+             \"N\" or a range \"N-M\"; allowed: min, half, max, auto, a CPU list such as \
+             1-4,6 or a hex mask such as 0x1e"
+        );
     }
 
     #[test]
@@ -491,81 +549,124 @@ mod tests {
         let f = parse("FP_PORTS=\"0000:06:00.1 afpacket:eth1\"");
         assert_eq!(f.run.ports.len(), 2);
         assert!(f.run.ports[0].is_vf());
-        assert_eq!(parse("FP_PORTS=all").fp_ports, Some(FpPorts::All));
-        assert_eq!(parse("FP_PORTS=all").run.ports, RunConfig::default().ports);
+        let mut all = parse("FP_PORTS=all");
+        assert_eq!(all.fp_ports, Some(FpPorts::All));
+        assert_eq!(all.run.ports, RunConfig::default().ports);
+        // Discovery fills `all`; an explicit list is left alone.
+        let a: PciAddress = "0000:03:02.1".parse().unwrap();
+        assert!(all.apply_discovered_ports(&[a]));
+        assert_eq!(all.run.ports, vec![PortSpec::Pci(a)]);
+        let mut list = parse("FP_PORTS=ring\\ ring");
+        assert!(!list.apply_discovered_ports(&[a]));
         assert_eq!(bad_value("FP_PORTS='ring bogus'"), (Some(1), "FP_PORTS"));
     }
 
     #[test]
-    fn core_port_mapping_is_parsed_and_checked() {
-        let f = parse("CORE_PORT_MAPPING=c2=0:1/c4=2");
+    fn core_port_mapping_makes_the_workers() {
+        let f = parse("FP_PORTS='ring ring null'\nCORE_PORT_MAPPING=c2=0:1/c4=2");
+        let map = f.run.core_port_mapping.clone().unwrap();
+        assert_eq!(map.to_string(), "c2=0:1/c4=2");
         assert_eq!(
-            f.core_port_mapping,
-            Some(vec![
-                CorePorts {
-                    cpu: CpuId(2),
-                    ports: vec![0, 1]
-                },
-                CorePorts {
-                    cpu: CpuId(4),
-                    ports: vec![2]
-                },
-            ])
+            f.run.cores,
+            CoreChoice::List(parse_cpu_list("2,4").unwrap())
+        );
+        assert_eq!(f.origins[&Setting::CorePortMapping].line, Some(2));
+        f.run.validate().unwrap();
+        // A list FP_MASK bounds the mapping; its other CPUs get a note.
+        let f = parse("FP_MASK=1-3\nCORE_PORT_MAPPING=c1=0/c2=1");
+        assert_eq!(
+            f.run.cores,
+            CoreChoice::List(parse_cpu_list("1-2").unwrap())
         );
         assert_eq!(
-            bad_value("CORE_PORT_MAPPING=c2=0/c2=1"),
-            (Some(1), "CORE_PORT_MAPPING")
+            f.notes,
+            ["FP_MASK CPU(s) 3 poll no port in CORE_PORT_MAPPING: no worker runs there"]
         );
         assert_eq!(
-            bad_value("CORE_PORT_MAPPING=2=0"),
-            (Some(1), "CORE_PORT_MAPPING")
+            message("FP_MASK=1\nCORE_PORT_MAPPING=c2=0"),
+            "line 2: CORE_PORT_MAPPING=\"c2=0\": CPU 2 is not in FP_MASK (1); allowed: \
+             c<cpu>=<port>[:<port>...] entries joined by '/', such as c1=0/c2=1:2, each CPU once"
         );
+        for text in [
+            "CORE_PORT_MAPPING=c2=0/c2=1",
+            "CORE_PORT_MAPPING=2=0",
+            "CORE_PORT_MAPPING=c2=",
+        ] {
+            assert_eq!(bad_value(text), (Some(1), "CORE_PORT_MAPPING"), "{text}");
+        }
+        // A port that does not exist is refused by the validation, which
+        // the origin lets the front end put on the line.
+        let f = parse("FP_PORTS='ring ring'\nCORE_PORT_MAPPING=c1=2");
+        let e = f.run.validate().unwrap_err();
+        assert_eq!(e.setting(), Setting::CorePortMapping);
         assert_eq!(
-            bad_value("CORE_PORT_MAPPING=c2="),
-            (Some(1), "CORE_PORT_MAPPING")
-        );
-        // Against explicit FP_MASK / FP_PORTS.
-        assert_eq!(
-            bad_value("FP_MASK=1\nCORE_PORT_MAPPING=c2=0"),
-            (Some(2), "CORE_PORT_MAPPING")
-        );
-        let e = FastPathEnv::parse(
-            "FP_PORTS='ring ring'\nCORE_PORT_MAPPING=c1=2",
-            &BTreeMap::new(),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("port 2 does not exist: FP_PORTS has 2 port(s)"),
-            "{e}"
+            e.to_string(),
+            "CPU 1 is mapped to port 2, but there are 2 ports (0 to 1)"
         );
     }
 
     #[test]
     fn numbers_and_their_ranges() {
-        assert_eq!(
-            parse("FP_MEMORY=256").fp_memory,
-            Some(FpMemory::Megabytes(256))
-        );
+        assert_eq!(parse("FP_MEMORY=256").run.memory_cap_mib, Some(256));
+        assert_eq!(parse("FP_MEMORY=auto").run.memory_cap_mib, None);
         assert_eq!(bad_value("FP_MEMORY=0"), (Some(1), "FP_MEMORY"));
         assert_eq!(parse("NB_MBUF=16777215").run.nb_mbuf, Some(MAX_NB_MBUF));
         assert_eq!(parse("NB_MBUF=").run.nb_mbuf, None);
         assert_eq!(bad_value("NB_MBUF=16777216"), (Some(1), "NB_MBUF"));
-        assert_eq!(parse("NB_RXD=4096\nNB_TXD=8").nb_txd, Some(8));
+        let f = parse("NB_RXD=4096\nNB_TXD=1000");
+        assert_eq!(
+            (f.run.rx_descriptors, f.run.tx_descriptors),
+            (Some(4096), Some(1000))
+        );
         assert_eq!(bad_value("NB_RXD=100"), (Some(1), "NB_RXD"));
         assert_eq!(bad_value("NB_TXD=8192"), (Some(1), "NB_TXD"));
         assert_eq!(parse("EXC_LCOREID=3").exception_cpu, Some(CpuId(3)));
         assert_eq!(bad_value("EXC_LCOREID=65536"), (Some(1), "EXC_LCOREID"));
-        let e = FastPathEnv::parse("NB_RXD=100", &BTreeMap::new()).unwrap_err();
         assert_eq!(
-            e.to_string(),
-            "line 1: NB_RXD=\"100\": 100 is not a multiple of 8; allowed: a multiple of 8 from 8 to 4096"
+            message("NB_RXD=100"),
+            "line 1: NB_RXD=\"100\": no VF driver takes 100 RX descriptors; allowed: ixgbevf: \
+             a multiple of 8 from 64 to 4096; igbvf: a multiple of 8 from 80 to 4096; iavf: a \
+             multiple of 32 from 64 to 4096"
+        );
+    }
+
+    #[test]
+    fn dpvi_mask_gives_the_exception_cpu() {
+        let f = parse("DPVI_MASK=0x4");
+        assert_eq!(f.exception_cpu, Some(CpuId(2)));
+        assert!(f.notes.is_empty());
+        let f = parse("DPVI_MASK=2-3");
+        assert_eq!(f.exception_cpu, Some(CpuId(2)));
+        assert_eq!(
+            f.notes,
+            ["DPVI_MASK=2-3: one exception thread runs, on CPU 2; the other CPUs are not used"]
+        );
+        let f = parse("EXC_LCOREID=5\nDPVI_MASK=0");
+        assert_eq!(f.exception_cpu, Some(CpuId(5)));
+        assert_eq!(f.exception_origin.unwrap().var, "EXC_LCOREID");
+        assert_eq!(bad_value("DPVI_MASK=0x0"), (Some(1), "DPVI_MASK"));
+    }
+
+    #[test]
+    fn fp_options_give_the_table_limits() {
+        let f = parse("FP_OPTIONS='--max-route=100 --max-vr=512 --max-neigh=20'");
+        assert_eq!(
+            f.table_limits,
+            TableLimits {
+                max_routes: Some(100),
+                max_neighbours: Some(20)
+            }
+        );
+        assert_eq!(f.notes, ["FP_OPTIONS --max-vr=512 has no effect here"]);
+        assert_eq!(
+            bad_value("\nFP_OPTIONS=--max-route=0"),
+            (Some(2), "FP_OPTIONS")
         );
     }
 
     #[test]
     fn unknown_variables_warn_and_recognised_ones_are_listed() {
-        let f = parse("FP_MAKS=1\nDPVI_MASK=0\nFP_MAKS=2\n");
+        let f = parse("FP_MAKS=1\nFP_OFFLOAD=off\nFP_MAKS=2\n");
         assert_eq!(
             f.warnings,
             vec![UnknownVariable {
@@ -577,8 +678,8 @@ mod tests {
             f.not_applied,
             vec![NotApplied {
                 line: Some(2),
-                var: "DPVI_MASK",
-                value: "0".to_string()
+                var: "FP_OFFLOAD",
+                value: "off".to_string()
             }]
         );
     }
@@ -597,8 +698,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_input_panics(text in "((FP_MASK|FP_PORTS|CORE_PORT_MAPPING|NB_MBUF|NB_RXD|EXC_LCOREID|FP_MEMORY|X)=[ -~]{0,20}\\n){0,6}") {
-            let _ = FastPathEnv::parse(&text, &BTreeMap::new());
+        fn no_input_panics(text in "((FP_MASK|FP_PORTS|CORE_PORT_MAPPING|NB_MBUF|NB_RXD|EXC_LCOREID|DPVI_MASK|FP_MEMORY|X)=[ -~]{0,20}\\n){0,6}") {
+            if let Ok(f) = FastPathEnv::parse(&text, &BTreeMap::new()) {
+                let _ = f.run.validate();
+            }
         }
 
         #[test]

@@ -9,15 +9,18 @@
 #![warn(missing_docs)]
 
 pub mod core_choice;
+pub mod core_port_mapping;
 pub mod cpu_list;
 pub mod cpus;
 pub mod duration;
 pub mod env_syntax;
 pub mod eth_peer;
 pub mod fast_path_env;
+pub mod fp_mask;
 pub mod fwd_mode;
 pub mod hugepage_size;
 pub mod pool_sizing;
 pub mod port_spec;
 pub mod run_config;
 pub mod setting;
+pub mod table_limits;

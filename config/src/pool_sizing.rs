@@ -35,7 +35,8 @@ pub const MAX_NB_MBUF: u64 = 16_777_215;
 /// The smallest default pool (testpmd's size for one core).
 pub const DEFAULT_NB_MBUF_FLOOR: u64 = 8192;
 
-/// Buffers a VF queue pair holds: one per RX and per TX descriptor.
+/// Buffers a VF queue pair holds with the default rings: one per RX and
+/// per TX descriptor.
 pub const VF_QUEUE_PAIR_BUFFERS: u64 = (DEFAULT_VF_RX_RING + DEFAULT_VF_TX_RING) as u64;
 
 /// What the pool must feed.
@@ -57,6 +58,9 @@ pub struct PoolDemand {
     pub tx_first: usize,
     /// Slots of each ring of a ring port.
     pub ring_size: usize,
+    /// Buffers one VF queue pair holds: its RX plus TX descriptors
+    /// ([`VF_QUEUE_PAIR_BUFFERS`] with the default rings).
+    pub vf_queue_pair: u64,
 }
 
 fn u(v: usize) -> u64 {
@@ -72,7 +76,7 @@ impl PoolDemand {
         let seeds = u(self.ports)
             .checked_mul(u(self.tx_first))?
             .checked_mul(u(self.burst))?;
-        let vf = u(self.vf_ports).checked_mul(VF_QUEUE_PAIR_BUFFERS)?;
+        let vf = u(self.vf_ports).checked_mul(self.vf_queue_pair)?;
         cache
             .checked_add(u(self.burst))?
             .checked_add(seeds)?
@@ -110,7 +114,7 @@ impl PoolDemand {
             self.tx_first,
             self.burst,
             plural(self.vf_ports, "VF port"),
-            VF_QUEUE_PAIR_BUFFERS
+            self.vf_queue_pair
         )
     }
 
@@ -151,6 +155,7 @@ mod tests {
             burst: 32,
             tx_first: 0,
             ring_size: 1024,
+            vf_queue_pair: VF_QUEUE_PAIR_BUFFERS,
         }
     }
 
@@ -212,6 +217,7 @@ mod tests {
                 workers: cut(workers), ports: cut(ports), ring_ports: cut(ring_ports),
                 vf_ports: cut(vf_ports), cache_size: cut(cache_size), burst: cut(burst),
                 tx_first: cut(tx_first), ring_size: cut(ring_size),
+                vf_queue_pair: VF_QUEUE_PAIR_BUFFERS,
             };
             if let (Some(min), Some(def)) = (d.minimum(), d.default_size()) {
                 prop_assert!(def >= min);

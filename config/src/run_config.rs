@@ -9,18 +9,25 @@
 //! address, whether hugepages are free) happen at start-up, not here.
 
 use crate::core_choice::CoreChoice;
+use crate::core_port_mapping::CorePortMapping;
 use crate::duration::format_duration;
 use crate::eth_peer::EthPeer;
 use crate::fwd_mode::FwdMode;
 use crate::pool_sizing::{PoolDemand, MAX_NB_MBUF};
+use crate::port_spec::SimModel;
 use crate::port_spec::{InterfaceName, PortSpec};
 use crate::setting::Setting;
 use drivers::burst::{DEFAULT_BURST, MAX_BURST};
-use drivers::cpu::MAX_CPU_ID;
+use drivers::cpu::{CpuId, CpuSet, MAX_CPU_ID};
 use drivers::mbuf::DEFAULT_DATA_ROOM;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
-use drivers::pmd::DEFAULT_VF_TX_RING;
+use drivers::pci::DriverKind;
+use drivers::pmd::ring_limits::{
+    describe_ring_limits, ring_limits, RingDir, RingSizeError, RING_LIMITS,
+};
+use drivers::pmd::{DEFAULT_VF_RX_RING, DEFAULT_VF_TX_RING};
+use drivers::pool::PoolConfig;
 use drivers::pool::{DEFAULT_CACHE_SIZE, MAX_CACHE_SIZE};
 use drivers::port::af_packet::{self, AfPacketConfig, RingConfigError, MAX_QUEUES};
 use drivers::port::null::DEFAULT_PACKET_SIZE;
@@ -78,6 +85,16 @@ pub struct RunConfig {
     pub backing: MemoryBacking,
     /// Ring sizes of every AF_PACKET port's queues.
     pub afpacket: AfPacketConfig,
+    /// Which worker polls which port (`None`: every worker polls every
+    /// port, one RX queue each). See [`crate::core_port_mapping`].
+    pub core_port_mapping: Option<CorePortMapping>,
+    /// RX descriptors per VF queue (`None`: the drivers' default, 512).
+    pub rx_descriptors: Option<usize>,
+    /// TX descriptors per VF queue (`None`: the drivers' default, 512).
+    pub tx_descriptors: Option<usize>,
+    /// Most memory the pool and the VF descriptor rings may take, in MiB
+    /// (6WIND's FP_MEMORY; `None`: no cap). See [`RunConfig::memory_need`].
+    pub memory_cap_mib: Option<u64>,
 }
 
 impl Default for RunConfig {
@@ -99,6 +116,10 @@ impl Default for RunConfig {
             eth_peers: Vec::new(),
             backing: MemoryBacking::default(),
             afpacket: AfPacketConfig::default(),
+            core_port_mapping: None,
+            rx_descriptors: None,
+            tx_descriptors: None,
+            memory_cap_mib: None,
         }
     }
 }
@@ -315,6 +336,141 @@ pub enum RunConfigError {
     /// An empty hugetlbfs path.
     #[error("the hugetlbfs directory is empty: give the mount point, such as /dev/hugepages")]
     EmptyHugeDir,
+    /// A mapping with the workers given as a count.
+    #[error(
+        "a core/port mapping names the worker CPUs itself: give the cores as a CPU list that \
+         holds the mapping's CPUs ({cpus}), or leave the cores out"
+    )]
+    MappingWithCount {
+        /// The mapping's CPUs.
+        cpus: CpuSet,
+    },
+    /// A mapping CPU that is not a worker core.
+    #[error("CPU {cpu} polls ports in the mapping but is not a worker core ({cores})")]
+    MappingCpuNotACore {
+        /// The CPU.
+        cpu: CpuId,
+        /// The worker cores.
+        cores: CpuSet,
+    },
+    /// A worker core that polls nothing.
+    #[error(
+        "worker CPU {cpu} polls no port in the mapping: add an entry c{cpu}=<port> or take \
+         the CPU out of the worker cores"
+    )]
+    CoreNotMapped {
+        /// The CPU.
+        cpu: CpuId,
+    },
+    /// A mapping entry naming a port that does not exist.
+    #[error("CPU {cpu} is mapped to port {port}, but there are {ports} ports (0 to {})", .ports.saturating_sub(1))]
+    MappingNoSuchPort {
+        /// The CPU.
+        cpu: CpuId,
+        /// The port.
+        port: u16,
+        /// Ports there are.
+        ports: usize,
+    },
+    /// A port no worker polls.
+    #[error(
+        "port {port} ({spec}) is polled by no CPU in the mapping: every port needs at least one"
+    )]
+    PortNotPolled {
+        /// The port.
+        port: usize,
+        /// Its spec.
+        spec: PortSpec,
+    },
+    /// A descriptor count a port's driver cannot take.
+    #[error("port {port} ({spec}): {source}")]
+    Descriptors {
+        /// The port.
+        port: usize,
+        /// Its spec.
+        spec: PortSpec,
+        /// The driver's refusal, with its limits.
+        source: RingSizeError,
+    },
+    /// A descriptor count no VF driver takes.
+    #[error("{count} {dir} descriptors: no VF driver takes that ({})", describe_ring_limits(*.dir))]
+    DescriptorsNoDriver {
+        /// The count.
+        count: usize,
+        /// Which ring.
+        dir: RingDir,
+    },
+    /// More memory than the cap allows.
+    #[error(
+        "these settings need {} MiB ({need}), more than the {cap_mib} MiB allowed: raise the \
+         memory cap (FP_MEMORY) or lower the pool size (NB_MBUF), descriptors or cores",
+        .need.total_bytes().div_ceil(MIB)
+    )]
+    MemoryCap {
+        /// The cap.
+        cap_mib: u64,
+        /// What is needed.
+        need: MemoryNeed,
+    },
+    /// A zero memory cap.
+    #[error("a memory cap of 0 MiB leaves no room for the pool")]
+    MemoryCapZero,
+}
+
+/// Bytes in a MiB.
+pub const MIB: u64 = 1 << 20;
+
+/// Bytes per descriptor counted against the memory cap: iavf's 32-byte
+/// descriptors (docs/facts/nic-facts.md B.4.3), the larger of the two
+/// formats (ixgbevf and igbvf use 16).
+pub const CAP_DESC_BYTES: u64 = 32;
+
+/// What the memory cap is checked against: the pool and the VF rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryNeed {
+    /// Buffers in the pool.
+    pub buffers: u64,
+    /// Bytes each takes (header, headroom, data room).
+    pub element_size: u64,
+    /// VF descriptor rings (one RX and one TX per worker and VF port).
+    pub vf_rings: u64,
+    /// Descriptors in each queue pair's two rings.
+    pub descriptors_per_pair: u64,
+}
+
+impl MemoryNeed {
+    /// Bytes of the pool.
+    pub fn pool_bytes(&self) -> u64 {
+        self.buffers.saturating_mul(self.element_size)
+    }
+
+    /// Bytes of the descriptor rings (at [`CAP_DESC_BYTES`] each).
+    pub fn ring_bytes(&self) -> u64 {
+        self.vf_rings
+            .saturating_mul(self.descriptors_per_pair)
+            .saturating_mul(CAP_DESC_BYTES)
+    }
+
+    /// Everything.
+    pub fn total_bytes(&self) -> u64 {
+        self.pool_bytes().saturating_add(self.ring_bytes())
+    }
+}
+
+impl std::fmt::Display for MemoryNeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pool {} buffers x {} bytes = {} bytes + {} VF queue pairs x {} descriptors x \
+             {CAP_DESC_BYTES} bytes = {} bytes",
+            self.buffers,
+            self.element_size,
+            self.pool_bytes(),
+            self.vf_rings,
+            self.descriptors_per_pair,
+            self.ring_bytes()
+        )
+    }
 }
 
 impl RunConfigError {
@@ -344,6 +500,17 @@ impl RunConfigError {
             }
             E::EthPeerNoSuchPort { .. } | E::EthPeerTwice { .. } => Setting::EthPeer,
             E::EmptyHugeDir => Setting::Memory,
+            E::MappingWithCount { .. }
+            | E::MappingCpuNotACore { .. }
+            | E::CoreNotMapped { .. }
+            | E::MappingNoSuchPort { .. }
+            | E::PortNotPolled { .. } => Setting::CorePortMapping,
+            E::Descriptors { source, .. } if source.dir == RingDir::Tx => Setting::TxDescriptors,
+            E::DescriptorsNoDriver {
+                dir: RingDir::Tx, ..
+            } => Setting::TxDescriptors,
+            E::Descriptors { .. } | E::DescriptorsNoDriver { .. } => Setting::RxDescriptors,
+            E::MemoryCap { .. } | E::MemoryCapZero => Setting::MemoryCap,
         }
     }
 }
@@ -416,6 +583,8 @@ impl RunConfig {
         let workers = self.check_cores()?;
         self.check_ranges()?;
         self.check_peers()?;
+        self.check_mapping()?;
+        self.check_descriptors()?;
         let (tx_first, nb_mbuf, demand) = self.size_pool(workers)?;
         Ok(ValidRunConfig {
             config: self,
@@ -423,6 +592,33 @@ impl RunConfig {
             nb_mbuf,
             demand,
         })
+    }
+
+    /// RX descriptors per VF queue: as given, or the drivers' default.
+    pub fn vf_rx_ring(&self) -> usize {
+        self.rx_descriptors.unwrap_or(DEFAULT_VF_RX_RING)
+    }
+
+    /// TX descriptors per VF queue: as given, or the drivers' default.
+    pub fn vf_tx_ring(&self) -> usize {
+        self.tx_descriptors.unwrap_or(DEFAULT_VF_TX_RING)
+    }
+
+    /// What a pool of `buffers` and the VF rings of `workers` take, as
+    /// checked against [`memory_cap_mib`](Self::memory_cap_mib): the
+    /// buffers at the pool's element size, and one RX and one TX ring per
+    /// worker and VF port at [`CAP_DESC_BYTES`] a descriptor. Not counted:
+    /// rounding up to whole hugepages (at most one page more per region),
+    /// AF_PACKET rings (ordinary kernel memory) and the heap.
+    pub fn memory_need(&self, buffers: u64, workers: usize) -> MemoryNeed {
+        let vf_ports = self.count(PortSpec::is_vf) as u64;
+        MemoryNeed {
+            buffers,
+            element_size: PoolConfig::new("", 0).element_size() as u64,
+            vf_rings: vf_ports.saturating_mul(workers as u64),
+            descriptors_per_pair: (self.vf_rx_ring() as u64)
+                .saturating_add(self.vf_tx_ring() as u64),
+        }
     }
 
     fn count(&self, f: impl Fn(&PortSpec) -> bool) -> usize {
@@ -551,6 +747,81 @@ impl RunConfig {
         Ok(())
     }
 
+    fn check_mapping(&self) -> Result<(), RunConfigError> {
+        let Some(map) = &self.core_port_mapping else {
+            return Ok(());
+        };
+        let cores = match &self.cores {
+            CoreChoice::List(set) => set,
+            CoreChoice::Count(_) => {
+                return Err(RunConfigError::MappingWithCount { cpus: map.cpus() });
+            }
+        };
+        for e in map.entries() {
+            if !cores.contains(e.cpu) {
+                return Err(RunConfigError::MappingCpuNotACore {
+                    cpu: e.cpu,
+                    cores: cores.clone(),
+                });
+            }
+            if let Some(&port) = e
+                .ports
+                .iter()
+                .find(|&&p| usize::from(p) >= self.ports.len())
+            {
+                return Err(RunConfigError::MappingNoSuchPort {
+                    cpu: e.cpu,
+                    port,
+                    ports: self.ports.len(),
+                });
+            }
+        }
+        let mapped = map.cpus();
+        if let Some(cpu) = cores.iter().find(|&c| !mapped.contains(c)) {
+            return Err(RunConfigError::CoreNotMapped { cpu });
+        }
+        // Every port kind takes several RX queues (null and AF_PACKET up
+        // to MAX_QUEUES, more than the workers checked above; ring pairs
+        // as many as there are workers); a VF's queue count is known only
+        // once it is open, and its driver refuses more than it has then.
+        if let Some(port) = (0..self.ports.len()).find(|&p| map.pollers(p).is_empty()) {
+            return Err(RunConfigError::PortNotPolled {
+                port,
+                spec: self.ports[port].clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_descriptors(&self) -> Result<(), RunConfigError> {
+        for (dir, given) in [
+            (RingDir::Rx, self.rx_descriptors),
+            (RingDir::Tx, self.tx_descriptors),
+        ] {
+            let Some(count) = given else { continue };
+            if !RING_LIMITS.iter().any(|l| l.check(dir, count).is_ok()) {
+                return Err(RunConfigError::DescriptorsNoDriver { count, dir });
+            }
+            // Simulated VFs name their driver; a real VF's is known from
+            // sysfs at start, where the same check is made.
+            for (port, spec) in self.ports.iter().enumerate() {
+                let PortSpec::Sim(model) = spec else { continue };
+                let driver = match model {
+                    SimModel::Ixgbevf(_) => DriverKind::Ixgbevf,
+                    SimModel::Iavf(_) => DriverKind::Iavf,
+                };
+                ring_limits(driver).check(dir, count).map_err(|source| {
+                    RunConfigError::Descriptors {
+                        port,
+                        spec: spec.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves tx-first and the pool size by the rule of
     /// [`crate::pool_sizing`], and checks both.
     fn size_pool(&self, workers: usize) -> Result<(usize, u32, PoolDemand), RunConfigError> {
@@ -565,6 +836,7 @@ impl RunConfig {
             burst: self.burst,
             tx_first: 0,
             ring_size: self.ring_size,
+            vf_queue_pair: (self.vf_rx_ring() as u64).saturating_add(self.vf_tx_ring() as u64),
         };
         // The figures are bounded by the checks above, so these sums fit;
         // a `None` would still be reported, never wrapped.
@@ -608,9 +880,9 @@ impl RunConfig {
         }
         if vf_ports > 0 {
             limits.push((
-                DEFAULT_VF_TX_RING.div_ceil(self.burst),
+                self.vf_tx_ring().div_ceil(self.burst),
                 TxFirstLimit::VfTxRing {
-                    descriptors: DEFAULT_VF_TX_RING,
+                    descriptors: self.vf_tx_ring(),
                 },
             ));
         }
@@ -638,10 +910,27 @@ impl RunConfig {
         };
 
         let demand = PoolDemand { tx_first, ..base };
-        let nb = match self.nb_mbuf {
+        let mut nb = match self.nb_mbuf {
             Some(n) => n,
             None => demand.default_size().ok_or_else(|| too_large(&demand))?,
         };
+        if let Some(cap) = self.memory_cap_mib {
+            if cap == 0 {
+                return Err(RunConfigError::MemoryCapZero);
+            }
+            let cap_bytes = cap.saturating_mul(MIB);
+            if self.nb_mbuf.is_none() {
+                // The default pool shrinks to what the cap holds, never
+                // below the minimum (the check below then refuses it).
+                let empty = self.memory_need(0, workers);
+                let fit = cap_bytes.saturating_sub(empty.ring_bytes()) / empty.element_size.max(1);
+                nb = nb.min(fit.max(demand.minimum().unwrap_or(u64::MAX)));
+            }
+            let need = self.memory_need(nb, workers);
+            if need.total_bytes() > cap_bytes {
+                return Err(RunConfigError::MemoryCap { cap_mib: cap, need });
+            }
+        }
         // Within MAX_NB_MBUF by the room computed above, so within u32;
         // checked all the same.
         let nb = u32::try_from(nb)
@@ -983,6 +1272,146 @@ mod tests {
             v.pool_demand().default_size().unwrap()
         );
         assert!(v.nb_mbuf() > 64_000);
+    }
+
+    fn mapping(s: &str) -> Option<CorePortMapping> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_mapping_is_checked_against_cores_and_ports() {
+        let cpus = |s: &str| CoreChoice::List(parse_cpu_list(s).unwrap());
+        let ok = with(|c| {
+            c.ports = ports("ring,ring,null");
+            c.cores = cpus("1-3");
+            c.core_port_mapping = mapping("c1=0/c2=0:2/c3=1");
+        })
+        .unwrap();
+        assert_eq!(ok.workers(), 3);
+        for (f, want) in [
+            (
+                Box::new(|c: &mut RunConfig| c.core_port_mapping = mapping("c1=0:1"))
+                    as Box<dyn FnOnce(&mut RunConfig)>,
+                "a core/port mapping names the worker CPUs itself: give the cores as a CPU list \
+                 that holds the mapping's CPUs (1), or leave the cores out",
+            ),
+            (
+                Box::new(|c: &mut RunConfig| {
+                    c.cores = cpus("1");
+                    c.core_port_mapping = mapping("c1=0/c2=1");
+                }),
+                "CPU 2 polls ports in the mapping but is not a worker core (1)",
+            ),
+            (
+                Box::new(|c: &mut RunConfig| {
+                    c.cores = cpus("1-2");
+                    c.core_port_mapping = mapping("c1=0:1");
+                }),
+                "worker CPU 2 polls no port in the mapping: add an entry c2=<port> or take the \
+                 CPU out of the worker cores",
+            ),
+            (
+                Box::new(|c: &mut RunConfig| {
+                    c.cores = cpus("1");
+                    c.core_port_mapping = mapping("c1=0:2");
+                }),
+                "CPU 1 is mapped to port 2, but there are 2 ports (0 to 1)",
+            ),
+            (
+                Box::new(|c: &mut RunConfig| {
+                    c.cores = cpus("1-2");
+                    c.core_port_mapping = mapping("c1=0/c2=0");
+                }),
+                "port 1 (null) is polled by no CPU in the mapping: every port needs at least one",
+            ),
+        ] {
+            let e = err(f);
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.setting(), Setting::CorePortMapping);
+        }
+    }
+
+    #[test]
+    fn descriptors_are_checked_against_the_drivers() {
+        let v = with(|c| {
+            c.ports = ports("sim:ixgbevf,sim:ixgbevf");
+            c.rx_descriptors = Some(1024);
+            c.tx_descriptors = Some(256);
+        })
+        .unwrap();
+        // The pool holds one buffer per descriptor of every VF queue.
+        assert_eq!(v.pool_demand().vf_queue_pair, 1280);
+        assert_eq!(v.vf_tx_ring(), 256);
+        // ixgbevf takes 1000 TX descriptors, iavf does not.
+        let e = err(|c| {
+            c.ports = ports("sim:ixgbevf,sim:iavf");
+            c.tx_descriptors = Some(1000);
+        });
+        assert_eq!(
+            e.to_string(),
+            "port 1 (sim:iavf:xl710): 1000 TX descriptors: iavf takes a multiple of 32 from 64 to 4096"
+        );
+        assert_eq!(e.setting(), Setting::TxDescriptors);
+        // No driver takes 8192, whatever the ports.
+        let e = err(|c| c.rx_descriptors = Some(8192));
+        assert_eq!(e.setting(), Setting::RxDescriptors);
+        assert!(
+            e.to_string().starts_with(
+                "8192 RX descriptors: no VF driver takes that (ixgbevf: a multiple of 8 from 64 \
+                 to 4096;"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_memory_cap_is_checked_and_shrinks_the_default_pool() {
+        let element = PoolConfig::new("", 0).element_size() as u64;
+        // The sample's figure for FP_MEMORY's documentation.
+        assert_eq!(element, 2240);
+        // A given pool that does not fit names the figures.
+        let e = err(|c| {
+            c.nb_mbuf = Some(8192);
+            c.memory_cap_mib = Some(16);
+        });
+        assert_eq!(e.setting(), Setting::MemoryCap);
+        assert_eq!(
+            e.to_string(),
+            "these settings need 18 MiB (pool 8192 buffers x 2240 bytes = 18350080 bytes + 0 VF \
+             queue pairs x 1024 descriptors x 32 bytes = 0 bytes), more than the 16 MiB allowed: \
+             raise the memory cap (FP_MEMORY) or lower the pool size (NB_MBUF), descriptors or \
+             cores"
+        );
+        assert!(with(|c| {
+            c.nb_mbuf = Some(8192);
+            c.memory_cap_mib = Some(18);
+        })
+        .is_ok());
+        // Without a pool size, the default shrinks to the cap...
+        let v = with(|c| c.memory_cap_mib = Some(4)).unwrap();
+        assert_eq!(u64::from(v.nb_mbuf()), 4 * MIB / element);
+        // ... VF rings included, but never below the minimum.
+        let v = with(|c| {
+            c.ports = ports("sim:ixgbevf,sim:ixgbevf");
+            c.memory_cap_mib = Some(8);
+        })
+        .unwrap();
+        assert_eq!(
+            u64::from(v.nb_mbuf()),
+            (8 * MIB - 2 * 1024 * CAP_DESC_BYTES) / element
+        );
+        let e = err(|c| {
+            c.ports = ports("sim:ixgbevf,sim:ixgbevf");
+            c.memory_cap_mib = Some(1);
+        });
+        assert!(
+            matches!(e, RunConfigError::MemoryCap { cap_mib: 1, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            err(|c| c.memory_cap_mib = Some(0)),
+            RunConfigError::MemoryCapZero
+        );
     }
 
     proptest::proptest! {

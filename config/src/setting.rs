@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// One setting of a [`RunConfig`](crate::run_config::RunConfig).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Setting {
     /// The ports.
     Ports,
@@ -41,11 +41,19 @@ pub enum Setting {
     AfPacketBlocks,
     /// AF_PACKET TX frames per queue.
     AfPacketTxFrames,
+    /// Which worker polls which port.
+    CorePortMapping,
+    /// RX descriptors per VF queue.
+    RxDescriptors,
+    /// TX descriptors per VF queue.
+    TxDescriptors,
+    /// Most hugepage memory the fast path may use.
+    MemoryCap,
 }
 
 impl Setting {
     /// Every setting.
-    pub const ALL: [Setting; 16] = [
+    pub const ALL: [Setting; 20] = [
         Setting::Ports,
         Setting::Cores,
         Setting::Mode,
@@ -62,6 +70,10 @@ impl Setting {
         Setting::AfPacketBlockSize,
         Setting::AfPacketBlocks,
         Setting::AfPacketTxFrames,
+        Setting::CorePortMapping,
+        Setting::RxDescriptors,
+        Setting::TxDescriptors,
+        Setting::MemoryCap,
     ];
 }
 
@@ -85,6 +97,10 @@ impl fmt::Display for Setting {
             Setting::AfPacketBlockSize => "AF_PACKET RX block size",
             Setting::AfPacketBlocks => "AF_PACKET RX blocks",
             Setting::AfPacketTxFrames => "AF_PACKET TX frames",
+            Setting::CorePortMapping => "core/port mapping",
+            Setting::RxDescriptors => "RX descriptors",
+            Setting::TxDescriptors => "TX descriptors",
+            Setting::MemoryCap => "fast-path memory",
         })
     }
 }

@@ -16,15 +16,18 @@ use crate::run::Output;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use config::core_choice::CoreChoice;
+use config::core_port_mapping::{parse_core_port_mapping, CorePortMapping};
 use config::cpu_list::parse_cpu_list;
 use config::duration::parse_duration;
 use config::eth_peer::EthPeer;
-use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask, FpPorts};
+use config::fast_path_env::{FastPathEnv, FastPathEnvError, FpMask, FpPorts, Origin, DEFAULT_PATH};
+use config::fp_mask::{resolve_word_here, ResolveError};
 use config::fwd_mode::FwdMode;
 use config::hugepage_size::parse_hugepage_size;
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
+use config::table_limits::{parse_table_limit, TableLimits};
 use drivers::cpu::{CpuId, CpuSet};
 use drivers::exception::BackendChoice;
 use drivers::memory::{HugepageSize, MemoryBacking};
@@ -180,14 +183,40 @@ pub struct RunArgs {
     /// (`rate_limited`). Default: 10000,512.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_rate)]
     pub exception_rate: Option<RateLimit>,
+    /// L3 mode: most routes (IPv4 and IPv6 together) the router installs;
+    /// more are refused and counted (FP_OPTIONS `--max-route=N`).
+    /// Default: no limit.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_table_limit)]
+    pub max_routes: Option<usize>,
+    /// L3 mode: most neighbours (ARP and ND entries) the router installs
+    /// (FP_OPTIONS `--max-neigh=N`). Default: no limit.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_table_limit)]
+    pub max_neighbours: Option<usize>,
     /// Print the final summary as one JSON document on stdout (start-up
     /// and live lines go to stderr).
     #[arg(long)]
     pub json: bool,
-    /// A 6WIND-style fast-path.env (see config/fast-path.env.sample): its
-    /// FP_PORTS, FP_MASK (as a CPU list), NB_MBUF and, in L3 mode,
-    /// EXC_LCOREID apply where the command line does not say otherwise.
-    #[arg(long, value_name = "FILE")]
+    /// Which worker CPU polls which ports, as 6WIND's CORE_PORT_MAPPING:
+    /// `c<cpu>=<port>[:<port>...]` joined by '/' (`c1=0/c2=0:1`); two CPUs
+    /// on one port share it by RSS. The mapping's CPUs are the workers
+    /// (--cpus, if given, must be exactly them).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "cores", value_parser = parse_core_port_mapping)]
+    pub core_port_mapping: Option<CorePortMapping>,
+    /// RX descriptors per VF queue (default 512; each driver's limits in
+    /// config/fast-path.env.sample, NB_RXD).
+    #[arg(long, allow_hyphen_values = true)]
+    pub rxd: Option<usize>,
+    /// TX descriptors per VF queue (default 512; NB_TXD).
+    #[arg(long, allow_hyphen_values = true)]
+    pub txd: Option<usize>,
+    /// Most MiB the buffer pool and VF descriptor rings may take (6WIND's
+    /// FP_MEMORY); without --nb-mbuf the default pool shrinks to fit.
+    #[arg(long, allow_hyphen_values = true, value_name = "MIB")]
+    pub fp_memory: Option<u64>,
+    /// A 6WIND-style fast-path.env (see config/fast-path.env.sample); its
+    /// variables apply where the command line does not say otherwise.
+    /// Default: /etc/fast-path.env if it exists; `none` reads no file.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_env")]
     pub env: Option<PathBuf>,
     /// The control socket `fastpath show` and `fastpath watch` ask
     /// (`none`: no socket). Made mode 0600, in a directory made 0700 when
@@ -199,6 +228,22 @@ pub struct RunArgs {
     /// default).
     #[arg(long, value_name = "ADDR:PORT", allow_hyphen_values = true, value_parser = parse_metrics_addr)]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Read no fast-path.env, not even /etc/fast-path.env.
+    #[arg(long)]
+    pub no_env: bool,
+    /// Where the settings the file filled came from (set by the `--env`
+    /// handling, so a refused value names its line).
+    #[arg(skip)]
+    pub env_origins: Option<EnvOrigins>,
+}
+
+/// The file a fast-path.env's settings came from, and each one's line.
+#[derive(Debug, Clone, Default)]
+pub struct EnvOrigins {
+    /// The file, as shown to the operator.
+    pub path: String,
+    /// Per setting the file filled, its variable, value and line.
+    pub by_setting: BTreeMap<Setting, Origin>,
 }
 
 /// What the command line asks for.
@@ -249,13 +294,33 @@ pub enum CliError {
         /// Why.
         source: std::io::Error,
     },
+    /// A value from the fast-path.env refused by the validation.
+    #[error("{path}:{origin}: {source}")]
+    EnvInvalid {
+        /// The file.
+        path: String,
+        /// Its line, variable and value.
+        origin: Box<Origin>,
+        /// Why.
+        source: Box<RunConfigError>,
+    },
+    /// FP_MASK's word could not be resolved on this machine.
+    #[error("{path}:{origin}: {source}")]
+    EnvMask {
+        /// The file.
+        path: String,
+        /// Its line, variable and value.
+        origin: Box<Origin>,
+        /// Why.
+        source: ResolveError,
+    },
     /// The `--env` file is refused (its line and variable are named).
     #[error("--env {path}: {source}")]
     EnvFile {
         /// The file.
         path: String,
         /// Why.
-        source: FastPathEnvError,
+        source: Box<FastPathEnvError>,
     },
 }
 
@@ -270,7 +335,9 @@ impl CliError {
             | CliError::Router(_)
             | CliError::RouterOnly(_)
             | CliError::EnvRead { .. }
-            | CliError::EnvFile { .. } => 2,
+            | CliError::EnvFile { .. }
+            | CliError::EnvInvalid { .. }
+            | CliError::EnvMask { .. } => 2,
         }
     }
 }
@@ -287,9 +354,10 @@ impl RunArgs {
         };
         RunConfig {
             ports: self.ports.clone(),
-            cores: match &self.cpus {
-                Some(set) => CoreChoice::List(set.clone()),
-                None => CoreChoice::Count(self.cores),
+            cores: match (&self.cpus, &self.core_port_mapping) {
+                (Some(set), _) => CoreChoice::List(set.clone()),
+                (None, Some(map)) => CoreChoice::List(map.cpus()),
+                (None, None) => CoreChoice::Count(self.cores),
             },
             mode: self.mode,
             burst: self.burst,
@@ -309,6 +377,10 @@ impl RunArgs {
                 tx_frames: self.afpacket_tx_frames,
                 ..AfPacketConfig::default()
             },
+            core_port_mapping: self.core_port_mapping.clone(),
+            rx_descriptors: self.rxd,
+            tx_descriptors: self.txd,
+            memory_cap_mib: self.fp_memory,
         }
     }
 
@@ -332,6 +404,10 @@ impl RunArgs {
             Setting::AfPacketBlockSize => "--afpacket-block-size",
             Setting::AfPacketBlocks => "--afpacket-blocks",
             Setting::AfPacketTxFrames => "--afpacket-tx-frames",
+            Setting::CorePortMapping => "--core-port-mapping",
+            Setting::RxDescriptors => "--rxd",
+            Setting::TxDescriptors => "--txd",
+            Setting::MemoryCap => "--fp-memory",
         }
     }
 
@@ -344,6 +420,10 @@ impl RunArgs {
             backend: self.exception,
             exception_cpu: self.exception_cpu.map(CpuId),
             rate: self.exception_rate.unwrap_or(defaults.rate),
+            limits: TableLimits {
+                max_routes: self.max_routes,
+                max_neighbours: self.max_neighbours,
+            },
         };
         if cfg.mode != FwdMode::L3 {
             let given = [
@@ -351,6 +431,8 @@ impl RunArgs {
                 (opts.backend != defaults.backend, "--exception"),
                 (opts.exception_cpu.is_some(), "--exception-cpu"),
                 (self.exception_rate.is_some(), "--exception-rate"),
+                (self.max_routes.is_some(), "--max-routes"),
+                (self.max_neighbours.is_some(), "--max-neighbours"),
             ];
             if let Some((_, option)) = given.into_iter().find(|(g, _)| *g) {
                 return Err(CliError::RouterOnly(option));
@@ -360,14 +442,23 @@ impl RunArgs {
         Ok(opts)
     }
 
-    /// Validates the configuration, naming the option of any problem.
+    /// Validates the configuration, naming the option of any problem, or
+    /// the fast-path.env line when the value came from the file.
     pub fn validate(&self) -> Result<ValidRunConfig, CliError> {
-        self.to_config()
-            .validate()
-            .map_err(|source| CliError::Invalid {
-                option: self.option_for(source.setting()),
-                source,
-            })
+        self.to_config().validate().map_err(|source| {
+            let setting = source.setting();
+            match &self.env_origins {
+                Some(o) if o.by_setting.contains_key(&setting) => CliError::EnvInvalid {
+                    path: o.path.clone(),
+                    origin: Box::new(o.by_setting[&setting].clone()),
+                    source: Box::new(source),
+                },
+                _ => CliError::Invalid {
+                    option: self.option_for(setting),
+                    source,
+                },
+            }
+        })
     }
 }
 
@@ -386,7 +477,14 @@ where
     match cli.command {
         Command::Run(mut a) => {
             let before_env = a.clone();
-            if let (Some(path), Some(given)) = (a.env.clone(), matches.subcommand_matches("run")) {
+            let file = env_file_to_read(&a, std::path::Path::new(DEFAULT_PATH));
+            if let (Some(path), Some(given)) = (file, matches.subcommand_matches("run")) {
+                if a.env.is_none() {
+                    eprintln!(
+                        "fastpath: reading {} (--no-env to run without it)",
+                        path.display()
+                    );
+                }
                 let env: BTreeMap<String, String> = std::env::vars().collect();
                 apply_env_file(&mut a, &path, &env, given)?;
             }
@@ -407,6 +505,17 @@ where
     }
 }
 
+/// The fast-path.env to read: `--env FILE` (`none`: no file), nothing
+/// with `--no-env`, else `default` when it exists.
+fn env_file_to_read(a: &RunArgs, default: &std::path::Path) -> Option<PathBuf> {
+    match &a.env {
+        _ if a.no_env => None,
+        Some(p) if p.as_os_str() == "none" => None,
+        Some(p) => Some(p.clone()),
+        None => default.exists().then(|| default.to_path_buf()),
+    }
+}
+
 /// Fills `a` from the fast-path.env at `path` where the command line
 /// (`given`) did not set the option: the command line wins over the file,
 /// as fast-path.sh's environment wins over `: ${VAR:=...}` lines.
@@ -423,25 +532,120 @@ fn apply_env_file(
     })?;
     let file = FastPathEnv::parse(&text, env).map_err(|source| CliError::EnvFile {
         path: shown.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let on_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
+    let mut origins = EnvOrigins {
+        path: shown.clone(),
+        by_setting: BTreeMap::new(),
+    };
+    let mut took = |setting: Setting| {
+        if let Some(o) = file.origins.get(&setting) {
+            origins.by_setting.insert(setting, o.clone());
+        }
+    };
     if let (false, Some(FpPorts::List(ports))) = (on_line("ports"), &file.fp_ports) {
         a.ports = ports.clone();
+        took(Setting::Ports);
     }
-    if let (false, false, Some(FpMask::Cpus(set))) =
-        (on_line("cores"), on_line("cpus"), &file.fp_mask)
-    {
-        a.cpus = Some(set.clone());
+    if file.fp_ports == Some(FpPorts::All) && !on_line("ports") {
+        eprintln!(
+            "--env {shown}: FP_PORTS=all needs device discovery, not applied yet: give the \
+             ports (FP_PORTS or --ports)"
+        );
     }
-    if !on_line("nb_mbuf") && file.run.nb_mbuf.is_some() {
-        a.nb_mbuf = file.run.nb_mbuf;
+    let cores_typed = on_line("cores") || on_line("cpus");
+    // The file's mapping, unless the command line gives its own, or a
+    // core count it could not honour.
+    let mapping = match (&file.run.core_port_mapping, on_line("core_port_mapping")) {
+        (Some(map), false) if on_line("cores") => {
+            eprintln!("--env {shown}: CORE_PORT_MAPPING={map} is not used: --cores was given");
+            None
+        }
+        (Some(map), false) => Some(map.clone()),
+        _ => None,
+    };
+    if let Some(map) = mapping {
+        if !cores_typed {
+            a.cpus = Some(map.cpus());
+            took(Setting::Cores);
+        }
+        a.core_port_mapping = Some(map);
+        took(Setting::CorePortMapping);
+    }
+    // FP_MASK applies when the command line names no cores (a mapping
+    // typed there names them); a word is resolved here, on this machine.
+    let mask_origin = file.origins.get(&Setting::Cores).cloned();
+    let cores_named = cores_typed || on_line("core_port_mapping");
+    if let (false, Some(mask), Some(origin)) = (cores_named, &file.fp_mask, mask_origin) {
+        let set = match mask {
+            FpMask::Cpus(set) => set.clone(),
+            FpMask::Word(w) => resolve_word_here(*w).map_err(|source| CliError::EnvMask {
+                path: shown.clone(),
+                origin: Box::new(origin.clone()),
+                source,
+            })?,
+        };
+        match &a.core_port_mapping {
+            // FP_MASK bounds the mapping's CPUs (a list was checked by the
+            // parser; a word only now).
+            Some(map) if origin.var == "FP_MASK" => {
+                if let Some(cpu) = map.cpus().iter().find(|&c| !set.contains(c)) {
+                    return Err(CliError::EnvInvalid {
+                        path: shown.clone(),
+                        origin: Box::new(origin),
+                        source: Box::new(RunConfigError::MappingCpuNotACore { cpu, cores: set }),
+                    });
+                }
+            }
+            Some(_) => {}
+            None => {
+                a.cpus = Some(set);
+                took(Setting::Cores);
+            }
+        }
+    }
+    for (id, setting) in [
+        ("nb_mbuf", Setting::NbMbuf),
+        ("rxd", Setting::RxDescriptors),
+        ("txd", Setting::TxDescriptors),
+        ("fp_memory", Setting::MemoryCap),
+    ] {
+        if on_line(id) || !file.origins.contains_key(&setting) {
+            continue;
+        }
+        match setting {
+            Setting::NbMbuf => a.nb_mbuf = file.run.nb_mbuf,
+            Setting::RxDescriptors => a.rxd = file.run.rx_descriptors,
+            Setting::TxDescriptors => a.txd = file.run.tx_descriptors,
+            _ => a.fp_memory = file.run.memory_cap_mib,
+        }
+        took(setting);
+    }
+    // The router's limits, in L3 mode (elsewhere there is no router).
+    let limits = file.table_limits;
+    if a.mode == FwdMode::L3 {
+        if !on_line("max_routes") && limits.max_routes.is_some() {
+            a.max_routes = limits.max_routes;
+        }
+        if !on_line("max_neighbours") && limits.max_neighbours.is_some() {
+            a.max_neighbours = limits.max_neighbours;
+        }
+    } else if limits != TableLimits::default() {
+        eprintln!("--env {shown}: FP_OPTIONS' table limits apply in --mode l3 only, ignored");
     }
     // The exception thread exists only in L3 mode; elsewhere EXC_LCOREID
-    // is reported as not applied rather than refused.
-    if !on_line("exception_cpu") && a.mode == FwdMode::L3 {
-        if let Some(cpu) = file.exception_cpu {
-            a.exception_cpu = Some(cpu.0);
+    // and DPVI_MASK are reported as not applied rather than refused.
+    if !on_line("exception_cpu") {
+        match (a.mode, file.exception_cpu, &file.exception_origin) {
+            (FwdMode::L3, Some(cpu), _) => a.exception_cpu = Some(cpu.0),
+            (_, Some(_), Some(o)) => {
+                eprintln!(
+                    "--env {shown}: {} applies in --mode l3 only, ignored",
+                    o.var
+                )
+            }
+            _ => {}
         }
     }
     for w in &file.warnings {
@@ -450,9 +654,13 @@ fn apply_env_file(
             w.line, w.var
         );
     }
-    for n in &file.not_applied {
-        eprintln!("--env {shown}: {} is not supported yet, ignored", n.var);
+    for n in &file.notes {
+        eprintln!("--env {shown}: {n}");
     }
+    for n in &file.not_applied {
+        eprintln!("--env {shown}: {} has no effect here, ignored", n.var);
+    }
+    a.env_origins = Some(origins);
     Ok(())
 }
 
@@ -521,31 +729,198 @@ mod tests {
         }
     }
 
+    /// A fast-path.env in a temporary directory (removed when the
+    /// directory drops) and its path.
+    struct EnvFile {
+        _dir: tempfile::TempDir,
+        path: String,
+    }
+
+    impl EnvFile {
+        fn new(text: &str) -> EnvFile {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fast-path.env");
+            std::fs::write(&path, text).unwrap();
+            let path = path.display().to_string();
+            EnvFile { _dir: dir, path }
+        }
+    }
+
     #[test]
     fn an_env_file_fills_what_the_command_line_leaves() {
-        let path =
-            std::env::temp_dir().join(format!("fastpath-cli-env-{}.env", std::process::id()));
-        std::fs::write(
-            &path,
-            ": ${FP_PORTS:='ring ring'}\nFP_MASK=1\nNB_MBUF=4096\n",
-        )
-        .unwrap();
-        let p = path.display().to_string();
+        let f = EnvFile::new(
+            ": ${FP_PORTS:='ring ring'}\nFP_MASK=1\nNB_MBUF=4096\nNB_RXD=1024\nFP_MEMORY=64\n",
+        );
+        let p = &f.path;
         let cfg = parse_run_args(&args(&format!("--env {p} --nb-mbuf 8192"))).unwrap();
         assert_eq!(cfg.ports, vec![PortSpec::Ring, PortSpec::Ring]);
         assert_eq!(cfg.cores, CoreChoice::List(parse_cpu_list("1").unwrap()));
         assert_eq!(cfg.nb_mbuf(), 8192);
-        let cfg = parse_run_args(&args(&format!("--env {p} --ports null,null --cores 1"))).unwrap();
+        assert_eq!(
+            (cfg.rx_descriptors, cfg.memory_cap_mib),
+            (Some(1024), Some(64))
+        );
+        let cfg = parse_run_args(&args(&format!(
+            "--env {p} --ports null,null --cores 1 --rxd 256 --fp-memory 100"
+        )))
+        .unwrap();
         assert_eq!(cfg.ports, vec![PortSpec::Null, PortSpec::Null]);
         assert_eq!(
             (cfg.cores.clone(), cfg.nb_mbuf()),
             (CoreChoice::Count(1), 4096)
         );
-        std::fs::write(&path, "NB_MBUF=4096\nNB_RXD=100\n").unwrap();
-        let e = error(&format!("--env {p}"));
-        assert!(e.starts_with(&format!("--env {p}: line 2: NB_RXD=")), "{e}");
-        std::fs::remove_file(&path).unwrap();
-        assert!(error(&format!("--env {p}")).starts_with(&format!("--env {p}: ")));
+        assert_eq!(
+            (cfg.rx_descriptors, cfg.memory_cap_mib),
+            (Some(256), Some(100))
+        );
+    }
+
+    #[test]
+    fn a_refused_value_from_the_file_names_its_line() {
+        let f = EnvFile::new("NB_MBUF=4096\nNB_RXD=100\n");
+        let e = error(&format!("--env {}", f.path));
+        assert!(
+            e.starts_with(&format!("--env {}: line 2: NB_RXD=", f.path)),
+            "{e}"
+        );
+        // Refused later, by the validation: still the file and line.
+        let f = EnvFile::new("FP_PORTS='ring ring'\n\nNB_MBUF=10\n");
+        assert_eq!(
+            error(&format!("--env {}", f.path)),
+            format!(
+                "{}:3: NB_MBUF=\"10\": a pool of 10 buffers is too small: these settings need \
+                 at least 416 (1 worker x (1.5 x cache 256 + burst 32 + 2 ports x 0 tx-first \
+                 bursts x 32 + 0 VF ports x 1024 descriptors)); with fewer, a worker can find \
+                 no buffer to receive into",
+                f.path
+            )
+        );
+        let f = EnvFile::new("FP_PORTS='ring ring'\nCORE_PORT_MAPPING=c1=0:2\n");
+        assert_eq!(
+            error(&format!("--env {}", f.path)),
+            format!(
+                "{}:2: CORE_PORT_MAPPING=\"c1=0:2\": CPU 1 is mapped to port 2, but there are \
+                 2 ports (0 to 1)",
+                f.path
+            )
+        );
+        // The same value typed names the option.
+        assert_eq!(
+            error("--nb-mbuf 10 --ports ring,ring")
+                .split(':')
+                .next()
+                .unwrap(),
+            "--nb-mbuf"
+        );
+        // A missing explicit file is an error.
+        let gone = format!("{}.gone", f.path);
+        assert!(error(&format!("--env {gone}")).starts_with(&format!("--env {gone}: ")));
+    }
+
+    #[test]
+    fn the_mapping_from_the_file_or_the_command_line_is_the_same_config() {
+        let f = EnvFile::new("FP_PORTS='null null null'\nCORE_PORT_MAPPING=c0=0:2/c1=1\n");
+        let from_file = parse_run_args(&args(&format!("--env {}", f.path))).unwrap();
+        let from_line = parse_run_args(&args(
+            "--ports null,null,null --core-port-mapping c0=0:2/c1=1",
+        ))
+        .unwrap();
+        assert_eq!(from_file.config(), from_line.config());
+        assert_eq!(
+            from_line.cores,
+            CoreChoice::List(parse_cpu_list("0-1").unwrap())
+        );
+        // The command line's mapping wins over the file's.
+        let c = parse_run_args(&args(&format!(
+            "--env {} --core-port-mapping c1=0:1:2",
+            f.path
+        )))
+        .unwrap();
+        assert_eq!(c.cores, CoreChoice::List(parse_cpu_list("1").unwrap()));
+        // --cores and a mapping cannot go together on the command line.
+        let e = error("--cores 2 --core-port-mapping c1=0:1");
+        assert!(e.contains("--cores"), "{e}");
+        let e = error("--core-port-mapping c1=0/c1=1");
+        assert!(
+            e.contains("--core-port-mapping") && e.contains("CPU 1 is given twice"),
+            "{e}"
+        );
+        let e = error("--cpus 1-2 --core-port-mapping c1=0:1");
+        assert!(
+            e.starts_with("--core-port-mapping: worker CPU 2 polls no port"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn descriptor_options_reach_the_config_and_are_checked() {
+        let c = parse_run_args(&args(
+            "--ports sim:ixgbevf,sim:ixgbevf --rxd 1024 --txd 256",
+        ))
+        .unwrap();
+        assert_eq!((c.vf_rx_ring(), c.vf_tx_ring()), (1024, 256));
+        let e = error("--ports sim:iavf,sim:iavf --txd 1000");
+        assert_eq!(
+            e,
+            "--txd: port 0 (sim:iavf:xl710): 1000 TX descriptors: iavf takes a multiple of 32 \
+             from 64 to 4096"
+        );
+    }
+
+    #[test]
+    fn the_default_file_is_read_unless_told_otherwise() {
+        let f = EnvFile::new("NB_MBUF=4096\n");
+        let default = std::path::Path::new(&f.path);
+        let run = |line: &str| {
+            let cli = Cli::try_parse_from(
+                ["fastpath", "run"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(args(line)),
+            )
+            .unwrap();
+            let Command::Run(a) = cli.command else {
+                panic!("not run")
+            };
+            env_file_to_read(&a, default)
+        };
+        assert_eq!(run(""), Some(default.to_path_buf()));
+        assert_eq!(run("--no-env"), None);
+        assert_eq!(run("--env none"), None);
+        assert_eq!(run("--env /x.env"), Some(PathBuf::from("/x.env")));
+        let absent = default.with_extension("absent");
+        let cli = Cli::try_parse_from(["fastpath", "run"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(env_file_to_read(&a, &absent), None);
+        assert!(error("--env x --no-env").contains("--no-env"));
+    }
+
+    #[test]
+    fn fp_mask_words_resolve_on_this_machine() {
+        let f = EnvFile::new("FP_MASK=max\n");
+        let allowed = config::cpus::allowed_cpus().unwrap();
+        match parse_run_args(&args(&format!("--env {}", f.path))) {
+            Ok(c) => {
+                let CoreChoice::List(set) = &c.cores else {
+                    panic!("{:?}", c.cores)
+                };
+                assert!(!set.is_empty());
+                assert!(set.iter().all(|c| allowed.set.contains(c)));
+                // The first allowed CPU stays with the control thread.
+                assert!(!set.contains(allowed.set.iter().next().unwrap()));
+            }
+            // One allowed physical core: the word gives none, and says so
+            // with the file and line.
+            Err(e) => assert!(
+                e.to_string().starts_with(&format!(
+                    "{}:1: FP_MASK=\"max\": FP_MASK=max gives no CPU",
+                    f.path
+                )),
+                "{e}"
+            ),
+        }
     }
 
     #[test]
@@ -560,6 +935,17 @@ mod tests {
         assert_eq!(r.backend, BackendChoice::Tap);
         assert_eq!(r.exception_cpu, Some(CpuId(3)));
         assert_eq!((r.rate.pps(), r.rate.burst()), (500, 20));
+        let r = router("--mode l3 --max-routes 1000 --max-neighbours 50").unwrap();
+        assert_eq!(
+            (r.limits.max_routes, r.limits.max_neighbours),
+            (Some(1000), Some(50))
+        );
+        let f = EnvFile::new("FP_OPTIONS='--max-route=7 --max-neigh=8'\n");
+        let r = router(&format!("--mode l3 --env {} --max-neighbours 9", f.path)).unwrap();
+        assert_eq!(
+            (r.limits.max_routes, r.limits.max_neighbours),
+            (Some(7), Some(9))
+        );
         for (line, want) in [
             (
                 "--exception tap",
@@ -568,6 +954,10 @@ mod tests {
             (
                 "--mode mac --exception-rate 10",
                 "--exception-rate is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--max-routes 10",
+                "--max-routes is an option of the router: it needs --mode l3",
             ),
             (
                 "--mode l3 --exception-ifnames a,b,c",

@@ -13,6 +13,7 @@ use crate::l3::{
     L3Worker, PortConf, PortIndex, SeedFrames, TableOp, Tables, TablesPublisher, TablesReader,
     DEFAULT_MTU, PUNT_RING_SIZE,
 };
+use crate::rx_plan::rx_plan;
 use crate::sim_ports::{ModelViolation, SimPortError, SimPorts};
 use crate::worker::{InjectIn, RxBinding, Stopped, Worker};
 use config::cpus::{allowed_cpus, CpuConfigError};
@@ -24,6 +25,7 @@ use drivers::memory::DmaMapper;
 use drivers::memory::MemoryBacking;
 use drivers::net::MacAddr;
 use drivers::pci::{PciAddress, Sysfs};
+use drivers::pmd::ring_limits::{ring_limits, RingDir, RingSizeError};
 use drivers::pmd::{identify, open_vf, preflight, OpenError, VfConfig};
 use drivers::pool::{Pool, PoolConfig, PoolError};
 use drivers::port::af_packet::{AfPacketError, AfPacketPort};
@@ -90,6 +92,17 @@ pub enum StartError {
         vendor_id: u16,
         /// Device id.
         device_id: u16,
+    },
+    /// NB_RXD / NB_TXD (`--rxd` / `--txd`) that the VF's driver cannot
+    /// take.
+    #[error("port {port} ({address}): {source}")]
+    Descriptors {
+        /// Port index.
+        port: usize,
+        /// The device.
+        address: PciAddress,
+        /// The driver's limits.
+        source: RingSizeError,
     },
     /// The pool could not be built (the message says how to fix it).
     #[error(transparent)]
@@ -358,20 +371,26 @@ impl Forwarder {
             ));
         }
 
-        // Queue w of every port goes to worker w.
+        // Every worker has a TX queue on every port; RX queues follow the
+        // core/port mapping, or queue w of every port goes to worker w.
         let mut rx_by_worker: Vec<Vec<RxBinding<AnyRx>>> =
             (0..workers).map(|_| Vec::new()).collect();
         let mut tx_by_worker: Vec<Vec<AnyTx>> = (0..workers).map(|_| Vec::new()).collect();
         let nports = ports.len();
-        for (p, port) in ports.iter_mut().enumerate() {
-            let (rxq, txq) = port.queues(workers, workers)?;
+        let plan = rx_plan(&cpus, nports, cfg.core_port_mapping.as_ref(), |p| {
+            matches!(cfg.ports.get(p), Some(PortSpec::Ring))
+        });
+        for ((p, port), owners) in ports.iter_mut().enumerate().zip(&plan) {
+            let (rxq, txq) = port.queues(owners.len(), workers)?;
             let out = paired_output(p, nports);
-            for (w, q) in rxq.into_iter().enumerate() {
-                rx_by_worker[w].push(RxBinding {
-                    queue: q,
-                    out,
-                    port: p,
-                });
+            for (&w, q) in owners.iter().zip(rxq) {
+                if let Some(rx) = rx_by_worker.get_mut(w) {
+                    rx.push(RxBinding {
+                        queue: q,
+                        out,
+                        port: p,
+                    });
+                }
             }
             for (w, q) in txq.into_iter().enumerate() {
                 tx_by_worker[w].push(q);
@@ -748,7 +767,20 @@ fn preflight_vfs(cfg: &ValidRunConfig, sysfs: &Sysfs) -> Result<Vec<PciAddress>,
         })
         .collect();
     for &(port, address) in &vfs {
-        let (dev, _) = identify(sysfs, address)?;
+        let (dev, driver) = identify(sysfs, address)?;
+        let limits = ring_limits(driver.kind);
+        for (dir, count) in [
+            (RingDir::Rx, cfg.vf_rx_ring()),
+            (RingDir::Tx, cfg.vf_tx_ring()),
+        ] {
+            limits
+                .check(dir, count)
+                .map_err(|source| StartError::Descriptors {
+                    port,
+                    address,
+                    source,
+                })?;
+        }
         if cfg.backing == MemoryBacking::NoHuge {
             return Err(StartError::DeviceNeedsHugepages {
                 port,
@@ -835,11 +867,15 @@ fn build_ports(
                 })?;
                 let mut vcfg = VfConfig::new(id, address.to_string());
                 vcfg.backing = cfg.backing.clone();
+                vcfg.rx_ring = cfg.vf_rx_ring();
+                vcfg.tx_ring = cfg.vf_tx_ring();
                 AnyPort::Device(open_vf(*address, container, pool, &vcfg)?)
             }
             PortSpec::Sim(model) => {
                 let mut vcfg = VfConfig::new(id, format!("sim{i}"));
                 vcfg.backing = cfg.backing.clone();
+                vcfg.rx_ring = cfg.vf_rx_ring();
+                vcfg.tx_ring = cfg.vf_tx_ring();
                 AnyPort::Device(sim.open(i, *model, &vcfg, pool)?)
             }
             PortSpec::Ring => match pending_ring.take() {

@@ -23,6 +23,7 @@ pub mod reasons;
 pub mod report;
 pub mod router;
 pub mod run;
+pub mod rx_plan;
 pub mod sim_ports;
 pub mod stop_signals;
 pub mod summary_json;

@@ -99,3 +99,74 @@ fn durations_take_units() {
     assert!(out.contains("final statistics after 0."), "{out}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+/// Malformed fast-path.env files, through the binary: each refused with
+/// status 2, the file, its line, the value and what is allowed.
+#[test]
+fn malformed_fast_path_env_files_name_line_value_and_what_is_allowed() {
+    let dir = std::env::temp_dir().join(format!("fastpath-env-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, (text, want)) in [
+        (
+            "# ok\nFP_MASK=most\n",
+            vec![
+                ":",
+                "line 2: FP_MASK=\"most\"",
+                "allowed: min, half, max, auto",
+            ],
+        ),
+        (
+            "FP_PORTS='ring ring\n",
+            vec!["line 1: FP_PORTS: unterminated ' quote"],
+        ),
+        (
+            "FP_PORTS='ring ring'\nCORE_PORT_MAPPING=c1=0:0\n",
+            vec![
+                "line 2: CORE_PORT_MAPPING=\"c1=0:0\"",
+                "names port 0 twice",
+                "allowed: c<cpu>=",
+            ],
+        ),
+        (
+            "NB_TXD=5000\n",
+            vec![
+                "line 1: NB_TXD=\"5000\"",
+                "allowed: ixgbevf: a multiple of 8 from 64 to 4096",
+            ],
+        ),
+        (
+            "FP_MEMORY=lots\n",
+            vec![
+                "line 1: FP_MEMORY=\"lots\"",
+                "allowed: auto (no cap) or a positive number of MiB",
+            ],
+        ),
+        (
+            "FP_OPTIONS=--max-route=0\n",
+            vec![
+                "line 1: FP_OPTIONS=\"--max-route=0\"",
+                "out of range 1..=16777216",
+            ],
+        ),
+        (
+            "\n\nFP_PORTS='null null'\nFP_MEMORY=1\nNB_MBUF=8192\n",
+            vec![".env:4: FP_MEMORY=\"1\": these settings need 18 MiB"],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.join(format!("{i}.env"));
+        std::fs::write(&path, text).unwrap();
+        let p = path.display().to_string();
+        let mut want = want;
+        want.push(&p);
+        refused(&["--env", &p, "--duration", "1"], &want);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // An explicit file that does not exist.
+    refused(
+        &["--env", "/nonexistent/fast-path.env"],
+        &["--env /nonexistent/fast-path.env: No such file or directory"],
+    );
+}

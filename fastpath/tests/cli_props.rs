@@ -25,6 +25,10 @@ const VALUE_OPTIONS: &[&str] = &[
     "--eth-peer",
     "--huge-dir",
     "--huge-size",
+    "--core-port-mapping",
+    "--rxd",
+    "--txd",
+    "--fp-memory",
 ];
 
 /// Values worth trying on any option.
@@ -160,6 +164,9 @@ proptest! {
             }
             Err(CliError::RouterOnly(option)) => {
                 prop_assert!(args.iter().any(|a| a.starts_with(option)), "{:?}: {}", args, option);
+            }
+            Err(e @ (CliError::EnvInvalid { .. } | CliError::EnvMask { .. })) => {
+                prop_assert!(args.iter().any(|a| a.starts_with("--env")), "{:?}: {}", args, e);
             }
             Err(e @ (CliError::EnvRead { .. } | CliError::EnvFile { .. })) => {
                 prop_assert!(args.iter().any(|a| a.starts_with("--env")), "{:?}: {}", args, e);

@@ -2,10 +2,11 @@
 //! stop, and account for every buffer.
 
 use config::core_choice::CoreChoice;
+use config::core_port_mapping::CorePortMapping;
 use config::cpu_list::parse_cpu_list;
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, ValidRunConfig};
-use drivers::cpu::thread_affinity;
+use drivers::cpu::{thread_affinity, CpuSet};
 use drivers::memory::{hugepage_status, MemoryBacking, PageSize};
 use drivers::pmd::OpenError;
 use fastpath::forwarder::{Forwarder, StartError};
@@ -79,6 +80,53 @@ fn one_worker_per_allowed_cpu() {
         assert!(c.tx > 0, "worker on CPU {cpu} forwarded nothing");
     }
     assert!(r.all_buffers_returned());
+}
+
+/// With a core/port mapping each worker polls the ports it names and no
+/// other: a worker's received packets are exactly its ports' received
+/// packets.
+#[test]
+fn a_core_port_mapping_decides_who_polls_what() {
+    let all: Vec<_> = thread_affinity().unwrap().iter().collect();
+    let [a, b, ..] = all[..] else {
+        drivers::skip_test!("two allowed CPUs needed, {} allowed", all.len());
+        return;
+    };
+    let mapping = |s: String| Some(s.parse::<CorePortMapping>().unwrap());
+    // Null ports: worker a polls ports 0 and 2, worker b port 1.
+    let mut cfg = soft(vec![PortSpec::Null, PortSpec::Null, PortSpec::Null]);
+    cfg.core_port_mapping = mapping(format!("c{a}=0:2/c{b}=1"));
+    cfg.cores = CoreChoice::List(CpuSet::from_ids([a, b]));
+    let r = run_for(cfg, 200);
+    let port_rx = |p: usize| r.last.ports[p].1.ipackets;
+    assert!(port_rx(0) > 0 && port_rx(1) > 0 && port_rx(2) > 0);
+    assert_eq!(rx_of(&r, a), port_rx(0) + port_rx(2));
+    assert_eq!(rx_of(&r, b), port_rx(1));
+    assert!(r.clean());
+    // Ring ports, one worker each: what worker b sends on port 0 comes
+    // back on port 1, which only b polls, and the other way round: the
+    // loops keep going and every buffer comes home.
+    let mut cfg = soft(vec![PortSpec::Ring, PortSpec::Ring]);
+    cfg.core_port_mapping = mapping(format!("c{a}=0/c{b}=1"));
+    cfg.cores = CoreChoice::List(CpuSet::from_ids([a, b]));
+    cfg.tx_first = Some(2);
+    let r = run_for(cfg, 200);
+    assert!(
+        rx_of(&r, a) > 1000 && rx_of(&r, b) > 1000,
+        "{:?}",
+        r.last.cores
+    );
+    assert_eq!(rx_of(&r, a), r.last.ports[0].1.ipackets);
+    assert_eq!(rx_of(&r, b), r.last.ports[1].1.ipackets);
+    assert!(r.clean());
+}
+
+fn rx_of(r: &fastpath::forwarder::FinalReport, cpu: drivers::cpu::CpuId) -> u64 {
+    r.last
+        .cores
+        .iter()
+        .find(|(c, _)| *c == cpu)
+        .map_or(0, |(_, s)| s.rx)
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod iavf;
 pub mod igbvf;
 pub mod ixgbevf;
 mod open;
+pub mod ring_limits;
 pub mod rx_filters;
 pub mod vf_mailbox;
 pub mod vf_stats;

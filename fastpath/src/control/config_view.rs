@@ -23,10 +23,13 @@ pub enum Source {
         /// The option, as spelled (`--ports`).
         option: String,
     },
-    /// A fast-path.env file (`--env`).
+    /// A fast-path.env file (`--env`, or the default one).
     EnvFile {
         /// The file.
         path: PathBuf,
+        /// The line and variable (`12: FP_MASK="1-3"`), or that it came
+        /// from the environment, when known.
+        at: Option<String>,
     },
     /// The built-in default (or one derived from other settings).
     Default,
@@ -36,7 +39,10 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::CommandLine { option } => write!(f, "command line ({option})"),
-            Source::EnvFile { path } => write!(f, "fast-path.env {}", path.display()),
+            Source::EnvFile { path, at: None } => write!(f, "fast-path.env {}", path.display()),
+            Source::EnvFile { path, at: Some(at) } => {
+                write!(f, "fast-path.env {} ({at})", path.display())
+            }
             Source::Default => f.write_str("default"),
         }
     }
@@ -81,12 +87,15 @@ fn name(s: Setting) -> &'static str {
         Setting::AfPacketBlockSize => "afpacket_block_size",
         Setting::AfPacketBlocks => "afpacket_blocks",
         Setting::AfPacketTxFrames => "afpacket_tx_frames",
+        Setting::CorePortMapping => "core_port_mapping",
+        Setting::RxDescriptors => "rxd",
+        Setting::TxDescriptors => "txd",
+        Setting::MemoryCap => "fp_memory",
     }
 }
 
-/// The value of `s` in `c` as given (defaults not resolved): what tells
-/// whether a fast-path.env file changed it.
-pub fn given_value(c: &RunConfig, s: Setting) -> String {
+/// The value of `s` in `c` as given (defaults not resolved).
+fn given_value(c: &RunConfig, s: Setting) -> String {
     match s {
         Setting::Ports => c
             .ports
@@ -131,6 +140,19 @@ pub fn given_value(c: &RunConfig, s: Setting) -> String {
         Setting::AfPacketBlockSize => c.afpacket.rx_block_size.to_string(),
         Setting::AfPacketBlocks => c.afpacket.rx_blocks.to_string(),
         Setting::AfPacketTxFrames => c.afpacket.tx_frames.to_string(),
+        Setting::CorePortMapping => c
+            .core_port_mapping
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |m| m.to_string()),
+        Setting::RxDescriptors => c
+            .rx_descriptors
+            .map_or_else(|| "default".to_owned(), |n| n.to_string()),
+        Setting::TxDescriptors => c
+            .tx_descriptors
+            .map_or_else(|| "default".to_owned(), |n| n.to_string()),
+        Setting::MemoryCap => c
+            .memory_cap_mib
+            .map_or_else(|| "no cap".to_owned(), |n| format!("{n} MiB")),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Where each value of `fastpath run` came from, for `show config`: the
-//! command line (clap says which options it saw there), the `--env`
-//! fast-path.env file (what it changed), or the default.
+//! command line (clap says which options it saw there), the fast-path.env
+//! file (the line of each setting it filled), or the default.
 
-use super::config_view::{given_value, Item, Source};
+use super::config_view::{Item, Source};
 use crate::cli::RunArgs;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
@@ -29,9 +29,15 @@ impl Sources<'_> {
         self.matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine)
     }
 
-    fn env_or_default(&self, changed: bool) -> Source {
-        match (&self.after_env.env, changed) {
-            (Some(path), true) => Source::EnvFile { path: path.clone() },
+    /// The fast-path.env file, when `changed` says it set the value.
+    fn env_or_default(&self, changed: bool, setting: Option<Setting>) -> Source {
+        match (&self.after_env.env_origins, changed) {
+            (Some(o), true) => Source::EnvFile {
+                path: o.path.clone().into(),
+                at: setting
+                    .and_then(|s| o.by_setting.get(&s))
+                    .map(|origin| origin.to_string()),
+            },
             _ => Source::Default,
         }
     }
@@ -59,17 +65,21 @@ impl Sources<'_> {
                 match seen {
                     Some(id) => Source::CommandLine { option: option(id) },
                     None => self.env_or_default(
-                        given_value(&self.before_env.to_config(), s)
-                            != given_value(&self.after_env.to_config(), s),
+                        self.after_env
+                            .env_origins
+                            .as_ref()
+                            .is_some_and(|o| o.by_setting.contains_key(&s)),
+                        Some(s),
                     ),
                 }
             }
             Item::Option(id) if self.on_command_line(id) => {
                 Source::CommandLine { option: option(id) }
             }
-            Item::Option("exception_cpu") => {
-                self.env_or_default(self.before_env.exception_cpu != self.after_env.exception_cpu)
-            }
+            Item::Option("exception_cpu") => self.env_or_default(
+                self.before_env.exception_cpu != self.after_env.exception_cpu,
+                None,
+            ),
             Item::Option(_) => Source::Default,
         }
     }
@@ -110,13 +120,19 @@ mod tests {
             env.display()
         ));
         let get = |n: &str| c.iter().find(|(name, _, _)| name == n).unwrap().clone();
-        let file = Source::EnvFile { path: env.clone() };
-        assert_eq!(
-            get("ports"),
-            ("ports".into(), "ring,ring".into(), file.clone())
+        assert_eq!(get("ports").1, "ring,ring");
+        let (_, _, ports) = get("ports");
+        assert!(
+            matches!(&ports, Source::EnvFile { path, at: Some(at) } if *path == env && at.starts_with("1: FP_PORTS=")),
+            "{ports}"
         );
-        assert_eq!(get("nb_mbuf").1, "4096");
-        assert_eq!(get("nb_mbuf").2, file);
+        assert!(ports.to_string().starts_with("fast-path.env "), "{ports}");
+        let (_, value, mbuf) = get("nb_mbuf");
+        assert_eq!(value, "4096");
+        assert!(
+            matches!(&mbuf, Source::EnvFile { at: Some(at), .. } if at.starts_with("2: NB_MBUF=")),
+            "{mbuf}"
+        );
         let line = |o: &str| Source::CommandLine { option: o.into() };
         // The command line wins over FP_MASK, and says so.
         assert_eq!(get("cores").2, line("--cpus"));
@@ -125,7 +141,7 @@ mod tests {
         assert_eq!(get("control_socket").1, "none");
         assert_eq!(get("control_socket").2, line("--control-socket"));
         assert_eq!(get("metrics").1, "off");
-        let c = config_of("--no-huge --mode l3 --exception-cpu 0");
+        let c = config_of("--no-huge --mode l3 --exception-cpu 0 --no-env");
         let get = |n: &str| c.iter().find(|(name, _, _)| name == n).unwrap().clone();
         assert_eq!(get("memory").2, line("--no-huge"));
         assert_eq!(get("exception_cpu").1, "0");

@@ -25,6 +25,7 @@ use super::ip_prefix::IpPrefix;
 use super::next_hop::{NextHop, PortIndex};
 use super::tables::{PortConf, TableOp};
 use crate::fib::NextHopId;
+use config::table_limits::TableLimits;
 use drivers::net::MacAddr;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -124,6 +125,24 @@ pub enum ModelError {
     /// Every next-hop id is in use.
     #[error("next-hop ids exhausted ({0} in use)")]
     NextHopsExhausted(u32),
+    /// A new route beyond `--max-routes` (FP_OPTIONS `--max-route`).
+    #[error("route {prefix} refused: the route table is full ({max} routes, --max-routes)")]
+    RoutesFull {
+        /// The route.
+        prefix: IpPrefix,
+        /// The limit.
+        max: usize,
+    },
+    /// A new neighbour beyond `--max-neighbours` (FP_OPTIONS `--max-neigh`).
+    #[error(
+        "neighbour {ip} refused: the neighbour table is full ({max} neighbours, --max-neighbours)"
+    )]
+    NeighboursFull {
+        /// The neighbour.
+        ip: IpAddr,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// What a FIB entry is made to point at; equal keys share one id.
@@ -163,12 +182,23 @@ pub struct RouterModel {
     next_id: u32,
     /// Ids released in the current batch, cleared at its end.
     released: Vec<NextHopId>,
+    /// Most routes and neighbours taken.
+    limits: TableLimits,
 }
 
 impl RouterModel {
     /// An empty model (matching empty [`Tables`](super::tables::Tables)).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty model that refuses routes and neighbours beyond `limits`
+    /// ([`ModelError::RoutesFull`], [`ModelError::NeighboursFull`]).
+    pub fn with_limits(limits: TableLimits) -> Self {
+        RouterModel {
+            limits,
+            ..Self::default()
+        }
     }
 
     /// Takes one update and appends the ops it needs to `ops`. A refused
@@ -185,6 +215,15 @@ impl RouterModel {
         match u {
             Update::RouteAdd { prefix, target } => {
                 check_target(*prefix, target)?;
+                match self.limits.max_routes {
+                    Some(max) if self.routes.len() >= max && !self.routes.contains_key(prefix) => {
+                        return Err(ModelError::RoutesFull {
+                            prefix: *prefix,
+                            max,
+                        });
+                    }
+                    _ => {}
+                }
                 let target = normalise(target);
                 self.routes.insert(*prefix, target);
                 self.route_changed(*prefix, ops)?;
@@ -196,6 +235,14 @@ impl RouterModel {
             }
             Update::NeighAdd { port, ip, mac } => {
                 let key = (*ip, *port);
+                match self.limits.max_neighbours {
+                    Some(max)
+                        if self.neighbours.len() >= max && !self.neighbours.contains_key(&key) =>
+                    {
+                        return Err(ModelError::NeighboursFull { ip: *ip, max });
+                    }
+                    _ => {}
+                }
                 if self.neighbours.insert(key, *mac) != Some(*mac) {
                     self.neighbour_changed(*port, *ip, ops)?;
                 }

@@ -3,7 +3,7 @@
 //! direct reading of the kernel state says.
 
 use super::ip_prefix::IpPrefix;
-use super::model::{Gateway, RouteTarget, RouterModel, Update};
+use super::model::{Gateway, ModelError, RouteTarget, RouterModel, Update};
 use super::next_hop::{NextHop, PortIndex};
 use super::tables::{PortConf, TableOp, Tables};
 use crate::fib::{Prefix4, Prefix6};
@@ -333,4 +333,47 @@ fn refusals_change_nothing() {
     )
     .unwrap();
     assert_eq!(ops.len(), 1);
+}
+
+#[test]
+fn limits_refuse_new_entries_beyond_them_and_nothing_else() {
+    let mut m = RouterModel::with_limits(config::table_limits::TableLimits {
+        max_routes: Some(2),
+        max_neighbours: Some(1),
+    });
+    let route = |p: &str| Update::RouteAdd {
+        prefix: p.parse().unwrap(),
+        target: RouteTarget::Connected(PortIndex(0)),
+    };
+    let neigh = |ip: &str| Update::NeighAdd {
+        port: PortIndex(0),
+        ip: ip.parse().unwrap(),
+        mac: MacAddr::local(9),
+    };
+    let mut ops = Vec::new();
+    m.update(&route("10.0.0.0/24"), &mut ops).unwrap();
+    m.update(&route("2001:db8::/64"), &mut ops).unwrap();
+    let e = m.update(&route("10.1.0.0/24"), &mut ops).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "route 10.1.0.0/24 refused: the route table is full (2 routes, --max-routes)"
+    );
+    // Replacing a route already there is not a new one.
+    m.update(&route("10.0.0.0/24"), &mut ops).unwrap();
+    m.update(&neigh("10.0.0.1"), &mut ops).unwrap();
+    m.update(&neigh("10.0.0.1"), &mut ops).unwrap();
+    assert!(matches!(
+        m.update(&neigh("10.0.0.2"), &mut ops),
+        Err(ModelError::NeighboursFull { max: 1, .. })
+    ));
+    // Room again once one goes.
+    m.update(
+        &Update::RouteDel {
+            prefix: "10.0.0.0/24".parse().unwrap(),
+        },
+        &mut ops,
+    )
+    .unwrap();
+    m.update(&route("10.1.0.0/24"), &mut ops).unwrap();
+    assert_eq!(m.installed_routes(), 2);
 }

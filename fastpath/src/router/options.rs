@@ -3,6 +3,7 @@
 //! per-port rate limit of exception traffic.
 
 use crate::exception::{RateLimit, RateLimitError};
+use config::table_limits::TableLimits;
 use drivers::cpu::CpuId;
 use drivers::exception::{is_valid_name, BackendChoice};
 
@@ -29,6 +30,8 @@ pub struct RouterOptions {
     pub exception_cpu: Option<CpuId>,
     /// Per-port limit of the packets punted to the kernel.
     pub rate: RateLimit,
+    /// Most routes and neighbours the router installs.
+    pub limits: TableLimits,
 }
 
 impl Default for RouterOptions {
@@ -40,6 +43,7 @@ impl Default for RouterOptions {
             // Both figures are non-zero constants.
             rate: RateLimit::new(DEFAULT_EXCEPTION_PPS, DEFAULT_EXCEPTION_BURST)
                 .unwrap_or_else(|_| unreachable!("non-zero defaults")),
+            limits: TableLimits::default(),
         }
     }
 }

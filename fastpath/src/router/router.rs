@@ -261,7 +261,7 @@ impl Router {
             queries,
             mirror,
             map,
-            model: RouterModel::new(),
+            model: RouterModel::with_limits(opts.limits),
             tables,
             stats: Arc::clone(&control_stats),
         };
