@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -326,8 +326,6 @@ fn show_watch_and_metrics_against_a_running_daemon() {
 
 #[test]
 fn a_socket_in_use_is_refused_and_a_stale_one_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fp.sock");
     let run = |p: &Path| {
         fastpath()
             .args([
@@ -343,13 +341,17 @@ fn a_socket_in_use_is_refused_and_a_stale_one_replaced() {
             .output()
             .unwrap()
     };
-    let live = UnixListener::bind(&path).unwrap();
+    // The other daemon is a process of its own: a listener of this
+    // process could live on in a child another test is spawning.
+    let mut first = start(&[], &["--ports", "null,null", "--duration", "60"], 0o700);
+    let path = first.socket.clone();
     let o = run(&path);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("another fastpath is running"), "{err}");
-    drop(live);
-    // The file stays, nobody listens: stale, replaced, removed at exit.
+    // Killed, it leaves its socket file: stale, replaced, removed at exit.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
     assert!(path.exists());
     let o = run(&path);
     assert!(o.status.success(), "{}", text(&o).1);
