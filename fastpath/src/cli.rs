@@ -7,6 +7,9 @@
 //! binary and the tests go through [`parse`], so what the tests see is
 //! what an operator gets.
 
+use crate::control::commands::{ShowCommand, WatchArgs};
+use crate::control::options::{parse_metrics_addr, SocketChoice, DEFAULT_SOCKET};
+use crate::control::ControlOptions;
 use crate::exception::RateLimit;
 use crate::router::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
 use crate::run::Output;
@@ -89,6 +92,12 @@ pub enum Command {
     /// capabilities, device nodes. OK / WARN / FAIL with the fix; exit
     /// status 1 on any FAIL.
     Check(crate::check::CheckArgs),
+    /// Ask the running `fastpath run` (over its control socket).
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Live rates from the running `fastpath run`, every second, until
+    /// Ctrl-C (or --count lines).
+    Watch(WatchArgs),
 }
 
 /// `fastpath run` options, as typed values (each parsed by the config
@@ -244,6 +253,16 @@ pub struct RunArgs {
     /// Default: /etc/fast-path.env if it exists; `none` reads no file.
     #[arg(long, value_name = "FILE", conflicts_with = "no_env")]
     pub env: Option<PathBuf>,
+    /// The control socket `fastpath show` and `fastpath watch` ask
+    /// (`none`: no socket). Made mode 0600, in a directory made 0700 when
+    /// missing. A path given here that another fastpath serves refuses the
+    /// run; at the default path this one runs without a socket.
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, default_value = DEFAULT_SOCKET)]
+    pub control_socket: SocketChoice,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by
+    /// default).
+    #[arg(long, value_name = "ADDR:PORT", allow_hyphen_values = true, value_parser = parse_metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Read no fast-path.env, not even /etc/fast-path.env.
     #[arg(long)]
     pub no_env: bool,
@@ -268,13 +287,17 @@ pub struct EnvOrigins {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Invocation {
-    /// `fastpath run`, with its configuration checked, how to print, and
-    /// the router's options (used in L3 mode).
-    Run(ValidRunConfig, Output, RouterOptions),
+    /// `fastpath run`, with its configuration checked, how to print, the
+    /// router's options (used in L3 mode) and the control plane's.
+    Run(ValidRunConfig, Output, RouterOptions, Box<ControlOptions>),
     /// `fastpath demo`, with its options.
     Demo(crate::demo::DemoArgs),
     /// `fastpath check`, with the matches of its options (for `--env`).
     Check(Box<crate::check::CheckArgs>, ArgMatches),
+    /// `fastpath show ...`.
+    Show(ShowCommand),
+    /// `fastpath watch`.
+    Watch(WatchArgs),
 }
 
 /// Why the command line was refused.
@@ -502,6 +525,7 @@ where
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Command::Run(mut a) => {
+            let before_env = a.clone();
             let file = env_file_to_read(&a, std::path::Path::new(DEFAULT_PATH));
             if let (Some(path), Some(given)) = (file, matches.subcommand_matches("run")) {
                 if a.env.is_none() {
@@ -516,13 +540,22 @@ where
             let output = if a.json { Output::Json } else { Output::Text };
             let cfg = a.validate()?;
             let router = a.router_options(&cfg)?;
-            Ok(Invocation::Run(cfg, output, router))
+            let control = ControlOptions::of_run(
+                &a,
+                &before_env,
+                matches.subcommand_matches("run"),
+                &cfg,
+                &router,
+            );
+            Ok(Invocation::Run(cfg, output, router, Box::new(control)))
         }
         Command::Demo(a) => Ok(Invocation::Demo(a)),
         Command::Check(a) => {
             let given = matches.subcommand_matches("check").cloned();
             Ok(Invocation::Check(Box::new(a), given.unwrap_or_default()))
         }
+        Command::Show(s) => Ok(Invocation::Show(s)),
+        Command::Watch(w) => Ok(Invocation::Watch(w)),
     }
 }
 
@@ -721,7 +754,7 @@ pub fn parse_run_args(args: &[String]) -> Result<ValidRunConfig, CliError> {
         .map(String::from)
         .chain(args.iter().cloned());
     match parse(argv)? {
-        Invocation::Run(cfg, _, _) => Ok(cfg),
+        Invocation::Run(cfg, ..) => Ok(cfg),
         other => Err(CliError::Unexpected(format!("{other:?}"))),
     }
 }
@@ -746,7 +779,7 @@ mod tests {
             .map(String::from)
             .chain(args(line));
         match parse(argv)? {
-            Invocation::Run(_, _, r) => Ok(r),
+            Invocation::Run(_, _, r, _) => Ok(r),
             other => Err(CliError::Unexpected(format!("{other:?}"))),
         }
     }

@@ -11,6 +11,7 @@ pub mod any_port;
 pub mod check;
 pub mod cli;
 pub mod companion;
+pub mod control;
 pub mod counters;
 pub mod demo;
 pub mod exception;

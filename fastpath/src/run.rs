@@ -11,6 +11,8 @@
 //! buffers audited, and the summary on stderr only if the audit failed.
 
 use crate::companion::{Companion, CompanionError};
+use crate::control::config_view::{ConfigView, ControlSettings, Source};
+use crate::control::{Answerer, ControlError, ControlOptions, ControlPlane};
 use crate::forwarder::{FinalReport, Forwarder, StartError};
 use crate::fwd_mode::FwdMode;
 use crate::report::{final_summary, interval_line, link_text};
@@ -20,6 +22,7 @@ use crate::summary_json::Summary;
 use config::run_config::ValidRunConfig;
 use drivers::port::ServiceEvent;
 use std::io::{self, Write};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 /// How the results are printed.
@@ -48,6 +51,10 @@ pub enum RunError {
     /// start; the forwarder was stopped, its buffers audited.
     #[error("{0}")]
     Companion(CompanionError),
+    /// The control socket or the metrics endpoint asked for could not
+    /// start; nothing else was started.
+    #[error(transparent)]
+    Control(#[from] ControlError),
 }
 
 /// How a run ended.
@@ -122,25 +129,34 @@ impl Console {
 
 /// Runs the forwarder configured by `cfg`, printing as `output` says,
 /// until `cfg.duration` ends, a stop signal arrives or stdout closes. In
-/// L3 mode the router (`router_opts`) runs around it.
+/// L3 mode the router (`router_opts`) runs around it. No control socket,
+/// no metrics: [`run_with`] serves them.
 pub fn run(
     cfg: &ValidRunConfig,
     output: Output,
     router_opts: &RouterOptions,
 ) -> Result<Outcome, RunError> {
-    run_with(cfg, output, router_opts, None)
+    let config = ConfigView::new(cfg, router_opts, &ControlSettings::default(), |_| {
+        Source::Default
+    });
+    run_with(cfg, output, router_opts, &ControlOptions::off(config), None)
 }
 
-/// [`run`], with `companion` started beside the forwarder and stopped
-/// before it (in L3 mode it stands in for the router, which is then not
-/// started).
+/// [`run`], serving the control socket and the metrics `control` asks
+/// for, with `companion` started beside the forwarder and stopped before
+/// it (in L3 mode it stands in for the router, which is then not
+/// started). The socket and the metrics are set up first: a socket
+/// another daemon serves, or a metrics port taken, stops the run before
+/// any port is opened.
 pub fn run_with(
     cfg: &ValidRunConfig,
     output: Output,
     router_opts: &RouterOptions,
+    control: &ControlOptions,
     mut companion: Option<&mut dyn Companion>,
 ) -> Result<Outcome, RunError> {
     let signals = StopSignals::install().map_err(RunError::Signals)?;
+    let (control_plane, queries) = ControlPlane::start(control)?;
     // Zero: the final summary only.
     let stats_period = Some(cfg.stats_period).filter(|p| !p.is_zero());
     let mut console = Console {
@@ -233,6 +249,23 @@ pub fn run_with(
     for l in &companion_lines {
         console.line(l);
     }
+    if let Some(path) = control_plane.socket_path() {
+        console.line(&format!(
+            "fastpath: control socket {} (fastpath show ports|cores|routes|neighbours|exception|config, fastpath watch)",
+            path.display()
+        ));
+    }
+    if let Some(why) = control_plane.skipped_socket() {
+        console.line(&format!(
+            "fastpath: running without a control socket: {why}"
+        ));
+    }
+    if let Some(addr) = control_plane.metrics_addr() {
+        console.line(&format!("fastpath: metrics on http://{addr}/metrics"));
+    }
+    let mut answerer = queries
+        .as_ref()
+        .map(|_| Answerer::new(&fwd, cfg.mode, control.config.clone()));
     let start = Instant::now();
     // A duration too long to add to now is no deadline at all.
     let deadline = cfg.duration.and_then(|d| start.checked_add(d));
@@ -256,7 +289,19 @@ pub fn run_with(
             .flatten()
             .min()
             .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
-        std::thread::sleep(wake);
+        // Waiting for the next deadline is waiting for the operator's
+        // questions too: one is answered as soon as it comes.
+        match (&queries, answerer.as_mut()) {
+            (Some(q), Some(a)) => {
+                match q.recv_timeout(wake) {
+                    Ok(query) => a.answer(query, &fwd, router.as_ref()),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wake),
+                }
+                a.tick(&fwd, Instant::now());
+            }
+            _ => std::thread::sleep(wake),
+        }
         let now = Instant::now();
         if now >= next_service {
             service(&mut fwd);
@@ -293,6 +338,8 @@ pub fn run_with(
             "fastpath: stopping ({reason}); a second signal exits at once"
         ));
     }
+    // No more questions: the socket goes first (its file removed).
+    drop(control_plane);
     // The router first: its threads give their buffers back before the
     // forwarder's audit counts them.
     let router_stats = router.take().map(Router::stop);

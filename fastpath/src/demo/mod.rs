@@ -58,12 +58,13 @@ pub fn run_demo(args: &DemoArgs) -> Result<Outcome, DemoError> {
         let (cfg, memory_note) = preset::demo_config(args)?;
         let mut wire = wire_companion::DemoWire::new(args, memory_note);
         let opts = RouterOptions::default();
+        let control = demo_control(&cfg, &opts);
         let output = if args.json {
             Output::Json
         } else {
             Output::Text
         };
-        match run_with(&cfg, output, &opts, Some(&mut wire)) {
+        match run_with(&cfg, output, &opts, &control, Some(&mut wire)) {
             // Enough hugepages looked free, yet the pool could not have
             // them (a hugetlb cgroup limit, another process first): the
             // demo runs on ordinary pages instead of failing.
@@ -73,14 +74,44 @@ pub fn run_demo(args: &DemoArgs) -> Result<Outcome, DemoError> {
                     "fastpath demo: hugepages refused ({e}); the pool is on ordinary pages"
                 );
                 let mut wire = wire_companion::DemoWire::new(args, Some(note));
-                Ok(run_with(&cfg, output, &opts, Some(&mut wire))?)
+                let control = demo_control(&cfg, &opts);
+                Ok(run_with(&cfg, output, &opts, &control, Some(&mut wire))?)
             }
             r => Ok(r?),
         }
     }
     #[cfg(not(feature = "sim"))]
     {
-        let _ = (args, run_with, Output::Text, RouterOptions::default());
+        let _ = (
+            args,
+            run_with,
+            Output::Text,
+            RouterOptions::default(),
+            demo_control,
+        );
         Err(DemoError::NotBuilt)
     }
+}
+
+/// The demo's control plane: the default socket, as `fastpath run`'s, so
+/// `fastpath show ports` and `fastpath watch` work against a demo too; a
+/// user who may not make it (not root), or a daemon already serving it,
+/// leaves the demo without one (one line says why). Every setting is the
+/// demo's preset.
+fn demo_control(
+    cfg: &config::run_config::ValidRunConfig,
+    opts: &RouterOptions,
+) -> crate::control::ControlOptions {
+    use crate::control::config_view::{ConfigView, ControlSettings, Source};
+    use crate::control::options::DEFAULT_SOCKET;
+    let settings = ControlSettings {
+        socket: Some(DEFAULT_SOCKET.into()),
+        metrics: None,
+    };
+    let mut control =
+        crate::control::ControlOptions::off(ConfigView::new(cfg, opts, &settings, |_| {
+            Source::Default
+        }));
+    control.socket = Some(DEFAULT_SOCKET.into());
+    control
 }

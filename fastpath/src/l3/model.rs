@@ -296,6 +296,13 @@ impl RouterModel {
         self.ids.len()
     }
 
+    /// Every neighbour: address, port, link address; by address.
+    pub fn neighbours(&self) -> impl Iterator<Item = (IpAddr, PortIndex, MacAddr)> + '_ {
+        self.neighbours
+            .iter()
+            .map(|(&(ip, port), &mac)| (ip, port, mac))
+    }
+
     fn route_changed(
         &mut self,
         prefix: IpPrefix,

@@ -12,10 +12,12 @@
 //! with what came since, in a later round.
 
 use super::event_updates::{PortMap, Skipped};
+use super::tables_view::{answer_queries, TablesQuery, TablesView};
 use crate::l3::{RouterModel, TableOp, TablesPublisher, Update};
 use crate::mirror::{KernelEvent, KernelMirror, MirrorCounters};
 use crate::tables::{ApplyError, PublishStats};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,9 @@ pub struct Control {
     pub(super) model: RouterModel,
     pub(super) tables: TablesPublisher,
     pub(super) stats: Arc<Mutex<ControlStats>>,
+    /// The operator's requests for a copy of the tables (answered once
+    /// per round, so within [`WAIT`]).
+    pub(super) queries: Receiver<TablesQuery>,
 }
 
 impl Control {
@@ -93,6 +98,9 @@ impl Control {
                 log::error!("kernel mirror: {e}; retrying");
                 std::thread::sleep(RETRY);
             }
+            answer_queries(&self.queries, || {
+                TablesView::new(self.tables.published(), &self.model)
+            });
             if events.is_empty() && ops.is_empty() {
                 continue;
             }

@@ -7,6 +7,7 @@
 //! - [`control`]: the control thread (mirror, model, publication).
 //! - [`router`]: the [`Router`] that starts and stops it all.
 //! - [`stats`]: what it counts, as text and JSON.
+//! - [`tables_view`]: a copy of the tables for `fastpath show routes`.
 
 pub mod control;
 pub mod event_updates;
@@ -14,9 +15,11 @@ pub mod options;
 #[allow(clippy::module_inception)]
 pub mod router;
 pub mod stats;
+pub mod tables_view;
 
 pub use control::ControlStats;
 pub use event_updates::{PortMap, Skipped};
 pub use options::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
 pub use router::{Router, RouterError};
 pub use stats::{ExceptionIfaceStats, RouterStats};
+pub use tables_view::TablesView;

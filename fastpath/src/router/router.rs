@@ -13,6 +13,7 @@ use super::control::{Control, ControlStats};
 use super::event_updates::PortMap;
 use super::options::{RouterOptions, RouterOptionsError};
 use super::stats::{ExceptionIfaceStats, RouterStats};
+use super::tables_view::{TablesQuery, TablesView};
 use crate::exception::{
     ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
 };
@@ -26,6 +27,7 @@ use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
 use drivers::exception::{ExceptionConfig, ExceptionError, ExceptionIface};
 use drivers::mbuf::PortId;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -98,6 +100,8 @@ pub struct Router {
     counters: Arc<ExceptionCounters>,
     control_stats: Arc<Mutex<ControlStats>>,
     exception_cpu: Option<CpuId>,
+    /// Requests for a copy of the tables, to the control thread.
+    tables_queries: Sender<TablesQuery>,
 }
 
 impl std::fmt::Debug for Router {
@@ -252,7 +256,9 @@ impl Router {
             }
         }
         let control_stats = Arc::new(Mutex::new(ControlStats::default()));
+        let (tables_queries, queries) = mpsc::channel();
         let control = Control {
+            queries,
             mirror,
             map,
             model: RouterModel::with_limits(opts.limits),
@@ -304,6 +310,7 @@ impl Router {
             counters,
             control_stats,
             exception_cpu: cpu,
+            tables_queries,
         })
     }
 
@@ -361,6 +368,15 @@ impl Router {
     /// The exception thread's CPU (`None`: unpinned).
     pub fn exception_cpu(&self) -> Option<CpuId> {
         self.exception_cpu
+    }
+
+    /// A copy of the routes and neighbours, made by the control thread
+    /// (within one of its rounds); `None` if it did not answer within
+    /// `wait` (stopped, or stuck publishing).
+    pub fn tables_view(&self, wait: Duration) -> Option<TablesView> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tables_queries.send(reply).ok()?;
+        answer.recv_timeout(wait).ok()
     }
 
     /// Every counter now.
