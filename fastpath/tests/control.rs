@@ -507,3 +507,38 @@ fn l3_routes_neighbours_and_exception_from_the_router() {
     // (The metrics listen on the namespace's loopback, out of reach
     // here; their exception families are checked in control::metrics.)
 }
+
+/// A user who may not make the default socket (here: not root, so /run is
+/// not theirs) still runs the fast path, without a socket, and is told
+/// why; only a socket asked for with --control-socket is required.
+#[test]
+fn a_user_who_may_not_make_the_default_socket_still_runs() {
+    if !drivers::test_netns::is_root() {
+        drivers::skip_test!("needs root to run the daemon as another user (setpriv)");
+        return;
+    }
+    if !setpriv_works() {
+        drivers::skip_test!("setpriv (util-linux) cannot switch to uid 65534 here");
+        return;
+    }
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_fastpath"))
+        .args(["run", "--no-env", "--no-huge", "--ports", "null,null"])
+        .args(["--duration", "1", "--stats-period", "0"])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    // Start-up lines go to stdout in text mode.
+    assert!(
+        out.contains(
+            "fastpath: running without a control socket: --control-socket /run/fastpath/fastpath.sock"
+        ),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("buffers: 8192 of 8192 back in the pool"),
+        "{out}{err}"
+    );
+}
