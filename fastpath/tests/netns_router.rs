@@ -35,6 +35,8 @@
 
 mod common;
 
+use common::{ping_once, sh, sh_output, snmp, udp_flow, udp_in, wait_until};
+
 use drivers::burst::Burst;
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
@@ -43,7 +45,7 @@ use drivers::port::af_packet::AfPacketPort;
 use drivers::port::{Port, TxQueue};
 use drivers::test_netns::is_root;
 use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Each kind of malformed frame, sent this many times.
@@ -80,71 +82,6 @@ impl Drop for Lab {
                 .status();
         }
     }
-}
-
-/// `sh -c cmd` inside `ns`.
-fn sh_output(ns: &str, cmd: &str) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns, "sh", "-c", cmd])
-        .output()
-        .expect("run ip netns exec")
-}
-
-/// `sh -c cmd` inside `ns`, which must succeed; its stdout.
-fn sh(ns: &str, cmd: &str) -> String {
-    let o = sh_output(ns, cmd);
-    assert!(
-        o.status.success(),
-        "in {ns}: {cmd}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Retries `f` every 20 ms until it holds, for at most `limit`.
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < end, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One ping from `ns`, waiting at most a second for the answer.
-fn ping_once(ns: &str, dst: &str) -> bool {
-    sh_output(ns, &format!("ping -c 1 -W 1 {dst}"))
-        .status
-        .success()
-}
-
-/// A counter of `/proc/net/snmp` in `ns` ("Ip" "ForwDatagrams").
-fn snmp(ns: &str, group: &str, field: &str) -> u64 {
-    let text = sh(ns, "cat /proc/net/snmp");
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{group}:")))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    let [names, values] = rows.as_slice() else {
-        panic!("{group} rows in /proc/net/snmp: {text}");
-    };
-    let i = names.iter().position(|n| *n == field).expect(field);
-    values[i].parse().expect("a number")
-}
-
-/// UDP datagrams h2's kernel received (delivered or for no socket).
-fn udp_in(ns: &str) -> u64 {
-    snmp(ns, "Udp", "InDatagrams") + snmp(ns, "Udp", "NoPorts")
-}
-
-/// `count` one-byte UDP datagrams from `ns` to `dst` port 9, by bash's
-/// `/dev/udp` (no tool beyond bash needed).
-fn udp_flow(ns: &str, dst: &str, count: u64) {
-    sh(
-        ns,
-        &format!("bash -c 'for i in $(seq {count}); do echo x > /dev/udp/{dst}/9; done'"),
-    );
 }
 
 /// "aa:bb:cc:dd:ee:ff" as bytes.

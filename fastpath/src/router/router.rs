@@ -12,6 +12,7 @@
 use super::control::{Control, ControlStats};
 use super::event_updates::PortMap;
 use super::options::{RouterOptions, RouterOptionsError};
+use super::pod_addresses::{apply_plan, read_plan, PodAddressesError};
 use super::stats::{ExceptionIfaceStats, RouterStats};
 use crate::exception::{
     ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
@@ -74,6 +75,9 @@ pub enum RouterError {
         /// What is allowed.
         allowed: String,
     },
+    /// The pod's addresses could not be read or applied.
+    #[error(transparent)]
+    PodAddresses(#[from] PodAddressesError),
     /// A thread could not be spawned.
     #[error("cannot spawn the {what} thread: {source}")]
     Spawn {
@@ -204,6 +208,9 @@ impl Router {
         let ports = fwd.ports();
         let names = opts.ifnames_for(ports.len())?;
         let cpu = exception_cpu(opts.exception_cpu, fwd.cpus())?;
+        // Read before anything is made: a bad annotations file stops the
+        // start with nothing to undo.
+        let plan = read_plan(&cfg.ports, &opts.pod)?;
         let queues = fwd.cpus().len().max(1);
         let mut ifaces = Vec::with_capacity(ports.len());
         let mut exc_ports = Vec::with_capacity(ports.len());
@@ -245,6 +252,10 @@ impl Router {
         let counters = exc.counters();
 
         let mirror = KernelMirror::open(&MirrorConfig::new(names.iter().cloned()))?;
+        // After the mirror has subscribed: it learns the addresses and
+        // their routes from the kernel's events, as an operator's.
+        let macs: Vec<_> = ports.iter().map(|(i, _)| i.mac).collect();
+        apply_plan(&plan, &ifaces, &macs, |n| mirror.ifindex(n))?;
         let mut map = PortMap::new(names.clone(), ports.iter().map(|(i, _)| i.mac).collect());
         for n in &names {
             if let Some(i) = mirror.ifindex(n) {
