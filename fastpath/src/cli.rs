@@ -319,7 +319,7 @@ pub enum CliError {
         source: RunConfigError,
     },
     /// Router options that do not fit the ports.
-    #[error("--exception-ifnames: {0}")]
+    #[error(transparent)]
     Router(#[from] RouterOptionsError),
     /// A router option without `--mode l3`.
     #[error("{0} is an option of the router: it needs --mode l3")]
@@ -1042,6 +1042,18 @@ mod tests {
                 "--mode l3 --exception-ifnames fp1",
                 "--exception-ifnames: interface name \"fp1\" given to two ports",
             ),
+            (
+                "--pod-prefix 24",
+                "--pod-prefix is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--pod-address 0=10.0.0.1/24",
+                "--pod-address is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--mode l3 --pod-address 2=10.0.0.1/24",
+                "--pod-address 2=10.0.0.1/24: there is no port 2 (2 ports, from 0)",
+            ),
         ] {
             assert_eq!(router(line).unwrap_err().to_string(), want, "{line}");
         }
@@ -1049,11 +1061,54 @@ mod tests {
             ("--mode l3 --exception-rate 0", "--exception-rate"),
             ("--mode l3 --exception vde", "--exception"),
             ("--mode l3 --exception-cpu x", "--exception-cpu"),
+            ("--mode l3 --pod-prefix 24/200", "--pod-prefix"),
+            ("--mode l3 --pod-address 10.0.0.1/24", "--pod-address"),
+            ("--mode l3 --pod-address 0=10.0.0.1", "--pod-address"),
         ] {
             let e = router(line).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{line}");
             assert!(e.to_string().contains(option), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn pod_addressing_options_and_their_env_variables() {
+        let r = router("--mode l3").unwrap();
+        assert_eq!(r.pod.annotations, Some(default_annotations()));
+        assert_eq!(r.pod.prefix, PodPrefix::default());
+        let r = router(
+            "--mode l3 --annotations none --pod-prefix 24/64 --pod-address 1=fd00::1/64 --pod-address 0=10.0.0.1/24",
+        )
+        .unwrap();
+        assert_eq!(r.pod.annotations, None);
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (Some(24), Some(64)));
+        let explicit: Vec<String> = r
+            .pod
+            .explicit
+            .iter()
+            .map(|a| format!("{}={}", a.port, a.address))
+            .collect();
+        assert_eq!(explicit, ["1=fd00::1/64", "0=10.0.0.1/24"]);
+        // The file fills what the command line leaves.
+        let f = EnvFile::new("FP_ANNOTATIONS=/run/pod/annotations\nFP_POD_PREFIX=/64\n");
+        let r = router(&format!("--mode l3 --env {}", f.path)).unwrap();
+        assert_eq!(
+            r.pod.annotations,
+            Some(PathBuf::from("/run/pod/annotations"))
+        );
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (None, Some(64)));
+        let r = router(&format!(
+            "--mode l3 --env {} --pod-prefix 16 --annotations none",
+            f.path
+        ))
+        .unwrap();
+        assert_eq!(r.pod.annotations, None);
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (Some(16), None));
+        // Outside L3 the prefix is reported as ignored, not refused.
+        assert!(router(&format!("--env {}", f.path)).is_ok());
+        let f = EnvFile::new("FP_POD_PREFIX=99\n");
+        let e = error(&format!("--mode l3 --env {}", f.path));
+        assert!(e.contains("line 1: FP_POD_PREFIX=\"99\""), "{e}");
     }
 
     #[test]

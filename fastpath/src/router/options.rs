@@ -67,11 +67,12 @@ impl Default for RouterOptions {
     }
 }
 
-/// Router options that do not fit the ports.
+/// Router options that do not fit the ports (each message names its
+/// option).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouterOptionsError {
     /// More names than ports.
-    #[error("{given} exception interface names for {ports} ports (at most one per port)")]
+    #[error("--exception-ifnames: {given} exception interface names for {ports} ports (at most one per port)")]
     TooManyNames {
         /// Names given.
         given: usize,
@@ -79,10 +80,10 @@ pub enum RouterOptionsError {
         ports: usize,
     },
     /// A name the kernel would refuse.
-    #[error("{0:?} is not a valid interface name (1 to 15 bytes; no '/', ':', NUL or space)")]
+    #[error("--exception-ifnames: {0:?} is not a valid interface name (1 to 15 bytes; no '/', ':', NUL or space)")]
     BadName(String),
     /// A name given to two ports (given, or a default `fp<N>` met again).
-    #[error("interface name {0:?} given to two ports")]
+    #[error("--exception-ifnames: interface name {0:?} given to two ports")]
     Duplicate(String),
     /// `--pod-address` for a port the run does not have.
     #[error("--pod-address {port}={address}: there is no port {port} ({ports} ports, from 0)")]

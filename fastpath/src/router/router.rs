@@ -43,8 +43,8 @@ pub enum RouterError {
     /// taken already.
     #[error("the router needs a forwarder in l3 mode (--mode l3)")]
     NotL3,
-    /// Interface names that do not fit the ports.
-    #[error("--exception-ifnames: {0}")]
+    /// Interface names or `--pod-address` ports that do not fit the ports.
+    #[error(transparent)]
     Options(#[from] RouterOptionsError),
     /// An exception interface could not be made (the message says why:
     /// no CAP_NET_ADMIN, the name taken, no /dev/net/tun, ...).
