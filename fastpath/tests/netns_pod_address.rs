@@ -70,30 +70,7 @@ fn lab() -> Lab {
     let fp = lab.fp.name();
     sh(fp, "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1");
     for (i, h) in [(1, lab.h1.name()), (2, lab.h2.name())] {
-        drivers::test_netns::ip(&[
-            "link",
-            "add",
-            &format!("p{i}"),
-            "netns",
-            fp,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &format!("h{i}"),
-            "netns",
-            h,
-        ]);
-        // As in netns_router: FP's kernel sees the hosts only through
-        // the exception interfaces.
-        sh(
-            fp,
-            &format!(
-                "echo 1 > /proc/sys/net/ipv6/conf/p{i}/disable_ipv6 && \
-                 sysctl -qw net.ipv4.conf.p{i}.forwarding=0 net.ipv4.conf.p{i}.rp_filter=1 \
-                 net.ipv4.conf.p{i}.arp_ignore=8 && ip link set p{i} up"
-            ),
-        );
+        common::fast_path_port_pair(fp, i, h);
         sh(
             h,
             &format!(

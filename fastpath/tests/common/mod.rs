@@ -150,3 +150,35 @@ pub fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// A veth pair `p<i>` (in `fp`, an AF_PACKET port of the fast path) and
+/// `h<i>` (in `host`, left down for the caller to address). p<i> carries
+/// no address and has IPv6 off; its IPv4 forwarding is off and rp_filter
+/// strict, and it never answers ARP (arp_ignore 8): FP's kernel never
+/// acts on what arrives there, and sees the host's traffic only through
+/// the exception interfaces. Call after setting ip_forward in `fp` (which
+/// sets every interface's forwarding).
+pub fn fast_path_port_pair(fp: &str, i: u32, host: &str) {
+    drivers::test_netns::ip(&[
+        "link",
+        "add",
+        &format!("p{i}"),
+        "netns",
+        fp,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("h{i}"),
+        "netns",
+        host,
+    ]);
+    sh(
+        fp,
+        &format!(
+            "echo 1 > /proc/sys/net/ipv6/conf/p{i}/disable_ipv6 && \
+             sysctl -qw net.ipv4.conf.p{i}.forwarding=0 net.ipv4.conf.p{i}.rp_filter=1 \
+             net.ipv4.conf.p{i}.arp_ignore=8 && ip link set p{i} up"
+        ),
+    );
+}
