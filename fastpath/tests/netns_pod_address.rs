@@ -31,7 +31,6 @@ use drivers::test_netns::{is_root, TestNetns};
 use fastpath::mirror::socket::RouteSocket;
 use fastpath::mirror::IfIndex;
 use fastpath::router::iface_address::{add_address, Added};
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -139,24 +138,6 @@ fn squeeze(l: &str) -> String {
     l.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Stops fastpath; its final JSON and its stderr.
-fn stop(lab: &mut Lab) -> (serde_json::Value, String) {
-    let mut child = lab.fastpath.take().expect("fastpath runs");
-    common::kill(&child, "-INT");
-    let status = common::exit_within(&mut child, Duration::from_secs(20), "SIGINT");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read stdout");
-    let err = common::read_all(child.stderr.take());
-    assert!(status.success(), "fastpath exited {status}: {err}");
-    let j = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    (j, err)
-}
-
 /// One run: the addresses and routes are there, the kernel answers for
 /// them, the flow crosses the fast path.
 fn one_run(lab: &mut Lab) {
@@ -199,7 +180,7 @@ fn one_run(lab: &mut Lab) {
         "FP's kernel forwarded {kernel_forwarded} packets of a {FLOW}-datagram flow"
     );
 
-    let (j, err) = stop(lab);
+    let (j, err) = common::stop_for_json(lab.fastpath.take().expect("fastpath runs"));
     eprintln!("fastpath's log:\n{err}");
     for line in [
         "port 0 (--pod-address): 10.78.1.1/24 added to fp0",

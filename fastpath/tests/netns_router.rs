@@ -44,7 +44,6 @@ use drivers::pool::{Pool, PoolConfig};
 use drivers::port::af_packet::AfPacketPort;
 use drivers::port::{Port, TxQueue};
 use drivers::test_netns::is_root;
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -313,20 +312,8 @@ fn router_between_two_namespaces() {
     });
 
     // Stop, and read the final summary.
-    let mut child = lab.fastpath.take().expect("fastpath runs");
-    common::kill(&child, "-INT");
-    let status = common::exit_within(&mut child, Duration::from_secs(20), "fastpath");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read stdout");
-    let err = common::read_all(child.stderr.take());
-    assert!(status.success(), "fastpath exited {status}: {err}");
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(j["buffers"]["all_returned"], true, "{out}");
+    let (j, _) = common::stop_for_json(lab.fastpath.take().expect("fastpath runs"));
+    assert_eq!(j["buffers"]["all_returned"], true, "{j}");
     assert_eq!(j["exit_status"], 0);
     let core = &j["cores"][0];
     let drop = |r: &str| core["drops"][r].as_u64().unwrap_or(u64::MAX);

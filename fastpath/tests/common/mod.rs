@@ -182,3 +182,16 @@ pub fn fast_path_port_pair(fp: &str, i: u32, host: &str) {
         ),
     );
 }
+
+/// Stops a `fastpath run --json` child with SIGINT (failing the test
+/// unless it exits cleanly within 20 s); its final JSON summary and its
+/// stderr.
+pub fn stop_for_json(mut child: Child) -> (serde_json::Value, String) {
+    kill(&child, "-INT");
+    let status = exit_within(&mut child, Duration::from_secs(20), "SIGINT");
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    assert!(status.success(), "fastpath exited {status}: {err}");
+    let j = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (j, err)
+}
