@@ -3,7 +3,8 @@
 //! port's); the exception thread that moves punted packets to those
 //! interfaces and the kernel's frames back out; and the control thread
 //! that mirrors the kernel's routes, neighbours and addresses into the
-//! workers' tables.
+//! workers' tables. The pod's addresses ([`super::pod_addresses`]) go on
+//! the interfaces once the mirror listens.
 //!
 //! Start after the forwarder, stop before it: [`Router::stop`] joins both
 //! threads and closes the interfaces, so every buffer the exception path
