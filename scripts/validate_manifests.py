@@ -347,6 +347,18 @@ def check_probes(report: Report, doc: Doc) -> None:
     report.check(f"probes {doc.label()}", problems)
 
 
+def fp_ports_all(docs: list[Doc], namespace: str | None) -> bool:
+    # A line FP_PORTS=all (or its `: ${FP_PORTS:=all}` form) in the
+    # fast-path.env the Deployment mounts (config/src/fast_path_env.rs).
+    for d in docs:
+        meta = d.body.get("metadata") or {}
+        if d.kind == "ConfigMap" and d.name == "fastpath-env" and meta.get("namespace") == namespace:
+            text = str((d.body.get("data") or {}).get("fast-path.env", ""))
+            return re.search(r"^\s*(export\s+)?FP_PORTS=['\"]?all['\"]?\s*$|^\s*:\s*\$\{FP_PORTS:=all\}",
+                             text, re.M) is not None
+    return False
+
+
 def check_resource_names(report: Report, doc: Doc, docs: list[Doc]) -> None:
     problems = []
     pools = set()
@@ -395,14 +407,21 @@ def check_resource_names(report: Report, doc: Doc, docs: list[Doc]) -> None:
     for resource in wanted:
         if resource not in per_resource:
             problems.append(f"the container asks for {resource} but no network in {NETWORKS} uses it")
-    # The command reads the VFs from the device plugin's variable: it must
-    # be the one of a requested pool.
+    # The ports are the device plugin's VFs: the command reads a requested
+    # pool's variable, or fast-path.env says FP_PORTS=all (every
+    # PCIDEVICE_* variable).
     text = " ".join(str(a) for a in (main.get("command") or []) + (main.get("args") or []))
-    for var in sorted(set(re.findall(r"PCIDEVICE_[A-Z0-9_]+", text))):
+    read = sorted(set(re.findall(r"PCIDEVICE_[A-Z0-9_]+", text)))
+    for var in read:
         if var not in {pcidevice_var(r) for r in wanted}:
             problems.append(
                 f"the command reads {var}, but the device plugin sets {sorted(pcidevice_var(r) for r in wanted)}"
             )
+    if wanted and not read and not fp_ports_all(docs, namespace):
+        problems.append(
+            "the VFs reach fastpath neither through a PCIDEVICE_ variable in the command "
+            "nor through FP_PORTS=all in the fastpath-env ConfigMap"
+        )
     report.check(f"resource-names {doc.label()}", problems)
 
 
@@ -454,6 +473,10 @@ def deployment(docs: list[dict]) -> dict:
 
 def container(docs: list[dict]) -> dict:
     return deployment(docs)["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_configmap(docs: list[dict]) -> dict:
+    return next(d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "fastpath-env")
 
 
 def first_nad(docs: list[dict]) -> dict:
@@ -508,8 +531,10 @@ CASES: list[tuple[str, str, Callable[[list[dict]], None]]] = [
      lambda ds: first_nad(ds)["metadata"]["annotations"].__setitem__(NAD_RESOURCE, "intel.com/fastpath_e1000")),
     ("PCIDEVICE variable of another pool", "resource-names",
      lambda ds: container(ds).__setitem__(
-         "args", [a.replace("PCIDEVICE_INTEL_COM_FASTPATH_IXGBEVF", "PCIDEVICE_INTEL_COM_FASTPATH_IAVF")
-                  for a in container(ds)["args"]])),
+         "command", container(ds)["command"] + ["--ports", "${PCIDEVICE_INTEL_COM_FASTPATH_IAVF}"])),
+    ("VFs requested but not used as ports", "resource-names",
+     lambda ds: env_configmap(ds)["data"].__setitem__(
+         "fast-path.env", env_configmap(ds)["data"]["fast-path.env"].replace("FP_PORTS=all", "FP_PORTS='null null'"))),
     ("wrong type (replicas: 'one')", "k8s-schema",
      lambda ds: deployment(ds)["spec"].__setitem__("replicas", "one")),
     ("unknown field (strict)", "k8s-schema",

@@ -137,6 +137,10 @@ impl Port for AnyPort {
         each!(self, p => p.service())
     }
 
+    fn refresh_stats(&mut self) {
+        each!(self, p => p.refresh_stats())
+    }
+
     fn stop(&mut self) -> Result<(), PortError> {
         each!(self, p => p.stop())
     }

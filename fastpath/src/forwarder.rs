@@ -694,6 +694,11 @@ impl Forwarder {
                 Err(_) => panicked.push(cpu),
             }
         }
+        // The devices' own counters up to their last frame, not as of
+        // their last periodic read (up to a second old).
+        for p in &mut self.ports {
+            p.refresh_stats();
+        }
         let last = self.snapshot();
         // Queues (with packets still in rings), caches and ports give their
         // buffers back as they drop; so do punts no one took.

@@ -69,16 +69,19 @@ fn named_counts<S: AsRef<str>>(counts: impl IntoIterator<Item = (S, u64)>) -> St
         .join(" ")
 }
 
-/// A core's drops by reason, then its punts ("punt_" and the reason).
+/// A core's drops by reason.
 fn core_drops(s: &CoreSnapshot) -> impl Iterator<Item = (String, u64)> + '_ {
-    let drops = DropReason::ALL
+    DropReason::ALL
         .iter()
-        .map(|r| (r.name().to_string(), s.drops_for(*r)));
-    let punts = PuntReason::ALL
+        .map(|r| (r.name().to_string(), s.drops_for(*r)))
+}
+
+/// A core's punts (packets handed to the kernel) by reason: not drops,
+/// so the line shows them in a part of their own.
+fn core_punts(s: &CoreSnapshot) -> impl Iterator<Item = (String, u64)> + '_ {
+    PuntReason::ALL
         .iter()
-        .filter(|r| s.punts_for(**r) > 0)
-        .map(|r| (format!("punt_{}", r.name()), s.punts_for(*r)));
-    drops.chain(punts)
+        .map(|r| (r.name().to_string(), s.punts_for(*r)))
 }
 
 /// The drop counters of port `p` of a snapshot, by name.
@@ -110,8 +113,9 @@ fn starved_ports(prev: &Snapshot, now: &Snapshot) -> Vec<String> {
 
 /// One line of rates between two snapshots. When anything was dropped in
 /// the interval, a `drops:` part names each core's and each port's
-/// reasons with their counts; when a port found no free buffer, a last
-/// part says the pool is starved.
+/// reasons with their counts, and a `to kernel:` part each core's punts
+/// by reason (router mode: handed to the exception path, not lost); when
+/// a port found no free buffer, a last part says the pool is starved.
 pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     let secs = (now.elapsed - prev.elapsed).as_secs_f64();
     let mut line = format!("[{:7.1}s]", now.elapsed.as_secs_f64());
@@ -163,6 +167,18 @@ pub fn interval_line(prev: &Snapshot, now: &Snapshot) -> String {
     }
     if !drops.is_empty() {
         let _ = write!(line, " | drops: {}", drops.join(" "));
+    }
+    let punts: Vec<String> = prev
+        .cores
+        .iter()
+        .zip(&now.cores)
+        .filter_map(|((cpu, a), (_, b))| {
+            let named = named_counts(core_punts(&b.since(a)));
+            (!named.is_empty()).then(|| format!("cpu{cpu} {named}"))
+        })
+        .collect();
+    if !punts.is_empty() {
+        let _ = write!(line, " | to kernel: {}", punts.join(" "));
     }
     if now.violations > prev.violations {
         let _ = write!(
@@ -403,6 +419,27 @@ mod tests {
             clean: r.clean(),
         };
         assert_eq!(outcome.exit_status(), 3);
+    }
+
+    #[test]
+    fn punts_are_shown_apart_from_drops() {
+        let prev = snap(1, 0);
+        let mut now = snap(2, 0);
+        let core = &mut now.cores[0].1;
+        core.punts[PuntReason::TtlExceeded as usize] = 3;
+        core.drops[DropReason::ALL[0] as usize] = 2;
+        let line = interval_line(&prev, &now);
+        let ttl = PuntReason::TtlExceeded.name();
+        let dropped = DropReason::ALL[0].name();
+        assert!(
+            line.contains(&format!(
+                "| drops: cpu1 {dropped}=2 | to kernel: cpu1 {ttl}=3"
+            )),
+            "{line}"
+        );
+        assert!(!line.contains("punt_"), "{line}");
+        let calm = interval_line(&snap(1, 0), &snap(2, 0));
+        assert!(!calm.contains("to kernel"), "{calm}");
     }
 
     #[test]

@@ -232,6 +232,17 @@ mod sim {
         assert_eq!(doc["exit_status"], 0);
         assert_eq!(doc["buffers"]["all_returned"], true, "{doc}");
         assert_eq!(u(&doc["totals"]["punted"]), u(&w["punted"]), "{doc}");
+        // The devices' own counters are read once more after the workers
+        // stop: they agree with the drivers' to the last frame (ixgbevf's
+        // VFGPRC/VFGPTC, iavf's GET_STATS unicast counts).
+        for (i, hw_rx, hw_tx) in [
+            (0, "vf_rx_packets", "vf_tx_packets"),
+            (1, "vf_rx_unicast", "vf_tx_unicast"),
+        ] {
+            let x = &doc["ports"][i]["xstats"];
+            assert_eq!(u(&x[hw_rx]), u(&x["rx_packets"]), "port {i}: {x}");
+            assert_eq!(u(&x[hw_tx]), u(&x["tx_packets"]), "port {i}: {x}");
+        }
     }
 
     #[test]

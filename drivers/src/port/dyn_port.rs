@@ -37,6 +37,7 @@ trait ObjectPort: Send + fmt::Debug {
     fn xstats(&self) -> Vec<XStat>;
     fn queues(&mut self, rx: usize, tx: usize) -> Result<QueueSet<DynRx, DynTx>, PortError>;
     fn service(&mut self) -> Result<ServiceEvent, PortError>;
+    fn refresh_stats(&mut self);
     fn stop(&mut self) -> Result<(), PortError>;
     fn start(&mut self) -> Result<(), PortError>;
 }
@@ -68,6 +69,9 @@ where
     }
     fn service(&mut self) -> Result<ServiceEvent, PortError> {
         Port::service(self)
+    }
+    fn refresh_stats(&mut self) {
+        Port::refresh_stats(self)
     }
     fn stop(&mut self) -> Result<(), PortError> {
         Port::stop(self)
@@ -114,6 +118,9 @@ impl Port for DynPort {
     }
     fn service(&mut self) -> Result<ServiceEvent, PortError> {
         self.0.service()
+    }
+    fn refresh_stats(&mut self) {
+        self.0.refresh_stats()
     }
     fn stop(&mut self) -> Result<(), PortError> {
         self.0.stop()

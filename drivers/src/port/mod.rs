@@ -206,6 +206,14 @@ pub trait Port: Send {
         Ok(ServiceEvent::Idle)
     }
 
+    /// Read the device's own counters now, rather than at the next
+    /// periodic read of [`service`](Self::service) (about a second apart):
+    /// called once the workers have stopped, so the final figures of a run
+    /// show the device's counters up to its last frame. A device that
+    /// cannot answer keeps the counters it had (the next `service` sees
+    /// why).
+    fn refresh_stats(&mut self) {}
+
     /// Stop the port while its queues stay with the workers: the device
     /// stops DMA, then the workers give every buffer back at their next
     /// burst. Completion shows as [`ServiceEvent::Stopped`] from

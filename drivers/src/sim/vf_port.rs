@@ -469,6 +469,10 @@ where
         self.port.service()
     }
 
+    fn refresh_stats(&mut self) {
+        self.port.refresh_stats()
+    }
+
     fn stop(&mut self) -> Result<(), PortError> {
         self.port.stop()
     }

@@ -1040,6 +1040,19 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
         IavfPort::service(self).map_err(|e| self.port_error(e))
     }
 
+    /// One [`service`](Self::service) with the counter read due now: it
+    /// takes the same path as the periodic read (the reset checks first), so
+    /// counters a reset zeroed are never folded in as a wrap.
+    fn refresh_stats(&mut self) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        self.last_stats = None;
+        if let Err(e) = IavfPort::service(self) {
+            log::debug!("{}: counters not refreshed: {e}", self.cfg.name);
+        }
+    }
+
     fn stop(&mut self) -> Result<(), PortError> {
         match self.phase {
             Phase::Running | Phase::Enabling { .. } => {

@@ -835,6 +835,19 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
         IxgbevfPort::service(self).map_err(|e| self.port_error(e))
     }
 
+    /// One [`service`](Self::service) with the counter read due now: it
+    /// takes the same path as the periodic read (the link check, which sees a PF reset first), so
+    /// counters a reset zeroed are never folded in as a wrap.
+    fn refresh_stats(&mut self) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        self.last_link_check = None;
+        if let Err(e) = IxgbevfPort::service(self) {
+            log::debug!("{}: counters not refreshed: {e}", self.cfg.name);
+        }
+    }
+
     fn stop(&mut self) -> Result<(), PortError> {
         match self.phase {
             Phase::Running => {
