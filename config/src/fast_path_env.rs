@@ -16,6 +16,7 @@ use crate::core_port_mapping::{CorePortMapping, MAPPING_SYNTAX};
 use crate::cpu_list::{parse_cpu_list, parse_cpu_mask};
 use crate::env_syntax::{parse_assignments, resolve, EnvSyntaxError};
 use crate::fp_mask::FpMaskWord;
+use crate::pod_address::{PodAddressError, PodPrefix, POD_PREFIX_SYNTAX};
 use crate::pool_sizing::MAX_NB_MBUF;
 use crate::port_spec::PortSpec;
 use crate::run_config::RunConfig;
@@ -32,7 +33,7 @@ use std::fmt;
 pub const DEFAULT_PATH: &str = "/etc/fast-path.env";
 
 /// The variables this module maps (onto [`RunConfig`] or a typed field).
-pub const MAPPED: [&str; 10] = [
+pub const MAPPED: [&str; 12] = [
     "FP_MASK",
     "FP_PORTS",
     "CORE_PORT_MAPPING",
@@ -43,6 +44,8 @@ pub const MAPPED: [&str; 10] = [
     "EXC_LCOREID",
     "DPVI_MASK",
     "FP_OPTIONS",
+    "FP_ANNOTATIONS",
+    "FP_POD_PREFIX",
 ];
 
 /// 6WIND variables we recognise but do not act on (no equivalent yet, or
@@ -181,6 +184,13 @@ pub struct FastPathEnv {
     pub exception_origin: Option<Origin>,
     /// FP_OPTIONS' router table limits (`--max-route=N --max-neigh=N`).
     pub table_limits: TableLimits,
+    /// FP_ANNOTATIONS (ours): the Downward API annotations file whose
+    /// network-status addresses go to the exception interfaces, or
+    /// `none` (the router's `--annotations`).
+    pub annotations: Option<Origin>,
+    /// FP_POD_PREFIX (ours): the prefix lengths of the pod's networks
+    /// (the router's `--pod-prefix`).
+    pub pod_prefix: Option<(PodPrefix, Origin)>,
     /// Things we do differently from what the file may expect, one
     /// sentence each (DPVI_MASK with several CPUs, FP_MASK CPUs no
     /// mapping entry uses).
@@ -205,6 +215,8 @@ impl FastPathEnv {
             origins: BTreeMap::new(),
             exception_origin: None,
             table_limits: TableLimits::default(),
+            annotations: None,
+            pod_prefix: None,
             notes: Vec::new(),
             not_applied: Vec::new(),
             warnings: Vec::new(),
@@ -350,6 +362,14 @@ impl FastPathEnv {
                     opts.ignored.join(" ")
                 ));
             }
+        }
+        out.annotations = given("FP_ANNOTATIONS");
+        if let Some(o) = given("FP_POD_PREFIX") {
+            let p: PodPrefix = o
+                .value
+                .parse()
+                .map_err(|e: PodAddressError| bad(&o, e.to_string(), POD_PREFIX_SYNTAX))?;
+            out.pod_prefix = Some((p, o));
         }
         for var in RECOGNISED {
             if let Some((v, line)) = values.get(var) {
@@ -514,6 +534,28 @@ mod tests {
         assert!(
             e.to_string().starts_with("environment: FP_MASK=\"x\""),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn pod_addressing_variables() {
+        let f = parse("FP_ANNOTATIONS=/run/podinfo/annotations\nFP_POD_PREFIX=24/64\n");
+        assert_eq!(
+            f.annotations.map(|o| o.value),
+            Some("/run/podinfo/annotations".to_string())
+        );
+        let (p, o) = f.pod_prefix.unwrap();
+        assert_eq!((p.v4, p.v6), (Some(24), Some(64)));
+        assert_eq!(o.line, Some(2));
+        assert_eq!(
+            parse("FP_ANNOTATIONS=none").annotations.unwrap().value,
+            "none"
+        );
+        assert_eq!(bad_value("\nFP_POD_PREFIX=40"), (Some(2), "FP_POD_PREFIX"));
+        assert_eq!(
+            message("FP_POD_PREFIX=24/x"),
+            "line 1: FP_POD_PREFIX=\"24/x\": \"x\" is not a prefix length for IPv6 (0 to 128); \
+             allowed: V4/V6 (24/64), V4 alone (24) or /V6 alone (/64)"
         );
     }
 

@@ -20,6 +20,7 @@ pub mod fp_mask;
 pub mod fwd_mode;
 pub mod hugepage_size;
 pub mod k8s;
+pub mod pod_address;
 pub mod pool_sizing;
 pub mod port_spec;
 pub mod run_config;

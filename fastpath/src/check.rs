@@ -12,10 +12,7 @@ use crate::cli::{apply_env_file, env_file_to_read, RunArgs};
 use clap::{ArgMatches, Args};
 use config::fast_path_env::DEFAULT_PATH;
 use config::fwd_mode::FwdMode;
-use config::k8s::{
-    check_pod, worst, CpuRequest, Finding, MemoryNeed, PodCheck, PodReport, Status,
-    DEFAULT_ANNOTATIONS_PATH,
-};
+use config::k8s::{check_pod, worst, CpuRequest, Finding, MemoryNeed, PodCheck, PodReport, Status};
 use config::pool_sizing::{pool_bytes, DEFAULT_NB_MBUF_FLOOR};
 use config::port_spec::PortSpec;
 use drivers::cpu::{thread_affinity, CpuId};
@@ -27,7 +24,8 @@ use std::process::ExitCode;
 /// Exit status when a check fails.
 pub const EXIT_FAIL: u8 = 1;
 
-/// `fastpath check` options: those of `fastpath run`, and where to look.
+/// `fastpath check` options: those of `fastpath run` (`--annotations`,
+/// the pod's annotations file, among them), and where to look.
 #[derive(Args, Debug, Clone)]
 #[command(mut_arg("json", |a| a.help("Print the findings as one JSON array on stdout")))]
 pub struct CheckArgs {
@@ -35,9 +33,6 @@ pub struct CheckArgs {
     /// ... as `fastpath run` takes them).
     #[command(flatten)]
     pub run: RunArgs,
-    /// The pod's annotations file from a Downward API volume.
-    #[arg(long, value_name = "FILE", default_value_os_t = PathBuf::from("/").join(DEFAULT_ANNOTATIONS_PATH))]
-    pub annotations: PathBuf,
     /// For tests only: read /proc, /sys, /dev and /var/run under DIR
     /// instead of /, and take the CPU affinity from DIR's online CPUs.
     #[arg(long, hide = true, value_name = "DIR")]
@@ -164,7 +159,8 @@ pub fn check(args: &CheckArgs, given: &ArgMatches, env: &BTreeMap<String, String
         },
         vf_ports,
         exception_path: cfg.mode == FwdMode::L3,
-        annotations: args.annotations.clone(),
+        annotations: a.annotations_file(),
+        pod_prefix: a.pod_prefix.unwrap_or_default(),
         env: env.clone(),
         root,
     };

@@ -11,7 +11,10 @@ use crate::control::commands::{ShowCommand, WatchArgs};
 use crate::control::options::{parse_metrics_addr, SocketChoice, DEFAULT_SOCKET};
 use crate::control::ControlOptions;
 use crate::exception::RateLimit;
-use crate::router::{parse_backend, parse_rate, RouterOptions, RouterOptionsError};
+use crate::router::{
+    default_annotations, parse_backend, parse_rate, PodAddressing, RouterOptions,
+    RouterOptionsError,
+};
 use crate::run::Output;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -25,6 +28,7 @@ use config::fp_mask::{resolve_word_here, ResolveError};
 use config::fwd_mode::FwdMode;
 use config::hugepage_size::parse_hugepage_size;
 use config::k8s::{pci_ports_from_env, PciEnvError};
+use config::pod_address::{PodAddress, PodPrefix};
 use config::port_spec::PortSpec;
 use config::run_config::{RunConfig, RunConfigError, ValidRunConfig};
 use config::setting::Setting;
@@ -227,6 +231,23 @@ pub struct RunArgs {
     /// (FP_OPTIONS `--max-neigh=N`). Default: no limit.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_table_limit)]
     pub max_neighbours: Option<usize>,
+    /// The pod's annotations, as a Downward API volume writes them. L3
+    /// mode: each VF port's entry in Multus's network-status (matched by
+    /// PCI address) gives the IPs and MTU of its exception interface (with
+    /// vfio no CNI applies them). `none` reads nothing (FP_ANNOTATIONS).
+    /// Default: /etc/podnetinfo/annotations, when it exists.
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    pub annotations: Option<PathBuf>,
+    /// L3 mode: the prefix lengths of the pod's networks, `V4/V6` (24/64),
+    /// `V4` or `/V6`, for the network-status IPs, which Multus gives
+    /// without one (FP_POD_PREFIX). Default: none, and such IPs are not
+    /// applied (a warning says which).
+    #[arg(long, value_name = "V4/V6", allow_hyphen_values = true)]
+    pub pod_prefix: Option<PodPrefix>,
+    /// L3 mode: an address for port PORT's exception interface (repeat),
+    /// applied as the annotation's are; for ports without a PCI address.
+    #[arg(long, value_name = "PORT=ADDR/PREFIX", allow_hyphen_values = true)]
+    pub pod_address: Vec<PodAddress>,
     /// Print the final summary as one JSON document on stdout (start-up
     /// and live lines go to stderr).
     #[arg(long)]
@@ -321,7 +342,7 @@ pub enum CliError {
         source: RunConfigError,
     },
     /// Router options that do not fit the ports.
-    #[error("--exception-ifnames: {0}")]
+    #[error(transparent)]
     Router(#[from] RouterOptionsError),
     /// A router option without `--mode l3`.
     #[error("{0} is an option of the router: it needs --mode l3")]
@@ -460,6 +481,16 @@ impl RunArgs {
         }
     }
 
+    /// The annotations file to read: `--annotations` (`none`: none), else
+    /// the default path.
+    pub fn annotations_file(&self) -> Option<PathBuf> {
+        match &self.annotations {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => Some(default_annotations()),
+        }
+    }
+
     /// The router's options, checked against the configuration: names
     /// that fit the ports, and only in L3 mode.
     pub fn router_options(&self, cfg: &ValidRunConfig) -> Result<RouterOptions, CliError> {
@@ -473,6 +504,11 @@ impl RunArgs {
                 max_routes: self.max_routes,
                 max_neighbours: self.max_neighbours,
             },
+            pod: PodAddressing {
+                annotations: self.annotations_file(),
+                prefix: self.pod_prefix.unwrap_or_default(),
+                explicit: self.pod_address.clone(),
+            },
         };
         if cfg.mode != FwdMode::L3 {
             let given = [
@@ -482,6 +518,8 @@ impl RunArgs {
                 (self.exception_rate.is_some(), "--exception-rate"),
                 (self.max_routes.is_some(), "--max-routes"),
                 (self.max_neighbours.is_some(), "--max-neighbours"),
+                (self.pod_prefix.is_some(), "--pod-prefix"),
+                (!self.pod_address.is_empty(), "--pod-address"),
             ];
             if let Some((_, option)) = given.into_iter().find(|(g, _)| *g) {
                 return Err(CliError::RouterOnly(option));
@@ -690,6 +728,21 @@ pub(crate) fn apply_env_file(
         }
     } else if limits != TableLimits::default() {
         eprintln!("--env {shown}: FP_OPTIONS' table limits apply in --mode l3 only, ignored");
+    }
+    // The pod's annotations file is read by `fastpath check` in any mode;
+    // the prefix lengths serve the router only.
+    if let (false, Some(o)) = (on_line("annotations"), &file.annotations) {
+        a.annotations = Some(PathBuf::from(&o.value));
+    }
+    match (&file.pod_prefix, on_line("pod_prefix")) {
+        (Some((p, _)), false) if a.mode == FwdMode::L3 => a.pod_prefix = Some(*p),
+        (Some((_, o)), false) => {
+            eprintln!(
+                "--env {shown}: {} applies in --mode l3 only, ignored",
+                o.var
+            )
+        }
+        _ => {}
     }
     // The exception thread exists only in L3 mode; elsewhere EXC_LCOREID
     // and DPVI_MASK are reported as not applied rather than refused.
@@ -1022,6 +1075,18 @@ mod tests {
                 "--mode l3 --exception-ifnames fp1",
                 "--exception-ifnames: interface name \"fp1\" given to two ports",
             ),
+            (
+                "--pod-prefix 24",
+                "--pod-prefix is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--pod-address 0=10.0.0.1/24",
+                "--pod-address is an option of the router: it needs --mode l3",
+            ),
+            (
+                "--mode l3 --pod-address 2=10.0.0.1/24",
+                "--pod-address 2=10.0.0.1/24: there is no port 2 (2 ports, from 0)",
+            ),
         ] {
             assert_eq!(router(line).unwrap_err().to_string(), want, "{line}");
         }
@@ -1029,11 +1094,54 @@ mod tests {
             ("--mode l3 --exception-rate 0", "--exception-rate"),
             ("--mode l3 --exception vde", "--exception"),
             ("--mode l3 --exception-cpu x", "--exception-cpu"),
+            ("--mode l3 --pod-prefix 24/200", "--pod-prefix"),
+            ("--mode l3 --pod-address 10.0.0.1/24", "--pod-address"),
+            ("--mode l3 --pod-address 0=10.0.0.1", "--pod-address"),
         ] {
             let e = router(line).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{line}");
             assert!(e.to_string().contains(option), "{line}: {e}");
         }
+    }
+
+    #[test]
+    fn pod_addressing_options_and_their_env_variables() {
+        let r = router("--mode l3").unwrap();
+        assert_eq!(r.pod.annotations, Some(default_annotations()));
+        assert_eq!(r.pod.prefix, PodPrefix::default());
+        let r = router(
+            "--mode l3 --annotations none --pod-prefix 24/64 --pod-address 1=fd00::1/64 --pod-address 0=10.0.0.1/24",
+        )
+        .unwrap();
+        assert_eq!(r.pod.annotations, None);
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (Some(24), Some(64)));
+        let explicit: Vec<String> = r
+            .pod
+            .explicit
+            .iter()
+            .map(|a| format!("{}={}", a.port, a.address))
+            .collect();
+        assert_eq!(explicit, ["1=fd00::1/64", "0=10.0.0.1/24"]);
+        // The file fills what the command line leaves.
+        let f = EnvFile::new("FP_ANNOTATIONS=/run/pod/annotations\nFP_POD_PREFIX=/64\n");
+        let r = router(&format!("--mode l3 --env {}", f.path)).unwrap();
+        assert_eq!(
+            r.pod.annotations,
+            Some(PathBuf::from("/run/pod/annotations"))
+        );
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (None, Some(64)));
+        let r = router(&format!(
+            "--mode l3 --env {} --pod-prefix 16 --annotations none",
+            f.path
+        ))
+        .unwrap();
+        assert_eq!(r.pod.annotations, None);
+        assert_eq!((r.pod.prefix.v4, r.pod.prefix.v6), (Some(16), None));
+        // Outside L3 the prefix is reported as ignored, not refused.
+        assert!(router(&format!("--env {}", f.path)).is_ok());
+        let f = EnvFile::new("FP_POD_PREFIX=99\n");
+        let e = error(&format!("--mode l3 --env {}", f.path));
+        assert!(e.contains("line 1: FP_POD_PREFIX=\"99\""), "{e}");
     }
 
     #[test]

@@ -133,6 +133,53 @@ fn a_good_pod_passes_with_fp_ports_all() {
     );
 }
 
+/// In L3 mode the annotation's IPs go to the exception interfaces; an IP
+/// Multus reports without a prefix length warns, with the fix, until
+/// `--pod-prefix` (or FP_POD_PREFIX) gives one.
+#[test]
+fn an_ip_without_a_prefix_warns_with_the_fix() {
+    let pod = fake_pod();
+    let env_file = pod.path().join("fast-path.env");
+    std::fs::write(&env_file, "FP_PORTS=all\nFP_MASK=2-3\n").unwrap();
+    let env = [("PCIDEVICE_INTEL_COM_SRIOV_A", VF)];
+    let (code, out, err) = check(
+        pod.path(),
+        &env,
+        &["--env", env_file.to_str().unwrap(), "--mode", "l3"],
+    );
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let warn = line(&out, "WARN network-status");
+    assert!(
+        warn.ends_with(
+            "0000:03:02.1: 10.1.0.5 not applied to the exception interface: no prefix length"
+        ),
+        "{out}"
+    );
+    let fix = out.lines().skip_while(|l| *l != warn).nth(1).unwrap_or("");
+    assert!(
+        fix.trim_start().starts_with("fix: ")
+            && fix.contains("--pod-prefix V4/V6 (e.g. 24/64) or FP_POD_PREFIX"),
+        "{out}"
+    );
+    std::fs::write(&env_file, "FP_PORTS=all\nFP_MASK=2-3\nFP_POD_PREFIX=24\n").unwrap();
+    let (_, out, _) = check(
+        pod.path(),
+        &env,
+        &["--env", env_file.to_str().unwrap(), "--mode", "l3"],
+    );
+    assert!(!out.contains("WARN network-status"), "{out}");
+    // --annotations none: nothing read, and said so.
+    let (_, out, _) = check(
+        pod.path(),
+        &env,
+        &["--env", env_file.to_str().unwrap(), "--annotations", "none"],
+    );
+    assert!(
+        line(&out, "OK   network-status").contains("--annotations none"),
+        "{out}"
+    );
+}
+
 #[test]
 fn an_absent_vf_and_cores_outside_the_cpuset_fail() {
     let pod = fake_pod();

@@ -35,6 +35,8 @@
 
 mod common;
 
+use common::{ping_once, sh, sh_output, snmp, udp_flow, udp_in, wait_until};
+
 use drivers::burst::Burst;
 use drivers::mbuf::PortId;
 use drivers::memory::MemoryBacking;
@@ -42,8 +44,7 @@ use drivers::pool::{Pool, PoolConfig};
 use drivers::port::af_packet::AfPacketPort;
 use drivers::port::{Port, TxQueue};
 use drivers::test_netns::is_root;
-use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Each kind of malformed frame, sent this many times.
@@ -82,71 +83,6 @@ impl Drop for Lab {
     }
 }
 
-/// `sh -c cmd` inside `ns`.
-fn sh_output(ns: &str, cmd: &str) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns, "sh", "-c", cmd])
-        .output()
-        .expect("run ip netns exec")
-}
-
-/// `sh -c cmd` inside `ns`, which must succeed; its stdout.
-fn sh(ns: &str, cmd: &str) -> String {
-    let o = sh_output(ns, cmd);
-    assert!(
-        o.status.success(),
-        "in {ns}: {cmd}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Retries `f` every 20 ms until it holds, for at most `limit`.
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < end, "gave up waiting: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One ping from `ns`, waiting at most a second for the answer.
-fn ping_once(ns: &str, dst: &str) -> bool {
-    sh_output(ns, &format!("ping -c 1 -W 1 {dst}"))
-        .status
-        .success()
-}
-
-/// A counter of `/proc/net/snmp` in `ns` ("Ip" "ForwDatagrams").
-fn snmp(ns: &str, group: &str, field: &str) -> u64 {
-    let text = sh(ns, "cat /proc/net/snmp");
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .filter(|l| l.starts_with(&format!("{group}:")))
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    let [names, values] = rows.as_slice() else {
-        panic!("{group} rows in /proc/net/snmp: {text}");
-    };
-    let i = names.iter().position(|n| *n == field).expect(field);
-    values[i].parse().expect("a number")
-}
-
-/// UDP datagrams h2's kernel received (delivered or for no socket).
-fn udp_in(ns: &str) -> u64 {
-    snmp(ns, "Udp", "InDatagrams") + snmp(ns, "Udp", "NoPorts")
-}
-
-/// `count` one-byte UDP datagrams from `ns` to `dst` port 9, by bash's
-/// `/dev/udp` (no tool beyond bash needed).
-fn udp_flow(ns: &str, dst: &str, count: u64) {
-    sh(
-        ns,
-        &format!("bash -c 'for i in $(seq {count}); do echo x > /dev/udp/{dst}/9; done'"),
-    );
-}
-
 /// "aa:bb:cc:dd:ee:ff" as bytes.
 fn parse_mac(text: &str) -> [u8; 6] {
     let bytes: Vec<u8> = text
@@ -178,29 +114,7 @@ fn lab() -> Lab {
         "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
     );
     for (i, h) in [(1, &lab.h1), (2, &lab.h2)] {
-        drivers::test_netns::ip(&[
-            "link",
-            "add",
-            &format!("p{i}"),
-            "netns",
-            fp,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &format!("h{i}"),
-            "netns",
-            h,
-        ]);
-        // After ip_forward (which sets every interface's forwarding).
-        sh(
-            fp,
-            &format!(
-                "echo 1 > /proc/sys/net/ipv6/conf/p{i}/disable_ipv6 && \
-                 sysctl -qw net.ipv4.conf.p{i}.forwarding=0 net.ipv4.conf.p{i}.rp_filter=1 \
-                 net.ipv4.conf.p{i}.arp_ignore=8 && ip link set p{i} up"
-            ),
-        );
+        common::fast_path_port_pair(fp, i, h);
         sh(
             h,
             &format!(
@@ -398,20 +312,8 @@ fn router_between_two_namespaces() {
     });
 
     // Stop, and read the final summary.
-    let mut child = lab.fastpath.take().expect("fastpath runs");
-    common::kill(&child, "-INT");
-    let status = common::exit_within(&mut child, Duration::from_secs(20), "fastpath");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read stdout");
-    let err = common::read_all(child.stderr.take());
-    assert!(status.success(), "fastpath exited {status}: {err}");
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    assert_eq!(j["buffers"]["all_returned"], true, "{out}");
+    let (j, _) = common::stop_for_json(lab.fastpath.take().expect("fastpath runs"));
+    assert_eq!(j["buffers"]["all_returned"], true, "{j}");
     assert_eq!(j["exit_status"], 0);
     let core = &j["cores"][0];
     let drop = |r: &str| core["drops"][r].as_u64().unwrap_or(u64::MAX);

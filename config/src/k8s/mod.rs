@@ -17,6 +17,7 @@ pub mod capabilities;
 pub mod cpuset;
 pub mod dev_nodes;
 pub mod devinfo;
+pub mod exception_addresses;
 pub mod finding;
 pub mod go_quote;
 pub mod hugepages;
@@ -31,6 +32,7 @@ pub use hugepages::MemoryNeed;
 pub use network_status::{PortAddressing, DEFAULT_ANNOTATIONS_PATH};
 pub use pcidevice::{pci_ports_from_env, PciEnvError};
 
+use crate::pod_address::PodPrefix;
 use drivers::cpu::CpuSet;
 use drivers::memory::{MemoryBacking, PageSize};
 use drivers::pci::PciAddress;
@@ -56,8 +58,11 @@ pub struct PodCheck {
     pub vf_ports: Vec<PciAddress>,
     /// The run makes exception interfaces (L3 mode).
     pub exception_path: bool,
-    /// The Downward API annotations file (absolute, read under `root`).
-    pub annotations: PathBuf,
+    /// The Downward API annotations file (absolute, read under `root`;
+    /// `None`: `--annotations none`).
+    pub annotations: Option<PathBuf>,
+    /// The prefix lengths for the annotation's addresses that have none.
+    pub pod_prefix: PodPrefix,
 }
 
 /// What `fastpath check` reports.
@@ -75,7 +80,16 @@ pub fn check_pod(c: &PodCheck) -> PodReport {
     let root = c.root.as_path();
     let mut findings = Vec::new();
     let (named, vfs) = check_sriov(c, &mut findings);
-    let addressing = check_network_status(root, &c.annotations, &named, &mut findings);
+    let addressing = match &c.annotations {
+        Some(path) => check_network_status(c, path, &named, &mut findings),
+        None => {
+            findings.push(Finding::ok(
+                "network-status",
+                "--annotations none: the VFs' addresses are not read",
+            ));
+            Vec::new()
+        }
+    };
     let (cpu_findings, workers) = cpuset::check_cpuset(root, c.affinity.clone(), &c.cpus);
     findings.extend(cpu_findings);
     findings.extend(hugepages::check_hugepages(root, &c.memory));
@@ -221,13 +235,13 @@ fn check_sriov(c: &PodCheck, out: &mut Vec<Finding>) -> (Vec<PciAddress>, Vec<Vf
 /// The network-status annotation: per VF, the addresses its exception
 /// interface should carry.
 fn check_network_status(
-    root: &Path,
+    c: &PodCheck,
     path: &Path,
     vfs: &[PciAddress],
     out: &mut Vec<Finding>,
 ) -> Vec<PortAddressing> {
     let shown = path.display();
-    match network_status::read_port_addressing(root, path) {
+    match network_status::read_port_addressing(&c.root, path) {
         Err(e) => {
             out.push(Finding::warn(
                 "network-status",
@@ -274,6 +288,23 @@ fn check_network_status(
                 );
                 if vfs.contains(&a.pci_address) {
                     out.push(Finding::ok("network-status", text));
+                    let unprefixed: Vec<String> = a
+                        .ips
+                        .iter()
+                        .filter(|ip| ip.prefix.is_none() && c.pod_prefix.apply(ip.addr).is_none())
+                        .map(|ip| ip.addr.to_string())
+                        .collect();
+                    if c.exception_path && !unprefixed.is_empty() {
+                        out.push(Finding::warn(
+                            "network-status",
+                            format!(
+                                "{}: {} not applied to the exception interface: no prefix length",
+                                a.pci_address,
+                                unprefixed.join(" ")
+                            ),
+                            exception_addresses::NO_PREFIX_FIX,
+                        ));
+                    }
                 } else {
                     out.push(Finding::warn(
                         "network-status",

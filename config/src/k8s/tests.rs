@@ -96,6 +96,18 @@ impl FakePod {
     }
 
     fn check(&self, env: &[(&str, &str)], ports: &[&str]) -> PodReport {
+        self.check_run(env, ports, false, PodPrefix::default())
+    }
+
+    /// As [`FakePod::check`], for a run with exception interfaces (L3)
+    /// or not, and the operator's prefix lengths.
+    fn check_run(
+        &self,
+        env: &[(&str, &str)],
+        ports: &[&str],
+        exception_path: bool,
+        pod_prefix: PodPrefix,
+    ) -> PodReport {
         let vf_ports: Vec<PciAddress> = ports.iter().map(|p| p.parse().unwrap()).collect();
         check_pod(&PodCheck {
             root: self.root().to_path_buf(),
@@ -112,8 +124,9 @@ impl FakePod {
                 vf_ports: vf_ports.len(),
             },
             vf_ports,
-            exception_path: false,
-            annotations: PathBuf::from("/etc/podnetinfo/annotations"),
+            exception_path,
+            annotations: Some(PathBuf::from("/etc/podnetinfo/annotations")),
+            pod_prefix,
         })
     }
 }
@@ -129,8 +142,9 @@ fn named<'a>(r: &'a PodReport, name: &str) -> Vec<&'a Finding> {
 
 const A: &str = "0000:03:02.1";
 
-#[test]
-fn a_good_pod_is_all_ok() {
+/// A pod with VF `A` on vfio-pci and its network-status entry (an IP
+/// without a prefix, as Multus writes it); the device plugin's info.
+fn good_pod() -> (FakePod, String) {
     let pod = FakePod::new();
     pod.vf(A, "vfio-pci", 42);
     let info = format!(
@@ -144,6 +158,37 @@ fn a_good_pod_is_all_ok() {
             go_quote::tests::go_quote(status)
         ),
     );
+    (pod, info)
+}
+
+#[test]
+fn an_ip_without_a_prefix_warns_in_l3_until_one_is_given() {
+    let (pod, info) = good_pod();
+    let env = [
+        ("PCIDEVICE_INTEL_COM_SRIOV_A", A),
+        ("PCIDEVICE_INTEL_COM_SRIOV_A_INFO", info.as_str()),
+    ];
+    let r = pod.check_run(&env, &[A], true, PodPrefix::default());
+    let f = named(&r, "network-status");
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[1].status, Status::Warn);
+    assert_eq!(
+        f[1].found,
+        "0000:03:02.1: 10.1.0.5 not applied to the exception interface: no prefix length"
+    );
+    assert!(f[1].fix.as_ref().unwrap().contains("--pod-prefix"));
+    let r = pod.check_run(&env, &[A], true, "24".parse().unwrap());
+    let f = named(&r, "network-status");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].status, Status::Ok);
+    // A v6 prefix alone does not cover an IPv4 address.
+    let r = pod.check_run(&env, &[A], true, "/64".parse().unwrap());
+    assert_eq!(named(&r, "network-status")[1].status, Status::Warn);
+}
+
+#[test]
+fn a_good_pod_is_all_ok() {
+    let (pod, info) = good_pod();
     let r = pod.check(
         &[
             ("PCIDEVICE_INTEL_COM_SRIOV_A", A),

@@ -17,8 +17,8 @@ pub enum MirrorError {
         #[source]
         source: io::Error,
     },
-    /// Sending a dump request failed.
-    #[error("rtnetlink: cannot send the {what} dump request: {source}")]
+    /// Sending a request (a dump, or a change) failed.
+    #[error("rtnetlink: cannot send the {what} request: {source}")]
     Send {
         /// links, addresses, routes or neighbours.
         what: &'static str,

@@ -84,9 +84,21 @@ impl RouteSocket {
         msg: RouteNetlinkMessage,
         what: &'static str,
     ) -> Result<u32, MirrorError> {
+        self.request(msg, NLM_F_DUMP, what)
+    }
+
+    /// Sends `msg` with NLM_F_REQUEST and `flags` (NLM_F_DUMP, or
+    /// NLM_F_ACK | NLM_F_CREATE ... for a change); returns its sequence
+    /// number, which the answers carry.
+    pub fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: &'static str,
+    ) -> Result<u32, MirrorError> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
         packet.finalize();

@@ -2,10 +2,14 @@
 //! interfaces' names and backend, the exception thread's CPU, and the
 //! per-port rate limit of exception traffic.
 
+use super::pod_addresses::PodAddressing;
 use crate::exception::{RateLimit, RateLimitError};
+use config::k8s::DEFAULT_ANNOTATIONS_PATH;
+use config::pod_address::PodPrefix;
 use config::table_limits::TableLimits;
 use drivers::cpu::CpuId;
 use drivers::exception::{is_valid_name, BackendChoice};
+use std::path::PathBuf;
 
 /// Exception packets per second admitted to the kernel per port when
 /// `--exception-rate` is not given: ample for ARP, ND, routing protocols
@@ -32,6 +36,16 @@ pub struct RouterOptions {
     pub rate: RateLimit,
     /// Most routes and neighbours the router installs.
     pub limits: TableLimits,
+    /// The addresses put on the exception interfaces: the pod's
+    /// network-status annotation, and `--pod-address`.
+    pub pod: PodAddressing,
+}
+
+/// Where `fastpath run` reads the pod's annotations by default
+/// (`/etc/podnetinfo/annotations`, the Downward API volume's usual place,
+/// anchors.md 3.2); nothing happens when it does not exist.
+pub fn default_annotations() -> PathBuf {
+    PathBuf::from("/").join(DEFAULT_ANNOTATIONS_PATH)
 }
 
 impl Default for RouterOptions {
@@ -44,15 +58,21 @@ impl Default for RouterOptions {
             rate: RateLimit::new(DEFAULT_EXCEPTION_PPS, DEFAULT_EXCEPTION_BURST)
                 .unwrap_or_else(|_| unreachable!("non-zero defaults")),
             limits: TableLimits::default(),
+            pod: PodAddressing {
+                annotations: Some(default_annotations()),
+                prefix: PodPrefix::default(),
+                explicit: Vec::new(),
+            },
         }
     }
 }
 
-/// Router options that do not fit the ports.
+/// Router options that do not fit the ports (each message names its
+/// option).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouterOptionsError {
     /// More names than ports.
-    #[error("{given} exception interface names for {ports} ports (at most one per port)")]
+    #[error("--exception-ifnames: {given} exception interface names for {ports} ports (at most one per port)")]
     TooManyNames {
         /// Names given.
         given: usize,
@@ -60,11 +80,21 @@ pub enum RouterOptionsError {
         ports: usize,
     },
     /// A name the kernel would refuse.
-    #[error("{0:?} is not a valid interface name (1 to 15 bytes; no '/', ':', NUL or space)")]
+    #[error("--exception-ifnames: {0:?} is not a valid interface name (1 to 15 bytes; no '/', ':', NUL or space)")]
     BadName(String),
     /// A name given to two ports (given, or a default `fp<N>` met again).
-    #[error("interface name {0:?} given to two ports")]
+    #[error("--exception-ifnames: interface name {0:?} given to two ports")]
     Duplicate(String),
+    /// `--pod-address` for a port the run does not have.
+    #[error("--pod-address {port}={address}: there is no port {port} ({ports} ports, from 0)")]
+    PodAddressPort {
+        /// The port asked.
+        port: usize,
+        /// The address.
+        address: config::pod_address::PrefixedAddress,
+        /// The run's ports.
+        ports: usize,
+    },
 }
 
 impl RouterOptions {
@@ -82,6 +112,13 @@ impl RouterOptions {
         if self.ifnames.len() > ports {
             return Err(RouterOptionsError::TooManyNames {
                 given: self.ifnames.len(),
+                ports,
+            });
+        }
+        if let Some(a) = self.pod.explicit.iter().find(|a| a.port >= ports) {
+            return Err(RouterOptionsError::PodAddressPort {
+                port: a.port,
+                address: a.address,
                 ports,
             });
         }
@@ -173,6 +210,13 @@ mod tests {
         assert_eq!(
             o.ifnames_for(1).unwrap_err(),
             RouterOptionsError::BadName(long)
+        );
+        let mut o = RouterOptions::default();
+        o.pod.explicit.push("2=10.0.0.1/24".parse().unwrap());
+        assert!(o.ifnames_for(3).is_ok());
+        assert_eq!(
+            o.ifnames_for(2).unwrap_err().to_string(),
+            "--pod-address 2=10.0.0.1/24: there is no port 2 (2 ports, from 0)"
         );
     }
 

@@ -3,7 +3,8 @@
 //! port's); the exception thread that moves punted packets to those
 //! interfaces and the kernel's frames back out; and the control thread
 //! that mirrors the kernel's routes, neighbours and addresses into the
-//! workers' tables.
+//! workers' tables. The pod's addresses ([`super::pod_addresses`]) go on
+//! the interfaces once the mirror listens.
 //!
 //! Start after the forwarder, stop before it: [`Router::stop`] joins both
 //! threads and closes the interfaces, so every buffer the exception path
@@ -12,6 +13,7 @@
 use super::control::{Control, ControlStats};
 use super::event_updates::PortMap;
 use super::options::{RouterOptions, RouterOptionsError};
+use super::pod_addresses::{apply_plan, read_plan, PodAddressesError};
 use super::stats::{ExceptionIfaceStats, RouterStats};
 use super::tables_view::{TablesQuery, TablesView};
 use crate::exception::{
@@ -44,8 +46,8 @@ pub enum RouterError {
     /// taken already.
     #[error("the router needs a forwarder in l3 mode (--mode l3)")]
     NotL3,
-    /// Interface names that do not fit the ports.
-    #[error("--exception-ifnames: {0}")]
+    /// Interface names or `--pod-address` ports that do not fit the ports.
+    #[error(transparent)]
     Options(#[from] RouterOptionsError),
     /// An exception interface could not be made (the message says why:
     /// no CAP_NET_ADMIN, the name taken, no /dev/net/tun, ...).
@@ -76,6 +78,9 @@ pub enum RouterError {
         /// What is allowed.
         allowed: String,
     },
+    /// The pod's addresses could not be read or applied.
+    #[error(transparent)]
+    PodAddresses(#[from] PodAddressesError),
     /// A thread could not be spawned.
     #[error("cannot spawn the {what} thread: {source}")]
     Spawn {
@@ -208,6 +213,9 @@ impl Router {
         let ports = fwd.ports();
         let names = opts.ifnames_for(ports.len())?;
         let cpu = exception_cpu(opts.exception_cpu, fwd.cpus())?;
+        // Read before anything is made: a bad annotations file stops the
+        // start with nothing to undo.
+        let plan = read_plan(&cfg.ports, &opts.pod)?;
         let queues = fwd.cpus().len().max(1);
         let mut ifaces = Vec::with_capacity(ports.len());
         let mut exc_ports = Vec::with_capacity(ports.len());
@@ -249,6 +257,10 @@ impl Router {
         let counters = exc.counters();
 
         let mirror = KernelMirror::open(&MirrorConfig::new(names.iter().cloned()))?;
+        // After the mirror has subscribed: it learns the addresses and
+        // their routes from the kernel's events, as an operator's.
+        let macs: Vec<_> = ports.iter().map(|(i, _)| i.mac).collect();
+        apply_plan(&plan, &ifaces, &macs, |n| mirror.ifindex(n))?;
         let mut map = PortMap::new(names.clone(), ports.iter().map(|(i, _)| i.mac).collect());
         for n in &names {
             if let Some(i) = mirror.ifindex(n) {

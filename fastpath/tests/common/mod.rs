@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own part
 
 use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, ExitStatus};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 /// The binary, logging warnings and errors only.
@@ -75,4 +75,123 @@ pub fn read_all(pipe: Option<impl std::io::Read>) -> String {
         .read_to_string(&mut out)
         .expect("text output");
     out
+}
+
+/// `sh -c cmd` inside network namespace `ns`.
+pub fn sh_output(ns: &str, cmd: &str) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "sh", "-c", cmd])
+        .output()
+        .expect("run ip netns exec")
+}
+
+/// `sh -c cmd` inside `ns`, which must succeed; its stdout.
+pub fn sh(ns: &str, cmd: &str) -> String {
+    let o = sh_output(ns, cmd);
+    assert!(
+        o.status.success(),
+        "in {ns}: {cmd}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Retries `f` every 20 ms until it holds, for at most `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One ping from `ns`, waiting at most a second for the answer.
+pub fn ping_once(ns: &str, dst: &str) -> bool {
+    sh_output(ns, &format!("ping -c 1 -W 1 {dst}"))
+        .status
+        .success()
+}
+
+/// A counter of `/proc/net/snmp` in `ns` ("Ip" "ForwDatagrams").
+pub fn snmp(ns: &str, group: &str, field: &str) -> u64 {
+    let text = sh(ns, "cat /proc/net/snmp");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{group}:")))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let [names, values] = rows.as_slice() else {
+        panic!("{group} rows in /proc/net/snmp: {text}");
+    };
+    let i = names.iter().position(|n| *n == field).expect(field);
+    values[i].parse().expect("a number")
+}
+
+/// UDP datagrams `ns`'s kernel received (delivered or for no socket).
+pub fn udp_in(ns: &str) -> u64 {
+    snmp(ns, "Udp", "InDatagrams") + snmp(ns, "Udp", "NoPorts")
+}
+
+/// `count` one-byte UDP datagrams from `ns` to `dst` port 9, by bash's
+/// `/dev/udp` (no tool beyond bash needed).
+pub fn udp_flow(ns: &str, dst: &str, count: u64) {
+    sh(
+        ns,
+        &format!("bash -c 'for i in $(seq {count}); do echo x > /dev/udp/{dst}/9; done'"),
+    );
+}
+
+/// Whether `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A veth pair `p<i>` (in `fp`, an AF_PACKET port of the fast path) and
+/// `h<i>` (in `host`, left down for the caller to address). p<i> carries
+/// no address and has IPv6 off; its IPv4 forwarding is off and rp_filter
+/// strict, and it never answers ARP (arp_ignore 8): FP's kernel never
+/// acts on what arrives there, and sees the host's traffic only through
+/// the exception interfaces. Call after setting ip_forward in `fp` (which
+/// sets every interface's forwarding).
+pub fn fast_path_port_pair(fp: &str, i: u32, host: &str) {
+    drivers::test_netns::ip(&[
+        "link",
+        "add",
+        &format!("p{i}"),
+        "netns",
+        fp,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("h{i}"),
+        "netns",
+        host,
+    ]);
+    sh(
+        fp,
+        &format!(
+            "echo 1 > /proc/sys/net/ipv6/conf/p{i}/disable_ipv6 && \
+             sysctl -qw net.ipv4.conf.p{i}.forwarding=0 net.ipv4.conf.p{i}.rp_filter=1 \
+             net.ipv4.conf.p{i}.arp_ignore=8 && ip link set p{i} up"
+        ),
+    );
+}
+
+/// Stops a `fastpath run --json` child with SIGINT (failing the test
+/// unless it exits cleanly within 20 s); its final JSON summary and its
+/// stderr.
+pub fn stop_for_json(mut child: Child) -> (serde_json::Value, String) {
+    kill(&child, "-INT");
+    let status = exit_within(&mut child, Duration::from_secs(20), "SIGINT");
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    assert!(status.success(), "fastpath exited {status}: {err}");
+    let j = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (j, err)
 }
