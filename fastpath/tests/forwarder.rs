@@ -31,6 +31,21 @@ fn run_for(cfg: RunConfig, ms: u64) -> fastpath::forwarder::FinalReport {
     fwd.stop()
 }
 
+/// Runs until `enough` holds for a snapshot (checked every 10 ms), or 20 s
+/// have passed: a loaded machine may give the workers little time, and a
+/// fixed sleep would make the test's outcome depend on it.
+fn run_until(
+    cfg: RunConfig,
+    enough: impl Fn(&fastpath::forwarder::Snapshot) -> bool,
+) -> fastpath::forwarder::FinalReport {
+    let fwd = Forwarder::start(&valid(cfg)).expect("forwarder starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !enough(&fwd.snapshot()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fwd.stop()
+}
+
 #[test]
 fn null_ports_forward_and_every_buffer_comes_back() {
     let r = run_for(soft(vec![PortSpec::Null, PortSpec::Null]), 200);
@@ -97,7 +112,7 @@ fn a_core_port_mapping_decides_who_polls_what() {
     let mut cfg = soft(vec![PortSpec::Null, PortSpec::Null, PortSpec::Null]);
     cfg.core_port_mapping = mapping(format!("c{a}=0:2/c{b}=1"));
     cfg.cores = CoreChoice::List(CpuSet::from_ids([a, b]));
-    let r = run_for(cfg, 200);
+    let r = run_until(cfg, |s| s.ports.iter().all(|p| p.1.ipackets > 0));
     let port_rx = |p: usize| r.last.ports[p].1.ipackets;
     assert!(port_rx(0) > 0 && port_rx(1) > 0 && port_rx(2) > 0);
     assert_eq!(rx_of(&r, a), port_rx(0) + port_rx(2));
@@ -110,7 +125,10 @@ fn a_core_port_mapping_decides_who_polls_what() {
     cfg.core_port_mapping = mapping(format!("c{a}=0/c{b}=1"));
     cfg.cores = CoreChoice::List(CpuSet::from_ids([a, b]));
     cfg.tx_first = Some(2);
-    let r = run_for(cfg, 200);
+    let moved = |s: &fastpath::forwarder::Snapshot, cpu| {
+        s.cores.iter().any(|(c, k)| *c == cpu && k.rx > 1000)
+    };
+    let r = run_until(cfg, |s| moved(s, a) && moved(s, b));
     assert!(
         rx_of(&r, a) > 1000 && rx_of(&r, b) > 1000,
         "{:?}",
