@@ -425,6 +425,51 @@ def check_resource_names(report: Report, doc: Doc, docs: list[Doc]) -> None:
     report.check(f"resource-names {doc.label()}", problems)
 
 
+def env_var(docs: list[Doc], namespace: str | None, var: str) -> str | None:
+    # The last plain assignment VAR=value (or `: ${VAR:=value}`) of the
+    # fast-path.env in the fastpath-env ConfigMap.
+    for d in docs:
+        meta = d.body.get("metadata") or {}
+        if d.kind == "ConfigMap" and d.name == "fastpath-env" and meta.get("namespace") == namespace:
+            text = str((d.body.get("data") or {}).get("fast-path.env", ""))
+            found = None
+            for m in re.finditer(
+                r"^\s*(?:export\s+)?" + var + r"=['\"]?([^'\"\s#]*)|^\s*:\s*\$\{" + var + r":=([^}]*)\}",
+                text, re.M):
+                found = m.group(1) if m.group(1) is not None else m.group(2)
+            return found
+    return None
+
+
+def check_pod_prefix(report: Report, doc: Doc, docs: list[Doc]) -> None:
+    # A router (--mode l3) puts each VF's IPAM address on its exception
+    # interface with FP_POD_PREFIX (network-status carries no prefix,
+    # docs/pod-addresses.md): it must be the prefix of every IPv4 subnet
+    # the NetworkAttachmentDefinitions allocate from, or the kernel would
+    # get the wrong connected route.
+    main = (pod_spec(doc).get("containers") or [{}])[0]
+    words = [str(a) for a in (main.get("command") or []) + (main.get("args") or [])]
+    if "l3" not in [b for a, b in zip(words, words[1:]) if a == "--mode"]:
+        return
+    namespace = (doc.body.get("metadata") or {}).get("namespace")
+    problems = []
+    prefix = env_var(docs, namespace, "FP_POD_PREFIX")
+    v4 = (prefix or "").split("/")[0]
+    if not v4:
+        problems.append("--mode l3 with VFs but no IPv4 FP_POD_PREFIX in fast-path.env: the VFs' addresses would not be applied")
+    for d in docs:
+        if d.kind != "NetworkAttachmentDefinition":
+            continue
+        try:
+            config = json.loads((d.body.get("spec") or {}).get("config") or "{}")
+        except json.JSONDecodeError:
+            continue
+        subnet = str(((config.get("ipam") or {}).get("subnet")) or "")
+        if "." in subnet and "/" in subnet and v4 and subnet.split("/")[1] != v4:
+            problems.append(f"NAD {d.name}: IPAM subnet {subnet}, but FP_POD_PREFIX gives /{v4}")
+    report.check(f"pod-prefix {doc.label()}", problems)
+
+
 def check_kustomization(report: Report, directory: Path) -> None:
     path = directory / "kustomization.yaml"
     if not path.exists():
@@ -461,6 +506,7 @@ def validate(directory: Path, report: Report) -> None:
             check_volumes(report, doc, docs)
             check_probes(report, doc)
             check_resource_names(report, doc, docs)
+            check_pod_prefix(report, doc, docs)
     check_kustomization(report, directory)
 
 
@@ -532,6 +578,9 @@ CASES: list[tuple[str, str, Callable[[list[dict]], None]]] = [
     ("PCIDEVICE variable of another pool", "resource-names",
      lambda ds: container(ds).__setitem__(
          "command", container(ds)["command"] + ["--ports", "${PCIDEVICE_INTEL_COM_FASTPATH_IAVF}"])),
+    ("FP_POD_PREFIX not the NADs' subnet prefix", "pod-prefix",
+     lambda ds: env_configmap(ds)["data"].__setitem__(
+         "fast-path.env", env_configmap(ds)["data"]["fast-path.env"].replace("FP_POD_PREFIX=24/64", "FP_POD_PREFIX=16/64"))),
     ("VFs requested but not used as ports", "resource-names",
      lambda ds: env_configmap(ds)["data"].__setitem__(
          "fast-path.env", env_configmap(ds)["data"]["fast-path.env"].replace("FP_PORTS=all", "FP_PORTS='null null'"))),

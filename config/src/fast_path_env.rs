@@ -504,6 +504,35 @@ mod tests {
         f.run.validate().unwrap();
     }
 
+    /// The fast-path.env the Kubernetes manifests ship (k8s/), as the pod
+    /// reads it: every line is understood, nothing is left unapplied but
+    /// FP_PORTS=all (filled from the pod's PCIDEVICE_* variables at start).
+    #[test]
+    fn the_manifests_env_file_is_understood() {
+        let yaml = include_str!("../../k8s/fast-path-env-configmap.yaml");
+        // The block scalar under `fast-path.env: |`, indented by four.
+        let text: String = yaml
+            .lines()
+            .skip_while(|l| l.trim() != "fast-path.env: |")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+            .collect();
+        assert!(text.contains("FP_PORTS=all"), "{text}");
+        let f = FastPathEnv::parse(&text, &BTreeMap::new()).unwrap();
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        assert!(
+            f.not_applied.iter().all(|n| n.var == "FP_PORTS"),
+            "{:?}",
+            f.not_applied
+        );
+        assert!(f.pod_prefix.is_some(), "FP_POD_PREFIX for the router");
+        assert_eq!(
+            (f.run.rx_descriptors, f.run.tx_descriptors),
+            (Some(512), Some(512))
+        );
+    }
+
     #[test]
     fn the_environment_overrides_default_lines_only() {
         let text = ": ${FP_MASK:=1}\nNB_MBUF=4096\n";
