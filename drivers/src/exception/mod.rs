@@ -542,6 +542,18 @@ impl ExceptionIface {
             .map_err(|e| sys_err(&self.name, "SIOCSIFFLAGS", e))
     }
 
+    /// Whether the interface still exists: `false` once it was deleted
+    /// under us (`ip link del`), which leaves our queues open on nothing
+    /// (writes refused, nothing to read) with either backend, vhost-net
+    /// serving the same TAP queues. An interface of the same name made
+    /// since by someone else is not ours: still `false`.
+    pub fn attached(&self) -> Result<bool, ExceptionError> {
+        let Some(fd) = self._fds.first() else {
+            return Ok(false);
+        };
+        ifreq::tun_attached(fd.as_fd()).map_err(|e| sys_err(&self.name, "TUNGETIFF", e))
+    }
+
     /// Whether the interface is administratively up.
     pub fn is_up(&self) -> Result<bool, ExceptionError> {
         let f = ifreq::flags(self.ctl.as_fd(), &self.name)
