@@ -6,9 +6,12 @@
 //! either backend (vhost-net serves the same TAP queues): the kernel
 //! refuses what we write and has nothing to read, and without this the
 //! exception path would stay dead with only a refused-writes counter to
-//! say so. At each housekeeping round the router asks every interface
-//! whether it is still attached (one TUNGETIFF per interface, on the
-//! control path). When one is not:
+//! say so. A vhost-net backend can also fail on its own (its kernel worker
+//! cannot use a virtqueue, and signals the error eventfd given with
+//! VHOST_SET_VRING_ERR). At each housekeeping round the router asks every
+//! interface whether it is still attached (one TUNGETIFF per interface)
+//! and whether its vhost-net devices signalled an error (a non-blocking
+//! eventfd read each), on the control path. When one is lost:
 //! - one error line names the interface and the port;
 //! - the exception thread is told ([`IfaceChange::Gone`]): it drops the
 //!   dead queues and frees and counts what is punted for the port
@@ -19,8 +22,11 @@
 //!   back. The kernel mirror learns the new interface by its name, and the
 //!   addresses the operator adds to it again.
 //!
-//! Making it again can fail (the name taken by another interface, the
-//! TUN device gone): it is retried [`MAX_ATTEMPTS`] times, waiting
+//! A failed backend's TAP still exists: the router lets go of it and the
+//! exception thread drops its queues, so the kernel deletes it, and no new
+//! interface is made while one of the name exists (the first attempt is
+//! [`FIRST_RETRY`] later). Making it again can fail (the name taken by
+//! another interface, the TUN device gone): it is retried [`MAX_ATTEMPTS`] times, waiting
 //! [`FIRST_RETRY`] and then twice as long each time up to [`LONGEST_RETRY`],
 //! each failure said with its reason; after the last one a line says the
 //! router gave up, and the punts for that port go on being counted.
@@ -93,8 +99,8 @@ impl IfaceRecovery {
         }
     }
 
-    /// Checks every interface of `ifaces` (port order) and, for a deleted
-    /// one, makes it again when its next attempt is due, replacing it in
+    /// Checks every interface of `ifaces` (port order) and, for one that
+    /// was deleted or whose backend failed, makes it again when its next attempt is due, replacing it in
     /// `ifaces`; `now_of(p)` is port `p`'s link and MTU. Returns the ports
     /// whose interface was made again (their link state is set already).
     pub fn check(
@@ -109,26 +115,32 @@ impl IfaceRecovery {
                 continue;
             };
             if *state == State::Live {
-                match iface.attached() {
-                    Ok(true) => continue,
-                    Ok(false) => {
-                        log::error!(
-                            "port {p}: exception interface {} was deleted under the fast path; what is punted for port {p} is dropped and counted as exception_iface_gone until it is made again",
-                            cfg.name
-                        );
-                        // A send fails only when the exception thread has
-                        // ended (the router is stopping): nothing to tell.
-                        let _ = self.changes.send(IfaceChange::Gone(cfg.port));
-                        *state = State::Gone {
-                            failed: 0,
-                            next: now,
-                        };
-                    }
+                let why = match lost(iface) {
+                    Ok(None) => continue,
+                    Ok(Some(why)) => why,
                     Err(e) => {
-                        log::warn!("port {p}: cannot tell whether the exception interface is still there: {e}");
+                        log::warn!("port {p}: cannot tell whether the exception interface still works: {e}");
                         continue;
                     }
-                }
+                };
+                log::error!(
+                    "port {p}: exception interface {} {why}; what is punted for port {p} is dropped and counted as exception_iface_gone until it is made again",
+                    cfg.name
+                );
+                // A send fails only when the exception thread has ended
+                // (the router is stopping): nothing to tell then.
+                let _ = self.changes.send(IfaceChange::Gone(cfg.port));
+                // Our hold on the old TAP goes; the exception thread drops
+                // its queues at its next round, and the kernel then
+                // deletes it (a failed backend's TAP still exists).
+                iface.release();
+                *state = State::Gone {
+                    failed: 0,
+                    next: match why {
+                        Lost::Deleted => now,
+                        Lost::BackendErrors(_) => now + FIRST_RETRY,
+                    },
+                };
             }
             let State::Gone { failed, next } = *state else {
                 continue;
@@ -137,7 +149,7 @@ impl IfaceRecovery {
                 continue;
             }
             let want = now_of(p);
-            match reopen(cfg, want) {
+            match reopen(iface, cfg, want) {
                 Ok((fresh, queues)) => {
                     log::info!(
                         "port {p}: exception interface {} is back ({} backend, MTU {}, link {}); give it its addresses again (ip addr add), the mirror learns them",
@@ -180,12 +192,60 @@ impl IfaceRecovery {
     }
 }
 
+/// Why an interface no longer serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// Deleted under us.
+    Deleted,
+    /// Its vhost-net devices signalled this many errors.
+    BackendErrors(u64),
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lost::Deleted => write!(f, "was deleted under the fast path"),
+            Lost::BackendErrors(n) => write!(
+                f,
+                "stopped working: its vhost-net backend signalled {n} error(s) and moves no more frames"
+            ),
+        }
+    }
+}
+
+/// Whether `iface` stopped serving, and why.
+fn lost(iface: &ExceptionIface) -> Result<Option<Lost>, ExceptionError> {
+    if !iface.attached()? {
+        return Ok(Some(Lost::Deleted));
+    }
+    match iface.take_backend_errors()? {
+        0 => Ok(None),
+        n => Ok(Some(Lost::BackendErrors(n))),
+    }
+}
+
+/// Why an interface could not be made again.
+#[derive(Debug, thiserror::Error)]
+enum ReopenError {
+    /// The name is in use: the old TAP not yet gone, or another interface.
+    #[error("an interface named {0} exists (the old one not gone yet, or another took the name: ip link show {0})")]
+    NameTaken(String),
+    /// Opening failed.
+    #[error(transparent)]
+    Open(#[from] ExceptionError),
+}
+
 /// A new interface as `cfg` made the first, with the port's MTU and link
-/// now.
+/// now; never one attached to an interface that exists (ours not yet
+/// gone, or someone else's TAP of that name).
 fn reopen(
+    old: &ExceptionIface,
     cfg: &ExceptionConfig,
     want: PortNow,
-) -> Result<(ExceptionIface, ExceptionQueues), ExceptionError> {
+) -> Result<(ExceptionIface, ExceptionQueues), ReopenError> {
+    if old.exists()? {
+        return Err(ReopenError::NameTaken(cfg.name.clone()));
+    }
     let mut cfg = cfg.clone();
     cfg.mtu = want.mtu;
     let (iface, queues) = ExceptionIface::open(&cfg)?;
@@ -206,5 +266,18 @@ mod tests {
         assert_eq!(retry_wait(u32::MAX), LONGEST_RETRY);
         assert_eq!(retry_wait(0), FIRST_RETRY);
         assert_eq!(waits.last(), Some(&LONGEST_RETRY));
+    }
+
+    #[test]
+    fn the_reasons_read_as_sentences() {
+        assert_eq!(Lost::Deleted.to_string(), "was deleted under the fast path");
+        assert_eq!(
+            Lost::BackendErrors(2).to_string(),
+            "stopped working: its vhost-net backend signalled 2 error(s) and moves no more frames"
+        );
+        assert_eq!(
+            ReopenError::NameTaken("fp0".into()).to_string(),
+            "an interface named fp0 exists (the old one not gone yet, or another took the name: ip link show fp0)"
+        );
     }
 }
