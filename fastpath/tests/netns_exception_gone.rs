@@ -1,10 +1,10 @@
 //! An exception interface deleted under `fastpath run --mode l3`
 //! (`ip link del fp0`), in network namespaces as root.
 //!
-//! Topology (`<p>` is this process's id):
+//! Topology (`<p>` is this process's id; [`common::RouterLab`]):
 //!
 //! ```text
-//!  eg<p>-h1                  eg<p>-fp                               eg<p>-h2
+//!  eg-h1-<p>                 eg-fp-<p>                              eg-h2-<p>
 //!  h1 10.78.1.2/24 ===veth=== p1 (AF_PACKET port 0)  p2 (port 1) ===veth=== h2 10.78.2.2/24
 //!                               fp0 10.78.1.1/24      fp1 10.78.2.1/24
 //! ```
@@ -25,62 +25,11 @@
 
 mod common;
 
-use common::{ping_once, sh, sh_output, wait_until};
+use common::{ping_once, sh, sh_output, wait_until, RouterLab};
 use drivers::test_netns::is_root;
 use std::fs::File;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-/// The three namespaces and fastpath in FP; all gone on drop.
-struct Lab {
-    fp: String,
-    h1: String,
-    h2: String,
-    fastpath: Option<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.fastpath.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in [&self.fp, &self.h1, &self.h2] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-fn lab() -> Lab {
-    let p = std::process::id();
-    let lab = Lab {
-        fp: format!("eg{p}-fp"),
-        h1: format!("eg{p}-h1"),
-        h2: format!("eg{p}-h2"),
-        fastpath: None,
-    };
-    for ns in [&lab.fp, &lab.h1, &lab.h2] {
-        drivers::test_netns::ip(&["netns", "add", ns]);
-    }
-    sh(
-        &lab.fp,
-        "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1",
-    );
-    for (i, h) in [(1, &lab.h1), (2, &lab.h2)] {
-        common::fast_path_port_pair(&lab.fp, i, h);
-        sh(
-            h,
-            &format!(
-                "ip link set lo up && ip addr add 10.78.{i}.2/24 dev h{i} && ip link set h{i} up && \
-                 ip route add default via 10.78.{i}.1"
-            ),
-        );
-    }
-    lab
-}
 
 /// `ip -d link show fp0` in `ns`, or "" if there is none.
 fn fp0_details(ns: &str) -> String {
@@ -110,29 +59,17 @@ fn a_deleted_exception_interface_comes_back() {
         drivers::skip_test!("ping is not installed (.ci/run installs it)");
         return;
     }
-    let mut lab = lab();
-    let (fp, h1, h2) = (lab.fp.clone(), lab.h1.clone(), lab.h2.clone());
+    let mut lab = RouterLab::new("eg");
+    let (fp, h1, h2) = (
+        lab.fp.name().to_owned(),
+        lab.h1.name().to_owned(),
+        lab.h2.name().to_owned(),
+    );
     let log_dir = tempfile::tempdir().expect("a temporary directory");
     let log_path = log_dir.path().join("stderr");
     let log = File::create(&log_path).expect("a log file");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &fp])
-        .arg(env!("CARGO_BIN_EXE_fastpath"))
-        .args([
-            "run",
-            "--mode",
-            "l3",
-            "--ports",
-            "afpacket:p1,afpacket:p2",
-            "--exception-ifnames",
-            "fp0,fp1",
-            "--exception",
-            "tap",
-            "--no-huge",
-            "--stats-period",
-            "500ms",
-            "--json",
-        ])
+    let child = lab
+        .router(&["--stats-period", "500ms", "--json"])
         .env("RUST_LOG", "warn,fastpath::router::iface_recovery=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
