@@ -38,7 +38,8 @@ use crate::pmd::ixgbevf::{IxgbevfConfig, IxgbevfError, IxgbevfPort};
 use crate::pmd::VfConfig;
 use crate::pool::Pool;
 use crate::port::{
-    DynPort, LinkState, Port, PortError, PortInfo, PortStats, QueueSet, ServiceEvent, XStat,
+    DynPort, LinkState, MulticastOutcome, Port, PortError, PortInfo, PortStats, QueueSet,
+    ServiceEvent, XStat,
 };
 use std::sync::Arc;
 
@@ -479,6 +480,10 @@ where
 
     fn start(&mut self) -> Result<(), PortError> {
         self.port.start()
+    }
+
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        self.port.set_multicast(macs)
     }
 }
 

@@ -72,6 +72,43 @@ pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
     Ok(fd)
 }
 
+/// A packet socket that receives nothing (protocol 0, never bound) and
+/// holds `groups` as memberships of interface `ifindex`
+/// (PACKET_ADD_MEMBERSHIP, PACKET_MR_MULTICAST: packet(7)): the kernel adds
+/// each to the device's multicast list, so a NIC filtering by it lets the
+/// groups through, and removes them when the socket is closed, which is
+/// how a list is replaced (packet(7): "memberships are dropped when the
+/// socket is closed").
+pub fn multicast_socket(
+    ifname: &str,
+    ifindex: libc::c_int,
+    groups: &[crate::net::MacAddr],
+) -> Result<OwnedFd, AfPacketError> {
+    // SAFETY: plain system call with constant arguments; checked below.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => AfPacketError::NotPermitted(ifname.into()),
+            _ => io_error("socket", ifname, e),
+        });
+    }
+    // SAFETY: raw is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    for g in groups {
+        let mut mr = libc::packet_mreq {
+            mr_ifindex: ifindex,
+            mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+            mr_alen: 6,
+            mr_address: [0; 8],
+        };
+        mr.mr_address[..6].copy_from_slice(&g.0);
+        set_opt(&fd, libc::PACKET_ADD_MEMBERSHIP, &mr)
+            .map_err(|e| io_error("setsockopt(PACKET_ADD_MEMBERSHIP)", ifname, e))?;
+    }
+    Ok(fd)
+}
+
 /// What one queue socket is asked to be.
 #[derive(Debug, Clone, Copy)]
 pub struct QueuePlan {
