@@ -37,6 +37,9 @@ pub struct RouterStats {
     pub unknown_port: u64,
     /// The control thread's figures: mirror, tables, publications.
     pub control: ControlStats,
+    /// Per port, the exception interface's multicast groups carried to
+    /// the port's receive filter.
+    pub multicast: Vec<super::multicast_sync::PortMulticastStats>,
 }
 
 fn micros(d: Duration) -> f64 {
