@@ -20,8 +20,8 @@ use std::path::PathBuf;
 pub struct PortMulticastStats {
     /// The exception interface whose list the port follows.
     pub ifname: String,
-    /// Groups in force (the list last accepted).
-    pub groups: usize,
+    /// Groups in force (the list the port last took), sorted.
+    pub groups: Vec<MacAddr>,
     /// Lists given to the port.
     pub changes: u64,
     /// Lists the port failed to take (tried again at the next round).
@@ -110,8 +110,8 @@ impl MulticastSync {
             match set(p, &want) {
                 Ok(outcome) => {
                     st.stats.changes += 1;
-                    st.stats.groups = want.len();
                     st.failed = None;
+                    let diff = diff(&st.stats.groups, &want);
                     let not_exact = matches!(
                         outcome,
                         MulticastOutcome::AllMulticast { .. } | MulticastOutcome::Partial { .. }
@@ -132,12 +132,13 @@ impl MulticastSync {
                             )
                         }
                         _ => log::info!(
-                            "port {p}: {} multicast groups of {name} given to the port ({})",
+                            "port {p}: multicast groups of {name}{diff}: {} given to the port ({})",
                             want.len(),
                             outcome_word(&outcome)
                         ),
                     }
                     st.stats.not_exact = not_exact;
+                    st.stats.groups.clone_from(&want);
                     st.applied = Some(want);
                 }
                 Err(e) => {
@@ -155,6 +156,19 @@ impl MulticastSync {
     pub fn stats(&self) -> Vec<PortMulticastStats> {
         self.ports.iter().map(|s| s.stats.clone()).collect()
     }
+}
+
+/// " +a +b -c": what `new` has that `old` has not, and the reverse.
+fn diff(old: &[MacAddr], new: &[MacAddr]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for m in new.iter().filter(|m| !old.contains(m)) {
+        let _ = write!(out, " +{m}");
+    }
+    for m in old.iter().filter(|m| !new.contains(m)) {
+        let _ = write!(out, " -{m}");
+    }
+    out
 }
 
 fn outcome_word(o: &MulticastOutcome) -> &'static str {
@@ -205,7 +219,14 @@ mod tests {
         s.sync(&mut set);
         assert_eq!(given, vec![(0, vec![m(1), m(2)])]);
         let st = s.stats();
-        assert_eq!((st[0].changes, st[0].groups, st[1].changes), (2, 2, 1));
+        assert_eq!(
+            (st[0].changes, st[0].groups.len(), st[1].changes),
+            (2, 2, 1)
+        );
+        assert_eq!(
+            diff(&[m(1)], &[m(2)]),
+            " +33:33:ff:00:00:02 -33:33:ff:00:00:01"
+        );
     }
 
     #[test]
