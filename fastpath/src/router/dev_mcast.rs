@@ -83,7 +83,7 @@ pub fn parse(text: &str) -> Result<McastLists, DevMcastError> {
 /// A hex address without separators: `Some` for 6 bytes, `None` for
 /// another length of well-formed hex.
 fn parse_hex_mac(s: &str) -> Result<Option<MacAddr>, &'static str> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("the address is not hex bytes");
     }
     if s.len() != 12 {

@@ -443,6 +443,11 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
                 Err(e) => {
                     self.filters_refused += 1;
+                    // A refused group is received only through multicast
+                    // promiscuous, asked with the queues (B.6 step 14).
+                    if op == Op::AddEthAddr && !f.takes_all_multicast() {
+                        self.multicast_promisc = true;
+                    }
                     log::warn!("{}: receive filter refused: {e}", self.cfg.name)
                 }
             }
