@@ -471,18 +471,15 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         old: &RxFilters,
         f: &RxFilters,
     ) -> Result<MulticastOutcome, IavfError> {
-        let gone: Vec<_> = old
-            .multicast
-            .iter()
-            .filter(|m| !f.multicast.contains(m))
-            .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
-            .collect();
-        let new: Vec<_> = f
-            .multicast
-            .iter()
-            .filter(|m| !old.multicast.contains(m))
-            .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
-            .collect();
+        // The groups of `a` not in `b`, as EXTRA addresses.
+        let minus = |a: &RxFilters, b: &RxFilters| -> Vec<_> {
+            a.multicast
+                .iter()
+                .filter(|m| !b.multicast.contains(m))
+                .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
+                .collect()
+        };
+        let (gone, new) = (minus(old, f), minus(f, old));
         let mut ctl = self.shared.lock();
         let vsi = ctl.vsi_id;
         let mut refused = Vec::new();

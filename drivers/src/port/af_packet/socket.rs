@@ -50,9 +50,8 @@ fn set_opt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T) -> io::Result<()> {
     }
 }
 
-/// A raw packet socket that receives nothing yet: protocol 0 until the
-/// bind, so no frame of another interface lands in the ring meanwhile.
-pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
+/// A packet socket of protocol 0: it receives nothing until bound.
+fn packet_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
     // SAFETY: plain system call with constant arguments; checked below.
     let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -63,7 +62,13 @@ pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
         });
     }
     // SAFETY: raw is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A raw packet socket that receives nothing yet: protocol 0 until the
+/// bind, so no frame of another interface lands in the ring meanwhile.
+pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
+    let fd = packet_socket(ifname)?;
     let v3 = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
     set_opt(&fd, libc::PACKET_VERSION, &v3).map_err(|e| AfPacketError::NoTpacketV3 {
         ifname: ifname.into(),
@@ -84,17 +89,7 @@ pub fn multicast_socket(
     ifindex: libc::c_int,
     groups: &[crate::net::MacAddr],
 ) -> Result<OwnedFd, AfPacketError> {
-    // SAFETY: plain system call with constant arguments; checked below.
-    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        let e = io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::EPERM | libc::EACCES) => AfPacketError::NotPermitted(ifname.into()),
-            _ => io_error("socket", ifname, e),
-        });
-    }
-    // SAFETY: raw is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = packet_socket(ifname)?;
     for g in groups {
         let mut mr = libc::packet_mreq {
             mr_ifindex: ifindex,
