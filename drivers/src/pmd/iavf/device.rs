@@ -482,6 +482,9 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         let (gone, new) = (minus(old, f), minus(f, old));
         let mut ctl = self.shared.lock();
         let vsi = ctl.vsi_id;
+        // Refused additions: groups the PF does not let through. A refused
+        // removal (a group the PF never took) changes no reception: only
+        // logged and counted.
         let mut refused = Vec::new();
         for (op, list) in [(Op::DelEthAddr, &gone), (Op::AddEthAddr, &new)] {
             for c in list.chunks(virtchnl::MAX_ADDRS_PER_MSG) {
@@ -490,9 +493,11 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                     Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
                     Err(e) => {
                         self.filters_refused += 1;
-                        refused.push(FilterError::Refused {
-                            what: format!("{} multicast group(s): {e}", c.len()),
-                        });
+                        let what = format!("{op:?} of {} multicast group(s): {e}", c.len());
+                        log::warn!("{}: receive filter refused: {what}", self.cfg.name);
+                        if op == Op::AddEthAddr {
+                            refused.push(FilterError::Refused { what });
+                        }
                     }
                 }
             }
@@ -512,14 +517,17 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             }
         }
         drop(ctl);
-        for e in &refused {
-            log::warn!("{}: receive filter refused: {e}", self.cfg.name);
-        }
         Ok(if f.takes_all_multicast() {
             MulticastOutcome::AcceptsAll
-        } else if let Some(e) = promisc {
+        } else if let (true, Some(e)) = (want, &promisc) {
             MulticastOutcome::Partial {
-                why: format!("the PF refused part of the list and multicast promiscuous ({e})"),
+                why: format!("the PF refused part of the list, and multicast promiscuous ({e})"),
+            }
+        } else if let Some(e) = promisc {
+            // Leaving multicast promiscuous refused: more than the list
+            // still arrives.
+            MulticastOutcome::AllMulticast {
+                why: format!("multicast promiscuous could not be turned off ({e})"),
             }
         } else if want {
             let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
