@@ -9,13 +9,14 @@
 //! directly.
 
 use drivers::burst::Burst;
+use drivers::net::MacAddr;
 use drivers::pool::PoolCache;
 use drivers::port::af_packet::{AfPacketPort, AfPacketRx, AfPacketTx};
 use drivers::port::null::{NullPort, NullRx, NullTx};
 use drivers::port::ring_pair::{RingPort, RingRx, RingTx};
 use drivers::port::{
-    DynPort, DynRx, DynTx, LinkState, Port, PortError, PortInfo, PortStats, QueueSet, RxQueue,
-    ServiceEvent, TxQueue, XStat,
+    DynPort, DynRx, DynTx, LinkState, MulticastOutcome, Port, PortError, PortInfo, PortStats,
+    QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
 
 /// A null, ring, AF_PACKET or device port.
@@ -147,6 +148,10 @@ impl Port for AnyPort {
 
     fn start(&mut self) -> Result<(), PortError> {
         each!(self, p => p.start())
+    }
+
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        each!(self, p => p.set_multicast(macs))
     }
 
     fn queues(&mut self, rx: usize, tx: usize) -> Result<QueueSet<AnyRx, AnyTx>, PortError> {

@@ -645,6 +645,22 @@ impl Forwarder {
         }
     }
 
+    /// Replace port `i`'s multicast groups ([`Port::set_multicast`]):
+    /// control path, like [`service`](Self::service).
+    pub fn set_multicast(
+        &mut self,
+        i: usize,
+        groups: &[drivers::net::MacAddr],
+    ) -> Result<drivers::port::MulticastOutcome, PortError> {
+        match self.ports.get_mut(i) {
+            Some(p) => p.set_multicast(groups),
+            None => Err(PortError::Config {
+                port: i.to_string(),
+                why: "no such port".into(),
+            }),
+        }
+    }
+
     /// Start port `i` again after [`stop_port`](Self::stop_port).
     pub fn start_port(&mut self, i: usize) -> Result<(), PortError> {
         match self.ports.get_mut(i) {

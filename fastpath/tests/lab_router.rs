@@ -34,14 +34,15 @@
 //! from 2001:db8:71:1::1); the statistics name vhost-net as both ports'
 //! backend; and at the end every buffer is back and fastpath exits 0.
 //!
-//! ND one way only: the model delivers multicast to a VF's pool only when
+//! ND both ways: the model delivers multicast to a VF's pool only when
 //! the multicast table has the address's hash and the pool has VMOLR.ROMPE,
-//! which the Linux PF sets for a VF that sent SET_MULTICAST; our igbvf
-//! driver sends none, so the hosts' neighbour solicitations
-//! (solicited-node multicast) never reach VF0 or VF2 (seen in the lab: h1's
-//! entry for fp0 stays INCOMPLETE, and no ipv6_multicast punt is counted).
-//! The router's own solicitations reach the hosts (igbvf and igb ask for
-//! their groups). So each host is given its router's link address by hand.
+//! which the Linux PF sets for a VF that sent SET_MULTICAST. The router
+//! gives each port the groups its exception interface joined, read from
+//! /proc/net/dev_mcast (fastpath/src/router/multicast_sync.rs), so the
+//! hosts' neighbour solicitations for fp0's and fp1's addresses, added
+//! after the start, reach VF0 and VF2 (before that feature, h1's entry for
+//! fp0 stayed INCOMPLETE and each host was given its router's link
+//! address by hand).
 //!
 //! The hosts run their traffic through busybox (`ping`, `traceroute`) and
 //! through this test binary run again inside a namespace (`ip netns exec
@@ -315,13 +316,12 @@ impl Host {
             .to_owned()
     }
 
-    /// Adds the host's IPv6 address and default route, with its router's
-    /// link address configured by hand: the igb model delivers multicast
-    /// to a VF only when the VF asked for it (SET_MULTICAST), which our
-    /// driver does not, so the host's neighbour solicitations for the
-    /// router never reach fp0 or fp1 (the router's own, to the hosts' kernel
-    /// drivers, do).
-    fn add_ipv6(&self, addr: Ipv6Addr, gateway: Ipv6Addr, gateway_mac: &str) {
+    /// Adds the host's IPv6 address and default route. The router's link
+    /// address is learnt by ND: the host's solicitation goes to the
+    /// solicited-node group of the router's address, which fp0/fp1 joined
+    /// when the address was added (after fastpath started), and which the
+    /// router gave its port (SET_MULTICAST), so the igb model delivers it.
+    fn add_ipv6(&self, addr: Ipv6Addr, gateway: Ipv6Addr) {
         let (cidr, gw) = (format!("{addr}/{PREFIX_LEN6}"), gateway.to_string());
         let ns = self.ns;
         ip(&[
@@ -330,20 +330,6 @@ impl Host {
         // `replace`: the hosts may have a default route already, from the
         // router advertisements of QEMU's user network behind the PF.
         ip(&["-n", ns, "-6", "route", "replace", "default", "via", &gw]);
-        ip(&[
-            "-n",
-            ns,
-            "-6",
-            "neigh",
-            "replace",
-            &gw,
-            "lladdr",
-            gateway_mac,
-            "dev",
-            &self.dev,
-            "nud",
-            "permanent",
-        ]);
     }
 
     /// Runs this test binary inside the namespace with `action`.
@@ -734,10 +720,10 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
             .trim()
             .to_owned()
     };
-    let (fp0_mac, fp1_mac) = (mac("fp0"), mac("fp1"));
+    let fp0_mac = mac("fp0");
     wait_carrier(&["fp0", "fp1"]);
-    h1.add_ipv6(H1_ADDR6, FP0_ADDR6, &fp0_mac);
-    h2.add_ipv6(H2_ADDR6, FP1_ADDR6, &fp1_mac);
+    h1.add_ipv6(H1_ADDR6, FP0_ADDR6);
+    h2.add_ipv6(H2_ADDR6, FP1_ADDR6);
 
     // What the kernel received from the exception path (the TAP's rx
     // counters count the frames written into it, vhost-net's too), and
@@ -808,10 +794,17 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     let exceeded1 = snmp_counter(&ns_snmp(h1.ns), "Icmp", "InTimeExcds");
     assert!(exceeded1 > exceeded0, "h1 counted no ICMP time-exceeded");
 
-    // 5. IPv6: h1 -> fp0 (the router resolves h1 by ND over the exception
+    // 5. IPv6: h1 -> fp0 (h1 resolves fp0 by ND: its solicitation to
+    // fp0's solicited-node group reaches VF0 because the router gave the
+    // port fp0's groups; the router resolves h1 by ND over the exception
     // path), h1 -> h2 through the fast path (h2 resolved the same way),
     // hop limit 1.
     let pings6_fp0 = h1.ping_until_answered(FP0_ADDR6);
+    assert_eq!(
+        h1.neighbour(FP0_ADDR6).as_deref(),
+        Some(fp0_mac.as_str()),
+        "h1 did not learn fp0's MAC for {FP0_ADDR6} by ND"
+    );
     assert_eq!(
         neighbour(&[], H1_ADDR6).as_deref(),
         Some(h1.mac().as_str()),
@@ -838,6 +831,18 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
     wait_carrier(&[&pf_net, &vf1_net]);
 
     let r = &s["router"];
+    // fp0's solicited-node group (RFC 4291 2.7.1; RFC 2464 7) was given
+    // to port 0.
+    let o = FP0_ADDR6.octets();
+    let group = format!("33:33:ff:{:02x}:{:02x}:{:02x}", o[13], o[14], o[15]);
+    let groups = &r["multicast"][0]["groups"];
+    assert!(
+        groups
+            .as_array()
+            .is_some_and(|g| g.iter().any(|m| m == group.as_str())),
+        "{group} not among port 0's groups: {}",
+        r["multicast"]
+    );
     let backends: Vec<&str> = (0..2)
         .map(|p| r["exception"][p]["backend"].as_str().unwrap_or("none"))
         .collect();

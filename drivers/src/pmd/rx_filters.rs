@@ -6,6 +6,7 @@
 //! unless [`RxFilters::required`], not fatal.
 
 use crate::net::MacAddr;
+use crate::port::MulticastOutcome;
 
 /// The largest VLAN id (12 bits).
 pub const MAX_VLAN_ID: u16 = 4095;
@@ -88,6 +89,46 @@ impl RxFilters {
         Ok(())
     }
 
+    /// The same filters with `groups` as the multicast list (a runtime
+    /// change: [`crate::port::Port::set_multicast`]).
+    pub fn with_multicast(&self, groups: &[MacAddr]) -> RxFilters {
+        RxFilters {
+            multicast: groups.to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// Every multicast frame is asked for already (promiscuous or
+    /// all-multicast set by the operator), whatever the list.
+    pub fn takes_all_multicast(&self) -> bool {
+        self.promiscuous || self.all_multicast
+    }
+
+    /// What a driver whose filter holds `max` groups (`limit`: that
+    /// figure and its source) did with this list, given the refusals it
+    /// met sending it.
+    pub fn multicast_outcome(
+        &self,
+        max: usize,
+        limit: &str,
+        refused: &[FilterError],
+    ) -> MulticastOutcome {
+        if self.takes_all_multicast() {
+            MulticastOutcome::AcceptsAll
+        } else if !refused.is_empty() {
+            let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            MulticastOutcome::Partial {
+                why: why.join("; "),
+            }
+        } else if self.multicast.len() > max {
+            MulticastOutcome::AllMulticast {
+                why: format!("{} groups, {limit}", self.multicast.len()),
+            }
+        } else {
+            MulticastOutcome::Exact
+        }
+    }
+
     /// VLANs in `self` and not in `new`: to remove when moving to `new`.
     pub fn vlans_dropped<'a>(&'a self, new: &'a RxFilters) -> impl Iterator<Item = u16> + 'a {
         self.vlans
@@ -143,6 +184,37 @@ mod tests {
         assert_eq!(f.validate(), Err(FilterError::BadVlan(4096)));
         f.vlans = vec![100];
         assert_eq!(f.validate(), Ok(()));
+    }
+
+    #[test]
+    fn multicast_outcome_names_the_limit_and_the_refusals() {
+        let g =
+            |n: u8| -> Vec<MacAddr> { (0..n).map(|i| MacAddr([1, 0, 0x5e, 0, 0, i])).collect() };
+        let f = RxFilters::default().with_multicast(&g(3));
+        assert_eq!(
+            f.multicast_outcome(3, "at most 3", &[]),
+            MulticastOutcome::Exact
+        );
+        let f = f.with_multicast(&g(4));
+        assert_eq!(
+            f.multicast_outcome(3, "at most 3", &[]),
+            MulticastOutcome::AllMulticast {
+                why: "4 groups, at most 3".into()
+            }
+        );
+        let no = [FilterError::Refused { what: "x".into() }];
+        assert!(matches!(
+            f.multicast_outcome(3, "", &no),
+            MulticastOutcome::Partial { .. }
+        ));
+        let all = RxFilters {
+            all_multicast: true,
+            ..f
+        };
+        assert_eq!(
+            all.multicast_outcome(3, "", &no),
+            MulticastOutcome::AcceptsAll
+        );
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! a driver. The cost is one indirect call per burst (never per packet).
 
 use super::{
-    LinkState, Port, PortError, PortInfo, PortStats, QueueSet, RxQueue, ServiceEvent, TxQueue,
-    XStat,
+    LinkState, MulticastOutcome, Port, PortError, PortInfo, PortStats, QueueSet, RxQueue,
+    ServiceEvent, TxQueue, XStat,
 };
 use crate::burst::Burst;
+use crate::net::MacAddr;
 use crate::pool::PoolCache;
 use std::fmt;
 
@@ -40,6 +41,7 @@ trait ObjectPort: Send + fmt::Debug {
     fn refresh_stats(&mut self);
     fn stop(&mut self) -> Result<(), PortError>;
     fn start(&mut self) -> Result<(), PortError>;
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError>;
 }
 
 impl<P> ObjectPort for P
@@ -78,6 +80,9 @@ where
     }
     fn start(&mut self) -> Result<(), PortError> {
         Port::start(self)
+    }
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        Port::set_multicast(self, macs)
     }
 }
 
@@ -127,5 +132,8 @@ impl Port for DynPort {
     }
     fn start(&mut self) -> Result<(), PortError> {
         self.0.start()
+    }
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        self.0.set_multicast(macs)
     }
 }

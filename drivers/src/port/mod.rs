@@ -170,6 +170,34 @@ pub enum ServiceEvent {
     Stopped,
 }
 
+/// What a port did with a multicast list given to
+/// [`Port::set_multicast`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MulticastOutcome {
+    /// The port filters by exactly the list now.
+    Exact,
+    /// The port receives every multicast frame already (a software port,
+    /// a promiscuous socket, or a port the operator set to all-multicast):
+    /// the list changes nothing.
+    AcceptsAll,
+    /// The list was more than the device's filter holds (or the PF refused
+    /// it), so the port asked for every multicast frame instead; `why`
+    /// says what the device allows.
+    AllMulticast {
+        /// The limit met, with its source.
+        why: String,
+    },
+    /// The device is being reset: the list is kept and sent with its
+    /// recovery.
+    Pending,
+    /// The device could not take the list nor all-multicast: groups
+    /// beyond what it took may not be received.
+    Partial {
+        /// What is not in force, and why.
+        why: String,
+    },
+}
+
 /// A named counter for [`Port::xstats`] (DPDK's rte_eth_xstats).
 pub type XStat = (&'static str, u64);
 
@@ -227,6 +255,17 @@ pub trait Port: Send {
         })
     }
 
+    /// Replace the link-layer multicast groups the port receives (besides
+    /// broadcast and its own MAC) with `macs`, now and after every device
+    /// reset. Control path only (the same thread as
+    /// [`service`](Self::service)); may wait on the device's mailbox.
+    /// Every address must be a multicast one. Software ports take every
+    /// frame already: the default says so.
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        check_multicast(self.info(), macs)?;
+        Ok(MulticastOutcome::AcceptsAll)
+    }
+
     /// Start a stopped port again.
     fn start(&mut self) -> Result<(), PortError> {
         Err(PortError::Unsupported {
@@ -234,6 +273,18 @@ pub trait Port: Send {
             kind: self.info().kind,
             what: "start",
         })
+    }
+}
+
+/// A multicast list entry that is not a multicast address is the caller's
+/// mistake, named before anything is sent.
+pub fn check_multicast(info: &PortInfo, macs: &[MacAddr]) -> Result<(), PortError> {
+    match macs.iter().find(|m| !m.is_multicast()) {
+        Some(m) => Err(PortError::Config {
+            port: info.name.clone(),
+            why: format!("{m} is not a multicast address (its first byte's low bit is clear)"),
+        }),
+        None => Ok(()),
     }
 }
 

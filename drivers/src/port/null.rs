@@ -161,6 +161,21 @@ mod tests {
     use crate::memory::MemoryBacking;
     use crate::pool::{Pool, PoolConfig};
 
+    /// A software port takes every frame: any multicast list is
+    /// accepted as is, a unicast entry is the caller's mistake.
+    #[test]
+    fn software_ports_accept_every_multicast_list() {
+        use crate::net::MacAddr;
+        use crate::port::{MulticastOutcome, PortError};
+        let mut p = NullPort::new(PortId(0), "n0", 64);
+        let g = MacAddr([0x33, 0x33, 0xff, 0, 0, 1]);
+        assert_eq!(p.set_multicast(&[g]).unwrap(), MulticastOutcome::AcceptsAll);
+        assert!(matches!(
+            p.set_multicast(&[g, MacAddr([2, 0, 0, 0, 0, 1])]),
+            Err(PortError::Config { .. })
+        ));
+    }
+
     #[test]
     fn rx_hands_out_sized_buffers_and_tx_frees_them() {
         let pool =

@@ -320,10 +320,19 @@ pub struct IgbPf {
     pub mac_filters: Vec<MacAddr>,
     /// Max frame from SET_LPE.
     pub lpe: Option<u32>,
-    /// Multicast hashes registered.
+    /// Multicast hashes registered: the count SET_MULTICAST gave.
     pub mc_count: u32,
-    /// Multicast promiscuous on.
+    /// The hashes themselves (at most 30), written to the MTA for this
+    /// pool (C.5.3).
+    pub mc_hashes: Vec<u16>,
+    /// Multicast frames the pool's filter refused: no MTA hash hit and
+    /// no multicast promiscuous (C.10.1 pool selection).
+    pub mc_filtered: u64,
+    /// Multicast promiscuous on (VMOLR.MPME): asked, or more than 30
+    /// hashes (C.5.3).
     pub allmulti: bool,
+    /// SET_PROMISC MULTICAST in force (the PF's IGB_VF_FLAG_MULTI_PROMISC).
+    multi_promisc: bool,
     /// VLANs added.
     pub vlans: Vec<u16>,
     /// VFRE / VFTE: the PF lets the VF receive / transmit.
@@ -362,8 +371,29 @@ impl IgbPf {
         self.vf_mac = self.admin_mac;
         self.mac_filters.clear();
         self.mc_count = 0;
+        self.mc_hashes.clear();
+        self.multi_promisc = false;
         self.allmulti = false;
         self.vlans.clear();
+    }
+
+    /// Whether the VF's pool takes a frame by its destination: a
+    /// multicast one (broadcast aside, which every pool with BAM takes)
+    /// only on an MTA hash hit (the 12-bit hash of C.5.3, the PF sets
+    /// ROMPE) or with multicast promiscuous (VMOLR.MPME: SET_PROMISC
+    /// MULTICAST, or more than 30 hashes). QEMU ignores MPME (C.10.2);
+    /// the model keeps the hardware rule, as the Linux PF programs it
+    /// (C.5.3). Unicast is not filtered here (the frames a test injects
+    /// are for the VF).
+    pub fn takes(&self, frame: &[u8]) -> bool {
+        let Some(dst) = frame.get(..6) else {
+            return true;
+        };
+        if dst[0] & 1 == 0 || dst == [0xFF; 6] || self.allmulti {
+            return true;
+        }
+        let hash = ((u16::from(dst[4]) >> 4) | (u16::from(dst[5]) << 4)) & 0xFFF;
+        self.mc_hashes.contains(&hash)
     }
 
     fn handle(&mut self, msg: &[u32; mailbox::WORDS]) -> bool {
@@ -403,7 +433,14 @@ impl IgbPf {
                 }
             }
             MSG_SET_MULTICAST => {
+                // Up to 30 16-bit hashes from word 1, low half first; a
+                // count > 30 turns multicast promiscuous on (C.5.3).
                 self.mc_count = info;
+                let n = (info as usize).min(30);
+                self.mc_hashes = (0..n)
+                    .map(|i| (msg[1 + i / 2] >> (16 * (i % 2))) as u16 & 0xFFF)
+                    .collect();
+                self.allmulti = self.multi_promisc || info > 30;
                 true
             }
             MSG_SET_VLAN => {
@@ -425,7 +462,8 @@ impl IgbPf {
                 // MULTICAST is consumed; anything left, UNICAST included,
                 // is NACKed (the multicast part still applies) (C.5.3).
                 let flags = w0 & MSGINFO_MASK;
-                self.allmulti = flags & PROMISC_MULTICAST != 0 || self.mc_count > 30;
+                self.multi_promisc = flags & PROMISC_MULTICAST != 0;
+                self.allmulti = self.multi_promisc || self.mc_count > 30;
                 flags & !PROMISC_MULTICAST == 0
             }
             _ => false,
@@ -541,7 +579,10 @@ impl Igbvf {
                 mac_filters: Vec::new(),
                 lpe: None,
                 mc_count: 0,
+                mc_hashes: Vec::new(),
+                mc_filtered: 0,
                 allmulti: false,
+                multi_promisc: false,
                 vlans: Vec::new(),
                 rx_tx_enabled: false,
                 silent: false,
@@ -616,8 +657,13 @@ impl Igbvf {
         }
     }
 
-    /// A frame from the wire to RX queue `q`. False if dropped at once.
+    /// A frame from the wire to RX queue `q`. False if dropped at once:
+    /// by the pool's multicast filter, or a full FIFO.
     pub fn inject(&mut self, q: usize, f: RxFrame) -> bool {
+        if !self.pf.takes(&f.data) {
+            self.pf.mc_filtered += 1;
+            return false;
+        }
         self.rx[q].inject(f)
     }
 

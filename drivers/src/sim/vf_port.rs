@@ -38,7 +38,8 @@ use crate::pmd::ixgbevf::{IxgbevfConfig, IxgbevfError, IxgbevfPort};
 use crate::pmd::VfConfig;
 use crate::pool::Pool;
 use crate::port::{
-    DynPort, LinkState, Port, PortError, PortInfo, PortStats, QueueSet, ServiceEvent, XStat,
+    DynPort, LinkState, MulticastOutcome, Port, PortError, PortInfo, PortStats, QueueSet,
+    ServiceEvent, XStat,
 };
 use std::sync::Arc;
 
@@ -480,6 +481,10 @@ where
     fn start(&mut self) -> Result<(), PortError> {
         self.port.start()
     }
+
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        self.port.set_multicast(macs)
+    }
 }
 
 #[cfg(test)]
@@ -696,5 +701,127 @@ mod tests {
         let v = space.take_violations();
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().all(|v| v.rule.name == "register-access"), "{v:?}");
+    }
+
+    /// A 60-byte frame from the wire to `dst`.
+    fn wire_frame(dst: MacAddr) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[..6].copy_from_slice(&dst.0);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x77]);
+        f[12..14].copy_from_slice(&[0x86, 0xDD]);
+        f
+    }
+
+    /// Waits until the switch's filter for VF 0 (what its PF published)
+    /// takes frames to `dst` (`takes`) or refuses them.
+    fn published(space: &SimSpace, dst: MacAddr, takes: bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while space.veb().filter(0).unwrap().accepts(&wire_frame(dst)) != takes {
+            assert!(Instant::now() < end, "{dst}: filter never {takes}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The runtime multicast list on one VF of `model`: a group not in
+    /// the list is refused by the PF's filter (the switch never delivers
+    /// it), a joined one arrives, the list is sent again after a PF
+    /// reset, and a list too long for the device gives all-multicast or
+    /// says why not.
+    fn runtime_multicast(model: VfModel) {
+        use crate::port::MulticastOutcome;
+        let mut space = SimSpace::new();
+        let pool = pool(&space, 512);
+        let mut port = space.open(model, &test_cfg(0), &pool).unwrap();
+        let (mut rx, mut tx) = port.queues(1, 1).unwrap();
+        let mut cache = pool.cache();
+        let mut b = Burst::new();
+        rx[0].rx_burst(&mut cache, &mut b, 32);
+        link_up(&mut port);
+        let joined = MacAddr([0x33, 0x33, 0xFF, 0x00, 0x00, 0x05]);
+        let other = MacAddr([0x33, 0x33, 0xFF, 0x00, 0x07, 0x06]);
+        published(&space, joined, false);
+        assert_eq!(space.veb().inject_from_wire(&wire_frame(joined)), 0);
+        assert_eq!(
+            port.set_multicast(&[joined]).unwrap(),
+            MulticastOutcome::Exact,
+            "{model:?}"
+        );
+        let receive = |port: &mut DynPort,
+                       rx: &mut crate::port::DynRx,
+                       cache: &mut PoolCache,
+                       dst: MacAddr| {
+            published(&space, dst, true);
+            assert_eq!(space.veb().inject_from_wire(&wire_frame(dst)), 1);
+            let mut got = Burst::new();
+            let end = Instant::now() + Duration::from_secs(10);
+            while got.is_empty() {
+                rx.rx_burst(cache, &mut got, 32);
+                port.service().unwrap();
+                assert!(Instant::now() < end, "{model:?}: {dst} never arrived");
+            }
+            assert_eq!(&got[0].data()[..6], &dst.0);
+            cache.free_bulk(&mut got);
+        };
+        receive(&mut port, &mut rx[0], &mut cache, joined);
+        published(&space, other, false);
+        assert_eq!(space.veb().inject_from_wire(&wire_frame(other)), 0);
+        // A PF reset: the PF forgets the list; the recovery sends it.
+        space.veb().pf_reset_begin();
+        assert!(space.veb().wait_applied(Duration::from_secs(10)));
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut seen = false;
+        loop {
+            let ev = port.service().unwrap();
+            seen |= ev == ServiceEvent::ResetDetected;
+            if seen && ev == ServiceEvent::Recovered {
+                break;
+            }
+            if ev == ServiceEvent::ResetDetected {
+                space.veb().pf_reset_end();
+            }
+            rx[0].rx_burst(&mut cache, &mut b, 32);
+            tx[0].tx_burst(&mut cache, &mut b);
+            assert!(Instant::now() < end, "{model:?}: no recovery");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        rx[0].rx_burst(&mut cache, &mut b, 32);
+        link_up(&mut port);
+        receive(&mut port, &mut rx[0], &mut cache, joined);
+        // More groups than an untrusted VF gets (ixgbevf: 30 hashes, then
+        // ALLMULTI, which the PF limits to MULTI, A.5.3; iavf: the PF's
+        // filter limit, then multicast promiscuous, which the PF ignores
+        // for an untrusted VF, B.6 step 14): the outcome says so.
+        let many: Vec<MacAddr> = (0..40u8).map(|i| MacAddr([1, 0, 0x5E, 0, 1, i])).collect();
+        let out = port.set_multicast(&many).unwrap();
+        assert!(
+            matches!(
+                out,
+                MulticastOutcome::Partial { .. } | MulticastOutcome::AllMulticast { .. }
+            ),
+            "{model:?}: {out:?}"
+        );
+        if let VfModel::Ixgbevf(_) = model {
+            // The first 30 still pass under MULTI.
+            receive(&mut port, &mut rx[0], &mut cache, many[0]);
+        }
+        // Back to one group: the others are refused again.
+        assert_eq!(
+            port.set_multicast(&[joined]).unwrap(),
+            MulticastOutcome::Exact
+        );
+        published(&space, many[0], false);
+        receive(&mut port, &mut rx[0], &mut cache, joined);
+        drop((rx, tx, cache, port));
+        assert_eq!(space.take_violations(), Vec::new());
+    }
+
+    #[test]
+    fn ixgbevf_runtime_multicast_list() {
+        runtime_multicast(VfModel::Ixgbevf(IxgbevfFlavor::X550));
+    }
+
+    #[test]
+    fn iavf_runtime_multicast_list() {
+        runtime_multicast(VfModel::Iavf(IavfFlavor::Xl710));
     }
 }

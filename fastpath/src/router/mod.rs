@@ -15,9 +15,11 @@
 //! - [`tables_view`]: a copy of the tables for `fastpath show routes`.
 
 pub mod control;
+pub mod dev_mcast;
 pub mod event_updates;
 pub mod iface_address;
 pub mod iface_recovery;
+pub mod multicast_sync;
 pub mod options;
 pub mod pod_addresses;
 #[allow(clippy::module_inception)]

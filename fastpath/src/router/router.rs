@@ -11,8 +11,10 @@
 //! held is back in the pool before the forwarder's audit counts them.
 
 use super::control::{Control, ControlStats};
+use super::dev_mcast::DEV_MCAST;
 use super::event_updates::PortMap;
 use super::iface_recovery::{IfaceRecovery, PortNow};
+use super::multicast_sync::MulticastSync;
 use super::options::{RouterOptions, RouterOptionsError};
 use super::pod_addresses::{apply_plan, read_plan, PodAddressesError};
 use super::stats::{ExceptionIfaceStats, RouterStats};
@@ -110,6 +112,8 @@ pub struct Router {
     tables_queries: Sender<TablesQuery>,
     /// Interfaces deleted under us, made again.
     recovery: IfaceRecovery,
+    /// The interfaces' multicast groups, followed onto the ports.
+    mcast: MulticastSync,
 }
 
 impl std::fmt::Debug for Router {
@@ -292,7 +296,9 @@ impl Router {
                 });
             }
         };
+        let mcast = MulticastSync::new(DEV_MCAST, &names);
         Ok(Router {
+            mcast,
             ifaces,
             links,
             mtus,
@@ -372,6 +378,14 @@ impl Router {
         }
     }
 
+    /// Gives each port the multicast groups the kernel joined on its
+    /// exception interface, when they changed (call from the control
+    /// loop's housekeeping, where ports are serviced: it may wait on a
+    /// device's mailbox).
+    pub fn sync_multicast(&mut self, fwd: &mut Forwarder) {
+        self.mcast.sync(|p, groups| fwd.set_multicast(p, groups));
+    }
+
     /// The exception interfaces' names, in port order.
     pub fn ifnames(&self) -> Vec<String> {
         self.ifaces.iter().map(|i| i.name().to_owned()).collect()
@@ -418,6 +432,7 @@ impl Router {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            multicast: self.mcast.stats(),
         }
     }
 

@@ -37,6 +37,9 @@ pub struct RouterStats {
     pub unknown_port: u64,
     /// The control thread's figures: mirror, tables, publications.
     pub control: ControlStats,
+    /// Per port, the exception interface's multicast groups carried to
+    /// the port's receive filter.
+    pub multicast: Vec<super::multicast_sync::PortMulticastStats>,
 }
 
 fn micros(d: Duration) -> f64 {
@@ -149,6 +152,19 @@ impl RouterStats {
             "exception_cpu": self.exception_cpu,
             "exception": interfaces,
             "unknown_port": self.unknown_port,
+            "multicast": self
+                .multicast
+                .iter()
+                .enumerate()
+                .map(|(p, m)| json!({
+                    "port": p,
+                    "ifname": m.ifname,
+                    "groups": m.groups.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "changes": m.changes,
+                    "errors": m.errors,
+                    "not_exact": m.not_exact,
+                }))
+                .collect::<Vec<_>>(),
             "mirror": c.mirror.json(),
             "model": {
                 "updates": c.updates,

@@ -28,11 +28,11 @@ use crate::pmd::adv_desc::{
     ring_stats, ring_xstats, settle_after, DisableTiming, Disabled, QueueCtl, QueueState,
     RxCounters, TxCounters,
 };
-use crate::pmd::rx_filters::RxFilters;
+use crate::pmd::rx_filters::{FilterError, RxFilters};
 use crate::pmd::vf_mailbox::random_local_mac;
 use crate::port::{
-    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats, QueueSet,
-    ServiceEvent, XStat,
+    check_queue_counts, Capabilities, LinkState, MulticastOutcome, Port, PortError, PortInfo,
+    PortStats, QueueSet, ServiceEvent, XStat,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -262,6 +262,10 @@ pub struct IavfPort<R: RegisterSpace + 'static> {
     /// Receive-filter requests (multicast groups, VLANs, promiscuous) the
     /// PF refused and the port went on without (filters not required).
     filters_refused: u64,
+    /// Multicast promiscuous asked because the PF refused part of the
+    /// multicast list ([`Port::set_multicast`]); asked again at each
+    /// bring-up.
+    multicast_promisc: bool,
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -342,6 +346,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             halt_after_reset: false,
             rings_may_run: false,
             filters_refused: 0,
+            multicast_promisc: false,
         };
         // A PF reset during the handshake (B.7) drops the exchange under
         // way; once the reset shows, the bring-up starts over (its first
@@ -415,7 +420,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
                 .collect();
             // Chunks that fit the 4096-byte buffer (B.4.4 upper bound).
-            for c in list.chunks((4096 - 4) / 8 - 1) {
+            for c in list.chunks(virtchnl::MAX_ADDRS_PER_MSG) {
                 asks.push((Op::AddEthAddr, virtchnl::eth_addr_list(res.vsi_id, c)));
             }
         }
@@ -438,6 +443,11 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
                 Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
                 Err(e) => {
                     self.filters_refused += 1;
+                    // A refused group is received only through multicast
+                    // promiscuous, asked with the queues (B.6 step 14).
+                    if op == Op::AddEthAddr && !f.takes_all_multicast() {
+                        self.multicast_promisc = true;
+                    }
                     log::warn!("{}: receive filter refused: {e}", self.cfg.name)
                 }
             }
@@ -451,6 +461,86 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
         self.hw.fold();
         self.last_stats = None;
         Ok(())
+    }
+
+    /// The runtime half of [`Port::set_multicast`]: the list moves from
+    /// `old` to `f`. A reset met on the way is an error; the recovery
+    /// sends `f`, already the configuration.
+    fn send_multicast(
+        &mut self,
+        old: &RxFilters,
+        f: &RxFilters,
+    ) -> Result<MulticastOutcome, IavfError> {
+        // The groups of `a` not in `b`, as EXTRA addresses.
+        let minus = |a: &RxFilters, b: &RxFilters| -> Vec<_> {
+            a.multicast
+                .iter()
+                .filter(|m| !b.multicast.contains(m))
+                .map(|m| (*m, virtchnl::ETH_ADDR_EXTRA))
+                .collect()
+        };
+        let (gone, new) = (minus(old, f), minus(f, old));
+        let mut ctl = self.shared.lock();
+        let vsi = ctl.vsi_id;
+        // Refused additions: groups the PF does not let through. A refused
+        // removal (a group the PF never took) changes no reception: only
+        // logged and counted.
+        let mut refused = Vec::new();
+        for (op, list) in [(Op::DelEthAddr, &gone), (Op::AddEthAddr, &new)] {
+            for c in list.chunks(virtchnl::MAX_ADDRS_PER_MSG) {
+                match ctl.request(op, &virtchnl::eth_addr_list(vsi, c)) {
+                    Ok(_) => {}
+                    Err(e) if f.required || e.looks_like_reset() => return Err(e.into()),
+                    Err(e) => {
+                        self.filters_refused += 1;
+                        let what = format!("{op:?} of {} multicast group(s): {e}", c.len());
+                        log::warn!("{}: receive filter refused: {what}", self.cfg.name);
+                        if op == Op::AddEthAddr {
+                            refused.push(FilterError::Refused { what });
+                        }
+                    }
+                }
+            }
+        }
+        // A refused group is received only through multicast promiscuous.
+        let want = !refused.is_empty() && !f.takes_all_multicast();
+        let mut promisc = None;
+        if want != self.multicast_promisc && !f.takes_all_multicast() {
+            let flags = if want { virtchnl::PROMISC_MULTICAST } else { 0 };
+            match ctl.request(Op::ConfigPromiscuousMode, &virtchnl::promisc(vsi, flags)) {
+                Ok(_) => self.multicast_promisc = want,
+                Err(e) if e.looks_like_reset() => return Err(e.into()),
+                Err(e) => {
+                    self.filters_refused += 1;
+                    promisc = Some(e.to_string());
+                }
+            }
+        }
+        drop(ctl);
+        Ok(if f.takes_all_multicast() {
+            MulticastOutcome::AcceptsAll
+        } else if let (true, Some(e)) = (want, &promisc) {
+            MulticastOutcome::Partial {
+                why: format!("the PF refused part of the list, and multicast promiscuous ({e})"),
+            }
+        } else if let Some(e) = promisc {
+            // Leaving multicast promiscuous refused: more than the list
+            // still arrives.
+            MulticastOutcome::AllMulticast {
+                why: format!("multicast promiscuous could not be turned off ({e})"),
+            }
+        } else if want {
+            let why: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            MulticastOutcome::AllMulticast {
+                why: format!(
+                    "{}; multicast promiscuous asked, which only a trusted VF gets (the \
+                     PF answers SUCCESS either way, nic-facts B.6 step 14)",
+                    why.join("; ")
+                ),
+            }
+        } else {
+            MulticastOutcome::Exact
+        })
     }
 
     /// Tell the PF the queues (B.6 steps 10-12, 14): CONFIG_VSI_QUEUES,
@@ -534,7 +624,7 @@ impl<R: RegisterSpace + 'static> IavfPort<R> {
             self.rss_queues = self.rx.len();
         }
         let f = &self.cfg.filters;
-        if f.promiscuous || f.all_multicast {
+        if f.promiscuous || f.all_multicast || self.multicast_promisc {
             let mut flags = virtchnl::PROMISC_MULTICAST;
             if f.promiscuous {
                 flags |= virtchnl::PROMISC_UNICAST;
@@ -1038,6 +1128,27 @@ impl<R: RegisterSpace + 'static> Port for IavfPort<R> {
 
     fn service(&mut self) -> Result<ServiceEvent, PortError> {
         IavfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    /// Groups gone are removed with DEL_ETH_ADDR and new ones added with
+    /// ADD_ETH_ADDR as EXTRA addresses (B.4.3, B.6 step 12), in chunks
+    /// that fit the AQ buffer (B.4.4). Virtchnl has no fixed group limit:
+    /// the PF's limit shows as a refused ADD_ETH_ADDR, and then the port
+    /// asks for multicast promiscuous (CONFIG_PROMISCUOUS_MODE, B.4.3),
+    /// which only a trusted VF gets and which the Linux PFs answer
+    /// SUCCESS either way (B.6 step 14): the outcome says so. The list
+    /// is the configuration every bring-up sends (the PF forgets it at a
+    /// reset, B.7); while the port recovers, it waits for that bring-up.
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        crate::port::check_multicast(&self.info, macs)?;
+        let f = self.cfg.filters.with_multicast(macs);
+        if !matches!(self.phase, Phase::Running | Phase::Enabling { .. }) {
+            self.cfg.filters = f;
+            return Ok(MulticastOutcome::Pending);
+        }
+        let old = std::mem::replace(&mut self.cfg.filters, f.clone());
+        self.send_multicast(&old, &f)
+            .map_err(|e| self.port_error(e))
     }
 
     /// One [`service`](Self::service) with the counter read due now: it

@@ -26,6 +26,8 @@ pub enum Op {
     DisableQueues = 9,
     /// VIRTCHNL_OP_ADD_ETH_ADDR.
     AddEthAddr = 10,
+    /// VIRTCHNL_OP_DEL_ETH_ADDR (B.4.2).
+    DelEthAddr = 11,
     /// VIRTCHNL_OP_ADD_VLAN.
     AddVlan = 12,
     /// VIRTCHNL_OP_CONFIG_PROMISCUOUS_MODE.
@@ -57,6 +59,7 @@ impl Op {
             8 => EnableQueues,
             9 => DisableQueues,
             10 => AddEthAddr,
+            11 => DelEthAddr,
             12 => AddVlan,
             14 => ConfigPromiscuousMode,
             15 => GetStats,
@@ -402,7 +405,11 @@ pub const ETH_ADDR_PRIMARY: u8 = 1;
 /// virtchnl_ether_addr type EXTRA (B.4.3).
 pub const ETH_ADDR_EXTRA: u8 = 2;
 
-/// ADD_ETH_ADDR: 12 + 8·n bytes (B.4.4); each address with its type.
+/// Most addresses one ADD/DEL_ETH_ADDR carries: the message must fit the
+/// 4096-byte AQ buffer (B.4.4 upper bound) at 12 + 8·n bytes.
+pub const MAX_ADDRS_PER_MSG: usize = (4096 - 4) / 8 - 1;
+
+/// ADD_ETH_ADDR or DEL_ETH_ADDR: 12 + 8·n bytes (B.4.4); each address with its type.
 pub fn eth_addr_list(vsi_id: u16, addrs: &[(MacAddr, u8)]) -> Vec<u8> {
     let n = addrs.len();
     let mut b = vec![0u8; 4 + 8 * (n + 1)];

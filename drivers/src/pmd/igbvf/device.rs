@@ -18,8 +18,8 @@ use crate::pmd::vf_mailbox::{mac_from_words, mac_words, random_local_mac};
 use crate::pmd::vf_stats::HwCounter;
 pub use crate::pmd::vf_stats::VfStats;
 use crate::port::{
-    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats, QueueSet,
-    ServiceEvent, XStat,
+    check_queue_counts, Capabilities, LinkState, MulticastOutcome, Port, PortError, PortInfo,
+    PortStats, QueueSet, ServiceEvent, XStat,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -756,6 +756,44 @@ impl<R: RegisterSpace + 'static> Port for IgbvfPort<R> {
 
     fn service(&mut self) -> Result<ServiceEvent, PortError> {
         IgbvfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    /// SET_MULTICAST with the list (at most 30 hashes, C.5.3), and
+    /// SET_PROMISC MULTICAST beyond that (the Linux PF also turns
+    /// multicast promiscuous on by itself for a count > 30, C.5.3). The
+    /// list is kept in the configuration, which every bring-up sends
+    /// again (the PF forgets it at a reset, C.5.3 VFLR). While the port
+    /// recovers, the list waits for that bring-up.
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        crate::port::check_multicast(&self.info, macs)?;
+        let f = self.cfg.filters.with_multicast(macs);
+        if !matches!(self.phase, Phase::Running) {
+            self.cfg.filters = f;
+            return Ok(MulticastOutcome::Pending);
+        }
+        let regs = Arc::clone(&self.regs);
+        let old = std::mem::replace(&mut self.cfg.filters, f.clone());
+        match super::filters::apply_multicast(&*regs, &mut self.mbx, &self.cfg.name, &f, &old) {
+            Ok(out) => {
+                let limit = format!(
+                    "one SET_MULTICAST carries at most {} hashes (nic-facts-igbvf C.5.3); \
+                     multicast promiscuous asked with SET_PROMISC",
+                    super::filters::MAX_MC_HASHES
+                );
+                let outcome =
+                    f.multicast_outcome(super::filters::MAX_MC_HASHES, &limit, &out.refused);
+                self.filter_refusals = out;
+                Ok(outcome)
+            }
+            Err(super::filters::ApplyError::Filter(e)) => {
+                // Required filters refused: keep the old list as the
+                // configuration (what the PF had before).
+                self.cfg.filters = old;
+                Err(self.port_error(IgbvfError::Filter(e)))
+            }
+            // A reset met on the way: the recovery sends the new list.
+            Err(e) => Err(self.port_error(e.into())),
+        }
     }
 
     /// One [`service`](Self::service) with the counter read due now: it

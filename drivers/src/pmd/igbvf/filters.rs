@@ -56,6 +56,62 @@ pub enum ApplyError {
     Mailbox(#[from] MbxError),
 }
 
+/// All-multicast is asked when set, or when the list is longer than one
+/// SET_MULTICAST carries (the Linux PF turns MPME on for a count > 30,
+/// C.5.3; asking for it says so to any PF).
+fn wants_all_multicast(f: &RxFilters) -> bool {
+    f.promiscuous || f.all_multicast || f.multicast.len() > MAX_MC_HASHES
+}
+
+/// The multicast part of `f`, with `old` in force (`None` right after a
+/// VF reset, when the PF holds nothing, C.5.4): SET_MULTICAST with the
+/// list (an empty one only to clear a list `old` had), then SET_PROMISC
+/// MULTICAST when all-multicast is wanted, or SET_PROMISC without flags
+/// when `old` had it and `f` does not (the PF then writes the stored
+/// hashes back, C.5.3). Refusals go to `out`.
+fn send_multicast<R: RegisterSpace + ?Sized>(
+    regs: &R,
+    mbx: &mut Mailbox,
+    f: &RxFilters,
+    old: Option<&RxFilters>,
+    out: &mut FilterOutcome,
+) -> Result<(), MbxError> {
+    let mut one = [0u32; 1];
+    let mut send = |msg: &[u32]| refused(mbx.request(regs, msg, &mut one, Duration::ZERO));
+    let had_groups = old.is_some_and(|o| !o.multicast.is_empty());
+    let was_all = old.is_some_and(wants_all_multicast);
+    if (!f.multicast.is_empty() || had_groups) && send(&set_multicast_words(&f.multicast))? {
+        out.refuse(FilterError::Refused {
+            what: format!("{} multicast group(s)", f.multicast.len()),
+        });
+    }
+    let all = wants_all_multicast(f);
+    if all && send(&[MSG_SET_PROMISC | PROMISC_MULTICAST])? {
+        out.refuse(FilterError::Refused {
+            what: "all-multicast mode".into(),
+        });
+    } else if !all && was_all && send(&[MSG_SET_PROMISC])? {
+        out.refuse(FilterError::Refused {
+            what: "leaving all-multicast mode".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Replace the multicast list in force (`old`) with `f`'s, at run time.
+pub fn apply_multicast<R: RegisterSpace + ?Sized>(
+    regs: &R,
+    mbx: &mut Mailbox,
+    name: &str,
+    f: &RxFilters,
+    old: &RxFilters,
+) -> Result<FilterOutcome, ApplyError> {
+    f.validate()?;
+    let mut out = FilterOutcome::default();
+    send_multicast(regs, mbx, f, Some(old), &mut out)?;
+    Ok(out.finish(name, f)?)
+}
+
 /// Send `f` right after a VF reset (the PF cleared its copy, C.5.4).
 pub fn apply<R: RegisterSpace + ?Sized>(
     regs: &R,
@@ -65,8 +121,6 @@ pub fn apply<R: RegisterSpace + ?Sized>(
 ) -> Result<FilterOutcome, ApplyError> {
     f.validate()?;
     let mut out = FilterOutcome::default();
-    let mut one = [0u32; 1];
-    let mut send = |msg: &[u32]| refused(mbx.request(regs, msg, &mut one, Duration::ZERO));
     if f.promiscuous {
         out.refuse(FilterError::NotSupported {
             driver: "igbvf",
@@ -75,17 +129,9 @@ pub fn apply<R: RegisterSpace + ?Sized>(
                   all-multicast is applied instead",
         });
     }
-    if !f.multicast.is_empty() && send(&set_multicast_words(&f.multicast))? {
-        out.refuse(FilterError::Refused {
-            what: format!("{} multicast group(s)", f.multicast.len()),
-        });
-    }
-    let all_multi = f.promiscuous || f.all_multicast || f.multicast.len() > MAX_MC_HASHES;
-    if all_multi && send(&[MSG_SET_PROMISC | PROMISC_MULTICAST])? {
-        out.refuse(FilterError::Refused {
-            what: "all-multicast mode".into(),
-        });
-    }
+    send_multicast(regs, mbx, f, None, &mut out)?;
+    let mut one = [0u32; 1];
+    let mut send = |msg: &[u32]| refused(mbx.request(regs, msg, &mut one, Duration::ZERO));
     for &vid in &f.vlans {
         if send(&[MSG_SET_VLAN | VLAN_ADD, u32::from(vid)])? {
             out.refuse(FilterError::Refused {

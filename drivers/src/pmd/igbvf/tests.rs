@@ -82,11 +82,16 @@ pub(super) fn pool(dev: &IgbvfSim, name: &str, n: u32) -> Pool {
     Pool::new(&c).unwrap()
 }
 
-/// A frame whose bytes name its sequence number.
+/// A frame whose bytes name its sequence number, to a unicast
+/// destination (the model filters multicast by the VF's list).
 pub(super) fn frame(seq: u32, len: usize) -> Vec<u8> {
-    (0..len)
+    let mut f: Vec<u8> = (0..len)
         .map(|i| (seq as usize * 7 + i) as u8 ^ (seq >> 8) as u8)
-        .collect()
+        .collect();
+    if let Some(b) = f.first_mut() {
+        *b &= !1;
+    }
+    f
 }
 
 pub(super) fn rx_len(seq: u32) -> usize {

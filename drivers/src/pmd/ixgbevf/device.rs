@@ -6,7 +6,9 @@
 
 use super::filters::{self, ApplyError};
 use super::link::{check_link, LinkConfirm, LinkState as VfLink, ResetCause};
-use super::mailbox::{ApiVersion, IxMbxError, PfMailbox, PfTiming, XcastMode, RSS_KEY_BYTES};
+use super::mailbox::{
+    ApiVersion, IxMbxError, PfMailbox, PfTiming, XcastMode, MAX_MC_HASHES, RSS_KEY_BYTES,
+};
 use super::queues::{enable_rx, enable_tx, psrtype, EnableTiming, QueueError};
 use super::regs::*;
 use super::reset::{reset_vf, ResetError, ResetTiming, VfIdentity};
@@ -26,8 +28,8 @@ use crate::pmd::rx_filters::{FilterError, FilterOutcome, RxFilters};
 use crate::pmd::vf_mailbox::random_local_mac;
 pub use crate::pmd::vf_stats::VfStats;
 use crate::port::{
-    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats, QueueSet,
-    ServiceEvent, XStat,
+    check_queue_counts, Capabilities, LinkState, MulticastOutcome, Port, PortError, PortInfo,
+    PortStats, QueueSet, ServiceEvent, XStat,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -833,6 +835,36 @@ impl<R: RegisterSpace + 'static> Port for IxgbevfPort<R> {
 
     fn service(&mut self) -> Result<ServiceEvent, PortError> {
         IxgbevfPort::service(self).map_err(|e| self.port_error(e))
+    }
+
+    /// The list goes with SET_MULTICAST (at most 30 hashes, A.5.3); a
+    /// longer one asks for ALLMULTI with UPDATE_XCAST_MODE (API 1.2,
+    /// A.5.3), which an untrusted VF or an older API does not get: then
+    /// the first 30 groups pass and the outcome says why the rest may
+    /// not. While the port recovers from a reset, the list waits for the
+    /// bring-up, which sends the configured filters (A.5.4: the PF forgot
+    /// them).
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        crate::port::check_multicast(&self.info, macs)?;
+        let f = self.cfg.filters.with_multicast(macs);
+        if !matches!(self.phase, Phase::Running) {
+            self.cfg.filters = f;
+            return Ok(MulticastOutcome::Pending);
+        }
+        let limit = format!(
+            "one SET_MULTICAST carries at most {MAX_MC_HASHES} (nic-facts A.5.3); all-multicast \
+             asked with UPDATE_XCAST_MODE"
+        );
+        match self.set_filters(f.clone()) {
+            Ok(refused) => Ok(f.multicast_outcome(MAX_MC_HASHES, &limit, refused)),
+            Err(e) => {
+                // A reset met on the way: the recovery sends the new list.
+                if !matches!(e, IxgbevfError::Filter(_)) {
+                    self.cfg.filters = f;
+                }
+                Err(self.port_error(e))
+            }
+        }
     }
 
     /// One [`service`](Self::service) with the counter read due now: it

@@ -49,11 +49,12 @@ pub use config::{
 };
 
 use super::{
-    check_queue_counts, Capabilities, LinkState, Port, PortError, PortInfo, PortStats,
-    QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
+    check_queue_counts, Capabilities, LinkState, MulticastOutcome, Port, PortError, PortInfo,
+    PortStats, QueueCounters, QueueSet, RxQueue, ServiceEvent, TxQueue, XStat,
 };
 use crate::burst::Burst;
 use crate::mbuf::{Mbuf, PortId};
+use crate::net::MacAddr;
 use crate::pool::PoolCache;
 use ring::{FillError, RxRing, TxRing};
 pub use socket::page_size;
@@ -196,6 +197,9 @@ pub struct AfPacketPort {
     tx: Vec<Arc<AfPacketTxCounters>>,
     fanout: Option<u16>,
     given: bool,
+    /// The socket holding the multicast memberships
+    /// ([`Port::set_multicast`]); replaced whole at each change.
+    multicast: Option<OwnedFd>,
 }
 
 /// The largest frame the kernel sends on `ifname`: its MTU plus the
@@ -279,6 +283,7 @@ impl AfPacketPort {
             tx: Vec::new(),
             fanout: None,
             given: false,
+            multicast: None,
         })
     }
 
@@ -386,6 +391,23 @@ impl AfPacketPort {
 impl Port for AfPacketPort {
     type Rx = AfPacketRx;
     type Tx = AfPacketTx;
+
+    /// The groups become memberships of a socket of the port's own, so
+    /// the interface's device lets them through (a VF on its kernel
+    /// driver filters multicast; a veth does not). The new socket is
+    /// made before the old one closes, so groups in both lists never
+    /// leave the device's list.
+    fn set_multicast(&mut self, macs: &[MacAddr]) -> Result<MulticastOutcome, PortError> {
+        crate::port::check_multicast(&self.info, macs)?;
+        let fd = socket::multicast_socket(&self.ifname, self.ifindex, macs).map_err(|e| {
+            PortError::Device {
+                port: self.info.name.clone(),
+                why: e.to_string(),
+            }
+        })?;
+        self.multicast = Some(fd);
+        Ok(MulticastOutcome::Exact)
+    }
 
     fn info(&self) -> &PortInfo {
         &self.info

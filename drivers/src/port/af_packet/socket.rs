@@ -50,9 +50,8 @@ fn set_opt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T) -> io::Result<()> {
     }
 }
 
-/// A raw packet socket that receives nothing yet: protocol 0 until the
-/// bind, so no frame of another interface lands in the ring meanwhile.
-pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
+/// A packet socket of protocol 0: it receives nothing until bound.
+fn packet_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
     // SAFETY: plain system call with constant arguments; checked below.
     let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -63,12 +62,45 @@ pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
         });
     }
     // SAFETY: raw is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A raw packet socket that receives nothing yet: protocol 0 until the
+/// bind, so no frame of another interface lands in the ring meanwhile.
+pub fn raw_socket(ifname: &str) -> Result<OwnedFd, AfPacketError> {
+    let fd = packet_socket(ifname)?;
     let v3 = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
     set_opt(&fd, libc::PACKET_VERSION, &v3).map_err(|e| AfPacketError::NoTpacketV3 {
         ifname: ifname.into(),
         source: e,
     })?;
+    Ok(fd)
+}
+
+/// A packet socket that receives nothing (protocol 0, never bound) and
+/// holds `groups` as memberships of interface `ifindex`
+/// (PACKET_ADD_MEMBERSHIP, PACKET_MR_MULTICAST: packet(7)): the kernel adds
+/// each to the device's multicast list, so a NIC filtering by it lets the
+/// groups through, and removes them when the socket is closed, which is
+/// how a list is replaced (packet(7): "memberships are dropped when the
+/// socket is closed").
+pub fn multicast_socket(
+    ifname: &str,
+    ifindex: libc::c_int,
+    groups: &[crate::net::MacAddr],
+) -> Result<OwnedFd, AfPacketError> {
+    let fd = packet_socket(ifname)?;
+    for g in groups {
+        let mut mr = libc::packet_mreq {
+            mr_ifindex: ifindex,
+            mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+            mr_alen: 6,
+            mr_address: [0; 8],
+        };
+        mr.mr_address[..6].copy_from_slice(&g.0);
+        set_opt(&fd, libc::PACKET_ADD_MEMBERSHIP, &mr)
+            .map_err(|e| io_error("setsockopt(PACKET_ADD_MEMBERSHIP)", ifname, e))?;
+    }
     Ok(fd)
 }
 

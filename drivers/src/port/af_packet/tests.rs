@@ -276,3 +276,44 @@ pub(super) fn udp_frame(seq: u32) -> Vec<u8> {
 pub(super) fn udp_seq(d: &[u8]) -> Option<u32> {
     crate::testing::udp_frame_seq(d, b"AFPF")
 }
+
+/// The groups of [`Port::set_multicast`] become the interface's
+/// (the kernel's list in /proc/net/dev_mcast, which a NIC filters by), a
+/// new list replaces the old, and closing the port takes them away. Runs
+/// inside a namespace of its own, on a veth made there.
+#[test]
+fn multicast_groups_become_the_interfaces() {
+    const INSIDE: &str = "FASTPATH_AFP_MCAST_INSIDE";
+    if std::env::var_os(INSIDE).is_none() {
+        if !crate::test_netns::is_root() {
+            crate::skip_test!("needs root (a network namespace, a veth pair)");
+            return;
+        }
+        let ns = crate::test_netns::TestNetns::new("afp-mc");
+        ns.run_test_inside(
+            "port::af_packet::tests::multicast_groups_become_the_interfaces",
+            INSIDE,
+        );
+        return;
+    }
+    crate::test_netns::ip(&["link", "add", "mca", "type", "veth", "peer", "name", "mcb"]);
+    crate::test_netns::ip(&["link", "set", "mca", "up"]);
+    let has = |hex: &str| {
+        std::fs::read_to_string("/proc/net/dev_mcast")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("mca") && l.ends_with(hex))
+    };
+    let ospf = MacAddr([0x01, 0, 0x5e, 0, 0, 5]);
+    let vrrp = MacAddr([0x01, 0, 0x5e, 0, 0, 0x12]);
+    let mut p = AfPacketPort::open(PortId(0), "mca", 2048).unwrap();
+    assert!(!has("01005e000005"));
+    assert_eq!(p.set_multicast(&[ospf]).unwrap(), MulticastOutcome::Exact);
+    assert!(has("01005e000005"));
+    p.set_multicast(&[vrrp]).unwrap();
+    assert!(has("01005e000012") && !has("01005e000005"));
+    assert!(p.set_multicast(&[MacAddr([2, 0, 0, 0, 0, 1])]).is_err());
+    assert!(has("01005e000012"), "a refused list leaves the old one");
+    drop(p);
+    assert!(!has("01005e000012"));
+}
