@@ -21,6 +21,16 @@
 //! (`ring ports x workers x ring size`) and two maximum bursts per worker
 //! of slack, with a floor of 8192 buffers (what testpmd gives one core).
 //!
+//! In l3 mode (`--mode l3`) buffers also wait on the way to and from the
+//! kernel, and the minimum adds them once for the whole run:
+//! `workers x punt ring + ports x injection ring` (every worker's punt ring
+//! and every port's injection ring full), the exception thread's cache and
+//! burst (`1.5 x cache + burst`: it copies into and out of its TAP or
+//! vhost-net queues, whose own memory holds no pool buffer), and the
+//! workers' per-port TX buffers (`workers x ports x burst`: a buffer is
+//! sent once it holds a burst). Without them a stalled kernel could hold
+//! the buffers the workers receive into.
+//!
 //! Both are computed in `u64` with checked arithmetic: a sum that
 //! overflows is reported as too large, never wrapped.
 
@@ -40,6 +50,35 @@ pub const DEFAULT_NB_MBUF_FLOOR: u64 = 8192;
 /// Buffers a VF queue pair holds with the default rings: one per RX and
 /// per TX descriptor.
 pub const VF_QUEUE_PAIR_BUFFERS: u64 = (DEFAULT_VF_RX_RING + DEFAULT_VF_TX_RING) as u64;
+
+/// Slots of each worker's punt ring (l3 mode): exception traffic is
+/// low-rate, and a burst of punts larger than this is counted
+/// (`punt_ring_full`), not waited for.
+pub const PUNT_RING_SIZE: usize = 1024;
+
+/// Slots of each port's injection ring (l3 mode: the kernel's frames on
+/// their way out): what does not fit is counted by the exception thread
+/// (`inject_full`).
+pub const INJECT_RING_SIZE: usize = 1024;
+
+/// What l3 mode's exception path can hold (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceptionDemand {
+    /// Slots of each worker's punt ring.
+    pub punt_ring: usize,
+    /// Slots of each port's injection ring.
+    pub inject_ring: usize,
+}
+
+impl Default for ExceptionDemand {
+    /// The rings the forwarder makes.
+    fn default() -> Self {
+        ExceptionDemand {
+            punt_ring: PUNT_RING_SIZE,
+            inject_ring: INJECT_RING_SIZE,
+        }
+    }
+}
 
 /// What the pool must feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +102,8 @@ pub struct PoolDemand {
     /// Buffers one VF queue pair holds: its RX plus TX descriptors
     /// ([`VF_QUEUE_PAIR_BUFFERS`] with the default rings).
     pub vf_queue_pair: u64,
+    /// l3 mode: the exception path's rings (`None` in the other modes).
+    pub exception: Option<ExceptionDemand>,
 }
 
 fn u(v: usize) -> u64 {
@@ -85,9 +126,28 @@ impl PoolDemand {
             .checked_add(vf)
     }
 
+    /// Buffers l3 mode's exception path and TX buffers can hold at once
+    /// (see the module docs): 0 in the other modes; `None` on overflow.
+    pub fn exception_path(&self) -> Option<u64> {
+        let Some(e) = self.exception else {
+            return Some(0);
+        };
+        let punt = u(self.workers).checked_mul(u(e.punt_ring))?;
+        let inject = u(self.ports).checked_mul(u(e.inject_ring))?;
+        let thread = (u(self.cache_size).checked_mul(3)? / 2).checked_add(u(self.burst))?;
+        let tx_buffers = u(self.workers)
+            .checked_mul(u(self.ports))?
+            .checked_mul(u(self.burst))?;
+        punt.checked_add(inject)?
+            .checked_add(thread)?
+            .checked_add(tx_buffers)
+    }
+
     /// The smallest pool that cannot starve a worker; `None` on overflow.
     pub fn minimum(&self) -> Option<u64> {
-        u(self.workers).checked_mul(self.per_worker()?)
+        u(self.workers)
+            .checked_mul(self.per_worker()?)?
+            .checked_add(self.exception_path()?)
     }
 
     /// The pool used when none is given; `None` on overflow.
@@ -107,7 +167,7 @@ impl PoolDemand {
     /// The minimum rule with these figures, for messages:
     /// "1 worker x (1.5 x cache 256 + burst 32 + 2 ports x 0 tx-first bursts x 32 + 0 VF ports x 1024)".
     pub fn explain_minimum(&self) -> String {
-        format!(
+        let workers = format!(
             "{} x (1.5 x cache {} + burst {} + {} x {} tx-first bursts x {} + {} x {} descriptors)",
             plural(self.workers, "worker"),
             self.cache_size,
@@ -117,7 +177,22 @@ impl PoolDemand {
             self.burst,
             plural(self.vf_ports, "VF port"),
             self.vf_queue_pair
-        )
+        );
+        match self.exception {
+            None => workers,
+            Some(e) => format!(
+                "{workers} + l3 exception path ({} x punt ring {} + {} x injection ring {} + exception thread 1.5 x cache {} + burst {} + {} x {} x TX buffer {})",
+                plural(self.workers, "worker"),
+                e.punt_ring,
+                plural(self.ports, "port"),
+                e.inject_ring,
+                self.cache_size,
+                self.burst,
+                plural(self.workers, "worker"),
+                plural(self.ports, "port"),
+                self.burst,
+            ),
+        }
     }
 
     /// The default rule with these figures, for messages.
@@ -170,6 +245,7 @@ mod tests {
             tx_first: 0,
             ring_size: 1024,
             vf_queue_pair: VF_QUEUE_PAIR_BUFFERS,
+            exception: None,
         }
     }
 
@@ -193,6 +269,39 @@ mod tests {
             d.explain_minimum(),
             "1 worker x (1.5 x cache 256 + burst 32 + 2 ports x 0 tx-first bursts x 32 + 0 VF ports x 1024 descriptors)"
         );
+    }
+
+    #[test]
+    fn l3_counts_the_exception_path() {
+        let d = PoolDemand {
+            workers: 2,
+            exception: Some(ExceptionDemand::default()),
+            ..demand()
+        };
+        // 2 x 1024 punt + 2 x 1024 injection + (384 + 32) thread + 2 x 2 x 32 TX buffers.
+        let exc = 2048 + 2048 + 416 + 128;
+        assert_eq!(d.exception_path(), Some(exc));
+        assert_eq!(d.minimum(), Some(2 * 416 + exc));
+        // Every punt and injection ring full leaves each worker its own
+        // minimum: the default holds at least that.
+        let full = (2 * PUNT_RING_SIZE + 2 * INJECT_RING_SIZE) as u64;
+        assert!(d.default_size().unwrap() - full >= 2 * 416);
+        assert_eq!(demand().exception_path(), Some(0));
+        assert_eq!(
+            d.explain_minimum(),
+            "2 workers x (1.5 x cache 256 + burst 32 + 2 ports x 0 tx-first bursts x 32 + 0 VF ports x 1024 descriptors) \
+             + l3 exception path (2 workers x punt ring 1024 + 2 ports x injection ring 1024 \
+             + exception thread 1.5 x cache 256 + burst 32 + 2 workers x 2 ports x TX buffer 32)"
+        );
+        let huge = PoolDemand {
+            exception: Some(ExceptionDemand {
+                punt_ring: usize::MAX,
+                inject_ring: 1,
+            }),
+            workers: 2,
+            ..demand()
+        };
+        assert_eq!(huge.minimum(), None);
     }
 
     #[test]
@@ -240,6 +349,7 @@ mod tests {
                 vf_ports: cut(vf_ports), cache_size: cut(cache_size), burst: cut(burst),
                 tx_first: cut(tx_first), ring_size: cut(ring_size),
                 vf_queue_pair: VF_QUEUE_PAIR_BUFFERS,
+                exception: small.then(ExceptionDemand::default),
             };
             if let (Some(min), Some(def)) = (d.minimum(), d.default_size()) {
                 prop_assert!(def >= min);

@@ -13,7 +13,7 @@ use crate::core_port_mapping::CorePortMapping;
 use crate::duration::format_duration;
 use crate::eth_peer::EthPeer;
 use crate::fwd_mode::FwdMode;
-use crate::pool_sizing::{PoolDemand, MAX_NB_MBUF};
+use crate::pool_sizing::{ExceptionDemand, PoolDemand, MAX_NB_MBUF};
 use crate::port_spec::SimModel;
 use crate::port_spec::{InterfaceName, PortSpec};
 use crate::setting::Setting;
@@ -837,6 +837,7 @@ impl RunConfig {
             tx_first: 0,
             ring_size: self.ring_size,
             vf_queue_pair: (self.vf_rx_ring() as u64).saturating_add(self.vf_tx_ring() as u64),
+            exception: (self.mode == FwdMode::L3).then(ExceptionDemand::default),
         };
         // The figures are bounded by the checks above, so these sums fit;
         // a `None` would still be reported, never wrapped.
@@ -1272,6 +1273,36 @@ mod tests {
             v.pool_demand().default_size().unwrap()
         );
         assert!(v.nb_mbuf() > 64_000);
+    }
+
+    /// l3 mode counts its exception path: a pool the io mode takes is
+    /// refused with that term named, and the default holds every punt and
+    /// injection ring full besides the workers' own minimum.
+    #[test]
+    fn l3_pools_count_the_exception_path() {
+        let io = with(|_| {}).unwrap();
+        let l3 = with(|c| c.mode = FwdMode::L3).unwrap();
+        let io_min = io.pool_demand().minimum().unwrap();
+        let exc = l3.pool_demand().exception_path().unwrap();
+        assert_eq!(l3.pool_demand().minimum(), Some(io_min + exc));
+        let rings = (crate::pool_sizing::PUNT_RING_SIZE
+            + l3.ports.len() * crate::pool_sizing::INJECT_RING_SIZE) as u64;
+        assert!(exc > rings);
+        assert!(u64::from(l3.nb_mbuf()) >= io_min + rings);
+        let e = err(|c| {
+            c.mode = FwdMode::L3;
+            c.nb_mbuf = Some(io_min + rings - 1);
+        });
+        assert!(
+            matches!(e, RunConfigError::PoolTooSmall { minimum, .. } if minimum == io_min + exc),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("l3 exception path (1 worker x punt ring 1024"),
+            "{e}"
+        );
+        assert!(with(|c| c.nb_mbuf = Some(io_min + rings - 1)).is_ok());
     }
 
     fn mapping(s: &str) -> Option<CorePortMapping> {

@@ -8,7 +8,9 @@
 //! for a neighbour is read and answered, the kernel's neighbour table then
 //! shows the answer, UDP datagrams go both ways payload-checked, MAC, MTU
 //! and link state are seen by `ip link`, a frame larger than a buffer is
-//! dropped and counted, and the TAP is gone once dropped. A second test
+//! dropped and counted, a TAP deleted under us (`ip link del`) is seen as
+//! no longer attached and can be made again, and the TAP is gone once
+//! dropped. A second test
 //! checks that without CAP_NET_ADMIN opening is a typed error.
 //!
 //! Needs root for the namespace; without it the first test says
@@ -171,6 +173,22 @@ fn inner_tap_exchange() {
     iface.set_link(false).unwrap();
     assert!(!link_flags(IFNAME).iter().any(|f| f == "UP"));
     assert!(!iface.is_up().unwrap());
+
+    // Deleted under us: the queues stay open on nothing, and the
+    // interface says so; a new TAP of the same name can be made at once.
+    assert!(iface.attached().unwrap());
+    ip(&["link", "del", IFNAME]);
+    assert!(
+        !iface.attached().unwrap(),
+        "{IFNAME} deleted, still attached"
+    );
+    let (again, again_q) = ExceptionIface::open(&cfg).expect("a new TAP of the same name");
+    assert!(again.attached().unwrap());
+    assert!(
+        !iface.attached().unwrap(),
+        "the old queues joined the new TAP"
+    );
+    drop((again, again_q));
 
     // Every buffer back; the TAP goes with the interface and its queues.
     drop(side);

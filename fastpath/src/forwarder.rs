@@ -46,10 +46,9 @@ use std::time::{Duration, Instant};
 /// its seeds refused and counted.
 pub const LINK_WAIT: Duration = Duration::from_secs(9);
 
-/// Slots of each port's injection ring (L3 mode: the kernel's frames on
-/// their way out): the kernel's traffic is low-rate, and what does not fit
-/// is counted by the exception thread (`inject_full`).
-pub const INJECT_RING_SIZE: usize = 1024;
+/// Slots of each port's injection ring, defined with the pool sizing rule
+/// that counts them.
+pub use config::pool_sizing::INJECT_RING_SIZE;
 
 /// How often the housekeeping runs while start-up waits for links.
 const LINK_POLL: Duration = Duration::from_millis(10);

@@ -307,6 +307,7 @@ pub fn run_with(
             service(&mut fwd);
             if let Some(r) = router.as_mut() {
                 r.mirror_links(&fwd);
+                r.recover_ifaces(&fwd);
                 r.sync_multicast(&mut fwd);
             }
             next_service = now + SERVICE_PERIOD;

@@ -54,6 +54,9 @@ refused! {
     stats_period_inf: ["--stats-period", "inf"] => ["'--stats-period <STATS_PERIOD>'", "\"inf\" is not a finite duration"];
     stats_period_too_short: ["--stats-period", "1ms"] => ["fastpath: error: --stats-period: statistics period 1 ms is out of range"];
     nb_mbuf_too_small: ["--nb-mbuf", "10"] => ["fastpath: error: --nb-mbuf: a pool of 10 buffers is too small: these settings need at least 416"];
+    nb_mbuf_too_small_for_the_exception_path: ["--mode", "l3", "--nb-mbuf", "1000"]
+        => ["fastpath: error: --nb-mbuf: a pool of 1000 buffers is too small: these settings need at least 3968",
+            "+ l3 exception path (1 worker x punt ring 1024 + 2 ports x injection ring 1024 + exception thread 1.5 x cache 256 + burst 32 + 1 worker x 2 ports x TX buffer 32)"];
     nb_mbuf_too_large: ["--nb-mbuf", "4294967296"] => ["fastpath: error: --nb-mbuf: a pool of 4294967296 buffers is more than the maximum 16777215"];
     default_pool_overflow_from_cores: ["--cores", "65536", "--ports", "ring,ring", "--ring-size", "65536", "--burst", "512"]
         => ["fastpath: error: --nb-mbuf: these settings need a pool of", "more than the maximum 16777215"];

@@ -26,12 +26,12 @@
 
 mod common;
 
-use common::{have, ping_once, sh, sh_output, snmp, udp_flow, udp_in, wait_until};
+use common::{have, ping_once, sh, sh_output, snmp, udp_flow, udp_in, wait_until, RouterLab};
 use drivers::test_netns::{is_root, TestNetns};
 use fastpath::mirror::socket::RouteSocket;
 use fastpath::mirror::IfIndex;
 use fastpath::router::iface_address::{add_address, Added};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// UDP datagrams of the flow.
@@ -42,63 +42,12 @@ const KERNEL_FORWARDS_AT_MOST: u64 = 5;
 /// Pings to fp0's address.
 const PINGS: u64 = 3;
 
-/// Three namespaces; deleted on drop (with fastpath, if still running).
-struct Lab {
-    fp: TestNetns,
-    h1: TestNetns,
-    h2: TestNetns,
-    fastpath: Option<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.fastpath.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn lab() -> Lab {
-    let lab = Lab {
-        fp: TestNetns::new("pa-fp"),
-        h1: TestNetns::new("pa-h1"),
-        h2: TestNetns::new("pa-h2"),
-        fastpath: None,
-    };
-    let fp = lab.fp.name();
-    sh(fp, "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1");
-    for (i, h) in [(1, lab.h1.name()), (2, lab.h2.name())] {
-        common::fast_path_port_pair(fp, i, h);
-        sh(
-            h,
-            &format!(
-                "ip link set lo up && ip addr add 10.78.{i}.2/24 dev h{i} && \
-                 ip link set h{i} up && ip route add default via 10.78.{i}.1"
-            ),
-        );
-    }
-    lab
-}
-
 /// Starts fastpath in FP with the pod addresses; returns once fp0 and
 /// fp1 are up and carry them.
-fn start(lab: &mut Lab) {
+fn start(lab: &mut RouterLab) {
     let fp = lab.fp.name().to_string();
-    let child = Command::new("ip")
-        .args(["netns", "exec", &fp])
-        .arg(env!("CARGO_BIN_EXE_fastpath"))
-        .args([
-            "run",
-            "--mode",
-            "l3",
-            "--ports",
-            "afpacket:p1,afpacket:p2",
-            "--exception-ifnames",
-            "fp0,fp1",
-            "--exception",
-            "tap",
-            "--no-huge",
+    let child = lab
+        .router(&[
             "--no-env",
             "--annotations",
             "none",
@@ -140,7 +89,7 @@ fn squeeze(l: &str) -> String {
 
 /// One run: the addresses and routes are there, the kernel answers for
 /// them, the flow crosses the fast path.
-fn one_run(lab: &mut Lab) {
+fn one_run(lab: &mut RouterLab) {
     start(lab);
     let fp = lab.fp.name().to_string();
     let (h1, h2) = (lab.h1.name().to_string(), lab.h2.name().to_string());
@@ -213,7 +162,7 @@ fn pod_addresses_land_on_the_exception_interfaces() {
             return;
         }
     }
-    let mut lab = lab();
+    let mut lab = RouterLab::new("pa");
     one_run(&mut lab);
     // The interfaces went with the first run; a second start makes them
     // and their addresses again.

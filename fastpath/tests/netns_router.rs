@@ -154,24 +154,7 @@ fn router_between_two_namespaces() {
     let started = Instant::now();
     let mut lab = lab();
     let (fp, h1, h2) = (lab.fp.clone(), lab.h1.clone(), lab.h2.clone());
-    let child = Command::new("ip")
-        .args(["netns", "exec", &fp])
-        .arg(env!("CARGO_BIN_EXE_fastpath"))
-        .args([
-            "run",
-            "--mode",
-            "l3",
-            "--ports",
-            "afpacket:p1,afpacket:p2",
-            "--exception-ifnames",
-            "fp0,fp1",
-            "--exception",
-            "tap",
-            "--no-huge",
-            "--stats-period",
-            "0",
-            "--json",
-        ])
+    let child = common::router_command(&fp, &["--stats-period", "0", "--json"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

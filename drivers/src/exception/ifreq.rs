@@ -1,6 +1,7 @@
 //! The `struct ifreq` system calls that configure the kernel side of an
 //! exception interface: create or attach a TAP queue (TUNSETIFF, and its
-//! virtio-net header size, TUNSETVNETHDRSZ), set its
+//! virtio-net header size, TUNSETVNETHDRSZ), see whether it is still
+//! attached (TUNGETIFF), set its
 //! MAC (SIOCSIFHWADDR), MTU (SIOCSIFMTU) and administrative state
 //! (SIOCGIFFLAGS/SIOCSIFFLAGS).
 //!
@@ -44,8 +45,8 @@ impl IfReq {
     /// Calls ioctl `req` on `fd` with this request.
     fn ioctl(&mut self, fd: BorrowedFd<'_>, req: c_ulong) -> io::Result<()> {
         // SAFETY: self is a live, writable `struct ifreq` of the size the
-        // kernel expects for every request used here (TUNSETIFF and the
-        // SIOC[GS]IF* calls all take a `struct ifreq *`); the kernel reads
+        // kernel expects for every request used here (TUNSETIFF, TUNGETIFF
+        // and the SIOC[GS]IF* calls all take a `struct ifreq *`); the kernel reads
         // and writes only within it.
         let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req as _, self as *mut IfReq) };
         if rc < 0 {
@@ -76,6 +77,20 @@ pub fn tun_set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> io::Re
     // ifr_flags is a `short`; the IFF_* TUN flags all fit in 16 bits.
     r.data[..2].copy_from_slice(&(flags as u16).to_ne_bytes());
     r.ioctl(fd, libc::TUNSETIFF as c_ulong)
+}
+
+/// Whether the TAP queue `fd` is still attached to its interface. Deleting
+/// a TAP (`ip link del`) detaches its queue file descriptors, which stay
+/// open on nothing: TUNGETIFF on one then fails with EBADFD (the tun
+/// driver's answer for a file with no interface,
+/// Documentation/networking/tuntap.rst describes the attach/detach model).
+pub fn tun_attached(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut r = IfReq::new("");
+    match r.ioctl(fd, libc::TUNGETIFF as c_ulong) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Set the virtio-net header length of a TAP queue opened with

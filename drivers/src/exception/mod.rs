@@ -324,6 +324,9 @@ pub struct ExceptionIface {
     _fds: Vec<Arc<OwnedFd>>,
     stats: Vec<QueueStats>,
     negotiated: Option<Negotiated>,
+    /// vhost-net: the eventfds its devices signal errors on (none with
+    /// plain TAP).
+    errs: Vec<Arc<OwnedFd>>,
 }
 
 /// Receive half of one exception queue (kernel to us).
@@ -446,6 +449,7 @@ impl ExceptionIface {
         let mut stats = Vec::with_capacity(cfg.queues);
         let mut queues = Vec::with_capacity(cfg.queues);
         let mut negotiated = None;
+        let mut errs = Vec::new();
         for (q, fd) in tap_fds.iter().enumerate() {
             match backend {
                 ExceptionBackend::Tap => {
@@ -466,7 +470,7 @@ impl ExceptionIface {
                             }
                         })?,
                     };
-                    let (rx, tx, rxc, txc, neg) = vhost_queue::queue(
+                    let (rx, tx, rxc, txc, neg, err_fds) = vhost_queue::queue(
                         dev,
                         Arc::clone(fd),
                         cfg.port,
@@ -479,6 +483,7 @@ impl ExceptionIface {
                         source,
                     })?;
                     negotiated = Some(neg);
+                    errs.extend(err_fds);
                     stats.push(QueueStats { rx: rxc, tx: txc });
                     queues.push((ExceptionRx::Vhost(rx), ExceptionTx::Vhost(tx)));
                 }
@@ -491,6 +496,7 @@ impl ExceptionIface {
             _fds: tap_fds,
             stats,
             negotiated,
+            errs,
         };
         iface.set_mac(cfg.mac)?;
         iface.set_mtu(cfg.mtu)?;
@@ -540,6 +546,51 @@ impl ExceptionIface {
     pub fn set_link(&self, up: bool) -> Result<(), ExceptionError> {
         ifreq::set_up(self.ctl.as_fd(), &self.name, up)
             .map_err(|e| sys_err(&self.name, "SIOCSIFFLAGS", e))
+    }
+
+    /// Whether the interface still exists: `false` once it was deleted
+    /// under us (`ip link del`), which leaves our queues open on nothing
+    /// (writes refused, nothing to read) with either backend, vhost-net
+    /// serving the same TAP queues. An interface of the same name made
+    /// since by someone else is not ours: still `false`.
+    pub fn attached(&self) -> Result<bool, ExceptionError> {
+        let Some(fd) = self._fds.first() else {
+            return Ok(false);
+        };
+        ifreq::tun_attached(fd.as_fd()).map_err(|e| sys_err(&self.name, "TUNGETIFF", e))
+    }
+
+    /// vhost-net: how many errors its devices signalled since the last
+    /// call (`VHOST_SET_VRING_ERR`: a virtqueue the kernel's worker could
+    /// not use; it then moves nothing more on it). Always 0 with plain
+    /// TAP.
+    pub fn take_backend_errors(&self) -> Result<u64, ExceptionError> {
+        let mut n = 0u64;
+        for e in &self.errs {
+            let c = vhost_ioctl::take_count(e.as_fd())
+                .map_err(|e| sys_err(&self.name, "read(vhost error eventfd)", e))?;
+            n = n.saturating_add(c);
+        }
+        Ok(n)
+    }
+
+    /// Gives up this interface's hold on its TAP (its queue file
+    /// descriptors and vhost-net error eventfds): the kernel deletes the
+    /// TAP once the queues handed out are dropped too. The interface can
+    /// then only be asked whether its name [`exists`](Self::exists).
+    pub fn release(&mut self) {
+        self._fds.clear();
+        self.errs.clear();
+    }
+
+    /// Whether an interface of this name exists in the namespace (ours or
+    /// not).
+    pub fn exists(&self) -> Result<bool, ExceptionError> {
+        match ifreq::flags(self.ctl.as_fd(), &self.name) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(sys_err(&self.name, "SIOCGIFFLAGS", e)),
+        }
     }
 
     /// Whether the interface is administratively up.

@@ -62,6 +62,10 @@ const SET_VRING_ADDR: u64 = ioc(IOC_WRITE, 0x11, std::mem::size_of::<VringAddr>(
 const SET_VRING_BASE: u64 = ioc(IOC_WRITE, 0x12, std::mem::size_of::<VringState>());
 const SET_VRING_KICK: u64 = ioc(IOC_WRITE, 0x20, std::mem::size_of::<VringFile>());
 const SET_VRING_CALL: u64 = ioc(IOC_WRITE, 0x21, std::mem::size_of::<VringFile>());
+/// `VHOST_SET_VRING_ERR`: "Set eventfd to signal an error"
+/// (include/uapi/linux/vhost.h): the device's worker signals it when it
+/// cannot use the virtqueue (a descriptor or ring it cannot read).
+const SET_VRING_ERR: u64 = ioc(IOC_WRITE, 0x22, std::mem::size_of::<VringFile>());
 const NET_SET_BACKEND: u64 = ioc(IOC_WRITE, 0x30, std::mem::size_of::<VringFile>());
 
 fn check(rc: libc::c_int) -> io::Result<()> {
@@ -125,15 +129,25 @@ pub struct VringAddrs {
     pub used: u64,
 }
 
-/// `VHOST_SET_VRING_NUM`, `_BASE` (0), `_ADDR`, `_KICK` and `_CALL` for
-/// virtqueue `index`.
+/// The eventfds of one virtqueue.
+#[derive(Debug, Clone, Copy)]
+pub struct VringFds {
+    /// We signal it after publishing.
+    pub kick: RawFd,
+    /// The device signals it after using (never read: rings are polled).
+    pub call: RawFd,
+    /// The device signals it on an error.
+    pub err: RawFd,
+}
+
+/// `VHOST_SET_VRING_NUM`, `_BASE` (0), `_ADDR`, `_KICK`, `_CALL` and
+/// `_ERR` for virtqueue `index`.
 pub fn set_vring(
     fd: BorrowedFd<'_>,
     index: u32,
     num: u32,
     addrs: VringAddrs,
-    kick: RawFd,
-    call: RawFd,
+    fds: VringFds,
 ) -> io::Result<()> {
     ioctl_ptr(fd, SET_VRING_NUM, &mut VringState { index, num })?;
     ioctl_ptr(fd, SET_VRING_BASE, &mut VringState { index, num: 0 })?;
@@ -149,8 +163,23 @@ pub fn set_vring(
             log_guest_addr: 0,
         },
     )?;
-    ioctl_ptr(fd, SET_VRING_KICK, &mut VringFile { index, fd: kick })?;
-    ioctl_ptr(fd, SET_VRING_CALL, &mut VringFile { index, fd: call })
+    ioctl_ptr(
+        fd,
+        SET_VRING_KICK,
+        &mut VringFile {
+            index,
+            fd: fds.kick,
+        },
+    )?;
+    ioctl_ptr(
+        fd,
+        SET_VRING_CALL,
+        &mut VringFile {
+            index,
+            fd: fds.call,
+        },
+    )?;
+    ioctl_ptr(fd, SET_VRING_ERR, &mut VringFile { index, fd: fds.err })
 }
 
 /// `VHOST_NET_SET_BACKEND`: attach virtqueue `index` to the TAP queue
@@ -178,9 +207,37 @@ pub fn signal(fd: BorrowedFd<'_>) {
     unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
 }
 
+/// How many times a non-blocking eventfd was signalled since the last
+/// call (reading resets it; eventfd(2)): 0 if it was not.
+pub fn take_count(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut n = 0u64;
+    // SAFETY: reads at most 8 bytes into `n`, which lives across the call.
+    let rc = unsafe { libc::read(fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
+
+    /// An error eventfd reads as the number of signals, then 0.
+    #[test]
+    fn error_counts_are_taken() {
+        let e = eventfd().unwrap();
+        assert_eq!(take_count(e.as_fd()).unwrap(), 0);
+        signal(e.as_fd());
+        signal(e.as_fd());
+        assert_eq!(take_count(e.as_fd()).unwrap(), 2);
+        assert_eq!(take_count(e.as_fd()).unwrap(), 0);
+    }
 
     /// The request numbers as <linux/vhost.h> spells them on x86_64.
     #[test]
@@ -194,6 +251,7 @@ mod tests {
         assert_eq!(SET_VRING_BASE, 0x4008_af12);
         assert_eq!(SET_VRING_KICK, 0x4008_af20);
         assert_eq!(SET_VRING_CALL, 0x4008_af21);
+        assert_eq!(SET_VRING_ERR, 0x4008_af22);
         assert_eq!(NET_SET_BACKEND, 0x4008_af30);
         assert_eq!(std::mem::size_of::<MemoryOne>(), 8 + 32);
     }

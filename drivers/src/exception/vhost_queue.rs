@@ -149,13 +149,15 @@ pub struct Negotiated {
     pub hdr_len: usize,
 }
 
-/// The two halves of a queue, their counters, and what was negotiated.
+/// The two halves of a queue, their counters, what was negotiated, and
+/// the eventfds the device signals errors on (RX, TX).
 type QueueParts = (
     VhostRx,
     VhostTx,
     Arc<TapRxCounters>,
     Arc<QueueCounters>,
     Negotiated,
+    [Arc<OwnedFd>; 2],
 );
 
 /// Set up vhost-net device `vhost` on TAP queue `tap` (opened with
@@ -204,6 +206,10 @@ pub(super) fn queue(
         vh::eventfd().map_err(call("eventfd"))?,
         vh::eventfd().map_err(call("eventfd"))?,
     ];
+    let errs = [
+        Arc::new(vh::eventfd().map_err(call("eventfd"))?),
+        Arc::new(vh::eventfd().map_err(call("eventfd"))?),
+    ];
     for (i, q) in [(RX_VQ, &rxq), (TX_VQ, &txq)] {
         let i_us = i as usize;
         vh::set_vring(
@@ -211,8 +217,11 @@ pub(super) fn queue(
             i,
             u32::from(QUEUE_SIZE),
             q.addrs(),
-            kicks[i_us].as_raw_fd(),
-            calls[i_us].as_raw_fd(),
+            vh::VringFds {
+                kick: kicks[i_us].as_raw_fd(),
+                call: calls[i_us].as_raw_fd(),
+                err: errs[i_us].as_raw_fd(),
+            },
         )
         .map_err(call("VHOST_SET_VRING_*"))?;
     }
@@ -256,6 +265,7 @@ pub(super) fn queue(
         rxc,
         txc,
         Negotiated { acked, hdr_len },
+        errs,
     ))
 }
 

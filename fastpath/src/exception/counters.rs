@@ -23,6 +23,9 @@ pub struct ExceptionPortCounters {
     pub injected: AtomicU64,
     /// Of those, dropped because the way out was full.
     pub inject_full: AtomicU64,
+    /// Punted while the port's exception interface was gone (deleted
+    /// under us, not yet made again), dropped.
+    pub iface_gone: AtomicU64,
 }
 
 /// A snapshot of [`ExceptionPortCounters`].
@@ -42,6 +45,8 @@ pub struct ExceptionPortStats {
     pub injected: u64,
     /// See [`ExceptionPortCounters::inject_full`].
     pub inject_full: u64,
+    /// See [`ExceptionPortCounters::iface_gone`].
+    pub iface_gone: u64,
 }
 
 impl ExceptionPortCounters {
@@ -56,13 +61,14 @@ impl ExceptionPortCounters {
             from_kernel: g(&self.from_kernel),
             injected: g(&self.injected),
             inject_full: g(&self.inject_full),
+            iface_gone: g(&self.iface_gone),
         }
     }
 }
 
 impl ExceptionPortStats {
     /// By name, for the statistics (stable: scripts read them).
-    pub fn named(&self) -> [(&'static str, u64); 7] {
+    pub fn named(&self) -> [(&'static str, u64); 8] {
         [
             ("exception_punted", self.punted),
             ("exception_rate_limited", self.rate_limited),
@@ -71,6 +77,7 @@ impl ExceptionPortStats {
             ("exception_from_kernel", self.from_kernel),
             ("exception_injected", self.injected),
             ("exception_inject_full", self.inject_full),
+            ("exception_iface_gone", self.iface_gone),
         ]
     }
 }

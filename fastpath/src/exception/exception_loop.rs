@@ -16,12 +16,19 @@
 //!   exception thread's own. What does not fit is freed and counted
 //!   (`inject_full`).
 //!
+//! - **An interface gone.** When the router finds a port's exception
+//!   interface deleted under it, it sends [`IfaceChange::Gone`]: the loop
+//!   drops that port's queues and frees and counts (`iface_gone`) what is
+//!   punted for it, until [`IfaceChange::Back`] brings a new interface's
+//!   queues.
+//!
 //! The loop runs on a CPU that is not a worker's; it never blocks, and
 //! sleeps briefly only when a round moved nothing. Time comes from the
 //! caller (`poll(now_ns)`), so the rate limits can be tested without a
 //! clock.
 
 use super::counters::{ExceptionPortCounters, ExceptionPortStats};
+use super::iface_change::IfaceChange;
 use super::punted::Punted;
 use super::rate_limit::{RateLimit, TokenBucket};
 use arrayvec::ArrayVec;
@@ -31,6 +38,7 @@ use drivers::pool::PoolCache;
 use drivers::port::{QueueCounters, RxQueue, TxQueue};
 use drivers::ring::Consumer;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +77,8 @@ struct Slot<R, T, S> {
     bucket: Option<TokenBucket>,
     /// Packets for this port from the ring being drained.
     staging: Burst,
+    /// The interface is gone ([`IfaceChange::Gone`]); `queues` is empty.
+    gone: bool,
 }
 
 /// Counters of the loop: per port, in the order the ports were given,
@@ -108,6 +118,8 @@ pub struct ExceptionLoop<R, T, S> {
     burst: usize,
     taken: ArrayVec<Punted, MAX_BURST>,
     from_kernel: Burst,
+    /// Interfaces gone and back, from the router.
+    changes: Option<Receiver<IfaceChange<R, T>>>,
 }
 
 /// Free what is left of a burst; returns how many that was.
@@ -154,6 +166,7 @@ impl<R: RxQueue, T: TxQueue, S: TxQueue> ExceptionLoop<R, T, S> {
                 out: p.out,
                 bucket: p.limit.map(|l| TokenBucket::new(l, now_ns)),
                 staging: Burst::new(),
+                gone: false,
             });
         }
         let counters = Arc::new(ExceptionCounters {
@@ -172,7 +185,41 @@ impl<R: RxQueue, T: TxQueue, S: TxQueue> ExceptionLoop<R, T, S> {
             burst,
             taken: ArrayVec::new(),
             from_kernel: Burst::new(),
+            changes: None,
         })
+    }
+
+    /// Where to tell this loop that an interface is gone or back; the
+    /// changes take effect at the start of the next round. A second call
+    /// replaces the first's channel.
+    pub fn iface_changes(&mut self) -> Sender<IfaceChange<R, T>> {
+        let (tx, rx) = mpsc::channel();
+        self.changes = Some(rx);
+        tx
+    }
+
+    /// Applies the changes sent since the last round. `try_recv` on an
+    /// empty channel is a few atomic loads: no lock, no system call.
+    fn apply_changes(&mut self) {
+        let Some(changes) = &self.changes else {
+            return;
+        };
+        while let Ok(change) = changes.try_recv() {
+            let (port, queues) = match change {
+                IfaceChange::Gone(port) => (port, Vec::new()),
+                IfaceChange::Back(port, queues) => (port, queues),
+            };
+            let Some(i) = self.by_id.get(usize::from(port.0)).copied().flatten() else {
+                // Not a port of ours: its queues are dropped (they hold no
+                // pool buffer).
+                continue;
+            };
+            let slot = &mut self.slots[i];
+            // The old queues are dropped here: a TAP's or vhost-net's
+            // queues copy frames in and out and hold no pool buffer.
+            slot.gone = queues.is_empty();
+            slot.queues = queues;
+        }
     }
 
     /// The counters, to be read from any thread.
@@ -183,6 +230,7 @@ impl<R: RxQueue, T: TxQueue, S: TxQueue> ExceptionLoop<R, T, S> {
     /// One round both ways at time `now_ns` (any monotonic clock in ns).
     /// Returns how many packets it moved or dropped.
     pub fn poll(&mut self, now_ns: u64) -> usize {
+        self.apply_changes();
         self.punted_to_kernel(now_ns) + self.kernel_to_ports()
     }
 
@@ -212,6 +260,11 @@ impl<R: RxQueue, T: TxQueue, S: TxQueue> ExceptionLoop<R, T, S> {
                 };
                 let (slot, c) = (&mut slots[i], &counters.ports[i].1);
                 add(&c.punted, 1);
+                if slot.gone {
+                    add(&c.iface_gone, 1);
+                    cache.free(p.mbuf);
+                    continue;
+                }
                 if let Some(b) = &mut slot.bucket {
                     if b.take(1, now_ns) == 0 {
                         add(&c.rate_limited, 1);
@@ -229,8 +282,13 @@ impl<R: RxQueue, T: TxQueue, S: TxQueue> ExceptionLoop<R, T, S> {
                 if slot.staging.is_empty() {
                     continue;
                 }
-                let q = worker % slot.queues.len();
                 let offered = slot.staging.len() as u64;
+                // A slot has queues unless it is gone, and then nothing is
+                // staged for it: `None` only guards the division.
+                let Some(q) = worker.checked_rem(slot.queues.len()) else {
+                    add(&c.iface_gone, free_rest(cache, &mut slot.staging));
+                    continue;
+                };
                 let sent = slot.queues[q].1.tx_burst(cache, &mut slot.staging) as u64;
                 add(&c.to_kernel, sent);
                 // Left over (the TAP was full) or refused by the kernel.
@@ -528,6 +586,55 @@ mod tests {
         assert_eq!(p.available(), p.count());
     }
 
+    /// An interface gone: its punts are freed and counted as
+    /// `iface_gone`, the other port's still flow; back, with new queues,
+    /// punts reach the new interface.
+    #[test]
+    fn an_interface_gone_then_back() {
+        let p = pool(256);
+        let mut cache = p.cache();
+        let (a, ka) = port(0, 2, 64, 64, None);
+        let (b, mut kb) = port(1, 1, 64, 64, None);
+        let (mut w0, c0) = Ring::new(64).unwrap().split();
+        let (mut w1, c1) = Ring::new(64).unwrap().split();
+        let mut l = Loop::new(vec![a, b], vec![c0, c1], p.cache(), 32, 0).unwrap();
+        let changes = l.iface_changes();
+        changes.send(IfaceChange::Gone(PortId(0))).unwrap();
+        punt(&mut w0, &mut cache, 0, 1, 5);
+        punt(&mut w1, &mut cache, 0, 1, 3);
+        punt(&mut w1, &mut cache, 1, 2, 4);
+        assert_eq!(l.poll(0), 12);
+        assert_eq!(drain_rx(&mut kb, 0, &mut cache).len(), 4);
+        let s = l.counters().port(PortId(0)).unwrap();
+        assert_eq!((s.punted, s.iface_gone, s.to_kernel), (8, 8, 0));
+        // The old interface's kernel side is gone with it.
+        drop(ka);
+
+        let (fresh, mut kf) = port(0, 2, 64, 64, None);
+        changes
+            .send(IfaceChange::Back(PortId(0), fresh.queues))
+            .unwrap();
+        // A port that is not ours: ignored, its queues dropped.
+        let (stray, _ks) = port(9, 1, 8, 8, None);
+        changes
+            .send(IfaceChange::Back(PortId(9), stray.queues))
+            .unwrap();
+        punt(&mut w1, &mut cache, 0, 3, 6);
+        assert_eq!(l.poll(1), 6);
+        assert_eq!(drain_rx(&mut kf, 1, &mut cache).len(), 6);
+        let s = l.counters().port(PortId(0)).unwrap();
+        assert_eq!((s.punted, s.iface_gone, s.to_kernel), (14, 8, 6));
+        assert_eq!(
+            s.named()
+                .iter()
+                .find(|(n, _)| *n == "exception_iface_gone")
+                .map(|x| x.1),
+            Some(8)
+        );
+        drop((l, kb, kf, w0, w1, cache, fresh.out));
+        assert_eq!(p.available(), p.count(), "every buffer back");
+    }
+
     /// `run` moves packets until told to stop.
     #[test]
     fn run_until_stopped() {
@@ -619,7 +726,7 @@ mod tests {
             let cs = l.counters();
             let mut punted = 0;
             for (_, s) in cs.all() {
-                prop_assert_eq!(s.punted, s.to_kernel + s.rate_limited + s.tap_full);
+                prop_assert_eq!(s.punted, s.to_kernel + s.rate_limited + s.tap_full + s.iface_gone);
                 prop_assert_eq!(s.from_kernel, s.injected + s.inject_full);
                 punted += s.punted;
             }

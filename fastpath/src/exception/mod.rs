@@ -7,12 +7,14 @@
 
 pub mod counters;
 pub mod exception_loop;
+pub mod iface_change;
 pub mod inject_ring;
 pub mod punted;
 pub mod rate_limit;
 
 pub use counters::{ExceptionPortCounters, ExceptionPortStats};
 pub use exception_loop::{ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort};
+pub use iface_change::IfaceChange;
 pub use inject_ring::InjectRing;
 pub use punted::Punted;
 pub use rate_limit::{RateLimit, RateLimitError, TokenBucket};

@@ -16,10 +16,9 @@ use drivers::port::TxQueue;
 use drivers::ring::Producer;
 use std::fmt;
 
-/// Slots of a worker's punt ring: exception traffic is low-rate, and a
-/// burst of punts larger than this is counted (`punt_ring_full`), not
-/// waited for.
-pub const PUNT_RING_SIZE: usize = 1024;
+/// Slots of a worker's punt ring, defined with the pool sizing rule that
+/// counts them.
+pub use config::pool_sizing::PUNT_RING_SIZE;
 
 /// Frames to seed one port with (see [`L3Worker::seeds`]).
 pub type SeedFrames = Vec<Vec<u8>>;

@@ -8,6 +8,8 @@
 //! - [`pod_addresses`]: the pod's addresses (network-status annotation,
 //!   `--pod-address`) on the exception interfaces, added with
 //!   [`iface_address`].
+//! - [`iface_recovery`]: exception interfaces deleted under us, noticed
+//!   and made again.
 //! - [`router`]: the [`Router`] that starts and stops it all.
 //! - [`stats`]: what it counts, as text and JSON.
 //! - [`tables_view`]: a copy of the tables for `fastpath show routes`.
@@ -16,6 +18,7 @@ pub mod control;
 pub mod dev_mcast;
 pub mod event_updates;
 pub mod iface_address;
+pub mod iface_recovery;
 pub mod multicast_sync;
 pub mod options;
 pub mod pod_addresses;

@@ -13,6 +13,7 @@
 use super::control::{Control, ControlStats};
 use super::dev_mcast::DEV_MCAST;
 use super::event_updates::PortMap;
+use super::iface_recovery::{IfaceRecovery, PortNow};
 use super::multicast_sync::MulticastSync;
 use super::options::{RouterOptions, RouterOptionsError};
 use super::pod_addresses::{apply_plan, read_plan, PodAddressesError};
@@ -21,8 +22,8 @@ use super::tables_view::{TablesQuery, TablesView};
 use crate::exception::{
     ExceptionCounters, ExceptionLoop, ExceptionLoopError, ExceptionPort, InjectRing,
 };
-use crate::forwarder::{Forwarder, INJECT_RING_SIZE};
-use crate::l3::{RouterModel, DEFAULT_MTU, PUNT_RING_SIZE};
+use crate::forwarder::Forwarder;
+use crate::l3::{RouterModel, DEFAULT_MTU};
 use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
 use config::cpus::{allowed_cpus, CpuConfigError};
 use config::port_spec::PortSpec;
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the exception thread sleeps after a round that moved nothing:
 /// the added latency of an idle exception path (a ping's first ARP), and
@@ -109,6 +110,8 @@ pub struct Router {
     exception_cpu: Option<CpuId>,
     /// Requests for a copy of the tables, to the control thread.
     tables_queries: Sender<TablesQuery>,
+    /// Interfaces deleted under us, made again.
+    recovery: IfaceRecovery,
     /// The interfaces' multicast groups, followed onto the ports.
     mcast: MulticastSync,
 }
@@ -137,31 +140,6 @@ fn sysfs_mtu(ifname: &str) -> Option<u32> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Buffers the exception path can hold at once, beyond the workers' own
-/// demand: every punt ring and injection ring full, and the exception
-/// thread's cache (1.5 x its size, as a worker's) and burst.
-fn exception_demand(cfg: &ValidRunConfig, workers: usize, ports: usize) -> u64 {
-    let rings = workers * PUNT_RING_SIZE + ports * INJECT_RING_SIZE;
-    (rings + cfg.cache_size * 3 / 2 + cfg.burst) as u64
-}
-
-/// Warns when the pool cannot hold both the workers' minimum and a full
-/// exception path: a stalled exception thread could then starve the
-/// workers' receive queues (counted as `rx_nombuf`, never silent).
-fn warn_if_pool_short(fwd: &Forwarder, cfg: &ValidRunConfig) {
-    let need = cfg
-        .pool_demand()
-        .minimum()
-        .unwrap_or(u64::MAX)
-        .saturating_add(exception_demand(cfg, fwd.cpus().len(), cfg.ports.len()));
-    let have = fwd.pool().count() as u64;
-    if have < need {
-        log::warn!(
-            "pool of {have} buffers: the workers' minimum and a full exception path (punt and injection rings, the exception thread's cache) need {need}; raise --nb-mbuf"
-        );
-    }
 }
 
 /// The exception thread's CPU: the one asked for (checked), else the
@@ -225,6 +203,7 @@ impl Router {
         let mut exc_ports = Vec::with_capacity(ports.len());
         let mut links = Vec::with_capacity(ports.len());
         let mut mtus = Vec::with_capacity(ports.len());
+        let mut cfgs = Vec::with_capacity(ports.len());
         let mut inject = fwd.take_inject_rings().into_iter();
         for (p, (info, link)) in ports.iter().enumerate() {
             let mut ecfg = ExceptionConfig::new(names[p].clone(), info.id, info.mac);
@@ -250,8 +229,8 @@ impl Router {
                 limit: Some(opts.rate),
             });
             ifaces.push(iface);
+            cfgs.push(ecfg);
         }
-        warn_if_pool_short(fwd, cfg);
         let tables = fwd.take_publisher().ok_or(RouterError::NotL3)?;
         let punts = fwd.take_punt_rings();
         if punts.is_empty() {
@@ -259,6 +238,7 @@ impl Router {
         }
         let mut exc = ExceptionLoop::new(exc_ports, punts, fwd.pool().cache(), cfg.burst, 0)?;
         let counters = exc.counters();
+        let recovery = IfaceRecovery::new(cfgs, exc.iface_changes());
 
         let mirror = KernelMirror::open(&MirrorConfig::new(names.iter().cloned()))?;
         // After the mirror has subscribed: it learns the addresses and
@@ -329,6 +309,7 @@ impl Router {
             control_stats,
             exception_cpu: cpu,
             tables_queries,
+            recovery,
         })
     }
 
@@ -374,6 +355,25 @@ impl Router {
                     },
                     _ => {}
                 }
+            }
+        }
+    }
+
+    /// Notices exception interfaces deleted under the fast path and makes
+    /// them again (see [`super::iface_recovery`]); call from the control
+    /// loop's housekeeping.
+    pub fn recover_ifaces(&mut self, fwd: &Forwarder) {
+        let ports = fwd.ports();
+        let mtus: Vec<u32> = self.mtus.iter().map(|(_, m)| *m).collect();
+        let back = self
+            .recovery
+            .check(Instant::now(), &mut self.ifaces, |p| PortNow {
+                up: ports.get(p).is_some_and(|(_, l)| l.up),
+                mtu: mtus.get(p).copied().unwrap_or(u32::from(DEFAULT_MTU)),
+            });
+        for p in back {
+            if let (Some(last), Some((_, l))) = (self.links.get_mut(p), ports.get(p)) {
+                *last = Some(l.up);
             }
         }
     }

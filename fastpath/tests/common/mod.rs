@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test crate uses its own part
 
+use drivers::test_netns::TestNetns;
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
@@ -194,4 +195,83 @@ pub fn stop_for_json(mut child: Child) -> (serde_json::Value, String) {
     assert!(status.success(), "fastpath exited {status}: {err}");
     let j = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     (j, err)
+}
+
+/// Three namespaces for a router test: FP, where fastpath runs on the
+/// AF_PACKET ports p1 and p2, and the hosts h1 (10.78.1.2/24, through
+/// 10.78.1.1) and h2 (10.78.2.2/24, through 10.78.2.1) on their far ends
+/// (see [`fast_path_port_pair`]). Deleted on drop, with fastpath if it
+/// still runs.
+pub struct RouterLab {
+    /// The fast path's namespace.
+    pub fp: TestNetns,
+    /// Host 1's.
+    pub h1: TestNetns,
+    /// Host 2's.
+    pub h2: TestNetns,
+    /// fastpath, once started.
+    pub fastpath: Option<Child>,
+}
+
+impl Drop for RouterLab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.fastpath.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl RouterLab {
+    /// The namespaces `<prefix>-fp-<pid>`, `-h1-`, `-h2-`, joined and
+    /// addressed.
+    pub fn new(prefix: &str) -> RouterLab {
+        let lab = RouterLab {
+            fp: TestNetns::new(&format!("{prefix}-fp")),
+            h1: TestNetns::new(&format!("{prefix}-h1")),
+            h2: TestNetns::new(&format!("{prefix}-h2")),
+            fastpath: None,
+        };
+        let fp = lab.fp.name();
+        sh(fp, "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1");
+        for (i, h) in [(1, lab.h1.name()), (2, lab.h2.name())] {
+            fast_path_port_pair(fp, i, h);
+            sh(
+                h,
+                &format!(
+                    "ip link set lo up && ip addr add 10.78.{i}.2/24 dev h{i} && \
+                     ip link set h{i} up && ip route add default via 10.78.{i}.1"
+                ),
+            );
+        }
+        lab
+    }
+
+    /// [`router_command`] in FP.
+    pub fn router(&self, args: &[&str]) -> Command {
+        router_command(self.fp.name(), args)
+    }
+}
+
+/// `fastpath run --mode l3` in namespace `ns` on ports p1 and p2, with
+/// exception interfaces fp0 and fp1 on plain TAP and no hugepages, then
+/// `args`.
+pub fn router_command(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns])
+        .arg(env!("CARGO_BIN_EXE_fastpath"))
+        .args([
+            "run",
+            "--mode",
+            "l3",
+            "--ports",
+            "afpacket:p1,afpacket:p2",
+            "--exception-ifnames",
+            "fp0,fp1",
+            "--exception",
+            "tap",
+            "--no-huge",
+        ])
+        .args(args);
+    c
 }
