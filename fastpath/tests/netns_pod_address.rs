@@ -88,8 +88,9 @@ fn squeeze(l: &str) -> String {
 }
 
 /// One run: the addresses and routes are there, the kernel answers for
-/// them, the flow crosses the fast path.
-fn one_run(lab: &mut RouterLab) {
+/// them, the flow crosses the fast path; with `delete_fp0`, fp0 is then
+/// deleted under the fast path, which makes it again with its address.
+fn one_run(lab: &mut RouterLab, delete_fp0: bool) {
     start(lab);
     let fp = lab.fp.name().to_string();
     let (h1, h2) = (lab.h1.name().to_string(), lab.h2.name().to_string());
@@ -129,8 +130,34 @@ fn one_run(lab: &mut RouterLab) {
         "FP's kernel forwarded {kernel_forwarded} packets of a {FLOW}-datagram flow"
     );
 
+    if delete_fp0 {
+        sh(&fp, "ip link del fp0");
+        wait_until(
+            "fp0 made again with 10.78.1.1/24",
+            Duration::from_secs(10),
+            || squeeze(&sh(&fp, "ip -o -4 addr show")).contains("fp0 inet 10.78.1.1/24"),
+        );
+        wait_until("h1 pings 10.78.1.1 again", Duration::from_secs(10), || {
+            ping_once(&h1, "10.78.1.1")
+        });
+    }
     let (j, err) = common::stop_for_json(lab.fastpath.take().expect("fastpath runs"));
     eprintln!("fastpath's log:\n{err}");
+    if delete_fp0 {
+        assert!(
+            err.contains("fp0 is back")
+                && err.contains(
+                    "the pod's addresses (network-status, --pod-address) are applied again"
+                ),
+            "{err}"
+        );
+        assert_eq!(
+            err.matches("port 0 (--pod-address): 10.78.1.1/24 added to fp0")
+                .count(),
+            2,
+            "{err}"
+        );
+    }
     for line in [
         "port 0 (--pod-address): 10.78.1.1/24 added to fp0",
         "port 0 (--pod-address): fd00:78:1::1/64 added to fp0",
@@ -163,12 +190,12 @@ fn pod_addresses_land_on_the_exception_interfaces() {
         }
     }
     let mut lab = RouterLab::new("pa");
-    one_run(&mut lab);
+    one_run(&mut lab, true);
     // The interfaces went with the first run; a second start makes them
     // and their addresses again.
     let fp = lab.fp.name().to_string();
     assert!(!sh(&fp, "ip -o link show").contains("fp0"));
-    one_run(&mut lab);
+    one_run(&mut lab, false);
 }
 
 /// The env variable that tells the test it runs inside its namespace.

@@ -152,7 +152,7 @@ impl IfaceRecovery {
             match reopen(iface, cfg, want) {
                 Ok((fresh, queues)) => {
                     log::info!(
-                        "port {p}: exception interface {} is back ({} backend, MTU {}, link {}); give it its addresses again (ip addr add), the mirror learns them",
+                        "port {p}: exception interface {} is back ({} backend, MTU {}, link {}); the pod's addresses (network-status, --pod-address) are applied again, those added by hand must be added again (ip addr add), the mirror learns them",
                         cfg.name,
                         fresh.backend().name(),
                         want.mtu,

@@ -24,13 +24,15 @@ use crate::exception::{
 };
 use crate::forwarder::Forwarder;
 use crate::l3::{RouterModel, DEFAULT_MTU};
-use crate::mirror::{KernelMirror, MirrorConfig, MirrorError};
+use crate::mirror::{IfIndex, KernelMirror, MirrorConfig, MirrorError};
 use config::cpus::{allowed_cpus, CpuConfigError};
+use config::k8s::exception_addresses::AddressPlan;
 use config::port_spec::PortSpec;
 use config::run_config::ValidRunConfig;
 use drivers::cpu::{pin_current_thread, CpuId, CpuSet};
 use drivers::exception::{ExceptionConfig, ExceptionError, ExceptionIface};
 use drivers::mbuf::PortId;
+use drivers::net::MacAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -112,6 +114,11 @@ pub struct Router {
     tables_queries: Sender<TablesQuery>,
     /// Interfaces deleted under us, made again.
     recovery: IfaceRecovery,
+    /// The pod's addresses applied at start, applied again to an
+    /// interface made again (the kernel took them with the old one).
+    plan: AddressPlan,
+    /// The ports' MACs, in port order.
+    macs: Vec<MacAddr>,
     /// The interfaces' multicast groups, followed onto the ports.
     mcast: MulticastSync,
 }
@@ -134,6 +141,16 @@ fn kernel_ifname(cfg: &ValidRunConfig, p: usize) -> Option<String> {
 }
 
 /// The MTU of a kernel interface (sysfs), if it can be read.
+/// An interface's index, from sysfs (this network namespace's view).
+fn sysfs_ifindex(ifname: &str) -> Option<IfIndex> {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(IfIndex)
+}
+
 fn sysfs_mtu(ifname: &str) -> Option<u32> {
     std::fs::read_to_string(format!("/sys/class/net/{ifname}/mtu"))
         .ok()?
@@ -310,6 +327,8 @@ impl Router {
             exception_cpu: cpu,
             tables_queries,
             recovery,
+            plan,
+            macs,
         })
     }
 
@@ -371,10 +390,23 @@ impl Router {
                 up: ports.get(p).is_some_and(|(_, l)| l.up),
                 mtu: mtus.get(p).copied().unwrap_or(u32::from(DEFAULT_MTU)),
             });
-        for p in back {
+        for &p in &back {
             if let (Some(last), Some((_, l))) = (self.links.get_mut(p), ports.get(p)) {
                 *last = Some(l.up);
             }
+        }
+        // What fastpath applied itself (the network-status addresses,
+        // --pod-address) goes on again; what an operator added by hand is
+        // the operator's to add again.
+        let again = AddressPlan {
+            ports: (self.plan.ports.iter())
+                .filter(|e| back.contains(&e.port))
+                .cloned()
+                .collect(),
+            unmatched: Vec::new(),
+        };
+        if let Err(e) = apply_plan(&again, &self.ifaces, &self.macs, sysfs_ifindex) {
+            log::error!("the pod's addresses could not be applied again: {e}");
         }
     }
 
