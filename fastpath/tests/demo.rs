@@ -153,9 +153,11 @@ mod sim {
             assert!(after(&stdout, p, "): rx") > 0, "{p}:\n{stdout}");
             assert!(after(&stdout, p, "bytes, tx") > 0, "{p}:\n{stdout}");
         }
-        // About 5000 frames/s for 2 s: the pace is kept (loosely: a busy
-        // machine may start late).
-        assert!(f.sent > 2000 && f.sent <= 10_100, "{f:?}");
+        // About 5000 frames/s for about 2 s: the pace is set, far below
+        // what the models take at `--rate max` (some 150 000/s). Loosely:
+        // a busy machine may start the hosts late or stop them late (CI
+        // once saw 10241), and a test does not time things.
+        assert!(f.sent > 1000 && f.sent < 20_000, "{f:?}");
     }
 
     /// At full speed the hosts never send more than the VFs' inboxes
