@@ -111,9 +111,14 @@ const UDP_GAP: Duration = Duration::from_millis(2);
 const PINGS: u32 = 10;
 /// Frames the kernel may still see on its exception interfaces during the
 /// UDP flow (an ARP refresh of a neighbour going stale, IPv6 router or
-/// multicast listener chatter): the flow itself is 200 datagrams, so a
-/// handful cannot be it.
-const KERNEL_SLACK: u64 = 8;
+/// multicast listener chatter, which reaches the VFs since their
+/// multicast lists follow the exception interfaces' groups: CI saw 10):
+/// the flow itself is 200 datagrams, so a tenth of it cannot be it; and
+/// the kernel forwards none of it (`KERNEL_FORWARD_SLACK`).
+const KERNEL_SLACK: u64 = UDP_COUNT as u64 / 10;
+/// Packets of the flow the kernel may forward meanwhile: it must not be
+/// forwarding the flow.
+const KERNEL_FORWARD_SLACK: u64 = 8;
 /// How long a path may take to work at all (fastpath's start-up, ARP,
 /// the mirror): only a bound on a hang.
 const READY: Duration = Duration::from_secs(60);
@@ -780,7 +785,7 @@ fn lab_router_routes_between_two_hosts_over_vhost_net() {
         "UDP h1 -> h2: {udp_report}"
     );
     assert!(
-        k1 - k0 <= KERNEL_SLACK && fwd1 - fwd0 <= KERNEL_SLACK,
+        k1 - k0 <= KERNEL_SLACK && fwd1 - fwd0 <= KERNEL_FORWARD_SLACK,
         "during the UDP flow of {UDP_COUNT} the kernel received {} frames on fp0/fp1 and \
          forwarded {} packets: the fast path did not forward the flow",
         k1 - k0,
